@@ -1,0 +1,232 @@
+// Package admin is gatehouse's management API under /admin/v1.
+//
+// Every request passes the same checks, cheapest first and all before the
+// body is read, as the status-code contract orders them: method known (501),
+// path known (404), method allowed (405 with Allow), credentials (401),
+// permissions (403), Accept (406), Content-Type (415), declared size (413),
+// and for an existing resource, its existence (404, 410) and preconditions
+// (412). Only then is 100 Continue sent and the body read. Handlers are
+// functions from request to result or error behind one wrapper, so the
+// mapping from error to status cannot drift between them.
+package admin
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/problem"
+)
+
+// Prefix is the root of the admin API.
+const Prefix = "/admin/v1"
+
+// Options configures the admin API. Zero values take the defaults given.
+type Options struct {
+	// MaxBodyBytes limits request bodies; over it is 413. Default 1 MiB.
+	MaxBodyBytes int64
+	// Now is the clock for token expiry; nil means time.Now.
+	Now func() time.Time
+}
+
+// Handler serves the admin API from a Store.
+type Handler struct {
+	store gatehouse.Store
+	opts  Options
+}
+
+// New returns the admin API handler.
+func New(store gatehouse.Store, opts Options) *Handler {
+	if opts.MaxBodyBytes == 0 {
+		opts.MaxBodyBytes = 1 << 20
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Handler{store: store, opts: opts}
+}
+
+// request is what the checks established about one request.
+type request struct {
+	*http.Request
+	ep     *endpoint
+	params []string // path parameters, in pattern order
+	token  *gatehouse.Token
+}
+
+// result is a handler's successful outcome.
+type result struct {
+	status   int
+	body     any
+	version  int64 // the ETag, if non-zero
+	modified time.Time
+	location string
+}
+
+type handlerFunc func(h *Handler, r *request) (*result, error)
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	res, err := h.serve(w, r)
+	if err != nil {
+		problem.Write(w, r, err)
+		return
+	}
+	writeResult(w, r, res)
+}
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (*result, error) {
+	if !gatehouse.KnownMethod(r.Method) {
+		return nil, gatehouse.Errorf(gatehouse.ENOTIMPLEMENTED, "The method %s is not implemented.", sanitize(r.Method))
+	}
+	ep, params, err := match(r.URL)
+	if err != nil {
+		return nil, err
+	}
+	allow := ep.allow()
+	if r.Method != http.MethodOptions && ep.methods[r.Method] == nil {
+		w.Header().Set("Allow", allow)
+		return nil, gatehouse.Errorf(gatehouse.EMETHOD, "%s does not support %s; it supports %s.", ep.pattern, r.Method, allow)
+	}
+	req := &request{Request: r, ep: ep, params: params}
+	if !ep.public {
+		if req.token, err = h.authenticate(r, w); err != nil {
+			return nil, err
+		}
+		if err := authorize(req); err != nil {
+			return nil, err
+		}
+	}
+	if r.Method == http.MethodOptions {
+		w.Header().Set("Allow", allow)
+		return &result{status: http.StatusNoContent}, nil
+	}
+	if !acceptsJSON(r.Header.Get("Accept")) {
+		return nil, gatehouse.Errorf(gatehouse.ENOTACCEPTABLE, "This API produces application/json only; the Accept header excludes it.")
+	}
+	for i, id := range params {
+		if !gatehouse.ValidID(id) {
+			return nil, &gatehouse.Error{Code: gatehouse.EINVALID, Message: "The path holds an invalid id.",
+				Fields: []gatehouse.FieldError{{Field: ep.paramNames[i], Message: gatehouse.IDRule}}}
+		}
+	}
+	if err := h.checkBodyHeaders(w, r); err != nil {
+		return nil, err
+	}
+	return ep.methods[r.Method](h, req)
+}
+
+// writeResult writes a success. HEAD gets the headers GET would.
+func writeResult(w http.ResponseWriter, r *http.Request, res *result) {
+	hdr := w.Header()
+	if res.version != 0 {
+		hdr.Set("ETag", etag(res.version))
+	}
+	if !res.modified.IsZero() {
+		hdr.Set("Last-Modified", res.modified.UTC().Format(http.TimeFormat))
+	}
+	if res.location != "" {
+		hdr.Set("Location", res.location)
+	}
+	if res.status == http.StatusNoContent || res.status == http.StatusNotModified || res.body == nil {
+		w.WriteHeader(res.status)
+		return
+	}
+	body, err := json.Marshal(res.body)
+	if err != nil {
+		problem.Write(w, r, gatehouse.Internal(err))
+		return
+	}
+	body = append(body, '\n')
+	hdr.Set("Content-Type", "application/json")
+	hdr.Set("Content-Length", strconv.Itoa(len(body)))
+	hdr.Set("Cache-Control", "no-store")
+	w.WriteHeader(res.status)
+	if r.Method != http.MethodHead {
+		w.Write(body)
+	}
+}
+
+// endpoint is one path pattern of the API and the methods it supports.
+type endpoint struct {
+	pattern    string
+	paramNames []string
+	methods    map[string]handlerFunc
+	public     bool // no credentials needed
+	kind       gatehouse.Kind
+}
+
+func (ep *endpoint) allow() string {
+	var out []string
+	for _, m := range []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"} {
+		if ep.methods[m] != nil || m == http.MethodOptions {
+			out = append(out, m)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+// match finds the endpoint for a URL. Path segments are split before they
+// are unescaped, so an id holding an escaped slash stays one segment and is
+// then rejected as an invalid id rather than routed elsewhere.
+func match(u *url.URL) (*endpoint, []string, error) {
+	notFound := gatehouse.Errorf(gatehouse.ENOTFOUND, "No resource exists at this path.")
+	rest, ok := strings.CutPrefix(u.EscapedPath(), Prefix+"/")
+	if !ok {
+		return nil, nil, notFound
+	}
+	raw := strings.Split(rest, "/")
+	segs := make([]string, len(raw))
+	for i, s := range raw {
+		v, err := url.PathUnescape(s)
+		if err != nil {
+			return nil, nil, notFound
+		}
+		segs[i] = v
+	}
+	for _, ep := range endpoints {
+		if params, ok := ep.match(segs); ok {
+			return ep, params, nil
+		}
+	}
+	return nil, nil, notFound
+}
+
+func (ep *endpoint) match(segs []string) ([]string, bool) {
+	pat := strings.Split(strings.TrimPrefix(ep.pattern, Prefix+"/"), "/")
+	if len(pat) != len(segs) {
+		return nil, false
+	}
+	var params []string
+	for i, p := range pat {
+		if strings.HasPrefix(p, "{") {
+			if segs[i] == "" {
+				return nil, false
+			}
+			params = append(params, segs[i])
+			continue
+		}
+		if p != segs[i] {
+			return nil, false
+		}
+	}
+	return params, true
+}
+
+// sanitize keeps client-supplied text printable in messages.
+func sanitize(s string) string {
+	if len(s) > 64 {
+		s = s[:64]
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }

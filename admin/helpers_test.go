@@ -1,0 +1,358 @@
+package admin
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/serve"
+	"github.com/gatehouse/gatehouse/sqlite"
+)
+
+// testAPI is the admin API served over a real socket through the same
+// server stack the binary uses, on a real SQLite store.
+type testAPI struct {
+	t      *testing.T
+	store  gatehouse.Store
+	db     *sqlite.DB
+	srv    *serve.Server
+	addr   string
+	base   string
+	token  string // an admin token
+	clock  *fakeClock
+	client *http.Client
+}
+
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+type apiOption func(*apiConfig)
+
+type apiConfig struct {
+	serve     serve.Options
+	admin     Options
+	wrapStore func(gatehouse.Store) gatehouse.Store
+}
+
+func withServeOptions(o serve.Options) apiOption { return func(c *apiConfig) { c.serve = o } }
+func withStore(wrap func(gatehouse.Store) gatehouse.Store) apiOption {
+	return func(c *apiConfig) { c.wrapStore = wrap }
+}
+
+const testRetention = time.Hour
+
+func newTestAPI(t *testing.T, opts ...apiOption) *testAPI {
+	t.Helper()
+	cfg := apiConfig{}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	clock := &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	db, err := sqlite.Open(t.TempDir()+"/test.db", sqlite.Options{TombstoneRetention: testRetention, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	var store gatehouse.Store = db
+	if cfg.wrapStore != nil {
+		store = cfg.wrapStore(db)
+	}
+	cfg.admin.Now = clock.Now
+	srv := serve.New(recordStatuses(New(store, cfg.admin)), cfg.serve)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	api := &testAPI{t: t, store: store, db: db, srv: srv, addr: l.Addr().String(), clock: clock,
+		base: "http://" + l.Addr().String(), client: &http.Client{Timeout: 10 * time.Second}}
+	api.token = api.makeToken(gatehouse.RoleAdmin, "")
+	return api
+}
+
+// makeToken puts a token straight into the store and returns its secret.
+func (a *testAPI) makeToken(role, consumerID string) string {
+	a.t.Helper()
+	tok := gatehouse.NewToken()
+	tok.ID, tok.Role, tok.ConsumerID = gatehouse.NewID(), role, consumerID
+	hash := tok.Seal()
+	restore := tok.Redact()
+	rec, err := gatehouse.Encode(tok, hash)
+	restore()
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	if err := a.db.Create(context.Background(), rec); err != nil {
+		a.t.Fatal(err)
+	}
+	return tok.Token
+}
+
+// response is what a test needs of an HTTP response.
+type response struct {
+	close  bool // Connection: close, which net/http takes out of header
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r *response) json() map[string]any {
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		panic(fmt.Sprintf("body is not a JSON object: %v: %q", err, r.body))
+	}
+	return m
+}
+
+// problemFields returns the "field" of each entry of a problem's errors.
+func (r *response) problemFields() []string {
+	var p struct {
+		Errors []gatehouse.FieldError `json:"errors"`
+	}
+	json.Unmarshal(r.body, &p)
+	var out []string
+	for _, e := range p.Errors {
+		out = append(out, e.Field)
+	}
+	return out
+}
+
+type header struct{ k, v string }
+
+func h(k, v string) header { return header{k, v} }
+
+// do sends a request with the admin token unless an Authorization header
+// is given. A body is sent as application/json (merge-patch for PATCH)
+// unless a Content-Type header is given.
+func (a *testAPI) do(method, path, body string, headers ...header) *response {
+	a.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, a.base+path, rd)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+a.token)
+	if body != "" {
+		ct := "application/json"
+		if method == http.MethodPatch {
+			ct = "application/merge-patch+json"
+		}
+		req.Header.Set("Content-Type", ct)
+	}
+	for _, hd := range headers {
+		if hd.v == "" {
+			req.Header.Del(hd.k)
+		} else {
+			req.Header.Set(hd.k, hd.v)
+		}
+	}
+	resp, err := a.client.Do(req)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return &response{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// must sends a request and fails the test unless it gets want.
+func (a *testAPI) must(want int, method, path, body string, headers ...header) *response {
+	a.t.Helper()
+	r := a.do(method, path, body, headers...)
+	if r.status != want {
+		a.t.Fatalf("%s %s: got %d; want %d; body %s", method, path, r.status, want, r.body)
+	}
+	return r
+}
+
+// service creates a service and returns its id.
+func (a *testAPI) service(name string) string {
+	a.t.Helper()
+	r := a.must(201, "POST", "/admin/v1/services", fmt.Sprintf(`{"name":%q,"url":"http://127.0.0.1:9999"}`, name))
+	return r.json()["id"].(string)
+}
+
+// snapshot is every record of every kind, to prove a rejected request
+// changed nothing.
+func (a *testAPI) snapshot() string {
+	a.t.Helper()
+	var b strings.Builder
+	for _, k := range gatehouse.Kinds {
+		page, err := a.db.List(context.Background(), k, gatehouse.ListOptions{Limit: gatehouse.MaxPageSize})
+		if err != nil {
+			a.t.Fatal(err)
+		}
+		for _, rec := range page.Records {
+			fmt.Fprintf(&b, "%s/%s v%d %s %x\n", rec.Kind, rec.ID, rec.Version, rec.Body, rec.Secret)
+		}
+	}
+	return b.String()
+}
+
+// unchanged fails the test if the store differs from before.
+func (a *testAPI) unchanged(before string) {
+	a.t.Helper()
+	if after := a.snapshot(); after != before {
+		a.t.Fatalf("store changed by a rejected request:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
+// assertProblem checks the contract's error body and content type.
+func assertProblem(t *testing.T, r *response, status int) map[string]any {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("got status %d; want %d; body %s", r.status, status, r.body)
+	}
+	if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Fatalf("got Content-Type %q; want application/problem+json", ct)
+	}
+	p := r.json()
+	for _, f := range []string{"type", "title", "status", "detail", "request_id"} {
+		if p[f] == nil || p[f] == "" {
+			t.Fatalf("problem lacks %q: %s", f, r.body)
+		}
+	}
+	if int(p["status"].(float64)) != status {
+		t.Fatalf("problem status %v; want %d", p["status"], status)
+	}
+	if p["request_id"] != r.header.Get("X-Request-Id") {
+		t.Fatalf("problem request_id %v; X-Request-Id %q", p["request_id"], r.header.Get("X-Request-Id"))
+	}
+	return p
+}
+
+// rawConn is a client that writes bytes as it pleases, for what a
+// well-behaved client would never send.
+type rawConn struct {
+	t    *testing.T
+	conn net.Conn
+	br   *bufio.Reader
+}
+
+func (a *testAPI) dial() *rawConn {
+	a.t.Helper()
+	c, err := net.Dial("tcp", a.addr)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	a.t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	return &rawConn{t: a.t, conn: c, br: bufio.NewReader(c)}
+}
+
+func (c *rawConn) send(s string) {
+	c.t.Helper()
+	if _, err := io.WriteString(c.conn, s); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// readResponse reads one response, interim or final.
+func (c *rawConn) readResponse(method string) *response {
+	c.t.Helper()
+	resp, err := http.ReadResponse(c.br, &http.Request{Method: method})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return &response{status: resp.StatusCode, header: resp.Header, body: b, close: resp.Close}
+}
+
+// statusLog records which statuses each endpoint answered during the
+// tests, for TestOpenAPIDocumentIsTrue.
+var statusLog = struct {
+	sync.Mutex
+	seen map[string]map[string]map[int]bool // pattern → method → status
+}{seen: map[string]map[string]map[int]bool{}}
+
+func recordStatuses(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sr := &statusWriter{ResponseWriter: w, code: 200}
+		next.ServeHTTP(sr, r)
+		ep, _, err := match(r.URL)
+		if err != nil || !gatehouse.KnownMethod(r.Method) {
+			return
+		}
+		statusLog.Lock()
+		defer statusLog.Unlock()
+		m := statusLog.seen[ep.pattern]
+		if m == nil {
+			m = map[string]map[int]bool{}
+			statusLog.seen[ep.pattern] = m
+		}
+		if m[r.Method] == nil {
+			m[r.Method] = map[int]bool{}
+		}
+		m[r.Method][sr.code] = true
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	code    int
+	written bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.written && code >= 200 {
+		w.code, w.written = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	w.written = true
+	return w.ResponseWriter.Write(p)
+}
+
+func TestMain(m *testing.M) {
+	// Request logs and the errors of deliberately failing requests would
+	// bury test output; -v brings them back.
+	flag.Parse()
+	if !testing.Verbose() {
+		slog.SetDefault(slog.New(slog.DiscardHandler))
+	}
+	code := m.Run()
+	if code == 0 {
+		code = checkOpenAPI()
+	}
+	os.Exit(code)
+}

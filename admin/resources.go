@@ -1,0 +1,441 @@
+package admin
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/strictjson"
+)
+
+// kindSpec is what differs between resource kinds; the handlers below are
+// shared by all of them.
+type kindSpec struct {
+	kind    gatehouse.Kind
+	newRes  func() gatehouse.Resource
+	mutable bool // supports PUT and PATCH
+	// filters are the query parameters, besides limit and cursor, that
+	// narrow a list.
+	filters map[string]func(*gatehouse.Filter, string)
+	// refs names the fields that reference other resources, so that a
+	// missing one is a 422 naming the field.
+	refs func(gatehouse.Resource) []fieldRef
+	// nested kinds live under a parent's path; the parent id is params[0].
+	nested bool
+}
+
+type fieldRef struct {
+	field string
+	ref   gatehouse.Ref
+}
+
+func byName(f *gatehouse.Filter, v string) { f.Name = v }
+
+var (
+	services = &kindSpec{
+		kind: gatehouse.KindService, newRes: func() gatehouse.Resource { return gatehouse.NewService() },
+		mutable: true, filters: map[string]func(*gatehouse.Filter, string){"name": byName},
+	}
+	routes = &kindSpec{
+		kind: gatehouse.KindRoute, newRes: func() gatehouse.Resource { return gatehouse.NewRoute() },
+		mutable: true, filters: map[string]func(*gatehouse.Filter, string){
+			"name":       byName,
+			"service_id": func(f *gatehouse.Filter, v string) { f.RefID = v },
+		},
+		refs: func(res gatehouse.Resource) []fieldRef {
+			return []fieldRef{{"service_id", gatehouse.Ref{Kind: gatehouse.KindService, ID: res.(*gatehouse.Route).ServiceID}}}
+		},
+	}
+	consumers = &kindSpec{
+		kind: gatehouse.KindConsumer, newRes: func() gatehouse.Resource { return gatehouse.NewConsumer() },
+		mutable: true, filters: map[string]func(*gatehouse.Filter, string){"name": byName},
+	}
+	credentials = &kindSpec{
+		kind: gatehouse.KindCredential, newRes: func() gatehouse.Resource { return gatehouse.NewCredential() },
+		nested: true, filters: map[string]func(*gatehouse.Filter, string){"username": byName},
+	}
+	policies = &kindSpec{
+		kind: gatehouse.KindPolicy, newRes: func() gatehouse.Resource { return gatehouse.NewPolicy() },
+		mutable: true, filters: map[string]func(*gatehouse.Filter, string){"name": byName},
+	}
+	tokens = &kindSpec{
+		kind: gatehouse.KindToken, newRes: func() gatehouse.Resource { return gatehouse.NewToken() },
+		filters: map[string]func(*gatehouse.Filter, string){
+			"name":        byName,
+			"consumer_id": func(f *gatehouse.Filter, v string) { f.RefID = v },
+		},
+		refs: func(res gatehouse.Resource) []fieldRef {
+			if id := res.(*gatehouse.Token).ConsumerID; id != "" {
+				return []fieldRef{{"consumer_id", gatehouse.Ref{Kind: gatehouse.KindConsumer, ID: id}}}
+			}
+			return nil
+		},
+	}
+)
+
+// endpoints is the admin API's routing table.
+var endpoints = buildEndpoints()
+
+func buildEndpoints() []*endpoint {
+	eps := []*endpoint{{
+		pattern: Prefix + "/openapi.json", public: true,
+		methods: map[string]handlerFunc{http.MethodGet: serveOpenAPI, http.MethodHead: serveOpenAPI},
+	}}
+	for _, spec := range []*kindSpec{services, routes, consumers, policies, tokens, credentials} {
+		collection := Prefix + "/" + string(spec.kind)
+		var names []string
+		if spec.nested {
+			collection = Prefix + "/consumers/{consumer_id}/credentials"
+			names = []string{"consumer_id"}
+		}
+		item := &endpoint{pattern: collection + "/{id}", paramNames: append(names, "id"), kind: spec.kind,
+			methods: map[string]handlerFunc{
+				http.MethodGet: spec.get, http.MethodHead: spec.get, http.MethodDelete: spec.delete,
+			}}
+		if spec.mutable {
+			item.methods[http.MethodPut] = spec.put
+			item.methods[http.MethodPatch] = spec.patch
+		}
+		eps = append(eps, &endpoint{pattern: collection, paramNames: names, kind: spec.kind,
+			methods: map[string]handlerFunc{
+				http.MethodGet: spec.list, http.MethodHead: spec.list, http.MethodPost: spec.create,
+			}}, item)
+	}
+	return eps
+}
+
+// parent checks that a nested collection's parent exists before anything
+// else happens to it.
+func (spec *kindSpec) parent(h *Handler, r *request) (string, error) {
+	if !spec.nested {
+		return "", nil
+	}
+	id := r.params[0]
+	_, err := h.store.Get(r.Context(), gatehouse.KindConsumer, id)
+	return id, err
+}
+
+func (spec *kindSpec) location(r *request, id string) string {
+	if spec.nested {
+		return fmt.Sprintf("%s/consumers/%s/credentials/%s", Prefix, r.params[0], id)
+	}
+	return fmt.Sprintf("%s/%s/%s", Prefix, spec.kind, id)
+}
+
+// load fetches the item at the request's path, as a typed resource.
+func (spec *kindSpec) load(h *Handler, r *request) (gatehouse.Resource, error) {
+	parentID, err := spec.parent(h, r)
+	if err != nil {
+		return nil, err
+	}
+	id := r.params[len(r.params)-1]
+	rec, err := h.store.Get(r.Context(), spec.kind, id)
+	if err != nil {
+		return nil, err
+	}
+	if spec.nested && (rec.Parent == nil || rec.Parent.ID != parentID) {
+		return nil, gatehouse.Errorf(gatehouse.ENOTFOUND, "%s %q does not exist under this consumer.", spec.kind, id)
+	}
+	res := spec.newRes()
+	return res, gatehouse.Decode(rec, res)
+}
+
+func (spec *kindSpec) get(h *Handler, r *request) (*result, error) {
+	res, err := spec.load(h, r)
+	if err != nil {
+		return nil, err
+	}
+	m := res.Base()
+	if noneMatch(r.Header.Get("If-None-Match"), m.Version) {
+		return &result{status: http.StatusNotModified, version: m.Version, modified: m.UpdatedAt}, nil
+	}
+	return &result{status: http.StatusOK, body: res, version: m.Version, modified: m.UpdatedAt}, nil
+}
+
+// listPage is the body of a collection GET.
+type listPage struct {
+	Data []gatehouse.Resource `json:"data"`
+	// NextCursor continues the listing; absent on the last page.
+	NextCursor string `json:"next_cursor,omitempty"`
+}
+
+func (spec *kindSpec) list(h *Handler, r *request) (*result, error) {
+	opts, err := spec.listOptions(r)
+	if err != nil {
+		return nil, err
+	}
+	parentID, err := spec.parent(h, r)
+	if err != nil {
+		return nil, err
+	}
+	if spec.nested {
+		opts.Filter.ParentID = parentID
+	}
+	page, err := h.store.List(r.Context(), spec.kind, opts)
+	if err != nil {
+		return nil, err
+	}
+	out := listPage{Data: make([]gatehouse.Resource, 0, len(page.Records))}
+	for _, rec := range page.Records {
+		res := spec.newRes()
+		if err := gatehouse.Decode(rec, res); err != nil {
+			return nil, err
+		}
+		out.Data = append(out.Data, res)
+	}
+	if page.Next != 0 {
+		out.NextCursor = encodeCursor(page.Next)
+	}
+	return &result{status: http.StatusOK, body: out}, nil
+}
+
+// listOptions parses limit, cursor and filters; any other parameter, or a
+// repeated or malformed one, is a 400 naming it.
+func (spec *kindSpec) listOptions(r *request) (gatehouse.ListOptions, error) {
+	opts := gatehouse.ListOptions{Limit: 100}
+	var bad []gatehouse.FieldError
+	query, err := parseQuery(r.URL.RawQuery)
+	if err != nil {
+		return opts, &gatehouse.Error{Code: gatehouse.EINVALID, Message: "The query string is malformed.",
+			Fields: []gatehouse.FieldError{{Field: "query", Message: err.Error()}}}
+	}
+	for key, vals := range query {
+		field := "query." + sanitize(key)
+		if len(vals) > 1 {
+			bad = append(bad, gatehouse.FieldError{Field: field, Message: "must appear at most once"})
+			continue
+		}
+		v := vals[0]
+		switch setFilter, isFilter := spec.filters[key]; {
+		case key == "limit":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > gatehouse.MaxPageSize {
+				bad = append(bad, gatehouse.FieldError{Field: field, Message: fmt.Sprintf("must be an integer from 1 to %d", gatehouse.MaxPageSize)})
+			}
+			opts.Limit = n
+		case key == "cursor":
+			after, ok := decodeCursor(v)
+			if !ok {
+				bad = append(bad, gatehouse.FieldError{Field: field, Message: "is not a cursor this API issued"})
+			}
+			opts.After = after
+		case isFilter:
+			if v == "" || len(v) > 128 {
+				bad = append(bad, gatehouse.FieldError{Field: field, Message: "must be 1 to 128 characters"})
+			}
+			setFilter(&opts.Filter, v)
+		default:
+			bad = append(bad, gatehouse.FieldError{Field: field, Message: "is not a known query parameter"})
+		}
+	}
+	if len(bad) > 0 {
+		sortFields(bad)
+		return opts, &gatehouse.Error{Code: gatehouse.EINVALID, Message: "The query parameters are invalid.", Fields: bad}
+	}
+	return opts, nil
+}
+
+// Cursors are opaque to clients: a versioned, encoded position.
+func encodeCursor(after int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("v1:" + strconv.FormatInt(after, 10)))
+}
+
+func decodeCursor(s string) (int64, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(strings.TrimPrefix(string(b), "v1:"), 10, 64)
+	if err != nil || !strings.HasPrefix(string(b), "v1:") || n < 1 {
+		return 0, false
+	}
+	return n, true
+}
+
+func (spec *kindSpec) create(h *Handler, r *request) (*result, error) {
+	parentID, err := spec.parent(h, r)
+	if err != nil {
+		return nil, err
+	}
+	body, err := h.readBody(r)
+	if err != nil {
+		return nil, err
+	}
+	res := spec.newRes()
+	if errs := strictjson.Decode(body, res); len(errs) > 0 {
+		return nil, invalid(errs)
+	}
+	if spec.nested {
+		cred := res.(*gatehouse.Credential)
+		if cred.ConsumerID != "" && cred.ConsumerID != parentID {
+			return nil, gatehouse.Invalid([]gatehouse.FieldError{{Field: "consumer_id", Message: "must be absent or match the consumer in the path"}})
+		}
+		cred.ConsumerID = parentID
+	}
+	if err := h.validate(r, spec, res); err != nil {
+		return nil, err
+	}
+	m := res.Base()
+	if m.ID == "" {
+		m.ID = gatehouse.NewID()
+	}
+	var secret []byte
+	restore := func() {}
+	if s, ok := res.(gatehouse.Sealer); ok {
+		secret = s.Seal()
+		restore = s.Redact()
+	}
+	rec, err := gatehouse.Encode(res, secret)
+	restore()
+	if err != nil {
+		return nil, gatehouse.Internal(err)
+	}
+	if err := h.store.Create(r.Context(), rec); err != nil {
+		return nil, err
+	}
+	gatehouse.Sync(res, rec)
+	return &result{status: http.StatusCreated, body: res, version: rec.Version, modified: rec.UpdatedAt,
+		location: spec.location(r, rec.ID)}, nil
+}
+
+// validate runs the resource's own checks, then the references, so that a
+// 400 lists every malformed field before any 422 is considered.
+func (h *Handler) validate(r *request, spec *kindSpec, res gatehouse.Resource) error {
+	if rt, ok := res.(*gatehouse.Route); ok {
+		rt.Normalize()
+	}
+	bad, semantic := res.Check()
+	if len(bad) > 0 {
+		return gatehouse.Invalid(bad)
+	}
+	if spec.refs != nil {
+		for _, fr := range spec.refs(res) {
+			_, err := h.store.Get(r.Context(), fr.ref.Kind, fr.ref.ID)
+			switch code := gatehouse.ErrorCode(err); {
+			case err == nil:
+			case code == gatehouse.ENOTFOUND || code == gatehouse.EGONE:
+				semantic = append(semantic, gatehouse.FieldError{Field: fr.field,
+					Message: fmt.Sprintf("refers to %s %q, which does not exist", fr.ref.Kind, fr.ref.ID)})
+			default:
+				return err
+			}
+		}
+	}
+	if len(semantic) > 0 {
+		return gatehouse.Unprocessable(semantic)
+	}
+	return nil
+}
+
+// maxWriteAttempts bounds the retries of a PUT or PATCH that lost a race
+// with another writer and had no precondition of its own.
+const maxWriteAttempts = 5
+
+func (spec *kindSpec) put(h *Handler, r *request) (*result, error) {
+	return spec.replace(h, r, func(current gatehouse.Resource, body any) (gatehouse.Resource, []strictjson.FieldError) {
+		res := spec.newRes()
+		return res, strictjson.Assign(body, res)
+	})
+}
+
+// patch applies an RFC 7396 merge patch to the current representation.
+func (spec *kindSpec) patch(h *Handler, r *request) (*result, error) {
+	return spec.replace(h, r, func(current gatehouse.Resource, patch any) (gatehouse.Resource, []strictjson.FieldError) {
+		tree, err := strictjson.ToTree(current)
+		if err != nil {
+			return nil, []strictjson.FieldError{{Field: "body", Message: "cannot be applied"}}
+		}
+		if _, ok := patch.(map[string]any); !ok {
+			return nil, []strictjson.FieldError{{Field: "body", Message: "must be a JSON object (a merge patch)"}}
+		}
+		res := spec.newRes()
+		return res, strictjson.Assign(strictjson.Merge(tree, patch), res)
+	})
+}
+
+// replace is PUT and PATCH: existence and preconditions are checked before
+// the body is read; the write is conditional on the version it was built
+// from, so a concurrent writer is never overwritten unseen.
+func (spec *kindSpec) replace(h *Handler, r *request, build func(current gatehouse.Resource, body any) (gatehouse.Resource, []strictjson.FieldError)) (*result, error) {
+	current, err := spec.load(h, r)
+	if err != nil {
+		return nil, err
+	}
+	conditional, err := checkPreconditions(r.Request, current.Base())
+	if err != nil {
+		return nil, err
+	}
+	raw, err := h.readBody(r)
+	if err != nil {
+		return nil, err
+	}
+	tree, perr := strictjson.Parse(raw)
+	if perr != nil {
+		var fe strictjson.FieldError
+		errors.As(perr, &fe)
+		return nil, invalid([]strictjson.FieldError{fe})
+	}
+	for attempt := 1; ; attempt++ {
+		m := current.Base()
+		next, errs := build(current, tree)
+		if len(errs) > 0 {
+			return nil, invalid(errs)
+		}
+		nm := next.Base()
+		if nm.ID != "" && nm.ID != m.ID {
+			return nil, gatehouse.Invalid([]gatehouse.FieldError{{Field: "id", Message: "must match the id in the path"}})
+		}
+		// The rest of Meta is the server's: a client echoing back what it
+		// read must not be refused for it, nor have it taken as input.
+		*nm = gatehouse.Meta{ID: m.ID}
+		if err := h.validate(r, spec, next); err != nil {
+			return nil, err
+		}
+		rec, err := gatehouse.Encode(next, nil)
+		if err != nil {
+			return nil, gatehouse.Internal(err)
+		}
+		err = h.store.Update(r.Context(), rec, m.Version)
+		if err == nil {
+			gatehouse.Sync(next, rec)
+			return &result{status: http.StatusOK, body: next, version: rec.Version, modified: rec.UpdatedAt}, nil
+		}
+		if gatehouse.ErrorCode(err) != gatehouse.EPRECONDITION || conditional || attempt == maxWriteAttempts {
+			return nil, err
+		}
+		if current, err = spec.load(h, r); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (spec *kindSpec) delete(h *Handler, r *request) (*result, error) {
+	current, err := spec.load(h, r)
+	if err != nil {
+		return nil, err
+	}
+	conditional, err := checkPreconditions(r.Request, current.Base())
+	if err != nil {
+		return nil, err
+	}
+	var ifVersion int64
+	if conditional {
+		ifVersion = current.Base().Version
+	}
+	if err := h.store.Delete(r.Context(), spec.kind, current.Base().ID, ifVersion); err != nil {
+		return nil, err
+	}
+	return &result{status: http.StatusNoContent}, nil
+}
+
+func invalid(errs []strictjson.FieldError) error {
+	out := make([]gatehouse.FieldError, len(errs))
+	for i, e := range errs {
+		out[i] = gatehouse.FieldError{Field: e.Field, Message: e.Message}
+	}
+	return gatehouse.Invalid(out)
+}

@@ -1,0 +1,237 @@
+// Command gatehouse runs the gatehouse API gateway.
+//
+//	gatehouse serve [flags]   run the admin API and the proxy
+//	gatehouse version         print the version
+//
+// Every flag can also be set as an environment variable: --admin-addr is
+// GATEHOUSE_ADMIN_ADDR. A flag given on the command line wins.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/admin"
+	"github.com/gatehouse/gatehouse/internal/serve"
+	"github.com/gatehouse/gatehouse/proxy"
+	"github.com/gatehouse/gatehouse/sqlite"
+)
+
+// version is set at build time with -ldflags "-X main.version=v1.2.3".
+var version = ""
+
+func main() {
+	if err := run(os.Args[1:], os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "gatehouse:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stderr io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("usage: gatehouse serve [flags] | gatehouse version")
+	}
+	switch args[0] {
+	case "serve":
+		return runServe(args[1:], stderr)
+	case "version", "--version", "-v":
+		fmt.Println("gatehouse", buildVersion())
+		return nil
+	default:
+		return fmt.Errorf("unknown command %q; usage: gatehouse serve [flags] | gatehouse version", args[0])
+	}
+}
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "devel"
+}
+
+type config struct {
+	dataDir            string
+	adminAddr          string
+	proxyAddr          string
+	tombstoneRetention time.Duration
+	adminMaxBody       int64
+	readHeaderTimeout  time.Duration
+	readTimeout        time.Duration
+	idleTimeout        time.Duration
+	maxHeaderBytes     int
+	shutdownTimeout    time.Duration
+	logFormat          string
+	logLevel           string
+}
+
+func parseFlags(args []string, stderr io.Writer) (*config, error) {
+	c := &config{}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.dataDir, "data-dir", "./gatehouse-data", "directory of the embedded SQLite store and the bootstrap admin token")
+	fs.StringVar(&c.adminAddr, "admin-addr", "127.0.0.1:9080", "listen address of the admin API")
+	fs.StringVar(&c.proxyAddr, "proxy-addr", ":8080", "listen address of the proxy")
+	fs.DurationVar(&c.tombstoneRetention, "tombstone-retention", 24*time.Hour, "how long a deleted id answers 410 Gone before 404")
+	fs.Int64Var(&c.adminMaxBody, "admin-max-body-bytes", 1<<20, "limit on admin request bodies (413 above)")
+	fs.DurationVar(&c.readHeaderTimeout, "read-header-timeout", 10*time.Second, "time a client has to send its request headers (408 after)")
+	fs.DurationVar(&c.readTimeout, "read-timeout", 60*time.Second, "time a client has to send its whole request (408 after)")
+	fs.DurationVar(&c.idleTimeout, "idle-timeout", 120*time.Second, "how long an idle keep-alive connection stays open")
+	fs.IntVar(&c.maxHeaderBytes, "max-header-bytes", 32<<10, "limit on request line and headers (431 above)")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight requests may run after SIGTERM")
+	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or text")
+	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	// Environment fills in what the command line did not set.
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		env := "GATEHOUSE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok && !set[f.Name] {
+			if err := f.Value.Set(v); err != nil && envErr == nil {
+				envErr = fmt.Errorf("%s=%q: %v", env, v, err)
+			}
+		}
+	})
+	return c, envErr
+}
+
+func newLogger(c *config, w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level: %v", err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch c.logFormat {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format must be json or text, not %q", c.logFormat)
+}
+
+func runServe(args []string, stderr io.Writer) error {
+	c, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	logger, err := newLogger(c, stderr)
+	if err != nil {
+		return err
+	}
+	slog.SetDefault(logger)
+
+	store, err := sqlite.Open(filepath.Join(c.dataDir, "gatehouse.db"), sqlite.Options{TombstoneRetention: c.tombstoneRetention})
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer store.Close()
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := bootstrapToken(ctx, store, c.dataDir, stderr); err != nil {
+		return err
+	}
+
+	serverOpts := serve.Options{
+		ReadHeaderTimeout: c.readHeaderTimeout,
+		ReadTimeout:       c.readTimeout,
+		IdleTimeout:       c.idleTimeout,
+		MaxHeaderBytes:    c.maxHeaderBytes,
+		Logger:            logger,
+	}
+	adminOpts, proxyOpts := serverOpts, serverOpts
+	adminOpts.Name, proxyOpts.Name = "admin", "proxy"
+	servers := []struct {
+		addr string
+		srv  *serve.Server
+	}{
+		{c.adminAddr, serve.New(admin.New(store, admin.Options{MaxBodyBytes: c.adminMaxBody}), adminOpts)},
+		{c.proxyAddr, serve.New(proxy.New(), proxyOpts)},
+	}
+	errc := make(chan error, len(servers))
+	for i, s := range servers {
+		l, err := net.Listen("tcp", s.addr)
+		if err != nil {
+			return fmt.Errorf("listen %s: %w", s.addr, err)
+		}
+		logger.Info("listening", "listener", []string{"admin", "proxy"}[i], "addr", l.Addr().String())
+		go func() { errc <- s.srv.Serve(l) }()
+	}
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down: draining in-flight requests", "timeout", c.shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
+	defer cancel()
+	done := make(chan error, len(servers))
+	for _, s := range servers {
+		go func() { done <- s.srv.Shutdown(sctx) }()
+	}
+	for range servers {
+		if err := <-done; err != nil {
+			logger.Warn("shutdown incomplete", "error", err)
+		}
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+// bootstrapToken gives a new installation its first admin token: the value
+// of GATEHOUSE_ADMIN_TOKEN if set, otherwise a random one, printed once and
+// written to <data-dir>/admin-token with mode 0600.
+func bootstrapToken(ctx context.Context, store gatehouse.Store, dataDir string, stderr io.Writer) error {
+	n, err := store.Count(ctx, gatehouse.KindToken)
+	if err != nil || n > 0 {
+		return err
+	}
+	secret := os.Getenv("GATEHOUSE_ADMIN_TOKEN")
+	fromEnv := secret != ""
+	tok := gatehouse.NewToken()
+	tok.ID, tok.Name = "bootstrap", "bootstrap"
+	hash := tok.SealWith(secret)
+	restore := tok.Redact()
+	rec, err := gatehouse.Encode(tok, hash)
+	restore()
+	if err != nil {
+		return err
+	}
+	if err := store.Create(ctx, rec); err != nil {
+		return fmt.Errorf("create bootstrap admin token: %w", err)
+	}
+	if fromEnv {
+		slog.Info("created the bootstrap admin token from GATEHOUSE_ADMIN_TOKEN")
+		return nil
+	}
+	path := filepath.Join(dataDir, "admin-token")
+	if err := os.WriteFile(path, []byte(tok.Token+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	fmt.Fprintf(stderr, "\nGenerated the admin token (shown once; also saved to %s):\n\n    %s\n\n", path, tok.Token)
+	return nil
+}

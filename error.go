@@ -1,0 +1,116 @@
+package gatehouse
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code is the closed set of error kinds gatehouse produces. Each maps to
+// exactly one HTTP status in package problem; a code without a mapping fails
+// problem's tests.
+type Code string
+
+const (
+	EINVALID         Code = "invalid"                 // syntax, types, unknown or missing fields (400)
+	EUNAUTHORIZED    Code = "unauthorized"            // no or bad credentials (401)
+	EFORBIDDEN       Code = "forbidden"               // valid credentials that do not allow this (403)
+	ENOTFOUND        Code = "not-found"               // never existed (404)
+	EMETHOD          Code = "method-not-allowed"      // known method, not supported here (405)
+	ENOTACCEPTABLE   Code = "not-acceptable"          // Accept excludes what we produce (406)
+	ETIMEOUT         Code = "request-timeout"         // client too slow sending the request (408)
+	ECONFLICT        Code = "conflict"                // id or unique key taken, or still referenced (409)
+	EGONE            Code = "gone"                    // existed, deleted within the tombstone retention (410)
+	EPRECONDITION    Code = "precondition-failed"     // If-Match / If-Unmodified-Since not met (412)
+	ETOOLARGE        Code = "content-too-large"       // body over the limit (413)
+	EMEDIATYPE       Code = "unsupported-media-type"  // body of a type we do not take (415)
+	EUNPROCESSABLE   Code = "unprocessable"           // well-formed but semantically wrong (422)
+	EHEADERSTOOLARGE Code = "header-fields-too-large" // headers over the limit (431)
+	EINTERNAL        Code = "internal"                // our own failure; details only in the log (500)
+	ENOTIMPLEMENTED  Code = "not-implemented"         // request method not recognised at all (501)
+	EUNAVAILABLE     Code = "unavailable"             // store unreachable or draining (503)
+)
+
+// Codes lists every Code, so that tests can prove each has a status.
+var Codes = []Code{
+	EINVALID, EUNAUTHORIZED, EFORBIDDEN, ENOTFOUND, EMETHOD, ENOTACCEPTABLE,
+	ETIMEOUT, ECONFLICT, EGONE, EPRECONDITION, ETOOLARGE, EMEDIATYPE,
+	EUNPROCESSABLE, EHEADERSTOOLARGE, EINTERNAL, ENOTIMPLEMENTED, EUNAVAILABLE,
+}
+
+// FieldError names one offending field of a request, by JSON path
+// ("targets[1].weight"), and what is wrong with it.
+type FieldError struct {
+	Field   string `json:"field" xml:"field"`
+	Message string `json:"message" xml:"message"`
+}
+
+// Error is gatehouse's one application error. Message is safe to show to
+// clients; Err, if set, is the underlying cause and is only ever logged.
+type Error struct {
+	Code    Code
+	Message string
+	Fields  []FieldError
+	Err     error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.Err)
+	}
+	return fmt.Sprintf("%s: %s", e.Code, e.Message)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf returns an *Error with a client-safe formatted message.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Internal wraps an unexpected failure. Its text stays in the server log.
+func Internal(err error) *Error {
+	return &Error{Code: EINTERNAL, Message: "An internal error occurred.", Err: err}
+}
+
+// Unavailable wraps a failure to reach the store.
+func Unavailable(err error) *Error {
+	return &Error{Code: EUNAVAILABLE, Message: "The configuration store is unavailable.", Err: err}
+}
+
+// Invalid returns an EINVALID error listing every offending field.
+func Invalid(fields []FieldError) *Error {
+	return &Error{Code: EINVALID, Message: "The request body is invalid.", Fields: fields}
+}
+
+// Unprocessable returns an EUNPROCESSABLE error listing every offending field.
+func Unprocessable(fields []FieldError) *Error {
+	return &Error{Code: EUNPROCESSABLE, Message: "The request is well-formed but cannot be applied.", Fields: fields}
+}
+
+// ErrorCode returns the Code of err, or EINTERNAL for any error that is not
+// an *Error: an unclassified failure is ours, never the client's.
+func ErrorCode(err error) Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return EINTERNAL
+}
+
+// ErrorMessage returns the client-safe message of err.
+func ErrorMessage(err error) string {
+	var e *Error
+	if errors.As(err, &e) && e.Code != EINTERNAL {
+		return e.Message
+	}
+	return "An internal error occurred."
+}
+
+// ErrorFields returns the field errors of err, if any.
+func ErrorFields(err error) []FieldError {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Fields
+	}
+	return nil
+}

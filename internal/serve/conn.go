@@ -1,0 +1,141 @@
+package serve
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/problem"
+)
+
+// net/http answers some requests before any handler runs: headers too large
+// (431), malformed requests (400), unknown transfer codings (501), and it
+// hangs up without a word on a client that stalls mid-headers. The contract
+// wants a problem document for each, and a 408 for the stall. conn sits
+// between net/http and the socket to provide both, so the behaviour comes
+// from net/http's own parser and limits rather than a second one.
+type conn struct {
+	net.Conn
+	// pending counts bytes read since the last response was written: a
+	// timeout with pending > 0 interrupted a request, not an idle wait.
+	pending   atomic.Int64
+	inHandler atomic.Int32
+	closed    atomic.Bool
+}
+
+// listener wraps every accepted connection in a conn.
+type listener struct{ net.Listener }
+
+func (l listener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &conn{Conn: c}, nil
+}
+
+type connKey struct{}
+
+// connContext is http.Server.ConnContext: it lets the handler chain mark the
+// conn as inside a handler.
+func connContext(ctx context.Context, c net.Conn) context.Context {
+	if cc, ok := c.(*conn); ok {
+		return context.WithValue(ctx, connKey{}, cc)
+	}
+	return ctx
+}
+
+// enterHandler marks the request's connection as being inside a handler
+// until the returned function is called.
+func enterHandler(r *http.Request) func() {
+	cc, ok := r.Context().Value(connKey{}).(*conn)
+	if !ok {
+		return func() {}
+	}
+	cc.inHandler.Add(1)
+	return func() { cc.inHandler.Add(-1) }
+}
+
+func (c *conn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.pending.Add(int64(n))
+	}
+	var ne net.Error
+	if err != nil && errors.As(err, &ne) && ne.Timeout() && c.inHandler.Load() == 0 && c.pending.Load() > 0 {
+		// Part of a request came and then nothing: say so before
+		// net/http closes the connection. Body stalls happen inside a
+		// handler, which answers 408 itself.
+		c.writeProblem(gatehouse.Errorf(gatehouse.ETIMEOUT, "The request was not received in time."))
+	}
+	return n, err
+}
+
+// netHTTPError is the header block net/http puts on the responses it writes
+// without a handler. A handler's response always has a Date header, so it
+// never starts a write with exactly this.
+var netHTTPError = []byte("\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n")
+
+func (c *conn) Write(p []byte) (int, error) {
+	if c.inHandler.Load() == 0 && bytes.HasPrefix(p, []byte("HTTP/1.1 ")) && bytes.Contains(p, netHTTPError) {
+		if err := rewrite(p); err != nil {
+			c.writeProblem(err)
+			return len(p), nil
+		}
+	}
+	c.pending.Store(0)
+	return c.Conn.Write(p)
+}
+
+// rewrite returns the problem that replaces one of net/http's plain-text
+// error responses, or nil to let it through.
+func rewrite(p []byte) error {
+	line, _, _ := bytes.Cut(p, []byte("\r\n"))
+	if len(line) < 12 {
+		return nil
+	}
+	status, err := strconv.Atoi(string(line[9:12]))
+	if err != nil {
+		return nil
+	}
+	_, reason, _ := bytes.Cut(line[12:], []byte(": "))
+	switch status {
+	case http.StatusRequestHeaderFieldsTooLarge:
+		return gatehouse.Errorf(gatehouse.EHEADERSTOOLARGE, "The request's header fields exceed the limit.")
+	case http.StatusNotImplemented:
+		return gatehouse.Errorf(gatehouse.ENOTIMPLEMENTED, "The request's transfer coding is not supported.")
+	case http.StatusBadRequest:
+		detail := "The request is malformed."
+		if len(reason) > 0 {
+			detail = fmt.Sprintf("The request is malformed: %s.", reason)
+		}
+		return gatehouse.Errorf(gatehouse.EINVALID, "%s", detail)
+	}
+	return nil
+}
+
+// writeProblem writes a complete problem response straight to the socket
+// and marks the connection for closing. It runs only where no handler owns
+// the connection, and gives a stalled client one second to take it.
+func (c *conn) writeProblem(err error) {
+	if c.closed.Swap(true) {
+		return
+	}
+	doc := problem.New(err, "", NewRequestID())
+	body := doc.Marshal(problem.JSON)
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "HTTP/1.1 %d %s\r\n", doc.Status, http.StatusText(doc.Status))
+	fmt.Fprintf(&b, "Content-Type: %s\r\nContent-Length: %d\r\nX-Request-Id: %s\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
+		problem.JSON, len(body), doc.RequestID)
+	b.Write(body)
+	c.Conn.SetWriteDeadline(time.Now().Add(time.Second))
+	c.Conn.Write(b.Bytes())
+	c.pending.Store(0)
+}

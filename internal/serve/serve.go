@@ -1,0 +1,250 @@
+// Package serve runs gatehouse's HTTP listeners: the net/http server settings
+// that make slow, oversized and malformed requests end in the right problem
+// document, request ids, access logs, panic recovery and graceful draining.
+// Both the admin API and the data plane are served through it.
+package serve
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/problem"
+)
+
+// Options configures a Server. Zero values take the defaults given.
+type Options struct {
+	// ReadHeaderTimeout bounds receiving the request line and headers;
+	// a client that stalls longer gets 408. Default 10s.
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds receiving the whole request, body included.
+	// Default 60s.
+	ReadTimeout time.Duration
+	// IdleTimeout bounds the wait for the next request on a kept-alive
+	// connection. Default 120s.
+	IdleTimeout time.Duration
+	// MaxHeaderBytes is the limit on the request line plus headers; over
+	// it is 431. Default 32 KiB.
+	MaxHeaderBytes int
+	// Name labels this listener in logs ("admin", "proxy").
+	Name string
+	// Logger receives access logs; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+func (o *Options) setDefaults() {
+	if o.ReadHeaderTimeout == 0 {
+		o.ReadHeaderTimeout = 10 * time.Second
+	}
+	if o.ReadTimeout == 0 {
+		o.ReadTimeout = 60 * time.Second
+	}
+	if o.IdleTimeout == 0 {
+		o.IdleTimeout = 120 * time.Second
+	}
+	if o.MaxHeaderBytes == 0 {
+		o.MaxHeaderBytes = 32 << 10
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Server is an http.Server with gatehouse's request handling around its
+// handler.
+type Server struct {
+	http     *http.Server
+	opts     Options
+	draining atomic.Bool
+	inFlight atomic.Int64
+}
+
+// New returns a Server for h.
+func New(h http.Handler, opts Options) *Server {
+	opts.setDefaults()
+	s := &Server{opts: opts}
+	s.http = &http.Server{
+		Handler:           s.wrap(h),
+		ReadHeaderTimeout: opts.ReadHeaderTimeout,
+		ReadTimeout:       opts.ReadTimeout,
+		IdleTimeout:       opts.IdleTimeout,
+		// net/http allows 4 KiB over this; the handler chain enforces
+		// the exact limit, net/http only what lies beyond it.
+		MaxHeaderBytes: opts.MaxHeaderBytes,
+		ConnContext:    connContext,
+		ErrorLog:       log.New(slogWriter{opts.Logger}, "", 0),
+	}
+	return s
+}
+
+// Serve accepts connections on l until Shutdown.
+func (s *Server) Serve(l net.Listener) error {
+	err := s.http.Serve(listener{l})
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown drains the server: from now on new requests get 503 with
+// Retry-After and Connection: close, in-flight requests run to completion
+// (or until ctx ends), then the listeners close.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.draining.Store(true)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for s.inFlight.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			s.http.Close()
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+	return s.http.Shutdown(ctx)
+}
+
+// InFlight returns how many requests are being handled.
+func (s *Server) InFlight() int64 { return s.inFlight.Load() }
+
+// Draining reports whether Shutdown has begun.
+func (s *Server) Draining() bool { return s.draining.Load() }
+
+// wrap puts the request handling every listener shares around h, outermost
+// first: connection bookkeeping, request id, access log, panic recovery,
+// draining, header size.
+func (s *Server) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer enterHandler(r)()
+		s.inFlight.Add(1)
+		defer s.inFlight.Add(-1)
+
+		id := r.Header.Get("X-Request-Id")
+		if !validRequestID(id) {
+			id = NewRequestID()
+		}
+		r = r.WithContext(problem.WithRequestID(r.Context(), id))
+		w.Header().Set("X-Request-Id", id)
+
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		defer func() {
+			v := recover()
+			abort := v == http.ErrAbortHandler
+			if v != nil && !abort {
+				s.opts.Logger.Error("handler panicked", "request_id", id, "panic", v, "stack", string(debug.Stack()))
+				// A response already under way cannot become a 500;
+				// cutting the connection is the honest signal.
+				abort = rec.wroteHeader
+				if !abort {
+					problem.Write(rec, r, gatehouse.Internal(fmt.Errorf("panic: %v", v)))
+				}
+			}
+			s.opts.Logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
+				slog.String("listener", s.opts.Name),
+				slog.String("method", r.Method),
+				slog.String("path", r.URL.Path),
+				slog.Int("status", rec.status()),
+				slog.Duration("duration", time.Since(start)),
+				slog.String("request_id", id),
+			)
+			if abort {
+				panic(http.ErrAbortHandler)
+			}
+		}()
+
+		switch {
+		case s.draining.Load():
+			rec.Header().Set("Connection", "close")
+			problem.Write(rec, r, gatehouse.Errorf(gatehouse.EUNAVAILABLE, "The server is shutting down."))
+		case headerBytes(r) > s.opts.MaxHeaderBytes:
+			problem.Write(rec, r, gatehouse.Errorf(gatehouse.EHEADERSTOOLARGE,
+				"The request's header fields exceed the limit of %d bytes.", s.opts.MaxHeaderBytes))
+		default:
+			h.ServeHTTP(rec, r)
+		}
+	})
+}
+
+// headerBytes approximates the request head's size on the wire, as
+// net/http counts it against MaxHeaderBytes.
+func headerBytes(r *http.Request) int {
+	n := len(r.Method) + len(r.RequestURI) + len(r.Proto) + 4
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4
+		}
+	}
+	return n + len(r.Host) + 8
+}
+
+// NewRequestID returns 128 random bits in hex.
+func NewRequestID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// validRequestID accepts a client's X-Request-Id if it is short and
+// printable, so that it is safe in logs and headers.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < 0x21 || id[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// statusRecorder remembers the status for the access log.
+type statusRecorder struct {
+	http.ResponseWriter
+	code        int
+	wroteHeader bool
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if !r.wroteHeader && code >= 200 {
+		r.code, r.wroteHeader = code, true
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(p []byte) (int, error) {
+	if !r.wroteHeader {
+		r.code, r.wroteHeader = http.StatusOK, true
+	}
+	return r.ResponseWriter.Write(p)
+}
+
+func (r *statusRecorder) status() int {
+	if !r.wroteHeader {
+		return http.StatusOK
+	}
+	return r.code
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer (flush,
+// hijack, deadlines).
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// slogWriter sends net/http's own error log lines to slog.
+type slogWriter struct{ l *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	w.l.Warn(string(p))
+	return len(p), nil
+}

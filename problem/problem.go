@@ -1,0 +1,189 @@
+// Package problem turns gatehouse errors into HTTP responses: the one table
+// from error code to status, and the one writer of RFC 9457 problem
+// documents, shared by the admin API and the data plane.
+package problem
+
+import (
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/gatehouse/gatehouse"
+)
+
+// statuses is the one mapping from error code to HTTP status.
+var statuses = map[gatehouse.Code]int{
+	gatehouse.EINVALID:         http.StatusBadRequest,
+	gatehouse.EUNAUTHORIZED:    http.StatusUnauthorized,
+	gatehouse.EFORBIDDEN:       http.StatusForbidden,
+	gatehouse.ENOTFOUND:        http.StatusNotFound,
+	gatehouse.EMETHOD:          http.StatusMethodNotAllowed,
+	gatehouse.ENOTACCEPTABLE:   http.StatusNotAcceptable,
+	gatehouse.ETIMEOUT:         http.StatusRequestTimeout,
+	gatehouse.ECONFLICT:        http.StatusConflict,
+	gatehouse.EGONE:            http.StatusGone,
+	gatehouse.EPRECONDITION:    http.StatusPreconditionFailed,
+	gatehouse.ETOOLARGE:        http.StatusRequestEntityTooLarge,
+	gatehouse.EMEDIATYPE:       http.StatusUnsupportedMediaType,
+	gatehouse.EUNPROCESSABLE:   http.StatusUnprocessableEntity,
+	gatehouse.EHEADERSTOOLARGE: http.StatusRequestHeaderFieldsTooLarge,
+	gatehouse.EINTERNAL:        http.StatusInternalServerError,
+	gatehouse.ENOTIMPLEMENTED:  http.StatusNotImplemented,
+	gatehouse.EUNAVAILABLE:     http.StatusServiceUnavailable,
+}
+
+// Status returns the HTTP status for an error code. An unmapped code is a
+// bug that problem's tests catch; at run time it is a 500.
+func Status(code gatehouse.Code) int {
+	if s, ok := statuses[code]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
+
+// TypeBase prefixes every problem type URI; the code completes it.
+const TypeBase = "https://gatehouse.dev/problems/"
+
+// RetryAfterSeconds is the default Retry-After of a 503.
+const RetryAfterSeconds = 5
+
+// Document is an RFC 9457 problem document with gatehouse's extensions.
+type Document struct {
+	XMLName   xml.Name               `json:"-" xml:"urn:ietf:rfc:7807 problem"`
+	Type      string                 `json:"type" xml:"type"`
+	Title     string                 `json:"title" xml:"title"`
+	Status    int                    `json:"status" xml:"status"`
+	Detail    string                 `json:"detail" xml:"detail"`
+	Instance  string                 `json:"instance,omitempty" xml:"instance,omitempty"`
+	RequestID string                 `json:"request_id" xml:"request_id"`
+	Errors    []gatehouse.FieldError `json:"errors,omitempty" xml:"errors>i,omitempty"`
+}
+
+// New builds the document for err. Internal failures get a generic detail:
+// their text belongs in the log, tied to the client's copy by request id.
+func New(err error, instance, requestID string) *Document {
+	code := gatehouse.ErrorCode(err)
+	status := Status(code)
+	return &Document{
+		Type:      TypeBase + string(code),
+		Title:     http.StatusText(status),
+		Status:    status,
+		Detail:    gatehouse.ErrorMessage(err),
+		Instance:  instance,
+		RequestID: requestID,
+		Errors:    gatehouse.ErrorFields(err),
+	}
+}
+
+// Media types of problem documents.
+const (
+	JSON = "application/problem+json"
+	XML  = "application/problem+xml"
+)
+
+// Marshal encodes d as JSON or, if mediaType is XML, as XML.
+func (d *Document) Marshal(mediaType string) []byte {
+	if mediaType == XML {
+		b, _ := xml.Marshal(d)
+		return append([]byte(xml.Header), b...)
+	}
+	b, _ := json.Marshal(d)
+	return append(b, '\n')
+}
+
+// Write answers err as a JSON problem document (the admin API's form).
+func Write(w http.ResponseWriter, r *http.Request, err error) {
+	write(w, r, err, JSON)
+}
+
+// WriteNegotiated answers err as a problem document in JSON, or in XML when
+// the request's Accept prefers XML (the data plane's form).
+func WriteNegotiated(w http.ResponseWriter, r *http.Request, err error) {
+	mt := JSON
+	if PrefersXML(r.Header.Get("Accept")) {
+		mt = XML
+	}
+	write(w, r, err, mt)
+}
+
+func write(w http.ResponseWriter, r *http.Request, err error, mediaType string) {
+	id := RequestID(r.Context())
+	doc := New(err, r.URL.Path, id)
+	if code := gatehouse.ErrorCode(err); code == gatehouse.EINTERNAL || code == gatehouse.EUNAVAILABLE {
+		slog.ErrorContext(r.Context(), "request failed", "request_id", id, "status", doc.Status, "error", err)
+	}
+	h := w.Header()
+	switch doc.Status {
+	case http.StatusUnauthorized:
+		if h.Get("WWW-Authenticate") == "" {
+			h.Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
+		}
+	case http.StatusRequestTimeout:
+		// The rest of a stalled request may still arrive; it must not be
+		// read as the next request.
+		h.Set("Connection", "close")
+	case http.StatusServiceUnavailable, http.StatusTooManyRequests:
+		if h.Get("Retry-After") == "" {
+			h.Set("Retry-After", strconv.Itoa(RetryAfterSeconds))
+		}
+	}
+	// A success's validators do not describe an error.
+	h.Del("ETag")
+	h.Del("Last-Modified")
+	h.Del("Location")
+	body := doc.Marshal(mediaType)
+	h.Set("Content-Type", mediaType)
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(doc.Status)
+	if r.Method != http.MethodHead {
+		w.Write(body)
+	}
+}
+
+// PrefersXML reports whether an Accept header ranks an XML type above every
+// JSON type.
+func PrefersXML(accept string) bool {
+	if accept == "" {
+		return false
+	}
+	var bestXML, bestJSON float64
+	for _, part := range strings.Split(accept, ",") {
+		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil {
+			continue
+		}
+		q := 1.0
+		if s, ok := params["q"]; ok {
+			if v, err := strconv.ParseFloat(s, 64); err == nil {
+				q = v
+			}
+		}
+		switch {
+		case strings.HasSuffix(mt, "/xml") || strings.HasSuffix(mt, "+xml"):
+			bestXML = max(bestXML, q)
+		case strings.HasSuffix(mt, "/json") || strings.HasSuffix(mt, "+json"):
+			bestJSON = max(bestJSON, q)
+		}
+	}
+	return bestXML > bestJSON
+}
+
+type requestIDKey struct{}
+
+// WithRequestID returns ctx carrying the request id.
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+// RequestID returns the request id in ctx, or "".
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}

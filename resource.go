@@ -1,0 +1,154 @@
+// Package gatehouse is the domain of the gatehouse API gateway: the resources
+// an operator manages (services, routes, consumers, credentials, policies,
+// admin tokens), the rules that make one valid, the one error type, and the
+// Store interface every backend implements.
+//
+// Validation is split as the status-code contract splits it: what a schema
+// can see (syntax, types, required and unknown fields, ranges, enums) is
+// EINVALID (400); what needs deeper meaning (an upstream URL that cannot be
+// used, a path pattern that does not compile, a reference to a resource that
+// does not exist) is EUNPROCESSABLE (422).
+package gatehouse
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"time"
+)
+
+// Meta is what every resource carries. The store assigns Version and the
+// times; clients may choose ID on creation.
+type Meta struct {
+	ID        string    `json:"id"`
+	Version   int64     `json:"version"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Index is what a resource asks the store to enforce for it.
+type Index struct {
+	Name   string
+	Parent *Ref
+	Refs   []Ref
+	Unique []string
+}
+
+// Resource is implemented by every managed resource type.
+type Resource interface {
+	Kind() Kind
+	Base() *Meta
+	// Check validates the resource on its own: it returns the fields a
+	// schema can reject (400) and the fields that are well-formed but
+	// cannot be applied (422).
+	Check() (invalid, unprocessable []FieldError)
+	Index() Index
+}
+
+// Sealer is a resource with a secret that is shown only once, in the
+// response to its creation, and stored only as a hash.
+type Sealer interface {
+	// Seal generates the secret if the client gave none and returns the
+	// hash to store.
+	Seal() []byte
+	// Redact clears the plaintext and returns a function restoring it.
+	Redact() (restore func())
+}
+
+// idPattern is the id syntax: safe in a URL path segment without escaping,
+// in a log line and in a file name. No dots, so "." and ".." cannot be ids.
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
+
+// ValidID reports whether id is a syntactically valid resource id.
+func ValidID(id string) bool { return idPattern.MatchString(id) }
+
+// IDRule describes valid ids for error messages and documentation.
+const IDRule = "must be 1 to 64 letters, digits, '-' or '_', starting with a letter or digit"
+
+// NewID returns a random id: 26 characters of lowercase base32, 130 bits.
+func NewID() string {
+	const alphabet = "abcdefghijklmnopqrstuvwxyz234567"
+	var b [26]byte
+	rand.Read(b[:])
+	for i := range b {
+		b[i] = alphabet[b[i]&31]
+	}
+	return string(b[:])
+}
+
+// namePattern keeps names printable and unambiguous in URLs and logs.
+var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$`)
+
+const nameRule = "must be 1 to 128 letters, digits, '.', '_', '~' or '-', starting with a letter or digit"
+
+// fields collects field errors in the order they are found.
+type fields []FieldError
+
+func (f *fields) add(field, format string, args ...any) {
+	*f = append(*f, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+func checkMeta(m *Meta, f *fields) {
+	if m.ID != "" && !ValidID(m.ID) {
+		f.add("id", IDRule)
+	}
+}
+
+func checkName(name string, required bool, f *fields) {
+	switch {
+	case name == "" && required:
+		f.add("name", "is required")
+	case name != "" && !namePattern.MatchString(name):
+		f.add("name", nameRule)
+	}
+}
+
+func checkRange(field string, v, lo, hi int, f *fields) {
+	if v < lo || v > hi {
+		f.add(field, "must be between %d and %d", lo, hi)
+	}
+}
+
+// Encode turns a resource into the Record the store keeps.
+func Encode(res Resource, secret []byte) (*Record, error) {
+	m := *res.Base()
+	meta := res.Base()
+	saved := *meta
+	// Version and times live in the record's own columns; keeping them out
+	// of Body means there is one truth for each.
+	*meta = Meta{ID: saved.ID}
+	body, err := json.Marshal(res)
+	*meta = saved
+	if err != nil {
+		return nil, err
+	}
+	ix := res.Index()
+	return &Record{
+		Kind:      res.Kind(),
+		ID:        m.ID,
+		Version:   m.Version,
+		CreatedAt: m.CreatedAt,
+		UpdatedAt: m.UpdatedAt,
+		Name:      ix.Name,
+		Parent:    ix.Parent,
+		Refs:      ix.Refs,
+		Unique:    ix.Unique,
+		Secret:    secret,
+		Body:      body,
+	}, nil
+}
+
+// Decode fills res from a stored record.
+func Decode(rec *Record, res Resource) error {
+	if err := json.Unmarshal(rec.Body, res); err != nil {
+		return Internal(fmt.Errorf("decode %s/%s: %w", rec.Kind, rec.ID, err))
+	}
+	*res.Base() = Meta{ID: rec.ID, Version: rec.Version, CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt}
+	return nil
+}
+
+// Sync copies what the store assigned on a write back into res.
+func Sync(res Resource, rec *Record) {
+	*res.Base() = Meta{ID: rec.ID, Version: rec.Version, CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt}
+}

@@ -1,0 +1,230 @@
+package gatehouse
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// Route sends matching requests to a service.
+//
+// A request matches when its host matches one of Hosts (exact, or a
+// "*.example.com" wildcard for any subdomain), its path matches one of Paths,
+// and its method is one of Methods; an empty list matches anything. A path
+// is exact ("/users"), has "{param}" segments matching one non-empty
+// segment each ("/users/{id}"), or ends in "*" to match any path that starts
+// with what comes before it ("/api/*").
+type Route struct {
+	Meta
+	Name      string   `json:"name"`
+	Hosts     []string `json:"hosts"`
+	Paths     []string `json:"paths"`
+	Methods   []string `json:"methods"`
+	ServiceID string   `json:"service_id"`
+	// StripPath removes the matched path prefix before forwarding.
+	StripPath bool `json:"strip_path"`
+	// Priority orders overlapping routes: the higher wins. Default 0.
+	Priority int `json:"priority"`
+}
+
+// Limits of a route's match.
+const (
+	MaxRouteHosts   = 64
+	MaxRoutePaths   = 64
+	MaxRouteMethods = 16
+	// MaxMatchKeys bounds hosts × paths × methods, which the store indexes
+	// to reject a route that duplicates another's match.
+	MaxMatchKeys = 1024
+	MaxPriority  = 1_000_000
+)
+
+// NewRoute returns a route with every default set.
+func NewRoute() *Route { return &Route{} }
+
+func (r *Route) Kind() Kind  { return KindRoute }
+func (r *Route) Base() *Meta { return &r.Meta }
+
+// Index makes the store refuse a second route with the same name, or one
+// that would match some request exactly as this one does at the same
+// priority (which of the two served it would be arbitrary).
+func (r *Route) Index() Index {
+	keys := r.MatchKeys()
+	unique := make([]string, 0, len(keys)+1)
+	if r.Name != "" {
+		unique = append(unique, "name:"+r.Name)
+	}
+	unique = append(unique, keys...)
+	return Index{Name: r.Name, Refs: []Ref{{KindService, r.ServiceID}}, Unique: unique}
+}
+
+// MatchKeys returns one key per host × path × method the route matches,
+// normalised so that equal matches have equal keys: hosts lowercased,
+// parameter names dropped, methods uppercased, "*" for an empty list.
+func (r *Route) MatchKeys() []string {
+	hosts := orAny(r.Hosts, strings.ToLower)
+	paths := orAny(r.Paths, normalizePathPattern)
+	methods := orAny(r.Methods, strings.ToUpper)
+	keys := make([]string, 0, len(hosts)*len(paths)*len(methods))
+	for _, h := range hosts {
+		for _, p := range paths {
+			for _, m := range methods {
+				keys = append(keys, fmt.Sprintf("match:%d %s %s %s", r.Priority, m, h, p))
+			}
+		}
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func orAny(list []string, norm func(string) string) []string {
+	if len(list) == 0 {
+		return []string{"*"}
+	}
+	out := make([]string, len(list))
+	for i, s := range list {
+		out[i] = norm(s)
+	}
+	return out
+}
+
+func normalizePathPattern(p string) string {
+	segs := strings.Split(p, "/")
+	for i, s := range segs {
+		if strings.HasPrefix(s, "{") && strings.HasSuffix(s, "}") {
+			segs[i] = "{}"
+		}
+	}
+	return strings.Join(segs, "/")
+}
+
+func (r *Route) Check() (invalid, unprocessable []FieldError) {
+	var bad, semantic fields
+	checkMeta(&r.Meta, &bad)
+	checkName(r.Name, false, &bad)
+	if r.ServiceID == "" {
+		bad.add("service_id", "is required")
+	} else if !ValidID(r.ServiceID) {
+		bad.add("service_id", IDRule)
+	}
+	if len(r.Hosts) == 0 && len(r.Paths) == 0 {
+		bad.add("paths", "is required unless hosts are given")
+	}
+	checkList("hosts", r.Hosts, MaxRouteHosts, strings.ToLower, &bad)
+	checkList("paths", r.Paths, MaxRoutePaths, normalizePathPattern, &bad)
+	checkList("methods", r.Methods, MaxRouteMethods, strings.ToUpper, &bad)
+	for i, h := range r.Hosts {
+		if msg := checkHostPattern(h); msg != "" {
+			semantic.add(fmt.Sprintf("hosts[%d]", i), "%s", msg)
+		}
+	}
+	for i, p := range r.Paths {
+		if msg := checkPathPattern(p); msg != "" {
+			semantic.add(fmt.Sprintf("paths[%d]", i), "%s", msg)
+		}
+	}
+	for i, m := range r.Methods {
+		if !isToken(m) {
+			bad.add(fmt.Sprintf("methods[%d]", i), "must be an HTTP method name such as GET")
+		}
+	}
+	checkRange("priority", r.Priority, -MaxPriority, MaxPriority, &bad)
+	if len(bad) == 0 && max(len(r.Hosts), 1)*max(len(r.Paths), 1)*max(len(r.Methods), 1) > MaxMatchKeys {
+		semantic.add("paths", "hosts × paths × methods must be at most %d combinations; split the route", MaxMatchKeys)
+	}
+	return bad, semantic
+}
+
+// Normalize puts methods in upper case and hosts in lower case, the form the
+// data plane compares against.
+func (r *Route) Normalize() {
+	for i := range r.Methods {
+		r.Methods[i] = strings.ToUpper(r.Methods[i])
+	}
+	for i := range r.Hosts {
+		r.Hosts[i] = strings.ToLower(r.Hosts[i])
+	}
+}
+
+func checkList(field string, list []string, limit int, norm func(string) string, f *fields) {
+	if len(list) > limit {
+		f.add(field, "must have at most %d entries", limit)
+		return
+	}
+	seen := map[string]bool{}
+	for i, s := range list {
+		if s == "" {
+			f.add(fmt.Sprintf("%s[%d]", field, i), "must not be empty")
+			continue
+		}
+		if seen[norm(s)] {
+			f.add(fmt.Sprintf("%s[%d]", field, i), "repeats an earlier entry")
+		}
+		seen[norm(s)] = true
+	}
+}
+
+func checkHostPattern(h string) string {
+	name := strings.TrimPrefix(h, "*.")
+	if strings.Contains(name, "*") {
+		return "may only use a wildcard as a leading \"*.\", as in *.example.com"
+	}
+	if !validHostname(name) {
+		return fmt.Sprintf("%q is not a valid hostname", h)
+	}
+	return ""
+}
+
+// checkPathPattern returns why p does not compile as a path pattern, or "".
+func checkPathPattern(p string) string {
+	if !strings.HasPrefix(p, "/") {
+		return "must start with /"
+	}
+	if len(p) > 1024 {
+		return "must be at most 1024 bytes"
+	}
+	if i := strings.IndexByte(p, '*'); i >= 0 && i != len(p)-1 {
+		return "may only use * as its last character"
+	}
+	params := map[string]bool{}
+	for _, seg := range strings.Split(p, "/") {
+		for _, c := range seg {
+			if c <= ' ' || c == 0x7f || c == '?' || c == '#' || c == '%' {
+				return "must not contain spaces, control characters, '?', '#' or '%'"
+			}
+		}
+		open, close := strings.Count(seg, "{"), strings.Count(seg, "}")
+		if open == 0 && close == 0 {
+			continue
+		}
+		if open != 1 || close != 1 || seg[0] != '{' || seg[len(seg)-1] != '}' {
+			return fmt.Sprintf("segment %q: a parameter must be a whole segment, as in /users/{id}", seg)
+		}
+		name := seg[1 : len(seg)-1]
+		if !paramPattern.MatchString(name) {
+			return fmt.Sprintf("segment %q: a parameter name is letters, digits and _, starting with a letter or _", seg)
+		}
+		if params[name] {
+			return fmt.Sprintf("parameter {%s} appears twice", name)
+		}
+		params[name] = true
+	}
+	return ""
+}
+
+var paramPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+
+// isToken reports whether s is an RFC 9110 token, the syntax of a method.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
+			continue
+		}
+		return false
+	}
+	return true
+}

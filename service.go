@@ -1,0 +1,158 @@
+package gatehouse
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// Service is an upstream: one URL, or several weighted targets.
+type Service struct {
+	Meta
+	Name string `json:"name"`
+	// URL is http or https, a host, an optional port and an optional base
+	// path. Exactly one of URL and Targets is set.
+	URL     string   `json:"url,omitempty"`
+	Targets []Target `json:"targets,omitempty"`
+	// ConnectTimeoutMS bounds dialling a target, in milliseconds. Default 5000.
+	ConnectTimeoutMS int `json:"connect_timeout_ms"`
+	// ReadTimeoutMS bounds the wait for the upstream's response headers, in
+	// milliseconds. Default 60000.
+	ReadTimeoutMS int `json:"read_timeout_ms"`
+	// Retries is how many other targets an idempotent request may try after
+	// a connection failure. Default 1.
+	Retries int `json:"retries"`
+}
+
+// Target is one upstream address of a service, with its share of traffic.
+type Target struct {
+	URL string `json:"url"`
+	// Weight is the target's relative share, 0 to 1000; 0 drains it.
+	// Default 100.
+	Weight int `json:"weight"`
+}
+
+// SetDefaults gives a target created from JSON its default weight.
+func (t *Target) SetDefaults() { t.Weight = DefaultWeight }
+
+// Limits of a service's fields.
+const (
+	MaxTargets          = 64
+	MaxConnectTimeoutMS = 600_000
+	MaxReadTimeoutMS    = 3_600_000
+	MaxRetries          = 10
+	MaxWeight           = 1000
+	DefaultWeight       = 100
+)
+
+// NewService returns a service with every default set.
+func NewService() *Service {
+	return &Service{ConnectTimeoutMS: 5000, ReadTimeoutMS: 60_000, Retries: 1}
+}
+
+func (s *Service) Kind() Kind  { return KindService }
+func (s *Service) Base() *Meta { return &s.Meta }
+
+func (s *Service) Index() Index {
+	return Index{Name: s.Name, Unique: []string{"name:" + s.Name}}
+}
+
+func (s *Service) Check() (invalid, unprocessable []FieldError) {
+	var bad, semantic fields
+	checkMeta(&s.Meta, &bad)
+	checkName(s.Name, true, &bad)
+	switch {
+	case s.URL == "" && len(s.Targets) == 0:
+		bad.add("url", "is required unless targets are given")
+	case s.URL != "" && len(s.Targets) > 0:
+		bad.add("targets", "cannot be given together with url")
+	case s.URL != "":
+		if msg := checkUpstreamURL(s.URL); msg != "" {
+			semantic.add("url", "%s", msg)
+		}
+	default:
+		if len(s.Targets) > MaxTargets {
+			bad.add("targets", "must have at most %d entries", MaxTargets)
+		}
+		live := 0
+		seen := map[string]bool{}
+		for i, t := range s.Targets {
+			field := fmt.Sprintf("targets[%d]", i)
+			if t.URL == "" {
+				bad.add(field+".url", "is required")
+			} else if msg := checkUpstreamURL(t.URL); msg != "" {
+				semantic.add(field+".url", "%s", msg)
+			} else if seen[t.URL] {
+				semantic.add(field+".url", "repeats an earlier target")
+			}
+			seen[t.URL] = true
+			checkRange(field+".weight", t.Weight, 0, MaxWeight, &bad)
+			if t.Weight > 0 {
+				live++
+			}
+		}
+		if live == 0 && len(bad) == 0 {
+			semantic.add("targets", "must have at least one target with a weight above 0")
+		}
+	}
+	checkRange("connect_timeout_ms", s.ConnectTimeoutMS, 1, MaxConnectTimeoutMS, &bad)
+	checkRange("read_timeout_ms", s.ReadTimeoutMS, 1, MaxReadTimeoutMS, &bad)
+	checkRange("retries", s.Retries, 0, MaxRetries, &bad)
+	return bad, semantic
+}
+
+// checkUpstreamURL returns why u cannot be used as an upstream, or "".
+func checkUpstreamURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "is not a URL"
+	}
+	switch {
+	case p.Scheme != "http" && p.Scheme != "https":
+		return fmt.Sprintf("has scheme %q; only http and https are supported", p.Scheme)
+	case p.Opaque != "" || p.Host == "":
+		return "must name a host, as in http://host:port/path"
+	case p.User != nil:
+		return "must not carry credentials"
+	case p.RawQuery != "" || p.ForceQuery || p.Fragment != "":
+		return "must not have a query or fragment"
+	}
+	host, port := p.Hostname(), p.Port()
+	if host == "" {
+		return "must name a host"
+	}
+	if strings.HasSuffix(p.Host, ":") {
+		return "has an empty port"
+	}
+	if port != "" {
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 {
+			return fmt.Sprintf("has port %s; a port is 1 to 65535", port)
+		}
+	}
+	if net.ParseIP(host) == nil && !validHostname(host) {
+		return fmt.Sprintf("has host %q, which is not a valid hostname or IP address", host)
+	}
+	return ""
+}
+
+// validHostname reports whether h is a DNS name of letters, digits and
+// hyphens in dot-separated labels.
+func validHostname(h string) bool {
+	if len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}

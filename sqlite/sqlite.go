@@ -1,0 +1,261 @@
+// Package sqlite implements gatehouse.Store on an embedded SQLite database,
+// using modernc.org/sqlite so that the gateway builds without cgo.
+//
+// The database runs in WAL mode with synchronous=FULL: a write that returned
+// nil is on disk and survives the process being killed. Reads run
+// concurrently on pooled connections, each in its own snapshot; writes are
+// serialized, within the process by a semaphore and across processes by
+// BEGIN IMMEDIATE, so that no write transaction ever has to be retried.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+	msqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// Options configures a DB.
+type Options struct {
+	// TombstoneRetention is how long a deleted id answers EGONE before it
+	// answers ENOTFOUND. Zero means 24h.
+	TombstoneRetention time.Duration
+	// Now is the clock; nil means time.Now. Tests inject a fake clock.
+	Now func() time.Time
+}
+
+// DefaultTombstoneRetention is the TombstoneRetention used when Options
+// leaves it zero.
+const DefaultTombstoneRetention = 24 * time.Hour
+
+// busyTimeout is how long a statement waits for a lock held by another
+// connection before it fails with SQLITE_BUSY (reported as EUNAVAILABLE).
+const busyTimeout = 5 * time.Second
+
+// DB is a gatehouse.Store backed by one SQLite database file. It is safe for
+// concurrent use.
+type DB struct {
+	db        *sql.DB
+	now       func() time.Time
+	retention time.Duration
+
+	// writes holds one token per running write transaction, and has room
+	// for one. Writers queue here, where they can give up when their
+	// context ends, instead of in SQLite's busy handler, which polls with
+	// sleeps. BEGIN IMMEDIATE still serializes writers in other processes.
+	writes chan struct{}
+}
+
+var _ gatehouse.Store = (*DB)(nil)
+
+// Open opens the database at path, creating the file and its parent
+// directory if needed, and brings its schema up to date. path must name a
+// file: WAL needs one, and an in-memory database would differ per pooled
+// connection.
+func Open(path string, opts Options) (*DB, error) {
+	return open(path, opts, busyTimeout)
+}
+
+func open(path string, opts Options, busy time.Duration) (*DB, error) {
+	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
+		return nil, fmt.Errorf("sqlite: %q is not a file path", path)
+	}
+	if strings.ContainsRune(path, '?') {
+		// The driver splits its DSN at the first '?'.
+		return nil, fmt.Errorf("sqlite: path %q must not contain '?'", path)
+	}
+	if opts.TombstoneRetention < 0 {
+		return nil, fmt.Errorf("sqlite: negative TombstoneRetention %v", opts.TombstoneRetention)
+	}
+	if opts.TombstoneRetention == 0 {
+		opts.TombstoneRetention = DefaultTombstoneRetention
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+
+	sdb, err := sql.Open("sqlite", dsn(path, busy))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	// Keep connections open: each new one re-runs the pragmas.
+	n := max(4, runtime.GOMAXPROCS(0))
+	sdb.SetMaxOpenConns(n)
+	sdb.SetMaxIdleConns(n)
+
+	ctx := context.Background()
+	if err := checkJournal(ctx, sdb); err != nil {
+		sdb.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	if err := migrate(ctx, sdb); err != nil {
+		sdb.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	return &DB{
+		db:        sdb,
+		now:       opts.Now,
+		retention: opts.TombstoneRetention,
+		writes:    make(chan struct{}, 1),
+	}, nil
+}
+
+// dsn builds the driver's data source name. The pragmas travel in the DSN
+// so that the driver applies them to every connection the pool opens, not
+// just the first: synchronous and foreign_keys are per connection.
+//
+// _txlock=immediate makes every read-write transaction BEGIN IMMEDIATE: it
+// takes the write lock up front, so a transaction never fails midway with
+// SQLITE_BUSY because another connection wrote after it read. Read-only
+// transactions (sql.TxOptions.ReadOnly) still begin DEFERRED and read a
+// snapshot without blocking anyone.
+func dsn(path string, busy time.Duration) string {
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busy.Milliseconds()))
+	q.Add("_pragma", "journal_mode(WAL)")
+	// FULL, not NORMAL: in WAL mode NORMAL may lose the last commits on
+	// power loss, and an acknowledged write must not be lost.
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", "foreign_keys(ON)")
+	q.Set("_txlock", "immediate")
+	return path + "?" + q.Encode()
+}
+
+// checkJournal fails unless the database really is in WAL mode: SQLite
+// silently keeps another journal mode where WAL is impossible, and the
+// concurrency and durability described above depend on it.
+func checkJournal(ctx context.Context, db *sql.DB) error {
+	var mode string
+	if err := db.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
+		return err
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return fmt.Errorf("journal_mode is %q, want wal", mode)
+	}
+	return nil
+}
+
+// Close closes the database. Calls after Close fail with EUNAVAILABLE.
+func (s *DB) Close() error {
+	return s.db.Close()
+}
+
+// Ping reports whether the database can be queried.
+func (s *DB) Ping(ctx context.Context) error {
+	var one int
+	if err := s.db.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
+		return classify(ctx, err)
+	}
+	return nil
+}
+
+// clock returns the current time as the store records it: UTC, truncated
+// to microseconds (what the schema keeps), so that the times a write puts
+// on rec are exactly those a later Get returns.
+func (s *DB) clock() time.Time {
+	return s.now().UTC().Truncate(time.Microsecond)
+}
+
+// write runs fn in a write transaction and commits it if fn succeeds.
+// Errors come back classified as *gatehouse.Error (or the context's
+// error).
+func (s *DB) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	select {
+	case s.writes <- struct{}{}:
+	case <-ctx.Done():
+		return classify(ctx, ctx.Err())
+	}
+	defer func() { <-s.writes }()
+
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return classify(ctx, err)
+	}
+	defer tx.Rollback()
+
+	if err := fn(tx); err != nil {
+		return classify(ctx, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return classify(ctx, err)
+	}
+	return nil
+}
+
+// read runs fn in a read-only transaction, so that everything fn reads
+// comes from one snapshot.
+func (s *DB) read(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return classify(ctx, err)
+	}
+	defer tx.Rollback()
+
+	if err := fn(tx); err != nil {
+		return classify(ctx, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return classify(ctx, err)
+	}
+	return nil
+}
+
+// classify turns err into what the Store contract promises: an
+// *gatehouse.Error, or the context's own error when the caller gave up.
+func classify(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ge *gatehouse.Error
+	if errors.As(err, &ge) {
+		return err
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		// The caller gave up; whatever the driver said (often
+		// SQLITE_INTERRUPT) is a consequence of that, not an outage.
+		return fmt.Errorf("sqlite: %w", ctxErr)
+	}
+	if errors.Is(err, sql.ErrConnDone) || isClosedDB(err) {
+		return gatehouse.Unavailable(err)
+	}
+	var se *msqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff { // primary result code
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR,
+			sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY,
+			sqlite3.SQLITE_NOMEM, sqlite3.SQLITE_PROTOCOL, sqlite3.SQLITE_NOLFS:
+			return gatehouse.Unavailable(err)
+		case sqlite3.SQLITE_CONSTRAINT:
+			switch se.Code() {
+			case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+				// The store checks ids and keys before writing, so this
+				// means a check was missed; it is still a conflict.
+				return &gatehouse.Error{
+					Code:    gatehouse.ECONFLICT,
+					Message: "The resource conflicts with an existing one.",
+					Err:     err,
+				}
+			}
+		}
+	}
+	return gatehouse.Internal(err)
+}
+
+// isClosedDB reports whether err is database/sql's error for a closed
+// *sql.DB, which it does not export.
+func isClosedDB(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "sql: database is closed")
+}

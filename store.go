@@ -1,0 +1,129 @@
+package gatehouse
+
+import (
+	"context"
+	"time"
+)
+
+// Kind names a resource collection; it is also the collection's path
+// segment under /admin/v1.
+type Kind string
+
+const (
+	KindService    Kind = "services"
+	KindRoute      Kind = "routes"
+	KindConsumer   Kind = "consumers"
+	KindCredential Kind = "credentials"
+	KindPolicy     Kind = "policies"
+	KindToken      Kind = "tokens"
+)
+
+// Kinds lists every resource kind.
+var Kinds = []Kind{KindService, KindRoute, KindConsumer, KindCredential, KindPolicy, KindToken}
+
+// Ref points at another resource.
+type Ref struct {
+	Kind Kind
+	ID   string
+}
+
+// Record is a resource as the store keeps it: the typed resource encoded as
+// JSON in Body, plus what the store must index and enforce. The store treats
+// Body as opaque; everything it checks is spelled out in the other fields, so
+// that every backend enforces the same rules in its own transaction.
+type Record struct {
+	Kind Kind
+	ID   string
+
+	// Version is assigned by the store on every write from one store-wide
+	// sequence, so a version is never reused, even for a re-created id. It
+	// is the resource's strong ETag.
+	Version   int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
+
+	// Name is filterable (?name=); empty means unnamed.
+	Name string
+	// Parent is the owning resource, if any (a consumer for credentials). It
+	// must exist on write, and deleting it deletes this record too.
+	Parent *Ref
+	// Refs are resources this one uses (a route's service). Each must exist
+	// on write (else EUNPROCESSABLE), and none can be deleted while this
+	// record uses it (ECONFLICT).
+	Refs []Ref
+	// Unique holds keys no other record may hold at the same time (a name,
+	// a route's match keys, a credential's key hash). A clash is ECONFLICT.
+	Unique []string
+	// Secret is a hash of the secret (token, API key, password) that only
+	// creation revealed; it never leaves the store through the admin API.
+	Secret []byte
+	// Body is the resource's JSON, without the fields above that the store
+	// assigns (version and times are merged back in by the domain).
+	Body []byte
+}
+
+// Filter narrows a List. Empty fields do not filter.
+type Filter struct {
+	Name     string
+	ParentID string // owning resource's id (consumer of a credential)
+	RefID    string // a referenced resource's id (service of a route)
+}
+
+// ListOptions pages through a collection in creation order.
+type ListOptions struct {
+	Filter Filter
+	// After is the position (Page.Next) to continue after; zero starts at
+	// the beginning.
+	After int64
+	// Limit is the page size; the store caps it at MaxPageSize.
+	Limit int
+}
+
+// MaxPageSize is the largest page any List returns.
+const MaxPageSize = 500
+
+// Page is one page of a List. Next is zero on the last page.
+type Page struct {
+	Records []*Record
+	Next    int64
+}
+
+// Store persists resources. Every method is one transaction: it succeeds
+// whole or changes nothing. Errors are *Error values: ENOTFOUND, EGONE,
+// ECONFLICT, EPRECONDITION, EUNPROCESSABLE as documented per method, and
+// EUNAVAILABLE when the store cannot be reached.
+type Store interface {
+	// Create inserts rec, assigning Version, CreatedAt and UpdatedAt. An
+	// existing id or a taken unique key is ECONFLICT; a missing parent or
+	// reference is EUNPROCESSABLE. Creating an id that has a tombstone is
+	// allowed and removes the tombstone.
+	Create(ctx context.Context, rec *Record) error
+
+	// Get returns the record. An id that never existed is ENOTFOUND; one
+	// deleted within the tombstone retention is EGONE.
+	Get(ctx context.Context, kind Kind, id string) (*Record, error)
+
+	// Lookup returns the record holding a unique key, or ENOTFOUND.
+	Lookup(ctx context.Context, kind Kind, key string) (*Record, error)
+
+	// Update replaces the record with rec.ID, which must be at version
+	// ifVersion (else EPRECONDITION), keeping CreatedAt and assigning a new
+	// Version and UpdatedAt. Missing ids are ENOTFOUND or EGONE as for Get.
+	Update(ctx context.Context, rec *Record, ifVersion int64) error
+
+	// Delete removes the record, and its children, leaving a tombstone. A
+	// non-zero ifVersion must match (else EPRECONDITION). A record still
+	// referenced by another is ECONFLICT.
+	Delete(ctx context.Context, kind Kind, id string, ifVersion int64) error
+
+	// List returns records of kind in creation order.
+	List(ctx context.Context, kind Kind, opts ListOptions) (*Page, error)
+
+	// Count returns how many records of kind exist.
+	Count(ctx context.Context, kind Kind) (int, error)
+
+	// Ping reports whether the store is reachable (EUNAVAILABLE if not).
+	Ping(ctx context.Context) error
+
+	Close() error
+}

@@ -22,7 +22,7 @@ type Consumer struct {
 
 const MaxGroups = 64
 
-func NewConsumer() *Consumer { return &Consumer{} }
+func NewConsumer() *Consumer { return &Consumer{Groups: []string{}} }
 
 func (c *Consumer) Kind() Kind  { return KindConsumer }
 func (c *Consumer) Base() *Meta { return &c.Meta }

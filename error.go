@@ -3,6 +3,7 @@ package gatehouse
 import (
 	"errors"
 	"fmt"
+	"sort"
 )
 
 // Code is the closed set of error kinds gatehouse produces. Each maps to
@@ -79,12 +80,19 @@ func Unavailable(err error) *Error {
 
 // Invalid returns an EINVALID error listing every offending field.
 func Invalid(fields []FieldError) *Error {
+	sortFields(fields)
 	return &Error{Code: EINVALID, Message: "The request body is invalid.", Fields: fields}
 }
 
 // Unprocessable returns an EUNPROCESSABLE error listing every offending field.
 func Unprocessable(fields []FieldError) *Error {
+	sortFields(fields)
 	return &Error{Code: EUNPROCESSABLE, Message: "The request is well-formed but cannot be applied.", Fields: fields}
+}
+
+// sortFields orders field errors by field, so that responses are stable.
+func sortFields(f []FieldError) {
+	sort.SliceStable(f, func(i, j int) bool { return f[i].Field < f[j].Field })
 }
 
 // ErrorCode returns the Code of err, or EINTERNAL for any error that is not

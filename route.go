@@ -40,7 +40,9 @@ const (
 )
 
 // NewRoute returns a route with every default set.
-func NewRoute() *Route { return &Route{} }
+func NewRoute() *Route {
+	return &Route{Hosts: []string{}, Paths: []string{}, Methods: []string{}}
+}
 
 func (r *Route) Kind() Kind  { return KindRoute }
 func (r *Route) Base() *Meta { return &r.Meta }

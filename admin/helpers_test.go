@@ -24,7 +24,7 @@ import (
 // testAPI is the admin API served over a real socket through the same
 // server stack the binary uses, on a real SQLite store.
 type testAPI struct {
-	t      *testing.T
+	t      testing.TB
 	store  gatehouse.Store
 	db     *sqlite.DB
 	srv    *serve.Server
@@ -67,7 +67,7 @@ func withStore(wrap func(gatehouse.Store) gatehouse.Store) apiOption {
 
 const testRetention = time.Hour
 
-func newTestAPI(t *testing.T, opts ...apiOption) *testAPI {
+func newTestAPI(t testing.TB, opts ...apiOption) *testAPI {
 	t.Helper()
 	cfg := apiConfig{}
 	for _, o := range opts {
@@ -261,7 +261,7 @@ func assertProblem(t *testing.T, r *response, status int) map[string]any {
 // rawConn is a client that writes bytes as it pleases, for what a
 // well-behaved client would never send.
 type rawConn struct {
-	t    *testing.T
+	t    testing.TB
 	conn net.Conn
 	br   *bufio.Reader
 }

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -166,8 +165,4 @@ func parseQuery(raw string) (url.Values, error) {
 		}
 	}
 	return q, nil
-}
-
-func sortFields(f []gatehouse.FieldError) {
-	sort.Slice(f, func(i, j int) bool { return f[i].Field < f[j].Field })
 }

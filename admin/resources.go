@@ -233,8 +233,9 @@ func (spec *kindSpec) listOptions(r *request) (gatehouse.ListOptions, error) {
 		}
 	}
 	if len(bad) > 0 {
-		sortFields(bad)
-		return opts, &gatehouse.Error{Code: gatehouse.EINVALID, Message: "The query parameters are invalid.", Fields: bad}
+		e := gatehouse.Invalid(bad)
+		e.Message = "The query parameters are invalid."
+		return opts, e
 	}
 	return opts, nil
 }

@@ -143,7 +143,16 @@ func runServe(args []string, stderr io.Writer) error {
 	}
 	slog.SetDefault(logger)
 
-	store, err := sqlite.Open(filepath.Join(c.dataDir, "gatehouse.db"), sqlite.Options{TombstoneRetention: c.tombstoneRetention})
+	// The store holds credential hashes: keep it private to this user.
+	// SQLite gives its WAL and shared-memory files the database's mode.
+	dbPath := filepath.Join(c.dataDir, "gatehouse.db")
+	if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
+		return err
+	}
+	if f, err := os.OpenFile(dbPath, os.O_RDONLY|os.O_CREATE, 0o600); err == nil {
+		f.Close()
+	}
+	store, err := sqlite.Open(dbPath, sqlite.Options{TombstoneRetention: c.tombstoneRetention})
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}

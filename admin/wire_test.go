@@ -2,7 +2,7 @@ package admin
 
 import (
 	"fmt"
-		"testing"
+	"testing"
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/serve"

@@ -28,6 +28,30 @@ type conn struct {
 	pending   atomic.Int64
 	inHandler atomic.Int32
 	closed    atomic.Bool
+	// readDeadline is the last read deadline set, in Unix nanoseconds.
+	// net/http cancels a pending read with a deadline in the distant past;
+	// that is not a client that stalled.
+	readDeadline atomic.Int64
+}
+
+func (c *conn) SetReadDeadline(t time.Time) error {
+	c.readDeadline.Store(t.UnixNano())
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *conn) SetDeadline(t time.Time) error {
+	c.readDeadline.Store(t.UnixNano())
+	return c.Conn.SetDeadline(t)
+}
+
+// stalled reports whether a read timeout means the client stopped sending
+// mid-request: the deadline was a real one, no handler is reading, and part
+// of a request has arrived since the last response.
+func (c *conn) stalled(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout() &&
+		c.readDeadline.Load() > time.Unix(2, 0).UnixNano() &&
+		c.inHandler.Load() == 0 && c.pending.Load() > 0
 }
 
 // listener wraps every accepted connection in a conn.
@@ -68,8 +92,7 @@ func (c *conn) Read(p []byte) (int, error) {
 	if n > 0 {
 		c.pending.Add(int64(n))
 	}
-	var ne net.Error
-	if err != nil && errors.As(err, &ne) && ne.Timeout() && c.inHandler.Load() == 0 && c.pending.Load() > 0 {
+	if err != nil && c.stalled(err) {
 		// Part of a request came and then nothing: say so before
 		// net/http closes the connection. Body stalls happen inside a
 		// handler, which answers 408 itself.

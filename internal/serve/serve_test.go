@@ -1,0 +1,110 @@
+package serve
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func start(t *testing.T, h http.Handler) (*Server, string) {
+	t.Helper()
+	srv := New(h, Options{Logger: slog.New(slog.DiscardHandler)})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	return srv, "http://" + l.Addr().String()
+}
+
+func TestRequestIDIsPropagatedOrGenerated(t *testing.T) {
+	_, base := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	tests := []struct {
+		desc, sent string
+		kept       bool
+	}{
+		{"printable id is kept", "abc-123", true},
+		{"absent id is generated", "", false},
+		{"id with spaces is replaced", "a b", false},
+		{"overlong id is replaced", strings.Repeat("x", 129), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			req, _ := http.NewRequest("GET", base, nil)
+			if tc.sent != "" {
+				req.Header.Set("X-Request-Id", tc.sent)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			got := resp.Header.Get("X-Request-Id")
+			if tc.kept && got != tc.sent {
+				t.Fatalf("got X-Request-Id %q; want %q", got, tc.sent)
+			}
+			if !tc.kept && (len(got) != 32 || got == tc.sent) {
+				t.Fatalf("got X-Request-Id %q; want a generated 32-hex id", got)
+			}
+		})
+	}
+}
+
+func TestPanicBeforeResponseIs500AndConnectionStaysUsable(t *testing.T) {
+	_, base := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/panic" {
+			panic("boom")
+		}
+	}))
+	c, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	for _, path := range []string{"/panic", "/ok"} {
+		io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		want := map[string]int{"/panic": 500, "/ok": 200}[path]
+		if resp.StatusCode != want {
+			t.Fatalf("%s: got %d; want %d", path, resp.StatusCode, want)
+		}
+		if path == "/panic" && (resp.Header.Get("Content-Type") != "application/problem+json" || strings.Contains(string(body), "boom")) {
+			t.Fatalf("panic response: %s %s", resp.Header.Get("Content-Type"), body)
+		}
+	}
+}
+
+func TestPanicAfterResponseStartedAbortsConnection(t *testing.T) {
+	_, base := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "100")
+		w.WriteHeader(200)
+		w.Write([]byte("partial"))
+		http.NewResponseController(w).Flush()
+		panic("mid-stream")
+	}))
+	resp, err := http.Get(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if _, err := io.ReadAll(resp.Body); err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("got a complete body (%d %q); want the connection cut short", resp.StatusCode, b)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -114,8 +115,14 @@ func WriteNegotiated(w http.ResponseWriter, r *http.Request, err error) {
 func write(w http.ResponseWriter, r *http.Request, err error, mediaType string) {
 	id := RequestID(r.Context())
 	doc := New(err, r.URL.Path, id)
-	if code := gatehouse.ErrorCode(err); code == gatehouse.EINTERNAL || code == gatehouse.EUNAVAILABLE {
+	// Our own failures are logged with their cause, which the client never
+	// sees; an outage's cause is worth a warning. A deliberate 503 (a
+	// draining server) has no cause and is in the access log already.
+	switch code := gatehouse.ErrorCode(err); {
+	case code == gatehouse.EINTERNAL:
 		slog.ErrorContext(r.Context(), "request failed", "request_id", id, "status", doc.Status, "error", err)
+	case code == gatehouse.EUNAVAILABLE && errors.Unwrap(err) != nil:
+		slog.WarnContext(r.Context(), "request failed", "request_id", id, "status", doc.Status, "error", err)
 	}
 	h := w.Header()
 	switch doc.Status {

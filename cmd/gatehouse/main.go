@@ -34,7 +34,11 @@ import (
 var version = ""
 
 func main() {
-	if err := run(os.Args[1:], os.Stderr); err != nil {
+	err := run(os.Args[1:], os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "gatehouse:", err)
 		os.Exit(1)
 	}
@@ -133,6 +137,10 @@ func newLogger(c *config, w io.Writer) (*slog.Logger, error) {
 }
 
 func runServe(args []string, stderr io.Writer) error {
+	// Signals are caught from the start, so that one arriving while the
+	// store opens still ends in an orderly exit.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
 	c, err := parseFlags(args, stderr)
 	if err != nil {
 		return err
@@ -158,8 +166,6 @@ func runServe(args []string, stderr io.Writer) error {
 	}
 	defer store.Close()
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
 	if err := bootstrapToken(ctx, store, c.dataDir, stderr); err != nil {
 		return err
 	}
@@ -195,6 +201,8 @@ func runServe(args []string, stderr io.Writer) error {
 		return err
 	case <-ctx.Done():
 	}
+	// A second signal during the drain kills the process at once.
+	stop()
 	logger.Info("shutting down: draining in-flight requests", "timeout", c.shutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
 	defer cancel()
@@ -214,33 +222,85 @@ func runServe(args []string, stderr io.Writer) error {
 // bootstrapToken gives a new installation its first admin token: the value
 // of GATEHOUSE_ADMIN_TOKEN if set, otherwise a random one, printed once and
 // written to <data-dir>/admin-token with mode 0600.
+//
+// The file is written before the token is stored. In the other order, a
+// failed write or a crash in between would leave a stored token that nobody
+// was shown, and every later start, finding a token, would make no new one:
+// the installation would have no usable admin token.
 func bootstrapToken(ctx context.Context, store gatehouse.Store, dataDir string, stderr io.Writer) error {
 	n, err := store.Count(ctx, gatehouse.KindToken)
-	if err != nil || n > 0 {
+	if err != nil {
 		return err
+	}
+	if n > 0 {
+		if os.Getenv("GATEHOUSE_ADMIN_TOKEN") != "" {
+			slog.Warn("GATEHOUSE_ADMIN_TOKEN is ignored: the store already has admin tokens")
+		}
+		return nil
 	}
 	secret := os.Getenv("GATEHOUSE_ADMIN_TOKEN")
 	fromEnv := secret != ""
 	tok := gatehouse.NewToken()
 	tok.ID, tok.Name = "bootstrap", "bootstrap"
 	hash := tok.SealWith(secret)
+	path := filepath.Join(dataDir, "admin-token")
+	if !fromEnv {
+		if err := writeSecretFile(path, []byte(tok.Token+"\n")); err != nil {
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+	}
 	restore := tok.Redact()
 	rec, err := gatehouse.Encode(tok, hash)
 	restore()
-	if err != nil {
-		return err
+	if err == nil {
+		err = store.Create(ctx, rec)
 	}
-	if err := store.Create(ctx, rec); err != nil {
+	if err != nil {
+		if !fromEnv {
+			os.Remove(path)
+		}
 		return fmt.Errorf("create bootstrap admin token: %w", err)
 	}
 	if fromEnv {
 		slog.Info("created the bootstrap admin token from GATEHOUSE_ADMIN_TOKEN")
 		return nil
 	}
-	path := filepath.Join(dataDir, "admin-token")
-	if err := os.WriteFile(path, []byte(tok.Token+"\n"), 0o600); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
 	fmt.Fprintf(stderr, "\nGenerated the admin token (shown once; also saved to %s):\n\n    %s\n\n", path, tok.Token)
 	return nil
+}
+
+// writeSecretFile replaces path with a file holding data, readable by its
+// owner only: written to a temporary file, synced and renamed into place,
+// so that neither a crash leaves a partial file nor an existing file lends
+// the secret its permissions.
+func writeSecretFile(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".admin-token-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name()) // fails harmlessly once renamed
+	err = f.Chmod(0o600)
+	if err == nil {
+		_, err = f.Write(data)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		return err
+	}
+	// Make the rename itself durable.
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }

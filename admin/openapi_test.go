@@ -1,4 +1,446 @@
 package admin
 
-// checkOpenAPI is filled in with the OpenAPI document.
-func checkOpenAPI() int { return 0 }
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"reflect"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse/gatehouse/internal/strictjson"
+)
+
+// The embedded OpenAPI document is kept true in three ways:
+//
+//   - checkOpenAPI, run by TestMain once every test has passed, fails if any
+//     test saw an endpoint answer a status the document does not list for
+//     that path and method;
+//   - openAPIRouteProblems (run by checkOpenAPI and by
+//     TestOpenAPIDocumentListsEveryRoute) fails if the document's paths and
+//     methods differ from the router's;
+//   - TestOpenAPIDocumentIsWellFormed checks what makes the document usable
+//     at all: valid status codes, resolving $refs, declared path parameters.
+
+// apiMethods are the methods an endpoint can support, in Allow order.
+var apiMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+
+// openAPIOperations maps a path item's operation keys to methods.
+var openAPIOperations = map[string]string{
+	"get": "GET", "head": "HEAD", "post": "POST", "put": "PUT", "patch": "PATCH",
+	"delete": "DELETE", "options": "OPTIONS", "trace": "TRACE",
+}
+
+// unsupportedMethodsKey is the path item extension that lists what a method
+// the path does not support can be answered (405 first of all). OpenAPI has
+// no place for it: it describes operations, and these are not any.
+const unsupportedMethodsKey = "x-unsupported-methods"
+
+// parseOpenAPI parses the embedded document strictly: duplicate keys, which
+// encoding/json would silently resolve, are an error.
+func parseOpenAPI() (map[string]any, error) {
+	tree, err := strictjson.Parse(openAPIDocument)
+	if err != nil {
+		return nil, fmt.Errorf("does not parse: %v", err)
+	}
+	doc, ok := tree.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("is not a JSON object")
+	}
+	return doc, nil
+}
+
+// checkOpenAPI is called by TestMain after every test passed. It reports to
+// stderr, and returns 1 on any problem.
+func checkOpenAPI() int {
+	doc, err := parseOpenAPI()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: admin/openapi.json %v\n", err)
+		return 1
+	}
+	problems := openAPIRouteProblems(doc)
+	statusLog.Lock()
+	problems = append(problems, openAPIStatusProblems(doc, statusLog.seen)...)
+	statusLog.Unlock()
+	if len(problems) == 0 {
+		return 0
+	}
+	fmt.Fprintf(os.Stderr, "FAIL: admin/openapi.json does not describe the API the tests saw (%d problems):\n", len(problems))
+	for _, p := range problems {
+		fmt.Fprintf(os.Stderr, "\t%s\n", p)
+	}
+	return 1
+}
+
+func endpointFor(pattern string) *endpoint {
+	for _, ep := range endpoints {
+		if ep.pattern == pattern {
+			return ep
+		}
+	}
+	return nil
+}
+
+func supports(ep *endpoint, method string) bool {
+	return method == http.MethodOptions || ep.methods[method] != nil
+}
+
+// openAPIRouteProblems compares the document's version, paths and methods
+// with the router's, and who needs credentials with the security the
+// document declares.
+func openAPIRouteProblems(doc map[string]any) []string {
+	var out []string
+	add := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
+	if v, _ := doc["openapi"].(string); !strings.HasPrefix(v, "3.1.") {
+		add("openapi is %q; want 3.1.x", doc["openapi"])
+	}
+	paths, ok := doc["paths"].(map[string]any)
+	if !ok {
+		add("has no paths object")
+		return out
+	}
+	for _, pattern := range sortedKeys(paths) {
+		item, _ := paths[pattern].(map[string]any)
+		ep := endpointFor(pattern)
+		if ep == nil {
+			add("paths[%q]: no such endpoint in buildEndpoints()", pattern)
+			continue
+		}
+		if item == nil {
+			add("paths[%q] is not an object", pattern)
+			continue
+		}
+		for _, key := range sortedKeys(item) {
+			method, isOp := openAPIOperations[key]
+			switch {
+			case isOp && !supports(ep, method):
+				add("paths[%q].%s: the endpoint does not support %s (it allows %s)", pattern, key, method, ep.allow())
+			case isOp:
+				op, _ := item[key].(map[string]any)
+				if op == nil {
+					add("paths[%q].%s is not an object", pattern, key)
+					continue
+				}
+				sec, hasSec := op["security"].([]any)
+				public := hasSec && len(sec) == 0
+				if public != ep.public {
+					add("paths[%q].%s: security [] must be given exactly when the endpoint needs no credentials (public: %v)", pattern, key, ep.public)
+				}
+			case key == unsupportedMethodsKey:
+				if _, ok := responsesOf(item[key]); !ok {
+					add("paths[%q].%s has no responses object", pattern, key)
+				}
+			case key == "summary" || key == "description" || key == "parameters" || strings.HasPrefix(key, "x-"):
+			default:
+				add("paths[%q] has %q, which this check does not understand", pattern, key)
+			}
+		}
+		if _, ok := item[unsupportedMethodsKey]; !ok {
+			add("paths[%q] lacks %s: what a method it does not support is answered", pattern, unsupportedMethodsKey)
+		}
+	}
+	for _, ep := range endpoints {
+		item, ok := paths[ep.pattern].(map[string]any)
+		if !ok {
+			add("paths[%q] is missing; the router serves %s there", ep.pattern, ep.allow())
+			continue
+		}
+		for _, m := range apiMethods {
+			if supports(ep, m) && item[strings.ToLower(m)] == nil {
+				add("paths[%q].%s is missing; the router supports %s there", ep.pattern, strings.ToLower(m), m)
+			}
+		}
+	}
+	return out
+}
+
+// openAPIStatusProblems reports every status the tests saw an endpoint
+// answer (seen: pattern → method → status) that the document does not list
+// for that path and method. A method the endpoint does not support is
+// looked up in the path's x-unsupported-methods.
+func openAPIStatusProblems(doc map[string]any, seen map[string]map[string]map[int]bool) []string {
+	var out []string
+	paths, _ := doc["paths"].(map[string]any)
+	for _, pattern := range sortedKeys(seen) {
+		ep := endpointFor(pattern)
+		item, _ := paths[pattern].(map[string]any)
+		for _, method := range sortedKeys(seen[pattern]) {
+			where := fmt.Sprintf("paths[%q].%s.responses", pattern, strings.ToLower(method))
+			var responses map[string]any
+			switch {
+			case item == nil:
+			case ep != nil && supports(ep, method):
+				responses, _ = responsesOf(item[strings.ToLower(method)])
+			default:
+				where = fmt.Sprintf("paths[%q].%s.responses (for %s, which the path does not support)", pattern, unsupportedMethodsKey, method)
+				responses, _ = responsesOf(item[unsupportedMethodsKey])
+			}
+			codes := make([]int, 0, len(seen[pattern][method]))
+			for code := range seen[pattern][method] {
+				codes = append(codes, code)
+			}
+			sort.Ints(codes)
+			for _, code := range codes {
+				if code < 200 {
+					continue
+				}
+				if _, ok := responses[strconv.Itoa(code)]; !ok {
+					out = append(out, fmt.Sprintf("%s %s answered %d %s in the tests, but %s does not list %d",
+						method, pattern, code, http.StatusText(code), where, code))
+				}
+			}
+		}
+	}
+	return out
+}
+
+// responsesOf returns the responses object of an operation (or of
+// x-unsupported-methods).
+func responsesOf(v any) (map[string]any, bool) {
+	op, _ := v.(map[string]any)
+	r, ok := op["responses"].(map[string]any)
+	return r, ok
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func TestOpenAPIDocumentListsEveryRoute(t *testing.T) {
+	doc, err := parseOpenAPI()
+	if err != nil {
+		t.Fatalf("admin/openapi.json %v", err)
+	}
+	for _, p := range openAPIRouteProblems(doc) {
+		t.Error(p)
+	}
+}
+
+func TestOpenAPIDocumentIsServedWithoutCredentials(t *testing.T) {
+	api := newTestAPI(t)
+	r := api.do("GET", "/admin/v1/openapi.json", "", h("Authorization", ""))
+	if r.status != 200 {
+		t.Fatalf("got %d; want 200 without credentials: %s", r.status, r.body)
+	}
+	if ct := r.header.Get("Content-Type"); ct != "application/json" {
+		t.Fatalf("got Content-Type %q; want application/json", ct)
+	}
+	var served, embedded map[string]any
+	if err := json.Unmarshal(r.body, &served); err != nil {
+		t.Fatalf("served document does not parse: %v", err)
+	}
+	if _, ok := served["paths"].(map[string]any); !ok {
+		t.Fatalf("served document has no paths object")
+	}
+	json.Unmarshal(openAPIDocument, &embedded)
+	if !reflect.DeepEqual(served, embedded) {
+		t.Fatal("served document differs from the embedded one")
+	}
+	head := api.do("HEAD", "/admin/v1/openapi.json", "", h("Authorization", ""))
+	if head.status != 200 || len(head.body) != 0 || head.header.Get("Content-Length") != strconv.Itoa(len(r.body)) {
+		t.Fatalf("HEAD: got %d, %d body bytes, Content-Length %q; want 200, none, %d",
+			head.status, len(head.body), head.header.Get("Content-Length"), len(r.body))
+	}
+	opts := api.do("OPTIONS", "/admin/v1/openapi.json", "", h("Authorization", ""))
+	if opts.status != 204 || opts.header.Get("Allow") != "GET, HEAD, OPTIONS" {
+		t.Fatalf("OPTIONS: got %d, Allow %q; want 204, GET, HEAD, OPTIONS", opts.status, opts.header.Get("Allow"))
+	}
+}
+
+// TestOpenAPIDocumentIsWellFormed checks what the route and status checks
+// take for granted: every documented status is an HTTP status, every $ref
+// resolves, every component is used, and path parameters match templates.
+func TestOpenAPIDocumentIsWellFormed(t *testing.T) {
+	doc, err := parseOpenAPI()
+	if err != nil {
+		t.Fatalf("admin/openapi.json %v", err)
+	}
+	for _, p := range openAPIWellFormedProblems(doc) {
+		t.Error(p)
+	}
+}
+
+func openAPIWellFormedProblems(doc map[string]any) []string {
+	var out []string
+	add := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
+
+	// Every $ref resolves, and every component is the target of one.
+	used := map[string]bool{}
+	walkJSON(doc, "#", func(ptr string, v any) {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return
+		}
+		ref, ok := m["$ref"].(string)
+		if !ok {
+			return
+		}
+		used[ref] = true
+		if _, err := resolvePointer(doc, ref); err != nil {
+			add("%s: $ref %q: %v", ptr, ref, err)
+		}
+	})
+	components, _ := doc["components"].(map[string]any)
+	for _, section := range sortedKeys(components) {
+		if section == "securitySchemes" {
+			continue
+		}
+		items, _ := components[section].(map[string]any)
+		for _, name := range sortedKeys(items) {
+			if ref := "#/components/" + section + "/" + escapePointer(name); !used[ref] {
+				add("%s is never referenced", ref)
+			}
+		}
+	}
+
+	// Security requirements name declared schemes.
+	schemes, _ := components["securitySchemes"].(map[string]any)
+	walkJSON(doc, "#", func(ptr string, v any) {
+		if !strings.HasSuffix(ptr, "/security") {
+			return
+		}
+		reqs, _ := v.([]any)
+		for _, r := range reqs {
+			for name := range r.(map[string]any) {
+				if schemes[name] == nil {
+					add("%s names security scheme %q, which components.securitySchemes lacks", ptr, name)
+				}
+			}
+		}
+	})
+
+	paths, _ := doc["paths"].(map[string]any)
+	template := regexp.MustCompile(`\{([^}]*)\}`)
+	for _, pattern := range sortedKeys(paths) {
+		item, _ := paths[pattern].(map[string]any)
+		var want []string
+		for _, m := range template.FindAllStringSubmatch(pattern, -1) {
+			want = append(want, m[1])
+		}
+		sort.Strings(want)
+		pathParams := func(list any) []string {
+			var names []string
+			params, _ := list.([]any)
+			for _, p := range params {
+				p, err := resolve(doc, p)
+				if err != nil {
+					continue // reported as an unresolved $ref
+				}
+				if p["in"] == "path" {
+					names = append(names, fmt.Sprint(p["name"]))
+					if p["required"] != true {
+						add("paths[%q]: path parameter %v must be required", pattern, p["name"])
+					}
+				}
+			}
+			return names
+		}
+		common := pathParams(item["parameters"])
+		for _, key := range sortedKeys(item) {
+			var responses map[string]any
+			if _, isOp := openAPIOperations[key]; isOp {
+				got := append(pathParams(item[key].(map[string]any)["parameters"]), common...)
+				sort.Strings(got)
+				if !slices.Equal(got, want) {
+					add("paths[%q].%s declares path parameters %v; the template has %v", pattern, key, got, want)
+				}
+				responses, _ = responsesOf(item[key])
+				if len(responses) == 0 {
+					add("paths[%q].%s lists no responses", pattern, key)
+				}
+			} else if key == unsupportedMethodsKey {
+				responses, _ = responsesOf(item[key])
+			} else {
+				continue
+			}
+			for _, status := range sortedKeys(responses) {
+				code, err := strconv.Atoi(status)
+				if err != nil || len(status) != 3 || http.StatusText(code) == "" {
+					add("paths[%q].%s.responses has %q, which is not an HTTP status code", pattern, key, status)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// walkJSON calls fn for every value in v, with its JSON pointer.
+func walkJSON(v any, ptr string, fn func(ptr string, v any)) {
+	fn(ptr, v)
+	switch v := v.(type) {
+	case map[string]any:
+		for _, k := range sortedKeys(v) {
+			walkJSON(v[k], ptr+"/"+escapePointer(k), fn)
+		}
+	case []any:
+		for i, e := range v {
+			walkJSON(e, ptr+"/"+strconv.Itoa(i), fn)
+		}
+	}
+}
+
+func escapePointer(s string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
+}
+
+// resolvePointer resolves a same-document reference ("#/a/b~1c").
+func resolvePointer(doc map[string]any, ref string) (any, error) {
+	rest, ok := strings.CutPrefix(ref, "#")
+	if !ok {
+		return nil, fmt.Errorf("is not a reference within the document")
+	}
+	var cur any = doc
+	if rest == "" {
+		return cur, nil
+	}
+	if !strings.HasPrefix(rest, "/") {
+		return nil, fmt.Errorf("is not a JSON pointer")
+	}
+	for _, tok := range strings.Split(rest[1:], "/") {
+		tok = strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
+		switch c := cur.(type) {
+		case map[string]any:
+			next, ok := c[tok]
+			if !ok {
+				return nil, fmt.Errorf("has no %q", tok)
+			}
+			cur = next
+		case []any:
+			i, err := strconv.Atoi(tok)
+			if err != nil || i < 0 || i >= len(c) {
+				return nil, fmt.Errorf("has no element %q", tok)
+			}
+			cur = c[i]
+		default:
+			return nil, fmt.Errorf("cannot descend into %q", tok)
+		}
+	}
+	return cur, nil
+}
+
+// resolve follows v's $ref, if any, to an object.
+func resolve(doc map[string]any, v any) (map[string]any, error) {
+	m, _ := v.(map[string]any)
+	for range 8 {
+		ref, ok := m["$ref"].(string)
+		if !ok {
+			return m, nil
+		}
+		target, err := resolvePointer(doc, ref)
+		if err != nil {
+			return nil, err
+		}
+		m, _ = target.(map[string]any)
+	}
+	return nil, fmt.Errorf("$ref chain too long")
+}

@@ -129,3 +129,39 @@ func TestMalformedRequestGets400Problem(t *testing.T) {
 		})
 	}
 }
+
+func TestRequestsNetHTTPRefusesBeforeAnyHandlerGetProblems(t *testing.T) {
+	api := newTestAPI(t)
+	tests := []struct {
+		desc, raw string
+		want      int
+	}{
+		{"unknown expectation", "POST /admin/v1/consumers HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\nContent-Length: 2\r\n\r\n{}", 417},
+		{"HTTP/2 request line without TLS", "GET /admin/v1/services HTTP/2.0\r\nHost: x\r\n\r\n", 505},
+		{"unknown transfer coding", "POST /admin/v1/consumers HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			before := api.snapshot()
+			c := api.dial()
+			c.send(tc.raw)
+			assertProblem(t, c.readResponse("POST"), tc.want)
+			api.unchanged(before)
+		})
+	}
+}
+
+func TestHandlerErrorsAfterKeepAliveAreNotRewritten(t *testing.T) {
+	// A 4xx a handler writes on a reused connection is the handler's own,
+	// with its own headers, never mistaken for one of net/http's.
+	api := newTestAPI(t)
+	c := api.dial()
+	for range 3 {
+		c.send("GET /admin/v1/services/nope HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + api.token + "\r\n\r\n")
+		r := c.readResponse("GET")
+		p := assertProblem(t, r, 404)
+		if p["instance"] != "/admin/v1/services/nope" || r.close {
+			t.Fatalf("got instance %v close %v; want the handler's own 404 on a kept-alive connection", p["instance"], r.close)
+		}
+	}
+}

@@ -28,6 +28,7 @@ var statuses = map[gatehouse.Code]int{
 	gatehouse.ETIMEOUT:         http.StatusRequestTimeout,
 	gatehouse.ECONFLICT:        http.StatusConflict,
 	gatehouse.EGONE:            http.StatusGone,
+	gatehouse.EEXPECTATION:     http.StatusExpectationFailed,
 	gatehouse.EPRECONDITION:    http.StatusPreconditionFailed,
 	gatehouse.ETOOLARGE:        http.StatusRequestEntityTooLarge,
 	gatehouse.EMEDIATYPE:       http.StatusUnsupportedMediaType,
@@ -35,6 +36,7 @@ var statuses = map[gatehouse.Code]int{
 	gatehouse.EHEADERSTOOLARGE: http.StatusRequestHeaderFieldsTooLarge,
 	gatehouse.EINTERNAL:        http.StatusInternalServerError,
 	gatehouse.ENOTIMPLEMENTED:  http.StatusNotImplemented,
+	gatehouse.EVERSION:         http.StatusHTTPVersionNotSupported,
 	gatehouse.EUNAVAILABLE:     http.StatusServiceUnavailable,
 }
 

@@ -16,42 +16,29 @@ import (
 )
 
 // net/http answers some requests before any handler runs: headers too large
-// (431), malformed requests (400), unknown transfer codings (501), and it
-// hangs up without a word on a client that stalls mid-headers. The contract
-// wants a problem document for each, and a 408 for the stall. conn sits
-// between net/http and the socket to provide both, so the behaviour comes
-// from net/http's own parser and limits rather than a second one.
+// (431), malformed requests (400), unknown transfer codings (501), unknown
+// expectations (417), unsupported versions (505); and it hangs up without a
+// word on a client that stalls mid-headers. The contract wants a problem
+// document for each, and a 408 for the stall. conn sits between net/http
+// and the socket to provide both, so the behaviour comes from net/http's own
+// parser and limits rather than a second one.
+//
+// A response is net/http's own when it starts while part of a request has
+// been read and no handler has run for that request.
 type conn struct {
 	net.Conn
 	// pending counts bytes read since the last response was written: a
 	// timeout with pending > 0 interrupted a request, not an idle wait.
 	pending   atomic.Int64
 	inHandler atomic.Int32
-	closed    atomic.Bool
+	// handled is set when a handler starts, and cleared when the first
+	// bytes of the next request arrive.
+	handled atomic.Bool
+	closed  atomic.Bool
 	// readDeadline is the last read deadline set, in Unix nanoseconds.
 	// net/http cancels a pending read with a deadline in the distant past;
 	// that is not a client that stalled.
 	readDeadline atomic.Int64
-}
-
-func (c *conn) SetReadDeadline(t time.Time) error {
-	c.readDeadline.Store(t.UnixNano())
-	return c.Conn.SetReadDeadline(t)
-}
-
-func (c *conn) SetDeadline(t time.Time) error {
-	c.readDeadline.Store(t.UnixNano())
-	return c.Conn.SetDeadline(t)
-}
-
-// stalled reports whether a read timeout means the client stopped sending
-// mid-request: the deadline was a real one, no handler is reading, and part
-// of a request has arrived since the last response.
-func (c *conn) stalled(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout() &&
-		c.readDeadline.Load() > time.Unix(2, 0).UnixNano() &&
-		c.inHandler.Load() == 0 && c.pending.Load() > 0
 }
 
 // listener wraps every accepted connection in a conn.
@@ -83,14 +70,15 @@ func enterHandler(r *http.Request) func() {
 	if !ok {
 		return func() {}
 	}
+	cc.handled.Store(true)
 	cc.inHandler.Add(1)
 	return func() { cc.inHandler.Add(-1) }
 }
 
 func (c *conn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	if n > 0 {
-		c.pending.Add(int64(n))
+	if n > 0 && c.pending.Add(int64(n)) == int64(n) {
+		c.handled.Store(false) // the first bytes of a new request
 	}
 	if err != nil && c.stalled(err) {
 		// Part of a request came and then nothing: say so before
@@ -101,14 +89,9 @@ func (c *conn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// netHTTPError is the header block net/http puts on the responses it writes
-// without a handler. A handler's response always has a Date header, so it
-// never starts a write with exactly this.
-var netHTTPError = []byte("\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n")
-
 func (c *conn) Write(p []byte) (int, error) {
-	if c.inHandler.Load() == 0 && bytes.HasPrefix(p, []byte("HTTP/1.1 ")) && bytes.Contains(p, netHTTPError) {
-		if err := rewrite(p); err != nil {
+	if c.pending.Load() > 0 && !c.handled.Load() {
+		if err := netHTTPError(p); err != nil {
 			c.writeProblem(err)
 			return len(p), nil
 		}
@@ -117,15 +100,15 @@ func (c *conn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
-// rewrite returns the problem that replaces one of net/http's plain-text
-// error responses, or nil to let it through.
-func rewrite(p []byte) error {
+// netHTTPError returns the problem that replaces an error response net/http
+// wrote on its own, or nil to let the response through.
+func netHTTPError(p []byte) error {
 	line, _, _ := bytes.Cut(p, []byte("\r\n"))
-	if len(line) < 12 {
+	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) {
 		return nil
 	}
 	status, err := strconv.Atoi(string(line[9:12]))
-	if err != nil {
+	if err != nil || status < 400 {
 		return nil
 	}
 	_, reason, _ := bytes.Cut(line[12:], []byte(": "))
@@ -134,14 +117,17 @@ func rewrite(p []byte) error {
 		return gatehouse.Errorf(gatehouse.EHEADERSTOOLARGE, "The request's header fields exceed the limit.")
 	case http.StatusNotImplemented:
 		return gatehouse.Errorf(gatehouse.ENOTIMPLEMENTED, "The request's transfer coding is not supported.")
-	case http.StatusBadRequest:
+	case http.StatusExpectationFailed:
+		return gatehouse.Errorf(gatehouse.EEXPECTATION, "The only expectation supported is 100-continue.")
+	case http.StatusHTTPVersionNotSupported:
+		return gatehouse.Errorf(gatehouse.EVERSION, "Only HTTP/1.x is supported on this listener without TLS.")
+	default:
 		detail := "The request is malformed."
 		if len(reason) > 0 {
 			detail = fmt.Sprintf("The request is malformed: %s.", reason)
 		}
 		return gatehouse.Errorf(gatehouse.EINVALID, "%s", detail)
 	}
-	return nil
 }
 
 // writeProblem writes a complete problem response straight to the socket
@@ -161,4 +147,24 @@ func (c *conn) writeProblem(err error) {
 	c.Conn.SetWriteDeadline(time.Now().Add(time.Second))
 	c.Conn.Write(b.Bytes())
 	c.pending.Store(0)
+}
+
+func (c *conn) SetReadDeadline(t time.Time) error {
+	c.readDeadline.Store(t.UnixNano())
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *conn) SetDeadline(t time.Time) error {
+	c.readDeadline.Store(t.UnixNano())
+	return c.Conn.SetDeadline(t)
+}
+
+// stalled reports whether a read timeout means the client stopped sending
+// mid-request: the deadline was a real one, no handler is reading, and part
+// of a request has arrived since the last response.
+func (c *conn) stalled(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout() &&
+		c.readDeadline.Load() > time.Unix(2, 0).UnixNano() &&
+		c.inHandler.Load() == 0 && c.pending.Load() > 0
 }

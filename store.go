@@ -119,6 +119,11 @@ type Store interface {
 	// List returns records of kind in creation order.
 	List(ctx context.Context, kind Kind, opts ListOptions) (*Page, error)
 
+	// Snapshot returns every record of the given kinds, each kind in
+	// creation order, as of one moment: no write is half-seen. Deployments
+	// snapshot the draft configuration with it.
+	Snapshot(ctx context.Context, kinds ...Kind) (map[Kind][]*Record, error)
+
 	// Count returns how many records of kind exist.
 	Count(ctx context.Context, kind Kind) (int, error)
 

@@ -228,6 +228,29 @@ func (s *DB) List(ctx context.Context, kind gatehouse.Kind, opts gatehouse.ListO
 	return page, nil
 }
 
+// Snapshot reads every record of kinds in one read transaction.
+func (s *DB) Snapshot(ctx context.Context, kinds ...gatehouse.Kind) (map[gatehouse.Kind][]*gatehouse.Record, error) {
+	out := make(map[gatehouse.Kind][]*gatehouse.Record, len(kinds))
+	err := s.read(ctx, func(tx *sql.Tx) error {
+		for _, kind := range kinds {
+			recs, seqs, err := queryRecords(ctx, tx,
+				`SELECT `+recordColumns+` FROM records WHERE kind = ? ORDER BY seq`, kind)
+			if err != nil {
+				return err
+			}
+			if err := loadDetails(ctx, tx, recs, seqs); err != nil {
+				return err
+			}
+			out[kind] = recs
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // Count returns the number of records of kind.
 func (s *DB) Count(ctx context.Context, kind gatehouse.Kind) (int, error) {
 	var n int

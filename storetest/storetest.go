@@ -142,6 +142,8 @@ var tests = []test{
 	{name: "ListReturnsEveryField", run: testListReturnsEveryField},
 	{name: "ListCapsLimit", run: testListCapsLimit},
 	{name: "CountCountsOneKind", run: testCountCountsOneKind},
+	{name: "SnapshotHoldsEveryRecordOfEachKindInOrder", run: testSnapshotHoldsEveryRecordOfEachKindInOrder},
+	{name: "SnapshotNeverSeesHalfAWrite", run: testSnapshotNeverSeesHalfAWrite},
 	{name: "Ping", run: testPing},
 
 	// Concurrency.
@@ -1300,4 +1302,78 @@ func testConcurrentClaimsOfOneKeyExactlyOneWins(e *env) {
 	}
 	e.wantLookup(gatehouse.KindRoute, "match:GET /x", fmt.Sprintf("r%d", winner))
 	e.wantCount(gatehouse.KindRoute, 1)
+}
+
+func testSnapshotHoldsEveryRecordOfEachKindInOrder(e *env) {
+	for _, id := range []string{"s2", "s1", "s3"} {
+		e.create(rec(gatehouse.KindService, id))
+	}
+	r := rec(gatehouse.KindRoute, "r1")
+	r.Refs = []gatehouse.Ref{ref(gatehouse.KindService, "s1")}
+	r.Unique = []string{"match:x"}
+	e.create(r)
+	e.create(rec(gatehouse.KindConsumer, "c1"))
+	snap, err := e.store.Snapshot(e.ctx, gatehouse.KindService, gatehouse.KindRoute, gatehouse.KindPolicy)
+	if err != nil {
+		e.t.Fatalf("Snapshot: got %v; want success", err)
+	}
+	if got := ids(snap[gatehouse.KindService]); !reflect.DeepEqual(got, []string{"s2", "s1", "s3"}) {
+		e.t.Errorf("services: got %v; want [s2 s1 s3] (creation order)", got)
+	}
+	if len(snap[gatehouse.KindRoute]) != 1 {
+		e.t.Fatalf("routes: got %d; want 1", len(snap[gatehouse.KindRoute]))
+	}
+	e.wantEqual("snapshot route", snap[gatehouse.KindRoute][0], e.get(gatehouse.KindRoute, "r1"))
+	if got, ok := snap[gatehouse.KindPolicy]; !ok || len(got) != 0 {
+		e.t.Errorf("policies: got %v (present %v); want an empty entry", got, ok)
+	}
+	if _, ok := snap[gatehouse.KindConsumer]; ok {
+		e.t.Error("consumers: present; want only the kinds asked for")
+	}
+}
+
+// testSnapshotNeverSeesHalfAWrite moves a reference from one service to
+// another while snapshots run: every snapshot must show the route's service.
+func testSnapshotNeverSeesHalfAWrite(e *env) {
+	e.create(rec(gatehouse.KindService, "a"))
+	r := rec(gatehouse.KindRoute, "r")
+	r.Refs = []gatehouse.Ref{ref(gatehouse.KindService, "a")}
+	e.create(r)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 20 {
+			next, prev := fmt.Sprintf("s%d", i), "a"
+			if i > 0 {
+				prev = fmt.Sprintf("s%d", i-1)
+			}
+			e.create(rec(gatehouse.KindService, next))
+			cur := e.get(gatehouse.KindRoute, "r")
+			cur.Refs = []gatehouse.Ref{ref(gatehouse.KindService, next)}
+			e.update(cur, cur.Version)
+			e.delete(gatehouse.KindService, prev)
+		}
+	}()
+	for {
+		select {
+		case <-done:
+			return
+		default:
+		}
+		snap, err := e.store.Snapshot(e.ctx, gatehouse.KindService, gatehouse.KindRoute)
+		if err != nil {
+			e.t.Fatalf("Snapshot: got %v; want success", err)
+		}
+		services := map[string]bool{}
+		for _, s := range snap[gatehouse.KindService] {
+			services[s.ID] = true
+		}
+		for _, rt := range snap[gatehouse.KindRoute] {
+			for _, rf := range rt.Refs {
+				if !services[rf.ID] {
+					e.t.Fatalf("snapshot shows route r using %s, which the same snapshot lacks", rf.ID)
+				}
+			}
+		}
+	}
 }

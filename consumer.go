@@ -35,13 +35,19 @@ func (c *Consumer) Check() (invalid, unprocessable []FieldError) {
 	var bad fields
 	checkMeta(&c.Meta, &bad)
 	checkName(c.Name, true, &bad)
-	checkList("groups", c.Groups, MaxGroups, strings.ToLower, &bad)
-	for i, g := range c.Groups {
+	checkGroups("groups", c.Groups, &bad)
+	return bad, nil
+}
+
+// checkGroups checks a list of group names, as consumers carry them and
+// ACL policies name them.
+func checkGroups(field string, groups []string, f *fields) {
+	checkList(field, groups, MaxGroups, strings.ToLower, f)
+	for i, g := range groups {
 		if g != "" && !namePattern.MatchString(g) {
-			bad.add(fmt.Sprintf("groups[%d]", i), nameRule)
+			f.add(fmt.Sprintf("%s[%d]", field, i), nameRule)
 		}
 	}
-	return bad, nil
 }
 
 // Credential types.
@@ -109,8 +115,11 @@ func (c *Credential) Check() (invalid, unprocessable []FieldError) {
 		if c.Key != "" && (len(c.Key) < MinKeyLength || len(c.Key) > MaxSecretLength || !printable(c.Key)) {
 			bad.add("key", "must be %d to %d printable ASCII characters", MinKeyLength, MaxSecretLength)
 		}
-		if c.Username != "" || c.Password != "" {
+		if c.Username != "" {
 			bad.add("username", "belongs to basic-auth credentials only")
+		}
+		if c.Password != "" {
+			bad.add("password", "belongs to basic-auth credentials only")
 		}
 	case CredentialBasicAuth:
 		if c.Username == "" {

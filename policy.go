@@ -62,8 +62,8 @@ var PolicyTypes = map[string]policyType{
 			if (len(c.Allow) == 0) == (len(c.Deny) == 0) {
 				f.add("config", "must set exactly one of allow and deny")
 			}
-			checkList("config.allow", c.Allow, MaxGroups, strings.ToLower, f)
-			checkList("config.deny", c.Deny, MaxGroups, strings.ToLower, f)
+			checkGroups("config.allow", c.Allow, f)
+			checkGroups("config.deny", c.Deny, f)
 		},
 	},
 	"size-limit": {

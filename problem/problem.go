@@ -36,6 +36,8 @@ var statuses = map[gatehouse.Code]int{
 	gatehouse.EHEADERSTOOLARGE: http.StatusRequestHeaderFieldsTooLarge,
 	gatehouse.EINTERNAL:        http.StatusInternalServerError,
 	gatehouse.ENOTIMPLEMENTED:  http.StatusNotImplemented,
+	gatehouse.EBADGATEWAY:      http.StatusBadGateway,
+	gatehouse.EGATEWAYTIMEOUT:  http.StatusGatewayTimeout,
 	gatehouse.EVERSION:         http.StatusHTTPVersionNotSupported,
 	gatehouse.EUNAVAILABLE:     http.StatusServiceUnavailable,
 }
@@ -74,13 +76,25 @@ func New(err error, instance, requestID string) *Document {
 	status := Status(code)
 	return &Document{
 		Type:      TypeBase + string(code),
-		Title:     http.StatusText(status),
+		Title:     title(status),
 		Status:    status,
 		Detail:    gatehouse.ErrorMessage(err),
 		Instance:  instance,
 		RequestID: requestID,
 		Errors:    gatehouse.ErrorFields(err),
 	}
+}
+
+// title is the status's reason phrase as RFC 9110 names it; Go keeps two
+// older names.
+func title(status int) string {
+	switch status {
+	case http.StatusRequestEntityTooLarge:
+		return "Content Too Large"
+	case http.StatusUnprocessableEntity:
+		return "Unprocessable Content"
+	}
+	return http.StatusText(status)
 }
 
 // Media types of problem documents.
@@ -157,12 +171,15 @@ func write(w http.ResponseWriter, r *http.Request, err error, mediaType string) 
 }
 
 // PrefersXML reports whether an Accept header ranks an XML type above every
-// JSON type.
+// JSON type. JSON types a header does not name get the quality of "*/*" or
+// "application/*", as RFC 9110 assigns it; an XML type the header names wins
+// a tie against such a wildcard, but not against a JSON type it names.
+// Elements with an invalid quality are ignored.
 func PrefersXML(accept string) bool {
 	if accept == "" {
 		return false
 	}
-	var bestXML, bestJSON float64
+	bestXML, bestJSON, bestAny := -1.0, -1.0, -1.0 // -1: not named
 	for _, part := range strings.Split(accept, ",") {
 		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
 		if err != nil {
@@ -170,18 +187,25 @@ func PrefersXML(accept string) bool {
 		}
 		q := 1.0
 		if s, ok := params["q"]; ok {
-			if v, err := strconv.ParseFloat(s, 64); err == nil {
-				q = v
+			v, err := strconv.ParseFloat(s, 64)
+			if err != nil || !(v >= 0 && v <= 1) {
+				continue
 			}
+			q = v
 		}
 		switch {
 		case strings.HasSuffix(mt, "/xml") || strings.HasSuffix(mt, "+xml"):
 			bestXML = max(bestXML, q)
 		case strings.HasSuffix(mt, "/json") || strings.HasSuffix(mt, "+json"):
 			bestJSON = max(bestJSON, q)
+		case mt == "*/*" || mt == "application/*":
+			bestAny = max(bestAny, q)
 		}
 	}
-	return bestXML > bestJSON
+	if bestJSON >= 0 {
+		return bestXML > bestJSON
+	}
+	return bestXML > 0 && bestXML >= bestAny
 }
 
 type requestIDKey struct{}

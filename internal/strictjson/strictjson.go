@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -202,12 +203,18 @@ func setDefaults(v reflect.Value) {
 	}
 }
 
+// rfc3339Syntax is RFC 3339's date-time production, upper-case T and Z.
+var rfc3339Syntax = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$`)
+
 var (
 	timeType = reflect.TypeFor[time.Time]()
 	rawType  = reflect.TypeFor[json.RawMessage]()
 )
 
 func fieldPath(parent, name string) string {
+	if name == "" {
+		name = `""` // an empty key must not yield an empty (or the parent's) path
+	}
 	if parent == "" {
 		return name
 	}
@@ -241,7 +248,13 @@ func assign(v any, dst reflect.Value, path string, errs *[]FieldError) {
 			return
 		}
 		t, err := time.Parse(time.RFC3339Nano, s)
-		if err != nil {
+		if err == nil {
+			// time.Parse is laxer than RFC 3339 (one-digit hours, ','
+			// before fractions, offsets of 24 hours or more); a time with
+			// such an offset cannot even be encoded again.
+			_, err = t.MarshalText()
+		}
+		if err != nil || !rfc3339Syntax.MatchString(s) {
 			fail("must be an RFC 3339 time such as 2026-01-02T15:04:05Z")
 			return
 		}

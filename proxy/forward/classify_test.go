@@ -1,0 +1,227 @@
+package forward
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+)
+
+// timeoutErr is a net.Error that timed out.
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string   { return "i/o timeout" }
+func (timeoutErr) Timeout() bool   { return true }
+func (timeoutErr) Temporary() bool { return true }
+
+// TestClassify pins the one table from RoundTrip error to the contract.
+func TestClassify(t *testing.T) {
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+	expired, cancel2 := context.WithDeadline(context.Background(), time.Unix(0, 0))
+	defer cancel2()
+	live := context.Background()
+	dialRefused := &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+	dialTimeout := &net.OpError{Op: "dial", Net: "tcp", Err: timeoutErr{}}
+	readReset := &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}
+
+	tests := []struct {
+		desc     string
+		ctx      context.Context
+		err      error
+		wantGone bool
+		wantCode gatehouse.Code // "" with wantGone or a nil err
+		wantMsg  string         // substring
+	}{
+		{desc: "no error", ctx: live, err: nil},
+		{desc: "client went away", ctx: canceled, err: errors.New("net/http: request canceled"), wantGone: true},
+		{desc: "client went away during a dial failure", ctx: canceled, err: &dialError{err: dialRefused}, wantGone: true},
+		{desc: "canceled from above with the client still there", ctx: live, err: fmt.Errorf("x: %w", context.Canceled), wantCode: gatehouse.EBADGATEWAY, wantMsg: "cut short"},
+		{desc: "no healthy target", ctx: live, err: &noTargetError{retryAfter: 3 * time.Second}, wantCode: gatehouse.EUNAVAILABLE, wantMsg: "No healthy upstream target"},
+		{desc: "connection refused", ctx: live, err: &dialError{err: dialRefused}, wantCode: gatehouse.EBADGATEWAY, wantMsg: "refused the connection"},
+		{desc: "connection refused, bare OpError", ctx: live, err: dialRefused, wantCode: gatehouse.EBADGATEWAY, wantMsg: "refused the connection"},
+		{desc: "dial timeout is 502, not 504", ctx: live, err: &upstreamError{failure: failConnect, connect: 5 * time.Second, err: &dialError{err: dialTimeout}}, wantCode: gatehouse.EBADGATEWAY, wantMsg: "could not be connected to within 5s"},
+		{desc: "TLS handshake failure", ctx: live, err: &dialError{tls: true, err: x509.UnknownAuthorityError{}}, wantCode: gatehouse.EBADGATEWAY, wantMsg: "could not be connected to"},
+		{desc: "reset before the response", ctx: live, err: readReset, wantCode: gatehouse.EBADGATEWAY, wantMsg: "closed the connection without answering"},
+		{desc: "closed before the response", ctx: live, err: fmt.Errorf("net/http: Transport failed to read from server: %w", io.EOF), wantCode: gatehouse.EBADGATEWAY, wantMsg: "closed the connection without answering"},
+		{desc: "broken pipe writing the request", ctx: live, err: &net.OpError{Op: "write", Err: os.NewSyscallError("write", syscall.EPIPE)}, wantCode: gatehouse.EBADGATEWAY, wantMsg: "closed the connection"},
+		{desc: "truncated response", ctx: live, err: io.ErrUnexpectedEOF, wantCode: gatehouse.EBADGATEWAY, wantMsg: "not valid HTTP"},
+		{desc: "malformed response", ctx: live, err: errors.New(`malformed HTTP response "not http"`), wantCode: gatehouse.EBADGATEWAY, wantMsg: "not valid HTTP"},
+		{desc: "read timeout", ctx: live, err: &upstreamError{failure: failTimeout, read: 2 * time.Second, err: timeoutErr{}}, wantCode: gatehouse.EGATEWAYTIMEOUT, wantMsg: "did not answer within 2s"},
+		{desc: "net.Error timeout", ctx: live, err: timeoutErr{}, wantCode: gatehouse.EGATEWAYTIMEOUT, wantMsg: "did not answer in time"},
+		{desc: "deadline exceeded", ctx: live, err: context.DeadlineExceeded, wantCode: gatehouse.EGATEWAYTIMEOUT, wantMsg: "did not answer in time"},
+		{desc: "the caller's deadline is not named as the read timeout", ctx: expired, err: &upstreamError{failure: failTimeout, read: 2 * time.Second, err: context.DeadlineExceeded}, wantCode: gatehouse.EGATEWAYTIMEOUT, wantMsg: "did not answer in time"},
+		{desc: "gatehouse error passes through", ctx: live, err: gatehouse.Errorf(gatehouse.ETOOLARGE, "too big"), wantCode: gatehouse.ETOOLARGE, wantMsg: "too big"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			gerr, gone := Classify(tt.ctx, tt.err)
+			if gone != tt.wantGone {
+				t.Fatalf("got clientGone %v; want %v", gone, tt.wantGone)
+			}
+			if tt.wantCode == "" {
+				if gerr != nil {
+					t.Fatalf("got %v; want nil", gerr)
+				}
+				return
+			}
+			var ge *gatehouse.Error
+			if !errors.As(gerr, &ge) {
+				t.Fatalf("got %T %v; want a *gatehouse.Error", gerr, gerr)
+			}
+			if ge.Code != tt.wantCode {
+				t.Errorf("got code %s; want %s", ge.Code, tt.wantCode)
+			}
+			if !strings.Contains(ge.Message, tt.wantMsg) {
+				t.Errorf("got message %q; want it to contain %q", ge.Message, tt.wantMsg)
+			}
+			messageIsClientSafe(t, ge.Message)
+			if !errors.Is(gerr, tt.err) {
+				t.Errorf("the classified error does not wrap its cause for the log")
+			}
+		})
+	}
+}
+
+func TestRetryAfterIsExposedThroughClassify(t *testing.T) {
+	err := &noTargetError{retryAfter: 7 * time.Second}
+	gerr, _ := Classify(context.Background(), err)
+	if statusOf(gerr) != http.StatusServiceUnavailable {
+		t.Errorf("got status %d; want 503", statusOf(gerr))
+	}
+	for _, e := range []error{err, gerr} {
+		if d, ok := RetryAfter(e); !ok || d != 7*time.Second {
+			t.Errorf("RetryAfter(%v) = %v, %v; want 7s, true", e, d, ok)
+		}
+	}
+	if _, ok := RetryAfter(errors.New("other")); ok {
+		t.Errorf("RetryAfter of another error reports ok")
+	}
+}
+
+// TestUpstreamFailuresOverRealSockets drives each failure mode through a
+// real RoundTrip and checks the status Classify gives it and that the
+// failure counts against the target's passive health.
+func TestUpstreamFailuresOverRealSockets(t *testing.T) {
+	tests := []struct {
+		desc       string
+		upstream   func(t *testing.T) Target
+		readTO     time.Duration
+		wantStatus int
+		wantMsg    string
+	}{
+		{
+			desc:       "nothing listening",
+			upstream:   func(t *testing.T) Target { return Target{URL: refusedURL(t), Weight: 1} },
+			wantStatus: 502, wantMsg: "refused the connection",
+		},
+		{
+			desc: "answer that is not HTTP",
+			upstream: func(t *testing.T) Target {
+				return Target{URL: rawUpstream(t, func(c net.Conn) { io.WriteString(c, "not http\r\n\r\n") }), Weight: 1}
+			},
+			wantStatus: 502, wantMsg: "not valid HTTP",
+		},
+		{
+			desc: "headers cut short",
+			upstream: func(t *testing.T) Target {
+				return Target{URL: rawUpstream(t, func(c net.Conn) { io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Le") }), Weight: 1}
+			},
+			wantStatus: 502, wantMsg: "not valid HTTP",
+		},
+		{
+			desc: "reset before any response byte",
+			upstream: func(t *testing.T) Target {
+				return Target{URL: rawUpstream(t, func(c net.Conn) { c.(*net.TCPConn).SetLinger(0) }), Weight: 1}
+			},
+			wantStatus: 502, wantMsg: "closed the connection without answering",
+		},
+		{
+			desc: "closed before any response byte",
+			upstream: func(t *testing.T) Target {
+				return Target{URL: rawUpstream(t, func(c net.Conn) {}), Weight: 1}
+			},
+			wantStatus: 502, wantMsg: "closed the connection without answering",
+		},
+		{
+			desc: "no headers within the read timeout",
+			upstream: func(t *testing.T) Target {
+				u, _, _ := blockingUpstream(t)
+				return Target{URL: u, Weight: 1}
+			},
+			readTO:     50 * time.Millisecond,
+			wantStatus: 504, wantMsg: "did not answer within 50ms",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			p := newTestPool(t, Config{Targets: []Target{tt.upstream(t)}, ReadTimeout: tt.readTO})
+			start := time.Now()
+			r := get(t, p)
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("took %v; want no hang", d)
+			}
+			if r.status != tt.wantStatus {
+				t.Fatalf("got status %d (%v); want %d", r.status, r.err, tt.wantStatus)
+			}
+			if !strings.Contains(r.message, tt.wantMsg) {
+				t.Errorf("got message %q; want it to contain %q", r.message, tt.wantMsg)
+			}
+			messageIsClientSafe(t, r.message)
+			if n := p.targets[0].fails.Load(); n != 1 {
+				t.Errorf("got %d recorded failures; want 1", n)
+			}
+		})
+	}
+}
+
+func TestUpstream5xxIsAnAnswerNotAFailure(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	p := newTestPool(t, Config{Targets: []Target{{URL: mustURL(t, srv.URL), Weight: 1}}, MaxFails: 1})
+	for range 3 {
+		if r := get(t, p); r.status != http.StatusServiceUnavailable || r.err != nil {
+			t.Fatalf("got %d %v; want the upstream's own 503 passed through", r.status, r.err)
+		}
+	}
+	if n := p.targets[0].fails.Load(); n != 0 {
+		t.Errorf("got %d recorded failures; want 0", n)
+	}
+}
+
+func TestClientGoneIsNotAnUpstreamFailure(t *testing.T) {
+	u, arrived, _ := blockingUpstream(t)
+	p := newTestPool(t, Config{Targets: []Target{{URL: u, Weight: 1}}, MaxFails: 1})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan result, 1)
+	go func() { done <- do(t, p, request(t, ctx, "GET", "/", nil)) }()
+	<-arrived
+	cancel()
+	select {
+	case r := <-done:
+		if !r.gone {
+			t.Errorf("got status %d (%v); want clientGone", r.status, r.err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("RoundTrip hung after the client went away")
+	}
+	if n := p.targets[0].fails.Load(); n != 0 {
+		t.Errorf("got %d recorded failures; want 0", n)
+	}
+	if r := p.targets[0].ejectedUntil.Load(); r != 0 {
+		t.Errorf("target was ejected for a client's cancellation")
+	}
+}

@@ -1,0 +1,342 @@
+// Package forward sends a proxied request to one of a service's upstream
+// targets: it balances across the healthy targets by smooth weighted
+// round-robin, retries connection failures on other targets, keeps passive
+// and active health per target, shares tuned transports across pools, and
+// is the one place that classifies an upstream failure into the contract's
+// 502, 503 or 504 (Classify).
+//
+// A Pool is built once per service per revision (NewPool does all the
+// configuration work); RoundTrip is the hot path and takes no lock.
+package forward
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults applied by NewPool to zero or negative Config fields.
+const (
+	DefaultConnectTimeout = 5 * time.Second  // as gatehouse.Service's connect_timeout_ms
+	DefaultReadTimeout    = 60 * time.Second // as gatehouse.Service's read_timeout_ms
+	DefaultMaxFails       = 3
+	DefaultEjectFor       = 10 * time.Second
+)
+
+// MaxTargets is how many targets a pool uses; targets past it are ignored.
+// It equals gatehouse.MaxTargets, so a validated service never hits it.
+const MaxTargets = 64
+
+// Config is one service's upstream settings, compiled from a revision.
+type Config struct {
+	// Targets are the upstream addresses; at least one should have
+	// Weight > 0, or every request is answered 503. Targets with a nil URL
+	// or a Weight of 0 or less are never chosen.
+	Targets []Target
+	// ConnectTimeout bounds dialling a target, TLS handshake included, per
+	// attempt. Zero means DefaultConnectTimeout (5s).
+	ConnectTimeout time.Duration
+	// ReadTimeout bounds the wait for a target's response headers once the
+	// request is written; past it the request fails with 504. Zero means
+	// DefaultReadTimeout (60s).
+	ReadTimeout time.Duration
+	// Retries is how many extra attempts a request may make, each on a
+	// target not yet tried, after a connection failure (refused, reset, or
+	// not connected within ConnectTimeout). Only idempotent requests with
+	// no body or a replayable one (GetBody set) are retried; timeouts and
+	// invalid responses never are. Zero means no retry.
+	Retries int
+	// MaxFails is how many consecutive failed requests (connection
+	// failures, invalid responses and timeouts, not 5xx answers) eject a
+	// target. Zero means DefaultMaxFails (3); negative disables passive
+	// health.
+	MaxFails int
+	// EjectFor is how long an ejected target rests before one trial
+	// request is let through; the trial's success brings it back, its
+	// failure ejects it again. Zero means DefaultEjectFor (10s).
+	EjectFor time.Duration
+	// HealthCheck, if set, probes every target actively.
+	HealthCheck *HealthCheck
+
+	// now is the clock; nil means time.Now. Tests set it.
+	now func() time.Time
+}
+
+// Target is one upstream address with its share of traffic.
+type Target struct {
+	// URL has the scheme (http or https), host[:port] and an optional base
+	// path that RoundTrip prefixes to every request's path. Its query and
+	// fragment are ignored.
+	URL    *url.URL
+	Weight int
+}
+
+// HealthCheck configures active health checks: a GET of Path on every
+// target every Interval. A 2xx or 3xx answer within Timeout is a success.
+// Defaults match gatehouse.HealthCheck.SetDefaults.
+type HealthCheck struct {
+	// Path is requested from the target's host as is, not under the
+	// target's base path; it may carry a query. Empty means "/".
+	Path string
+	// Interval between rounds of probes. Zero means 10s.
+	Interval time.Duration
+	// Timeout of one probe, connection included. Zero means 2s.
+	Timeout time.Duration
+	// HealthyThreshold successes in a row bring a down target back.
+	// Zero means 2.
+	HealthyThreshold int
+	// UnhealthyThreshold failures in a row take a target out of rotation.
+	// Zero means 3.
+	UnhealthyThreshold int
+}
+
+func (hc HealthCheck) withDefaults() HealthCheck {
+	if !strings.HasPrefix(hc.Path, "/") {
+		hc.Path = "/" + hc.Path
+	}
+	if hc.Interval <= 0 {
+		hc.Interval = 10 * time.Second
+	}
+	if hc.Timeout <= 0 {
+		hc.Timeout = 2 * time.Second
+	}
+	if hc.HealthyThreshold <= 0 {
+		hc.HealthyThreshold = 2
+	}
+	if hc.UnhealthyThreshold <= 0 {
+		hc.UnhealthyThreshold = 3
+	}
+	return hc
+}
+
+// Pool is one service's set of targets. Its methods are safe for
+// concurrent use.
+type Pool struct {
+	targets []target
+	sched   atomic.Pointer[schedule] // the live targets in smooth-WRR order
+	_       [56]byte                 // keep next, written per request, off sched's cache line
+	next    atomic.Uint64            // position in sched
+	_       [56]byte
+	// trialAt is the earliest time (unix ns) an ejected target is due a
+	// trial request; 0 if none is ejected. It may be stale-early, never
+	// stale-late: pick corrects it.
+	trialAt atomic.Int64
+
+	mu sync.Mutex // serialises rebuild; never taken on the hot path
+
+	retries  int
+	maxFails int32
+	ejectFor time.Duration
+	read     time.Duration
+	connect  time.Duration
+	check    *HealthCheck // with defaults; nil without active checks
+	now      func() time.Time
+
+	transports *Transports
+	keys       []transportKey     // acquired from transports, released by Close
+	cancel     context.CancelFunc // stops the checker; nil without one
+	done       chan struct{}      // closed when the checker stops
+	closeOnce  sync.Once
+}
+
+// target is a Target with its transport, its base path and its health.
+type target struct {
+	Target
+	rt        *http.Transport
+	basePath  string // URL.Path without a trailing slash; "" for none
+	baseRaw   string // URL.EscapedPath() likewise, set only if it differs from basePath
+	healthURL string
+
+	fails        atomic.Int32 // consecutive failed requests
+	ejectedUntil atomic.Int64 // unix ns; 0 when not ejected
+	down         atomic.Bool  // marked down by active checks
+}
+
+// NewPool compiles cfg into a pool. transports shares connections across
+// pools; nil gives the pool a private set. Active checks, if configured,
+// run in one goroutine until ctx is done or Close is called.
+func NewPool(ctx context.Context, cfg Config, transports *Transports) *Pool {
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = DefaultConnectTimeout
+	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = DefaultReadTimeout
+	}
+	if cfg.MaxFails == 0 {
+		cfg.MaxFails = DefaultMaxFails
+	}
+	if cfg.EjectFor <= 0 {
+		cfg.EjectFor = DefaultEjectFor
+	}
+	if cfg.now == nil {
+		cfg.now = time.Now
+	}
+	if transports == nil {
+		transports = NewTransports()
+	}
+	p := &Pool{
+		retries:    max(cfg.Retries, 0),
+		maxFails:   int32(min(cfg.MaxFails, 1<<30)),
+		ejectFor:   cfg.EjectFor,
+		read:       cfg.ReadTimeout,
+		connect:    cfg.ConnectTimeout,
+		now:        cfg.now,
+		transports: transports,
+	}
+	if cfg.HealthCheck != nil {
+		hc := cfg.HealthCheck.withDefaults()
+		p.check = &hc
+	}
+	ts := cfg.Targets[:min(len(cfg.Targets), MaxTargets)]
+	p.targets = make([]target, len(ts))
+	for i, t := range ts {
+		pt := &p.targets[i]
+		pt.Target = t
+		if t.URL == nil {
+			pt.Weight = 0
+			continue
+		}
+		if pt.Weight < 0 {
+			pt.Weight = 0
+		}
+		key := transportKey{scheme: t.URL.Scheme, host: t.URL.Host, connect: p.connect, read: p.read}
+		pt.rt = transports.acquire(key)
+		p.keys = append(p.keys, key)
+		if base := strings.TrimSuffix(t.URL.Path, "/"); base != "" {
+			pt.basePath = base
+			if raw := strings.TrimSuffix(t.URL.EscapedPath(), "/"); raw != base {
+				pt.baseRaw = raw
+			}
+		}
+		if p.check != nil {
+			pt.healthURL = t.URL.Scheme + "://" + t.URL.Host + p.check.Path
+		}
+	}
+	p.rebuild()
+
+	if p.check != nil {
+		ctx, p.cancel = context.WithCancel(ctx)
+		p.done = make(chan struct{})
+		go p.checkLoop(ctx)
+	}
+	return p
+}
+
+// Close stops active checks, waits for their goroutine to end, and
+// releases the pool's transports: a transport no other pool uses has its
+// idle connections closed. Requests in flight are not interrupted. Build
+// the next revision's pool before closing this one, so that equal settings
+// keep their connections. Close is idempotent.
+func (p *Pool) Close() {
+	p.closeOnce.Do(func() {
+		if p.cancel != nil {
+			p.cancel()
+			<-p.done
+		}
+		for _, k := range p.keys {
+			p.transports.release(k)
+		}
+	})
+}
+
+// RoundTrip sends out to a target and returns the response with the target
+// that gave it. The returned *Target belongs to the pool: read, never
+// modify. It sets out.URL.Scheme and Host and prefixes the target's base
+// path to out.URL.Path (and RawPath, if either has one); out.Host is the
+// caller's (empty means the target's host). out.URL must not be shared
+// with another request.
+//
+// A connection failure is retried on another target, up to Config.Retries
+// times, when out's method is idempotent (GET, HEAD, OPTIONS, TRACE, PUT,
+// DELETE) and its body is absent or replayable (GetBody set). On error the
+// *Target is the one last tried (nil if none was); pass the error to
+// Classify.
+func (p *Pool) RoundTrip(out *http.Request) (*http.Response, *Target, error) {
+	ctx := out.Context()
+	path, raw := out.URL.Path, out.URL.RawPath
+	attempts := 1
+	if p.retries > 0 && replayable(out) {
+		attempts += p.retries
+	}
+	var tried uint64
+	var last *target
+	var lastErr error
+	for n := 1; ; n++ {
+		i, ok := p.pick(tried)
+		if !ok {
+			if last != nil {
+				return nil, &last.Target, lastErr
+			}
+			return nil, nil, p.unavailable()
+		}
+		t := &p.targets[i]
+		tried |= 1 << i
+		if n > 1 {
+			if out.Body != nil && out.Body != http.NoBody {
+				body, err := out.GetBody()
+				if err != nil {
+					return nil, &last.Target, lastErr
+				}
+				out.Body = body
+			}
+			out.URL.Path, out.URL.RawPath = path, raw
+		}
+		out.URL.Scheme, out.URL.Host = t.URL.Scheme, t.URL.Host
+		if t.basePath != "" {
+			out.URL.Path, out.URL.RawPath = t.join(out.URL)
+		}
+		resp, err := t.rt.RoundTrip(out)
+		if err == nil {
+			p.succeeded(t)
+			return resp, &t.Target, nil
+		}
+		f := classify(ctx, err)
+		ue := &upstreamError{failure: f, host: t.URL.Host, attempt: n, connect: p.connect, read: p.read, err: err}
+		if f == failCanceled {
+			return nil, &t.Target, ue
+		}
+		p.failed(t)
+		if n >= attempts || !f.retryable() {
+			return nil, &t.Target, ue
+		}
+		last, lastErr = t, ue
+	}
+}
+
+// replayable reports whether out may be sent again: an idempotent method
+// and a body that is absent or can be rewound.
+func replayable(out *http.Request) bool {
+	switch out.Method {
+	case "", http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return out.Body == nil || out.Body == http.NoBody || out.GetBody != nil
+	}
+	return false
+}
+
+// join returns u's path and raw path under t's base path, joined by one
+// slash as httputil.ReverseProxy joins them: "/base" + "/x" is "/base/x".
+// RawPath is set only when the base or u has an escaped form that differs
+// from the decoded one (a %2F, for instance).
+func (t *target) join(u *url.URL) (path, raw string) {
+	path = joinSlash(t.basePath, u.Path)
+	if t.baseRaw == "" && u.RawPath == "" {
+		return path, ""
+	}
+	base := t.baseRaw
+	if base == "" {
+		base = t.basePath
+	}
+	return path, joinSlash(base, u.EscapedPath())
+}
+
+// joinSlash joins a base without a trailing slash to p.
+func joinSlash(base, p string) string {
+	if strings.HasPrefix(p, "/") {
+		return base + p
+	}
+	return base + "/" + p
+}

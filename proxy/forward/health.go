@@ -1,0 +1,154 @@
+package forward
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// succeeded records a response from t: any response, 5xx included, is the
+// upstream's answer and proves it reachable. It resets the failure count
+// and reinstates an ejected target (its trial succeeded). The hot path only
+// loads: nothing is written unless something changes.
+func (p *Pool) succeeded(t *target) {
+	if t.fails.Load() != 0 {
+		t.fails.Store(0)
+	}
+	if t.ejectedUntil.Load() != 0 && t.ejectedUntil.Swap(0) != 0 {
+		p.rebuild()
+	}
+}
+
+// failed records a failed request to t (not a client that went away). At
+// MaxFails in a row the target is ejected for EjectFor; a failed trial
+// ejects it again.
+func (p *Pool) failed(t *target) {
+	if p.maxFails <= 0 || t.fails.Add(1) < p.maxFails {
+		return
+	}
+	until := p.now().Add(p.ejectFor).UnixNano()
+	if t.ejectedUntil.Swap(until) == 0 {
+		p.rebuild()
+	}
+	// Already ejected (a failed trial, or a late failure): it is out of
+	// the schedule already, and a trialAt made stale-early is corrected by
+	// the next pick.
+}
+
+// noTargetRetryAfter is the Retry-After of a pool with no target that
+// could come back by itself (every weight 0).
+const noTargetRetryAfter = 5 * time.Second
+
+// unavailable returns the error for "no healthy target", with the time
+// until the earliest target may serve again: an ejected target's trial, or
+// the next active check of a target marked down.
+func (p *Pool) unavailable() error {
+	now := p.now().UnixNano()
+	wait := time.Duration(-1)
+	for i := range p.targets {
+		t := &p.targets[i]
+		if t.Weight <= 0 {
+			continue
+		}
+		var d time.Duration
+		switch eu := t.ejectedUntil.Load(); {
+		case t.down.Load():
+			d = p.check.Interval
+		case eu != 0:
+			d = time.Duration(eu - now)
+		default:
+			continue // reinstated since pick looked
+		}
+		if wait < 0 || d < wait {
+			wait = d
+		}
+	}
+	if wait < 0 {
+		wait = noTargetRetryAfter
+	}
+	// Retry-After is whole seconds: round up, and never say 0.
+	wait = max(time.Second, (wait+time.Second-1)/time.Second*time.Second)
+	return &noTargetError{retryAfter: wait}
+}
+
+// checkLoop runs active health checks until ctx is done: a round of
+// probes at once, then one every Interval. Counters of consecutive results
+// belong to this goroutine alone; only the verdict (down) is shared.
+func (p *Pool) checkLoop(ctx context.Context) {
+	defer close(p.done)
+	hc := p.check
+	ok := make([]bool, len(p.targets))
+	passes := make([]int, len(p.targets))
+	fails := make([]int, len(p.targets))
+	tick := time.NewTicker(hc.Interval)
+	defer tick.Stop()
+	for {
+		p.probeAll(ctx, ok)
+		if ctx.Err() != nil {
+			return // a probe cut short by Close is no verdict
+		}
+		changed := false
+		for i := range p.targets {
+			t := &p.targets[i]
+			if t.Weight <= 0 {
+				continue
+			}
+			if ok[i] {
+				passes[i], fails[i] = passes[i]+1, 0
+				if passes[i] >= hc.HealthyThreshold && t.down.Load() {
+					t.down.Store(false)
+					changed = true
+				}
+			} else {
+				passes[i], fails[i] = 0, fails[i]+1
+				if fails[i] >= hc.UnhealthyThreshold && !t.down.Load() {
+					t.down.Store(true)
+					changed = true
+				}
+			}
+		}
+		if changed {
+			p.rebuild()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// probeAll probes every target with a weight concurrently and waits for
+// all of them; each probe ends within the check's Timeout.
+func (p *Pool) probeAll(ctx context.Context, ok []bool) {
+	var wg sync.WaitGroup
+	for i := range p.targets {
+		t := &p.targets[i]
+		if t.Weight <= 0 {
+			continue
+		}
+		wg.Go(func() { ok[i] = p.probe(ctx, t) })
+	}
+	wg.Wait()
+}
+
+// probe GETs the target's health URL: 2xx or 3xx within Timeout is a
+// success. The body is drained (up to 64 KiB) so the connection is reused.
+func (p *Pool) probe(ctx context.Context, t *target) bool {
+	ctx, cancel := context.WithTimeout(ctx, p.check.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.healthURL, nil)
+	if err != nil {
+		return false
+	}
+	req.Header.Set("User-Agent", "gatehouse-health-check")
+	resp, err := t.rt.RoundTrip(req)
+	if err != nil {
+		return false
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	return resp.StatusCode >= 200 && resp.StatusCode < 400
+}

@@ -1,0 +1,140 @@
+package forward
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+)
+
+// Transport tuning shared by every upstream.
+const (
+	maxIdleConnsPerHost = 1024
+	idleConnTimeout     = 90 * time.Second
+	tcpKeepAlive        = 30 * time.Second
+	// expectContinueTimeout is how long a request with "Expect:
+	// 100-continue" waits for the upstream's 100 before its body is sent
+	// anyway.
+	expectContinueTimeout = time.Second
+)
+
+// Transports shares one *http.Transport per (scheme, host, connect
+// timeout, read timeout) across pools, so a redeploy that keeps a
+// service's settings keeps its kept-alive connections. A transport lives
+// while some pool holds it: Pool.Close releases it, and the last release
+// closes its idle connections and forgets it.
+//
+// Every transport speaks HTTP/1.1 only, to http and https upstreams alike
+// (as nginx does): upgrades and streaming behave the same on both, and
+// failures have one set of shapes to classify.
+type Transports struct {
+	mu    sync.Mutex
+	m     map[transportKey]*shared
+	roots *x509.CertPool // trusted CAs for https upstreams; nil: the system's. Tests set it.
+}
+
+type transportKey struct {
+	scheme, host  string
+	connect, read time.Duration
+}
+
+type shared struct {
+	t    *http.Transport
+	refs int
+}
+
+// NewTransports returns an empty set.
+func NewTransports() *Transports {
+	return &Transports{m: make(map[transportKey]*shared)}
+}
+
+// CloseIdle closes every idle upstream connection (on shutdown, say).
+func (ts *Transports) CloseIdle() {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	for _, s := range ts.m {
+		s.t.CloseIdleConnections()
+	}
+}
+
+// acquire returns the transport for k, creating it if no pool holds one.
+func (ts *Transports) acquire(k transportKey) *http.Transport {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	s := ts.m[k]
+	if s == nil {
+		s = &shared{t: newTransport(k, ts.roots)}
+		ts.m[k] = s
+	}
+	s.refs++
+	return s.t
+}
+
+// release drops one hold on k's transport.
+func (ts *Transports) release(k transportKey) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	s := ts.m[k]
+	if s == nil {
+		return
+	}
+	if s.refs--; s.refs == 0 {
+		delete(ts.m, k)
+		s.t.CloseIdleConnections()
+	}
+}
+
+// newTransport builds the tuned transport for k. Dial and TLS handshake
+// failures come back wrapped in *dialError, so that Classify knows the
+// request never reached the upstream.
+func newTransport(k transportKey, roots *x509.CertPool) *http.Transport {
+	d := &net.Dialer{Timeout: k.connect, KeepAlive: tcpKeepAlive}
+	t := &http.Transport{
+		Proxy: nil, // never from the environment: upstreams are addressed directly
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, &dialError{err: err}
+			}
+			return c, nil
+		},
+		MaxIdleConns:          0, // no global limit; per host below
+		MaxIdleConnsPerHost:   maxIdleConnsPerHost,
+		IdleConnTimeout:       idleConnTimeout,
+		ResponseHeaderTimeout: k.read,
+		ExpectContinueTimeout: expectContinueTimeout,
+		DisableCompression:    true, // pass bodies through as the upstream encoded them
+		ForceAttemptHTTP2:     false,
+	}
+	if k.scheme == "https" {
+		// Dialling TLS ourselves bounds the handshake by the connect
+		// timeout and marks its failures as dial failures (502, retryable)
+		// rather than a timeout the transport would report like a slow
+		// answer. NextProtos offers HTTP/1.1 only.
+		cfg := &tls.Config{
+			ServerName: (&url.URL{Host: k.host}).Hostname(),
+			NextProtos: []string{"http/1.1"},
+			MinVersion: tls.VersionTLS12,
+			RootCAs:    roots, // nil: the system's
+		}
+		t.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			ctx, cancel := context.WithTimeout(ctx, k.connect)
+			defer cancel()
+			c, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, &dialError{err: err}
+			}
+			tc := tls.Client(c, cfg)
+			if err := tc.HandshakeContext(ctx); err != nil {
+				c.Close()
+				return nil, &dialError{err: err, tls: true}
+			}
+			return tc, nil
+		}
+	}
+	return t
+}

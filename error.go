@@ -29,6 +29,8 @@ const (
 	EHEADERSTOOLARGE Code = "header-fields-too-large"    // headers over the limit (431)
 	EINTERNAL        Code = "internal"                   // our own failure; details only in the log (500)
 	ENOTIMPLEMENTED  Code = "not-implemented"            // request method not recognised at all (501)
+	EBADGATEWAY      Code = "bad-gateway"                // the upstream refused, reset, or did not speak HTTP (502)
+	EGATEWAYTIMEOUT  Code = "gateway-timeout"            // the upstream did not answer in time (504)
 	EVERSION         Code = "http-version-not-supported" // a protocol version the listener does not speak (505)
 	EUNAVAILABLE     Code = "unavailable"                // store unreachable or draining (503)
 )
@@ -37,7 +39,7 @@ const (
 var Codes = []Code{
 	EINVALID, EUNAUTHORIZED, EFORBIDDEN, ENOTFOUND, EMETHOD, ENOTACCEPTABLE,
 	ETIMEOUT, ECONFLICT, EGONE, EEXPECTATION, EPRECONDITION, ETOOLARGE, EMEDIATYPE,
-	EUNPROCESSABLE, EHEADERSTOOLARGE, EINTERNAL, ENOTIMPLEMENTED, EVERSION, EUNAVAILABLE,
+	EUNPROCESSABLE, EHEADERSTOOLARGE, EINTERNAL, ENOTIMPLEMENTED, EBADGATEWAY, EGATEWAYTIMEOUT, EVERSION, EUNAVAILABLE,
 }
 
 // FieldError names one offending field of a request, by JSON path

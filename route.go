@@ -2,7 +2,7 @@ package gatehouse
 
 import (
 	"fmt"
-	"regexp"
+	"github.com/gatehouse/gatehouse/proxy/route"
 	"sort"
 	"strings"
 )
@@ -26,6 +26,9 @@ type Route struct {
 	StripPath bool `json:"strip_path"`
 	// Priority orders overlapping routes: the higher wins. Default 0.
 	Priority int `json:"priority"`
+	// MaxBodyBytes limits request bodies on this route; over it is 413.
+	// Zero means the data plane's default (--proxy-max-body-bytes).
+	MaxBodyBytes int64 `json:"max_body_bytes"`
 }
 
 // Limits of a route's match.
@@ -37,6 +40,8 @@ const (
 	// to reject a route that duplicates another's match.
 	MaxMatchKeys = 1024
 	MaxPriority  = 1_000_000
+	// MaxBodyLimit is the largest body limit a route may set: 1 TiB.
+	MaxBodyLimit = 1 << 40
 )
 
 // NewRoute returns a route with every default set.
@@ -116,21 +121,40 @@ func (r *Route) Check() (invalid, unprocessable []FieldError) {
 	checkList("paths", r.Paths, MaxRoutePaths, normalizePathPattern, &bad)
 	checkList("methods", r.Methods, MaxRouteMethods, strings.ToUpper, &bad)
 	for i, h := range r.Hosts {
-		if msg := checkHostPattern(h); msg != "" {
-			semantic.add(fmt.Sprintf("hosts[%d]", i), "%s", msg)
+		if h == "" {
+			continue // reported by checkList
+		}
+		// The data plane's route table defines the pattern language.
+		if err := route.CheckHost(h); err != nil {
+			semantic.add(fmt.Sprintf("hosts[%d]", i), "%v", err)
 		}
 	}
 	for i, p := range r.Paths {
-		if msg := checkPathPattern(p); msg != "" {
-			semantic.add(fmt.Sprintf("paths[%d]", i), "%s", msg)
+		if p == "" {
+			continue
+		}
+		if err := route.CheckPath(p); err != nil {
+			semantic.add(fmt.Sprintf("paths[%d]", i), "%v", err)
 		}
 	}
 	for i, m := range r.Methods {
-		if !isToken(m) {
+		if len(r.Methods) > MaxRouteMethods {
+			break // reported by checkList
+		}
+		switch {
+		case m == "":
+		case !isToken(m):
 			bad.add(fmt.Sprintf("methods[%d]", i), "must be an HTTP method name such as GET")
+		case !KnownMethod(strings.ToUpper(m)):
+			// The data plane answers 501 to methods it does not know
+			// before it looks for a route: such a route never matches.
+			semantic.add(fmt.Sprintf("methods[%d]", i), "%q is not a method gatehouse serves (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, TRACE, CONNECT)", m)
 		}
 	}
 	checkRange("priority", r.Priority, -MaxPriority, MaxPriority, &bad)
+	if r.MaxBodyBytes < 0 || r.MaxBodyBytes > MaxBodyLimit {
+		bad.add("max_body_bytes", "must be between 0 (the default) and %d", int64(MaxBodyLimit))
+	}
 	if len(bad) == 0 && max(len(r.Hosts), 1)*max(len(r.Paths), 1)*max(len(r.Methods), 1) > MaxMatchKeys {
 		semantic.add("paths", "hosts × paths × methods must be at most %d combinations; split the route", MaxMatchKeys)
 	}
@@ -165,56 +189,6 @@ func checkList(field string, list []string, limit int, norm func(string) string,
 		seen[norm(s)] = true
 	}
 }
-
-func checkHostPattern(h string) string {
-	name := strings.TrimPrefix(h, "*.")
-	if strings.Contains(name, "*") {
-		return "may only use a wildcard as a leading \"*.\", as in *.example.com"
-	}
-	if !validHostname(name) {
-		return fmt.Sprintf("%q is not a valid hostname", h)
-	}
-	return ""
-}
-
-// checkPathPattern returns why p does not compile as a path pattern, or "".
-func checkPathPattern(p string) string {
-	if !strings.HasPrefix(p, "/") {
-		return "must start with /"
-	}
-	if len(p) > 1024 {
-		return "must be at most 1024 bytes"
-	}
-	if i := strings.IndexByte(p, '*'); i >= 0 && i != len(p)-1 {
-		return "may only use * as its last character"
-	}
-	params := map[string]bool{}
-	for _, seg := range strings.Split(p, "/") {
-		for _, c := range seg {
-			if c <= ' ' || c == 0x7f || c == '?' || c == '#' || c == '%' {
-				return "must not contain spaces, control characters, '?', '#' or '%'"
-			}
-		}
-		open, close := strings.Count(seg, "{"), strings.Count(seg, "}")
-		if open == 0 && close == 0 {
-			continue
-		}
-		if open != 1 || close != 1 || seg[0] != '{' || seg[len(seg)-1] != '}' {
-			return fmt.Sprintf("segment %q: a parameter must be a whole segment, as in /users/{id}", seg)
-		}
-		name := seg[1 : len(seg)-1]
-		if !paramPattern.MatchString(name) {
-			return fmt.Sprintf("segment %q: a parameter name is letters, digits and _, starting with a letter or _", seg)
-		}
-		if params[name] {
-			return fmt.Sprintf("parameter {%s} appears twice", name)
-		}
-		params[name] = true
-	}
-	return ""
-}
-
-var paramPattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
 
 // isToken reports whether s is an RFC 9110 token, the syntax of a method.
 func isToken(s string) bool {

@@ -24,6 +24,25 @@ type Service struct {
 	// Retries is how many other targets an idempotent request may try after
 	// a connection failure. Default 1.
 	Retries int `json:"retries"`
+	// HealthCheck, if set, probes every target actively; without it a
+	// target is judged by the requests it fails (passive health).
+	HealthCheck *HealthCheck `json:"health_check,omitempty"`
+}
+
+// HealthCheck probes each target with GET Path: a 2xx or 3xx answer within
+// TimeoutMS is a success. UnhealthyThreshold failures in a row take a
+// target out of rotation, HealthyThreshold successes bring it back.
+type HealthCheck struct {
+	Path               string `json:"path"`
+	IntervalMS         int    `json:"interval_ms"`         // default 10000
+	TimeoutMS          int    `json:"timeout_ms"`          // default 2000
+	HealthyThreshold   int    `json:"healthy_threshold"`   // default 2
+	UnhealthyThreshold int    `json:"unhealthy_threshold"` // default 3
+}
+
+// SetDefaults fills in a health check created from JSON.
+func (h *HealthCheck) SetDefaults() {
+	*h = HealthCheck{IntervalMS: 10_000, TimeoutMS: 2000, HealthyThreshold: 2, UnhealthyThreshold: 3}
 }
 
 // Target is one upstream address of a service, with its share of traffic.
@@ -100,6 +119,18 @@ func (s *Service) Check() (invalid, unprocessable []FieldError) {
 	checkRange("connect_timeout_ms", s.ConnectTimeoutMS, 1, MaxConnectTimeoutMS, &bad)
 	checkRange("read_timeout_ms", s.ReadTimeoutMS, 1, MaxReadTimeoutMS, &bad)
 	checkRange("retries", s.Retries, 0, MaxRetries, &bad)
+	if hc := s.HealthCheck; hc != nil {
+		if !strings.HasPrefix(hc.Path, "/") {
+			bad.add("health_check.path", "is required and must start with /")
+		}
+		checkRange("health_check.interval_ms", hc.IntervalMS, 100, 3_600_000, &bad)
+		checkRange("health_check.timeout_ms", hc.TimeoutMS, 1, 60_000, &bad)
+		checkRange("health_check.healthy_threshold", hc.HealthyThreshold, 1, 100, &bad)
+		checkRange("health_check.unhealthy_threshold", hc.UnhealthyThreshold, 1, 100, &bad)
+		if hc.TimeoutMS >= hc.IntervalMS {
+			semantic.add("health_check.timeout_ms", "must be shorter than interval_ms")
+		}
+	}
 	return bad, semantic
 }
 

@@ -31,6 +31,11 @@ type Options struct {
 	MaxBodyBytes int64
 	// Now is the clock for token expiry; nil means time.Now.
 	Now func() time.Time
+	// Deployments creates deployments; nil refuses them with 503.
+	Deployments Deployments
+	// Ready reports whether the data plane serves a revision, for
+	// /readyz; nil means always ready.
+	Ready func() bool
 }
 
 // Handler serves the admin API from a Store.
@@ -65,6 +70,8 @@ type result struct {
 	version  int64 // the ETag, if non-zero
 	modified time.Time
 	location string
+	// retryAfter, in seconds, suggests when to poll a 202's Location.
+	retryAfter int
 }
 
 type handlerFunc func(h *Handler, r *request) (*result, error)
@@ -81,6 +88,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (*result, error) {
 	if !gatehouse.KnownMethod(r.Method) {
 		return nil, gatehouse.Errorf(gatehouse.ENOTIMPLEMENTED, "The method %s is not implemented.", sanitize(r.Method))
+	}
+	if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
+		return h.probe(w, r)
 	}
 	ep, params, err := match(r.URL)
 	if err != nil {
@@ -130,6 +140,9 @@ func writeResult(w http.ResponseWriter, r *http.Request, res *result) {
 	}
 	if res.location != "" {
 		hdr.Set("Location", res.location)
+	}
+	if res.retryAfter > 0 {
+		hdr.Set("Retry-After", strconv.Itoa(res.retryAfter))
 	}
 	if res.status == http.StatusNoContent || res.status == http.StatusNotModified || res.body == nil {
 		w.WriteHeader(res.status)
@@ -230,3 +243,17 @@ func sanitize(s string) string {
 }
 
 func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
+
+// probe answers the load balancer's questions, without credentials:
+// /healthz, is the process serving at all; /readyz, does the data plane
+// serve a revision yet.
+func (h *Handler) probe(w http.ResponseWriter, r *http.Request) (*result, error) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		return nil, gatehouse.Errorf(gatehouse.EMETHOD, "%s supports GET and HEAD.", r.URL.Path)
+	}
+	if r.URL.Path == "/readyz" && h.opts.Ready != nil && !h.opts.Ready() {
+		return nil, gatehouse.Errorf(gatehouse.EUNAVAILABLE, "No configuration revision is loaded yet: deploy one.")
+	}
+	return &result{status: http.StatusOK, body: map[string]string{"status": "ok"}}, nil
+}

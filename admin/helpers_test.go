@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"github.com/gatehouse/gatehouse/deploy"
 	"io"
 	"log/slog"
 	"net"
@@ -24,15 +26,47 @@ import (
 // testAPI is the admin API served over a real socket through the same
 // server stack the binary uses, on a real SQLite store.
 type testAPI struct {
-	t      testing.TB
-	store  gatehouse.Store
-	db     *sqlite.DB
-	srv    *serve.Server
-	addr   string
-	base   string
-	token  string // an admin token
-	clock  *fakeClock
-	client *http.Client
+	t       testing.TB
+	store   gatehouse.Store
+	db      *sqlite.DB
+	srv     *serve.Server
+	addr    string
+	base    string
+	token   string // an admin token
+	clock   *fakeClock
+	client  *http.Client
+	applier *recordingApplier
+}
+
+// recordingApplier stands in for the data plane: it records what it is
+// given, and fails revisions that hold a route named "uncompilable".
+type recordingApplier struct {
+	mu      sync.Mutex
+	applied []*gatehouse.Revision
+}
+
+func (a *recordingApplier) Apply(ctx context.Context, rev *gatehouse.Revision) error {
+	if rev != nil {
+		for _, r := range rev.Routes {
+			if r.Name == "uncompilable" {
+				return errors.New(`route "uncompilable" does not compile`)
+			}
+		}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.applied = append(a.applied, rev)
+	return nil
+}
+
+// last returns the last revision applied and whether any was.
+func (a *recordingApplier) last() (*gatehouse.Revision, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.applied) == 0 {
+		return nil, false
+	}
+	return a.applied[len(a.applied)-1], true
 }
 
 type fakeClock struct {
@@ -84,6 +118,13 @@ func newTestAPI(t testing.TB, opts ...apiOption) *testAPI {
 		store = cfg.wrapStore(db)
 	}
 	cfg.admin.Now = clock.Now
+	applier := &recordingApplier{}
+	deployer := deploy.New(db, applier, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	go deployer.Run(ctx)
+	t.Cleanup(cancel)
+	cfg.admin.Deployments = deployer
+	cfg.admin.Ready = func() bool { _, ok := applier.last(); return ok }
 	srv := serve.New(recordStatuses(New(store, cfg.admin)), cfg.serve)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -95,7 +136,7 @@ func newTestAPI(t testing.TB, opts ...apiOption) *testAPI {
 		defer cancel()
 		srv.Shutdown(ctx)
 	})
-	api := &testAPI{t: t, store: store, db: db, srv: srv, addr: l.Addr().String(), clock: clock,
+	api := &testAPI{t: t, store: store, db: db, srv: srv, addr: l.Addr().String(), clock: clock, applier: applier,
 		base: "http://" + l.Addr().String(), client: &http.Client{Timeout: 10 * time.Second}}
 	api.token = api.makeToken(gatehouse.RoleAdmin, "")
 	return api
@@ -214,7 +255,7 @@ func (a *testAPI) service(name string) string {
 func (a *testAPI) snapshot() string {
 	a.t.Helper()
 	var b strings.Builder
-	for _, k := range gatehouse.Kinds {
+	for _, k := range append(gatehouse.Kinds, gatehouse.KindRevision, gatehouse.KindDeployment, gatehouse.KindActive) {
 		page, err := a.db.List(context.Background(), k, gatehouse.ListOptions{Limit: gatehouse.MaxPageSize})
 		if err != nil {
 			a.t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/strictjson"
 )
 
@@ -443,4 +444,56 @@ func resolve(doc map[string]any, v any) (map[string]any, error) {
 		m, _ = target.(map[string]any)
 	}
 	return nil, fmt.Errorf("$ref chain too long")
+}
+
+// TestOpenAPISchemasMatchResources checks that each resource's schema has
+// exactly the JSON fields of its Go type, so that a field added to one is
+// not forgotten in the other.
+func TestOpenAPISchemasMatchResources(t *testing.T) {
+	doc, err := parseOpenAPI()
+	if err != nil {
+		t.Fatalf("admin/openapi.json %v", err)
+	}
+	schemas, _ := doc["components"].(map[string]any)["schemas"].(map[string]any)
+	for name, v := range map[string]any{
+		"Service": gatehouse.Service{}, "Target": gatehouse.Target{}, "HealthCheck": gatehouse.HealthCheck{},
+		"Route": gatehouse.Route{}, "Consumer": gatehouse.Consumer{}, "Credential": gatehouse.Credential{},
+		"Policy": gatehouse.Policy{}, "Token": gatehouse.Token{},
+		"Revision": gatehouse.Revision{}, "Deployment": gatehouse.Deployment{},
+	} {
+		schema, _ := schemas[name].(map[string]any)
+		props, _ := schema["properties"].(map[string]any)
+		if props == nil {
+			t.Errorf("components.schemas.%s has no properties", name)
+			continue
+		}
+		want := jsonFields(reflect.TypeOf(v))
+		sort.Strings(want)
+		if got := sortedKeys(props); !slices.Equal(got, want) {
+			t.Errorf("components.schemas.%s has properties %v; gatehouse.%s has JSON fields %v", name, got, reflect.TypeOf(v).Name(), want)
+		}
+	}
+}
+
+// jsonFields lists the JSON member names encoding/json gives a struct type,
+// embedded structs' included.
+func jsonFields(t reflect.Type) []string {
+	var out []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := f.Tag.Get("json")
+		if tag == "-" || (!f.IsExported() && !f.Anonymous) {
+			continue
+		}
+		name, _, _ := strings.Cut(tag, ",")
+		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+			out = append(out, jsonFields(f.Type)...)
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		out = append(out, name)
+	}
+	return out
 }

@@ -18,6 +18,10 @@ type kindSpec struct {
 	kind    gatehouse.Kind
 	newRes  func() gatehouse.Resource
 	mutable bool // supports PUT and PATCH
+	// readOnly kinds are written by the server only: no POST, no DELETE.
+	readOnly bool
+	// createFn replaces the generic create (deployments answer 202).
+	createFn handlerFunc
 	// filters are the query parameters, besides limit and cursor, that
 	// narrow a list.
 	filters map[string]func(*gatehouse.Filter, string)
@@ -62,6 +66,14 @@ var (
 		kind: gatehouse.KindPolicy, newRes: func() gatehouse.Resource { return gatehouse.NewPolicy() },
 		mutable: true, filters: map[string]func(*gatehouse.Filter, string){"name": byName},
 	}
+	revisions = &kindSpec{
+		kind: gatehouse.KindRevision, newRes: func() gatehouse.Resource { return gatehouse.NewRevision() },
+		readOnly: true, filters: map[string]func(*gatehouse.Filter, string){},
+	}
+	deployments = &kindSpec{
+		kind: gatehouse.KindDeployment, newRes: func() gatehouse.Resource { return gatehouse.NewDeployment() },
+		readOnly: true, createFn: createDeployment, filters: map[string]func(*gatehouse.Filter, string){},
+	}
 	tokens = &kindSpec{
 		kind: gatehouse.KindToken, newRes: func() gatehouse.Resource { return gatehouse.NewToken() },
 		filters: map[string]func(*gatehouse.Filter, string){
@@ -85,7 +97,7 @@ func buildEndpoints() []*endpoint {
 		pattern: Prefix + "/openapi.json", public: true,
 		methods: map[string]handlerFunc{http.MethodGet: serveOpenAPI, http.MethodHead: serveOpenAPI},
 	}}
-	for _, spec := range []*kindSpec{services, routes, consumers, policies, tokens, credentials} {
+	for _, spec := range []*kindSpec{services, routes, consumers, policies, tokens, credentials, revisions, deployments} {
 		collection := Prefix + "/" + string(spec.kind)
 		var names []string
 		if spec.nested {
@@ -93,17 +105,21 @@ func buildEndpoints() []*endpoint {
 			names = []string{"consumer_id"}
 		}
 		item := &endpoint{pattern: collection + "/{id}", paramNames: append(names, "id"), kind: spec.kind,
-			methods: map[string]handlerFunc{
-				http.MethodGet: spec.get, http.MethodHead: spec.get, http.MethodDelete: spec.delete,
-			}}
+			methods: map[string]handlerFunc{http.MethodGet: spec.get, http.MethodHead: spec.get}}
+		coll := &endpoint{pattern: collection, paramNames: names, kind: spec.kind,
+			methods: map[string]handlerFunc{http.MethodGet: spec.list, http.MethodHead: spec.list}}
+		if !spec.readOnly {
+			item.methods[http.MethodDelete] = spec.delete
+			coll.methods[http.MethodPost] = spec.create
+		}
+		if spec.createFn != nil {
+			coll.methods[http.MethodPost] = spec.createFn
+		}
 		if spec.mutable {
 			item.methods[http.MethodPut] = spec.put
 			item.methods[http.MethodPatch] = spec.patch
 		}
-		eps = append(eps, &endpoint{pattern: collection, paramNames: names, kind: spec.kind,
-			methods: map[string]handlerFunc{
-				http.MethodGet: spec.list, http.MethodHead: spec.list, http.MethodPost: spec.create,
-			}}, item)
+		eps = append(eps, coll, item)
 	}
 	return eps
 }
@@ -312,6 +328,9 @@ func (h *Handler) validate(r *request, spec *kindSpec, res gatehouse.Resource) e
 	bad, semantic := res.Check()
 	if len(bad) > 0 {
 		return gatehouse.Invalid(bad)
+	}
+	if tok, ok := res.(*gatehouse.Token); ok && tok.Expired(h.opts.Now()) {
+		semantic = append(semantic, gatehouse.FieldError{Field: "expires_at", Message: "is in the past"})
 	}
 	if spec.refs != nil {
 		for _, fr := range spec.refs(res) {

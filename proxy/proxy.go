@@ -1,26 +1,143 @@
-// Package proxy is gatehouse's data plane. Until routing lands it answers
-// every request with the contract's problem for "no route matches", so the
-// listener, its limits and its error bodies are already those of the
-// finished proxy.
+// Package proxy is gatehouse's data plane on net/http: it serves the
+// active revision, asking package core what to do with each request and
+// doing the I/O: problems written, or the request forwarded through package
+// forward and the response streamed back.
+//
+// A revision is compiled once, in Apply, into an immutable state that is
+// swapped in atomically: every request sees one whole revision, and
+// requests in flight finish on the one they started with.
 package proxy
 
 import (
-	"net/http"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/gatehouse/gatehouse"
-	"github.com/gatehouse/gatehouse/problem"
+	"github.com/gatehouse/gatehouse/proxy/core"
+	"github.com/gatehouse/gatehouse/proxy/forward"
 )
 
-// Handler is the data plane's HTTP handler.
-type Handler struct{}
+// Options configures the data plane.
+type Options struct {
+	// MaxBodyBytes is the body limit of routes that set none; zero means
+	// core.DefaultMaxBodyBytes (8 MiB).
+	MaxBodyBytes int64
+	// Logger receives the data plane's own events; nil means slog.Default().
+	Logger *slog.Logger
+}
 
-// New returns the data plane handler.
-func New() *Handler { return &Handler{} }
+// Handler is the data plane's HTTP handler. It implements
+// gatehouse.Applier.
+type Handler struct {
+	opts       Options
+	transports *forward.Transports
+	state      atomic.Pointer[state]
+	mu         sync.Mutex // serialises Apply
+}
 
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !gatehouse.KnownMethod(r.Method) {
-		problem.WriteNegotiated(w, r, gatehouse.Errorf(gatehouse.ENOTIMPLEMENTED, "The request method is not implemented."))
-		return
+var _ gatehouse.Applier = (*Handler)(nil)
+
+// state is one applied revision: the decisions and the upstream pools.
+type state struct {
+	core   *core.Config
+	pools  map[string]*forward.Pool
+	cancel context.CancelFunc // stops the pools' health checks
+}
+
+// New returns a data plane serving nothing until the first Apply: every
+// request gets 404 until then.
+func New(opts Options) *Handler {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
 	}
-	problem.WriteNegotiated(w, r, gatehouse.Errorf(gatehouse.ENOTFOUND, "No route matches this request."))
+	return &Handler{opts: opts, transports: forward.NewTransports()}
+}
+
+// Apply compiles rev (nil: the empty configuration) and swaps it in. If it
+// does not compile, nothing changes and the error says why.
+func (h *Handler) Apply(ctx context.Context, rev *gatehouse.Revision) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	cfg, err := core.Compile(rev, core.Options{MaxBodyBytes: h.opts.MaxBodyBytes})
+	if err != nil {
+		return err
+	}
+	pctx, cancel := context.WithCancel(context.Background())
+	next := &state{core: cfg, pools: map[string]*forward.Pool{}, cancel: cancel}
+	if rev != nil {
+		for _, s := range rev.Services {
+			fc, err := poolConfig(s)
+			if err != nil {
+				cancel()
+				return err
+			}
+			next.pools[s.ID] = forward.NewPool(pctx, fc, h.transports)
+		}
+	}
+	if old := h.state.Swap(next); old != nil {
+		old.close()
+	}
+	return nil
+}
+
+func (s *state) close() {
+	s.cancel()
+	for _, p := range s.pools {
+		p.Close()
+	}
+}
+
+// Close stops health checks and drops idle upstream connections.
+func (h *Handler) Close() {
+	if old := h.state.Swap(nil); old != nil {
+		old.close()
+	}
+	h.transports.CloseIdle()
+}
+
+// Ready reports whether a revision has been applied.
+func (h *Handler) Ready() bool { return h.state.Load() != nil }
+
+// Revision returns the number of the revision being served, 0 for none or
+// the empty one.
+func (h *Handler) Revision() int64 {
+	if st := h.state.Load(); st != nil {
+		return st.core.Revision
+	}
+	return 0
+}
+
+// poolConfig turns a service into its upstream pool's settings.
+func poolConfig(s *gatehouse.Service) (forward.Config, error) {
+	cfg := forward.Config{
+		ConnectTimeout: time.Duration(s.ConnectTimeoutMS) * time.Millisecond,
+		ReadTimeout:    time.Duration(s.ReadTimeoutMS) * time.Millisecond,
+		Retries:        s.Retries,
+	}
+	targets := s.Targets
+	if s.URL != "" {
+		targets = []gatehouse.Target{{URL: s.URL, Weight: gatehouse.DefaultWeight}}
+	}
+	for _, t := range targets {
+		u, err := url.Parse(t.URL)
+		if err != nil {
+			return cfg, fmt.Errorf("service %q: target %q: %v", s.ID, t.URL, err)
+		}
+		cfg.Targets = append(cfg.Targets, forward.Target{URL: u, Weight: t.Weight})
+	}
+	if hc := s.HealthCheck; hc != nil {
+		cfg.HealthCheck = &forward.HealthCheck{
+			Path:               hc.Path,
+			Interval:           time.Duration(hc.IntervalMS) * time.Millisecond,
+			Timeout:            time.Duration(hc.TimeoutMS) * time.Millisecond,
+			HealthyThreshold:   hc.HealthyThreshold,
+			UnhealthyThreshold: hc.UnhealthyThreshold,
+		}
+	}
+	return cfg, nil
 }

@@ -25,6 +25,7 @@ import (
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/admin"
+	"github.com/gatehouse/gatehouse/deploy"
 	"github.com/gatehouse/gatehouse/internal/serve"
 	"github.com/gatehouse/gatehouse/proxy"
 	"github.com/gatehouse/gatehouse/sqlite"
@@ -82,6 +83,10 @@ type config struct {
 	shutdownTimeout    time.Duration
 	logFormat          string
 	logLevel           string
+	proxyMaxBody       int64
+	tlsCert, tlsKey    string
+	h2c                bool
+	accessLogSample    float64
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
@@ -100,6 +105,11 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight requests may run after SIGTERM")
 	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.Int64Var(&c.proxyMaxBody, "proxy-max-body-bytes", 8<<20, "body limit of routes that set none (413 above)")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "certificate file: the proxy serves HTTPS and HTTP/2 with it")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "private key file for --tls-cert")
+	fs.BoolVar(&c.h2c, "h2c", false, "also accept cleartext HTTP/2 (prior knowledge) on the proxy")
+	fs.Float64Var(&c.accessLogSample, "access-log-sample", 1, "share of proxy requests logged, 0 to 1 (5xx answers are always logged)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -170,6 +180,17 @@ func runServe(args []string, stderr io.Writer) error {
 		return err
 	}
 
+	// The data plane serves the last applied revision before anything
+	// else starts, so a restart does not interrupt routing.
+	dataPlane := proxy.New(proxy.Options{MaxBodyBytes: c.proxyMaxBody, Logger: logger})
+	defer dataPlane.Close()
+	deployer := deploy.New(store, dataPlane, logger)
+	if restored, err := deployer.Restore(ctx); err != nil {
+		return err
+	} else if restored {
+		logger.Info("serving the active revision", "revision", dataPlane.Revision())
+	}
+
 	serverOpts := serve.Options{
 		ReadHeaderTimeout: c.readHeaderTimeout,
 		ReadTimeout:       c.readTimeout,
@@ -179,22 +200,29 @@ func runServe(args []string, stderr io.Writer) error {
 	}
 	adminOpts, proxyOpts := serverOpts, serverOpts
 	adminOpts.Name, proxyOpts.Name = "admin", "proxy"
+	proxyOpts.AccessLogSample = c.accessLogSample
+	proxyOpts.TLSCert, proxyOpts.TLSKey, proxyOpts.H2C = c.tlsCert, c.tlsKey, c.h2c
+	adminHandler := admin.New(store, admin.Options{MaxBodyBytes: c.adminMaxBody, Deployments: deployer, Ready: dataPlane.Ready})
 	servers := []struct {
+		name string
 		addr string
 		srv  *serve.Server
 	}{
-		{c.adminAddr, serve.New(admin.New(store, admin.Options{MaxBodyBytes: c.adminMaxBody}), adminOpts)},
-		{c.proxyAddr, serve.New(proxy.New(), proxyOpts)},
+		{"proxy", c.proxyAddr, serve.New(dataPlane, proxyOpts)},
+		{"admin", c.adminAddr, serve.New(adminHandler, adminOpts)},
 	}
 	errc := make(chan error, len(servers))
-	for i, s := range servers {
+	for _, s := range servers {
 		l, err := net.Listen("tcp", s.addr)
 		if err != nil {
 			return fmt.Errorf("listen %s: %w", s.addr, err)
 		}
-		logger.Info("listening", "listener", []string{"admin", "proxy"}[i], "addr", l.Addr().String())
+		logger.Info("listening", "listener", s.name, "addr", l.Addr().String())
 		go func() { errc <- s.srv.Serve(l) }()
 	}
+	runCtx, stopDeployer := context.WithCancel(context.Background())
+	defer stopDeployer()
+	go deployer.Run(runCtx)
 
 	select {
 	case err := <-errc:

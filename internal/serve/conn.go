@@ -39,6 +39,11 @@ type conn struct {
 	// net/http cancels a pending read with a deadline in the distant past;
 	// that is not a client that stalled.
 	readDeadline atomic.Int64
+	// h2 marks a cleartext HTTP/2 connection, whose frames this HTTP/1
+	// bookkeeping must leave alone.
+	h2 atomic.Bool
+	// fresh is true until the first read, which tells h2 from HTTP/1.
+	fresh atomic.Bool
 }
 
 // listener wraps every accepted connection in a conn.
@@ -49,7 +54,9 @@ func (l listener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &conn{Conn: c}, nil
+	cc := &conn{Conn: c}
+	cc.fresh.Store(true)
+	return cc, nil
 }
 
 type connKey struct{}
@@ -77,6 +84,13 @@ func enterHandler(r *http.Request) func() {
 
 func (c *conn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
+	if c.fresh.Load() && n > 0 {
+		c.fresh.Store(false)
+		c.h2.Store(bytes.HasPrefix(p[:n], []byte("PRI * HTTP/2.0")))
+	}
+	if c.h2.Load() {
+		return n, err
+	}
 	if n > 0 && c.pending.Add(int64(n)) == int64(n) {
 		c.handled.Store(false) // the first bytes of a new request
 	}
@@ -90,6 +104,9 @@ func (c *conn) Read(p []byte) (int, error) {
 }
 
 func (c *conn) Write(p []byte) (int, error) {
+	if c.h2.Load() {
+		return c.Conn.Write(p)
+	}
 	if c.pending.Load() > 0 && !c.handled.Load() {
 		if err := netHTTPError(p); err != nil {
 			c.writeProblem(err)

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"runtime/debug"
@@ -40,6 +41,15 @@ type Options struct {
 	Name string
 	// Logger receives access logs; nil means slog.Default().
 	Logger *slog.Logger
+	// AccessLogSample is the share of requests logged, 0 to 1; responses
+	// of 500 and above are always logged. Zero means 1 (all): set it
+	// negative to log only those.
+	AccessLogSample float64
+	// TLSCert and TLSKey, if set, make the listener speak HTTPS, with
+	// HTTP/2 negotiated by ALPN.
+	TLSCert, TLSKey string
+	// H2C also accepts cleartext HTTP/2 with prior knowledge.
+	H2C bool
 }
 
 func (o *Options) setDefaults() {
@@ -58,6 +68,9 @@ func (o *Options) setDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.AccessLogSample == 0 {
+		o.AccessLogSample = 1
+	}
 }
 
 // Server is an http.Server with gatehouse's request handling around its
@@ -67,12 +80,19 @@ type Server struct {
 	opts     Options
 	draining atomic.Bool
 	inFlight atomic.Int64
+	// logEvery logs one request in logEvery (0: none but 5xx); served
+	// counts requests for it.
+	logEvery int64
+	served   atomic.Int64
 }
 
 // New returns a Server for h.
 func New(h http.Handler, opts Options) *Server {
 	opts.setDefaults()
 	s := &Server{opts: opts}
+	if opts.AccessLogSample > 0 {
+		s.logEvery = int64(math.Round(1 / min(opts.AccessLogSample, 1)))
+	}
 	s.http = &http.Server{
 		Handler:           s.wrap(h),
 		ReadHeaderTimeout: opts.ReadHeaderTimeout,
@@ -84,12 +104,28 @@ func New(h http.Handler, opts Options) *Server {
 		ConnContext:    connContext,
 		ErrorLog:       log.New(slogWriter{opts.Logger}, "", 0),
 	}
+	if opts.H2C {
+		var p http.Protocols
+		p.SetHTTP1(true)
+		p.SetUnencryptedHTTP2(true)
+		if opts.TLSCert != "" {
+			p.SetHTTP2(true)
+		}
+		s.http.Protocols = &p
+	}
 	return s
 }
 
 // Serve accepts connections on l until Shutdown.
 func (s *Server) Serve(l net.Listener) error {
-	err := s.http.Serve(listener{l})
+	var err error
+	if s.opts.TLSCert != "" {
+		// Under TLS net/http needs the *tls.Conn itself (for ALPN and
+		// r.TLS), so the plaintext rewriting of conn cannot sit below it.
+		err = s.http.ServeTLS(l, s.opts.TLSCert, s.opts.TLSKey)
+	} else {
+		err = s.http.Serve(listener{l})
+	}
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
@@ -149,6 +185,12 @@ func (s *Server) wrap(h http.Handler) http.Handler {
 				if !abort {
 					problem.Write(rec, r, gatehouse.Internal(fmt.Errorf("panic: %v", v)))
 				}
+			}
+			if status := rec.status(); status < 500 && (s.logEvery == 0 || s.served.Add(1)%s.logEvery != 0) {
+				if abort {
+					panic(http.ErrAbortHandler)
+				}
+				return
 			}
 			s.opts.Logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
 				slog.String("listener", s.opts.Name),

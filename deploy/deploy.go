@@ -1,0 +1,295 @@
+// Package deploy turns the draft configuration into revisions and applies
+// them to the data plane, one deployment at a time.
+//
+// Creating a deployment is quick and synchronous (the admin API answers 202
+// with it); applying is the Deployer's work, in the background, in the order
+// deployments were created. The deployment resource records each step, so a
+// client polling it sees pending, applying, then succeeded or failed with a
+// reason. A failed deployment leaves the last good revision serving.
+package deploy
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+)
+
+// Deployer applies deployments in creation order.
+type Deployer struct {
+	store   gatehouse.Store
+	applier gatehouse.Applier
+	log     *slog.Logger
+	now     func() time.Time
+	wake    chan struct{}
+
+	mu sync.Mutex // serialises revision numbering
+}
+
+// New returns a Deployer applying to applier. Run must be called for it to
+// apply anything.
+func New(store gatehouse.Store, applier gatehouse.Applier, log *slog.Logger) *Deployer {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Deployer{store: store, applier: applier, log: log, now: time.Now, wake: make(chan struct{}, 1)}
+}
+
+// Restore applies the revision that was active when the process last
+// stopped, so that the data plane serves it before anything else starts.
+// It reports whether there was one.
+func (d *Deployer) Restore(ctx context.Context) (bool, error) {
+	rec, err := d.store.Get(ctx, gatehouse.KindActive, gatehouse.ActiveID)
+	if code := gatehouse.ErrorCode(err); code == gatehouse.ENOTFOUND || code == gatehouse.EGONE {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	var active gatehouse.Active
+	if err := gatehouse.Decode(rec, &active); err != nil {
+		return false, err
+	}
+	rev, err := d.revision(ctx, active.Revision)
+	if err != nil {
+		return false, err
+	}
+	if err := d.applier.Apply(ctx, rev); err != nil {
+		return false, fmt.Errorf("restore revision %d: %w", active.Revision, err)
+	}
+	return true, nil
+}
+
+// Create records a deployment and returns it, pending. A deploy first
+// snapshots the draft into a new revision; a rollback must name an
+// existing revision (EUNPROCESSABLE otherwise).
+func (d *Deployer) Create(ctx context.Context, dep *gatehouse.Deployment) error {
+	switch dep.Action {
+	case gatehouse.ActionDeploy:
+		rev, err := d.snapshot(ctx)
+		if err != nil {
+			return err
+		}
+		dep.Revision = rev.Number
+	case gatehouse.ActionRollback:
+		if _, err := d.store.Get(ctx, gatehouse.KindRevision, gatehouse.RevisionID(dep.Revision)); err != nil {
+			if code := gatehouse.ErrorCode(err); code == gatehouse.ENOTFOUND || code == gatehouse.EGONE {
+				return gatehouse.Unprocessable([]gatehouse.FieldError{{Field: "revision",
+					Message: fmt.Sprintf("revision %d does not exist", dep.Revision)}})
+			}
+			return err
+		}
+	}
+	dep.State = gatehouse.StatePending
+	if dep.ID == "" {
+		dep.ID = gatehouse.NewID()
+	}
+	rec, err := gatehouse.Encode(dep, nil)
+	if err != nil {
+		return gatehouse.Internal(err)
+	}
+	if err := d.store.Create(ctx, rec); err != nil {
+		return err
+	}
+	gatehouse.Sync(dep, rec)
+	d.Notify()
+	return nil
+}
+
+// snapshot freezes the draft into the next revision.
+func (d *Deployer) snapshot(ctx context.Context) (*gatehouse.Revision, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	snap, err := d.store.Snapshot(ctx, gatehouse.DraftKinds...)
+	if err != nil {
+		return nil, err
+	}
+	rev := gatehouse.NewRevision()
+	for _, rec := range snap[gatehouse.KindService] {
+		s := gatehouse.NewService()
+		if err := gatehouse.Decode(rec, s); err != nil {
+			return nil, err
+		}
+		rev.Services = append(rev.Services, s)
+	}
+	for _, rec := range snap[gatehouse.KindRoute] {
+		r := gatehouse.NewRoute()
+		if err := gatehouse.Decode(rec, r); err != nil {
+			return nil, err
+		}
+		rev.Routes = append(rev.Routes, r)
+	}
+	for _, rec := range snap[gatehouse.KindConsumer] {
+		c := gatehouse.NewConsumer()
+		if err := gatehouse.Decode(rec, c); err != nil {
+			return nil, err
+		}
+		rev.Consumers = append(rev.Consumers, c)
+	}
+	for _, rec := range snap[gatehouse.KindPolicy] {
+		p := gatehouse.NewPolicy()
+		if err := gatehouse.Decode(rec, p); err != nil {
+			return nil, err
+		}
+		rev.Policies = append(rev.Policies, p)
+	}
+	// Revisions are never deleted, so the count numbers them; a clash with
+	// another node numbering at once is retried with the next number.
+	for attempt := 0; attempt < 5; attempt++ {
+		n, err := d.store.Count(ctx, gatehouse.KindRevision)
+		if err != nil {
+			return nil, err
+		}
+		rev.Number = int64(n) + 1
+		rev.ID = gatehouse.RevisionID(rev.Number)
+		rec, err := gatehouse.Encode(rev, nil)
+		if err != nil {
+			return nil, gatehouse.Internal(err)
+		}
+		err = d.store.Create(ctx, rec)
+		if gatehouse.ErrorCode(err) == gatehouse.ECONFLICT {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		gatehouse.Sync(rev, rec)
+		return rev, nil
+	}
+	return nil, gatehouse.Errorf(gatehouse.ECONFLICT, "Another deployment is numbering revisions; retry.")
+}
+
+// Notify wakes the Deployer to look for pending deployments.
+func (d *Deployer) Notify() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run applies pending deployments until ctx is done. Deployments a crash
+// left pending or applying are taken up again on start.
+func (d *Deployer) Run(ctx context.Context) {
+	d.Notify()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.wake:
+		}
+		if err := d.applyPending(ctx); err != nil && ctx.Err() == nil {
+			d.log.Error("applying deployments", "error", err)
+			// Try again later rather than spin on a failing store.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+				d.Notify()
+			}
+		}
+	}
+}
+
+func (d *Deployer) applyPending(ctx context.Context) (err error) {
+	// A bug here must not take the data plane down with it.
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("panic applying deployments: %v", v)
+		}
+	}()
+	var after int64
+	for {
+		page, err := d.store.List(ctx, gatehouse.KindDeployment, gatehouse.ListOptions{After: after, Limit: gatehouse.MaxPageSize})
+		if err != nil {
+			return err
+		}
+		for _, rec := range page.Records {
+			dep := gatehouse.NewDeployment()
+			if err := gatehouse.Decode(rec, dep); err != nil {
+				return err
+			}
+			if dep.State == gatehouse.StatePending || dep.State == gatehouse.StateApplying {
+				if err := d.apply(ctx, dep); err != nil {
+					return err
+				}
+			}
+		}
+		if page.Next == 0 {
+			return nil
+		}
+		after = page.Next
+	}
+}
+
+// apply takes one deployment through applying to its outcome.
+func (d *Deployer) apply(ctx context.Context, dep *gatehouse.Deployment) error {
+	if err := d.setState(ctx, dep, gatehouse.StateApplying, ""); err != nil {
+		return err
+	}
+	rev, err := d.revision(ctx, dep.Revision)
+	if err != nil {
+		if gatehouse.ErrorCode(err) == gatehouse.EUNAVAILABLE {
+			return err
+		}
+		return d.setState(ctx, dep, gatehouse.StateFailed, fmt.Sprintf("revision %d cannot be read: %s", dep.Revision, gatehouse.ErrorMessage(err)))
+	}
+	if err := d.applier.Apply(ctx, rev); err != nil {
+		d.log.Warn("deployment failed", "deployment", dep.ID, "revision", dep.Revision, "error", err)
+		return d.setState(ctx, dep, gatehouse.StateFailed, err.Error())
+	}
+	if err := d.setActive(ctx, dep); err != nil {
+		return err
+	}
+	d.log.Info("deployment succeeded", "deployment", dep.ID, "action", dep.Action, "revision", dep.Revision)
+	return d.setState(ctx, dep, gatehouse.StateSucceeded, "")
+}
+
+// revision loads revision n; 0 is the empty configuration.
+func (d *Deployer) revision(ctx context.Context, n int64) (*gatehouse.Revision, error) {
+	if n == 0 {
+		return nil, nil
+	}
+	rec, err := d.store.Get(ctx, gatehouse.KindRevision, gatehouse.RevisionID(n))
+	if err != nil {
+		return nil, err
+	}
+	rev := gatehouse.NewRevision()
+	return rev, gatehouse.Decode(rec, rev)
+}
+
+func (d *Deployer) setState(ctx context.Context, dep *gatehouse.Deployment, state, reason string) error {
+	dep.State, dep.Reason = state, reason
+	if state == gatehouse.StateSucceeded || state == gatehouse.StateFailed {
+		now := d.now().UTC()
+		dep.FinishedAt = &now
+	}
+	rec, err := gatehouse.Encode(dep, nil)
+	if err != nil {
+		return gatehouse.Internal(err)
+	}
+	if err := d.store.Update(ctx, rec, dep.Version); err != nil {
+		return err
+	}
+	gatehouse.Sync(dep, rec)
+	return nil
+}
+
+// setActive records the applied deployment for Restore.
+func (d *Deployer) setActive(ctx context.Context, dep *gatehouse.Deployment) error {
+	active := &gatehouse.Active{Meta: gatehouse.Meta{ID: gatehouse.ActiveID}, DeploymentID: dep.ID, Revision: dep.Revision}
+	rec, err := gatehouse.Encode(active, nil)
+	if err != nil {
+		return gatehouse.Internal(err)
+	}
+	cur, err := d.store.Get(ctx, gatehouse.KindActive, gatehouse.ActiveID)
+	switch code := gatehouse.ErrorCode(err); {
+	case err == nil:
+		return d.store.Update(ctx, rec, cur.Version)
+	case code == gatehouse.ENOTFOUND || code == gatehouse.EGONE:
+		return d.store.Create(ctx, rec)
+	default:
+		return err
+	}
+}

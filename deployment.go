@@ -1,0 +1,129 @@
+package gatehouse
+
+import (
+	"context"
+	"strconv"
+	"time"
+)
+
+// Resource kinds of the deployment model. Revisions and deployments are
+// written only by the server; the active pointer is internal.
+const (
+	KindRevision   Kind = "revisions"
+	KindDeployment Kind = "deployments"
+	KindActive     Kind = "active"
+)
+
+// Revision is one numbered, immutable snapshot of the draft configuration:
+// everything the data plane needs, taken at one moment.
+type Revision struct {
+	Meta
+	Number    int64       `json:"number"`
+	Services  []*Service  `json:"services"`
+	Routes    []*Route    `json:"routes"`
+	Consumers []*Consumer `json:"consumers"`
+	Policies  []*Policy   `json:"policies"`
+}
+
+// DraftKinds are the kinds a revision snapshots.
+var DraftKinds = []Kind{KindService, KindRoute, KindConsumer, KindPolicy}
+
+func NewRevision() *Revision { return &Revision{} }
+
+func (r *Revision) Kind() Kind  { return KindRevision }
+func (r *Revision) Base() *Meta { return &r.Meta }
+func (r *Revision) Index() Index {
+	return Index{}
+}
+func (r *Revision) Check() (invalid, unprocessable []FieldError) { return nil, nil }
+
+// RevisionID is the id of revision number n.
+func RevisionID(n int64) string { return strconv.FormatInt(n, 10) }
+
+// Deployment actions.
+const (
+	ActionDeploy   = "deploy"   // snapshot the draft into a new revision and apply it
+	ActionRollback = "rollback" // apply an earlier revision again
+	ActionUndeploy = "undeploy" // apply the empty configuration
+)
+
+// Deployment states. A deployment moves pending → applying → succeeded or
+// failed; a failed one leaves the last good revision serving.
+const (
+	StatePending   = "pending"
+	StateApplying  = "applying"
+	StateSucceeded = "succeeded"
+	StateFailed    = "failed"
+)
+
+// Deployment applies a revision to the data plane. It is asynchronous:
+// creation answers 202 and the resource reports progress.
+type Deployment struct {
+	Meta
+	Action string `json:"action"`
+	// Revision is what the deployment applies: the new revision of a
+	// deploy, the chosen one of a rollback, 0 (nothing) for an undeploy.
+	Revision int64  `json:"revision"`
+	State    string `json:"state"`
+	// Reason says why a deployment failed.
+	Reason     string     `json:"reason,omitempty"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+}
+
+func NewDeployment() *Deployment { return &Deployment{Action: ActionDeploy} }
+
+func (d *Deployment) Kind() Kind  { return KindDeployment }
+func (d *Deployment) Base() *Meta { return &d.Meta }
+func (d *Deployment) Index() Index {
+	return Index{}
+}
+
+func (d *Deployment) Check() (invalid, unprocessable []FieldError) {
+	var bad fields
+	checkMeta(&d.Meta, &bad)
+	switch d.Action {
+	case ActionDeploy, ActionUndeploy:
+		if d.Revision != 0 {
+			bad.add("revision", "is set by the server for %s", d.Action)
+		}
+	case ActionRollback:
+		if d.Revision < 1 {
+			bad.add("revision", "is required for rollback: the number of an earlier revision")
+		}
+	default:
+		bad.add("action", "must be %s, %s or %s", ActionDeploy, ActionRollback, ActionUndeploy)
+	}
+	if d.State != "" {
+		bad.add("state", "is set by the server")
+	}
+	if d.Reason != "" {
+		bad.add("reason", "is set by the server")
+	}
+	if d.FinishedAt != nil {
+		bad.add("finished_at", "is set by the server")
+	}
+	return bad, nil
+}
+
+// Active records which deployment the data plane serves, so that a
+// restart serves it again at once.
+type Active struct {
+	Meta
+	DeploymentID string `json:"deployment_id"`
+	Revision     int64  `json:"revision"`
+}
+
+// ActiveID is the id of the one Active record.
+const ActiveID = "current"
+
+func (a *Active) Kind() Kind                                   { return KindActive }
+func (a *Active) Base() *Meta                                  { return &a.Meta }
+func (a *Active) Index() Index                                 { return Index{} }
+func (a *Active) Check() (invalid, unprocessable []FieldError) { return nil, nil }
+
+// Applier makes a revision live on the data plane. A nil revision is the
+// empty configuration. Apply returns an error, and changes nothing, when
+// the revision cannot be served (it does not compile).
+type Applier interface {
+	Apply(ctx context.Context, rev *Revision) error
+}

@@ -1,0 +1,367 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/problem"
+	"github.com/gatehouse/gatehouse/proxy/core"
+	"github.com/gatehouse/gatehouse/proxy/forward"
+)
+
+// unconfigured serves before the first revision: no routes, so every
+// request is a 404 (or a 501 for a method nobody knows).
+var unconfigured = func() *state {
+	cfg, err := core.Compile(nil, core.Options{})
+	if err != nil {
+		panic(err)
+	}
+	return &state{core: cfg}
+}()
+
+// decisions recycles Decisions, whose Params keep their backing array.
+var decisions = sync.Pool{New: func() any { return new(core.Decision) }}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	st := h.state.Load()
+	if st == nil {
+		st = unconfigured
+	}
+	d := decisions.Get().(*core.Decision)
+	defer decisions.Put(d)
+	st.core.Decide(&core.Request{Method: r.Method, Host: r.Host, Path: r.URL.EscapedPath(), ContentLength: r.ContentLength}, d)
+	if d.Err != nil {
+		if d.Allow != "" {
+			w.Header().Set("Allow", d.Allow)
+		}
+		problem.WriteNegotiated(w, r, d.Err)
+		return
+	}
+	pool := st.pools[d.Route.ServiceID]
+	if pool == nil {
+		// core.Compile refuses such revisions; this is a bug, not input.
+		problem.WriteNegotiated(w, r, gatehouse.Internal(errors.New("route without pool")))
+		return
+	}
+	h.forward(w, r, d, pool)
+}
+
+// forward sends the request upstream and streams the answer back.
+func (h *Handler) forward(w http.ResponseWriter, r *http.Request, d *core.Decision, pool *forward.Pool) {
+	// Interim responses other than 100 are relayed as they come (100 is
+	// net/http's to send: it goes out when the upstream's 100 makes us
+	// read the client's body).
+	ctx := httptrace.WithClientTrace(r.Context(), &httptrace.ClientTrace{
+		Got1xxResponse: func(code int, header textproto.MIMEHeader) error {
+			if code == http.StatusContinue || code == http.StatusSwitchingProtocols {
+				return nil
+			}
+			hdr := w.Header()
+			for k, vs := range header {
+				hdr[k] = vs
+			}
+			w.WriteHeader(code)
+			for k := range header {
+				delete(hdr, k)
+			}
+			return nil
+		},
+	})
+	out := r.WithContext(ctx)
+	out.RequestURI = ""
+	out.Host = ""
+	out.Close = false
+	out.URL = &url.URL{RawQuery: r.URL.RawQuery}
+	setPath(out.URL, d.Path)
+	out.Header = outboundHeader(r)
+
+	var body *limitedBody
+	if r.ContentLength == 0 && r.Body != nil && len(r.TransferEncoding) == 0 {
+		out.Body = http.NoBody
+	} else if r.Body != nil {
+		body = &limitedBody{r: r.Body, remaining: d.Route.MaxBodyBytes}
+		out.Body = body
+	}
+
+	resp, _, err := pool.RoundTrip(out)
+	if body != nil && body.err() != nil {
+		// The client broke off or stalled while its body was streaming:
+		// whatever the upstream made of the truncated body is not an
+		// answer to this request.
+		if resp != nil {
+			resp.Body.Close()
+		}
+		var ne net.Error
+		if errors.As(body.err(), &ne) && ne.Timeout() {
+			problem.WriteNegotiated(w, r, gatehouse.Errorf(gatehouse.ETIMEOUT, "The request body was not received in time."))
+		}
+		return
+	}
+	if err != nil {
+		if body != nil && body.exceeded.Load() {
+			problem.WriteNegotiated(w, r, gatehouse.Errorf(gatehouse.ETOOLARGE,
+				"The body exceeds this route's limit of %d bytes.", d.Route.MaxBodyBytes))
+			return
+		}
+		gerr, gone := forward.Classify(r.Context(), err)
+		if gone {
+			h.opts.Logger.Debug("client went away before the upstream answered", "request_id", problem.RequestID(r.Context()))
+			return
+		}
+		if after, ok := forward.RetryAfter(err); ok {
+			w.Header().Set("Retry-After", strconv.Itoa(max(1, int(after.Seconds()+0.999))))
+		}
+		problem.WriteNegotiated(w, r, gerr)
+		return
+	}
+	defer resp.Body.Close()
+
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		h.tunnel(w, r, resp)
+		return
+	}
+	hdr := w.Header()
+	copyHeader(hdr, resp.Header)
+	removeHopByHop(hdr)
+	addVia(hdr, resp.ProtoMajor, resp.ProtoMinor)
+	if len(resp.Trailer) > 0 {
+		names := make([]string, 0, len(resp.Trailer))
+		for k := range resp.Trailer {
+			names = append(names, k)
+		}
+		hdr["Trailer"] = []string{strings.Join(names, ", ")}
+	}
+	w.WriteHeader(resp.StatusCode)
+	if err := h.copyBody(w, resp); err != nil {
+		if r.Context().Err() == nil {
+			// The upstream broke off mid-body: the status is sent, so
+			// cut the client's connection rather than end the body as
+			// if it were complete.
+			h.opts.Logger.Warn("upstream response body failed", "request_id", problem.RequestID(r.Context()), "error", err)
+			panic(http.ErrAbortHandler)
+		}
+		return
+	}
+	for k, vs := range resp.Trailer {
+		hdr[http.TrailerPrefix+k] = vs
+	}
+}
+
+// copyBody streams the response body, flushing at once when the response
+// is a stream (server-sent events, or no declared length), so that each
+// event reaches the client as the upstream sends it.
+func (h *Handler) copyBody(w http.ResponseWriter, resp *http.Response) error {
+	bufp := buffers.Get().(*[]byte)
+	defer buffers.Put(bufp)
+	buf := *bufp
+	stream := resp.ContentLength == -1 || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
+	rc := http.NewResponseController(w)
+	for {
+		n, rerr := resp.Body.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return nil // the client went away; nothing to tell it
+			}
+			if stream {
+				rc.Flush()
+			}
+		}
+		if rerr == io.EOF {
+			return nil
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+}
+
+var buffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// limitedBody stops a request body at the route's limit and remembers that
+// it did, so the error the upstream transfer fails with becomes a 413. It
+// also remembers a failure to read from the client (a stall or a reset),
+// which is the client's failure, not the upstream's.
+type limitedBody struct {
+	r         io.ReadCloser
+	remaining int64 // owned by the reading goroutine
+	// The transport reads the body on its own goroutine, perhaps still
+	// after RoundTrip returned: what the handler reads is atomic.
+	exceeded  atomic.Bool
+	clientErr atomic.Pointer[error]
+}
+
+func (b *limitedBody) err() error {
+	if p := b.clientErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.remaining < 0 {
+		b.exceeded.Store(true)
+		return 0, errBodyTooLarge
+	}
+	if int64(len(p)) > b.remaining+1 {
+		p = p[:b.remaining+1]
+	}
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF {
+		b.clientErr.Store(&err)
+	}
+	b.remaining -= int64(n)
+	if b.remaining < 0 {
+		b.exceeded.Store(true)
+		return 0, errBodyTooLarge
+	}
+	return n, err
+}
+
+func (b *limitedBody) Close() error { return b.r.Close() }
+
+var errBodyTooLarge = errors.New("request body over the route's limit")
+
+// setPath sets an escaped path on u, keeping Path and RawPath consistent.
+func setPath(u *url.URL, escaped string) {
+	if strings.IndexByte(escaped, '%') < 0 {
+		u.Path = escaped
+		return
+	}
+	p, err := url.PathUnescape(escaped)
+	if err != nil {
+		p = escaped
+	}
+	u.Path, u.RawPath = p, escaped
+}
+
+// hopByHop are the header fields that describe one connection, not the
+// message (RFC 9110 §7.6.1); a proxy never forwards them.
+var hopByHop = []string{
+	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+}
+
+// removeHopByHop deletes the hop-by-hop fields, including those the
+// Connection field names.
+func removeHopByHop(h http.Header) {
+	for _, v := range h["Connection"] {
+		for _, name := range strings.Split(v, ",") {
+			if name = textproto.TrimString(name); name != "" {
+				h.Del(name)
+			}
+		}
+	}
+	for _, k := range hopByHop {
+		delete(h, k)
+	}
+}
+
+func copyHeader(dst, src http.Header) {
+	for k, vs := range src {
+		dst[k] = vs
+	}
+}
+
+// outboundHeader builds the upstream request's header: the client's,
+// without hop-by-hop fields, with the forwarding fields added.
+func outboundHeader(r *http.Request) http.Header {
+	out := make(http.Header, len(r.Header)+6)
+	copyHeader(out, r.Header)
+	upgrade := upgradeType(r.Header)
+	removeHopByHop(out)
+	if upgrade != "" {
+		out["Connection"] = []string{"Upgrade"}
+		out["Upgrade"] = []string{upgrade}
+	}
+	// TE: trailers is the one TE value a proxy passes on (RFC 9110 §10.1.4).
+	if hasToken(r.Header["Te"], "trailers") {
+		out["Te"] = []string{"trailers"}
+	}
+
+	proto := "http"
+	if r.TLS != nil {
+		proto = "https"
+	}
+	clientIP, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		clientIP = r.RemoteAddr
+	}
+	// X-Forwarded-For and Forwarded grow a hop each; X-Forwarded-Proto and
+	// -Host describe the client's request to us, the edge.
+	if prior, ok := out["X-Forwarded-For"]; ok {
+		out["X-Forwarded-For"] = []string{strings.Join(prior, ", ") + ", " + clientIP}
+	} else {
+		out["X-Forwarded-For"] = []string{clientIP}
+	}
+	out["X-Forwarded-Proto"] = []string{proto}
+	out["X-Forwarded-Host"] = []string{r.Host}
+	node := clientIP
+	if strings.IndexByte(clientIP, ':') >= 0 {
+		node = `"[` + clientIP + `]"`
+	}
+	fwd := "for=" + node + ";host=" + quoteIfNeeded(r.Host) + ";proto=" + proto
+	if prior := out["Forwarded"]; len(prior) > 0 {
+		fwd = strings.Join(prior, ", ") + ", " + fwd
+	}
+	out["Forwarded"] = []string{fwd}
+	addVia(out, r.ProtoMajor, r.ProtoMinor)
+	if id := problem.RequestID(r.Context()); id != "" {
+		out["X-Request-Id"] = []string{id}
+	}
+	return out
+}
+
+// addVia appends this hop to Via (RFC 9110 §7.6.3).
+func addVia(h http.Header, major, minor int) {
+	hop := strconv.Itoa(major) + "." + strconv.Itoa(minor) + " gatehouse"
+	if major == 2 || major == 3 {
+		hop = strconv.Itoa(major) + " gatehouse"
+	}
+	if prior := h["Via"]; len(prior) > 0 {
+		h["Via"] = []string{strings.Join(prior, ", ") + ", " + hop}
+		return
+	}
+	h["Via"] = []string{hop}
+}
+
+// quoteIfNeeded quotes a Forwarded value that is not a token (a host with
+// a port has a colon).
+func quoteIfNeeded(s string) string {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
+}
+
+// upgradeType returns the protocol a request asks to upgrade to, if its
+// Connection field says upgrade.
+func upgradeType(h http.Header) string {
+	if !hasToken(h["Connection"], "upgrade") {
+		return ""
+	}
+	return h.Get("Upgrade")
+}
+
+func hasToken(values []string, token string) bool {
+	for _, v := range values {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(textproto.TrimString(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}

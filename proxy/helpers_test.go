@@ -1,0 +1,228 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/serve"
+	"github.com/gatehouse/gatehouse/internal/testupstream"
+)
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if !testing.Verbose() {
+		slog.SetDefault(slog.New(slog.DiscardHandler))
+	}
+	os.Exit(m.Run())
+}
+
+// gateway is the data plane served over a real socket through the same
+// server stack the binary uses.
+type gateway struct {
+	t       *testing.T
+	handler *Handler
+	srv     *serve.Server
+	addr    string
+	base    string
+	client  *http.Client
+}
+
+func newGateway(t *testing.T, opts ...func(*serve.Options)) *gateway {
+	t.Helper()
+	h := New(Options{})
+	t.Cleanup(h.Close)
+	so := serve.Options{Name: "proxy"}
+	for _, o := range opts {
+		o(&so)
+	}
+	srv := serve.New(h, so)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	tr := &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 64}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &gateway{t: t, handler: h, srv: srv, addr: l.Addr().String(), base: "http://" + l.Addr().String(),
+		client: &http.Client{Transport: tr, Timeout: 10 * time.Second,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+// revision builds a revision from services and routes given as JSON, as
+// the admin API would store them.
+func revision(t *testing.T, number int64, services []string, routes []string) *gatehouse.Revision {
+	t.Helper()
+	rev := &gatehouse.Revision{Number: number}
+	for _, s := range services {
+		svc := gatehouse.NewService()
+		if err := json.Unmarshal([]byte(s), svc); err != nil {
+			t.Fatal(err)
+		}
+		if bad, semantic := svc.Check(); len(bad)+len(semantic) > 0 {
+			t.Fatalf("service %s: %v %v", s, bad, semantic)
+		}
+		rev.Services = append(rev.Services, svc)
+	}
+	for _, r := range routes {
+		rt := gatehouse.NewRoute()
+		if err := json.Unmarshal([]byte(r), rt); err != nil {
+			t.Fatal(err)
+		}
+		rt.Normalize()
+		rev.Routes = append(rev.Routes, rt)
+	}
+	return rev
+}
+
+func (g *gateway) apply(rev *gatehouse.Revision) {
+	g.t.Helper()
+	if err := g.handler.Apply(context.Background(), rev); err != nil {
+		g.t.Fatalf("Apply: %v", err)
+	}
+}
+
+// route applies one service at url with one catch-all route, plus extra
+// service settings as JSON fields.
+func (g *gateway) route(url string, serviceFields string, routeFields string) {
+	g.t.Helper()
+	svc := fmt.Sprintf(`{"id":"s","name":"s","url":%q%s}`, url, serviceFields)
+	rt := fmt.Sprintf(`{"id":"r","service_id":"s","paths":["/*"]%s}`, routeFields)
+	g.apply(revision(g.t, 1, []string{svc}, []string{rt}))
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+	close  bool
+}
+
+func (g *gateway) do(method, path string, body io.Reader, headers ...string) *response {
+	g.t.Helper()
+	req, err := http.NewRequest(method, g.base+path, body)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		if strings.EqualFold(headers[i], "Host") {
+			req.Host = headers[i+1]
+			continue
+		}
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := g.client.Do(req)
+	if err != nil {
+		g.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		g.t.Fatalf("%s %s: reading body: %v", method, path, err)
+	}
+	return &response{status: resp.StatusCode, header: resp.Header, body: b, close: resp.Close}
+}
+
+func (g *gateway) get(path string, headers ...string) *response {
+	g.t.Helper()
+	return g.do("GET", path, nil, headers...)
+}
+
+// echo decodes a testupstream echo.
+func (r *response) echo(t *testing.T) *testupstream.Echo {
+	t.Helper()
+	var e testupstream.Echo
+	if err := json.Unmarshal(r.body, &e); err != nil {
+		t.Fatalf("not an echo (status %d): %s", r.status, r.body)
+	}
+	return &e
+}
+
+// assertProblem checks a gateway-generated error: status, problem body in
+// the expected media type, request id.
+func assertProblem(t *testing.T, r *response, status int) map[string]any {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("got status %d; want %d; body %s", r.status, status, r.body)
+	}
+	if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Fatalf("got Content-Type %q; want application/problem+json; body %s", ct, r.body)
+	}
+	var p map[string]any
+	if err := json.Unmarshal(r.body, &p); err != nil {
+		t.Fatalf("problem body: %v: %s", err, r.body)
+	}
+	for _, f := range []string{"type", "title", "status", "detail", "request_id"} {
+		if p[f] == nil || p[f] == "" {
+			t.Fatalf("problem lacks %q: %s", f, r.body)
+		}
+	}
+	if int(p["status"].(float64)) != status || p["request_id"] != r.header.Get("X-Request-Id") {
+		t.Fatalf("problem %s does not match status %d / X-Request-Id %q", r.body, status, r.header.Get("X-Request-Id"))
+	}
+	return p
+}
+
+// rawConn writes bytes as it pleases, for what only the wire shows.
+type rawConn struct {
+	t    *testing.T
+	conn net.Conn
+	br   *bufio.Reader
+}
+
+func (g *gateway) dial() *rawConn {
+	g.t.Helper()
+	c, err := net.Dial("tcp", g.addr)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	g.t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	return &rawConn{t: g.t, conn: c, br: bufio.NewReader(c)}
+}
+
+func (c *rawConn) send(s string) {
+	c.t.Helper()
+	if _, err := io.WriteString(c.conn, s); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *rawConn) read(method string) *response {
+	c.t.Helper()
+	resp, err := http.ReadResponse(c.br, &http.Request{Method: method})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return &response{status: resp.StatusCode, header: resp.Header, body: b, close: resp.Close}
+}
+
+// closedPort returns an address where nothing listens.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}

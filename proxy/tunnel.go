@@ -1,0 +1,53 @@
+package proxy
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/gatehouse/gatehouse/problem"
+)
+
+// tunnel completes a protocol upgrade (WebSocket): the upstream said 101,
+// so the client is told the same and the two connections are joined until
+// either side closes.
+func (h *Handler) tunnel(w http.ResponseWriter, r *http.Request, resp *http.Response) {
+	upstream, ok := resp.Body.(io.ReadWriteCloser)
+	if !ok {
+		panic(http.ErrAbortHandler)
+	}
+	defer upstream.Close()
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		// HTTP/2 cannot upgrade; net/http refuses the hijack.
+		h.opts.Logger.Warn("upgrade on a connection that cannot be hijacked", "request_id", problem.RequestID(r.Context()), "error", err)
+		panic(http.ErrAbortHandler)
+	}
+	defer conn.Close()
+
+	hdr := resp.Header.Clone()
+	upgrade := upgradeType(hdr)
+	removeHopByHop(hdr)
+	hdr["Connection"] = []string{"Upgrade"}
+	hdr["Upgrade"] = []string{upgrade}
+	addVia(hdr, resp.ProtoMajor, resp.ProtoMinor)
+	fmt.Fprintf(brw, "HTTP/1.1 101 Switching Protocols\r\n")
+	hdr.Write(brw)
+	brw.WriteString("\r\n")
+	if err := brw.Flush(); err != nil {
+		return
+	}
+
+	done := make(chan struct{}, 2)
+	go func() {
+		// brw.Reader first: bytes the client sent right after its request.
+		io.Copy(upstream, brw.Reader)
+		done <- struct{}{}
+	}()
+	go func() {
+		io.Copy(conn, upstream)
+		done <- struct{}{}
+	}()
+	// When one direction ends, closing both (deferred) ends the other.
+	<-done
+}

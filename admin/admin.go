@@ -36,6 +36,9 @@ type Options struct {
 	// Ready reports whether the data plane serves a revision, for
 	// /readyz; nil means always ready.
 	Ready func() bool
+	// Metrics, if set, serves /metrics (Prometheus), without credentials
+	// like the probes: the admin listener is a private one.
+	Metrics http.Handler
 }
 
 // Handler serves the admin API from a Store.
@@ -78,11 +81,12 @@ type handlerFunc func(h *Handler, r *request) (*result, error)
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	res, err := h.serve(w, r)
-	if err != nil {
+	switch {
+	case err != nil:
 		problem.Write(w, r, err)
-		return
+	case res != nil:
+		writeResult(w, r, res)
 	}
-	writeResult(w, r, res)
 }
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (*result, error) {
@@ -91,6 +95,14 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (*result, error)
 	}
 	if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
 		return h.probe(w, r)
+	}
+	if r.URL.Path == "/metrics" && h.opts.Metrics != nil {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			return nil, gatehouse.Errorf(gatehouse.EMETHOD, "/metrics supports GET and HEAD.")
+		}
+		h.opts.Metrics.ServeHTTP(w, r)
+		return nil, nil
 	}
 	ep, params, err := match(r.URL)
 	if err != nil {

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -150,4 +151,17 @@ func TestReadyzAnswers503UntilARevisionIsServed(t *testing.T) {
 	api.deployAndWait(`{}`)
 	api.must(200, "GET", "/readyz", "", h("Authorization", ""))
 	assertProblem(t, api.do("POST", "/readyz", "", h("Authorization", "")), 405)
+}
+
+func TestMetricsAreServedWithoutCredentials(t *testing.T) {
+	api := newTestAPI(t)
+	r := api.must(200, "GET", "/metrics", "", h("Authorization", ""))
+	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
+		t.Fatalf("got Content-Type %q; want the Prometheus text format", ct)
+	}
+	r = api.do("DELETE", "/metrics", "", h("Authorization", ""))
+	assertProblem(t, r, 405)
+	if r.header.Get("Allow") != "GET, HEAD" {
+		t.Fatalf("got Allow %q", r.header.Get("Allow"))
+	}
 }

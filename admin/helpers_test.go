@@ -8,6 +8,8 @@ import (
 	"flag"
 	"fmt"
 	"github.com/gatehouse/gatehouse/deploy"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"io"
 	"log/slog"
 	"net"
@@ -124,6 +126,7 @@ func newTestAPI(t testing.TB, opts ...apiOption) *testAPI {
 	go deployer.Run(ctx)
 	t.Cleanup(cancel)
 	cfg.admin.Deployments = deployer
+	cfg.admin.Metrics = promhttp.HandlerFor(prometheus.NewRegistry(), promhttp.HandlerOpts{})
 	cfg.admin.Ready = func() bool { _, ok := applier.last(); return ok }
 	srv := serve.New(recordStatuses(New(store, cfg.admin)), cfg.serve)
 	l, err := net.Listen("tcp", "127.0.0.1:0")

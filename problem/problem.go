@@ -4,7 +4,6 @@
 package problem
 
 import (
-	"context"
 	"encoding/json"
 	"encoding/xml"
 	"errors"
@@ -129,7 +128,7 @@ func WriteNegotiated(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func write(w http.ResponseWriter, r *http.Request, err error, mediaType string) {
-	id := RequestID(r.Context())
+	id := RequestID(r)
 	doc := New(err, r.URL.Path, id)
 	// Our own failures are logged with their cause, which the client never
 	// sees; an outage's cause is worth a warning. A deliberate 503 (a
@@ -208,15 +207,13 @@ func PrefersXML(accept string) bool {
 	return bestXML > 0 && bestXML >= bestAny
 }
 
-type requestIDKey struct{}
-
-// WithRequestID returns ctx carrying the request id.
-func WithRequestID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, requestIDKey{}, id)
-}
-
-// RequestID returns the request id in ctx, or "".
-func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
+// RequestID returns the request's id. The server stack (internal/serve)
+// puts it in the request's own X-Request-Id header, valid or replaced, so
+// that forwarding passes it upstream with the rest of the header and no
+// context has to carry it.
+func RequestID(r *http.Request) string {
+	if v := r.Header["X-Request-Id"]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }

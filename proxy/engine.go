@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/problem"
@@ -33,6 +34,7 @@ var unconfigured = func() *state {
 var decisions = sync.Pool{New: func() any { return new(core.Decision) }}
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	st := h.state.Load()
 	if st == nil {
 		st = unconfigured
@@ -44,20 +46,28 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if d.Allow != "" {
 			w.Header().Set("Allow", d.Allow)
 		}
-		problem.WriteNegotiated(w, r, d.Err)
+		h.opts.Metrics.observe(st.unmatched, h.fail(w, r, d.Err), start)
 		return
 	}
 	pool := st.pools[d.Route.ServiceID]
 	if pool == nil {
 		// core.Compile refuses such revisions; this is a bug, not input.
-		problem.WriteNegotiated(w, r, gatehouse.Internal(errors.New("route without pool")))
+		h.opts.Metrics.observe(st.unmatched, h.fail(w, r, gatehouse.Internal(errors.New("route without pool"))), start)
 		return
 	}
-	h.forward(w, r, d, pool)
+	status := h.forward(w, r, d, pool)
+	h.opts.Metrics.observe(st.routes[d.Route.ID], status, start)
 }
 
-// forward sends the request upstream and streams the answer back.
-func (h *Handler) forward(w http.ResponseWriter, r *http.Request, d *core.Decision, pool *forward.Pool) {
+// fail answers err as a problem and returns the status sent.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) int {
+	problem.WriteNegotiated(w, r, err)
+	return problem.Status(gatehouse.ErrorCode(err))
+}
+
+// forward sends the request upstream and streams the answer back. It
+// returns the status sent, or 0 when the client went away first.
+func (h *Handler) forward(w http.ResponseWriter, r *http.Request, d *core.Decision, pool *forward.Pool) int {
 	// Interim responses other than 100 are relayed as they come (100 is
 	// net/http's to send: it goes out when the upstream's 100 makes us
 	// read the client's body).
@@ -103,36 +113,35 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, d *core.Decisi
 		}
 		var ne net.Error
 		if errors.As(body.err(), &ne) && ne.Timeout() {
-			problem.WriteNegotiated(w, r, gatehouse.Errorf(gatehouse.ETIMEOUT, "The request body was not received in time."))
+			return h.fail(w, r, gatehouse.Errorf(gatehouse.ETIMEOUT, "The request body was not received in time."))
 		}
-		return
+		return 0
 	}
 	if err != nil {
 		if body != nil && body.exceeded.Load() {
-			problem.WriteNegotiated(w, r, gatehouse.Errorf(gatehouse.ETOOLARGE,
+			return h.fail(w, r, gatehouse.Errorf(gatehouse.ETOOLARGE,
 				"The body exceeds this route's limit of %d bytes.", d.Route.MaxBodyBytes))
-			return
 		}
 		gerr, gone := forward.Classify(r.Context(), err)
 		if gone {
-			h.opts.Logger.Debug("client went away before the upstream answered", "request_id", problem.RequestID(r.Context()))
-			return
+			h.opts.Logger.Debug("client went away before the upstream answered", "request_id", problem.RequestID(r))
+			return 0
 		}
 		if after, ok := forward.RetryAfter(err); ok {
 			w.Header().Set("Retry-After", strconv.Itoa(max(1, int(after.Seconds()+0.999))))
 		}
-		problem.WriteNegotiated(w, r, gerr)
-		return
+		status := h.fail(w, r, gerr)
+		h.opts.Metrics.upstreamFailed(d.Route.ServiceID, status)
+		return status
 	}
 	defer resp.Body.Close()
 
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		h.tunnel(w, r, resp)
-		return
+		return http.StatusSwitchingProtocols
 	}
 	hdr := w.Header()
-	copyHeader(hdr, resp.Header)
-	removeHopByHop(hdr)
+	copyEndToEnd(hdr, resp.Header)
 	addVia(hdr, resp.ProtoMajor, resp.ProtoMinor)
 	if len(resp.Trailer) > 0 {
 		names := make([]string, 0, len(resp.Trailer))
@@ -147,14 +156,16 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, d *core.Decisi
 			// The upstream broke off mid-body: the status is sent, so
 			// cut the client's connection rather than end the body as
 			// if it were complete.
-			h.opts.Logger.Warn("upstream response body failed", "request_id", problem.RequestID(r.Context()), "error", err)
+			h.opts.Logger.Warn("upstream response body failed", "request_id", problem.RequestID(r), "error", err)
+			h.opts.Metrics.observe(nil, 0, time.Time{})
 			panic(http.ErrAbortHandler)
 		}
-		return
+		return 0
 	}
 	for k, vs := range resp.Trailer {
 		hdr[http.TrailerPrefix+k] = vs
 	}
+	return resp.StatusCode
 }
 
 // copyBody streams the response body, flushing at once when the response
@@ -164,16 +175,18 @@ func (h *Handler) copyBody(w http.ResponseWriter, resp *http.Response) error {
 	bufp := buffers.Get().(*[]byte)
 	defer buffers.Put(bufp)
 	buf := *bufp
-	stream := resp.ContentLength == -1 || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
-	rc := http.NewResponseController(w)
+	var flusher *http.ResponseController
+	if resp.ContentLength == -1 || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		flusher = http.NewResponseController(w)
+	}
 	for {
 		n, rerr := resp.Body.Read(buf)
 		if n > 0 {
 			if _, werr := w.Write(buf[:n]); werr != nil {
 				return nil // the client went away; nothing to tell it
 			}
-			if stream {
-				rc.Flush()
+			if flusher != nil {
+				flusher.Flush()
 			}
 		}
 		if rerr == io.EOF {
@@ -244,53 +257,63 @@ func setPath(u *url.URL, escaped string) {
 	u.Path, u.RawPath = p, escaped
 }
 
-// hopByHop are the header fields that describe one connection, not the
-// message (RFC 9110 §7.6.1); a proxy never forwards them.
-var hopByHop = []string{
-	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+// isHopByHop reports whether a canonical header key is one of the fields
+// that describe one connection, not the message (RFC 9110 §7.6.1); a proxy
+// never forwards them.
+func isHopByHop(k string) bool {
+	switch k {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+		"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
+		return true
+	}
+	return false
 }
 
-// removeHopByHop deletes the hop-by-hop fields, including those the
-// Connection field names.
-func removeHopByHop(h http.Header) {
-	for _, v := range h["Connection"] {
+// copyEndToEnd copies src into dst without the hop-by-hop fields, those
+// Connection names included. Skipping them while copying is cheaper than
+// deleting them after.
+func copyEndToEnd(dst, src http.Header) {
+	for k, vs := range src {
+		if !isHopByHop(k) {
+			dst[k] = vs
+		}
+	}
+	for _, v := range src["Connection"] {
 		for _, name := range strings.Split(v, ",") {
 			if name = textproto.TrimString(name); name != "" {
-				h.Del(name)
+				dst.Del(name)
 			}
 		}
 	}
-	for _, k := range hopByHop {
-		delete(h, k)
-	}
 }
 
-func copyHeader(dst, src http.Header) {
-	for k, vs := range src {
-		dst[k] = vs
-	}
-}
+// Values shared by every request: header maps only ever replace a value
+// slice, never append to it, so these are never written to.
+var (
+	protoHTTP  = []string{"http"}
+	protoHTTPS = []string{"https"}
+	upgradeHdr = []string{"Upgrade"}
+	trailersTE = []string{"trailers"}
+)
 
 // outboundHeader builds the upstream request's header: the client's,
-// without hop-by-hop fields, with the forwarding fields added.
+// without hop-by-hop fields, with the forwarding fields added. The request
+// id is in the client's header already (internal/serve puts it there).
 func outboundHeader(r *http.Request) http.Header {
-	out := make(http.Header, len(r.Header)+6)
-	copyHeader(out, r.Header)
-	upgrade := upgradeType(r.Header)
-	removeHopByHop(out)
-	if upgrade != "" {
-		out["Connection"] = []string{"Upgrade"}
+	out := make(http.Header, len(r.Header)+5)
+	copyEndToEnd(out, r.Header)
+	if upgrade := upgradeType(r.Header); upgrade != "" {
+		out["Connection"] = upgradeHdr
 		out["Upgrade"] = []string{upgrade}
 	}
 	// TE: trailers is the one TE value a proxy passes on (RFC 9110 §10.1.4).
-	if hasToken(r.Header["Te"], "trailers") {
-		out["Te"] = []string{"trailers"}
+	if te, ok := r.Header["Te"]; ok && hasToken(te, "trailers") {
+		out["Te"] = trailersTE
 	}
 
-	proto := "http"
+	proto, protoValue := "http", protoHTTP
 	if r.TLS != nil {
-		proto = "https"
+		proto, protoValue = "https", protoHTTPS
 	}
 	clientIP, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
@@ -303,7 +326,7 @@ func outboundHeader(r *http.Request) http.Header {
 	} else {
 		out["X-Forwarded-For"] = []string{clientIP}
 	}
-	out["X-Forwarded-Proto"] = []string{proto}
+	out["X-Forwarded-Proto"] = protoValue
 	out["X-Forwarded-Host"] = []string{r.Host}
 	node := clientIP
 	if strings.IndexByte(clientIP, ':') >= 0 {
@@ -315,24 +338,30 @@ func outboundHeader(r *http.Request) http.Header {
 	}
 	out["Forwarded"] = []string{fwd}
 	addVia(out, r.ProtoMajor, r.ProtoMinor)
-	if id := problem.RequestID(r.Context()); id != "" {
-		out["X-Request-Id"] = []string{id}
-	}
 	return out
 }
 
 // addVia appends this hop to Via (RFC 9110 §7.6.3).
 func addVia(h http.Header, major, minor int) {
-	hop := strconv.Itoa(major) + "." + strconv.Itoa(minor) + " gatehouse"
-	if major == 2 || major == 3 {
+	hop := "1.1 gatehouse"
+	switch {
+	case major == 2 || major == 3:
 		hop = strconv.Itoa(major) + " gatehouse"
+	case major != 1 || minor != 1:
+		hop = strconv.Itoa(major) + "." + strconv.Itoa(minor) + " gatehouse"
 	}
 	if prior := h["Via"]; len(prior) > 0 {
 		h["Via"] = []string{strings.Join(prior, ", ") + ", " + hop}
 		return
 	}
+	if hop == "1.1 gatehouse" {
+		h["Via"] = via11
+		return
+	}
 	h["Via"] = []string{hop}
 }
+
+var via11 = []string{"1.1 gatehouse"}
 
 // quoteIfNeeded quotes a Forwarded value that is not a token (a host with
 // a port has a colon).

@@ -31,7 +31,7 @@ func TestMain(m *testing.M) {
 // gateway is the data plane served over a real socket through the same
 // server stack the binary uses.
 type gateway struct {
-	t       *testing.T
+	t       testing.TB
 	handler *Handler
 	srv     *serve.Server
 	addr    string
@@ -39,7 +39,7 @@ type gateway struct {
 	client  *http.Client
 }
 
-func newGateway(t *testing.T, opts ...func(*serve.Options)) *gateway {
+func newGateway(t testing.TB, opts ...func(*serve.Options)) *gateway {
 	t.Helper()
 	h := New(Options{})
 	t.Cleanup(h.Close)
@@ -67,7 +67,7 @@ func newGateway(t *testing.T, opts ...func(*serve.Options)) *gateway {
 
 // revision builds a revision from services and routes given as JSON, as
 // the admin API would store them.
-func revision(t *testing.T, number int64, services []string, routes []string) *gatehouse.Revision {
+func revision(t testing.TB, number int64, services []string, routes []string) *gatehouse.Revision {
 	t.Helper()
 	rev := &gatehouse.Revision{Number: number}
 	for _, s := range services {
@@ -181,7 +181,7 @@ func assertProblem(t *testing.T, r *response, status int) map[string]any {
 
 // rawConn writes bytes as it pleases, for what only the wire shows.
 type rawConn struct {
-	t    *testing.T
+	t    testing.TB
 	conn net.Conn
 	br   *bufio.Reader
 }

@@ -29,6 +29,8 @@ type Options struct {
 	MaxBodyBytes int64
 	// Logger receives the data plane's own events; nil means slog.Default().
 	Logger *slog.Logger
+	// Metrics, if set, records every request; NewMetrics makes it.
+	Metrics *Metrics
 }
 
 // Handler is the data plane's HTTP handler. It implements
@@ -47,6 +49,10 @@ type state struct {
 	core   *core.Config
 	pools  map[string]*forward.Pool
 	cancel context.CancelFunc // stops the pools' health checks
+	// routes and unmatched are the metrics of each route and of requests
+	// no route took; nil without metrics.
+	routes    map[string]*routeMetrics
+	unmatched *routeMetrics
 }
 
 // New returns a data plane serving nothing until the first Apply: every
@@ -68,8 +74,12 @@ func (h *Handler) Apply(ctx context.Context, rev *gatehouse.Revision) error {
 		return err
 	}
 	pctx, cancel := context.WithCancel(context.Background())
-	next := &state{core: cfg, pools: map[string]*forward.Pool{}, cancel: cancel}
+	next := &state{core: cfg, pools: map[string]*forward.Pool{}, cancel: cancel,
+		routes: map[string]*routeMetrics{}, unmatched: h.opts.Metrics.forRoute("")}
 	if rev != nil {
+		for _, r := range rev.Routes {
+			next.routes[r.ID] = h.opts.Metrics.forRoute(r.ID)
+		}
 		for _, s := range rev.Services {
 			fc, err := poolConfig(s)
 			if err != nil {
@@ -81,6 +91,9 @@ func (h *Handler) Apply(ctx context.Context, rev *gatehouse.Revision) error {
 	}
 	if old := h.state.Swap(next); old != nil {
 		old.close()
+	}
+	if m := h.opts.Metrics; m != nil {
+		m.revision.Set(float64(cfg.Revision))
 	}
 	return nil
 }

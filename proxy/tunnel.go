@@ -20,15 +20,15 @@ func (h *Handler) tunnel(w http.ResponseWriter, r *http.Request, resp *http.Resp
 	conn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		// HTTP/2 cannot upgrade; net/http refuses the hijack.
-		h.opts.Logger.Warn("upgrade on a connection that cannot be hijacked", "request_id", problem.RequestID(r.Context()), "error", err)
+		h.opts.Logger.Warn("upgrade on a connection that cannot be hijacked", "request_id", problem.RequestID(r), "error", err)
 		panic(http.ErrAbortHandler)
 	}
 	defer conn.Close()
 
-	hdr := resp.Header.Clone()
-	upgrade := upgradeType(hdr)
-	removeHopByHop(hdr)
-	hdr["Connection"] = []string{"Upgrade"}
+	hdr := make(http.Header, len(resp.Header)+2)
+	copyEndToEnd(hdr, resp.Header)
+	upgrade := upgradeType(resp.Header)
+	hdr["Connection"] = upgradeHdr
 	hdr["Upgrade"] = []string{upgrade}
 	addVia(hdr, resp.ProtoMajor, resp.ProtoMinor)
 	fmt.Fprintf(brw, "HTTP/1.1 101 Switching Protocols\r\n")

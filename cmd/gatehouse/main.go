@@ -29,6 +29,9 @@ import (
 	"github.com/gatehouse/gatehouse/internal/serve"
 	"github.com/gatehouse/gatehouse/proxy"
 	"github.com/gatehouse/gatehouse/sqlite"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3".
@@ -182,7 +185,9 @@ func runServe(args []string, stderr io.Writer) error {
 
 	// The data plane serves the last applied revision before anything
 	// else starts, so a restart does not interrupt routing.
-	dataPlane := proxy.New(proxy.Options{MaxBodyBytes: c.proxyMaxBody, Logger: logger})
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	dataPlane := proxy.New(proxy.Options{MaxBodyBytes: c.proxyMaxBody, Logger: logger, Metrics: proxy.NewMetrics(registry)})
 	defer dataPlane.Close()
 	deployer := deploy.New(store, dataPlane, logger)
 	if restored, err := deployer.Restore(ctx); err != nil {
@@ -202,7 +207,8 @@ func runServe(args []string, stderr io.Writer) error {
 	adminOpts.Name, proxyOpts.Name = "admin", "proxy"
 	proxyOpts.AccessLogSample = c.accessLogSample
 	proxyOpts.TLSCert, proxyOpts.TLSKey, proxyOpts.H2C = c.tlsCert, c.tlsKey, c.h2c
-	adminHandler := admin.New(store, admin.Options{MaxBodyBytes: c.adminMaxBody, Deployments: deployer, Ready: dataPlane.Ready})
+	adminHandler := admin.New(store, admin.Options{MaxBodyBytes: c.adminMaxBody, Deployments: deployer, Ready: dataPlane.Ready,
+		Metrics: promhttp.HandlerFor(registry, promhttp.HandlerOpts{})})
 	servers := []struct {
 		name string
 		addr string

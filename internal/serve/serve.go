@@ -165,12 +165,16 @@ func (s *Server) wrap(h http.Handler) http.Handler {
 		s.inFlight.Add(1)
 		defer s.inFlight.Add(-1)
 
-		id := r.Header.Get("X-Request-Id")
-		if !validRequestID(id) {
-			id = NewRequestID()
+		// The id travels in the request's own header (see
+		// problem.RequestID): one the client sent, if it is sane, or a
+		// new one.
+		ids := r.Header["X-Request-Id"]
+		if len(ids) != 1 || !validRequestID(ids[0]) {
+			ids = []string{NewRequestID()}
+			r.Header["X-Request-Id"] = ids
 		}
-		r = r.WithContext(problem.WithRequestID(r.Context(), id))
-		w.Header().Set("X-Request-Id", id)
+		id := ids[0]
+		w.Header()["X-Request-Id"] = ids
 
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
@@ -230,12 +234,24 @@ func headerBytes(r *http.Request) int {
 	return n + len(r.Host) + 8
 }
 
-// NewRequestID returns 128 random bits in hex.
+// NewRequestID returns a unique id: 64 random bits chosen at start, then
+// a counter, in hex. Unique without a random read per request.
 func NewRequestID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	n := requestCounter.Add(1)
+	var b [32]byte
+	hex.Encode(b[:16], requestPrefix[:])
+	const digits = "0123456789abcdef"
+	for i := 31; i >= 16; i-- {
+		b[i] = digits[n&15]
+		n >>= 4
+	}
+	return string(b[:])
 }
+
+var (
+	requestPrefix  = func() (p [8]byte) { rand.Read(p[:]); return }()
+	requestCounter atomic.Uint64
+)
 
 // validRequestID accepts a client's X-Request-Id if it is short and
 // printable, so that it is safe in logs and headers.

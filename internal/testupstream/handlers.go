@@ -3,7 +3,6 @@ package testupstream
 import (
 	"bufio"
 	"crypto/sha256"
-	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -568,15 +567,9 @@ func writeRawHead(bw *bufio.Writer, h http.Header, length int64) {
 // resetConn closes c with SO_LINGER 0, so the peer gets a TCP RST. With
 // TLS it closes the TCP connection under the TLS one (no close_notify).
 func resetConn(c net.Conn) {
-	if tc, ok := c.(*tls.Conn); ok {
-		c = tc.NetConn()
-	}
-	raw := c
-	if t, ok := raw.(*trackedConn); ok {
-		raw = t.Conn
-	}
-	if tcp, ok := raw.(*net.TCPConn); ok {
+	t := tracked(c)
+	if tcp, ok := t.Conn.(*net.TCPConn); ok {
 		tcp.SetLinger(0)
 	}
-	c.Close()
+	t.Close()
 }

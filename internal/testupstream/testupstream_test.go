@@ -869,6 +869,37 @@ func TestCloseIdle(t *testing.T) {
 	}
 }
 
+// CloseIdle leaves HTTP/2 connections alone (an h2 connection is "idle"
+// from its start).
+func TestCloseIdleH2C(t *testing.T) {
+	t.Parallel()
+	u := testupstream.Start(t, testupstream.WithH2C(), testupstream.WithCloseIdle())
+	c := u.Client()
+	defer c.CloseIdleConnections()
+	for range 3 {
+		resp := get(t, c, u.URL+"/bytes/1")
+		readBody(t, resp)
+		if resp.Proto != "HTTP/2.0" {
+			t.Fatalf("Proto %q", resp.Proto)
+		}
+	}
+	if u.Connections() != 1 {
+		t.Errorf("Connections %d, want 1", u.Connections())
+	}
+	// HTTP/1.1 on the same upstream is still closed when idle.
+	c1 := dial(t, u)
+	write(t, c1, "GET /bytes/1 HTTP/1.1\r\nHost: h\r\n\r\n")
+	br := bufio.NewReader(c1)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readBody(t, resp)
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Errorf("idle HTTP/1.1 connection: %v, want EOF", err)
+	}
+}
+
 func TestCountersAndReset(t *testing.T) {
 	t.Parallel()
 	u := testupstream.Start(t)

@@ -44,6 +44,7 @@
 package testupstream
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -77,7 +78,8 @@ type Options struct {
 	TLS bool
 	// CloseIdle closes every HTTP/1.x connection as soon as it becomes idle
 	// after a response, without announcing it (no "Connection: close"), so
-	// that a client's next request on it meets a stale connection.
+	// that a client's next request on it meets a stale connection. HTTP/2
+	// connections are left alone.
 	CloseIdle bool
 	// Name, if set, is sent as the X-Upstream-Name response header on every
 	// response and as "upstream" in Echo, to tell upstreams apart.
@@ -230,8 +232,13 @@ func New(o Options) (*Upstream, error) {
 		u.srv.Protocols = p
 	}
 	if o.CloseIdle {
+		// ServeHTTP marks the connections that served an HTTP/1.x request;
+		// an HTTP/2 connection also reports StateIdle, from its start.
+		u.srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, connKey{}, c)
+		}
 		u.srv.ConnState = func(c net.Conn, s http.ConnState) {
-			if s == http.StateIdle {
+			if s == http.StateIdle && tracked(c).servedHTTP1.Load() {
 				c.Close()
 			}
 		}
@@ -388,6 +395,11 @@ func (u *Upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer u.inflight.Done()
 
 	u.requests.Add(1)
+	if u.opts.CloseIdle && r.ProtoMajor == 1 {
+		if c, ok := r.Context().Value(connKey{}).(net.Conn); ok {
+			tracked(c).servedHTTP1.Store(true)
+		}
+	}
 	// Modes read the body through body, never by replacing r.Body: net/http
 	// inspects r.Body's type after the handler (Expect: 100-continue).
 	var body io.Reader = r.Body
@@ -488,8 +500,20 @@ func (l *trackingListener) Accept() (net.Conn, error) {
 
 type trackedConn struct {
 	net.Conn
-	u    *Upstream
-	once sync.Once
+	u           *Upstream
+	once        sync.Once
+	servedHTTP1 atomic.Bool // for CloseIdle
+}
+
+type connKey struct{}
+
+// tracked returns the trackedConn under c (a *trackedConn or a *tls.Conn
+// over one).
+func tracked(c net.Conn) *trackedConn {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	return c.(*trackedConn)
 }
 
 func (c *trackedConn) Close() error {

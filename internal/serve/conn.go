@@ -70,17 +70,19 @@ func connContext(ctx context.Context, c net.Conn) context.Context {
 	return ctx
 }
 
-// enterHandler marks the request's connection as being inside a handler
-// until the returned function is called.
-func enterHandler(r *http.Request) func() {
-	cc, ok := r.Context().Value(connKey{}).(*conn)
-	if !ok {
-		return func() {}
-	}
-	cc.handled.Store(true)
-	cc.inHandler.Add(1)
-	return func() { cc.inHandler.Add(-1) }
+// connOf returns the request's connection, or nil (TLS, tests).
+func connOf(r *http.Request) *conn {
+	cc, _ := r.Context().Value(connKey{}).(*conn)
+	return cc
 }
+
+// enter and leave bracket a handler running on the connection.
+func (c *conn) enter() {
+	c.handled.Store(true)
+	c.inHandler.Add(1)
+}
+
+func (c *conn) leave() { c.inHandler.Add(-1) }
 
 func (c *conn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)

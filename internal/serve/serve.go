@@ -161,7 +161,10 @@ func (s *Server) Draining() bool { return s.draining.Load() }
 // draining, header size.
 func (s *Server) wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		defer enterHandler(r)()
+		if cc := connOf(r); cc != nil {
+			cc.enter()
+			defer cc.leave()
+		}
 		s.inFlight.Add(1)
 		defer s.inFlight.Add(-1)
 

@@ -14,7 +14,6 @@ package core
 import (
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 
 	"github.com/gatehouse/gatehouse"
@@ -158,10 +157,14 @@ var errNoRoute = gatehouse.Errorf(gatehouse.ENOTFOUND, "No route matches this re
 // Host normalises a Host header for matching: lower case, no port, no
 // trailing dot, IPv6 brackets removed.
 func Host(h string) string {
-	if host, _, err := net.SplitHostPort(h); err == nil {
-		h = host
-	} else if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
-		h = h[1 : len(h)-1]
+	// Not net.SplitHostPort: it allocates an error for the common Host
+	// without a port.
+	if strings.HasPrefix(h, "[") {
+		if end := strings.IndexByte(h, ']'); end > 0 {
+			h = h[1:end]
+		}
+	} else if i := strings.IndexByte(h, ':'); i >= 0 && strings.IndexByte(h[i+1:], ':') < 0 {
+		h = h[:i]
 	}
 	h = strings.TrimSuffix(h, ".")
 	for i := 0; i < len(h); i++ {

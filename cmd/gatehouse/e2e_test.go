@@ -26,6 +26,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gatehouse/gatehouse/internal/testupstream"
 )
 
 // gatehouseBin is the binary under test, built by TestMain.
@@ -870,4 +872,58 @@ func TestStructuredRequestLogs(t *testing.T) {
 	if _, ok := found["time"].(string); !ok {
 		t.Errorf("log field time: got %v; want a timestamp", found["time"])
 	}
+}
+
+// TestQuickStartDeploysProxiesAndServesAgainAfterRestart is the README's
+// quick start, as a new user would try it, then a restart.
+func TestQuickStartDeploysProxiesAndServesAgainAfterRestart(t *testing.T) {
+	up := testupstream.Start(t)
+	dir := t.TempDir()
+	const token = "quick-start-token"
+	p := launch(t, dir, nil, "GATEHOUSE_ADMIN_TOKEN="+token)
+	proxy := "http://" + p.proxyAddr
+
+	wantStatus(t, "readyz before any deployment", p.do("GET", "/readyz", "", ""), http.StatusServiceUnavailable)
+	wantStatus(t, "create service", p.do("POST", "/admin/v1/services", token, `{"id":"echo","name":"echo","url":"`+up.URL+`"}`), http.StatusCreated)
+	wantStatus(t, "create route", p.do("POST", "/admin/v1/routes", token, `{"name":"echo","paths":["/echo/*"],"service_id":"echo"}`), http.StatusCreated)
+	wantStatus(t, "drafts do not route", p.do("GET", proxy+"/echo/x", "", ""), http.StatusNotFound)
+
+	dep := p.do("POST", "/admin/v1/deployments", token, `{}`)
+	wantStatus(t, "deploy", dep, http.StatusAccepted)
+	loc := dep.header.Get("Location")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := p.do("GET", loc, token, "")
+		var d struct{ State, Reason string }
+		json.Unmarshal(r.body, &d)
+		if d.State == "succeeded" {
+			break
+		}
+		if d.State == "failed" || time.Now().After(deadline) {
+			t.Fatalf("deployment: %s", r.body)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	wantStatus(t, "readyz after the deployment", p.do("GET", "/readyz", "", ""), http.StatusOK)
+	r := p.do("GET", proxy+"/echo/hello?x=1", "", "")
+	wantStatus(t, "GET through the proxy", r, http.StatusOK)
+	if !strings.Contains(string(r.body), `"path":"/echo/hello"`) || r.header.Get("Via") != "1.1 gatehouse" {
+		t.Fatalf("proxied response: Via %q, body %s", r.header.Get("Via"), r.body)
+	}
+	metrics := p.do("GET", "/metrics", "", "")
+	if !strings.Contains(string(metrics.body), `gatehouse_proxy_requests_total{class="2xx",route=`) {
+		t.Fatalf("metrics lack the proxied request:\n%s", metrics.body)
+	}
+
+	p.signal(syscall.SIGTERM)
+	if code := p.exitCode(15 * time.Second); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM", code)
+	}
+	again := launch(t, dir, nil)
+	logs := again.stderr.String()
+	restored, adminUp := strings.Index(logs, "serving the active revision"), strings.Index(logs, `"listener":"admin"`)
+	if restored < 0 || adminUp < 0 || restored > adminUp {
+		t.Fatalf("after a restart the revision must be served before the admin API listens; logs:\n%s", logs)
+	}
+	wantStatus(t, "GET through the proxy after restart", again.do("GET", "http://"+again.proxyAddr+"/echo/again", "", ""), http.StatusOK)
 }

@@ -193,7 +193,8 @@ func (s *Server) wrap(h http.Handler) http.Handler {
 					problem.Write(rec, r, gatehouse.Internal(fmt.Errorf("panic: %v", v)))
 				}
 			}
-			if status := rec.status(); status < 500 && (s.logEvery == 0 || s.served.Add(1)%s.logEvery != 0) {
+			if status := rec.status(); !s.opts.Logger.Enabled(r.Context(), slog.LevelInfo) ||
+				status < 500 && (s.logEvery == 0 || s.served.Add(1)%s.logEvery != 0) {
 				if abort {
 					panic(http.ErrAbortHandler)
 				}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -106,5 +107,54 @@ func TestPanicAfterResponseStartedAbortsConnection(t *testing.T) {
 	if _, err := io.ReadAll(resp.Body); err == nil {
 		b, _ := io.ReadAll(resp.Body)
 		t.Fatalf("got a complete body (%d %q); want the connection cut short", resp.StatusCode, b)
+	}
+}
+
+// countingHandler counts the access log records it receives.
+type countingHandler struct {
+	slog.Handler
+	n *atomic.Int64
+}
+
+func (h countingHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == "request" {
+		h.n.Add(1)
+	}
+	return nil
+}
+
+func TestAccessLogSampling(t *testing.T) {
+	for _, tc := range []struct {
+		desc         string
+		sample       float64
+		status, want int
+	}{
+		{"all by default", 0, 200, 10},
+		{"one in two", 0.5, 200, 5},
+		{"none but errors", -1, 200, 0},
+		{"errors always", -1, 503, 10},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			var n atomic.Int64
+			logger := slog.New(countingHandler{slog.NewTextHandler(io.Discard, nil), &n})
+			srv := New(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(tc.status) }),
+				Options{Logger: logger, AccessLogSample: tc.sample})
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			go srv.Serve(l)
+			defer srv.Shutdown(context.Background())
+			for range 10 {
+				resp, err := http.Get("http://" + l.Addr().String())
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+			}
+			if got := n.Load(); got != int64(tc.want) {
+				t.Fatalf("got %d access log lines for 10 requests; want %d", got, tc.want)
+			}
+		})
 	}
 }

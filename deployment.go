@@ -28,7 +28,9 @@ type Revision struct {
 // DraftKinds are the kinds a revision snapshots.
 var DraftKinds = []Kind{KindService, KindRoute, KindConsumer, KindPolicy}
 
-func NewRevision() *Revision { return &Revision{} }
+func NewRevision() *Revision {
+	return &Revision{Services: []*Service{}, Routes: []*Route{}, Consumers: []*Consumer{}, Policies: []*Policy{}}
+}
 
 func (r *Revision) Kind() Kind  { return KindRevision }
 func (r *Revision) Base() *Meta { return &r.Meta }
@@ -80,7 +82,11 @@ func (d *Deployment) Index() Index {
 
 func (d *Deployment) Check() (invalid, unprocessable []FieldError) {
 	var bad fields
-	checkMeta(&d.Meta, &bad)
+	// The server numbers revisions before it stores the deployment; a
+	// client-chosen id that then clashed would leave a revision behind.
+	if d.ID != "" {
+		bad.add("id", "is assigned by the server")
+	}
 	switch d.Action {
 	case ActionDeploy, ActionUndeploy:
 		if d.Revision != 0 {

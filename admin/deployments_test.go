@@ -102,6 +102,7 @@ func TestBadDeploymentsAreRefusedAndChangeNothing(t *testing.T) {
 		{"deploy choosing its revision", `{"action":"deploy","revision":3}`, 400, []string{"revision"}},
 		{"unknown action", `{"action":"redeploy"}`, 400, []string{"action"}},
 		{"server-owned fields", `{"state":"succeeded","reason":"x"}`, 400, []string{"reason", "state"}},
+		{"client-chosen id", `{"id":"mine"}`, 400, []string{"id"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {

@@ -1,24 +1,26 @@
 package admin
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/gatehouse/gatehouse/deploy"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gatehouse/gatehouse/storetest"
+
+	"github.com/gatehouse/gatehouse/deploy"
+	"github.com/gatehouse/gatehouse/internal/wiretest"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/serve"
@@ -35,7 +37,7 @@ type testAPI struct {
 	addr    string
 	base    string
 	token   string // an admin token
-	clock   *fakeClock
+	clock   *storetest.Clock
 	client  *http.Client
 	applier *recordingApplier
 }
@@ -71,23 +73,6 @@ func (a *recordingApplier) last() (*gatehouse.Revision, bool) {
 	return a.applied[len(a.applied)-1], true
 }
 
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 type apiOption func(*apiConfig)
 
 type apiConfig struct {
@@ -109,7 +94,7 @@ func newTestAPI(t testing.TB, opts ...apiOption) *testAPI {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	clock := &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clock := storetest.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	db, err := sqlite.Open(t.TempDir()+"/test.db", sqlite.Options{TombstoneRetention: testRetention, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -128,19 +113,9 @@ func newTestAPI(t testing.TB, opts ...apiOption) *testAPI {
 	cfg.admin.Deployments = deployer
 	cfg.admin.Metrics = promhttp.HandlerFor(prometheus.NewRegistry(), promhttp.HandlerOpts{})
 	cfg.admin.Ready = func() bool { _, ok := applier.last(); return ok }
-	srv := serve.New(recordStatuses(New(store, cfg.admin)), cfg.serve)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
-	api := &testAPI{t: t, store: store, db: db, srv: srv, addr: l.Addr().String(), clock: clock, applier: applier,
-		base: "http://" + l.Addr().String(), client: &http.Client{Timeout: 10 * time.Second}}
+	srv, addr := wiretest.Serve(t, recordStatuses(New(store, cfg.admin)), cfg.serve)
+	api := &testAPI{t: t, store: store, db: db, srv: srv, addr: addr, clock: clock, applier: applier,
+		base: "http://" + addr, client: &http.Client{Timeout: 10 * time.Second}}
 	api.token = api.makeToken(gatehouse.RoleAdmin, "")
 	return api
 }
@@ -281,63 +256,21 @@ func (a *testAPI) unchanged(before string) {
 // assertProblem checks the contract's error body and content type.
 func assertProblem(t *testing.T, r *response, status int) map[string]any {
 	t.Helper()
-	if r.status != status {
-		t.Fatalf("got status %d; want %d; body %s", r.status, status, r.body)
-	}
-	if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
-		t.Fatalf("got Content-Type %q; want application/problem+json", ct)
-	}
-	p := r.json()
-	for _, f := range []string{"type", "title", "status", "detail", "request_id"} {
-		if p[f] == nil || p[f] == "" {
-			t.Fatalf("problem lacks %q: %s", f, r.body)
-		}
-	}
-	if int(p["status"].(float64)) != status {
-		t.Fatalf("problem status %v; want %d", p["status"], status)
-	}
-	if p["request_id"] != r.header.Get("X-Request-Id") {
-		t.Fatalf("problem request_id %v; X-Request-Id %q", p["request_id"], r.header.Get("X-Request-Id"))
-	}
-	return p
+	return wiretest.Problem(t, r.status, r.header, r.body, status)
 }
 
 // rawConn is a client that writes bytes as it pleases, for what a
 // well-behaved client would never send.
-type rawConn struct {
-	t    testing.TB
-	conn net.Conn
-	br   *bufio.Reader
-}
+type rawConn struct{ *wiretest.Conn }
 
-func (a *testAPI) dial() *rawConn {
-	a.t.Helper()
-	c, err := net.Dial("tcp", a.addr)
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	a.t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	return &rawConn{t: a.t, conn: c, br: bufio.NewReader(c)}
-}
+func (a *testAPI) dial() rawConn { return rawConn{wiretest.Dial(a.t, a.addr)} }
 
-func (c *rawConn) send(s string) {
-	c.t.Helper()
-	if _, err := io.WriteString(c.conn, s); err != nil {
-		c.t.Fatal(err)
-	}
-}
+func (c rawConn) send(s string) { c.Send(s) }
 
 // readResponse reads one response, interim or final.
-func (c *rawConn) readResponse(method string) *response {
-	c.t.Helper()
-	resp, err := http.ReadResponse(c.br, &http.Request{Method: method})
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return &response{status: resp.StatusCode, header: resp.Header, body: b, close: resp.Close}
+func (c rawConn) readResponse(method string) *response {
+	r := c.Read(method)
+	return &response{status: r.Status, header: r.Header, body: r.Body, close: r.Close}
 }
 
 // statusLog records which statuses each endpoint answered during the

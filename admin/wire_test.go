@@ -108,7 +108,7 @@ func TestStalledClientGets408(t *testing.T) {
 			t.Fatalf("got %d; want 200", r.status)
 		}
 		buf := make([]byte, 1)
-		if n, err := c.br.Read(buf); n != 0 || err == nil {
+		if n, err := c.R.Read(buf); n != 0 || err == nil {
 			t.Fatalf("idle connection got %q, %v; want a close and no bytes", buf[:n], err)
 		}
 	})

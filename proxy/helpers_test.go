@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehouse/gatehouse/internal/wiretest"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/serve"
@@ -47,20 +48,10 @@ func newGateway(t testing.TB, opts ...func(*serve.Options)) *gateway {
 	for _, o := range opts {
 		o(&so)
 	}
-	srv := serve.New(h, so)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
+	srv, addr := wiretest.Serve(t, h, so)
 	tr := &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 64}
 	t.Cleanup(tr.CloseIdleConnections)
-	return &gateway{t: t, handler: h, srv: srv, addr: l.Addr().String(), base: "http://" + l.Addr().String(),
+	return &gateway{t: t, handler: h, srv: srv, addr: addr, base: "http://" + addr,
 		client: &http.Client{Transport: tr, Timeout: 10 * time.Second,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
@@ -154,65 +145,22 @@ func (r *response) echo(t *testing.T) *testupstream.Echo {
 	return &e
 }
 
-// assertProblem checks a gateway-generated error: status, problem body in
-// the expected media type, request id.
+// assertProblem checks a gateway-generated error.
 func assertProblem(t *testing.T, r *response, status int) map[string]any {
 	t.Helper()
-	if r.status != status {
-		t.Fatalf("got status %d; want %d; body %s", r.status, status, r.body)
-	}
-	if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
-		t.Fatalf("got Content-Type %q; want application/problem+json; body %s", ct, r.body)
-	}
-	var p map[string]any
-	if err := json.Unmarshal(r.body, &p); err != nil {
-		t.Fatalf("problem body: %v: %s", err, r.body)
-	}
-	for _, f := range []string{"type", "title", "status", "detail", "request_id"} {
-		if p[f] == nil || p[f] == "" {
-			t.Fatalf("problem lacks %q: %s", f, r.body)
-		}
-	}
-	if int(p["status"].(float64)) != status || p["request_id"] != r.header.Get("X-Request-Id") {
-		t.Fatalf("problem %s does not match status %d / X-Request-Id %q", r.body, status, r.header.Get("X-Request-Id"))
-	}
-	return p
+	return wiretest.Problem(t, r.status, r.header, r.body, status)
 }
 
 // rawConn writes bytes as it pleases, for what only the wire shows.
-type rawConn struct {
-	t    testing.TB
-	conn net.Conn
-	br   *bufio.Reader
-}
+type rawConn struct{ *wiretest.Conn }
 
-func (g *gateway) dial() *rawConn {
-	g.t.Helper()
-	c, err := net.Dial("tcp", g.addr)
-	if err != nil {
-		g.t.Fatal(err)
-	}
-	g.t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	return &rawConn{t: g.t, conn: c, br: bufio.NewReader(c)}
-}
+func (g *gateway) dial() rawConn { return rawConn{wiretest.Dial(g.t, g.addr)} }
 
-func (c *rawConn) send(s string) {
-	c.t.Helper()
-	if _, err := io.WriteString(c.conn, s); err != nil {
-		c.t.Fatal(err)
-	}
-}
+func (c rawConn) send(s string) { c.Send(s) }
 
-func (c *rawConn) read(method string) *response {
-	c.t.Helper()
-	resp, err := http.ReadResponse(c.br, &http.Request{Method: method})
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return &response{status: resp.StatusCode, header: resp.Header, body: b, close: resp.Close}
+func (c rawConn) read(method string) *response {
+	r := c.Read(method)
+	return &response{status: r.Status, header: r.Header, body: r.Body, close: r.Close}
 }
 
 // closedPort returns an address where nothing listens.

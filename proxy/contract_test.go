@@ -111,6 +111,11 @@ func TestBodyOverRouteLimitReturns413(t *testing.T) {
 	// Chunked: the limit is found while streaming.
 	r := g.do("POST", "/echo", struct{ *strings.Reader }{strings.NewReader(big)})
 	assertProblem(t, r, 413)
+	// Oversized uploads are the client's failure: they never count
+	// against the upstream's health, however many come.
+	for range 4 {
+		assertProblem(t, g.do("POST", "/echo", struct{ *strings.Reader }{strings.NewReader(big)}), 413)
+	}
 	// At the limit is fine.
 	if r := g.do("POST", "/echo", strings.NewReader(big[:1000])); r.status != 200 || r.echo(t).BodyLen != 1000 {
 		t.Fatalf("at the limit: got %d %s", r.status, r.body)

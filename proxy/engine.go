@@ -242,6 +242,12 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 
 func (b *limitedBody) Close() error { return b.r.Close() }
 
+// ClientFailed tells the upstream pool that a failed transfer was the
+// client's doing (forward.ClientBody).
+func (b *limitedBody) ClientFailed() bool { return b.exceeded.Load() || b.err() != nil }
+
+var _ forward.ClientBody = (*limitedBody)(nil)
+
 var errBodyTooLarge = errors.New("request body over the route's limit")
 
 // setPath sets an escaped path on u, keeping Path and RawPath consistent.

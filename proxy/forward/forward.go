@@ -11,6 +11,7 @@ package forward
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -146,7 +147,7 @@ type Pool struct {
 // target is a Target with its transport, its base path and its health.
 type target struct {
 	Target
-	rt        *http.Transport
+	rt        roundTripper
 	basePath  string // URL.Path without a trailing slash; "" for none
 	baseRaw   string // URL.EscapedPath() likewise, set only if it differs from basePath
 	healthURL string
@@ -296,7 +297,9 @@ func (p *Pool) RoundTrip(out *http.Request) (*http.Response, *Target, error) {
 		}
 		f := classify(ctx, err)
 		ue := &upstreamError{failure: f, host: t.URL.Host, attempt: n, connect: p.connect, read: p.read, err: err}
-		if f == failCanceled {
+		if f == failCanceled || clientBodyFailed(out.Body) {
+			// The client's side failed (it went away, stalled, or sent
+			// too much): not the upstream's fault, not retried.
 			return nil, &t.Target, ue
 		}
 		p.failed(t)
@@ -339,4 +342,17 @@ func joinSlash(base, p string) string {
 		return base + p
 	}
 	return base + "/" + p
+}
+
+// ClientBody is implemented by a request body that knows when reading the
+// client failed (it stalled, went away, or sent more than allowed). A
+// transfer that fails for that reason says nothing about the upstream, so
+// it neither counts against the target's health nor is retried.
+type ClientBody interface {
+	ClientFailed() bool
+}
+
+func clientBodyFailed(body io.Reader) bool {
+	cb, ok := body.(ClientBody)
+	return ok && cb.ClientFailed()
 }

@@ -22,15 +22,17 @@ const (
 	expectContinueTimeout = time.Second
 )
 
-// Transports shares one *http.Transport per (scheme, host, connect
-// timeout, read timeout) across pools, so a redeploy that keeps a
-// service's settings keeps its kept-alive connections. A transport lives
-// while some pool holds it: Pool.Close releases it, and the last release
-// closes its idle connections and forgets it.
+// Transports shares one transport per (scheme, host, connect timeout,
+// read timeout) across pools, so a redeploy that keeps a service's
+// settings keeps its kept-alive connections. A transport lives while some
+// pool holds it: Pool.Close releases it, and the last release closes its
+// idle connections and forgets it.
 //
 // Every transport speaks HTTP/1.1 only, to http and https upstreams alike
 // (as nginx does): upgrades and streaming behave the same on both, and
-// failures have one set of shapes to classify.
+// failures have one set of shapes to classify. An http upstream gets an
+// h1Transport, which does the exchange on the caller's goroutine; an https
+// one gets a tuned *http.Transport (see newTransport for why).
 type Transports struct {
 	mu    sync.Mutex
 	m     map[transportKey]*shared
@@ -43,9 +45,21 @@ type transportKey struct {
 }
 
 type shared struct {
-	t    *http.Transport
+	t    roundTripper
 	refs int
 }
+
+// roundTripper is what a target sends through: *h1Transport or
+// *http.Transport.
+type roundTripper interface {
+	http.RoundTripper
+	CloseIdleConnections()
+}
+
+var (
+	_ roundTripper = (*h1Transport)(nil)
+	_ roundTripper = (*http.Transport)(nil)
+)
 
 // NewTransports returns an empty set.
 func NewTransports() *Transports {
@@ -62,7 +76,7 @@ func (ts *Transports) CloseIdle() {
 }
 
 // acquire returns the transport for k, creating it if no pool holds one.
-func (ts *Transports) acquire(k transportKey) *http.Transport {
+func (ts *Transports) acquire(k transportKey) roundTripper {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	s := ts.m[k]
@@ -88,20 +102,40 @@ func (ts *Transports) release(k transportKey) {
 	}
 }
 
-// newTransport builds the tuned transport for k. Dial and TLS handshake
-// failures come back wrapped in *dialError, so that Classify knows the
-// request never reached the upstream.
-func newTransport(k transportKey, roots *x509.CertPool) *http.Transport {
-	d := &net.Dialer{Timeout: k.connect, KeepAlive: tcpKeepAlive}
+// newTransport builds the tuned transport for k: an h1Transport for an
+// http upstream, an *http.Transport for https (and anything else, which
+// it refuses). https stays on net/http because the h1Transport's check of
+// an idle connection (connAlive) peeks at the socket, where TLS records
+// the server may send unasked (session tickets, alerts) are not a sign of
+// a dead connection; and net/http already does TLS well.
+func newTransport(k transportKey, roots *x509.CertPool) roundTripper {
+	if k.scheme == "http" {
+		return newH1Transport(k)
+	}
+	return newNetHTTPTransport(k, roots)
+}
+
+// dialFunc dials with the connect timeout and TCP keep-alive. Failures
+// come back wrapped in *dialError, so that classify knows the request
+// never reached the upstream.
+func dialFunc(connect time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := &net.Dialer{Timeout: connect, KeepAlive: tcpKeepAlive}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, &dialError{err: err}
+		}
+		return c, nil
+	}
+}
+
+// newNetHTTPTransport builds the tuned *http.Transport for k. Dial and TLS
+// handshake failures come back wrapped in *dialError.
+func newNetHTTPTransport(k transportKey, roots *x509.CertPool) *http.Transport {
+	dial := dialFunc(k.connect)
 	t := &http.Transport{
-		Proxy: nil, // never from the environment: upstreams are addressed directly
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := d.DialContext(ctx, network, addr)
-			if err != nil {
-				return nil, &dialError{err: err}
-			}
-			return c, nil
-		},
+		Proxy:                 nil, // never from the environment: upstreams are addressed directly
+		DialContext:           dial,
 		MaxIdleConns:          0, // no global limit; per host below
 		MaxIdleConnsPerHost:   maxIdleConnsPerHost,
 		IdleConnTimeout:       idleConnTimeout,
@@ -124,9 +158,9 @@ func newTransport(k transportKey, roots *x509.CertPool) *http.Transport {
 		t.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 			ctx, cancel := context.WithTimeout(ctx, k.connect)
 			defer cancel()
-			c, err := d.DialContext(ctx, network, addr)
+			c, err := dial(ctx, network, addr)
 			if err != nil {
-				return nil, &dialError{err: err}
+				return nil, err
 			}
 			tc := tls.Client(c, cfg)
 			if err := tc.HandshakeContext(ctx); err != nil {

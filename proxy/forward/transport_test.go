@@ -53,8 +53,26 @@ func TestTransportsAreSharedByEqualSettings(t *testing.T) {
 }
 
 func TestTransportIsTuned(t *testing.T) {
-	p := newTestPool(t, Config{Targets: []Target{{URL: mustURL(t, "http://10.0.0.1"), Weight: 1}}, ReadTimeout: 7 * time.Second})
-	tr := p.targets[0].rt
+	p := newTestPool(t, Config{Targets: []Target{
+		{URL: mustURL(t, "http://10.0.0.1"), Weight: 1},
+		{URL: mustURL(t, "https://10.0.0.1"), Weight: 1},
+	}, ReadTimeout: 7 * time.Second})
+
+	h1, ok := p.targets[0].rt.(*h1Transport)
+	if !ok {
+		t.Fatalf("http upstream got %T; want *h1Transport", p.targets[0].rt)
+	}
+	if h1.addr != "10.0.0.1:80" {
+		t.Errorf("dials %q; want the default port, 10.0.0.1:80", h1.addr)
+	}
+	if h1.read != 7*time.Second {
+		t.Errorf("read timeout %v; want 7s", h1.read)
+	}
+
+	tr, ok := p.targets[1].rt.(*http.Transport)
+	if !ok {
+		t.Fatalf("https upstream got %T; want *http.Transport", p.targets[1].rt)
+	}
 	switch {
 	case tr.Proxy != nil:
 		t.Error("Proxy is set; want upstreams addressed directly")

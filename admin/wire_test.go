@@ -165,3 +165,35 @@ func TestHandlerErrorsAfterKeepAliveAreNotRewritten(t *testing.T) {
 		}
 	}
 }
+
+func TestExpectContinueThenAnErrorDecidedFromTheBody(t *testing.T) {
+	// After 100 Continue, an error found in the body is still the right
+	// status with its problem, not something the server stack rewrote.
+	api := newTestAPI(t)
+	api.must(201, "POST", "/admin/v1/consumers", `{"id":"taken","name":"taken"}`)
+	for _, tc := range []struct {
+		desc, body string
+		want       int
+	}{
+		{"existing id", `{"id":"taken","name":"other"}`, 409},
+		{"bad field", `{"name":7}`, 400},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			before := api.snapshot()
+			c := api.dial()
+			c.send("POST /admin/v1/consumers HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + api.token +
+				"\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: " + fmt.Sprint(len(tc.body)) + "\r\n\r\n")
+			if r := c.readResponse("POST"); r.status != 100 {
+				t.Fatalf("got %d; want 100 first", r.status)
+			}
+			c.send(tc.body)
+			assertProblem(t, c.readResponse("POST"), tc.want)
+			api.unchanged(before)
+			// The connection goes on serving requests.
+			c.send("GET /admin/v1/consumers/taken HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + api.token + "\r\n\r\n")
+			if r := c.readResponse("GET"); r.status != 200 {
+				t.Fatalf("next request on the connection: got %d", r.status)
+			}
+		})
+	}
+}

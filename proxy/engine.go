@@ -68,21 +68,33 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) int {
 // forward sends the request upstream and streams the answer back. It
 // returns the status sent, or 0 when the client went away first.
 func (h *Handler) forward(w http.ResponseWriter, r *http.Request, d *core.Decision, pool *forward.Pool) int {
-	// Interim responses other than 100 are relayed as they come (100 is
-	// net/http's to send: it goes out when the upstream's 100 makes us
-	// read the client's body).
+	// Interim responses are relayed as they come, all written by the
+	// transport's reader before it lets the body go: the upstream's 100 is
+	// written here, which also stops net/http from sending its own when
+	// the body is read on another goroutine (two writers on one
+	// connection).
+	expects := r.Header.Get("Expect") != ""
 	ctx := httptrace.WithClientTrace(r.Context(), &httptrace.ClientTrace{
 		Got1xxResponse: func(code int, header textproto.MIMEHeader) error {
-			if code == http.StatusContinue || code == http.StatusSwitchingProtocols {
+			switch {
+			case code == http.StatusSwitchingProtocols:
 				return nil
+			case code == http.StatusContinue && !expects:
+				return nil // not asked for: nothing to relay
 			}
 			hdr := w.Header()
+			saved := make(map[string][]string, len(header))
 			for k, vs := range header {
+				saved[k] = hdr[k]
 				hdr[k] = vs
 			}
 			w.WriteHeader(code)
-			for k := range header {
-				delete(hdr, k)
+			for k, vs := range saved {
+				if vs == nil {
+					delete(hdr, k)
+				} else {
+					hdr[k] = vs
+				}
 			}
 			return nil
 		},
@@ -112,10 +124,16 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, d *core.Decisi
 			resp.Body.Close()
 		}
 		var ne net.Error
-		if errors.As(body.err(), &ne) && ne.Timeout() {
+		switch {
+		case errors.As(body.err(), &ne) && ne.Timeout():
 			return h.fail(w, r, gatehouse.Errorf(gatehouse.ETIMEOUT, "The request body was not received in time."))
+		case r.Context().Err() != nil:
+			h.abort() // the client is gone, or half-closed its side
+		default:
+			// Bad chunk framing, or a body cut short: answering nothing
+			// would let net/http send an empty 200.
+			return h.fail(w, r, gatehouse.Errorf(gatehouse.EINVALID, "The request body is malformed or incomplete."))
 		}
-		return 0
 	}
 	if err != nil {
 		if body != nil && body.exceeded.Load() {
@@ -125,7 +143,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, d *core.Decisi
 		gerr, gone := forward.Classify(r.Context(), err)
 		if gone {
 			h.opts.Logger.Debug("client went away before the upstream answered", "request_id", problem.RequestID(r))
-			return 0
+			h.abort()
 		}
 		if after, ok := forward.RetryAfter(err); ok {
 			w.Header().Set("Retry-After", strconv.Itoa(max(1, int(after.Seconds()+0.999))))
@@ -157,8 +175,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, d *core.Decisi
 			// cut the client's connection rather than end the body as
 			// if it were complete.
 			h.opts.Logger.Warn("upstream response body failed", "request_id", problem.RequestID(r), "error", err)
-			h.opts.Metrics.observe(nil, 0, time.Time{})
-			panic(http.ErrAbortHandler)
+			h.abort()
 		}
 		return 0
 	}
@@ -166,6 +183,14 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, d *core.Decisi
 		hdr[http.TrailerPrefix+k] = vs
 	}
 	return resp.StatusCode
+}
+
+// abort ends the request without a response: net/http would otherwise
+// send an empty 200 for a handler that wrote nothing, and a client that
+// half-closed its side would read it as a success.
+func (h *Handler) abort() {
+	h.opts.Metrics.observe(nil, 0, time.Time{})
+	panic(http.ErrAbortHandler)
 }
 
 // copyBody streams the response body, flushing at once when the response
@@ -250,15 +275,16 @@ var _ forward.ClientBody = (*limitedBody)(nil)
 
 var errBodyTooLarge = errors.New("request body over the route's limit")
 
-// setPath sets an escaped path on u, keeping Path and RawPath consistent.
+// setPath sets the escaped path on u exactly as the client sent it (after
+// dot segments): RawPath always, since url would otherwise re-escape
+// characters such as ( ) ! * ' that RFC 3986 does not make equivalent to
+// their escapes.
 func setPath(u *url.URL, escaped string) {
-	if strings.IndexByte(escaped, '%') < 0 {
-		u.Path = escaped
-		return
-	}
-	p, err := url.PathUnescape(escaped)
-	if err != nil {
-		p = escaped
+	p := escaped
+	if strings.IndexByte(escaped, '%') >= 0 {
+		if unescaped, err := url.PathUnescape(escaped); err == nil {
+			p = unescaped
+		}
 	}
 	u.Path, u.RawPath = p, escaped
 }

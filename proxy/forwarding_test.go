@@ -89,6 +89,8 @@ func TestPathsAreStrippedAndDotSegmentsResolvedBeforeMatching(t *testing.T) {
 	g.apply(revision(t, 1, []string{`{"id":"s","name":"s","url":"` + up.URL + `/base"}`}, []string{
 		`{"id":"api","service_id":"s","paths":["/api/*"],"strip_path":true}`,
 		`{"id":"users","service_id":"s","paths":["/users/{id}"]}`,
+		`{"id":"mid","service_id":"s","paths":["/mid*"],"strip_path":true}`,
+		`{"id":"odata","service_id":"s","paths":["/odata/*"]}`,
 	}))
 	for _, tc := range []struct{ path, want string }{
 		{"/api/echo/x?q=1", "/base/echo/x"},
@@ -96,6 +98,8 @@ func TestPathsAreStrippedAndDotSegmentsResolvedBeforeMatching(t *testing.T) {
 		{"/users/42", "/base/users/42"},
 		{"/api/../users/7", "/base/users/7"},
 		{"/api/./echo", "/base/echo"},
+		{"/odata/Products(1)!*'", "/base/odata/Products(1)!*'"},
+		{"/midecho", "/base/echo"},
 	} {
 		t.Run(tc.path, func(t *testing.T) {
 			r := g.get(tc.path)
@@ -107,9 +111,39 @@ func TestPathsAreStrippedAndDotSegmentsResolvedBeforeMatching(t *testing.T) {
 			}
 		})
 	}
+	for _, path := range []string{
+		"/../../etc/passwd",
+		"/mid../secret",         // the strip would leave "/../secret"
+		"/api/..%2F..%2Fsecret", // an upstream decoding first would climb
+		"/api/x%5C..%5Csecret",
+		"/api/..\\secret",
+	} {
+		c := g.dial()
+		c.send("GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n")
+		assertProblem(t, c.read("GET"), 400)
+	}
+	// An encoded slash that hides no dot segment is an ordinary character.
+	if r := g.get("/api/echo/a%2Fb"); r.status != 200 {
+		t.Fatalf("encoded slash in a segment: got %d", r.status)
+	}
+}
+
+func TestBrokenClientBodyGets400NotAnEmpty200(t *testing.T) {
+	g := newGateway(t)
+	up := testupstream.Start(t)
+	g.route(up.URL, "", "")
 	c := g.dial()
-	c.send("GET /../../etc/passwd HTTP/1.1\r\nHost: x\r\n\r\n")
-	assertProblem(t, c.read("GET"), 400)
+	c.send("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n")
+	assertProblem(t, c.read("POST"), 400)
+	// A body cut short by a half-closed connection: net/http takes the
+	// client for gone, so the connection is cut; what must never come is
+	// a success.
+	c = g.dial()
+	c.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly ten b")
+	c.Conn.CloseWrite()
+	if resp, err := http.ReadResponse(c.R, nil); err == nil && resp.StatusCode < 400 {
+		t.Fatalf("a body cut short got %d", resp.StatusCode)
+	}
 }
 
 func TestRequestAndResponseBodiesStreamIntact(t *testing.T) {
@@ -238,8 +272,17 @@ func TestExpectContinue(t *testing.T) {
 			t.Fatalf("got %d; want the upstream's 417 and no 100", r.status)
 		}
 	})
-	if up.Requests()-before != 2 {
-		t.Fatalf("upstream got %d requests; want the 2 that passed the gateway's checks", up.Requests()-before)
+	t.Run("body over the limit after the upstream's 100: 413, not a rewritten error", func(t *testing.T) {
+		c := g.dial()
+		c.send("POST /continue/accept HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n")
+		if r := c.read("POST"); r.status != 100 {
+			t.Fatalf("got %d; want 100 Continue", r.status)
+		}
+		c.send(fmt.Sprintf("%x\r\n%s\r\n0\r\n\r\n", 200, strings.Repeat("x", 200)))
+		assertProblem(t, c.read("POST"), 413)
+	})
+	if up.Requests()-before != 3 {
+		t.Fatalf("upstream got %d requests; want the 3 that passed the gateway's checks", up.Requests()-before)
 	}
 }
 

@@ -23,16 +23,17 @@ import (
 // and the socket to provide both, so the behaviour comes from net/http's own
 // parser and limits rather than a second one.
 //
-// A response is net/http's own when it starts while part of a request has
-// been read and no handler has run for that request.
+// A response is net/http's own when no handler has run since the connection
+// was last idle (net/http's ConnState tells when it is: after a response is
+// complete, before the next request is read).
 type conn struct {
 	net.Conn
-	// pending counts bytes read since the last response was written: a
+	// pending counts bytes read since the connection was last idle: a
 	// timeout with pending > 0 interrupted a request, not an idle wait.
 	pending   atomic.Int64
 	inHandler atomic.Int32
-	// handled is set when a handler starts, and cleared when the first
-	// bytes of the next request arrive.
+	// handled is set when a handler starts, and cleared when the
+	// connection goes idle again.
 	handled atomic.Bool
 	closed  atomic.Bool
 	// readDeadline is the last read deadline set, in Unix nanoseconds.
@@ -70,6 +71,16 @@ func connContext(ctx context.Context, c net.Conn) context.Context {
 	return ctx
 }
 
+// connState is http.Server.ConnState: a connection that goes idle has
+// finished a response, so what follows is a new request that no handler
+// has seen yet.
+func connState(c net.Conn, state http.ConnState) {
+	if cc, ok := c.(*conn); ok && (state == http.StateIdle || state == http.StateNew) {
+		cc.handled.Store(false)
+		cc.pending.Store(0)
+	}
+}
+
 // connOf returns the request's connection, or nil (TLS, tests).
 func connOf(r *http.Request) *conn {
 	cc, _ := r.Context().Value(connKey{}).(*conn)
@@ -93,8 +104,8 @@ func (c *conn) Read(p []byte) (int, error) {
 	if c.h2.Load() {
 		return n, err
 	}
-	if n > 0 && c.pending.Add(int64(n)) == int64(n) {
-		c.handled.Store(false) // the first bytes of a new request
+	if n > 0 {
+		c.pending.Add(int64(n))
 	}
 	if err != nil && c.stalled(err) {
 		// Part of a request came and then nothing: say so before
@@ -109,13 +120,12 @@ func (c *conn) Write(p []byte) (int, error) {
 	if c.h2.Load() {
 		return c.Conn.Write(p)
 	}
-	if c.pending.Load() > 0 && !c.handled.Load() {
+	if !c.handled.Load() {
 		if err := netHTTPError(p); err != nil {
 			c.writeProblem(err)
 			return len(p), nil
 		}
 	}
-	c.pending.Store(0)
 	return c.Conn.Write(p)
 }
 

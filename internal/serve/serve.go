@@ -102,6 +102,7 @@ func New(h http.Handler, opts Options) *Server {
 		// the exact limit, net/http only what lies beyond it.
 		MaxHeaderBytes: opts.MaxHeaderBytes,
 		ConnContext:    connContext,
+		ConnState:      connState,
 		ErrorLog:       log.New(slogWriter{opts.Logger}, "", 0),
 	}
 	if opts.H2C {

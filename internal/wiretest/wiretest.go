@@ -64,6 +64,14 @@ func Dial(t testing.TB, addr string) *Conn {
 	return &Conn{t: t, conn: c, R: bufio.NewReader(c)}
 }
 
+// CloseWrite half-closes the connection: the peer reads EOF, and can still
+// answer.
+func (c *Conn) CloseWrite() {
+	if tc, ok := c.conn.(*net.TCPConn); ok {
+		tc.CloseWrite()
+	}
+}
+
 // Send writes s as is.
 func (c *Conn) Send(s string) {
 	c.t.Helper()

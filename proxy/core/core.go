@@ -119,8 +119,10 @@ type Decision struct {
 // plain route match; d.Params reuses its backing array across calls.
 func (c *Config) Decide(req *Request, d *Decision) {
 	*d = Decision{Params: d.Params[:0]}
-	if !gatehouse.KnownMethod(req.Method) {
-		d.Err = gatehouse.Errorf(gatehouse.ENOTIMPLEMENTED, "The request method is not implemented.")
+	if !gatehouse.KnownMethod(req.Method) || req.Method == "CONNECT" {
+		// CONNECT is known, but a reverse proxy supports it for no
+		// resource: RFC 9110 §15.6.2's case for 501.
+		d.Err = gatehouse.Errorf(gatehouse.ENOTIMPLEMENTED, "The request method is not implemented here.")
 		return
 	}
 	path, ok := CleanPath(req.Path)
@@ -145,9 +147,17 @@ func (c *Config) Decide(req *Request, d *Decision) {
 	}
 	d.Route, d.Params, d.Path = r, m.Params, path
 	if r.StripPath {
-		d.Path = path[m.Matched:]
-		if !strings.HasPrefix(d.Path, "/") {
-			d.Path = "/" + d.Path
+		rest := path[m.Matched:]
+		if !strings.HasPrefix(rest, "/") {
+			rest = "/" + rest
+		}
+		// A prefix ending mid-segment ("/api*") can leave a dot segment
+		// ("/api../x" → "/../x") that would climb out of the service's
+		// base path.
+		if d.Path, ok = CleanPath(rest); !ok {
+			d.Route = nil
+			d.Err = gatehouse.Errorf(gatehouse.EINVALID, "The request path is malformed.")
+			return
 		}
 	}
 }
@@ -191,6 +201,8 @@ func CleanPath(p string) (string, bool) {
 	for i, s := range segs {
 		last := i == len(segs)-1
 		switch dots(s) {
+		case -1:
+			return "", false
 		case 1:
 			if last {
 				out = append(out, "")
@@ -219,7 +231,7 @@ func hasDotSegment(p string) bool {
 			if j >= 0 {
 				seg = seg[:j]
 			}
-			if dots(seg) > 0 {
+			if dots(seg) != 0 {
 				return true
 			}
 		}
@@ -228,8 +240,47 @@ func hasDotSegment(p string) bool {
 }
 
 // dots returns 1 for a "." segment, 2 for "..", 0 otherwise, counting
-// "%2e" and "%2E" as dots.
+// "%2e" and "%2E" as dots; and -1 for a segment that hides a dot segment
+// behind a backslash or an encoded slash ("..%2Fx", "%5C.."), which an
+// upstream that decodes before it normalises would climb with: such a
+// path is refused.
 func dots(seg string) int {
+	if hidesDotSegment(seg) {
+		return -1
+	}
+	return plainDots(seg)
+}
+
+// hidesDotSegment reports whether seg, split at '\', or at an encoded '/'
+// or '\', has a dot segment among its parts.
+func hidesDotSegment(seg string) bool {
+	if strings.IndexByte(seg, '%') < 0 && strings.IndexByte(seg, '\\') < 0 {
+		return false
+	}
+	start := 0
+	for i := 0; i < len(seg); i++ {
+		width := 0
+		switch {
+		case seg[i] == '\\':
+			width = 1
+		case seg[i] == '%' && i+2 < len(seg):
+			if enc := seg[i+1 : i+3]; strings.EqualFold(enc, "2F") || strings.EqualFold(enc, "5C") {
+				width = 3
+			}
+		}
+		if width == 0 {
+			continue
+		}
+		if plainDots(seg[start:i]) > 0 {
+			return true
+		}
+		start = i + width
+		i += width - 1
+	}
+	return start > 0 && plainDots(seg[start:]) > 0
+}
+
+func plainDots(seg string) int {
 	n := 0
 	for len(seg) > 0 {
 		switch {

@@ -469,10 +469,19 @@ func (pc *h1Conn) failExchange(ctx context.Context, ex *bodyExchange, op string,
 	return pc.fail(ctx, op, err)
 }
 
-// readHead reads responses until a final one (or 101). 100 Continue lets
-// the body go; other 1xx go to the trace's Got1xxResponse.
+// maxInterim bounds the 1xx responses read before the final one, as
+// net/http does.
+const maxInterim = 5
+
+// readHead reads responses until a final one (or 101). Every other 1xx
+// goes to the trace's Got1xxResponse, on this goroutine; a 100 then lets
+// the body go, so that whatever the hook writes for it comes before any
+// read of the body.
 func (pc *h1Conn) readHead(ctx context.Context, out *http.Request, ex *bodyExchange) (*http.Response, error) {
-	for {
+	for interim := 0; ; interim++ {
+		if interim > maxInterim {
+			return nil, errors.New("too many 1xx informational responses")
+		}
 		resp, err := http.ReadResponse(pc.br, out)
 		if err != nil {
 			return nil, err
@@ -487,12 +496,6 @@ func (pc *h1Conn) readHead(ctx context.Context, out *http.Request, ex *bodyExcha
 			}
 			return resp, nil
 		}
-		if code == http.StatusContinue {
-			if ex != nil {
-				ex.signal(true)
-			}
-			continue
-		}
 		if trace := httptrace.ContextClientTrace(ctx); trace != nil && trace.Got1xxResponse != nil {
 			if err := trace.Got1xxResponse(code, textproto.MIMEHeader(resp.Header)); err != nil {
 				return nil, err
@@ -500,6 +503,9 @@ func (pc *h1Conn) readHead(ctx context.Context, out *http.Request, ex *bodyExcha
 			// Delivered: the hook limits what it takes. net/http resets
 			// the limit likewise.
 			pc.lr.n = maxResponseHeaderBytes
+		}
+		if code == http.StatusContinue && ex != nil {
+			ex.signal(true)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 )
 
 // Code is the closed set of error kinds gatehouse produces. Each maps to
@@ -125,4 +126,30 @@ func ErrorFields(err error) []FieldError {
 		return e.Fields
 	}
 	return nil
+}
+
+// KeyTaken is the conflict a store reports when a record's unique key is
+// held by another. The message says what clashed in the client's terms and
+// never repeats a secret's hash; only a route clash names the other route,
+// which the caller needs to resolve it.
+func KeyTaken(kind Kind, key, owner string) *Error {
+	prefix, value, _ := strings.Cut(key, ":")
+	field, msg := "", "a value that must be unique is already in use"
+	switch prefix {
+	case "name":
+		field, msg = "name", fmt.Sprintf("the name %q is already in use", value)
+	case "match":
+		field, msg = "paths", fmt.Sprintf("route %q already matches the same requests at the same priority", owner)
+	case "key":
+		field, msg = "key", "this API key is already in use"
+	case "basic":
+		field, msg = "username", fmt.Sprintf("the username %q is already in use", value)
+	case "hash":
+		field, msg = "token", "this token is already in use"
+	}
+	e := &Error{Code: ECONFLICT, Message: strings.ToUpper(msg[:1]) + msg[1:] + "."}
+	if field != "" {
+		e.Fields = []FieldError{{Field: field, Message: msg}}
+	}
+	return e
 }

@@ -567,3 +567,27 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+func TestConflictOnASecretRevealsNeitherItsHashNorItsOwner(t *testing.T) {
+	api := newTestAPI(t)
+	api.must(201, "POST", "/admin/v1/consumers", `{"id":"alice","name":"alice"}`)
+	api.must(201, "POST", "/admin/v1/consumers", `{"id":"bob","name":"bob"}`)
+	api.must(201, "POST", "/admin/v1/consumers/bob/credentials", `{"id":"bobkey","type":"key-auth","key":"bobs-secret-api-key"}`)
+	api.must(201, "POST", "/admin/v1/consumers/bob/credentials", `{"id":"bobbasic","type":"basic-auth","username":"bobuser","password":"long-enough"}`)
+	alice := "Bearer " + api.makeToken(gatehouse.RoleAdmin, "alice")
+	for _, tc := range []struct{ body, field string }{
+		{`{"type":"key-auth","key":"bobs-secret-api-key"}`, "key"},
+		{`{"type":"basic-auth","username":"bobuser","password":"long-enough"}`, "username"},
+	} {
+		r := api.do("POST", "/admin/v1/consumers/alice/credentials", tc.body, h("Authorization", alice))
+		assertProblem(t, r, 409)
+		if got := r.problemFields(); fmt.Sprint(got) != "["+tc.field+"]" {
+			t.Fatalf("got fields %v; want [%s]", got, tc.field)
+		}
+		for _, leak := range []string{"bob", gatehouse.HashToken("bobs-secret-api-key")[:16], "credentials/"} {
+			if strings.Contains(strings.ReplaceAll(string(r.body), "bobuser", ""), leak) {
+				t.Fatalf("409 body reveals %q: %s", leak, r.body)
+			}
+		}
+	}
+}

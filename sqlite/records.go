@@ -334,7 +334,7 @@ func checkUnique(ctx context.Context, tx *sql.Tx, kind gatehouse.Kind, keys []st
 		if err != nil {
 			return err
 		}
-		return gatehouse.Errorf(gatehouse.ECONFLICT, "%q is already taken by %s/%s", key, kind, owner)
+		return gatehouse.KeyTaken(kind, key, owner)
 	}
 	return nil
 }

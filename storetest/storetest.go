@@ -397,7 +397,7 @@ func testUniqueKeyClashConflictsAndChangesNothing(e *env) {
 	b.Unique = []string{"name:bar", "name:foo"}
 	err := e.store.Create(e.ctx, b)
 	e.wantCode("Create with a taken key", err, gatehouse.ECONFLICT)
-	e.wantMessage("Create with a taken key", err, "name:foo")
+	e.wantMessage("Create with a taken key", err, `"foo"`)
 
 	e.wantGetCode(gatehouse.KindService, "b", gatehouse.ENOTFOUND)
 	e.wantLookup(gatehouse.KindService, "name:foo", "a")
@@ -692,7 +692,7 @@ func testUpdateUniqueKeyClashConflictsAndChangesNothing(e *env) {
 	u.Unique = []string{"name:b2", "name:a"}
 	err := e.store.Update(e.ctx, u, b.Version)
 	e.wantCode("Update taking another's key", err, gatehouse.ECONFLICT)
-	e.wantMessage("Update taking another's key", err, "name:a", "a")
+	e.wantMessage("Update taking another's key", err, `"a"`)
 
 	e.wantEqual("Get after failed Update", e.get(gatehouse.KindService, "b"), before)
 	e.wantLookup(gatehouse.KindService, "name:a", "a")

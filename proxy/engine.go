@@ -105,7 +105,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, d *core.Decisi
 	out.Close = false
 	out.URL = &url.URL{RawQuery: r.URL.RawQuery}
 	setPath(out.URL, d.Path)
-	out.Header = outboundHeader(r)
+	out.Header = outboundHeader(r, h.trusts(r.RemoteAddr))
 
 	var body *limitedBody
 	if r.ContentLength == 0 && r.Body != nil && len(r.TransferEncoding) == 0 {
@@ -328,12 +328,22 @@ var (
 	trailersTE = []string{"trailers"}
 )
 
+// spoofable are the fields that tell the upstream who the client is; only
+// a trusted proxy in front of us may set them.
+var spoofable = []string{"X-Forwarded-For", "Forwarded", "X-Real-Ip", "X-Forwarded-Port", "X-Forwarded-Prefix", "X-Forwarded-Host", "X-Forwarded-Proto"}
+
 // outboundHeader builds the upstream request's header: the client's,
-// without hop-by-hop fields, with the forwarding fields added. The request
-// id is in the client's header already (internal/serve puts it there).
-func outboundHeader(r *http.Request) http.Header {
+// without hop-by-hop fields, with the forwarding fields added (extended
+// when the peer is a trusted proxy, replaced otherwise). The request id is
+// in the client's header already (internal/serve puts it there).
+func outboundHeader(r *http.Request, trusted bool) http.Header {
 	out := make(http.Header, len(r.Header)+5)
 	copyEndToEnd(out, r.Header)
+	if !trusted {
+		for _, k := range spoofable {
+			delete(out, k)
+		}
+	}
 	if upgrade := upgradeType(r.Header); upgrade != "" {
 		out["Connection"] = upgradeHdr
 		out["Upgrade"] = []string{upgrade}

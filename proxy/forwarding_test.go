@@ -16,6 +16,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,8 +29,28 @@ import (
 	"github.com/gatehouse/gatehouse/internal/testupstream"
 )
 
+func TestClientChosenForwardingFieldsAreReplacedUnlessFromATrustedProxy(t *testing.T) {
+	g := newGateway(t)
+	up := testupstream.Start(t)
+	g.route(up.URL, "", "")
+	e := g.get("/echo", "X-Forwarded-For", "203.0.113.7", "Forwarded", "for=203.0.113.7",
+		"X-Real-Ip", "203.0.113.7", "X-Forwarded-Port", "1", "X-Forwarded-Prefix", "/evil").echo(t)
+	if got := strings.Join(e.Headers["X-Forwarded-For"], ","); got != "127.0.0.1" {
+		t.Errorf("untrusted peer: X-Forwarded-For %q; want only the peer's address", got)
+	}
+	if got := strings.Join(e.Headers["Forwarded"], ","); !strings.HasPrefix(got, "for=127.0.0.1;") {
+		t.Errorf("untrusted peer: Forwarded %q; want only this hop", got)
+	}
+	for _, k := range []string{"X-Real-Ip", "X-Forwarded-Port", "X-Forwarded-Prefix"} {
+		if v, ok := e.Headers[k]; ok {
+			t.Errorf("untrusted peer: upstream saw %s %q", k, v)
+		}
+	}
+}
+
 func TestForwardingHeadersAreSetAndHopByHopRemoved(t *testing.T) {
 	g := newGateway(t)
+	g.handler.opts.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 	up := testupstream.Start(t)
 	g.route(up.URL, "", "")
 	r := g.get("/echo/h", "Host", "shop.example.com:8443",
@@ -366,6 +387,21 @@ func TestHTTP2OverTLSAndH2C(t *testing.T) {
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	writeSelfSigned(t, certFile, keyFile)
 
+	t.Run("TLS: headers over the limit still get a problem", func(t *testing.T) {
+		g := newGateway(t, func(o *serve.Options) { o.TLSCert, o.TLSKey, o.MaxHeaderBytes = certFile, keyFile, 4096 })
+		g.route(up.URL, "", "")
+		tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
+		defer tr.CloseIdleConnections()
+		req, _ := http.NewRequest("GET", "https://"+g.addr+"/echo", nil)
+		req.Header.Set("X-Big", strings.Repeat("b", 8000))
+		resp, err := (&http.Client{Transport: tr}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assertProblem(t, &response{status: resp.StatusCode, header: resp.Header, body: body}, 431)
+	})
 	t.Run("TLS with ALPN h2", func(t *testing.T) {
 		g := newGateway(t, func(o *serve.Options) { o.TLSCert, o.TLSKey = certFile, keyFile })
 		g.route(up.URL, "", "")

@@ -12,6 +12,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -31,6 +32,28 @@ type Options struct {
 	Logger *slog.Logger
 	// Metrics, if set, records every request; NewMetrics makes it.
 	Metrics *Metrics
+	// TrustedProxies are the addresses whose X-Forwarded-For and
+	// Forwarded fields are believed and extended. From anyone else those
+	// fields, and X-Real-IP and X-Forwarded-Port/-Prefix, are replaced:
+	// a client must not choose the address the upstream sees.
+	TrustedProxies []netip.Prefix
+}
+
+// trusts reports whether the peer at remoteAddr is a trusted proxy.
+func (h *Handler) trusts(remoteAddr string) bool {
+	if len(h.opts.TrustedProxies) == 0 {
+		return false
+	}
+	ap, err := netip.ParseAddrPort(remoteAddr)
+	if err != nil {
+		return false
+	}
+	for _, p := range h.opts.TrustedProxies {
+		if p.Contains(ap.Addr().Unmap()) {
+			return true
+		}
+	}
+	return false
 }
 
 // Handler is the data plane's HTTP handler. It implements

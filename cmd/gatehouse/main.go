@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -90,6 +91,7 @@ type config struct {
 	tlsCert, tlsKey    string
 	h2c                bool
 	accessLogSample    float64
+	trustedProxies     string
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
@@ -112,7 +114,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "certificate file: the proxy serves HTTPS and HTTP/2 with it")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "private key file for --tls-cert")
 	fs.BoolVar(&c.h2c, "h2c", false, "also accept cleartext HTTP/2 (prior knowledge) on the proxy")
-	fs.Float64Var(&c.accessLogSample, "access-log-sample", 1, "share of proxy requests logged, 0 to 1 (5xx answers are always logged)")
+	fs.Float64Var(&c.accessLogSample, "access-log-sample", 1, "share of proxy requests logged, 0 to 1; 5xx answers are always logged, so 0 logs only those")
+	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of proxies in front of gatehouse whose X-Forwarded-For/Forwarded are believed")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -185,9 +188,14 @@ func runServe(args []string, stderr io.Writer) error {
 
 	// The data plane serves the last applied revision before anything
 	// else starts, so a restart does not interrupt routing.
+	trusted, err := parsePrefixes(c.trustedProxies)
+	if err != nil {
+		return fmt.Errorf("--trusted-proxies: %w", err)
+	}
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	dataPlane := proxy.New(proxy.Options{MaxBodyBytes: c.proxyMaxBody, Logger: logger, Metrics: proxy.NewMetrics(registry)})
+	dataPlane := proxy.New(proxy.Options{MaxBodyBytes: c.proxyMaxBody, Logger: logger, Metrics: proxy.NewMetrics(registry),
+		TrustedProxies: trusted})
 	defer dataPlane.Close()
 	deployer := deploy.New(store, dataPlane, logger)
 	if restored, err := deployer.Restore(ctx); err != nil {
@@ -206,6 +214,10 @@ func runServe(args []string, stderr io.Writer) error {
 	adminOpts, proxyOpts := serverOpts, serverOpts
 	adminOpts.Name, proxyOpts.Name = "admin", "proxy"
 	proxyOpts.AccessLogSample = c.accessLogSample
+	if c.accessLogSample == 0 {
+		proxyOpts.AccessLogSample = -1 // serve's zero means "all"
+	}
+	proxyOpts.NegotiateProblems = true
 	proxyOpts.TLSCert, proxyOpts.TLSKey, proxyOpts.H2C = c.tlsCert, c.tlsKey, c.h2c
 	adminHandler := admin.New(store, admin.Options{MaxBodyBytes: c.adminMaxBody, Deployments: deployer, Ready: dataPlane.Ready,
 		Metrics: promhttp.HandlerFor(registry, promhttp.HandlerOpts{})})
@@ -337,4 +349,30 @@ func writeSecretFile(path string, data []byte) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// parsePrefixes parses a comma-separated list of CIDRs; a bare address is
+// a single host.
+func parsePrefixes(list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(list, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if !strings.Contains(f, "/") {
+			a, err := netip.ParseAddr(f)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }

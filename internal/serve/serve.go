@@ -50,6 +50,10 @@ type Options struct {
 	TLSCert, TLSKey string
 	// H2C also accepts cleartext HTTP/2 with prior knowledge.
 	H2C bool
+	// NegotiateProblems writes the problems of this stack (draining,
+	// headers too large, panics) as XML when the client prefers it, as
+	// the data plane does; otherwise they are JSON, as on the admin API.
+	NegotiateProblems bool
 }
 
 func (o *Options) setDefaults() {
@@ -104,6 +108,12 @@ func New(h http.Handler, opts Options) *Server {
 		ConnContext:    connContext,
 		ConnState:      connState,
 		ErrorLog:       log.New(slogWriter{opts.Logger}, "", 0),
+	}
+	if opts.TLSCert != "" {
+		// Without conn below it (see Serve), net/http's own 431 would be
+		// plain text: let requests up to four times the limit through to
+		// the handler chain's check, which answers with a problem.
+		s.http.MaxHeaderBytes = 4 * opts.MaxHeaderBytes
 	}
 	if opts.H2C {
 		var p http.Protocols
@@ -191,7 +201,11 @@ func (s *Server) wrap(h http.Handler) http.Handler {
 				// cutting the connection is the honest signal.
 				abort = rec.wroteHeader
 				if !abort {
-					problem.Write(rec, r, gatehouse.Internal(fmt.Errorf("panic: %v", v)))
+					// What the handler set for its answer (Allow, ETag...)
+					// does not describe this one.
+					clear(rec.Header())
+					rec.Header()["X-Request-Id"] = ids
+					s.writeProblem(rec, r, gatehouse.Internal(fmt.Errorf("panic: %v", v)))
 				}
 			}
 			if status := rec.status(); !s.opts.Logger.Enabled(r.Context(), slog.LevelInfo) ||
@@ -217,14 +231,22 @@ func (s *Server) wrap(h http.Handler) http.Handler {
 		switch {
 		case s.draining.Load():
 			rec.Header().Set("Connection", "close")
-			problem.Write(rec, r, gatehouse.Errorf(gatehouse.EUNAVAILABLE, "The server is shutting down."))
+			s.writeProblem(rec, r, gatehouse.Errorf(gatehouse.EUNAVAILABLE, "The server is shutting down."))
 		case headerBytes(r) > s.opts.MaxHeaderBytes:
-			problem.Write(rec, r, gatehouse.Errorf(gatehouse.EHEADERSTOOLARGE,
+			s.writeProblem(rec, r, gatehouse.Errorf(gatehouse.EHEADERSTOOLARGE,
 				"The request's header fields exceed the limit of %d bytes.", s.opts.MaxHeaderBytes))
 		default:
 			h.ServeHTTP(rec, r)
 		}
 	})
+}
+
+func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, err error) {
+	if s.opts.NegotiateProblems {
+		problem.WriteNegotiated(w, r, err)
+		return
+	}
+	problem.Write(w, r, err)
 }
 
 // headerBytes approximates the request head's size on the wire, as

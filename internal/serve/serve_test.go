@@ -158,3 +158,30 @@ func TestAccessLogSampling(t *testing.T) {
 		})
 	}
 }
+
+func TestPanicProblemIsNegotiatedAndCarriesNoHeadersOfTheAbandonedAnswer(t *testing.T) {
+	srv := New(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", "GET")
+		w.Header().Set("ETag", `"7"`)
+		panic("boom")
+	}), Options{Logger: slog.New(slog.DiscardHandler), NegotiateProblems: true})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	defer srv.Shutdown(context.Background())
+	req, _ := http.NewRequest("GET", "http://"+l.Addr().String(), nil)
+	req.Header.Set("Accept", "application/xml")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 500 || resp.Header.Get("Content-Type") != "application/problem+xml" {
+		t.Fatalf("got %d %q; want 500 application/problem+xml", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	if resp.Header.Get("Allow") != "" || resp.Header.Get("ETag") != "" || resp.Header.Get("X-Request-Id") == "" {
+		t.Fatalf("500 headers: %v", resp.Header)
+	}
+}

@@ -160,7 +160,9 @@ func (t *h1Transport) RoundTrip(out *http.Request) (*http.Response, error) {
 			closeBody(body)
 			return nil, err
 		}
-		resp, stale, err := pc.exchange(ctx, now, out, body)
+		// The read timeout runs from when the request goes out, not from
+		// before a dial that may have taken most of the connect timeout.
+		resp, stale, err := pc.exchange(ctx, time.Now(), out, body)
 		if err == nil {
 			return resp, nil
 		}

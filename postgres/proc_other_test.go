@@ -1,0 +1,10 @@
+//go:build unix && !linux
+
+package postgres
+
+import "syscall"
+
+// procAttr runs a server process as cred (if not nil).
+func procAttr(cred *syscall.Credential) *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Credential: cred}
+}

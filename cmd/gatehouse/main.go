@@ -28,6 +28,7 @@ import (
 	"github.com/gatehouse/gatehouse/admin"
 	"github.com/gatehouse/gatehouse/deploy"
 	"github.com/gatehouse/gatehouse/internal/serve"
+	"github.com/gatehouse/gatehouse/postgres"
 	"github.com/gatehouse/gatehouse/proxy"
 	"github.com/gatehouse/gatehouse/sqlite"
 	"github.com/prometheus/client_golang/prometheus"
@@ -75,6 +76,7 @@ func buildVersion() string {
 }
 
 type config struct {
+	store              string
 	dataDir            string
 	adminAddr          string
 	proxyAddr          string
@@ -98,6 +100,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	c := &config{}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.StringVar(&c.store, "store", "sqlite", "the configuration store: sqlite (in --data-dir), or a postgres:// URL")
 	fs.StringVar(&c.dataDir, "data-dir", "./gatehouse-data", "directory of the embedded SQLite store and the bootstrap admin token")
 	fs.StringVar(&c.adminAddr, "admin-addr", "127.0.0.1:9080", "listen address of the admin API")
 	fs.StringVar(&c.proxyAddr, "proxy-addr", ":8080", "listen address of the proxy")
@@ -167,16 +170,7 @@ func runServe(args []string, stderr io.Writer) error {
 	}
 	slog.SetDefault(logger)
 
-	// The store holds credential hashes: keep it private to this user.
-	// SQLite gives its WAL and shared-memory files the database's mode.
-	dbPath := filepath.Join(c.dataDir, "gatehouse.db")
-	if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
-		return err
-	}
-	if f, err := os.OpenFile(dbPath, os.O_RDONLY|os.O_CREATE, 0o600); err == nil {
-		f.Close()
-	}
-	store, err := sqlite.Open(dbPath, sqlite.Options{TombstoneRetention: c.tombstoneRetention})
+	store, err := openStore(ctx, c)
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
@@ -375,4 +369,25 @@ func parsePrefixes(list string) ([]netip.Prefix, error) {
 		out = append(out, p.Masked())
 	}
 	return out, nil
+}
+
+// openStore opens the store --store names. The data directory is created
+// either way: it holds the generated admin token.
+func openStore(ctx context.Context, c *config) (gatehouse.Store, error) {
+	// The store holds credential hashes: keep it private to this user.
+	if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
+		return nil, err
+	}
+	switch {
+	case c.store == "sqlite":
+		// SQLite gives its WAL and shared-memory files the database's mode.
+		dbPath := filepath.Join(c.dataDir, "gatehouse.db")
+		if f, err := os.OpenFile(dbPath, os.O_RDONLY|os.O_CREATE, 0o600); err == nil {
+			f.Close()
+		}
+		return sqlite.Open(dbPath, sqlite.Options{TombstoneRetention: c.tombstoneRetention})
+	case strings.HasPrefix(c.store, "postgres://"), strings.HasPrefix(c.store, "postgresql://"):
+		return postgres.Open(ctx, c.store, postgres.Options{TombstoneRetention: c.tombstoneRetention})
+	}
+	return nil, fmt.Errorf("--store %q: want sqlite or a postgres:// URL", c.store)
 }

@@ -90,7 +90,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (*result, error) {
-	if !gatehouse.KnownMethod(r.Method) {
+	if !gatehouse.KnownMethod(r.Method) || r.Method == http.MethodConnect {
+		// CONNECT is known, but this API supports it for no resource.
 		return nil, gatehouse.Errorf(gatehouse.ENOTIMPLEMENTED, "The method %s is not implemented.", sanitize(r.Method))
 	}
 	if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {

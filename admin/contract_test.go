@@ -516,6 +516,9 @@ func TestUnrecognisedMethodReturns501(t *testing.T) {
 	api := newTestAPI(t)
 	before := api.snapshot()
 	assertProblem(t, api.do("BREW", "/admin/v1/services", `{"name":"coffee","url":"http://pot:418"}`), 501)
+	c := api.dial()
+	c.send("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n")
+	assertProblem(t, c.readResponse("CONNECT"), 501)
 	api.unchanged(before)
 }
 

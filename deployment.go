@@ -70,6 +70,9 @@ type Deployment struct {
 	// Reason says why a deployment failed.
 	Reason     string     `json:"reason,omitempty"`
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	// Nodes is the progress of each data node, for deployments applied
+	// across a cluster; absent for one applied in-process.
+	Nodes []NodeProgress `json:"nodes,omitempty"`
 }
 
 func NewDeployment() *Deployment { return &Deployment{Action: ActionDeploy} }
@@ -108,15 +111,27 @@ func (d *Deployment) Check() (invalid, unprocessable []FieldError) {
 	if d.FinishedAt != nil {
 		bad.add("finished_at", "is set by the server")
 	}
+	if d.Nodes != nil {
+		bad.add("nodes", "is set by the server")
+	}
 	return bad, nil
 }
 
 // Active records which deployment the data plane serves, so that a
 // restart serves it again at once.
+//
+// In a cluster it is also what data nodes follow: a deployment points it at
+// its revision, and points it back at the previous one (Previous*) if any
+// node fails to apply it.
 type Active struct {
 	Meta
 	DeploymentID string `json:"deployment_id"`
 	Revision     int64  `json:"revision"`
+	// PreviousDeploymentID and PreviousRevision are what was active before
+	// DeploymentID, while a cluster deployment is in progress; "" if
+	// nothing was.
+	PreviousDeploymentID string `json:"previous_deployment_id,omitempty"`
+	PreviousRevision     int64  `json:"previous_revision,omitempty"`
 }
 
 // ActiveID is the id of the one Active record.

@@ -39,6 +39,9 @@ type Options struct {
 	// Metrics, if set, serves /metrics (Prometheus), without credentials
 	// like the probes: the admin listener is a private one.
 	Metrics http.Handler
+	// ProbesOnly serves /healthz, /readyz and /metrics and nothing else
+	// (404): the listener of a data node, which has no admin API.
+	ProbesOnly bool
 }
 
 // Handler serves the admin API from a Store.
@@ -104,6 +107,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (*result, error)
 		}
 		h.opts.Metrics.ServeHTTP(w, r)
 		return nil, nil
+	}
+	if h.opts.ProbesOnly {
+		return nil, gatehouse.Errorf(gatehouse.ENOTFOUND, "This is a data node: it serves no admin API. Use a control node.")
 	}
 	ep, params, err := match(r.URL)
 	if err != nil {

@@ -1,10 +1,13 @@
 package admin
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehouse/gatehouse"
 )
 
 // deployAndWait creates a deployment and polls it until it finishes.
@@ -164,5 +167,63 @@ func TestMetricsAreServedWithoutCredentials(t *testing.T) {
 	assertProblem(t, r, 405)
 	if r.header.Get("Allow") != "GET, HEAD" {
 		t.Fatalf("got Allow %q", r.header.Get("Allow"))
+	}
+}
+
+func TestNodesListRegisteredNodesWithTheirDerivedState(t *testing.T) {
+	api := newTestAPI(t)
+	now := api.clock.Now()
+	for _, n := range []*gatehouse.Node{
+		{Meta: gatehouse.Meta{ID: "edge-1"}, Role: gatehouse.RoleData, Revision: 3, DeploymentID: "d3", LastSeen: now, HeartbeatMS: 2000},
+		{Meta: gatehouse.Meta{ID: "edge-2"}, Role: gatehouse.RoleData, LastSeen: now.Add(-7 * time.Second), HeartbeatMS: 2000,
+			ApplyError: "does not compile", FailedDeploymentID: "d3"},
+		{Meta: gatehouse.Meta{ID: "ctl"}, Role: gatehouse.RoleControl, LastSeen: now, HeartbeatMS: 2000},
+	} {
+		rec, err := gatehouse.Encode(n, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := api.store.Create(context.Background(), rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list := api.must(200, "GET", "/admin/v1/nodes", "").json()
+	var got []string
+	for _, v := range list["data"].([]any) {
+		n := v.(map[string]any)
+		got = append(got, fmt.Sprintf("%v:%v:%v:%v", n["id"], n["role"], n["revision"], n["state"]))
+	}
+	if want := "[edge-1:data:3:live edge-2:data:0:down ctl:control:0:live]"; fmt.Sprint(got) != want {
+		t.Fatalf("nodes: got %v; want %s", got, want)
+	}
+	n := api.must(200, "GET", "/admin/v1/nodes/edge-2", "").json()
+	if n["apply_error"] != "does not compile" || n["state"] != "down" || n["last_seen"] == nil {
+		t.Fatalf("node edge-2: %v", n)
+	}
+	api.must(200, "HEAD", "/admin/v1/nodes/edge-1", "")
+	api.must(200, "HEAD", "/admin/v1/nodes", "")
+	assertProblem(t, api.do("GET", "/admin/v1/nodes/nope", ""), 404)
+	for _, tc := range []struct{ method, path string }{
+		{"POST", "/admin/v1/nodes"},
+		{"DELETE", "/admin/v1/nodes/edge-1"},
+		{"PUT", "/admin/v1/nodes/edge-1"},
+	} {
+		r := api.do(tc.method, tc.path, `{}`)
+		assertProblem(t, r, 405)
+		if r.header.Get("Allow") != "GET, HEAD, OPTIONS" {
+			t.Fatalf("%s %s: got Allow %q", tc.method, tc.path, r.header.Get("Allow"))
+		}
+	}
+	if r := api.do("OPTIONS", "/admin/v1/nodes", ""); r.status != 204 {
+		t.Fatalf("OPTIONS /admin/v1/nodes: %d", r.status)
+	}
+}
+
+func TestDeploymentNodesAreTheServers(t *testing.T) {
+	api := newTestAPI(t)
+	r := api.do("POST", "/admin/v1/deployments", `{"nodes":[{"node":"a","state":"applied"}]}`)
+	assertProblem(t, r, 400)
+	if got := r.problemFields(); fmt.Sprint(got) != "[nodes]" {
+		t.Fatalf("got fields %v; want [nodes]", got)
 	}
 }

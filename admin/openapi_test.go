@@ -460,6 +460,7 @@ func TestOpenAPISchemasMatchResources(t *testing.T) {
 		"Route": gatehouse.Route{}, "Consumer": gatehouse.Consumer{}, "Credential": gatehouse.Credential{},
 		"Policy": gatehouse.Policy{}, "Token": gatehouse.Token{},
 		"Revision": gatehouse.Revision{}, "Deployment": gatehouse.Deployment{},
+		"Node": gatehouse.Node{}, "NodeProgress": gatehouse.NodeProgress{},
 	} {
 		schema, _ := schemas[name].(map[string]any)
 		props, _ := schema["properties"].(map[string]any)

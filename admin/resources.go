@@ -30,6 +30,9 @@ type kindSpec struct {
 	refs func(gatehouse.Resource) []fieldRef
 	// nested kinds live under a parent's path; the parent id is params[0].
 	nested bool
+	// present, if set, completes a resource read from the store before it
+	// is answered (a node's derived state).
+	present func(h *Handler, res gatehouse.Resource)
 }
 
 type fieldRef struct {
@@ -70,6 +73,11 @@ var (
 		kind: gatehouse.KindRevision, newRes: func() gatehouse.Resource { return gatehouse.NewRevision() },
 		readOnly: true, filters: map[string]func(*gatehouse.Filter, string){},
 	}
+	nodes = &kindSpec{
+		kind: gatehouse.KindNode, newRes: func() gatehouse.Resource { return gatehouse.NewNode() },
+		readOnly: true, filters: map[string]func(*gatehouse.Filter, string){},
+		present: func(h *Handler, res gatehouse.Resource) { res.(*gatehouse.Node).Derive(h.opts.Now()) },
+	}
 	deployments = &kindSpec{
 		kind: gatehouse.KindDeployment, newRes: func() gatehouse.Resource { return gatehouse.NewDeployment() },
 		readOnly: true, createFn: createDeployment, filters: map[string]func(*gatehouse.Filter, string){},
@@ -97,7 +105,7 @@ func buildEndpoints() []*endpoint {
 		pattern: Prefix + "/openapi.json", public: true,
 		methods: map[string]handlerFunc{http.MethodGet: serveOpenAPI, http.MethodHead: serveOpenAPI},
 	}}
-	for _, spec := range []*kindSpec{services, routes, consumers, policies, tokens, credentials, revisions, deployments} {
+	for _, spec := range []*kindSpec{services, routes, consumers, policies, tokens, credentials, revisions, deployments, nodes} {
 		collection := Prefix + "/" + string(spec.kind)
 		var names []string
 		if spec.nested {
@@ -157,7 +165,13 @@ func (spec *kindSpec) load(h *Handler, r *request) (gatehouse.Resource, error) {
 		return nil, gatehouse.Errorf(gatehouse.ENOTFOUND, "%s %q does not exist under this consumer.", spec.kind, id)
 	}
 	res := spec.newRes()
-	return res, gatehouse.Decode(rec, res)
+	if err := gatehouse.Decode(rec, res); err != nil {
+		return nil, err
+	}
+	if spec.present != nil {
+		spec.present(h, res)
+	}
+	return res, nil
 }
 
 func (spec *kindSpec) get(h *Handler, r *request) (*result, error) {
@@ -200,6 +214,9 @@ func (spec *kindSpec) list(h *Handler, r *request) (*result, error) {
 		res := spec.newRes()
 		if err := gatehouse.Decode(rec, res); err != nil {
 			return nil, err
+		}
+		if spec.present != nil {
+			spec.present(h, res)
 		}
 		out.Data = append(out.Data, res)
 	}

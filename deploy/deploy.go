@@ -10,6 +10,7 @@ package deploy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -25,6 +26,11 @@ type Deployer struct {
 	log     *slog.Logger
 	now     func() time.Time
 	wake    chan struct{}
+
+	// cluster is set for a Deployer that applies through the cluster's
+	// data nodes (NewCluster) rather than to an in-process applier.
+	cluster  *ClusterOptions
+	progress chan struct{}
 
 	mu sync.Mutex // serialises revision numbering
 }
@@ -42,6 +48,9 @@ func New(store gatehouse.Store, applier gatehouse.Applier, log *slog.Logger) *De
 // stopped, so that the data plane serves it before anything else starts.
 // It reports whether there was one.
 func (d *Deployer) Restore(ctx context.Context) (bool, error) {
+	if d.applier == nil {
+		return false, errors.New("deploy: a cluster Deployer has no data plane to restore; the node's Agent catches up")
+	}
 	rec, err := d.store.Get(ctx, gatehouse.KindActive, gatehouse.ActiveID)
 	if code := gatehouse.ErrorCode(err); code == gatehouse.ENOTFOUND || code == gatehouse.EGONE {
 		return false, nil
@@ -228,6 +237,9 @@ func (d *Deployer) apply(ctx context.Context, dep *gatehouse.Deployment) error {
 	if err := d.setState(ctx, dep, gatehouse.StateApplying, ""); err != nil {
 		return err
 	}
+	if d.cluster != nil {
+		return d.applyCluster(ctx, dep)
+	}
 	rev, err := d.revision(ctx, dep.Revision)
 	if err != nil {
 		if gatehouse.ErrorCode(err) == gatehouse.EUNAVAILABLE {
@@ -248,15 +260,7 @@ func (d *Deployer) apply(ctx context.Context, dep *gatehouse.Deployment) error {
 
 // revision loads revision n; 0 is the empty configuration.
 func (d *Deployer) revision(ctx context.Context, n int64) (*gatehouse.Revision, error) {
-	if n == 0 {
-		return nil, nil
-	}
-	rec, err := d.store.Get(ctx, gatehouse.KindRevision, gatehouse.RevisionID(n))
-	if err != nil {
-		return nil, err
-	}
-	rev := gatehouse.NewRevision()
-	return rev, gatehouse.Decode(rec, rev)
+	return loadRevision(ctx, d.store, n)
 }
 
 func (d *Deployer) setState(ctx context.Context, dep *gatehouse.Deployment, state, reason string) error {

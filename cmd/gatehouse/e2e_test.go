@@ -927,3 +927,127 @@ func TestQuickStartDeploysProxiesAndServesAgainAfterRestart(t *testing.T) {
 	}
 	wantStatus(t, "GET through the proxy after restart", again.do("GET", "http://"+again.proxyAddr+"/echo/again", "", ""), http.StatusOK)
 }
+
+// launchNode starts one node of a cluster on the shared dataDir and waits
+// until the listeners of its role answer: a control node has no proxy
+// listener, and a data node only the probes on its admin address.
+func launchNode(t *testing.T, dataDir, role, name string, env ...string) *proc {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		addrs := freeAddrs(t, 2)
+		p := startProc(t, []string{"serve", "--data-dir", dataDir, "--role", role, "--node-name", name,
+			"--admin-addr", addrs[0], "--proxy-addr", addrs[1], "--heartbeat", "200ms",
+			"--read-header-timeout", "2s", "--shutdown-timeout", "10s"}, env)
+		p.adminAddr, p.proxyAddr = addrs[0], addrs[1]
+		err := func() error {
+			deadline := time.Now().Add(readyTimeout)
+			for ; time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+				if p.exited() {
+					if strings.Contains(p.stderr.String(), "address already in use") {
+						return errAddrInUse
+					}
+					return fmt.Errorf("gatehouse exited with code %d before it was ready", p.cmd.ProcessState.ExitCode())
+				}
+				logs := p.stderr.String()
+				if !loggedListening(logs, p.adminAddr) || (role != "control" && !loggedListening(logs, p.proxyAddr)) {
+					continue
+				}
+				resp, err := p.client.Get("http://" + p.adminAddr + "/healthz")
+				if err != nil {
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					return nil
+				}
+			}
+			return fmt.Errorf("gatehouse %s not ready after %v", name, readyTimeout)
+		}()
+		if err == nil {
+			return p
+		}
+		if errors.Is(err, errAddrInUse) && attempt < 5 {
+			continue
+		}
+		t.Fatalf("%v\nstderr:\n%s", err, p.stderr.String())
+	}
+}
+
+// deployAndWait deploys through a control node and returns the finished
+// deployment's body.
+func (p *proc) deployAndWait(token, body string) map[string]any {
+	p.t.Helper()
+	dep := p.do("POST", "/admin/v1/deployments", token, body)
+	wantStatus(p.t, "deploy", dep, http.StatusAccepted)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r := p.do("GET", dep.header.Get("Location"), token, "")
+		var d map[string]any
+		json.Unmarshal(r.body, &d)
+		if d["state"] == "succeeded" || d["state"] == "failed" {
+			return d
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("deployment still unfinished: %s", r.body)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestClusterOfOneControlAndTwoDataNodes runs three processes on one store
+// (SQLite in WAL mode, shared by processes of one machine; PostgreSQL is the
+// store for a cluster of machines): a deployment through the control node
+// completes once both data nodes applied it, and both then route.
+func TestClusterOfOneControlAndTwoDataNodes(t *testing.T) {
+	up := testupstream.Start(t)
+	dir := t.TempDir()
+	const token = "cluster-token"
+	ctl := launchNode(t, dir, "control", "ctl", "GATEHOUSE_ADMIN_TOKEN="+token)
+	edges := []*proc{launchNode(t, dir, "data", "edge-1"), launchNode(t, dir, "data", "edge-2")}
+
+	if _, err := net.DialTimeout("tcp", ctl.proxyAddr, time.Second); err == nil {
+		t.Fatal("a control node listens on the proxy address")
+	}
+	for _, e := range edges {
+		wantStatus(t, "admin API on a data node", e.do("GET", "/admin/v1/services", token, ""), http.StatusNotFound)
+		wantStatus(t, "readyz of a data node before any deployment", e.do("GET", "/readyz", "", ""), http.StatusServiceUnavailable)
+	}
+	wantStatus(t, "create service", ctl.do("POST", "/admin/v1/services", token, `{"id":"echo","name":"echo","url":"`+up.URL+`"}`), http.StatusCreated)
+	wantStatus(t, "create route", ctl.do("POST", "/admin/v1/routes", token, `{"name":"echo","paths":["/echo/*"],"service_id":"echo"}`), http.StatusCreated)
+
+	dep := ctl.deployAndWait(token, `{}`)
+	if dep["state"] != "succeeded" || fmt.Sprint(dep["nodes"]) != "[map[node:edge-1 state:applied] map[node:edge-2 state:applied]]" {
+		t.Fatalf("deployment: %v; want succeeded, applied by edge-1 and edge-2", dep)
+	}
+	for i, e := range edges {
+		r := e.do("GET", "http://"+e.proxyAddr+"/echo/hello", "", "")
+		wantStatus(t, fmt.Sprintf("GET through edge-%d", i+1), r, http.StatusOK)
+		if !strings.Contains(string(r.body), `"path":"/echo/hello"`) {
+			t.Fatalf("edge-%d proxied: %s", i+1, r.body)
+		}
+		wantStatus(t, "readyz of a data node after the deployment", e.do("GET", "/readyz", "", ""), http.StatusOK)
+	}
+
+	r := ctl.do("GET", "/admin/v1/nodes", token, "")
+	wantStatus(t, "list nodes", r, http.StatusOK)
+	var list struct {
+		Data []struct {
+			ID, Role, State string
+			Revision        int64
+		}
+	}
+	json.Unmarshal(r.body, &list)
+	if got := fmt.Sprint(list.Data); got != "[{ctl control live 0} {edge-1 data live 1} {edge-2 data live 1}]" {
+		t.Fatalf("nodes: %s", r.body)
+	}
+
+	// A node that stopped is not waited for.
+	edges[1].stop()
+	wantStatus(t, "edge-2 after it stopped", ctl.do("GET", "/admin/v1/nodes/edge-2", token, ""), http.StatusOK)
+	dep = ctl.deployAndWait(token, `{"action":"undeploy"}`)
+	if dep["state"] != "succeeded" || fmt.Sprint(dep["nodes"]) != "[map[node:edge-1 state:applied]]" {
+		t.Fatalf("deployment with edge-2 stopped: %v; want succeeded, applied by edge-1", dep)
+	}
+	wantStatus(t, "GET through edge-1 after the undeploy", edges[0].do("GET", "http://"+edges[0].proxyAddr+"/echo/x", "", ""), http.StatusNotFound)
+}

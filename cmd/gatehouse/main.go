@@ -1,6 +1,7 @@
 // Command gatehouse runs the gatehouse API gateway.
 //
-//	gatehouse serve [flags]   run the admin API and the proxy
+//	gatehouse serve [flags]   run the admin API and the proxy (--role all),
+//	                          or one of them (--role control, --role data)
 //	gatehouse version         print the version
 //
 // Every flag can also be set as an environment variable: --admin-addr is
@@ -94,6 +95,10 @@ type config struct {
 	h2c                bool
 	accessLogSample    float64
 	trustedProxies     string
+	role               string
+	nodeName           string
+	heartbeat          time.Duration
+	deployTimeout      time.Duration
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
@@ -119,6 +124,10 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.h2c, "h2c", false, "also accept cleartext HTTP/2 (prior knowledge) on the proxy")
 	fs.Float64Var(&c.accessLogSample, "access-log-sample", 1, "share of proxy requests logged, 0 to 1; 5xx answers are always logged, so 0 logs only those")
 	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of proxies in front of gatehouse whose X-Forwarded-For/Forwarded are believed")
+	fs.StringVar(&c.role, "role", gatehouse.RoleAll, "what this node does: control (the admin API and deployments), data (the proxy) or all (both)")
+	fs.StringVar(&c.nodeName, "node-name", "", "this node's id among the nodes sharing the store (default: the host name and the proxy port, or for a control node the admin port)")
+	fs.DurationVar(&c.heartbeat, "heartbeat", 2*time.Second, "how often the node records that it is alive; it is down after missing 3")
+	fs.DurationVar(&c.deployTimeout, "deploy-timeout", 30*time.Second, "how long a deployment waits for every live data node to apply it before it fails")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -137,7 +146,57 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 			}
 		}
 	})
-	return c, envErr
+	if envErr != nil {
+		return nil, envErr
+	}
+	switch c.role {
+	case gatehouse.RoleAll, gatehouse.RoleControl, gatehouse.RoleData:
+	default:
+		return nil, fmt.Errorf("--role must be all, control or data, not %q", c.role)
+	}
+	if c.heartbeat <= 0 || c.deployTimeout <= 0 {
+		return nil, errors.New("--heartbeat and --deploy-timeout must be positive")
+	}
+	if c.nodeName == "" {
+		addr := c.proxyAddr
+		if c.role == gatehouse.RoleControl {
+			addr = c.adminAddr
+		}
+		c.nodeName = defaultNodeName(addr)
+	}
+	if !gatehouse.ValidID(c.nodeName) {
+		return nil, fmt.Errorf("--node-name %q: %s", c.nodeName, gatehouse.IDRule)
+	}
+	return c, nil
+}
+
+// defaultNodeName is the host name and the port of addr, made a valid id
+// ("edge-1.example:8080" is edge-1-example-8080).
+func defaultNodeName(addr string) string {
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "gatehouse"
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	name := host
+	if port != "" {
+		name += "-" + port
+	}
+	name = strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' {
+			return r
+		}
+		return '-'
+	}, name)
+	name = strings.TrimLeft(name, "-_")
+	if len(name) > 64 {
+		name = name[len(name)-64:]
+		name = strings.TrimLeft(name, "-_")
+	}
+	if name == "" {
+		name = gatehouse.NewID()
+	}
+	return name
 }
 
 func newLogger(c *config, w io.Writer) (*slog.Logger, error) {
@@ -176,26 +235,50 @@ func runServe(args []string, stderr io.Writer) error {
 	}
 	defer store.Close()
 
-	if err := bootstrapToken(ctx, store, c.dataDir, stderr); err != nil {
-		return err
+	// A data node has no admin API, so it needs no admin token.
+	if c.role != gatehouse.RoleData {
+		if err := bootstrapToken(ctx, store, c.dataDir, stderr); err != nil {
+			return err
+		}
 	}
 
-	// The data plane serves the last applied revision before anything
-	// else starts, so a restart does not interrupt routing.
 	trusted, err := parsePrefixes(c.trustedProxies)
 	if err != nil {
 		return fmt.Errorf("--trusted-proxies: %w", err)
 	}
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	dataPlane := proxy.New(proxy.Options{MaxBodyBytes: c.proxyMaxBody, Logger: logger, Metrics: proxy.NewMetrics(registry),
-		TrustedProxies: trusted})
-	defer dataPlane.Close()
-	deployer := deploy.New(store, dataPlane, logger)
-	if restored, err := deployer.Restore(ctx); err != nil {
+
+	// Every node registers itself and heartbeats; a node that serves
+	// traffic also follows the active revision. A node that runs
+	// deployments hears from the local one at once.
+	var (
+		dataPlane *proxy.Handler
+		applier   gatehouse.Applier
+		deployer  *deploy.Deployer
+		agent     *deploy.Agent
+	)
+	if c.role != gatehouse.RoleControl {
+		dataPlane = proxy.New(proxy.Options{MaxBodyBytes: c.proxyMaxBody, Logger: logger, Metrics: proxy.NewMetrics(registry),
+			TrustedProxies: trusted})
+		defer dataPlane.Close()
+		applier = dataPlane
+	}
+	agentOpts := deploy.AgentOptions{Name: c.nodeName, Role: c.role, Heartbeat: c.heartbeat}
+	if c.role != gatehouse.RoleData {
+		deployer = deploy.NewCluster(store, logger, deploy.ClusterOptions{Timeout: c.deployTimeout,
+			Kick: func() { agent.Notify() }})
+		agentOpts.OnReport = deployer.Progressed
+	}
+	agent = deploy.NewAgent(store, applier, logger, agentOpts)
+	// The data plane serves the active revision before anything else
+	// starts, so a restart does not interrupt routing.
+	if served, err := agent.Start(ctx); err != nil {
 		return err
-	} else if restored {
-		logger.Info("serving the active revision", "revision", dataPlane.Revision())
+	} else if served {
+		logger.Info("serving the active revision", "revision", dataPlane.Revision(), "node", c.nodeName)
+	} else if n := agent.Node(); n.ApplyError != "" {
+		logger.Error("cannot serve the active revision", "node", c.nodeName, "error", n.ApplyError)
 	}
 
 	serverOpts := serve.Options{
@@ -213,15 +296,28 @@ func runServe(args []string, stderr io.Writer) error {
 	}
 	proxyOpts.NegotiateProblems = true
 	proxyOpts.TLSCert, proxyOpts.TLSKey, proxyOpts.H2C = c.tlsCert, c.tlsKey, c.h2c
-	adminHandler := admin.New(store, admin.Options{MaxBodyBytes: c.adminMaxBody, Deployments: deployer, Ready: dataPlane.Ready,
-		Metrics: promhttp.HandlerFor(registry, promhttp.HandlerOpts{})})
-	servers := []struct {
+	metrics := promhttp.HandlerFor(registry, promhttp.HandlerOpts{})
+	type server struct {
 		name string
 		addr string
 		srv  *serve.Server
-	}{
-		{"proxy", c.proxyAddr, serve.New(dataPlane, proxyOpts)},
-		{"admin", c.adminAddr, serve.New(adminHandler, adminOpts)},
+	}
+	var servers []server
+	if dataPlane != nil {
+		servers = append(servers, server{"proxy", c.proxyAddr, serve.New(dataPlane, proxyOpts)})
+	}
+	switch c.role {
+	case gatehouse.RoleData:
+		// No admin API; the probes and metrics stay on the admin address.
+		adminOpts.Name = "probes"
+		h := admin.New(store, admin.Options{ProbesOnly: true, Ready: dataPlane.Ready, Metrics: metrics})
+		servers = append(servers, server{"probes", c.adminAddr, serve.New(h, adminOpts)})
+	default:
+		opts := admin.Options{MaxBodyBytes: c.adminMaxBody, Deployments: deployer, Metrics: metrics}
+		if dataPlane != nil {
+			opts.Ready = dataPlane.Ready
+		}
+		servers = append(servers, server{"admin", c.adminAddr, serve.New(admin.New(store, opts), adminOpts)})
 	}
 	errc := make(chan error, len(servers))
 	for _, s := range servers {
@@ -229,12 +325,15 @@ func runServe(args []string, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("listen %s: %w", s.addr, err)
 		}
-		logger.Info("listening", "listener", s.name, "addr", l.Addr().String())
+		logger.Info("listening", "listener", s.name, "addr", l.Addr().String(), "role", c.role, "node", c.nodeName)
 		go func() { errc <- s.srv.Serve(l) }()
 	}
-	runCtx, stopDeployer := context.WithCancel(context.Background())
-	defer stopDeployer()
-	go deployer.Run(runCtx)
+	runCtx, stopBackground := context.WithCancel(context.Background())
+	defer stopBackground()
+	go agent.Run(runCtx)
+	if deployer != nil {
+		go deployer.Run(runCtx)
+	}
 
 	select {
 	case err := <-errc:
@@ -254,6 +353,10 @@ func runServe(args []string, stderr io.Writer) error {
 		if err := <-done; err != nil {
 			logger.Warn("shutdown incomplete", "error", err)
 		}
+	}
+	stopBackground()
+	if err := agent.Stop(sctx); err != nil {
+		logger.Warn("recording the node's shutdown", "error", err)
 	}
 	logger.Info("stopped")
 	return nil

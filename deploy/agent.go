@@ -1,0 +1,284 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+)
+
+// AgentOptions configures an Agent. Zero values take the defaults given.
+type AgentOptions struct {
+	// Name is the node's id in the store.
+	Name string
+	// Role is gatehouse.RoleAll, RoleControl or RoleData. Only nodes that
+	// serve traffic follow the active revision.
+	Role string
+	// Heartbeat is how often the node refreshes its record. Default 2s.
+	Heartbeat time.Duration
+	// Poll is how often the active pointer is read. Default 300ms.
+	Poll time.Duration
+	// OnReport, if set, is called after the node recorded the outcome of
+	// an apply (the in-process Deployer listens to it, so that a
+	// single-node deployment completes at once).
+	OnReport func()
+}
+
+// Agent is one node's membership of the cluster: it registers the node,
+// heartbeats, and on a node that serves traffic, follows the Active record,
+// applying each revision it names and reporting the outcome in the node's
+// record. Polling is how it learns of new revisions.
+type Agent struct {
+	store   gatehouse.Store
+	applier gatehouse.Applier // nil on a control node
+	log     *slog.Logger
+	opts    AgentOptions
+	now     func() time.Time
+	wake    chan struct{}
+
+	syncMu sync.Mutex // one apply at a time
+	mu     sync.Mutex // guards node and version
+	node   gatehouse.Node
+	// version is the node record's version as this agent last wrote it.
+	version int64
+}
+
+// NewAgent returns an Agent for the node opts names. applier is the data
+// plane; nil for a control node.
+func NewAgent(store gatehouse.Store, applier gatehouse.Applier, log *slog.Logger, opts AgentOptions) *Agent {
+	if log == nil {
+		log = slog.Default()
+	}
+	if opts.Heartbeat <= 0 {
+		opts.Heartbeat = 2 * time.Second
+	}
+	if opts.Poll <= 0 {
+		opts.Poll = 300 * time.Millisecond
+	}
+	if opts.Role == "" {
+		opts.Role = gatehouse.RoleAll
+	}
+	a := &Agent{store: store, applier: applier, log: log, opts: opts, now: time.Now, wake: make(chan struct{}, 1)}
+	a.node = gatehouse.Node{Meta: gatehouse.Meta{ID: opts.Name}, Role: opts.Role, HeartbeatMS: opts.Heartbeat.Milliseconds()}
+	return a
+}
+
+func (a *Agent) follows() bool { return a.applier != nil && a.opts.Role != gatehouse.RoleControl }
+
+// Start registers the node and, on a node that serves traffic, applies the
+// active revision at once: the catch-up of a (re)started node. It reports
+// whether a revision (or the empty configuration of an undeploy) is served.
+// A revision that fails to apply is reported in the node's record, not
+// returned: the node still starts, and serves nothing until a deployment
+// it can apply.
+func (a *Agent) Start(ctx context.Context) (bool, error) {
+	if err := a.report(ctx); err != nil {
+		return false, fmt.Errorf("register node %s: %w", a.opts.Name, err)
+	}
+	if !a.follows() {
+		return false, nil
+	}
+	if err := a.sync(ctx); err != nil {
+		return false, err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.node.DeploymentID != "", nil
+}
+
+// Notify makes the agent read the active pointer now rather than at its
+// next poll.
+func (a *Agent) Notify() {
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Node returns the node as this agent last reported it.
+func (a *Agent) Node() gatehouse.Node {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.node
+}
+
+// Run heartbeats and follows the active pointer until ctx is done.
+func (a *Agent) Run(ctx context.Context) {
+	beat := time.NewTicker(a.opts.Heartbeat)
+	defer beat.Stop()
+	var poll <-chan time.Time
+	if a.follows() {
+		t := time.NewTicker(a.opts.Poll)
+		defer t.Stop()
+		poll = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-beat.C:
+			if err := a.report(ctx); err != nil && ctx.Err() == nil {
+				a.log.Warn("heartbeat failed", "node", a.opts.Name, "error", err)
+			}
+			continue
+		case <-poll:
+		case <-a.wake:
+		}
+		if !a.follows() {
+			continue
+		}
+		if err := a.sync(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn("following the active revision", "node", a.opts.Name, "error", err)
+		}
+	}
+}
+
+// Stop records that the node shut down, so that it is down at once rather
+// than after three missed heartbeats, and deployments stop waiting for it.
+func (a *Agent) Stop(ctx context.Context) error {
+	a.mu.Lock()
+	a.node.Stopped = true
+	a.mu.Unlock()
+	return a.report(ctx)
+}
+
+// sync applies what the active pointer names, unless this node already
+// serves it or already failed to apply it.
+func (a *Agent) sync(ctx context.Context) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("panic following the active revision: %v", v)
+		}
+	}()
+	a.syncMu.Lock()
+	defer a.syncMu.Unlock()
+	var target gatehouse.Active
+	rec, err := a.store.Get(ctx, gatehouse.KindActive, gatehouse.ActiveID)
+	switch code := gatehouse.ErrorCode(err); {
+	case err == nil:
+		if err := gatehouse.Decode(rec, &target); err != nil {
+			return err
+		}
+	case code == gatehouse.ENOTFOUND || code == gatehouse.EGONE:
+		// Nothing is active: serve nothing (a deployment that failed
+		// before any other succeeded points back at nothing).
+	default:
+		return err
+	}
+	a.mu.Lock()
+	served, failed := a.node.DeploymentID, a.node.FailedDeploymentID
+	a.mu.Unlock()
+	if target.DeploymentID == served || target.DeploymentID == failed {
+		return nil
+	}
+	var rev *gatehouse.Revision
+	var applyErr error
+	if target.DeploymentID != "" {
+		rev, applyErr = loadRevision(ctx, a.store, target.Revision)
+		if gatehouse.ErrorCode(applyErr) == gatehouse.EUNAVAILABLE {
+			return applyErr
+		}
+		if applyErr != nil {
+			applyErr = fmt.Errorf("revision %d cannot be read: %s", target.Revision, gatehouse.ErrorMessage(applyErr))
+		}
+	}
+	if applyErr == nil {
+		applyErr = a.applier.Apply(ctx, rev)
+	}
+	a.mu.Lock()
+	if applyErr != nil {
+		a.node.ApplyError, a.node.FailedDeploymentID = applyErr.Error(), target.DeploymentID
+	} else {
+		a.node.DeploymentID, a.node.Revision = target.DeploymentID, target.Revision
+		a.node.ApplyError, a.node.FailedDeploymentID = "", ""
+	}
+	a.mu.Unlock()
+	if applyErr != nil {
+		a.log.Warn("apply failed", "node", a.opts.Name, "deployment", target.DeploymentID, "revision", target.Revision, "error", applyErr)
+	} else if target.DeploymentID != "" {
+		a.log.Info("applied", "node", a.opts.Name, "deployment", target.DeploymentID, "revision", target.Revision)
+	}
+	err = a.report(ctx)
+	if a.opts.OnReport != nil {
+		a.opts.OnReport()
+	}
+	return err
+}
+
+// report writes the node's record, stamped now: Create on first start,
+// Update afterwards, re-reading the version when another writer (an earlier
+// process of the same name) moved it.
+func (a *Agent) report(ctx context.Context) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.node.LastSeen = a.now().UTC()
+	node := a.node
+	a.node.Stopped = false
+	node.State = ""
+	node.Meta = gatehouse.Meta{ID: a.opts.Name}
+	rec, err := gatehouse.Encode(&node, nil)
+	if err != nil {
+		return gatehouse.Internal(err)
+	}
+	for attempt := 0; attempt < 5; attempt++ {
+		if a.version == 0 {
+			err = a.store.Create(ctx, rec)
+			if gatehouse.ErrorCode(err) == gatehouse.ECONFLICT {
+				if err = a.reread(ctx); err != nil {
+					return err
+				}
+				continue
+			}
+		} else {
+			err = a.store.Update(ctx, rec, a.version)
+			switch gatehouse.ErrorCode(err) {
+			case gatehouse.EPRECONDITION:
+				if err = a.reread(ctx); err != nil {
+					return err
+				}
+				continue
+			case gatehouse.ENOTFOUND, gatehouse.EGONE:
+				a.version = 0
+				continue
+			}
+		}
+		if err != nil {
+			return err
+		}
+		a.version = rec.Version
+		return nil
+	}
+	return errors.New("the node record keeps changing under this node: is another process using the same --node-name?")
+}
+
+// reread takes the stored record's version; a.mu is held.
+func (a *Agent) reread(ctx context.Context) error {
+	cur, err := a.store.Get(ctx, gatehouse.KindNode, a.opts.Name)
+	switch code := gatehouse.ErrorCode(err); {
+	case err == nil:
+		a.version = cur.Version
+		return nil
+	case code == gatehouse.ENOTFOUND || code == gatehouse.EGONE:
+		a.version = 0
+		return nil
+	default:
+		return err
+	}
+}
+
+// loadRevision loads revision n; 0 is the empty configuration.
+func loadRevision(ctx context.Context, store gatehouse.Store, n int64) (*gatehouse.Revision, error) {
+	if n == 0 {
+		return nil, nil
+	}
+	rec, err := store.Get(ctx, gatehouse.KindRevision, gatehouse.RevisionID(n))
+	if err != nil {
+		return nil, err
+	}
+	rev := gatehouse.NewRevision()
+	return rev, gatehouse.Decode(rec, rev)
+}

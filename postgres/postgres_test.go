@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/pgtest"
 	"github.com/gatehouse/gatehouse/storetest"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -27,12 +28,11 @@ import (
 // and a pool on its postgres database to create test databases with. Both
 // are nil when the tests are skipped.
 var (
-	shared *server
+	shared *pgtest.Server
 	admin  *pgxpool.Pool
-	pgBin  string
 )
 
-const skipMessage = "postgres tests SKIPPED: PostgreSQL binaries not found; install the postgresql package"
+const skipMessage = pgtest.SkipMessage
 
 func TestMain(m *testing.M) {
 	os.Exit(testMain(m))
@@ -40,10 +40,10 @@ func TestMain(m *testing.M) {
 
 func testMain(m *testing.M) int {
 	var err error
-	pgBin, err = findBinaries()
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			fmt.Fprintf(os.Stderr, "postgres tests FAILED: PostgreSQL binaries not found (%v); "+
+	shared, err = pgtest.New()
+	if errors.Is(err, pgtest.ErrNoBinaries) {
+		if pgtest.InCI() {
+			fmt.Fprintf(os.Stderr, "postgres tests FAILED: %v; "+
 				"CI must install the postgresql package (see .ci/run)\n", err)
 			return 1
 		}
@@ -52,13 +52,12 @@ func testMain(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "\n!!! %s\n\n", skipMessage)
 		return code
 	}
-	shared, err = newServer(pgBin)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "postgres tests FAILED: cannot start PostgreSQL from %s: %v\n", pgBin, err)
+		fmt.Fprintf(os.Stderr, "postgres tests FAILED: cannot start PostgreSQL: %v\n", err)
 		return 1
 	}
-	defer shared.stop()
-	admin, err = pgxpool.New(context.Background(), shared.dsn("postgres"))
+	defer shared.Close()
+	admin, err = pgxpool.New(context.Background(), shared.DSN("postgres"))
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "postgres tests FAILED: %v\n", err)
 		return 1
@@ -93,7 +92,7 @@ func newDatabase(t testing.TB) string {
 			t.Errorf("DROP DATABASE %s: %v", name, err)
 		}
 	})
-	return shared.dsn(name)
+	return shared.DSN(name)
 }
 
 func openTest(t testing.TB, dsn string, opts Options) *DB {
@@ -219,7 +218,7 @@ func TestNonUTF8DatabaseIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { admin.Exec(context.Background(), `DROP DATABASE `+name+` WITH (FORCE)`) })
-	db, err := Open(t.Context(), shared.dsn(name), Options{})
+	db, err := Open(t.Context(), shared.DSN(name), Options{})
 	if err == nil {
 		db.Close()
 		t.Fatalf("Open of a LATIN1 database: got success; want an error")
@@ -424,30 +423,26 @@ func TestStoppedServerIsUnavailable(t *testing.T) {
 	needServer(t)
 	t.Parallel()
 	ctx := t.Context()
-	srv, err := newServer(pgBin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.stop()
-	db := openTest(t, srv.dsn("postgres"), Options{})
+	srv := pgtest.Start(t)
+	db := openTest(t, srv.DSN("postgres"), Options{})
 	if err := db.Create(ctx, svc("s1")); err != nil {
 		t.Fatal(err)
 	}
 
-	srv.halt()
+	srv.Stop()
 	for _, tc := range calls(ctx, db) {
 		if err := tc.call(); gatehouse.ErrorCode(err) != gatehouse.EUNAVAILABLE {
 			t.Errorf("%s with the server stopped: got %s (%v); want %s", tc.name, gatehouse.ErrorCode(err), err, gatehouse.EUNAVAILABLE)
 		}
 	}
-	if other, err := Open(ctx, srv.dsn("postgres"), Options{}); err == nil {
+	if other, err := Open(ctx, srv.DSN("postgres"), Options{}); err == nil {
 		other.Close()
 		t.Errorf("Open with the server stopped: got success; want an error")
 	} else if gatehouse.ErrorCode(err) != gatehouse.EUNAVAILABLE {
 		t.Errorf("Open with the server stopped: got %s (%v); want %s", gatehouse.ErrorCode(err), err, gatehouse.EUNAVAILABLE)
 	}
 
-	if err := srv.start(); err != nil {
+	if err := srv.Restart(); err != nil {
 		t.Fatalf("restart: %v", err)
 	}
 	if err := db.Ping(ctx); err != nil {

@@ -94,7 +94,7 @@ func (s *syncBuffer) String() string {
 
 // proc is one running gatehouse process.
 type proc struct {
-	t              *testing.T
+	t              testing.TB
 	cmd            *exec.Cmd
 	stdout, stderr syncBuffer
 	done           chan struct{} // closed when the process has exited
@@ -125,7 +125,7 @@ func cleanEnv(extra []string) []string {
 }
 
 // startProc starts the binary and registers its killing with t.Cleanup.
-func startProc(t *testing.T, args, env []string) *proc {
+func startProc(t testing.TB, args, env []string) *proc {
 	t.Helper()
 	p := &proc{t: t, done: make(chan struct{})}
 	p.cmd = exec.Command(gatehouseBin, args...)
@@ -196,7 +196,7 @@ func (p *proc) stop() {
 // freeAddrs returns n distinct addresses on 127.0.0.1 that were free a
 // moment ago. Another process may take one before gatehouse binds it;
 // launch retries when that happens.
-func freeAddrs(t *testing.T, n int) []string {
+func freeAddrs(t testing.TB, n int) []string {
 	t.Helper()
 	var addrs []string
 	for range n {
@@ -292,9 +292,19 @@ type response struct {
 
 // do sends a request to the process; path is relative to the admin
 // listener unless it is a full URL. A non-empty token is sent as a bearer
-// token; a body is sent as application/json.
+// token; a body is sent as application/json. It fails the test if the
+// request cannot be made.
 func (p *proc) do(method, path, token, body string, header ...string) response {
 	p.t.Helper()
+	r, err := p.send(method, path, token, body, header...)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return r
+}
+
+// send is do for other goroutines than the test's: it returns the error.
+func (p *proc) send(method, path, token, body string, header ...string) (response, error) {
 	u := path
 	if !strings.HasPrefix(u, "http://") {
 		u = "http://" + p.adminAddr + path
@@ -305,7 +315,7 @@ func (p *proc) do(method, path, token, body string, header ...string) response {
 	}
 	req, err := http.NewRequest(method, u, rd)
 	if err != nil {
-		p.t.Fatalf("new request: %v", err)
+		return response{}, fmt.Errorf("new request: %v", err)
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -318,18 +328,18 @@ func (p *proc) do(method, path, token, body string, header ...string) response {
 	}
 	resp, err := p.client.Do(req)
 	if err != nil {
-		p.t.Fatalf("%s %s: %v", method, u, err)
+		return response{}, fmt.Errorf("%s %s: %v", method, u, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		p.t.Fatalf("%s %s: read body: %v", method, u, err)
+		return response{}, fmt.Errorf("%s %s: read body: %v", method, u, err)
 	}
-	return response{status: resp.StatusCode, header: resp.Header, body: b}
+	return response{status: resp.StatusCode, header: resp.Header, body: b}, nil
 }
 
 // wantStatus fails the test unless r has the status.
-func wantStatus(t *testing.T, what string, r response, want int) {
+func wantStatus(t testing.TB, what string, r response, want int) {
 	t.Helper()
 	if r.status != want {
 		t.Fatalf("%s: got status %d; want %d (body %s)", what, r.status, want, r.body)
@@ -931,13 +941,22 @@ func TestQuickStartDeploysProxiesAndServesAgainAfterRestart(t *testing.T) {
 // launchNode starts one node of a cluster on the shared dataDir and waits
 // until the listeners of its role answer: a control node has no proxy
 // listener, and a data node only the probes on its admin address.
-func launchNode(t *testing.T, dataDir, role, name string, env ...string) *proc {
+func launchNode(t testing.TB, dataDir, role, name string, env ...string) *proc {
+	t.Helper()
+	return startNode(t, role, name, []string{"--data-dir", dataDir}, env...)
+}
+
+// startNode starts one node of a cluster with flags (the store's, and any
+// overriding the harness's: the last of a flag given twice wins) and waits
+// until the listeners of its role answer.
+func startNode(t testing.TB, role, name string, flags []string, env ...string) *proc {
 	t.Helper()
 	for attempt := 1; ; attempt++ {
 		addrs := freeAddrs(t, 2)
-		p := startProc(t, []string{"serve", "--data-dir", dataDir, "--role", role, "--node-name", name,
+		args := []string{"serve", "--role", role, "--node-name", name,
 			"--admin-addr", addrs[0], "--proxy-addr", addrs[1], "--heartbeat", "200ms",
-			"--read-header-timeout", "2s", "--shutdown-timeout", "10s"}, env)
+			"--read-header-timeout", "2s", "--shutdown-timeout", "10s"}
+		p := startProc(t, append(args, flags...), env)
 		p.adminAddr, p.proxyAddr = addrs[0], addrs[1]
 		err := func() error {
 			deadline := time.Now().Add(readyTimeout)

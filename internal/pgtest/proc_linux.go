@@ -1,4 +1,6 @@
-package postgres
+//go:build unix
+
+package pgtest
 
 import "syscall"
 

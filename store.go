@@ -132,3 +132,12 @@ type Store interface {
 
 	Close() error
 }
+
+// Notifier is implemented by stores that can say promptly that records of a
+// kind were written (PostgreSQL's LISTEN/NOTIFY). Subscribe sends the kind
+// of each committed change it hears of, or "" when it may have missed
+// some; the channel closes when ctx is done. It is a hint that wakes a
+// poller early, never a replacement for polling.
+type Notifier interface {
+	Subscribe(ctx context.Context) <-chan Kind
+}

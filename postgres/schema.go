@@ -74,6 +74,24 @@ CREATE TABLE tombstones (
 );
 CREATE INDEX tombstones_deleted_at ON tombstones (deleted_at);
 `,
+	// 2: NOTIFY on writes of the records nodes wait on (the active
+	// deployment, node reports), so that they learn of them at commit
+	// instead of at their next poll. The payload is the kind; NOTIFY
+	// folds repeats within one transaction.
+	`
+CREATE FUNCTION gatehouse_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+	k text := COALESCE(NEW.kind, OLD.kind);
+BEGIN
+	IF k IN ('active', 'nodes') THEN
+		PERFORM pg_notify('gatehouse_changes', k);
+	END IF;
+	RETURN NULL;
+END
+$$;
+CREATE TRIGGER records_notify AFTER INSERT OR UPDATE OR DELETE ON records
+	FOR EACH ROW EXECUTE FUNCTION gatehouse_notify();
+`,
 }
 
 // Advisory lock keys (pg_advisory_xact_lock), arbitrary constants that

@@ -331,6 +331,20 @@ func runServe(args []string, stderr io.Writer) error {
 	runCtx, stopBackground := context.WithCancel(context.Background())
 	defer stopBackground()
 	go agent.Run(runCtx)
+	if n, ok := store.(gatehouse.Notifier); ok {
+		// The store says when the active deployment or a node's report
+		// changes: wake at once instead of at the next poll.
+		go func() {
+			for kind := range n.Subscribe(runCtx) {
+				if kind != gatehouse.KindNode {
+					agent.Notify()
+				}
+				if deployer != nil && kind != gatehouse.KindActive {
+					deployer.Progressed()
+				}
+			}
+		}()
+	}
 	if deployer != nil {
 		go deployer.Run(runCtx)
 	}

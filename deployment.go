@@ -68,7 +68,10 @@ type Deployment struct {
 	Revision int64  `json:"revision"`
 	State    string `json:"state"`
 	// Reason says why a deployment failed.
-	Reason     string     `json:"reason,omitempty"`
+	Reason string `json:"reason,omitempty"`
+	// StartedAt is when applying began; a cluster deployment's timeout
+	// runs from it, however often it is taken up again.
+	StartedAt  *time.Time `json:"started_at,omitempty"`
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
 	// Nodes is the progress of each data node, for deployments applied
 	// across a cluster; absent for one applied in-process.
@@ -107,6 +110,9 @@ func (d *Deployment) Check() (invalid, unprocessable []FieldError) {
 	}
 	if d.Reason != "" {
 		bad.add("reason", "is set by the server")
+	}
+	if d.StartedAt != nil {
+		bad.add("started_at", "is set by the server")
 	}
 	if d.FinishedAt != nil {
 		bad.add("finished_at", "is set by the server")

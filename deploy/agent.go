@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -45,6 +46,8 @@ type Agent struct {
 	node   gatehouse.Node
 	// version is the node record's version as this agent last wrote it.
 	version int64
+	// stopping is set by Stop: reports from then on say stopped.
+	stopping bool
 }
 
 // NewAgent returns an Agent for the node opts names. applier is the data
@@ -141,7 +144,7 @@ func (a *Agent) Run(ctx context.Context) {
 // than after three missed heartbeats, and deployments stop waiting for it.
 func (a *Agent) Stop(ctx context.Context) error {
 	a.mu.Lock()
-	a.node.Stopped = true
+	a.stopping = true
 	a.mu.Unlock()
 	return a.report(ctx)
 }
@@ -179,7 +182,10 @@ func (a *Agent) sync(ctx context.Context) (err error) {
 	var applyErr error
 	if target.DeploymentID != "" {
 		rev, applyErr = loadRevision(ctx, a.store, target.Revision)
-		if gatehouse.ErrorCode(applyErr) == gatehouse.EUNAVAILABLE {
+		// Only a revision that is missing or will not decode is this
+		// deployment's failure; an outage, a shutdown (a canceled
+		// context) or any other store trouble is tried again later.
+		if applyErr != nil && (ctx.Err() != nil || !revisionBroken(applyErr)) {
 			return applyErr
 		}
 		if applyErr != nil {
@@ -217,7 +223,9 @@ func (a *Agent) report(ctx context.Context) error {
 	defer a.mu.Unlock()
 	a.node.LastSeen = a.now().UTC()
 	node := a.node
-	a.node.Stopped = false
+	// Once Stop has begun, every report (a heartbeat racing it included)
+	// says stopped.
+	node.Stopped = a.stopping
 	node.State = ""
 	node.Meta = gatehouse.Meta{ID: a.opts.Name}
 	rec, err := gatehouse.Encode(&node, nil)
@@ -281,4 +289,17 @@ func loadRevision(ctx context.Context, store gatehouse.Store, n int64) (*gatehou
 	}
 	rev := gatehouse.NewRevision()
 	return rev, gatehouse.Decode(rec, rev)
+}
+
+// revisionBroken reports whether loading a revision failed because of the
+// revision itself (missing, or stored in a form that does not decode),
+// which no retry mends, rather than because of the store.
+func revisionBroken(err error) bool {
+	switch gatehouse.ErrorCode(err) {
+	case gatehouse.ENOTFOUND, gatehouse.EGONE:
+		return true
+	}
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	return errors.As(err, &se) || errors.As(err, &te)
 }

@@ -75,6 +75,9 @@ func (d *Deployer) applyCluster(ctx context.Context, dep *gatehouse.Deployment) 
 		d.cluster.Kick()
 	}
 	deadline := d.now().Add(d.cluster.Timeout)
+	if dep.StartedAt != nil {
+		deadline = dep.StartedAt.Add(d.cluster.Timeout)
+	}
 	tick := time.NewTicker(d.cluster.Poll)
 	defer tick.Stop()
 	for {
@@ -147,12 +150,45 @@ func (d *Deployer) pointAt(ctx context.Context, dep *gatehouse.Deployment) (*gat
 	}
 }
 
-// fail records the failure and points the Active record back at the
+// fail records the failure, then points the Active record back at the
 // previous deployment (or at nothing), which the nodes that applied this
-// one then serve again.
+// one then serve again. The failure is written first: a deployment that is
+// failed is never applied again, so a crash or an error between the two
+// writes cannot make it flap; revertFailed finishes the revert later.
 func (d *Deployer) fail(ctx context.Context, dep *gatehouse.Deployment, active *gatehouse.Active, reason string) error {
+	for _, p := range dep.Nodes {
+		if p.State == gatehouse.NodeApplied {
+			reason += fmt.Sprintf("; the nodes that applied it return to revision %d", active.PreviousRevision)
+			break
+		}
+	}
+	d.log.Warn("deployment failed", "deployment", dep.ID, "revision", dep.Revision, "reason", reason)
+	if err := d.setState(ctx, dep, gatehouse.StateFailed, reason); err != nil {
+		return err
+	}
+	return d.revertFailed(ctx)
+}
+
+// revertFailed points the Active record back to what preceded it when it
+// names a failed deployment, and only then: the version check of the
+// update keeps a newer deployment's pointer from being undone.
+func (d *Deployer) revertFailed(ctx context.Context) error {
 	rec, err := d.store.Get(ctx, gatehouse.KindActive, gatehouse.ActiveID)
+	if code := gatehouse.ErrorCode(err); code == gatehouse.ENOTFOUND || code == gatehouse.EGONE {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	var active gatehouse.Active
+	if err := gatehouse.Decode(rec, &active); err != nil {
+		return err
+	}
+	drec, err := d.store.Get(ctx, gatehouse.KindDeployment, active.DeploymentID)
 	if err != nil {
+		return nil // not a deployment of ours to judge
+	}
+	current := gatehouse.NewDeployment()
+	if err := gatehouse.Decode(drec, current); err != nil || current.State != gatehouse.StateFailed {
 		return err
 	}
 	if active.PreviousDeploymentID == "" {
@@ -166,20 +202,16 @@ func (d *Deployer) fail(ctx context.Context, dep *gatehouse.Deployment, active *
 		}
 		err = d.store.Update(ctx, out, rec.Version)
 	}
+	if gatehouse.ErrorCode(err) == gatehouse.EPRECONDITION {
+		return nil // moved on meanwhile: a newer deployment owns it
+	}
 	if err != nil {
 		return err
 	}
 	if d.cluster.Kick != nil {
 		d.cluster.Kick()
 	}
-	for _, p := range dep.Nodes {
-		if p.State == gatehouse.NodeApplied {
-			reason += fmt.Sprintf("; the nodes that applied it return to revision %d", active.PreviousRevision)
-			break
-		}
-	}
-	d.log.Warn("deployment failed", "deployment", dep.ID, "revision", dep.Revision, "reason", reason)
-	return d.setState(ctx, dep, gatehouse.StateFailed, reason)
+	return nil
 }
 
 // nodeProgress reads every node and reports each data node that is live,

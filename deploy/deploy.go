@@ -208,6 +208,12 @@ func (d *Deployer) applyPending(ctx context.Context) (err error) {
 			err = fmt.Errorf("panic applying deployments: %v", v)
 		}
 	}()
+	if d.cluster != nil {
+		// Finish a revert that an error or a crash interrupted.
+		if err := d.revertFailed(ctx); err != nil {
+			return err
+		}
+	}
 	var after int64
 	for {
 		page, err := d.store.List(ctx, gatehouse.KindDeployment, gatehouse.ListOptions{After: after, Limit: gatehouse.MaxPageSize})
@@ -265,6 +271,10 @@ func (d *Deployer) revision(ctx context.Context, n int64) (*gatehouse.Revision, 
 
 func (d *Deployer) setState(ctx context.Context, dep *gatehouse.Deployment, state, reason string) error {
 	dep.State, dep.Reason = state, reason
+	if state == gatehouse.StateApplying && dep.StartedAt == nil {
+		now := d.now().UTC()
+		dep.StartedAt = &now
+	}
 	if state == gatehouse.StateSucceeded || state == gatehouse.StateFailed {
 		now := d.now().UTC()
 		dep.FinishedAt = &now

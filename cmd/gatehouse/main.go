@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -330,11 +331,14 @@ func runServe(args []string, stderr io.Writer) error {
 	}
 	runCtx, stopBackground := context.WithCancel(context.Background())
 	defer stopBackground()
-	go agent.Run(runCtx)
+	// background counts the goroutines that use the store, so that it is
+	// closed only after they stopped.
+	var background sync.WaitGroup
+	background.Go(func() { agent.Run(runCtx) })
 	if n, ok := store.(gatehouse.Notifier); ok {
 		// The store says when the active deployment or a node's report
 		// changes: wake at once instead of at the next poll.
-		go func() {
+		background.Go(func() {
 			for kind := range n.Subscribe(runCtx) {
 				if kind != gatehouse.KindNode {
 					agent.Notify()
@@ -343,10 +347,10 @@ func runServe(args []string, stderr io.Writer) error {
 					deployer.Progressed()
 				}
 			}
-		}()
+		})
 	}
 	if deployer != nil {
-		go deployer.Run(runCtx)
+		background.Go(func() { deployer.Run(runCtx) })
 	}
 
 	select {
@@ -369,7 +373,12 @@ func runServe(args []string, stderr io.Writer) error {
 		}
 	}
 	stopBackground()
-	if err := agent.Stop(sctx); err != nil {
+	background.Wait()
+	// The drain may have used up sctx: recording the shutdown gets its own
+	// few seconds, so that the node is down at once for the cluster.
+	rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer rcancel()
+	if err := agent.Stop(rctx); err != nil {
 		logger.Warn("recording the node's shutdown", "error", err)
 	}
 	logger.Info("stopped")

@@ -24,6 +24,12 @@ type ClusterOptions struct {
 	// node's Agent.Notify, so that it applies at once instead of at its
 	// next poll.
 	Kick func()
+	// Owner names this control node in the lease that lets one control
+	// node at a time drive deployments. Default "gatehouse".
+	Owner string
+	// Lease is how long the lease lasts without renewal: how long a
+	// crashed driver holds deployments up. Default 10s.
+	Lease time.Duration
 }
 
 // NewCluster returns a Deployer for a cluster: a deployment points the
@@ -41,6 +47,12 @@ func NewCluster(store gatehouse.Store, log *slog.Logger, opts ClusterOptions) *D
 	}
 	if opts.Poll <= 0 {
 		opts.Poll = 100 * time.Millisecond
+	}
+	if opts.Owner == "" {
+		opts.Owner = "gatehouse"
+	}
+	if opts.Lease <= 0 {
+		opts.Lease = 10 * time.Second
 	}
 	d := New(store, nil, log)
 	d.cluster = &opts
@@ -81,6 +93,9 @@ func (d *Deployer) applyCluster(ctx context.Context, dep *gatehouse.Deployment) 
 	tick := time.NewTicker(d.cluster.Poll)
 	defer tick.Stop()
 	for {
+		if held, err := d.holdLease(ctx); err != nil || !held {
+			return err // another control node drives it now
+		}
 		progress, err := d.nodeProgress(ctx, dep)
 		if err != nil {
 			return err

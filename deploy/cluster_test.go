@@ -188,3 +188,40 @@ func TestAgentCatchesUpOnStart(t *testing.T) {
 		t.Fatalf("late node reports revision %d; want 1", n.Revision)
 	}
 }
+
+func TestOneControlNodeDrivesDeploymentsAndAnotherTakesOverWhenItStops(t *testing.T) {
+	db := open(t, t.TempDir()+"/g.db")
+	controls := map[string]*Deployer{}
+	stops := map[string]func(){}
+	for _, owner := range []string{"ctl-1", "ctl-2"} {
+		d := NewCluster(db, quiet, ClusterOptions{Timeout: 10 * time.Second, Poll: 10 * time.Millisecond, Owner: owner, Lease: 300 * time.Millisecond})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { d.Run(ctx); close(done) }()
+		controls[owner], stops[owner] = d, func() { cancel(); <-done }
+		t.Cleanup(stops[owner])
+	}
+	startAgent(t, db, "a", &applier{}, controls["ctl-1"])
+	owner := func() string {
+		rec, err := db.Get(context.Background(), KindLease, leaseID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var l lease
+		gatehouse.Decode(rec, &l)
+		return l.Owner
+	}
+	if dep := deploy(t, controls["ctl-1"], db); dep.State != gatehouse.StateSucceeded {
+		t.Fatalf("with two control nodes: got %s %q", dep.State, dep.Reason)
+	}
+	// The driver stops; its lease lapses; the other drives the next one.
+	driver := owner()
+	other := map[string]string{"ctl-1": "ctl-2", "ctl-2": "ctl-1"}[driver]
+	stops[driver]()
+	if dep := deploy(t, controls[other], db); dep.State != gatehouse.StateSucceeded {
+		t.Fatalf("after the driver stopped: got %s %q", dep.State, dep.Reason)
+	}
+	if got := owner(); got != other {
+		t.Fatalf("lease owner %q after %s stopped; want %s", got, driver, other)
+	}
+}

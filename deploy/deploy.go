@@ -182,11 +182,20 @@ func (d *Deployer) Notify() {
 // left pending or applying are taken up again on start.
 func (d *Deployer) Run(ctx context.Context) {
 	d.Notify()
+	// A cluster Deployer also looks every third of a lease: to renew the
+	// lease it holds, or to take over one a crashed driver let lapse.
+	var leaseTick <-chan time.Time
+	if d.cluster != nil {
+		t := time.NewTicker(d.cluster.Lease / 3)
+		defer t.Stop()
+		leaseTick = t.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-d.wake:
+		case <-leaseTick:
 		}
 		if err := d.applyPending(ctx); err != nil && ctx.Err() == nil {
 			d.log.Error("applying deployments", "error", err)
@@ -209,6 +218,11 @@ func (d *Deployer) applyPending(ctx context.Context) (err error) {
 		}
 	}()
 	if d.cluster != nil {
+		// One control node drives deployments; the others stand by and
+		// look again when the lease may have lapsed (Run's lease tick).
+		if held, err := d.holdLease(ctx); err != nil || !held {
+			return err
+		}
 		// Finish a revert that an error or a crash interrupted.
 		if err := d.revertFailed(ctx); err != nil {
 			return err

@@ -267,7 +267,7 @@ func runServe(args []string, stderr io.Writer) error {
 	}
 	agentOpts := deploy.AgentOptions{Name: c.nodeName, Role: c.role, Heartbeat: c.heartbeat}
 	if c.role != gatehouse.RoleData {
-		deployer = deploy.NewCluster(store, logger, deploy.ClusterOptions{Timeout: c.deployTimeout,
+		deployer = deploy.NewCluster(store, logger, deploy.ClusterOptions{Timeout: c.deployTimeout, Owner: c.nodeName,
 			Kick: func() { agent.Notify() }})
 		agentOpts.OnReport = deployer.Progressed
 	}

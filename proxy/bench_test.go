@@ -1,9 +1,7 @@
 package proxy
 
 import (
-	"bufio"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -38,45 +36,6 @@ func BenchmarkProxy(b *testing.B) {
 	}
 }
 
-// cannedUpstream answers every request on every connection with the same
-// 1 KiB response, allocating nothing per request, so that a benchmark's
-// allocation count is the data plane's own.
-func cannedUpstream(b *testing.B) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { l.Close() })
-	resp := []byte("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: 1024\r\n\r\n" + strings.Repeat("x", 1024))
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					for {
-						line, err := br.ReadSlice('\n')
-						if err != nil {
-							return
-						}
-						if len(line) <= 2 {
-							break
-						}
-					}
-					if _, err := c.Write(resp); err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	return "http://" + l.Addr().String()
-}
-
 // discardWriter is a ResponseWriter that keeps nothing but its header map.
 type discardWriter struct {
 	h      http.Header
@@ -96,7 +55,7 @@ func (w *discardWriter) WriteHeader(code int)        { w.status = code }
 func BenchmarkServeHTTP(b *testing.B) {
 	g := &gateway{t: b, handler: New(Options{})}
 	b.Cleanup(g.handler.Close)
-	g.route(cannedUpstream(b), "", "")
+	g.route(testupstream.Canned(b, []byte("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: 1024\r\n\r\n"+strings.Repeat("x", 1024))), "", "")
 	req := httptest.NewRequest("GET", "http://gw.example.com/bytes/1024", nil)
 	req.Header.Set("X-Request-Id", "bench")
 	w := &discardWriter{h: http.Header{}}

@@ -1,16 +1,16 @@
 package forward
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"testing"
 	"time"
+
+	"github.com/gatehouse/gatehouse/internal/testupstream"
 )
 
 // BenchmarkPick measures selection alone; it must not allocate.
@@ -134,37 +134,5 @@ func BenchmarkRoundTripCanned(b *testing.B) {
 
 // cannedUpstream answers each request head (a GET: no body) with resp.
 func cannedUpstream(tb testing.TB, resp string) *url.URL {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					// A head ends with an empty line.
-					for {
-						line, err := br.ReadSlice('\n')
-						if err != nil {
-							return
-						}
-						if len(line) <= 2 {
-							break
-						}
-					}
-					if _, err := io.WriteString(c, resp); err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	return mustURL(tb, "http://"+ln.Addr().String())
+	return mustURL(tb, testupstream.Canned(tb, []byte(resp)))
 }

@@ -218,10 +218,12 @@ func loggedListening(logs, addr string) bool {
 
 var errAddrInUse = errors.New("address already in use")
 
-// waitReady polls the admin port until the process answers on it. The
-// process must also have logged binding both addresses: only then is the
-// server answering ours, not another process's that took the port first.
-func (p *proc) waitReady() error {
+// waitReady polls the admin port's /healthz (which every role serves)
+// until the process answers on it. The process must also have logged
+// binding its addresses (a control node has no proxy listener): only then
+// is the server answering ours, not another process's that took the port
+// first.
+func (p *proc) waitReady(role string) error {
 	deadline := time.Now().Add(readyTimeout)
 	for ; time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if p.exited() {
@@ -230,10 +232,10 @@ func (p *proc) waitReady() error {
 			}
 			return fmt.Errorf("gatehouse exited with code %d before it was ready", p.cmd.ProcessState.ExitCode())
 		}
-		if logs := p.stderr.String(); !loggedListening(logs, p.adminAddr) || !loggedListening(logs, p.proxyAddr) {
+		if logs := p.stderr.String(); !loggedListening(logs, p.adminAddr) || (role != "control" && !loggedListening(logs, p.proxyAddr)) {
 			continue
 		}
-		resp, err := p.client.Get("http://" + p.adminAddr + "/admin/v1/openapi.json")
+		resp, err := p.client.Get("http://" + p.adminAddr + "/healthz")
 		if err != nil {
 			continue
 		}
@@ -249,14 +251,14 @@ func (p *proc) waitReady() error {
 // launchWith starts gatehouse serve on fresh addresses and waits until it
 // is ready; args builds the command line and environment from the admin
 // and proxy addresses. A lost race for a port is retried on new ones.
-func launchWith(t *testing.T, args func(admin, proxy string) (args, env []string)) *proc {
+func launchWith(t testing.TB, args func(admin, proxy string) (args, env []string)) *proc {
 	t.Helper()
 	for attempt := 1; ; attempt++ {
 		addrs := freeAddrs(t, 2)
 		a, env := args(addrs[0], addrs[1])
 		p := startProc(t, a, env)
 		p.adminAddr, p.proxyAddr = addrs[0], addrs[1]
-		err := p.waitReady()
+		err := p.waitReady(roleOf(a))
 		if err == nil {
 			return p
 		}
@@ -951,46 +953,23 @@ func launchNode(t testing.TB, dataDir, role, name string, env ...string) *proc {
 // until the listeners of its role answer.
 func startNode(t testing.TB, role, name string, flags []string, env ...string) *proc {
 	t.Helper()
-	for attempt := 1; ; attempt++ {
-		addrs := freeAddrs(t, 2)
-		args := []string{"serve", "--role", role, "--node-name", name,
-			"--admin-addr", addrs[0], "--proxy-addr", addrs[1], "--heartbeat", "200ms",
-			"--read-header-timeout", "2s", "--shutdown-timeout", "10s"}
-		p := startProc(t, append(args, flags...), env)
-		p.adminAddr, p.proxyAddr = addrs[0], addrs[1]
-		err := func() error {
-			deadline := time.Now().Add(readyTimeout)
-			for ; time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-				if p.exited() {
-					if strings.Contains(p.stderr.String(), "address already in use") {
-						return errAddrInUse
-					}
-					return fmt.Errorf("gatehouse exited with code %d before it was ready", p.cmd.ProcessState.ExitCode())
-				}
-				logs := p.stderr.String()
-				if !loggedListening(logs, p.adminAddr) || (role != "control" && !loggedListening(logs, p.proxyAddr)) {
-					continue
-				}
-				resp, err := p.client.Get("http://" + p.adminAddr + "/healthz")
-				if err != nil {
-					continue
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					return nil
-				}
-			}
-			return fmt.Errorf("gatehouse %s not ready after %v", name, readyTimeout)
-		}()
-		if err == nil {
-			return p
+	return launchWith(t, func(admin, proxy string) ([]string, []string) {
+		return append([]string{"serve", "--role", role, "--node-name", name,
+			"--admin-addr", admin, "--proxy-addr", proxy, "--heartbeat", "200ms",
+			"--read-header-timeout", "2s", "--shutdown-timeout", "10s"}, flags...), env
+	})
+}
+
+// roleOf returns the --role among serve's arguments (the last given), or
+// the default, all.
+func roleOf(args []string) string {
+	role := "all"
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == "--role" {
+			role = args[i+1]
 		}
-		if errors.Is(err, errAddrInUse) && attempt < 5 {
-			continue
-		}
-		t.Fatalf("%v\nstderr:\n%s", err, p.stderr.String())
 	}
+	return role
 }
 
 // deployAndWait deploys through a control node and returns the finished

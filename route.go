@@ -145,10 +145,10 @@ func (r *Route) Check() (invalid, unprocessable []FieldError) {
 		case m == "":
 		case !isToken(m):
 			bad.add(fmt.Sprintf("methods[%d]", i), "must be an HTTP method name such as GET")
-		case !KnownMethod(strings.ToUpper(m)):
+		case !Implemented(strings.ToUpper(m)):
 			// The data plane answers 501 to methods it does not know
 			// before it looks for a route: such a route never matches.
-			semantic.add(fmt.Sprintf("methods[%d]", i), "%q is not a method gatehouse serves (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, TRACE, CONNECT)", m)
+			semantic.add(fmt.Sprintf("methods[%d]", i), "%q is not a method gatehouse serves (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, TRACE)", m)
 		}
 	}
 	checkRange("priority", r.Priority, -MaxPriority, MaxPriority, &bad)

@@ -197,7 +197,8 @@ func TestRouteCheck(t *testing.T) {
 		{desc: "IP host", body: withHosts("10.0.0.1")},
 		{desc: "priority at its limits", body: `{"service_id":"s","paths":["/a"],"priority":1000000}`},
 		{desc: "negative priority at its limit", body: `{"service_id":"s","paths":["/a"],"priority":-1000000}`},
-		{desc: "every method gatehouse serves", body: withMethods("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT")},
+		{desc: "every method gatehouse serves", body: withMethods("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")},
+		{desc: "CONNECT never matches: the data plane answers 501", body: withMethods("GET", "CONNECT"), unprocessable: []string{"methods[1]"}},
 		{desc: "extension methods never match: the data plane answers 501 first", body: withMethods("PURGE", "M-SEARCH"), unprocessable: []string{"methods[0]", "methods[1]"}},
 
 		{desc: "missing service_id", body: `{"paths":["/a"]}`, invalid: []string{"service_id"}},
@@ -258,7 +259,7 @@ func TestRouteCheck(t *testing.T) {
 		{desc: "too many methods", body: `{"service_id":"s","paths":["/"],"methods":` + jsonList(gatehouse.MaxRouteMethods+1, `"M%d"`) + `}`, invalid: []string{"methods"}},
 		{desc: "MaxMatchKeys combinations", body: `{"service_id":"s","hosts":` + hosts(32) + `,"paths":` + paths(32) + `}`},
 		{desc: "too many combinations", body: `{"service_id":"s","hosts":` + hosts(33) + `,"paths":` + paths(32) + `}`, unprocessable: []string{"paths"}},
-		{desc: "too many combinations with methods", body: `{"service_id":"s","hosts":` + hosts(8) + `,"paths":` + paths(16) + `,"methods":["GET","HEAD","POST","PUT","PATCH","DELETE","OPTIONS","TRACE","CONNECT"]}`, unprocessable: []string{"paths"}},
+		{desc: "too many combinations with methods", body: `{"service_id":"s","hosts":` + hosts(9) + `,"paths":` + paths(16) + `,"methods":["GET","HEAD","POST","PUT","PATCH","DELETE","OPTIONS","TRACE"]}`, unprocessable: []string{"paths"}},
 		{desc: "combinations not counted while the route is invalid", body: `{"service_id":"","hosts":` + hosts(33) + `,"paths":` + paths(32) + `}`, invalid: []string{"service_id"}},
 
 		{desc: "hosts wrong type", body: `{"service_id":"s","hosts":"example.com"}`, decode: []string{"hosts"}},
@@ -742,15 +743,15 @@ func TestNewID(t *testing.T) {
 	}
 }
 
-func TestKnownMethod(t *testing.T) {
-	for _, m := range []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"} {
-		if !gatehouse.KnownMethod(m) {
-			t.Errorf("KnownMethod(%q) = false", m)
+func TestImplemented(t *testing.T) {
+	for _, m := range []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"} {
+		if !gatehouse.Implemented(m) {
+			t.Errorf("Implemented(%q) = false", m)
 		}
 	}
-	for _, m := range []string{"", "get", "BREW", "PROPFIND", "GET "} {
-		if gatehouse.KnownMethod(m) {
-			t.Errorf("KnownMethod(%q) = true", m)
+	for _, m := range []string{"", "get", "BREW", "PROPFIND", "GET ", "CONNECT"} {
+		if gatehouse.Implemented(m) {
+			t.Errorf("Implemented(%q) = true", m)
 		}
 	}
 }

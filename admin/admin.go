@@ -93,8 +93,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (*result, error) {
-	if !gatehouse.KnownMethod(r.Method) || r.Method == http.MethodConnect {
-		// CONNECT is known, but this API supports it for no resource.
+	if !gatehouse.Implemented(r.Method) {
 		return nil, gatehouse.Errorf(gatehouse.ENOTIMPLEMENTED, "The method %s is not implemented.", sanitize(r.Method))
 	}
 	if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {

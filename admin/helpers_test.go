@@ -285,7 +285,7 @@ func recordStatuses(next http.Handler) http.Handler {
 		sr := &statusWriter{ResponseWriter: w, code: 200}
 		next.ServeHTTP(sr, r)
 		ep, _, err := match(r.URL)
-		if err != nil || !gatehouse.KnownMethod(r.Method) {
+		if err != nil || !gatehouse.Implemented(r.Method) {
 			return
 		}
 		statusLog.Lock()

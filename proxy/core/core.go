@@ -119,9 +119,7 @@ type Decision struct {
 // plain route match; d.Params reuses its backing array across calls.
 func (c *Config) Decide(req *Request, d *Decision) {
 	*d = Decision{Params: d.Params[:0]}
-	if !gatehouse.KnownMethod(req.Method) || req.Method == "CONNECT" {
-		// CONNECT is known, but a reverse proxy supports it for no
-		// resource: RFC 9110 §15.6.2's case for 501.
+	if !gatehouse.Implemented(req.Method) {
 		d.Err = gatehouse.Errorf(gatehouse.ENOTIMPLEMENTED, "The request method is not implemented here.")
 		return
 	}

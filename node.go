@@ -15,7 +15,7 @@ const (
 	RoleData    = "data"
 )
 
-// Node states, derived from the last heartbeat when the node is read.
+// Node states, judged when the node is read (deploy.Watch).
 const (
 	NodeLive = "live"
 	NodeDown = "down"
@@ -38,12 +38,16 @@ type Node struct {
 	// FailedDeploymentID; both are cleared by a successful apply.
 	ApplyError         string `json:"apply_error,omitempty"`
 	FailedDeploymentID string `json:"failed_deployment_id,omitempty"`
-	// LastSeen is the node's last heartbeat; HeartbeatMS its interval.
+	// LastSeen is the node's last heartbeat, by the node's clock;
+	// HeartbeatMS its interval.
 	LastSeen    time.Time `json:"last_seen"`
 	HeartbeatMS int64     `json:"heartbeat_ms"`
+	// Instance is random per process: two processes reporting under one
+	// name show as an instance that keeps changing.
+	Instance string `json:"instance,omitempty"`
 	// Stopped says the node shut down cleanly: it is down at once.
 	Stopped bool `json:"stopped,omitempty"`
-	// State is derived when the node is read: live if the node was seen
+	// State is judged when the node is read: live if its record changed
 	// within NodeLiveHeartbeats heartbeats, else down. It is not stored.
 	State string `json:"state,omitempty"`
 }
@@ -55,24 +59,20 @@ func (n *Node) Base() *Meta                                  { return &n.Meta }
 func (n *Node) Index() Index                                 { return Index{} }
 func (n *Node) Check() (invalid, unprocessable []FieldError) { return nil, nil }
 
-// Live reports whether the node was seen recently enough at now.
-func (n *Node) Live(now time.Time) bool {
-	if n.Stopped {
-		return false
-	}
+// LiveWindow is how long the node may stay silent and still be live.
+func (n *Node) LiveWindow() time.Duration {
 	hb := time.Duration(n.HeartbeatMS) * time.Millisecond
 	if hb <= 0 {
 		hb = 2 * time.Second
 	}
-	return now.Sub(n.LastSeen) <= NodeLiveHeartbeats*hb
+	return NodeLiveHeartbeats * hb
 }
 
-// Derive sets State as of now.
-func (n *Node) Derive(now time.Time) {
-	n.State = NodeDown
-	if n.Live(now) {
-		n.State = NodeLive
-	}
+// Live reports whether the node's last heartbeat, by its own clock, is
+// recent at now, by the reader's: only as right as the two clocks agree,
+// so deploy.Watch takes it as a hint for nodes it has not seen before.
+func (n *Node) Live(now time.Time) bool {
+	return !n.Stopped && now.Sub(n.LastSeen) <= n.LiveWindow()
 }
 
 // ServesTraffic reports whether the node runs a data plane.

@@ -33,6 +33,10 @@ type Options struct {
 	Now func() time.Time
 	// Deployments creates deployments; nil refuses them with 503.
 	Deployments Deployments
+	// Nodes judges whether a node is live (deploy.Watch), so that the
+	// node list agrees with what deployments wait for; nil judges by the
+	// node's last heartbeat and this process's clock.
+	Nodes NodeJudge
 	// Ready reports whether the data plane serves a revision, for
 	// /readyz; nil means always ready.
 	Ready func() bool
@@ -42,6 +46,11 @@ type Options struct {
 	// ProbesOnly serves /healthz, /readyz and /metrics and nothing else
 	// (404): the listener of a data node, which has no admin API.
 	ProbesOnly bool
+}
+
+// NodeJudge sets a node's State as it is read.
+type NodeJudge interface {
+	Judge(n *gatehouse.Node) bool
 }
 
 // Handler serves the admin API from a Store.

@@ -48,6 +48,9 @@ type Agent struct {
 	version int64
 	// stopping is set by Stop: reports from then on say stopped.
 	stopping bool
+	// twinWarned is when a twin (another process reporting under this
+	// node's name) was last logged.
+	twinWarned time.Time
 }
 
 // NewAgent returns an Agent for the node opts names. applier is the data
@@ -66,7 +69,8 @@ func NewAgent(store gatehouse.Store, applier gatehouse.Applier, log *slog.Logger
 		opts.Role = gatehouse.RoleAll
 	}
 	a := &Agent{store: store, applier: applier, log: log, opts: opts, now: time.Now, wake: make(chan struct{}, 1)}
-	a.node = gatehouse.Node{Meta: gatehouse.Meta{ID: opts.Name}, Role: opts.Role, HeartbeatMS: opts.Heartbeat.Milliseconds()}
+	a.node = gatehouse.Node{Meta: gatehouse.Meta{ID: opts.Name}, Role: opts.Role, HeartbeatMS: opts.Heartbeat.Milliseconds(),
+		Instance: gatehouse.NewID()}
 	return a
 }
 
@@ -263,11 +267,23 @@ func (a *Agent) report(ctx context.Context) error {
 	return errors.New("the node record keeps changing under this node: is another process using the same --node-name?")
 }
 
-// reread takes the stored record's version; a.mu is held.
+// reread takes the stored record's version; a.mu is held. A record another
+// instance wrote after this one registered means two processes share the
+// node's name: each overwrites the other's reports, so deployments and the
+// node list see one node that flips between two states. It is logged, at
+// most once a minute, rather than refused: both still serve correctly.
 func (a *Agent) reread(ctx context.Context) error {
 	cur, err := a.store.Get(ctx, gatehouse.KindNode, a.opts.Name)
 	switch code := gatehouse.ErrorCode(err); {
 	case err == nil:
+		var other gatehouse.Node
+		if a.version != 0 && gatehouse.Decode(cur, &other) == nil && other.Instance != a.node.Instance {
+			if now := a.now(); now.Sub(a.twinWarned) >= time.Minute {
+				a.twinWarned = now
+				a.log.Error("another process reports as this node: give each gatehouse process its own --node-name",
+					"node", a.opts.Name, "instance", a.node.Instance, "other_instance", other.Instance)
+			}
+		}
 		a.version = cur.Version
 		return nil
 	case code == gatehouse.ENOTFOUND || code == gatehouse.EGONE:

@@ -30,6 +30,10 @@ type ClusterOptions struct {
 	// Lease is how long the lease lasts without renewal: how long a
 	// crashed driver holds deployments up. Default 10s.
 	Lease time.Duration
+	// Observe is how often the nodes are read between deployments, so
+	// that the Watch sees their heartbeats and any outage of the store.
+	// Default 1s.
+	Observe time.Duration
 }
 
 // NewCluster returns a Deployer for a cluster: a deployment points the
@@ -54,10 +58,33 @@ func NewCluster(store gatehouse.Store, log *slog.Logger, opts ClusterOptions) *D
 	if opts.Lease <= 0 {
 		opts.Lease = 10 * time.Second
 	}
+	if opts.Observe <= 0 {
+		opts.Observe = time.Second
+	}
 	d := New(store, nil, log)
 	d.cluster = &opts
 	d.progress = make(chan struct{}, 1)
+	d.watch = NewWatch(func() time.Time { return d.now() })
 	return d
+}
+
+// Watch is how this Deployer judges nodes live or down; the admin API's
+// node list shares it.
+func (d *Deployer) Watch() *Watch { return d.watch }
+
+// observeNodes keeps the Watch's view fresh until ctx is done.
+func (d *Deployer) observeNodes(ctx context.Context) {
+	t := time.NewTicker(d.cluster.Observe)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		// A failure marks the view broken; the deployment loop reports it.
+		_ = d.watch.observe(ctx, d.store, nil)
+	}
 }
 
 // Progressed tells the Deployer that a node reported, so that it looks at
@@ -232,36 +259,21 @@ func (d *Deployer) revertFailed(ctx context.Context) error {
 // nodeProgress reads every node and reports each data node that is live,
 // or that already reported on dep, in creation order.
 func (d *Deployer) nodeProgress(ctx context.Context, dep *gatehouse.Deployment) ([]gatehouse.NodeProgress, error) {
-	now := d.now()
 	out := []gatehouse.NodeProgress{}
-	var after int64
-	for {
-		page, err := d.store.List(ctx, gatehouse.KindNode, gatehouse.ListOptions{After: after, Limit: gatehouse.MaxPageSize})
-		if err != nil {
-			return nil, err
+	err := d.watch.observe(ctx, d.store, func(n *gatehouse.Node, live bool) {
+		if !n.ServesTraffic() {
+			return
 		}
-		for _, rec := range page.Records {
-			var n gatehouse.Node
-			if err := gatehouse.Decode(rec, &n); err != nil {
-				return nil, err
-			}
-			if !n.ServesTraffic() {
-				continue
-			}
-			p := gatehouse.NodeProgress{Node: n.ID, State: gatehouse.NodePending}
-			switch {
-			case n.DeploymentID == dep.ID:
-				p.State = gatehouse.NodeApplied
-			case n.FailedDeploymentID == dep.ID:
-				p.State, p.Error = gatehouse.NodeFailed, n.ApplyError
-			case !n.Live(now):
-				continue // down: not waited for
-			}
-			out = append(out, p)
+		p := gatehouse.NodeProgress{Node: n.ID, State: gatehouse.NodePending}
+		switch {
+		case n.DeploymentID == dep.ID:
+			p.State = gatehouse.NodeApplied
+		case n.FailedDeploymentID == dep.ID:
+			p.State, p.Error = gatehouse.NodeFailed, n.ApplyError
+		case !live:
+			return // down: not waited for
 		}
-		if page.Next == 0 {
-			return out, nil
-		}
-		after = page.Next
-	}
+		out = append(out, p)
+	})
+	return out, err
 }

@@ -31,6 +31,7 @@ type Deployer struct {
 	// data nodes (NewCluster) rather than to an in-process applier.
 	cluster  *ClusterOptions
 	progress chan struct{}
+	watch    *Watch
 
 	mu sync.Mutex // serialises revision numbering
 }
@@ -189,6 +190,9 @@ func (d *Deployer) Run(ctx context.Context) {
 		t := time.NewTicker(d.cluster.Lease / 3)
 		defer t.Stop()
 		leaseTick = t.C
+		var observing sync.WaitGroup
+		defer observing.Wait()
+		observing.Go(func() { d.observeNodes(ctx) })
 	}
 	for {
 		select {

@@ -41,18 +41,30 @@ func TestSubscribeHearsCommittedWritesOfTheKindsNodesWaitOn(t *testing.T) {
 	if k := next(t, ch); k != gatehouse.KindActive {
 		t.Fatalf("got %q; want %q (and nothing for the service)", k, gatehouse.KindActive)
 	}
-	node := &gatehouse.Record{Kind: gatehouse.KindNode, ID: "edge-1", Body: []byte(`{}`)}
+	node := &gatehouse.Record{Kind: gatehouse.KindNode, ID: "edge-1", Body: []byte(`{"last_seen":"1","revision":1}`)}
 	if err := db.Create(ctx, node); err != nil {
 		t.Fatal(err)
 	}
 	if k := next(t, ch); k != gatehouse.KindNode {
 		t.Fatalf("got %q; want %q", k, gatehouse.KindNode)
 	}
+	// A heartbeat (only last_seen moves) says nothing; a report does.
+	heartbeat := &gatehouse.Record{Kind: gatehouse.KindNode, ID: "edge-1", Body: []byte(`{"last_seen":"2","revision":1}`)}
+	if err := db.Update(ctx, heartbeat, node.Version); err != nil {
+		t.Fatal(err)
+	}
 	if err := db.Delete(ctx, gatehouse.KindActive, gatehouse.ActiveID, 0); err != nil {
 		t.Fatal(err)
 	}
 	if k := next(t, ch); k != gatehouse.KindActive {
-		t.Fatalf("after a delete: got %q; want %q", k, gatehouse.KindActive)
+		t.Fatalf("after a heartbeat and a delete: got %q; want %q (and nothing for the heartbeat)", k, gatehouse.KindActive)
+	}
+	report := &gatehouse.Record{Kind: gatehouse.KindNode, ID: "edge-1", Body: []byte(`{"last_seen":"3","revision":2}`)}
+	if err := db.Update(ctx, report, heartbeat.Version); err != nil {
+		t.Fatal(err)
+	}
+	if k := next(t, ch); k != gatehouse.KindNode {
+		t.Fatalf("after a node's report: got %q; want %q", k, gatehouse.KindNode)
 	}
 	cancel()
 	for range ch {

@@ -92,6 +92,27 @@ $$;
 CREATE TRIGGER records_notify AFTER INSERT OR UPDATE OR DELETE ON records
 	FOR EACH ROW EXECUTE FUNCTION gatehouse_notify();
 `,
+	// 3: a node's heartbeat changes only its last_seen, which nobody waits
+	// on (deploy.Watch reads liveness by polling); notifying it made each
+	// waiting deployer read every node once per heartbeat of every node.
+	`
+CREATE OR REPLACE FUNCTION gatehouse_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+	k text := COALESCE(NEW.kind, OLD.kind);
+BEGIN
+	IF k NOT IN ('active', 'nodes') THEN
+		RETURN NULL;
+	END IF;
+	IF k = 'nodes' AND TG_OP = 'UPDATE'
+		AND (convert_from(NEW.body, 'UTF8')::jsonb - 'last_seen')
+			IS NOT DISTINCT FROM (convert_from(OLD.body, 'UTF8')::jsonb - 'last_seen') THEN
+		RETURN NULL;
+	END IF;
+	PERFORM pg_notify('gatehouse_changes', k);
+	RETURN NULL;
+END
+$$;
+`,
 }
 
 // Advisory lock keys (pg_advisory_xact_lock), arbitrary constants that

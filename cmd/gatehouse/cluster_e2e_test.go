@@ -126,6 +126,8 @@ func TestPostgresStoppedDataNodesKeepServingAdminAnswers503ThenRecovers(t *testi
 	waitServes(t, edge.client, proxy+"/echo/x", "a", 5*time.Second)
 
 	c.pg.Stop()
+	// Longer than three heartbeats (200 ms): every heartbeat fails meanwhile.
+	time.Sleep(time.Second)
 	for i := range 50 {
 		status, name, err := get(edge.client, proxy+"/echo/x")
 		if err != nil || status != http.StatusOK || name != "a" {
@@ -161,7 +163,13 @@ func TestPostgresStoppedDataNodesKeepServingAdminAnswers503ThenRecovers(t *testi
 	}
 	b := testupstream.Start(t, testupstream.WithName("b"))
 	pointService(t, ctl, b.URL)
-	wantSucceeded(t, "deployment after PostgreSQL restarted", ctl.deployAndWait(pgToken, `{}`))
+	// The outage is not held against the data node: the deployment waits
+	// for it rather than succeed with no node applying it.
+	dep := ctl.deployAndWait(pgToken, `{}`)
+	wantSucceeded(t, "deployment after PostgreSQL restarted", dep)
+	if got := fmt.Sprint(dep["nodes"]); got != "[map[node:edge-1 state:applied]]" {
+		t.Fatalf("deployment after PostgreSQL restarted: nodes %s; want edge-1 applied", got)
+	}
 	waitServes(t, edge.client, proxy+"/echo/x", "b", 10*time.Second)
 }
 

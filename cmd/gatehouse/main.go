@@ -268,7 +268,7 @@ func runServe(args []string, stderr io.Writer) error {
 	agentOpts := deploy.AgentOptions{Name: c.nodeName, Role: c.role, Heartbeat: c.heartbeat}
 	if c.role != gatehouse.RoleData {
 		deployer = deploy.NewCluster(store, logger, deploy.ClusterOptions{Timeout: c.deployTimeout, Owner: c.nodeName,
-			Kick: func() { agent.Notify() }})
+			Observe: c.heartbeat, Kick: func() { agent.Notify() }})
 		agentOpts.OnReport = deployer.Progressed
 	}
 	agent = deploy.NewAgent(store, applier, logger, agentOpts)
@@ -314,7 +314,7 @@ func runServe(args []string, stderr io.Writer) error {
 		h := admin.New(store, admin.Options{ProbesOnly: true, Ready: dataPlane.Ready, Metrics: metrics})
 		servers = append(servers, server{"probes", c.adminAddr, serve.New(h, adminOpts)})
 	default:
-		opts := admin.Options{MaxBodyBytes: c.adminMaxBody, Deployments: deployer, Metrics: metrics}
+		opts := admin.Options{MaxBodyBytes: c.adminMaxBody, Deployments: deployer, Metrics: metrics, Nodes: deployer.Watch()}
 		if dataPlane != nil {
 			opts.Ready = dataPlane.Ready
 		}

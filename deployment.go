@@ -23,13 +23,36 @@ type Revision struct {
 	Routes    []*Route    `json:"routes"`
 	Consumers []*Consumer `json:"consumers"`
 	Policies  []*Policy   `json:"policies"`
+	// Credentials are the consumers' credentials with the hashes of their
+	// secrets, which the data plane verifies against; the admin API never
+	// shows the hashes (Redact).
+	Credentials []*RevisionCredential `json:"credentials"`
+}
+
+// RevisionCredential is a credential as the data plane needs it.
+type RevisionCredential struct {
+	ID         string `json:"id"`
+	ConsumerID string `json:"consumer_id"`
+	Type       string `json:"type"`
+	Username   string `json:"username,omitempty"`
+	// Hash is the stored hash: HashToken of a key, HashPassword's form
+	// for a password.
+	Hash string `json:"hash,omitempty"`
+}
+
+// Redact clears the credentials' hashes, for showing a revision.
+func (r *Revision) Redact() {
+	for _, c := range r.Credentials {
+		c.Hash = ""
+	}
 }
 
 // DraftKinds are the kinds a revision snapshots.
-var DraftKinds = []Kind{KindService, KindRoute, KindConsumer, KindPolicy}
+var DraftKinds = []Kind{KindService, KindRoute, KindConsumer, KindCredential, KindPolicy}
 
 func NewRevision() *Revision {
-	return &Revision{Services: []*Service{}, Routes: []*Route{}, Consumers: []*Consumer{}, Policies: []*Policy{}}
+	return &Revision{Services: []*Service{}, Routes: []*Route{}, Consumers: []*Consumer{}, Policies: []*Policy{},
+		Credentials: []*RevisionCredential{}}
 }
 
 func (r *Revision) Kind() Kind  { return KindRevision }

@@ -13,34 +13,36 @@ import (
 type Code string
 
 const (
-	EINVALID         Code = "invalid"                    // syntax, types, unknown or missing fields (400)
-	EUNAUTHORIZED    Code = "unauthorized"               // no or bad credentials (401)
-	EFORBIDDEN       Code = "forbidden"                  // valid credentials that do not allow this (403)
-	ENOTFOUND        Code = "not-found"                  // never existed (404)
-	EMETHOD          Code = "method-not-allowed"         // known method, not supported here (405)
-	ENOTACCEPTABLE   Code = "not-acceptable"             // Accept excludes what we produce (406)
-	ETIMEOUT         Code = "request-timeout"            // client too slow sending the request (408)
-	ECONFLICT        Code = "conflict"                   // id or unique key taken, or still referenced (409)
-	EGONE            Code = "gone"                       // existed, deleted within the tombstone retention (410)
-	EPRECONDITION    Code = "precondition-failed"        // If-Match / If-Unmodified-Since not met (412)
-	ETOOLARGE        Code = "content-too-large"          // body over the limit (413)
-	EMEDIATYPE       Code = "unsupported-media-type"     // body of a type we do not take (415)
-	EEXPECTATION     Code = "expectation-failed"         // an Expect other than 100-continue (417)
-	EUNPROCESSABLE   Code = "unprocessable"              // well-formed but semantically wrong (422)
-	EHEADERSTOOLARGE Code = "header-fields-too-large"    // headers over the limit (431)
-	EINTERNAL        Code = "internal"                   // our own failure; details only in the log (500)
-	ENOTIMPLEMENTED  Code = "not-implemented"            // request method not recognised at all (501)
-	EBADGATEWAY      Code = "bad-gateway"                // the upstream refused, reset, or did not speak HTTP (502)
-	EGATEWAYTIMEOUT  Code = "gateway-timeout"            // the upstream did not answer in time (504)
-	EVERSION         Code = "http-version-not-supported" // a protocol version the listener does not speak (505)
-	EUNAVAILABLE     Code = "unavailable"                // store unreachable or draining (503)
+	EINVALID         Code = "invalid"                       // syntax, types, unknown or missing fields (400)
+	EUNAUTHORIZED    Code = "unauthorized"                  // no or bad credentials (401)
+	EFORBIDDEN       Code = "forbidden"                     // valid credentials that do not allow this (403)
+	ENOTFOUND        Code = "not-found"                     // never existed (404)
+	EMETHOD          Code = "method-not-allowed"            // known method, not supported here (405)
+	ENOTACCEPTABLE   Code = "not-acceptable"                // Accept excludes what we produce (406)
+	EPROXYAUTH       Code = "proxy-authentication-required" // egress proxy credentials missing or wrong (407)
+	ETIMEOUT         Code = "request-timeout"               // client too slow sending the request (408)
+	ECONFLICT        Code = "conflict"                      // id or unique key taken, or still referenced (409)
+	EGONE            Code = "gone"                          // existed, deleted within the tombstone retention (410)
+	EPRECONDITION    Code = "precondition-failed"           // If-Match / If-Unmodified-Since not met (412)
+	ETOOLARGE        Code = "content-too-large"             // body over the limit (413)
+	EMEDIATYPE       Code = "unsupported-media-type"        // body of a type we do not take (415)
+	EEXPECTATION     Code = "expectation-failed"            // an Expect other than 100-continue (417)
+	EUNPROCESSABLE   Code = "unprocessable"                 // well-formed but semantically wrong (422)
+	ETOOMANY         Code = "too-many-requests"             // a rate limit is spent (429)
+	EHEADERSTOOLARGE Code = "header-fields-too-large"       // headers over the limit (431)
+	EINTERNAL        Code = "internal"                      // our own failure; details only in the log (500)
+	ENOTIMPLEMENTED  Code = "not-implemented"               // request method not recognised at all (501)
+	EBADGATEWAY      Code = "bad-gateway"                   // the upstream refused, reset, or did not speak HTTP (502)
+	EGATEWAYTIMEOUT  Code = "gateway-timeout"               // the upstream did not answer in time (504)
+	EVERSION         Code = "http-version-not-supported"    // a protocol version the listener does not speak (505)
+	EUNAVAILABLE     Code = "unavailable"                   // store unreachable or draining (503)
 )
 
 // Codes lists every Code, so that tests can prove each has a status.
 var Codes = []Code{
-	EINVALID, EUNAUTHORIZED, EFORBIDDEN, ENOTFOUND, EMETHOD, ENOTACCEPTABLE,
+	EINVALID, EUNAUTHORIZED, EFORBIDDEN, ENOTFOUND, EMETHOD, ENOTACCEPTABLE, EPROXYAUTH,
 	ETIMEOUT, ECONFLICT, EGONE, EEXPECTATION, EPRECONDITION, ETOOLARGE, EMEDIATYPE,
-	EUNPROCESSABLE, EHEADERSTOOLARGE, EINTERNAL, ENOTIMPLEMENTED, EBADGATEWAY, EGATEWAYTIMEOUT, EVERSION, EUNAVAILABLE,
+	EUNPROCESSABLE, ETOOMANY, EHEADERSTOOLARGE, EINTERNAL, ENOTIMPLEMENTED, EBADGATEWAY, EGATEWAYTIMEOUT, EVERSION, EUNAVAILABLE,
 }
 
 // FieldError names one offending field of a request, by JSON path
@@ -57,6 +59,8 @@ type Error struct {
 	Message string
 	Fields  []FieldError
 	Err     error
+	// Successor is where a retired resource went (410): a URL.
+	Successor string
 }
 
 func (e *Error) Error() string {
@@ -117,6 +121,15 @@ func ErrorMessage(err error) string {
 		return e.Message
 	}
 	return "An internal error occurred."
+}
+
+// ErrorSuccessor returns the successor err names, if any.
+func ErrorSuccessor(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Successor
+	}
+	return ""
 }
 
 // ErrorFields returns the field errors of err, if any.

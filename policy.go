@@ -3,78 +3,86 @@ package gatehouse
 import (
 	"encoding/json"
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
 
 	"github.com/gatehouse/gatehouse/internal/strictjson"
 )
 
-// Policy is a named, reusable policy definition. The schema of Config
-// depends on Type; see PolicyTypes.
+// Policy is a named, reusable policy: what it does is its Type, how is its
+// Config, whose schema depends on Type (PolicyTypes). A policy applies to
+// the routes and services that list it in their policies, or to every
+// route if it is Global.
+//
+// For each type, the most specific level that has policies of that type
+// wins: a route's own, else its service's, else the global ones. Several
+// policies of one type at that level all apply (two rate limits, say).
+// Types run in a fixed order, cheapest and most fundamental first; see
+// PolicyOrder.
 type Policy struct {
 	Meta
 	Name   string          `json:"name"`
 	Type   string          `json:"type"`
+	Global bool            `json:"global"`
 	Config json.RawMessage `json:"config"`
 }
 
-// RateLimitConfig allows Requests per Per ("second", "minute" or "hour").
-type RateLimitConfig struct {
-	Requests int    `json:"requests"`
-	Per      string `json:"per"`
+// Policy types.
+const (
+	PolicyDeprecation         = "deprecation"
+	PolicyMaintenance         = "maintenance"
+	PolicyAuth                = "auth"
+	PolicyIPRestriction       = "ip-restriction"
+	PolicyACL                 = "acl"
+	PolicyContent             = "content"
+	PolicyRateLimit           = "rate-limit"
+	PolicyConcurrencyLimit    = "concurrency-limit"
+	PolicyAdaptiveConcurrency = "adaptive-concurrency"
+	PolicyCircuitBreaker      = "circuit-breaker"
+	PolicyEgress              = "egress"
+)
+
+// PolicyOrder is the order policies run in on the data plane, as the
+// status-code contract orders checks: a retired route (410) or one under
+// maintenance (503) answers so whoever asks; then credentials (401), then
+// permissions (403), then what the headers say of the content (406, 415),
+// then limits, which count only requests that could be served (429, 503),
+// and last what needs the body (the content schema: 400, 422). Egress
+// policies govern the egress listener, not routes.
+var PolicyOrder = []string{
+	PolicyDeprecation, PolicyMaintenance, PolicyAuth, PolicyIPRestriction, PolicyACL,
+	PolicyContent, PolicyRateLimit, PolicyConcurrencyLimit, PolicyAdaptiveConcurrency, PolicyCircuitBreaker,
 }
 
-// ACLConfig allows or denies consumers by group. Exactly one list is set.
-type ACLConfig struct {
-	Allow []string `json:"allow"`
-	Deny  []string `json:"deny"`
-}
+// MaxPolicies bounds the policies one route or service lists.
+const MaxPolicies = 32
 
-// SizeLimitConfig caps request bodies at MaxBytes.
-type SizeLimitConfig struct {
-	MaxBytes int64 `json:"max_bytes"`
-}
-
-// policyType decodes and checks one type's config. It is the registry's
-// single place per type: the data plane will add its constructor beside it.
+// policyType decodes and checks one type's config.
 type policyType struct {
 	newConfig func() any
-	check     func(cfg any, f *fields)
+	// check reports what a schema sees (400) in bad and what needs
+	// meaning (422) in semantic.
+	check func(cfg any, bad, semantic *fields)
+	// globalOnly types cannot be listed by routes and services.
+	globalOnly bool
 }
 
-// PolicyTypes maps each policy type to its config schema.
-var PolicyTypes = map[string]policyType{
-	"rate-limit": {
-		newConfig: func() any { return &RateLimitConfig{} },
-		check: func(cfg any, f *fields) {
-			c := cfg.(*RateLimitConfig)
-			checkRange("config.requests", c.Requests, 1, 1_000_000_000, f)
-			if !slices.Contains([]string{"second", "minute", "hour"}, c.Per) {
-				f.add("config.per", "must be second, minute or hour")
+// PolicyTypes maps each policy type to its config schema. The configs are
+// in policy_*.go.
+var PolicyTypes = map[string]policyType{}
+
+func registerPolicyType[C any](name string, globalOnly bool, check func(c *C, bad, semantic *fields)) {
+	PolicyTypes[name] = policyType{
+		newConfig: func() any {
+			c := new(C)
+			if d, ok := any(c).(interface{ SetDefaults() }); ok {
+				d.SetDefaults()
 			}
+			return c
 		},
-	},
-	"acl": {
-		newConfig: func() any { return &ACLConfig{} },
-		check: func(cfg any, f *fields) {
-			c := cfg.(*ACLConfig)
-			if (len(c.Allow) == 0) == (len(c.Deny) == 0) {
-				f.add("config", "must set exactly one of allow and deny")
-			}
-			checkGroups("config.allow", c.Allow, f)
-			checkGroups("config.deny", c.Deny, f)
-		},
-	},
-	"size-limit": {
-		newConfig: func() any { return &SizeLimitConfig{} },
-		check: func(cfg any, f *fields) {
-			c := cfg.(*SizeLimitConfig)
-			if c.MaxBytes < 1 || c.MaxBytes > 1<<40 {
-				f.add("config.max_bytes", "must be between 1 and %d", int64(1)<<40)
-			}
-		},
-	},
+		check:      func(cfg any, bad, semantic *fields) { check(cfg.(*C), bad, semantic) },
+		globalOnly: globalOnly,
+	}
 }
 
 func policyTypeNames() string {
@@ -95,8 +103,11 @@ func (p *Policy) Index() Index {
 	return Index{Name: p.Name, Unique: []string{"name:" + p.Name}}
 }
 
+// GlobalOnly reports whether the policy's type applies only globally.
+func (p *Policy) GlobalOnly() bool { return PolicyTypes[p.Type].globalOnly }
+
 func (p *Policy) Check() (invalid, unprocessable []FieldError) {
-	var bad fields
+	var bad, semantic fields
 	checkMeta(&p.Meta, &bad)
 	checkName(p.Name, true, &bad)
 	pt, known := PolicyTypes[p.Type]
@@ -124,17 +135,64 @@ func (p *Policy) Check() (invalid, unprocessable []FieldError) {
 			}
 			break
 		}
-		pt.check(cfg, &bad)
+		pt.check(cfg, &bad, &semantic)
+		if pt.globalOnly && !p.Global {
+			semantic.add("global", "must be true: %s policies apply to the whole gateway", p.Type)
+		}
 	}
-	return bad, nil
+	return bad, semantic
 }
 
-// DecodeConfig returns the policy's typed config (*RateLimitConfig, ...).
+// Normalize rewrites a valid config with every default filled in, so that
+// what is read back is what the data plane enforces.
+func (p *Policy) Normalize() {
+	cfg, err := p.DecodeConfig()
+	if err != nil {
+		return
+	}
+	if out, err := json.Marshal(cfg); err == nil {
+		p.Config = out
+	}
+}
+
+// DecodeConfig returns the policy's typed config (*RateLimitConfig, ...)
+// with its defaults, validated as Check validates it.
 func (p *Policy) DecodeConfig() (any, error) {
 	pt, ok := PolicyTypes[p.Type]
 	if !ok {
 		return nil, fmt.Errorf("unknown policy type %q", p.Type)
 	}
 	cfg := pt.newConfig()
-	return cfg, json.Unmarshal(p.Config, cfg)
+	tree, err := strictjson.Parse(p.Config)
+	if err != nil {
+		return nil, fmt.Errorf("policy %q: config is not valid JSON", p.ID)
+	}
+	if errs := strictjson.Assign(tree, cfg); len(errs) > 0 {
+		return nil, fmt.Errorf("policy %q: config.%s %s", p.ID, errs[0].Field, errs[0].Message)
+	}
+	var bad, semantic fields
+	pt.check(cfg, &bad, &semantic)
+	if all := append(bad, semantic...); len(all) > 0 {
+		return nil, fmt.Errorf("policy %q: %s %s", p.ID, all[0].Field, all[0].Message)
+	}
+	return cfg, nil
+}
+
+// checkPolicyIDs checks the policies list of a route or service.
+func checkPolicyIDs(ids []string, f *fields) {
+	checkList("policies", ids, MaxPolicies, func(s string) string { return s }, f)
+	for i, id := range ids {
+		if id != "" && !ValidID(id) {
+			f.add(fmt.Sprintf("policies[%d]", i), IDRule)
+		}
+	}
+}
+
+// policyRefs are the references a policies list makes.
+func policyRefs(ids []string) []Ref {
+	refs := make([]Ref, 0, len(ids))
+	for _, id := range ids {
+		refs = append(refs, Ref{KindPolicy, id})
+	}
+	return refs
 }

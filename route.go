@@ -29,6 +29,8 @@ type Route struct {
 	// MaxBodyBytes limits request bodies on this route; over it is 413.
 	// Zero means the data plane's default (--proxy-max-body-bytes).
 	MaxBodyBytes int64 `json:"max_body_bytes"`
+	// Policies are the ids of the policies that apply to the route.
+	Policies []string `json:"policies"`
 }
 
 // Limits of a route's match.
@@ -46,7 +48,7 @@ const (
 
 // NewRoute returns a route with every default set.
 func NewRoute() *Route {
-	return &Route{Hosts: []string{}, Paths: []string{}, Methods: []string{}}
+	return &Route{Hosts: []string{}, Paths: []string{}, Methods: []string{}, Policies: []string{}}
 }
 
 func (r *Route) Kind() Kind  { return KindRoute }
@@ -62,7 +64,7 @@ func (r *Route) Index() Index {
 		unique = append(unique, "name:"+r.Name)
 	}
 	unique = append(unique, keys...)
-	return Index{Name: r.Name, Refs: []Ref{{KindService, r.ServiceID}}, Unique: unique}
+	return Index{Name: r.Name, Refs: append([]Ref{{KindService, r.ServiceID}}, policyRefs(r.Policies)...), Unique: unique}
 }
 
 // MatchKeys returns one key per host × path × method the route matches,
@@ -152,6 +154,7 @@ func (r *Route) Check() (invalid, unprocessable []FieldError) {
 		}
 	}
 	checkRange("priority", r.Priority, -MaxPriority, MaxPriority, &bad)
+	checkPolicyIDs(r.Policies, &bad)
 	if r.MaxBodyBytes < 0 || r.MaxBodyBytes > MaxBodyLimit {
 		bad.add("max_body_bytes", "must be between 0 (the default) and %d", int64(MaxBodyLimit))
 	}

@@ -27,6 +27,9 @@ type Service struct {
 	// HealthCheck, if set, probes every target actively; without it a
 	// target is judged by the requests it fails (passive health).
 	HealthCheck *HealthCheck `json:"health_check,omitempty"`
+	// Policies are the ids of the policies that apply to the service's
+	// routes (unless a route has its own of the same type).
+	Policies []string `json:"policies"`
 }
 
 // HealthCheck probes each target with GET Path: a 2xx or 3xx answer within
@@ -68,20 +71,21 @@ const (
 
 // NewService returns a service with every default set.
 func NewService() *Service {
-	return &Service{ConnectTimeoutMS: 5000, ReadTimeoutMS: 60_000, Retries: 1}
+	return &Service{ConnectTimeoutMS: 5000, ReadTimeoutMS: 60_000, Retries: 1, Policies: []string{}}
 }
 
 func (s *Service) Kind() Kind  { return KindService }
 func (s *Service) Base() *Meta { return &s.Meta }
 
 func (s *Service) Index() Index {
-	return Index{Name: s.Name, Unique: []string{"name:" + s.Name}}
+	return Index{Name: s.Name, Unique: []string{"name:" + s.Name}, Refs: policyRefs(s.Policies)}
 }
 
 func (s *Service) Check() (invalid, unprocessable []FieldError) {
 	var bad, semantic fields
 	checkMeta(&s.Meta, &bad)
 	checkName(s.Name, true, &bad)
+	checkPolicyIDs(s.Policies, &bad)
 	switch {
 	case s.URL == "" && len(s.Targets) == 0:
 		bad.add("url", "is required unless targets are given")

@@ -67,6 +67,7 @@ type Filter struct {
 	Name     string
 	ParentID string // owning resource's id (consumer of a credential)
 	RefID    string // a referenced resource's id (service of a route)
+	RefKind  Kind   // with RefID: the referenced resource's kind; "" for any
 }
 
 // ListOptions pages through a collection in creation order.

@@ -533,7 +533,7 @@ func TestTokenMatches(t *testing.T) {
 func TestPolicyCheck(t *testing.T) {
 	rl := func(cfg string) string { return `{"name":"p","type":"rate-limit","config":` + cfg + `}` }
 	acl := func(cfg string) string { return `{"name":"p","type":"acl","config":` + cfg + `}` }
-	sl := func(cfg string) string { return `{"name":"p","type":"size-limit","config":` + cfg + `}` }
+	pol := func(typ, cfg string) string { return `{"name":"p","type":"` + typ + `","config":` + cfg + `}` }
 	runChecks(t, gatehouse.KindPolicy, []checkCase{
 		{desc: "rate-limit per second", body: rl(`{"requests":10,"per":"second"}`)},
 		{desc: "rate-limit per minute", body: rl(`{"requests":1,"per":"minute"}`)},
@@ -545,7 +545,9 @@ func TestPolicyCheck(t *testing.T) {
 		{desc: "rate-limit too many requests", body: rl(`{"requests":1000000001,"per":"second"}`), invalid: []string{"config.requests"}},
 		{desc: "rate-limit both wrong", body: rl(`{"per":"week"}`), invalid: []string{"config.requests", "config.per"}},
 		{desc: "unknown field in config", body: rl(`{"requests":10,"per":"second","x":1}`), invalid: []string{"config.x"}},
-		{desc: "every unknown and mistyped config field", body: rl(`{"requests":"10","per":1,"burst":5}`), invalid: []string{"config.burst", "config.per", "config.requests"}},
+		{desc: "every unknown and mistyped config field", body: rl(`{"requests":"10","per":1,"bursts":5}`), invalid: []string{"config.bursts", "config.per", "config.requests"}},
+		{desc: "rate-limit burst", body: rl(`{"requests":10,"per":"second","burst":20,"by":"ip","store":"redis","fallback":"allow"}`)},
+		{desc: "rate-limit bad key and store", body: rl(`{"requests":10,"per":"second","by":"user","store":"memcached","fallback":"deny"}`), invalid: []string{"config.by", "config.store", "config.fallback"}},
 		{desc: "fractional requests", body: rl(`{"requests":1.5,"per":"second"}`), invalid: []string{"config.requests"}},
 		{desc: "config not an object", body: rl(`5`), invalid: []string{"config"}},
 		{desc: "config an array", body: rl(`[]`), invalid: []string{"config"}},
@@ -554,7 +556,8 @@ func TestPolicyCheck(t *testing.T) {
 
 		{desc: "acl allow", body: acl(`{"allow":["admins","ops"]}`)},
 		{desc: "acl deny", body: acl(`{"deny":["banned"]}`)},
-		{desc: "acl both", body: acl(`{"allow":["a"],"deny":["b"]}`), invalid: []string{"config"}},
+		{desc: "acl both", body: acl(`{"allow":["a"],"deny":["b"]}`)},
+		{desc: "acl consumers", body: acl(`{"allow_consumers":["alice"],"deny_consumers":["mallory"]}`)},
 		{desc: "acl neither", body: acl(`{}`), invalid: []string{"config"}},
 		{desc: "acl both empty", body: acl(`{"allow":[],"deny":[]}`), invalid: []string{"config"}},
 		{desc: "acl repeated group", body: acl(`{"allow":["a","A"]}`), invalid: []string{"config.allow[1]"}},
@@ -563,13 +566,38 @@ func TestPolicyCheck(t *testing.T) {
 		{desc: "acl null group", body: acl(`{"allow":[null]}`), invalid: []string{"config.allow[0]"}},
 		{desc: "acl allow not a list", body: acl(`{"allow":"a"}`), invalid: []string{"config.allow"}},
 
-		{desc: "size-limit 1", body: sl(`{"max_bytes":1}`)},
-		{desc: "size-limit 1 TiB", body: sl(`{"max_bytes":1099511627776}`)},
-		{desc: "size-limit 0", body: sl(`{"max_bytes":0}`), invalid: []string{"config.max_bytes"}},
-		{desc: "size-limit negative", body: sl(`{"max_bytes":-1}`), invalid: []string{"config.max_bytes"}},
-		{desc: "size-limit over 1 TiB", body: sl(`{"max_bytes":1099511627777}`), invalid: []string{"config.max_bytes"}},
-		{desc: "size-limit missing", body: sl(`{}`), invalid: []string{"config.max_bytes"}},
-		{desc: "size-limit overflows int64", body: sl(`{"max_bytes":9223372036854775808}`), invalid: []string{"config.max_bytes"}},
+		{desc: "auth key", body: pol("auth", `{"key_auth":{}}`)},
+		{desc: "auth key from the query only", body: pol("auth", `{"key_auth":{"header":"","query":"apikey"}}`)},
+		{desc: "auth key from nowhere", body: pol("auth", `{"key_auth":{"header":""}}`), invalid: []string{"config.key_auth"}},
+		{desc: "auth without a scheme", body: pol("auth", `{}`), invalid: []string{"config"}},
+		{desc: "auth bad header names", body: pol("auth", `{"basic_auth":{},"consumer_id_header":"X Id"}`), invalid: []string{"config.consumer_id_header"}},
+		{desc: "auth realm with a quote", body: pol("auth", `{"basic_auth":{},"realm":"a\"b"}`), invalid: []string{"config.realm"}},
+		{desc: "auth jwt hs256", body: pol("auth", `{"jwt":{"keys":[{"alg":"HS256","secret":"0123456789abcdef0123456789abcdef"}]}}`)},
+		{desc: "auth jwt short secret", body: pol("auth", `{"jwt":{"keys":[{"alg":"HS256","secret":"short"}]}}`), invalid: []string{"config.jwt.keys[0].secret"}},
+		{desc: "auth jwt alg none", body: pol("auth", `{"jwt":{"keys":[{"alg":"none"}]}}`), invalid: []string{"config.jwt.keys[0].alg"}},
+		{desc: "auth jwt public key not PEM", body: pol("auth", `{"jwt":{"keys":[{"alg":"RS256","public_key":"x"}]}}`), unprocessable: []string{"config.jwt.keys[0].public_key"}},
+		{desc: "auth jwt without keys", body: pol("auth", `{"jwt":{}}`), invalid: []string{"config.jwt"}},
+		{desc: "auth jwt jwks url not http", body: pol("auth", `{"jwt":{"jwks_url":"ftp://x/keys"}}`), unprocessable: []string{"config.jwt.jwks_url"}},
+		{desc: "ip-restriction", body: pol("ip-restriction", `{"allow":["10.0.0.0/8","::1"],"deny":["10.1.2.3"]}`)},
+		{desc: "ip-restriction bad prefix", body: pol("ip-restriction", `{"deny":["10.0.0.0/33","x"]}`), invalid: []string{"config.deny[0]", "config.deny[1]"}},
+		{desc: "ip-restriction empty", body: pol("ip-restriction", `{}`), invalid: []string{"config"}},
+		{desc: "concurrency-limit", body: pol("concurrency-limit", `{"max":10}`)},
+		{desc: "concurrency-limit zero", body: pol("concurrency-limit", `{"max":0}`), invalid: []string{"config.max"}},
+		{desc: "adaptive-concurrency defaults", body: pol("adaptive-concurrency", `{}`)},
+		{desc: "adaptive-concurrency min over max", body: pol("adaptive-concurrency", `{"min_limit":50,"max_limit":10}`), unprocessable: []string{"config"}},
+		{desc: "circuit-breaker", body: pol("circuit-breaker", `{"failures":3,"open_seconds":10}`)},
+		{desc: "circuit-breaker zero failures", body: pol("circuit-breaker", `{"failures":0}`), invalid: []string{"config.failures"}},
+		{desc: "maintenance", body: pol("maintenance", `{"message":"Back at noon."}`)},
+		{desc: "maintenance empty message", body: pol("maintenance", `{"message":""}`), invalid: []string{"config.message"}},
+		{desc: "deprecation", body: pol("deprecation", `{"sunset_at":"2027-01-01T00:00:00Z","successor":"https://api.example.com/v2"}`)},
+		{desc: "deprecation relative successor", body: pol("deprecation", `{"successor":"/v2"}`), invalid: []string{"config.successor"}},
+		{desc: "deprecation sunset before deprecation", body: pol("deprecation", `{"deprecated_at":"2027-01-01T00:00:00Z","sunset_at":"2026-01-01T00:00:00Z"}`), unprocessable: []string{"config.sunset_at"}},
+		{desc: "content", body: pol("content", `{"accepts":["application/json"],"produces":["application/json","text/*"]}`)},
+		{desc: "content bad media type", body: pol("content", `{"accepts":["json","text/plain; charset=utf-8"]}`), invalid: []string{"config.accepts[0]", "config.accepts[1]"}},
+		{desc: "content empty", body: pol("content", `{}`), invalid: []string{"config"}},
+		{desc: "egress global", body: `{"name":"p","type":"egress","global":true,"config":{"allow":[{"host":"*.example.com"}]}}`},
+		{desc: "egress not global", body: pol("egress", `{"allow":[{"host":"example.com","ports":[443]}]}`), unprocessable: []string{"global"}},
+		{desc: "egress bad rule", body: `{"name":"p","type":"egress","global":true,"config":{"allow":[{"host":"a/b","ports":[0]}]}}`, invalid: []string{"config.allow[0].host", "config.allow[0].ports[0]"}},
 
 		{desc: "missing type", body: `{"name":"p","config":{}}`, invalid: []string{"type"}},
 		{desc: "unknown type", body: `{"name":"p","type":"cors","config":{}}`, invalid: []string{"type"}},
@@ -585,9 +613,11 @@ func TestPolicyDecodeConfig(t *testing.T) {
 		body string
 		want any
 	}{
-		{"rate-limit", `{"name":"p","type":"rate-limit","config":{"requests":5,"per":"hour"}}`, &gatehouse.RateLimitConfig{Requests: 5, Per: "hour"}},
+		{"rate-limit with its defaults", `{"name":"p","type":"rate-limit","config":{"requests":5,"per":"hour"}}`,
+			&gatehouse.RateLimitConfig{Requests: 5, Per: "hour", Burst: 5, By: "consumer", Store: "local", Fallback: "local"}},
 		{"acl", `{"name":"p","type":"acl","config":{"deny":["x"]}}`, &gatehouse.ACLConfig{Deny: []string{"x"}}},
-		{"size-limit", `{"name":"p","type":"size-limit","config":{"max_bytes":1024}}`, &gatehouse.SizeLimitConfig{MaxBytes: 1024}},
+		{"maintenance with its defaults", `{"name":"p","type":"maintenance","config":{}}`,
+			&gatehouse.MaintenanceConfig{Message: "This API is down for maintenance.", RetryAfterSeconds: 300}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {

@@ -37,7 +37,7 @@ func TestBadBodiesReturn400NamingEveryBadFieldAndChangeNothing(t *testing.T) {
 		{"name with a space", "POST", "/admin/v1/consumers", `{"name":"a b"}`, []string{"name"}},
 		{"huge number", "POST", "/admin/v1/services", `{"name":"x","url":"http://a:1","retries":1e400}`, []string{"retries"}},
 		{"policy type unknown", "POST", "/admin/v1/policies", `{"name":"p","type":"magic","config":{}}`, []string{"type"}},
-		{"policy config wrong", "POST", "/admin/v1/policies", `{"name":"p","type":"rate-limit","config":{"requests":0,"per":"day","burst":2}}`, []string{"config.burst"}},
+		{"policy config wrong", "POST", "/admin/v1/policies", `{"name":"p","type":"rate-limit","config":{"requests":0,"per":"day","bursts":2}}`, []string{"config.bursts"}},
 		{"policy config out of range", "POST", "/admin/v1/policies", `{"name":"p","type":"rate-limit","config":{"requests":0,"per":"day"}}`, []string{"config.per", "config.requests"}},
 		{"credential type missing", "POST", "/admin/v1/consumers/c1/credentials", `{"key":"short"}`, []string{"type"}},
 		{"route without match", "POST", "/admin/v1/routes", `{"service_id":"` + svc + `"}`, []string{"paths"}},

@@ -52,7 +52,7 @@ func TestEveryKindCanBeCreatedReadAndListed(t *testing.T) {
 		{"route", "/admin/v1/routes", `{"name":"r","paths":["/billing/*"],"methods":["get","POST"],"service_id":"` + svc + `"}`},
 		{"policy", "/admin/v1/policies", `{"id":"ten-per-second","name":"tps","type":"rate-limit","config":{"requests":10,"per":"second"}}`},
 		{"acl policy", "/admin/v1/policies", `{"name":"gold-only","type":"acl","config":{"allow":["gold"]}}`},
-		{"size policy", "/admin/v1/policies", `{"name":"small","type":"size-limit","config":{"max_bytes":1024}}`},
+		{"maintenance policy", "/admin/v1/policies", `{"name":"down","type":"maintenance","config":{"message":"Back soon."}}`},
 		{"key credential", "/admin/v1/consumers/" + cons + "/credentials", `{"type":"key-auth"}`},
 		{"basic credential", "/admin/v1/consumers/" + cons + "/credentials", `{"type":"basic-auth","username":"acme","password":"s3cret-pass"}`},
 		{"token", "/admin/v1/tokens", `{"name":"ci","role":"read-only"}`},

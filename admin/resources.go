@@ -42,19 +42,30 @@ type fieldRef struct {
 
 func byName(f *gatehouse.Filter, v string) { f.Name = v }
 
+// policyRefs names each entry of a policies list.
+func policyRefs(ids []string) []fieldRef {
+	refs := make([]fieldRef, len(ids))
+	for i, id := range ids {
+		refs[i] = fieldRef{fmt.Sprintf("policies[%d]", i), gatehouse.Ref{Kind: gatehouse.KindPolicy, ID: id}}
+	}
+	return refs
+}
+
 var (
 	services = &kindSpec{
 		kind: gatehouse.KindService, newRes: func() gatehouse.Resource { return gatehouse.NewService() },
 		mutable: true, filters: map[string]func(*gatehouse.Filter, string){"name": byName},
+		refs:    func(res gatehouse.Resource) []fieldRef { return policyRefs(res.(*gatehouse.Service).Policies) },
 	}
 	routes = &kindSpec{
 		kind: gatehouse.KindRoute, newRes: func() gatehouse.Resource { return gatehouse.NewRoute() },
 		mutable: true, filters: map[string]func(*gatehouse.Filter, string){
 			"name":       byName,
-			"service_id": func(f *gatehouse.Filter, v string) { f.RefID = v },
+			"service_id": func(f *gatehouse.Filter, v string) { f.RefID, f.RefKind = v, gatehouse.KindService },
 		},
 		refs: func(res gatehouse.Resource) []fieldRef {
-			return []fieldRef{{"service_id", gatehouse.Ref{Kind: gatehouse.KindService, ID: res.(*gatehouse.Route).ServiceID}}}
+			rt := res.(*gatehouse.Route)
+			return append([]fieldRef{{"service_id", gatehouse.Ref{Kind: gatehouse.KindService, ID: rt.ServiceID}}}, policyRefs(rt.Policies)...)
 		},
 	}
 	consumers = &kindSpec{
@@ -72,6 +83,7 @@ var (
 	revisions = &kindSpec{
 		kind: gatehouse.KindRevision, newRes: func() gatehouse.Resource { return gatehouse.NewRevision() },
 		readOnly: true, filters: map[string]func(*gatehouse.Filter, string){},
+		present:  func(h *Handler, res gatehouse.Resource) { res.(*gatehouse.Revision).Redact() },
 	}
 	nodes = &kindSpec{
 		kind: gatehouse.KindNode, newRes: func() gatehouse.Resource { return gatehouse.NewNode() },
@@ -96,7 +108,7 @@ var (
 		kind: gatehouse.KindToken, newRes: func() gatehouse.Resource { return gatehouse.NewToken() },
 		filters: map[string]func(*gatehouse.Filter, string){
 			"name":        byName,
-			"consumer_id": func(f *gatehouse.Filter, v string) { f.RefID = v },
+			"consumer_id": func(f *gatehouse.Filter, v string) { f.RefID, f.RefKind = v, gatehouse.KindConsumer },
 		},
 		refs: func(res gatehouse.Resource) []fieldRef {
 			if id := res.(*gatehouse.Token).ConsumerID; id != "" {
@@ -349,8 +361,8 @@ func (spec *kindSpec) create(h *Handler, r *request) (*result, error) {
 // validate runs the resource's own checks, then the references, so that a
 // 400 lists every malformed field before any 422 is considered.
 func (h *Handler) validate(r *request, spec *kindSpec, res gatehouse.Resource) error {
-	if rt, ok := res.(*gatehouse.Route); ok {
-		rt.Normalize()
+	if n, ok := res.(interface{ Normalize() }); ok {
+		n.Normalize()
 	}
 	bad, semantic := res.Check()
 	if len(bad) > 0 {

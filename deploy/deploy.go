@@ -138,6 +138,14 @@ func (d *Deployer) snapshot(ctx context.Context) (*gatehouse.Revision, error) {
 		}
 		rev.Consumers = append(rev.Consumers, c)
 	}
+	for _, rec := range snap[gatehouse.KindCredential] {
+		c := gatehouse.NewCredential()
+		if err := gatehouse.Decode(rec, c); err != nil {
+			return nil, err
+		}
+		rev.Credentials = append(rev.Credentials, &gatehouse.RevisionCredential{ID: c.ID, ConsumerID: c.ConsumerID,
+			Type: c.Type, Username: c.Username, Hash: string(rec.Secret)})
+	}
 	for _, rec := range snap[gatehouse.KindPolicy] {
 		p := gatehouse.NewPolicy()
 		if err := gatehouse.Decode(rec, p); err != nil {

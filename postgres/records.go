@@ -241,7 +241,9 @@ func (s *DB) List(ctx context.Context, kind gatehouse.Kind, opts gatehouse.ListO
 	if f := opts.Filter; f.ParentID != "" {
 		where = append(where, `r.parent_id = `+arg(f.ParentID))
 	}
-	if f := opts.Filter; f.RefID != "" {
+	if f := opts.Filter; f.RefID != "" && f.RefKind != "" {
+		where = append(where, `EXISTS (SELECT 1 FROM record_refs f WHERE f.record_seq = r.seq AND f.ref_kind = `+arg(string(f.RefKind))+` AND f.ref_id = `+arg(f.RefID)+`)`)
+	} else if f.RefID != "" {
 		where = append(where, `EXISTS (SELECT 1 FROM record_refs f WHERE f.record_seq = r.seq AND f.ref_id = `+arg(f.RefID)+`)`)
 	}
 	// One more than the page, to know whether there is a next page

@@ -24,6 +24,7 @@ var statuses = map[gatehouse.Code]int{
 	gatehouse.ENOTFOUND:        http.StatusNotFound,
 	gatehouse.EMETHOD:          http.StatusMethodNotAllowed,
 	gatehouse.ENOTACCEPTABLE:   http.StatusNotAcceptable,
+	gatehouse.EPROXYAUTH:       http.StatusProxyAuthRequired,
 	gatehouse.ETIMEOUT:         http.StatusRequestTimeout,
 	gatehouse.ECONFLICT:        http.StatusConflict,
 	gatehouse.EGONE:            http.StatusGone,
@@ -32,6 +33,7 @@ var statuses = map[gatehouse.Code]int{
 	gatehouse.ETOOLARGE:        http.StatusRequestEntityTooLarge,
 	gatehouse.EMEDIATYPE:       http.StatusUnsupportedMediaType,
 	gatehouse.EUNPROCESSABLE:   http.StatusUnprocessableEntity,
+	gatehouse.ETOOMANY:         http.StatusTooManyRequests,
 	gatehouse.EHEADERSTOOLARGE: http.StatusRequestHeaderFieldsTooLarge,
 	gatehouse.EINTERNAL:        http.StatusInternalServerError,
 	gatehouse.ENOTIMPLEMENTED:  http.StatusNotImplemented,
@@ -66,6 +68,8 @@ type Document struct {
 	Instance  string                 `json:"instance,omitempty" xml:"instance,omitempty"`
 	RequestID string                 `json:"request_id" xml:"request_id"`
 	Errors    []gatehouse.FieldError `json:"errors,omitempty" xml:"errors>i,omitempty"`
+	// Successor is where a retired route's API went (410).
+	Successor string `json:"successor,omitempty" xml:"successor,omitempty"`
 }
 
 // New builds the document for err. Internal failures get a generic detail:
@@ -81,6 +85,7 @@ func New(err error, instance, requestID string) *Document {
 		Instance:  instance,
 		RequestID: requestID,
 		Errors:    gatehouse.ErrorFields(err),
+		Successor: gatehouse.ErrorSuccessor(err),
 	}
 }
 
@@ -144,6 +149,10 @@ func write(w http.ResponseWriter, r *http.Request, err error, mediaType string) 
 	case http.StatusUnauthorized:
 		if h.Get("WWW-Authenticate") == "" {
 			h.Set("WWW-Authenticate", `Bearer realm="gatehouse"`)
+		}
+	case http.StatusProxyAuthRequired:
+		if h.Get("Proxy-Authenticate") == "" {
+			h.Set("Proxy-Authenticate", `Basic realm="gatehouse egress", charset="UTF-8"`)
 		}
 	case http.StatusRequestTimeout:
 		// The rest of a stalled request may still arrive; it must not be

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/policy"
 	"github.com/gatehouse/gatehouse/problem"
 	"github.com/gatehouse/gatehouse/proxy/core"
 	"github.com/gatehouse/gatehouse/proxy/forward"
@@ -55,8 +56,39 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.opts.Metrics.observe(st.unmatched, h.fail(w, r, gatehouse.Internal(errors.New("route without pool"))), start)
 		return
 	}
-	status := h.forward(w, r, d, pool)
-	h.opts.Metrics.observe(st.routes[d.Route.ID], status, start)
+	chain := st.policies.Chain(d.Route.ID)
+	if chain == nil {
+		status := h.forward(w, r, d, pool, nil)
+		h.opts.Metrics.observe(st.routes[d.Route.ID], status, start)
+		return
+	}
+	h.serveWithPolicies(w, r, d, pool, chain, st.routes[d.Route.ID], start)
+}
+
+// serveWithPolicies runs the route's policies, then forwards what they let
+// on and tells them how it went, even when the exchange is aborted.
+func (h *Handler) serveWithPolicies(w http.ResponseWriter, r *http.Request, d *core.Decision, pool *forward.Pool,
+	chain *policy.Chain, m *routeMetrics, start time.Time) {
+	pr := policy.NewRequest()
+	pr.W, pr.R, pr.RouteID, pr.ServiceID = w, r, d.Route.ID, d.Route.ServiceID
+	pr.Client, pr.MaxBodyBytes, pr.Now = h.clientAddr(r), d.Route.MaxBodyBytes, start
+	if err := chain.Run(pr); err != nil {
+		pr.Release()
+		h.opts.Metrics.observe(m, h.fail(w, r, err), start)
+		return
+	}
+	var status int
+	sent := time.Now()
+	defer func() {
+		var latency time.Duration
+		if !pr.Head.IsZero() {
+			latency = pr.Head.Sub(sent)
+		}
+		pr.Finish(policy.Outcome{Status: status, Latency: latency})
+		pr.Release()
+	}()
+	status = h.forward(w, r, d, pool, pr)
+	h.opts.Metrics.observe(m, status, start)
 }
 
 // fail answers err as a problem and returns the status sent.
@@ -67,7 +99,8 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) int {
 
 // forward sends the request upstream and streams the answer back. It
 // returns the status sent, or 0 when the client went away first.
-func (h *Handler) forward(w http.ResponseWriter, r *http.Request, d *core.Decision, pool *forward.Pool) int {
+// pr, if not nil, is told when the upstream's answer (or failure) came.
+func (h *Handler) forward(w http.ResponseWriter, r *http.Request, d *core.Decision, pool *forward.Pool, pr *policy.Request) int {
 	// Interim responses are relayed as they come, all written by the
 	// transport's reader before it lets the body go: the upstream's 100 is
 	// written here, which also stops net/http from sending its own when
@@ -116,6 +149,9 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, d *core.Decisi
 	}
 
 	resp, _, err := pool.RoundTrip(out)
+	if pr != nil {
+		pr.Head = time.Now()
+	}
 	if body != nil && body.err() != nil {
 		// The client broke off or stalled while its body was streaming:
 		// whatever the upstream made of the truncated body is not an

@@ -174,3 +174,40 @@ func closedPort(t *testing.T) string {
 	l.Close()
 	return addr
 }
+
+// policyFixture is a revision with one service at url, one catch-all
+// route "r" and the policies, consumers and credentials added to it.
+type policyFixture struct {
+	t   testing.TB
+	rev *gatehouse.Revision
+}
+
+func newPolicyFixture(t testing.TB, url string) *policyFixture {
+	t.Helper()
+	rev := revision(t, 1, []string{fmt.Sprintf(`{"id":"s","name":"s","url":%q}`, url)},
+		[]string{`{"id":"r","service_id":"s","paths":["/*"]}`})
+	return &policyFixture{t: t, rev: rev}
+}
+
+// policy adds a policy given as JSON, checked and normalised as the admin
+// API would store it, and lists it on the route unless it is global.
+func (f *policyFixture) policy(js string) *policyFixture {
+	f.t.Helper()
+	p := gatehouse.NewPolicy()
+	if err := json.Unmarshal([]byte(js), p); err != nil {
+		f.t.Fatal(err)
+	}
+	p.Normalize()
+	if bad, semantic := p.Check(); len(bad)+len(semantic) > 0 {
+		f.t.Fatalf("policy %s: %v %v", js, bad, semantic)
+	}
+	if p.ID == "" {
+		p.ID = gatehouse.NewID()
+	}
+	p.Version = 1
+	f.rev.Policies = append(f.rev.Policies, p)
+	if !p.Global {
+		f.rev.Routes[0].Policies = append(f.rev.Routes[0].Policies, p.ID)
+	}
+	return f
+}

@@ -12,13 +12,18 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/policy"
 	"github.com/gatehouse/gatehouse/proxy/core"
 	"github.com/gatehouse/gatehouse/proxy/forward"
 )
@@ -37,6 +42,47 @@ type Options struct {
 	// fields, and X-Real-IP and X-Forwarded-Port/-Prefix, are replaced:
 	// a client must not choose the address the upstream sees.
 	TrustedProxies []netip.Prefix
+	// Redis holds cluster-wide rate limits (policies with store redis);
+	// nil refuses revisions that have such policies.
+	Redis redis.UniversalClient
+}
+
+// clientAddr is the client's address as policies judge it: the peer, or,
+// when the peer is a trusted proxy, the nearest address in
+// X-Forwarded-For that is not one.
+func (h *Handler) clientAddr(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	addr := ap.Addr().Unmap()
+	if !h.trusted(addr) {
+		return addr
+	}
+	xff := r.Header["X-Forwarded-For"]
+	for i := len(xff) - 1; i >= 0; i-- {
+		hops := strings.Split(xff[i], ",")
+		for j := len(hops) - 1; j >= 0; j-- {
+			hop, err := netip.ParseAddr(strings.TrimSpace(hops[j]))
+			if err != nil {
+				return addr // a hop we cannot read: stop at what we know
+			}
+			addr = hop.Unmap()
+			if !h.trusted(addr) {
+				return addr
+			}
+		}
+	}
+	return addr
+}
+
+func (h *Handler) trusted(a netip.Addr) bool {
+	for _, p := range h.opts.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // trusts reports whether the peer at remoteAddr is a trusted proxy.
@@ -48,12 +94,7 @@ func (h *Handler) trusts(remoteAddr string) bool {
 	if err != nil {
 		return false
 	}
-	for _, p := range h.opts.TrustedProxies {
-		if p.Contains(ap.Addr().Unmap()) {
-			return true
-		}
-	}
-	return false
+	return h.trusted(ap.Addr().Unmap())
 }
 
 // Handler is the data plane's HTTP handler. It implements
@@ -63,15 +104,21 @@ type Handler struct {
 	transports *forward.Transports
 	state      atomic.Pointer[state]
 	mu         sync.Mutex // serialises Apply
+	// policyState is what policies keep across revisions; background
+	// stops their background work when the Handler closes.
+	policyState *policy.State
+	background  context.Context
+	stop        context.CancelFunc
 }
 
 var _ gatehouse.Applier = (*Handler)(nil)
 
 // state is one applied revision: the decisions and the upstream pools.
 type state struct {
-	core   *core.Config
-	pools  map[string]*forward.Pool
-	cancel context.CancelFunc // stops the pools' health checks
+	core     *core.Config
+	policies *policy.Set
+	pools    map[string]*forward.Pool
+	cancel   context.CancelFunc // stops the pools' health checks
 	// routes and unmatched are the metrics of each route and of requests
 	// no route took; nil without metrics.
 	routes    map[string]*routeMetrics
@@ -84,7 +131,9 @@ func New(opts Options) *Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Handler{opts: opts, transports: forward.NewTransports()}
+	background, stop := context.WithCancel(context.Background())
+	return &Handler{opts: opts, transports: forward.NewTransports(), policyState: policy.NewState(),
+		background: background, stop: stop}
 }
 
 // Apply compiles rev (nil: the empty configuration) and swaps it in. If it
@@ -96,8 +145,13 @@ func (h *Handler) Apply(ctx context.Context, rev *gatehouse.Revision) error {
 	if err != nil {
 		return err
 	}
+	policies, err := policy.Compile(rev, &policy.Env{State: h.policyState, Redis: h.opts.Redis, Log: h.opts.Logger,
+		Context: h.background})
+	if err != nil {
+		return err
+	}
 	pctx, cancel := context.WithCancel(context.Background())
-	next := &state{core: cfg, pools: map[string]*forward.Pool{}, cancel: cancel,
+	next := &state{core: cfg, policies: policies, pools: map[string]*forward.Pool{}, cancel: cancel,
 		routes: map[string]*routeMetrics{}, unmatched: h.opts.Metrics.forRoute("")}
 	if rev != nil {
 		for _, r := range rev.Routes {
@@ -115,6 +169,7 @@ func (h *Handler) Apply(ctx context.Context, rev *gatehouse.Revision) error {
 	if old := h.state.Swap(next); old != nil {
 		old.close()
 	}
+	h.policyState.Sweep()
 	if m := h.opts.Metrics; m != nil {
 		m.revision.Set(float64(cfg.Revision))
 	}
@@ -128,8 +183,10 @@ func (s *state) close() {
 	}
 }
 
-// Close stops health checks and drops idle upstream connections.
+// Close stops health checks and policies' background work, and drops idle
+// upstream connections.
 func (h *Handler) Close() {
+	h.stop()
 	if old := h.state.Swap(nil); old != nil {
 		old.close()
 	}

@@ -199,7 +199,10 @@ func (s *DB) List(ctx context.Context, kind gatehouse.Kind, opts gatehouse.ListO
 		where = append(where, `parent_id = ?`)
 		args = append(args, f.ParentID)
 	}
-	if f := opts.Filter; f.RefID != "" {
+	if f := opts.Filter; f.RefID != "" && f.RefKind != "" {
+		where = append(where, `EXISTS (SELECT 1 FROM record_refs WHERE record_seq = records.seq AND ref_kind = ? AND ref_id = ?)`)
+		args = append(args, string(f.RefKind), f.RefID)
+	} else if f.RefID != "" {
 		where = append(where, `EXISTS (SELECT 1 FROM record_refs WHERE record_seq = records.seq AND ref_id = ?)`)
 		args = append(args, f.RefID)
 	}

@@ -1057,6 +1057,8 @@ func testListFiltersByNameParentAndRef(e *env) {
 		{"ref", gatehouse.Filter{RefID: "s1"}, []string{"t1", "t3"}},
 		{"ref of another kind", gatehouse.Filter{RefID: "p1"}, []string{"t2", "t5"}},
 		{"ref to nothing", gatehouse.Filter{RefID: "s9"}, nil},
+		{"ref of the kind", gatehouse.Filter{RefID: "p1", RefKind: gatehouse.KindPolicy}, []string{"t2", "t5"}},
+		{"ref of another kind is not a match", gatehouse.Filter{RefID: "p1", RefKind: gatehouse.KindService}, nil},
 		{"name and parent", gatehouse.Filter{Name: "alpha", ParentID: "c2"}, []string{"t3"}},
 		{"parent and ref", gatehouse.Filter{ParentID: "c1", RefID: "s2"}, []string{"t2"}},
 		{"all three", gatehouse.Filter{Name: "alpha", ParentID: "c1", RefID: "s1"}, []string{"t1"}},

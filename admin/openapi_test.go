@@ -461,6 +461,12 @@ func TestOpenAPISchemasMatchResources(t *testing.T) {
 		"Policy": gatehouse.Policy{}, "Token": gatehouse.Token{},
 		"Revision": gatehouse.Revision{}, "Deployment": gatehouse.Deployment{},
 		"Node": gatehouse.Node{}, "NodeProgress": gatehouse.NodeProgress{},
+		"AuthConfig": gatehouse.AuthConfig{}, "KeyAuthConfig": gatehouse.KeyAuthConfig{}, "JWTConfig": gatehouse.JWTConfig{},
+		"JWTKey": gatehouse.JWTKey{}, "IPRestrictionConfig": gatehouse.IPRestrictionConfig{}, "ACLConfig": gatehouse.ACLConfig{},
+		"ContentConfig": gatehouse.ContentConfig{}, "RateLimitConfig": gatehouse.RateLimitConfig{},
+		"ConcurrencyLimitConfig": gatehouse.ConcurrencyLimitConfig{}, "AdaptiveConcurrencyConfig": gatehouse.AdaptiveConcurrencyConfig{},
+		"CircuitBreakerConfig": gatehouse.CircuitBreakerConfig{}, "MaintenanceConfig": gatehouse.MaintenanceConfig{},
+		"DeprecationConfig": gatehouse.DeprecationConfig{}, "EgressConfig": gatehouse.EgressConfig{}, "EgressRule": gatehouse.EgressRule{},
 	} {
 		schema, _ := schemas[name].(map[string]any)
 		props, _ := schema["properties"].(map[string]any)

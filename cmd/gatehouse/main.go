@@ -36,6 +36,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3".
@@ -100,6 +101,7 @@ type config struct {
 	nodeName           string
 	heartbeat          time.Duration
 	deployTimeout      time.Duration
+	redisURL           string
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
@@ -129,6 +131,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.nodeName, "node-name", "", "this node's id among the nodes sharing the store (default: the host name and the proxy port, or for a control node the admin port)")
 	fs.DurationVar(&c.heartbeat, "heartbeat", 2*time.Second, "how often the node records that it is alive; it is down after missing 3")
 	fs.DurationVar(&c.deployTimeout, "deploy-timeout", 30*time.Second, "how long a deployment waits for every live data node to apply it before it fails")
+	fs.StringVar(&c.redisURL, "redis-url", "", "Redis for cluster-wide rate limits (redis://[user:password@]host:port[/db]); policies with store redis need it")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -260,8 +263,21 @@ func runServe(args []string, stderr io.Writer) error {
 		agent     *deploy.Agent
 	)
 	if c.role != gatehouse.RoleControl {
-		dataPlane = proxy.New(proxy.Options{MaxBodyBytes: c.proxyMaxBody, Logger: logger, Metrics: proxy.NewMetrics(registry),
-			TrustedProxies: trusted})
+		var rdb *redis.Client
+		if c.redisURL != "" {
+			ropts, err := redis.ParseURL(c.redisURL)
+			if err != nil {
+				return fmt.Errorf("--redis-url: %w", err)
+			}
+			rdb = redis.NewClient(ropts)
+			defer rdb.Close()
+		}
+		popts := proxy.Options{MaxBodyBytes: c.proxyMaxBody, Logger: logger, Metrics: proxy.NewMetrics(registry),
+			TrustedProxies: trusted}
+		if rdb != nil {
+			popts.Redis = rdb // a nil *redis.Client in the interface would not be nil
+		}
+		dataPlane = proxy.New(popts)
 		defer dataPlane.Close()
 		applier = dataPlane
 	}

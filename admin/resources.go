@@ -373,8 +373,16 @@ func (h *Handler) validate(r *request, spec *kindSpec, res gatehouse.Resource) e
 	}
 	if spec.refs != nil {
 		for _, fr := range spec.refs(res) {
-			_, err := h.store.Get(r.Context(), fr.ref.Kind, fr.ref.ID)
+			rec, err := h.store.Get(r.Context(), fr.ref.Kind, fr.ref.ID)
 			switch code := gatehouse.ErrorCode(err); {
+			case err == nil && fr.ref.Kind == gatehouse.KindPolicy:
+				// Egress policies govern the egress listener; listing
+				// one on a route or service would mean nothing.
+				p := gatehouse.NewPolicy()
+				if gatehouse.Decode(rec, p) == nil && p.GlobalOnly() {
+					semantic = append(semantic, gatehouse.FieldError{Field: fr.field,
+						Message: fmt.Sprintf("refers to policy %q of type %s, which applies only globally", fr.ref.ID, p.Type)})
+				}
 			case err == nil:
 			case code == gatehouse.ENOTFOUND || code == gatehouse.EGONE:
 				semantic = append(semantic, gatehouse.FieldError{Field: fr.field,

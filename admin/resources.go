@@ -55,7 +55,7 @@ var (
 	services = &kindSpec{
 		kind: gatehouse.KindService, newRes: func() gatehouse.Resource { return gatehouse.NewService() },
 		mutable: true, filters: map[string]func(*gatehouse.Filter, string){"name": byName},
-		refs:    func(res gatehouse.Resource) []fieldRef { return policyRefs(res.(*gatehouse.Service).Policies) },
+		refs: func(res gatehouse.Resource) []fieldRef { return policyRefs(res.(*gatehouse.Service).Policies) },
 	}
 	routes = &kindSpec{
 		kind: gatehouse.KindRoute, newRes: func() gatehouse.Resource { return gatehouse.NewRoute() },
@@ -83,7 +83,7 @@ var (
 	revisions = &kindSpec{
 		kind: gatehouse.KindRevision, newRes: func() gatehouse.Resource { return gatehouse.NewRevision() },
 		readOnly: true, filters: map[string]func(*gatehouse.Filter, string){},
-		present:  func(h *Handler, res gatehouse.Resource) { res.(*gatehouse.Revision).Redact() },
+		present: func(h *Handler, res gatehouse.Resource) { res.(*gatehouse.Revision).Redact() },
 	}
 	nodes = &kindSpec{
 		kind: gatehouse.KindNode, newRes: func() gatehouse.Resource { return gatehouse.NewNode() },

@@ -42,18 +42,7 @@ type gateway struct {
 
 func newGateway(t testing.TB, opts ...func(*serve.Options)) *gateway {
 	t.Helper()
-	h := New(Options{})
-	t.Cleanup(h.Close)
-	so := serve.Options{Name: "proxy"}
-	for _, o := range opts {
-		o(&so)
-	}
-	srv, addr := wiretest.Serve(t, h, so)
-	tr := &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 64}
-	t.Cleanup(tr.CloseIdleConnections)
-	return &gateway{t: t, handler: h, srv: srv, addr: addr, base: "http://" + addr,
-		client: &http.Client{Transport: tr, Timeout: 10 * time.Second,
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	return newGatewayWithOptions(t, Options{}, opts...)
 }
 
 // revision builds a revision from services and routes given as JSON, as
@@ -209,5 +198,47 @@ func (f *policyFixture) policy(js string) *policyFixture {
 	if !p.Global {
 		f.rev.Routes[0].Policies = append(f.rev.Routes[0].Policies, p.ID)
 	}
+	return f
+}
+
+// newGatewayWithOptions is newGateway with data-plane options (trusted
+// proxies, say).
+func newGatewayWithOptions(t testing.TB, o Options, opts ...func(*serve.Options)) *gateway {
+	t.Helper()
+	h := New(o)
+	t.Cleanup(h.Close)
+	so := serve.Options{Name: "proxy"}
+	for _, opt := range opts {
+		opt(&so)
+	}
+	srv, addr := wiretest.Serve(t, h, so)
+	tr := &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 64}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &gateway{t: t, handler: h, srv: srv, addr: addr, base: "http://" + addr,
+		client: &http.Client{Transport: tr, Timeout: 10 * time.Second,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+// consumer adds a consumer to the revision.
+func (f *policyFixture) consumer(id, name string, groups ...string) *policyFixture {
+	c := gatehouse.NewConsumer()
+	c.ID, c.Version, c.Name = id, 1, name
+	c.Groups = append(c.Groups, groups...)
+	f.rev.Consumers = append(f.rev.Consumers, c)
+	return f
+}
+
+// key gives a consumer an API key.
+func (f *policyFixture) key(consumerID, key string) *policyFixture {
+	f.rev.Credentials = append(f.rev.Credentials, &gatehouse.RevisionCredential{ID: gatehouse.NewID(),
+		ConsumerID: consumerID, Type: gatehouse.CredentialKeyAuth, Hash: gatehouse.HashToken(key)})
+	return f
+}
+
+// basic gives a consumer a basic-auth username and password.
+func (f *policyFixture) basic(consumerID, username, password string) *policyFixture {
+	f.rev.Credentials = append(f.rev.Credentials, &gatehouse.RevisionCredential{ID: gatehouse.NewID(),
+		ConsumerID: consumerID, Type: gatehouse.CredentialBasicAuth, Username: username,
+		Hash: string(gatehouse.HashPassword(password))})
 	return f
 }

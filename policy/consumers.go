@@ -32,6 +32,9 @@ type basicCredential struct {
 	consumer *Consumer
 }
 
+// unknownUserHash is verified against for usernames nobody has.
+var unknownUserHash = gatehouse.HashPassword(gatehouse.NewSecret(""))
+
 // maxVerified bounds the cache of verified basic-auth pairs; past it, the
 // cache starts afresh.
 const maxVerified = 10_000
@@ -90,6 +93,9 @@ func (cs *Consumers) ByIDOrName(s string) *Consumer {
 func (cs *Consumers) ByBasic(username, password string) *Consumer {
 	cred, ok := cs.basic[username]
 	if !ok {
+		// As slow as a wrong password, so that timing does not tell
+		// which usernames exist.
+		gatehouse.PasswordMatches(password, unknownUserHash)
 		return nil
 	}
 	sum := sha256.Sum256([]byte(username + "\x00" + password))

@@ -45,6 +45,9 @@ type Options struct {
 	// Redis holds cluster-wide rate limits (policies with store redis);
 	// nil refuses revisions that have such policies.
 	Redis redis.UniversalClient
+	// Now is the policies' clock (circuit breakers, sunsets); nil means
+	// time.Now. Tests set it to move time without waiting.
+	Now func() time.Time
 }
 
 // clientAddr is the client's address as policies judge it: the peer, or,
@@ -146,7 +149,7 @@ func (h *Handler) Apply(ctx context.Context, rev *gatehouse.Revision) error {
 		return err
 	}
 	policies, err := policy.Compile(rev, &policy.Env{State: h.policyState, Redis: h.opts.Redis, Log: h.opts.Logger,
-		Context: h.background})
+		Context: h.background, Now: h.opts.Now})
 	if err != nil {
 		return err
 	}
@@ -195,6 +198,16 @@ func (h *Handler) Close() {
 
 // Ready reports whether a revision has been applied.
 func (h *Handler) Ready() bool { return h.state.Load() != nil }
+
+// Policies returns the active revision's compiled policies, nil before
+// the first Apply (the egress listener reads its rules and consumers here).
+func (h *Handler) Policies() *policy.Set {
+	st := h.state.Load()
+	if st == nil {
+		return nil
+	}
+	return st.policies
+}
 
 // Revision returns the number of the revision being served, 0 for none or
 // the empty one.

@@ -29,6 +29,7 @@ import (
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/admin"
 	"github.com/gatehouse/gatehouse/deploy"
+	"github.com/gatehouse/gatehouse/egress"
 	"github.com/gatehouse/gatehouse/internal/serve"
 	"github.com/gatehouse/gatehouse/postgres"
 	"github.com/gatehouse/gatehouse/proxy"
@@ -102,6 +103,7 @@ type config struct {
 	heartbeat          time.Duration
 	deployTimeout      time.Duration
 	redisURL           string
+	egressAddr         string
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
@@ -131,6 +133,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.nodeName, "node-name", "", "this node's id among the nodes sharing the store (default: the host name and the proxy port, or for a control node the admin port)")
 	fs.DurationVar(&c.heartbeat, "heartbeat", 2*time.Second, "how often the node records that it is alive; it is down after missing 3")
 	fs.DurationVar(&c.deployTimeout, "deploy-timeout", 30*time.Second, "how long a deployment waits for every live data node to apply it before it fails")
+	fs.StringVar(&c.egressAddr, "egress-addr", "", "listen address of the egress forward proxy for internal services' outbound calls (off if empty; roles data and all)")
 	fs.StringVar(&c.redisURL, "redis-url", "", "Redis for cluster-wide rate limits (redis://[user:password@]host:port[/db]); policies with store redis need it")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -157,6 +160,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	case gatehouse.RoleAll, gatehouse.RoleControl, gatehouse.RoleData:
 	default:
 		return nil, fmt.Errorf("--role must be all, control or data, not %q", c.role)
+	}
+	if c.egressAddr != "" && c.role == gatehouse.RoleControl {
+		return nil, errors.New("--egress-addr needs a node that serves traffic (--role data or all)")
 	}
 	if c.heartbeat <= 0 || c.deployTimeout <= 0 {
 		return nil, errors.New("--heartbeat and --deploy-timeout must be positive")
@@ -336,6 +342,22 @@ func runServe(args []string, stderr io.Writer) error {
 		}
 		servers = append(servers, server{"admin", c.adminAddr, serve.New(admin.New(store, opts), adminOpts)})
 	}
+	// The egress proxy reads the data plane's active policies: its
+	// allowed destinations and the consumers that may use it.
+	var egressProxy *egress.Handler
+	if c.egressAddr != "" {
+		eg, err := egress.New(dataPlane.Policies, egress.Options{Logger: logger,
+			Self: []string{c.adminAddr, c.proxyAddr, c.egressAddr}})
+		if err != nil {
+			return err
+		}
+		egressProxy = eg
+		defer eg.Close()
+		egressOpts := serverOpts
+		egressOpts.Name, egressOpts.NegotiateProblems = "egress", true
+		// No TLS or h2c: CONNECT tunnels hijack HTTP/1.1 connections.
+		servers = append(servers, server{"egress", c.egressAddr, serve.New(eg, egressOpts)})
+	}
 	errc := make(chan error, len(servers))
 	for _, s := range servers {
 		l, err := net.Listen("tcp", s.addr)
@@ -383,7 +405,13 @@ func runServe(args []string, stderr io.Writer) error {
 	for _, s := range servers {
 		go func() { done <- s.srv.Shutdown(sctx) }()
 	}
-	for range servers {
+	for i := range servers {
+		// Open CONNECT tunnels would hold the egress listener's drain
+		// until the timeout: they get as long as the last other
+		// listener's requests, then are cut.
+		if i == len(servers)-1 && egressProxy != nil {
+			egressProxy.Close()
+		}
 		if err := <-done; err != nil {
 			logger.Warn("shutdown incomplete", "error", err)
 		}

@@ -178,6 +178,16 @@ func (c *conn) writeProblem(err error) {
 	c.pending.Store(0)
 }
 
+// CloseWrite half-closes the connection when the socket beneath can, so
+// that a tunnel on a hijacked connection (the egress listener's CONNECT)
+// can pass one side's end of stream on while the other still sends.
+func (c *conn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.ErrUnsupported
+}
+
 func (c *conn) SetReadDeadline(t time.Time) error {
 	c.readDeadline.Store(t.UnixNano())
 	return c.Conn.SetReadDeadline(t)

@@ -8,6 +8,7 @@ import (
 	"net/http/httptrace"
 	"net/textproto"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -72,6 +73,9 @@ func (h *Handler) serveWithPolicies(w http.ResponseWriter, r *http.Request, d *c
 	pr := policy.NewRequest()
 	pr.W, pr.R, pr.RouteID, pr.ServiceID = w, r, d.Route.ID, d.Route.ServiceID
 	pr.Client, pr.MaxBodyBytes, pr.Now = h.clientAddr(r), d.Route.MaxBodyBytes, start
+	if h.opts.Now != nil {
+		pr.Now = h.opts.Now()
+	}
 	if err := chain.Run(pr); err != nil {
 		pr.Release()
 		h.opts.Metrics.observe(m, h.fail(w, r, err), start)
@@ -195,7 +199,13 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, d *core.Decisi
 		return http.StatusSwitchingProtocols
 	}
 	hdr := w.Header()
+	// A policy's Link (a deprecated route's successor) joins the
+	// upstream's links (pagination, say) rather than being replaced.
+	policyLinks := hdr["Link"]
 	copyEndToEnd(hdr, resp.Header)
+	if len(policyLinks) > 0 && len(resp.Header["Link"]) > 0 {
+		hdr["Link"] = append(slices.Clip(resp.Header["Link"]), policyLinks...)
+	}
 	addVia(hdr, resp.ProtoMajor, resp.ProtoMinor)
 	if len(resp.Trailer) > 0 {
 		names := make([]string, 0, len(resp.Trailer))

@@ -1,0 +1,142 @@
+package policy
+
+import (
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+)
+
+func init() { register(gatehouse.PolicyCircuitBreaker, buildCircuitBreaker) }
+
+var errCircuitOpen = gatehouse.Errorf(gatehouse.EUNAVAILABLE,
+	"The circuit for this service is open after repeated upstream failures.")
+
+// circuitBreaker applies each of a level's circuit-breaker policies: a
+// request goes on only if every circuit lets it.
+type circuitBreaker struct {
+	circuits []*circuit
+}
+
+func buildCircuitBreaker(b *Build, pols []*gatehouse.Policy) (Step, error) {
+	cfgs, err := configs[gatehouse.CircuitBreakerConfig](pols)
+	if err != nil {
+		return nil, err
+	}
+	s := &circuitBreaker{}
+	for i, c := range cfgs {
+		// One circuit per service: every route of the service that gets
+		// the policy shares it.
+		cb := Get(b.Env.State, b.serviceStateKey(pols[i]), func() *circuit {
+			return newCircuit(c, b.Env.Now)
+		})
+		s.circuits = append(s.circuits, cb)
+	}
+	return s, nil
+}
+
+// serviceStateKey names state belonging to policy p on this build's
+// service, shared by the service's routes.
+func (b *Build) serviceStateKey(p *gatehouse.Policy) string {
+	return b.StateKey(p, false) + "/service/" + b.Route.ServiceID
+}
+
+func (s *circuitBreaker) Check(r *Request) error {
+	for _, c := range s.circuits {
+		done, wait := c.admit()
+		if done == nil {
+			r.W.Header()["Retry-After"] = []string{strconv.FormatInt(max(1, int64((wait+time.Second-1)/time.Second)), 10)}
+			// A trial taken under an earlier circuit is given back by the
+			// Chain, which finishes r (status 0) on a refusal.
+			return errCircuitOpen
+		}
+		r.OnDone(done)
+	}
+	return nil
+}
+
+// circuit is one service's breaker on this node.
+//
+// Closed: openUntil is 0 and failures counts 5xx answers in a row. At
+// threshold the circuit opens: openUntil is when it turns half-open.
+// Half-open (openUntil reached): the request that wins trial goes on, all
+// others are refused until its outcome closes the circuit (any status
+// below 500) or opens it again (5xx). Status 0, the client gone before the
+// exchange ended, says nothing of the upstream: it neither counts as a
+// failure nor resets the count, and a trial that ends so lets the next
+// request be the trial.
+type circuit struct {
+	openUntil atomic.Int64 // unix nanoseconds; 0: closed
+	failures  atomic.Int64
+	trial     atomic.Bool
+
+	threshold int64
+	open      time.Duration
+	now       func() time.Time
+	// closedDone and trialDone are built once, so that OnDone does not
+	// allocate a closure per request.
+	closedDone, trialDone func(Outcome)
+	mu                    sync.Mutex // serialises opening from closed
+}
+
+func newCircuit(c *gatehouse.CircuitBreakerConfig, now func() time.Time) *circuit {
+	cb := &circuit{threshold: int64(c.Failures), open: time.Duration(c.OpenSeconds) * time.Second, now: now}
+	cb.closedDone, cb.trialDone = cb.closedOutcome, cb.trialOutcome
+	return cb
+}
+
+// admit returns what to call with the exchange's outcome if the request
+// may go on, or nil and how long until the circuit turns half-open.
+func (c *circuit) admit() (func(Outcome), time.Duration) {
+	until := c.openUntil.Load()
+	if until == 0 {
+		return c.closedDone, 0
+	}
+	if wait := time.Duration(until - c.now().UnixNano()); wait > 0 {
+		return nil, wait
+	}
+	if c.trial.CompareAndSwap(false, true) {
+		return c.trialDone, 0
+	}
+	// The trial is out: its outcome decides, soon.
+	return nil, 0
+}
+
+// closedOutcome counts an exchange let on while the circuit was closed.
+// Outcomes that arrive after the circuit opened are stale: only the trial
+// decides then.
+func (c *circuit) closedOutcome(o Outcome) {
+	switch {
+	case o.Status == 0:
+	case o.Status < 500:
+		if c.failures.Load() != 0 {
+			c.failures.Store(0)
+		}
+	default:
+		if c.failures.Add(1) < c.threshold {
+			return
+		}
+		c.mu.Lock()
+		if c.openUntil.Load() == 0 && c.failures.Load() >= c.threshold {
+			c.failures.Store(0)
+			c.openUntil.Store(c.now().Add(c.open).UnixNano())
+		}
+		c.mu.Unlock()
+	}
+}
+
+// trialOutcome decides the circuit on the half-open trial's outcome.
+func (c *circuit) trialOutcome(o Outcome) {
+	switch {
+	case o.Status == 0:
+	case o.Status < 500:
+		c.failures.Store(0)
+		c.openUntil.Store(0)
+	default:
+		c.openUntil.Store(c.now().Add(c.open).UnixNano())
+	}
+	// Last, so that no second trial starts before the circuit changed.
+	c.trial.Store(false)
+}

@@ -275,6 +275,9 @@ func runServe(args []string, stderr io.Writer) error {
 			if err != nil {
 				return fmt.Errorf("--redis-url: %w", err)
 			}
+			// Rate limits bound each Redis call by its context; the client
+			// honours that only when told to.
+			ropts.ContextTimeoutEnabled = true
 			rdb = redis.NewClient(ropts)
 			defer rdb.Close()
 		}

@@ -1,0 +1,278 @@
+//go:build unix
+
+// Package redistest starts throwaway Redis servers for tests: each is an
+// installed redis-server (Debian's /usr/bin/redis-server, or
+// $GATEHOUSE_REDIS_SERVER) listening on a free loopback port, keeping
+// nothing on disk (no RDB snapshots, no append-only file), and is stopped
+// and its directory removed again by Close. Stop and Restart simulate an
+// outage; as nothing is persisted, a restarted server starts empty.
+//
+// Without the binary, tests that need a server are skipped loudly, unless
+// CI=true, where they fail: CI must install the redis-server package.
+package redistest
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// ErrNoBinary is wrapped by the error of New and Binary when no
+// redis-server is installed.
+var ErrNoBinary = errors.New("redis-server not found")
+
+// SkipMessage is what a skipped test says.
+const SkipMessage = "Redis tests SKIPPED: redis-server not found; install the redis-server package"
+
+// InCI reports whether the tests run in CI (CI=true), where a missing
+// redis-server fails them instead of skipping them.
+func InCI() bool { return os.Getenv("CI") == "true" }
+
+// Server is a running throwaway Redis server. Its methods may be called
+// from several goroutines.
+type Server struct {
+	bin  string
+	dir  string // temporary root: the server's working directory and log
+	port int
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{} // closed once cmd has exited
+}
+
+// Start starts a server for t and closes it in t.Cleanup. Without the
+// binary it skips t (saying so on stderr too), or fails it when CI=true;
+// it fails t if the server does not start.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	s, err := New()
+	if errors.Is(err, ErrNoBinary) {
+		if InCI() {
+			t.Fatalf("Redis tests FAILED: %v; CI must install the redis-server package (see .ci/run)", err)
+		}
+		fmt.Fprintf(os.Stderr, "\n!!! %s: %s (%v)\n\n", t.Name(), SkipMessage, err)
+		t.Skip(SkipMessage)
+	}
+	if err != nil {
+		t.Fatalf("cannot start Redis: %v", err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Binary returns the path of redis-server: $GATEHOUSE_REDIS_SERVER if
+// set, else /usr/bin/redis-server, else the one on PATH. Its error wraps
+// ErrNoBinary.
+func Binary() (string, error) {
+	if p := os.Getenv("GATEHOUSE_REDIS_SERVER"); p != "" {
+		if isExecutable(p) {
+			return p, nil
+		}
+		return "", fmt.Errorf("%w: GATEHOUSE_REDIS_SERVER=%s is not an executable", ErrNoBinary, p)
+	}
+	if isExecutable("/usr/bin/redis-server") {
+		return "/usr/bin/redis-server", nil
+	}
+	if p, err := exec.LookPath("redis-server"); err == nil {
+		return p, nil
+	}
+	return "", fmt.Errorf("%w: not at /usr/bin/redis-server nor on PATH", ErrNoBinary)
+}
+
+func isExecutable(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
+}
+
+// New starts a server. Close it with Close. Its error wraps ErrNoBinary
+// when there is no redis-server to run.
+func New() (_ *Server, err error) {
+	bin, err := Binary()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{bin: bin}
+	if s.dir, err = os.MkdirTemp("", "gatehouse-redis-"); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	// A port found free may be taken before the server binds it: try a
+	// few.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range 3 {
+		if s.port, err = freePort(); err != nil {
+			return nil, err
+		}
+		if err = s.start(); err == nil {
+			return s, nil
+		}
+	}
+	return nil, err
+}
+
+// start starts redis-server on s.port and waits until it answers PING;
+// s.mu is held.
+func (s *Server) start() error {
+	log, err := os.OpenFile(s.logPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer log.Close()
+	cmd := exec.Command(s.bin,
+		"--port", strconv.Itoa(s.port),
+		"--bind", "127.0.0.1",
+		// A test server: nothing is kept, so a restart starts empty.
+		"--save", "",
+		"--appendonly", "no",
+		"--dir", s.dir,
+		"--daemonize", "no",
+		"--loglevel", "warning",
+	)
+	cmd.Dir = s.dir
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = procAttr()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	s.cmd, s.exited = cmd, make(chan struct{})
+	go func(exited chan struct{}) {
+		cmd.Wait()
+		close(exited)
+	}(s.exited)
+
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		err := ping(s.Addr())
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-s.exited:
+			s.cmd = nil
+			return fmt.Errorf("redis-server exited: %v\n%s", cmd.ProcessState, s.Log())
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			s.halt()
+			return fmt.Errorf("redis-server did not answer PING in time: %v\n%s", err, s.Log())
+		}
+	}
+}
+
+// ping sends one PING in the protocol's inline form and expects +PONG.
+func ping(addr string) error {
+	conn, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(time.Second))
+	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if line != "+PONG\r\n" {
+		return fmt.Errorf("PING answered %q", line)
+	}
+	return nil
+}
+
+// halt stops the server and waits for it to exit; s.mu is held.
+func (s *Server) halt() {
+	if s.cmd == nil {
+		return
+	}
+	s.cmd.Process.Signal(syscall.SIGCONT) // a paused server cannot act on SIGTERM
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(10 * time.Second):
+		s.cmd.Process.Kill()
+		<-s.exited
+	}
+	s.cmd = nil
+}
+
+// Stop stops the server: connections are refused until Restart, and what
+// it held is lost. Stopping a stopped server does nothing.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.halt()
+}
+
+// Restart starts a stopped server again, empty, on the same port, and
+// waits until it answers. Restarting a running server does nothing.
+func (s *Server) Restart() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd != nil {
+		return nil
+	}
+	return s.start()
+}
+
+// Pause freezes the server (SIGSTOP): connections are accepted by the
+// kernel but nothing is answered, as when Redis hangs. Resume undoes it;
+// Close resumes a paused server first.
+func (s *Server) Pause() error { return s.signal(syscall.SIGSTOP) }
+
+// Resume lets a paused server run again.
+func (s *Server) Resume() error { return s.signal(syscall.SIGCONT) }
+
+func (s *Server) signal(sig syscall.Signal) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return errors.New("redis-server is not running")
+	}
+	return s.cmd.Process.Signal(sig)
+}
+
+// Close stops the server and removes its directory.
+func (s *Server) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.halt()
+	os.RemoveAll(s.dir)
+}
+
+func (s *Server) logPath() string { return filepath.Join(s.dir, "redis.log") }
+
+// Log returns the server's log so far.
+func (s *Server) Log() string {
+	b, _ := os.ReadFile(s.logPath())
+	return string(b)
+}
+
+// Addr is the server's address, 127.0.0.1:port.
+func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
+
+// URL is the server's redis:// URL, as --redis-url takes it.
+func (s *Server) URL() string { return "redis://" + s.Addr() }
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}

@@ -1,13 +1,17 @@
 package gatehouse
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"mime"
 	"net/url"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 // RateLimitConfig allows Requests per Per, with bursts of up to Burst
@@ -120,6 +124,20 @@ type DeprecationConfig struct {
 // Schema that JSON request bodies must satisfy (malformed JSON is 400, a
 // violation 422 listing every one). All are decided before the upstream is
 // contacted.
+//
+// Accepts lists media types and ranges (type/*, */*); a request with a
+// body (a length, or chunked) must declare one of them in Content-Type,
+// parameters aside, and a body without Content-Type is refused too.
+// Requests without a body are not checked. Produces is judged against
+// Accept with its weights and wildcards (RFC 9110 §12.5.1); no Accept
+// admits anything. Schema (draft 2020-12 unless it names another; see
+// CompileSchema) applies to application/json and +json bodies only, so a
+// route that must take JSON lists it in Accepts too. The body is read
+// whole, within the route's max_body_bytes, after every other policy has
+// let the request on (limits included), and passed on unchanged. A body
+// in which a key repeats within one object, or that is not UTF-8, is
+// malformed: parsers disagree on such bodies, and what the schema passed
+// must be what the upstream reads.
 type ContentConfig struct {
 	Accepts  []string        `json:"accepts"`
 	Produces []string        `json:"produces"`
@@ -128,10 +146,80 @@ type ContentConfig struct {
 
 func (c *ContentConfig) SetDefaults() { *c = ContentConfig{Accepts: []string{}, Produces: []string{}} }
 
-// CompileSchema, set by the data plane's policy package, compiles a JSON
-// Schema so that a schema that does not compile is a 422 when the policy
-// is written rather than a failed deployment later.
-var CompileSchema func(schema json.RawMessage) error
+// schemaURL names a content schema while it compiles. It is a URL on a
+// reserved domain, so that a relative $ref resolves to a URL nobody
+// serves, which the compiler is not let fetch (the compiler resolves
+// relative references against a URN wrongly, to the schema itself).
+const schemaURL = "https://gatehouse.invalid/content-schema.json"
+
+// CompileSchema compiles a content policy's JSON Schema: draft 2020-12
+// unless its $schema names another draft (the drafts' meta-schemas are
+// built in). The policy's check calls it, so that a schema that does not
+// compile is a 422 when the policy is written rather than a failed
+// deployment later; the data plane calls it to enforce the schema.
+//
+// A schema is self-contained: a $ref may point into the schema itself or
+// at a draft's meta-schema, and any other URL (http, https, file, or one
+// resolved against an $id) is a compile error, never a fetch. Formats are
+// annotations, as the draft says, and patterns are Go (RE2) regular
+// expressions, which match in linear time.
+func CompileSchema(schema json.RawMessage) (*jsonschema.Schema, error) {
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schema))
+	if err != nil {
+		return nil, fmt.Errorf("invalid JSON: %w", err)
+	}
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	c.UseLoader(noSchemaLoader{})
+	if err := c.AddResource(schemaURL, doc); err != nil {
+		return nil, err
+	}
+	sch, err := c.Compile(schemaURL)
+	if err != nil {
+		return nil, schemaError(err)
+	}
+	return sch, nil
+}
+
+// schemaError words a compile error for the policy's author: a reference
+// that would need a fetch, or each place where the schema breaks its
+// draft's meta-schema, in one line (the compiler's own text is an
+// indented tree).
+func schemaError(err error) error {
+	var le *jsonschema.LoadURLError
+	if errors.As(err, &le) {
+		return fmt.Errorf("%q is not fetched: a schema must be self-contained, its $refs pointing into it or at a draft's meta-schema", le.URL)
+	}
+	var se *jsonschema.SchemaValidationError
+	var ve *jsonschema.ValidationError
+	if !errors.As(err, &se) || !errors.As(se.Err, &ve) {
+		return err
+	}
+	var leaves []string
+	var walk func(e *jsonschema.ValidationError)
+	walk = func(e *jsonschema.ValidationError) {
+		if len(e.Causes) == 0 {
+			leaves = append(leaves, e.Error()) // "at '/type': ..."
+		}
+		for _, c := range e.Causes {
+			walk(c)
+		}
+	}
+	walk(ve)
+	slices.Sort(leaves) // the validator's order follows map iteration
+	if len(leaves) > 5 {
+		leaves = append(leaves[:5], fmt.Sprintf("and %d more", len(leaves)-5))
+	}
+	return errors.New(strings.Join(leaves, "; "))
+}
+
+// noSchemaLoader refuses every URL the built-in meta-schemas do not
+// cover; the compiler's default loader would read files.
+type noSchemaLoader struct{}
+
+func (noSchemaLoader) Load(url string) (any, error) { return nil, errNotFetched }
+
+var errNotFetched = errors.New("not fetched")
 
 // EgressConfig governs the egress listener (--egress-addr), the forward
 // proxy internal services call out through: which destinations it may
@@ -219,9 +307,9 @@ func init() {
 		}
 		checkMediaTypes("config.accepts", c.Accepts, bad)
 		checkMediaTypes("config.produces", c.Produces, bad)
-		if len(c.Schema) > 0 && CompileSchema != nil {
-			if err := CompileSchema(c.Schema); err != nil {
-				semantic.add("config.schema", "does not compile: %v", err)
+		if len(c.Schema) > 0 {
+			if _, err := CompileSchema(c.Schema); err != nil {
+				semantic.add("config.schema", "is not a usable JSON Schema: %v", err)
 			}
 		}
 	})

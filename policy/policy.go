@@ -125,6 +125,16 @@ type Step interface {
 	Check(r *Request) error
 }
 
+// lateStep is a Step with a part that needs the request body (the content
+// schema). Compile runs what Late returns after every type's Step, so
+// that whatever the headers can decide, limits included, is answered
+// before any of the body is read or 100 Continue is sent.
+type lateStep interface {
+	Step
+	// Late returns the part to run last, or nil.
+	Late() Step
+}
+
 // Chain is a route's compiled policies, in gatehouse.PolicyOrder.
 type Chain struct {
 	steps []Step
@@ -279,6 +289,7 @@ func Compile(rev *gatehouse.Revision, env *Env) (*Set, error) {
 			}
 		}
 		chain := &Chain{}
+		var late []Step
 		for _, typ := range gatehouse.PolicyOrder {
 			pols := ofType(own, typ)
 			if len(pols) == 0 {
@@ -300,7 +311,13 @@ func Compile(rev *gatehouse.Revision, env *Env) (*Set, error) {
 			}
 			chain.steps = append(chain.steps, step)
 			chain.Types = append(chain.Types, typ)
+			if ls, ok := step.(lateStep); ok {
+				if s := ls.Late(); s != nil {
+					late = append(late, s)
+				}
+			}
 		}
+		chain.steps = append(chain.steps, late...)
 		if len(chain.steps) > 0 {
 			set.chains[r.ID] = chain
 		}

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse/internal/testupstream"
+)
+
+// TestPoliciesConfiguredThroughTheAdminAPIAnswerTheContractsCodes drives
+// the binary as a user would: policies, consumers and credentials written
+// through the admin API, one deployment, then each policy's answer on the
+// proxy listener and on the egress listener.
+func TestPoliciesConfiguredThroughTheAdminAPIAnswerTheContractsCodes(t *testing.T) {
+	up := testupstream.Start(t)
+	const token = "policies-token"
+	egressAddr := freeAddrs(t, 1)[0]
+	p := launch(t, t.TempDir(), []string{"--egress-addr", egressAddr}, "GATEHOUSE_ADMIN_TOKEN="+token)
+	admin := func(method, path, body string) {
+		t.Helper()
+		r := p.do(method, path, token, body)
+		if r.status != http.StatusCreated {
+			t.Fatalf("%s %s: %d %s", method, path, r.status, r.body)
+		}
+	}
+	admin("POST", "/admin/v1/services", `{"id":"up","name":"up","url":"`+up.URL+`"}`)
+	admin("POST", "/admin/v1/consumers", `{"id":"alice","name":"alice","groups":["staff"]}`)
+	admin("POST", "/admin/v1/consumers", `{"id":"bob","name":"bob"}`)
+	admin("POST", "/admin/v1/consumers/alice/credentials", `{"type":"key-auth","key":"alice-key-0123456789"}`)
+	admin("POST", "/admin/v1/consumers/bob/credentials", `{"type":"key-auth","key":"bob-key-0123456789ab"}`)
+	admin("POST", "/admin/v1/consumers/alice/credentials", `{"type":"basic-auth","username":"alice","password":"alice-password"}`)
+	for _, pol := range []string{
+		`{"id":"keys","name":"keys","type":"auth","config":{"key_auth":{}}}`,
+		`{"id":"staff","name":"staff","type":"acl","config":{"allow":["staff"]}}`,
+		`{"id":"json","name":"json","type":"content","config":{"accepts":["application/json"],"produces":["application/json"],
+			"schema":{"type":"object","required":["name"],"properties":{"name":{"type":"string"}}}}}`,
+		`{"id":"two","name":"two","type":"rate-limit","config":{"requests":2,"per":"minute","by":"ip"}}`,
+		`{"id":"retired","name":"retired","type":"deprecation","config":{"sunset_at":"2020-01-01T00:00:00Z","successor":"https://example.com/v2"}}`,
+		`{"id":"down","name":"down","type":"maintenance","config":{"message":"Back soon.","retry_after_seconds":60}}`,
+		`{"id":"out","name":"out","type":"egress","global":true,"config":{"allow":[{"host":"127.0.0.1","ports":[` + up.URL[strings.LastIndex(up.URL, ":")+1:] + `]}]}}`,
+	} {
+		admin("POST", "/admin/v1/policies", pol)
+	}
+	for _, rt := range []string{
+		`{"name":"api","paths":["/api/*"],"service_id":"up","policies":["keys","staff","json"]}`,
+		`{"name":"limited","paths":["/limited/*"],"service_id":"up","policies":["two"]}`,
+		`{"name":"old","paths":["/old/*"],"service_id":"up","policies":["retired"]}`,
+		`{"name":"down","paths":["/down/*"],"service_id":"up","policies":["down"]}`,
+	} {
+		admin("POST", "/admin/v1/routes", rt)
+	}
+	if dep := p.deployAndWait(token, `{}`); dep["state"] != "succeeded" {
+		t.Fatalf("deployment: %v", dep)
+	}
+
+	proxy := "http://" + p.proxyAddr
+	const alice, bob = "alice-key-0123456789", "bob-key-0123456789ab"
+	for _, tc := range []struct {
+		desc         string
+		method, path string
+		body         string
+		header       []string
+		status       int
+		wantHeader   string // a header the answer must carry
+	}{
+		{"no API key", "GET", "/api/x", "", nil, 401, "WWW-Authenticate"},
+		{"wrong API key", "GET", "/api/x", "", []string{"X-API-Key", "not-a-key-0123456789"}, 401, "WWW-Authenticate"},
+		{"consumer outside the allowed group", "GET", "/api/x", "", []string{"X-API-Key", bob}, 403, ""},
+		{"Accept excluding JSON", "GET", "/api/x", "", []string{"X-API-Key", alice, "Accept", "text/html"}, 406, ""},
+		{"body that is not JSON", "POST", "/api/x", "name=x", []string{"X-API-Key", alice, "Content-Type", "text/plain"}, 415, "Accept-Post"},
+		{"malformed JSON", "POST", "/api/x", `{"name":`, []string{"X-API-Key", alice}, 400, ""},
+		{"JSON failing the schema", "POST", "/api/x", `{"name":5}`, []string{"X-API-Key", alice}, 422, ""},
+		{"route past its sunset", "GET", "/old/x", "", nil, 410, "Sunset"},
+		{"route under maintenance", "GET", "/down/x", "", nil, 503, "Retry-After"},
+	} {
+		r := p.do(tc.method, proxy+tc.path, "", tc.body, tc.header...)
+		checkProblem(t, tc.desc, r, tc.status, "application/problem+json")
+		if tc.wantHeader != "" && r.header.Get(tc.wantHeader) == "" {
+			t.Errorf("%s: no %s header", tc.desc, tc.wantHeader)
+		}
+	}
+	if r := p.do("POST", proxy+"/api/x", "", `{"name":"ok"}`, "X-API-Key", alice); r.status != http.StatusOK ||
+		!strings.Contains(string(r.body), `"X-Consumer-Name":["alice"]`) {
+		t.Fatalf("alice's valid request: %d %s; want 200 with her identity at the upstream", r.status, r.body)
+	}
+
+	for i := range 2 {
+		if r := p.do("GET", proxy+"/limited/x", "", ""); r.status != http.StatusOK {
+			t.Fatalf("request %d within the limit: %d", i+1, r.status)
+		}
+	}
+	r := p.do("GET", proxy+"/limited/x", "", "")
+	checkProblem(t, "third request of two a minute", r, http.StatusTooManyRequests, "application/problem+json")
+	if r.header.Get("Retry-After") == "" || r.header.Get("RateLimit-Policy") == "" || r.header.Get("RateLimit") == "" {
+		t.Errorf("429 headers %v; want Retry-After, RateLimit-Policy and RateLimit", r.header)
+	}
+
+	// The egress listener: alice's basic-auth credential, the allowed
+	// destination (the upstream, named exactly).
+	egress := func(user *url.Userinfo) *http.Response {
+		t.Helper()
+		proxyURL := &url.URL{Scheme: "http", Host: egressAddr, User: user}
+		client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{Proxy: http.ProxyURL(proxyURL)}}
+		resp, err := client.Get(up.URL + "/echo")
+		if err != nil {
+			t.Fatalf("GET through the egress proxy: %v", err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	if resp := egress(url.UserPassword("alice", "alice-password")); resp.StatusCode != http.StatusOK {
+		t.Fatalf("egress with alice's credentials: %d; want 200", resp.StatusCode)
+	}
+	if resp := egress(nil); resp.StatusCode != http.StatusProxyAuthRequired || resp.Header.Get("Proxy-Authenticate") == "" {
+		t.Fatalf("egress without credentials: %d, Proxy-Authenticate %q; want 407 with a challenge",
+			resp.StatusCode, resp.Header.Get("Proxy-Authenticate"))
+	}
+	if resp := egress(url.UserPassword("alice", "wrong-password")); resp.StatusCode != http.StatusProxyAuthRequired {
+		t.Fatalf("egress with a wrong password: %d; want 407", resp.StatusCode)
+	}
+}

@@ -17,7 +17,11 @@ export LC_ALL=C # one decimal point for $EPOCHREALTIME, awk and the tools
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
-all_proxies="nginx haproxy caddy gatehouse"
+all_proxies="nginx haproxy caddy gatehouse gatehouse-policies"
+# Every request carries this API key: gatehouse-policies (gatehouse with a
+# key-auth policy and a rate-limit policy on its route) needs it, the
+# others ignore it.
+bench_key=bench-key-0123456789abcdef
 
 duration=10s
 rounds=3
@@ -195,7 +199,7 @@ wait_http() {
 check_get() {
 	local got want=200
 	[ -n "$expect_size" ] && want="200 $expect_size"
-	got=$(curl -s -o /dev/null --max-time 5 -w '%{http_code} %{size_download}' "$2" || true)
+	got=$(curl -s -o /dev/null --max-time 5 -H "X-API-Key: $bench_key" -w '%{http_code} %{size_download}' "$2" || true)
 	[ -n "$expect_size" ] || got=${got%% *}
 	[ "$got" = "$want" ] || { log "$1: GET $2 gave '$got', want '$want' (status size)"; return 1; }
 }
@@ -205,7 +209,7 @@ log "temp dir $tmp"
 cd "$root"
 go build -o "$tmp/benchtool" ./bench/benchtool
 bt=$tmp/benchtool
-if want gatehouse; then
+if want gatehouse || want gatehouse-policies; then
 	if [ -n "$gatehouse_bin" ]; then
 		[ -x "$gatehouse_bin" ] || die "--gatehouse-bin: $gatehouse_bin is not an executable"
 		cp "$gatehouse_bin" "$tmp/gatehouse"
@@ -223,10 +227,12 @@ if [ "$upstream" = testupstream ]; then
 	go build -o "$tmp/testupstream" ./cmd/testupstream
 fi
 
-read -r -a ports <<<"$("$bt" freeports 6 | tr '\n' ' ')"
+read -r -a ports <<<"$("$bt" freeports 8 | tr '\n' ' ')"
 upport=${ports[0]}
-declare -A port=([nginx]=${ports[1]} [haproxy]=${ports[2]} [caddy]=${ports[3]} [gatehouse]=${ports[4]})
-gh_admin=${ports[5]}
+declare -A port=([nginx]=${ports[1]} [haproxy]=${ports[2]} [caddy]=${ports[3]} [gatehouse]=${ports[4]}
+	[gatehouse-policies]=${ports[6]})
+declare -A admin_port=([gatehouse]=${ports[5]} [gatehouse-policies]=${ports[7]})
+gh_admin=${ports[5]} # the admin API gh talks to
 
 # fill TEMPLATE OUT: the template with @TMP@, @PORT@ and @UPPORT@ replaced.
 fill() { sed -e "s|@TMP@|$tmp|g" -e "s|@PORT@|${3:-}|g" -e "s|@UPPORT@|$upport|g" "$1" >"$2"; }
@@ -266,12 +272,14 @@ start_caddy() {
 	start caddy 0 "${go_env[@]}" HOME="$tmp/caddy" XDG_DATA_HOME="$tmp/caddy/data" XDG_CONFIG_HOME="$tmp/caddy/config" \
 		caddy run --config "$tmp/caddy/Caddyfile" --adapter caddyfile
 }
-start_gatehouse() {
+start_gatehouse() { start_gatehouse_as gatehouse; }
+start_gatehouse-policies() { start_gatehouse_as gatehouse-policies; }
+start_gatehouse_as() { # NAME
 	local unset=() v
 	for v in $(compgen -e | grep '^GATEHOUSE_' || true); do unset+=(-u "$v"); done
-	start gatehouse 0 "${go_env[@]}" "${unset[@]}" GATEHOUSE_ADMIN_TOKEN=bench-token \
-		"$tmp/gatehouse" serve --data-dir "$tmp/gh" --admin-addr "127.0.0.1:$gh_admin" \
-		--proxy-addr "127.0.0.1:${port[gatehouse]}" --log-level warn --shutdown-timeout 1s
+	start "$1" 0 "${go_env[@]}" "${unset[@]}" GATEHOUSE_ADMIN_TOKEN=bench-token \
+		"$tmp/gatehouse" serve --data-dir "$tmp/$1.data" --admin-addr "127.0.0.1:${admin_port[$1]}" \
+		--proxy-addr "127.0.0.1:${port[$1]}" --log-level warn --shutdown-timeout 1s
 }
 
 # gh METHOD PATH [BODY]: one admin API call; prints the status, leaves the
@@ -285,12 +293,27 @@ gh() {
 }
 gh_fail() { die "gatehouse: $1 answered $2: $(head -c 600 "$tmp/gh.body" 2>/dev/null)"; }
 
+# configure_gatehouse NAME: one service and a catch-all route; for
+# gatehouse-policies the route also requires an API key (auth) and counts
+# every consumer's requests (a rate limit far above what wrk can send).
 configure_gatehouse() {
-	local st loc state i
-	wait_http gatehouse "http://127.0.0.1:$gh_admin/admin/v1/openapi.json"
+	local st loc state i policies=
+	gh_admin=${admin_port[$1]}
+	wait_http "$1" "http://127.0.0.1:$gh_admin/admin/v1/openapi.json"
 	st=$(gh POST /admin/v1/services "{\"id\":\"up\",\"name\":\"up\",\"url\":\"http://127.0.0.1:$upport\"}")
 	[ "$st" = 201 ] || gh_fail "POST /admin/v1/services" "$st"
-	st=$(gh POST /admin/v1/routes '{"name":"all","paths":["/*"],"service_id":"up"}')
+	if [ "$1" = gatehouse-policies ]; then
+		st=$(gh POST /admin/v1/consumers '{"id":"bench","name":"bench"}')
+		[ "$st" = 201 ] || gh_fail "POST /admin/v1/consumers" "$st"
+		st=$(gh POST /admin/v1/consumers/bench/credentials "{\"type\":\"key-auth\",\"key\":\"$bench_key\"}")
+		[ "$st" = 201 ] || gh_fail "POST /admin/v1/consumers/bench/credentials" "$st"
+		st=$(gh POST /admin/v1/policies '{"id":"key","name":"key","type":"auth","config":{"key_auth":{}}}')
+		[ "$st" = 201 ] || gh_fail "POST /admin/v1/policies (auth)" "$st"
+		st=$(gh POST /admin/v1/policies '{"id":"rate","name":"rate","type":"rate-limit","config":{"requests":1000000000,"per":"second","by":"consumer"}}')
+		[ "$st" = 201 ] || gh_fail "POST /admin/v1/policies (rate-limit)" "$st"
+		policies=',"policies":["key","rate"]'
+	fi
+	st=$(gh POST /admin/v1/routes "{\"name\":\"all\",\"paths\":[\"/*\"],\"service_id\":\"up\"$policies}")
 	[ "$st" = 201 ] || gh_fail "POST /admin/v1/routes" "$st"
 	st=$(gh POST /admin/v1/deployments '{}')
 	case $st in
@@ -318,7 +341,11 @@ configure_gatehouse() {
 
 for p in "${proxies[@]}"; do
 	"start_$p"
-	if [ "$p" = gatehouse ]; then configure_gatehouse; fi
+	case $p in gatehouse*) configure_gatehouse "$p" ;; esac
+	if [ "$p" = gatehouse-policies ]; then # the policies are really on
+		st=$(curl -s -o /dev/null --max-time 5 -w '%{http_code}' "http://127.0.0.1:${port[$p]}$path" || true)
+		[ "$st" = 401 ] || die "gatehouse-policies: GET $path without the API key gave $st, want 401"
+	fi
 	wait_http "$p" "http://127.0.0.1:${port[$p]}/"
 	ok=0
 	for ((i = 0; i < 25; i++)); do
@@ -367,14 +394,14 @@ measure() { # measure ROUND PROXY CONNS
 	local r=$1 p=$2 c=$3 url="http://127.0.0.1:${port[$2]}$path" out="$tmp/raw/$2-c$3-r$1.txt"
 	local before after t0 t1 z0 z1 w0 w1 row
 	local -a bp
-	run_wrk -t1 -c"$c" -d"$warmup" "$url" >"$out.warmup" 2>&1 ||
+	run_wrk -t1 -c"$c" -d"$warmup" -H "X-API-Key: $bench_key" "$url" >"$out.warmup" 2>&1 ||
 		{ cat "$out.warmup" >&2; die "wrk (warm-up) failed against $p"; }
 	before=$(tree "${pid_of[$p]}" | sort -n | tr '\n' ' ')
 	read -r -a bp <<<"$before"
 	w0=$EPOCHREALTIME
 	t0=$(ticks "${bp[@]}")
 	z0=$(cpu0)
-	run_wrk -t1 -c"$c" -d"$duration" --latency "$url" >"$out" 2>&1 ||
+	run_wrk -t1 -c"$c" -d"$duration" --latency -H "X-API-Key: $bench_key" "$url" >"$out" 2>&1 ||
 		{ cat "$out" >&2; die "wrk failed against $p"; }
 	t1=$(ticks "${bp[@]}")
 	z1=$(cpu0)
@@ -387,7 +414,7 @@ measure() { # measure ROUND PROXY CONNS
 		{ cat "$out" >&2; die "cannot read wrk's output for $p"; }
 	echo "$row" >>"$results"
 	awk -F'\t' -v r="$r" -v R="$rounds" '{
-		printf "bench: round %s/%s  %-9s c=%-4s %7.0f req/s  p50 %6.0f us  p99 %6.0f us  %5.1f us/req CPU  busy %3.0f%%  CPU 0 other %3.0f%%%s\n",
+		printf "bench: round %s/%s  %-18s c=%-4s %7.0f req/s  p50 %6.0f us  p99 %6.0f us  %5.1f us/req CPU  busy %3.0f%%  CPU 0 other %3.0f%%%s\n",
 			r, R, $2, $3, $6, $7, $8, $14, $15 * 100, $16 * 100, ($9 + $10 > 0 ? "  ERRORS: " $9 " non-2xx, " $10 " socket" : "")
 	}' <<<"$row" >&2
 }
@@ -410,7 +437,7 @@ versions=()
 want nginx && versions+=("$(ver nginx -v | sed 's/^nginx version: //')")
 want haproxy && versions+=("$(ver haproxy -v | awk '{print "HAProxy " $3}')")
 want caddy && versions+=("Caddy $(ver caddy version | awk '{print $1}')")
-want gatehouse && versions+=("$(ver "$tmp/gatehouse" version)")
+{ want gatehouse || want gatehouse-policies; } && versions+=("$(ver "$tmp/gatehouse" version)")
 versions+=("wrk $(ver wrk -v | awk '{print $2}')" "$(go version | awk '{print $3}')")
 commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 [ -z "$(git -C "$root" status --porcelain 2>/dev/null)" ] || commit="$commit (with uncommitted changes)"

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/pgtest"
+	"github.com/gatehouse/gatehouse/internal/redistest"
 	"github.com/gatehouse/gatehouse/internal/testupstream"
 )
 
@@ -496,4 +497,52 @@ func BenchmarkClusterPropagation(b *testing.B) {
 	b.ReportMetric(ms(propagation[len(propagation)-1]), "max-ms")
 	b.ReportMetric(ms(sum/time.Duration(len(success))), "succeeded-mean-ms")
 	b.Logf("%d deployments: all 3 data nodes serving after p50 %v, p99 %v, max %v", len(propagation), pct(0.50), pct(0.99), propagation[len(propagation)-1])
+}
+
+// TestDataNodeThatCannotApplyFailsTheDeploymentNamingIt deploys, to two data
+// nodes of which only one has Redis (--redis-url), a route whose rate limit
+// counts in Redis: the other node refuses the revision rather than serve
+// the route unlimited, the deployment fails naming that node and why, and
+// the node that applied it returns to the last good revision.
+func TestDataNodeThatCannotApplyFailsTheDeploymentNamingIt(t *testing.T) {
+	c := newPGCluster(t)
+	rdb := redistest.Start(t)
+	up := testupstream.Start(t, testupstream.WithName("a"))
+	ctl := c.node("control", "ctl")
+	withRedis := c.node("data", "edge-1", "--redis-url", rdb.URL())
+	c.node("data", "edge-2")
+	createEcho(t, ctl, up.URL)
+	first := ctl.deployAndWait(pgToken, `{}`)
+	wantSucceeded(t, "deployment without policies", first)
+
+	wantStatus(t, "create policy", ctl.do("POST", "/admin/v1/policies", pgToken,
+		`{"id":"shared","name":"shared","type":"rate-limit","config":{"requests":1,"per":"hour","by":"ip","store":"redis"}}`), http.StatusCreated)
+	wantStatus(t, "attach policy", ctl.do("PATCH", "/admin/v1/routes/echo", pgToken, `{"policies":["shared"]}`,
+		"Content-Type", mergePatch), http.StatusOK)
+	dep := ctl.deployAndWait(pgToken, `{}`)
+	reason, _ := dep["reason"].(string)
+	if dep["state"] != "failed" || !slices.Equal(nodeProgress(dep), []string{"edge-1:applied", "edge-2:failed"}) ||
+		!strings.Contains(reason, "node edge-2 failed to apply") || !strings.Contains(reason, "--redis-url") {
+		t.Fatalf("deployment needing Redis: %v; want failed, applied by edge-1, failed by edge-2 for want of --redis-url", dep)
+	}
+	// edge-1 serves the first revision again: no rate limit.
+	proxy := "http://" + withRedis.proxyAddr + "/echo/x"
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := ctl.do("GET", "/admin/v1/nodes/edge-1", pgToken, "")
+		var n struct{ Revision float64 }
+		json.Unmarshal(r.body, &n)
+		if n.Revision == first["revision"] {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("edge-1 after the failed deployment: %s; want it back on revision %v", r.body, first["revision"])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for i := range 3 {
+		if status, _, err := get(withRedis.client, proxy); err != nil || status != http.StatusOK {
+			t.Fatalf("request %d through edge-1 back on the first revision: %d, %v; want 200 (no limit)", i+1, status, err)
+		}
+	}
 }

@@ -14,7 +14,7 @@ const shedding = "The gateway is shedding load; retry later."
 type adaptiveSim struct {
 	t     *testing.T
 	set   *Set
-	clock *overloadClock
+	clock *testClock
 	limit *adaptiveLimit
 }
 

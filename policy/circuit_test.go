@@ -11,7 +11,7 @@ const circuitOpen = "The circuit for this service is open after repeated upstrea
 
 // newBreaker compiles routes r1 and r2 on service s1 and r3 on s2, all
 // with a circuit breaker of 3 failures and 30 s open.
-func newBreaker(t *testing.T) (*Set, *overloadClock) {
+func newBreaker(t *testing.T) (*Set, *testClock) {
 	t.Helper()
 	o := newOverloadRev(t, "r1:s1", "r2:s1", "r3:s2")
 	o.policy(`{"name":"cb","type":"circuit-breaker","config":{"failures":3,"open_seconds":30}}`, "r1", "r2", "r3")

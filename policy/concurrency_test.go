@@ -5,33 +5,14 @@ import (
 	"errors"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
 )
 
-// overloadClock is a clock the test moves.
-type overloadClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newOverloadClock() *overloadClock {
-	return &overloadClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
-}
-
-func (c *overloadClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *overloadClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+func newOverloadClock() *testClock {
+	return &testClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
 }
 
 // overloadRev is a revision to compile: services s1 and s2, routes on
@@ -85,7 +66,7 @@ func (o *overloadRev) policy(js string, routes ...string) *gatehouse.Policy {
 }
 
 // compile compiles the revision against state (which outlives it) and clock.
-func (o *overloadRev) compile(state *State, clock *overloadClock) *Set {
+func (o *overloadRev) compile(state *State, clock *testClock) *Set {
 	o.t.Helper()
 	set, err := Compile(o.rev, &Env{State: state, Now: clock.Now})
 	if err != nil {

@@ -104,25 +104,6 @@ func pemOfKey(t testing.TB, pub any) string {
 	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
 }
 
-// jwksClock is a clock tests move by hand; the JWKS fetcher reads it from
-// its own goroutine.
-type jwksClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *jwksClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *jwksClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 var tokenEpoch = time.Unix(1_700_000_000, 0)
 
 // jwtConsumers is alice (id c-alice) and bob (id c-bob).
@@ -141,7 +122,7 @@ func jwtConsumers(t testing.TB) *Consumers {
 
 // newTestVerifier compiles cfg (defaults filled in first by edit) as an auth
 // policy's jwt block would be.
-func newTestVerifier(t testing.TB, clock *jwksClock, client *http.Client, edit func(*gatehouse.JWTConfig)) *jwtVerifier {
+func newTestVerifier(t testing.TB, clock *testClock, client *http.Client, edit func(*gatehouse.JWTConfig)) *jwtVerifier {
 	t.Helper()
 	cfg := &gatehouse.JWTConfig{}
 	cfg.SetDefaults()
@@ -235,7 +216,7 @@ func TestJWTVerification(t *testing.T) {
 		{"payload not a JSON object", staticKeys, signRawHS(t, `{"alg":"HS256"}`, `[1,2]`), errTokenMalformed, ""},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
-			v := newTestVerifier(t, &jwksClock{t: tokenEpoch}, nil, tc.config)
+			v := newTestVerifier(t, &testClock{t: tokenEpoch}, nil, tc.config)
 			c, err := v.verify(context.Background(), tc.token, tokenEpoch)
 			if err != tc.want {
 				t.Fatalf("got error %v; want %v", err, tc.want)
@@ -306,7 +287,7 @@ func signES256ASN1(t *testing.T, c map[string]any) string {
 }
 
 func TestVerifiedTokenIsCachedUntilItExpires(t *testing.T) {
-	clock := &jwksClock{t: tokenEpoch}
+	clock := &testClock{t: tokenEpoch}
 	v := newTestVerifier(t, clock, nil, func(c *gatehouse.JWTConfig) {
 		c.Keys = []gatehouse.JWTKey{{Alg: "HS256", Secret: string(hsSecret)}}
 		c.LeewaySeconds = 0
@@ -389,7 +370,7 @@ func TestJWKSFetchCacheRefetchAndOutage(t *testing.T) {
 		// Never trusted: a symmetric key, and an encryption key.
 		map[string]any{"kty": "oct", "kid": "hs", "k": base64.RawURLEncoding.EncodeToString(hsSecret)},
 		map[string]any{"kty": "EC", "kid": "enc", "use": "enc", "crv": "P-256"})
-	clock := &jwksClock{t: tokenEpoch}
+	clock := &testClock{t: tokenEpoch}
 	v := newTestVerifier(t, clock, srv.Client(), func(c *gatehouse.JWTConfig) { c.JWKSURL = srv.URL })
 	n := 0
 	token := func(alg string, key any, kid string) string {
@@ -415,21 +396,21 @@ func TestJWKSFetchCacheRefetchAndOutage(t *testing.T) {
 	check("unknown kid right after a fetch: no refetch", token("ES256", ecKey1, "k2"), errTokenNoKey, 1)
 
 	srv.set(rsaJWKOf("k1", &rsaKey1.PublicKey), ecJWKOf("k2", &ecKey1.PublicKey))
-	clock.Add(jwksMinInterval)
+	clock.Advance(jwksMinInterval)
 	check("unknown kid later: refetched, and the rotated-in key verifies", token("ES256", ecKey1, "k2"), nil, 2)
 	check("a known kid does not refetch", token("ES256", ecKey1, "k2"), nil, 2)
 
 	srv.Close()
-	clock.Add(time.Duration(300) * time.Second)
+	clock.Advance(time.Duration(300) * time.Second)
 	check("server down, set stale: cached keys still verify", token("RS256", rsaKey1, "k1"), nil, 2)
-	clock.Add(jwksMinInterval)
+	clock.Advance(jwksMinInterval)
 	check("server down: an unknown kid is refused", token("RS256", rsaKey2, "k3"), errTokenNoKey, 2)
 }
 
 func TestJWKSStaleSetIsRefreshedInTheBackground(t *testing.T) {
 	jwtTestKeys(t)
 	srv := newTestJWKSServer(t, rsaJWKOf("k1", &rsaKey1.PublicKey))
-	clock := &jwksClock{t: tokenEpoch}
+	clock := &testClock{t: tokenEpoch}
 	v := newTestVerifier(t, clock, srv.Client(), func(c *gatehouse.JWTConfig) { c.JWKSURL = srv.URL; c.JWKSCacheSeconds = 60 })
 	tok := signJWT(t, "RS256", rsaKey1, "k1", jwtClaims("sub", "alice"))
 	if _, err := v.verify(context.Background(), tok, clock.Now()); err != nil {
@@ -438,7 +419,7 @@ func TestJWKSStaleSetIsRefreshedInTheBackground(t *testing.T) {
 	// k1 is withdrawn. Past the cache period, the first request still
 	// uses the old set and starts a fetch; once it lands, k1 is refused.
 	srv.set(rsaJWKOf("k2", &rsaKey2.PublicKey))
-	clock.Add(61 * time.Second)
+	clock.Advance(61 * time.Second)
 	tok2 := signJWT(t, "RS256", rsaKey1, "k1", jwtClaims("sub", "bob"))
 	if _, err := v.verify(context.Background(), tok2, clock.Now()); err != nil {
 		t.Fatalf("stale set: %v; want the old keys used while refreshing", err)
@@ -463,7 +444,7 @@ func TestJWKSNeverFetchedIs503(t *testing.T) {
 	srv := newTestJWKSServer(t)
 	url := srv.URL
 	srv.Close()
-	v := newTestVerifier(t, &jwksClock{t: tokenEpoch}, srv.Client(), func(c *gatehouse.JWTConfig) { c.JWKSURL = url })
+	v := newTestVerifier(t, &testClock{t: tokenEpoch}, srv.Client(), func(c *gatehouse.JWTConfig) { c.JWKSURL = url })
 	_, err := v.verify(context.Background(), signJWT(t, "RS256", rsaKey1, "k1", jwtClaims("sub", "alice")), tokenEpoch)
 	if err != errKeysUnavailable || gatehouse.ErrorCode(err) != gatehouse.EUNAVAILABLE {
 		t.Fatalf("got %v; want %v (503: the token cannot be judged)", err, errKeysUnavailable)

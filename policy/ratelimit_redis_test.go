@@ -70,7 +70,7 @@ type rlNode struct {
 	log   *rlLog
 }
 
-func newRLNode(t testing.TB, srv *redistest.Server, clock *rlClock, opts ...func(*redis.Options)) *rlNode {
+func newRLNode(t testing.TB, srv *redistest.Server, clock *testClock, opts ...func(*redis.Options)) *rlNode {
 	t.Helper()
 	o := &redis.Options{Addr: srv.Addr()}
 	for _, f := range opts {

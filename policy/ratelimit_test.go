@@ -15,26 +15,8 @@ import (
 	"github.com/gatehouse/gatehouse"
 )
 
-// rlClock is Env.Now for tests: time moves only when told.
-type rlClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newRLClock() *rlClock {
-	return &rlClock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
-}
-
-func (c *rlClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *rlClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
+func newRLClock() *testClock {
+	return &testClock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
 }
 
 // rlRevision is a revision with routes r1 and r2, each listing

@@ -30,6 +30,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/testenv"
+
 	"github.com/jackc/pgx/v5"
 )
 
@@ -42,7 +44,7 @@ const SkipMessage = "PostgreSQL tests SKIPPED: PostgreSQL binaries not found; in
 
 // InCI reports whether the tests run in CI (CI=true), where a missing
 // PostgreSQL fails them instead of skipping them.
-func InCI() bool { return os.Getenv("CI") == "true" }
+func InCI() bool { return testenv.InCI() }
 
 // Server is a running throwaway PostgreSQL cluster. Its methods may be
 // called from several goroutines.
@@ -64,11 +66,7 @@ func Start(t testing.TB) *Server {
 	t.Helper()
 	s, err := New()
 	if errors.Is(err, ErrNoBinaries) {
-		if InCI() {
-			t.Fatalf("PostgreSQL tests FAILED: %v; CI must install the postgresql package (see .ci/run)", err)
-		}
-		fmt.Fprintf(os.Stderr, "\n!!! %s: %s (%v)\n\n", t.Name(), SkipMessage, err)
-		t.Skip(SkipMessage)
+		testenv.Missing(t, "PostgreSQL", "postgresql", SkipMessage, err)
 	}
 	if err != nil {
 		t.Fatalf("cannot start PostgreSQL: %v", err)

@@ -24,6 +24,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gatehouse/gatehouse/internal/testenv"
 )
 
 // ErrNoBinary is wrapped by the error of New and Binary when no
@@ -35,7 +37,7 @@ const SkipMessage = "Redis tests SKIPPED: redis-server not found; install the re
 
 // InCI reports whether the tests run in CI (CI=true), where a missing
 // redis-server fails them instead of skipping them.
-func InCI() bool { return os.Getenv("CI") == "true" }
+func InCI() bool { return testenv.InCI() }
 
 // Server is a running throwaway Redis server. Its methods may be called
 // from several goroutines.
@@ -56,11 +58,7 @@ func Start(t testing.TB) *Server {
 	t.Helper()
 	s, err := New()
 	if errors.Is(err, ErrNoBinary) {
-		if InCI() {
-			t.Fatalf("Redis tests FAILED: %v; CI must install the redis-server package (see .ci/run)", err)
-		}
-		fmt.Fprintf(os.Stderr, "\n!!! %s: %s (%v)\n\n", t.Name(), SkipMessage, err)
-		t.Skip(SkipMessage)
+		testenv.Missing(t, "Redis", "redis-server", SkipMessage, err)
 	}
 	if err != nil {
 		t.Fatalf("cannot start Redis: %v", err)

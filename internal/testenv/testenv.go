@@ -1,0 +1,25 @@
+// Package testenv holds the one rule for tests that need a server from a
+// Debian package (PostgreSQL, Redis): without it they are skipped, loudly,
+// except in CI (CI=true), where they fail, since CI must install it.
+package testenv
+
+import (
+	"fmt"
+	"os"
+	"testing"
+)
+
+// InCI reports whether the tests run in CI (CI=true).
+func InCI() bool { return os.Getenv("CI") == "true" }
+
+// Missing applies the rule to t, whose server (named what) could not be
+// found (err): it fails t in CI, else skips it with skipMessage, said on
+// stderr too so that a plain `go test` run shows it.
+func Missing(t testing.TB, what, debianPackage, skipMessage string, err error) {
+	t.Helper()
+	if InCI() {
+		t.Fatalf("%s tests FAILED: %v; CI must install the %s package (see .ci/run)", what, err, debianPackage)
+	}
+	fmt.Fprintf(os.Stderr, "\n!!! %s: %s (%v)\n\n", t.Name(), skipMessage, err)
+	t.Skip(skipMessage)
+}

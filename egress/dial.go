@@ -25,7 +25,8 @@ type permitKey struct{}
 // dialPermitted is the http.Transport's DialContext: it dials only what a
 // permit allows (the transport passes the request context's values on),
 // never addr as such. A kept-alive connection serves later requests to
-// the same host and port, which the same checks allowed.
+// the same host and port permitted by the same kind of rule (exact or
+// not: Handler.transports).
 func (h *Handler) dialPermitted(ctx context.Context, network, addr string) (net.Conn, error) {
 	p, _ := ctx.Value(permitKey{}).(*permit)
 	if p == nil {
@@ -81,16 +82,21 @@ func (h *Handler) dial(ctx context.Context, d destination, exact bool) (net.Conn
 	return nil, &dialError{first}
 }
 
-// guarded reports whether dialing a:port would reach this machine:
-// loopback, unspecified and link-local addresses, and the gateway's own
-// listeners.
+// guarded reports whether dialing a:port would reach this machine or its
+// private surroundings: loopback, unspecified, link-local, private
+// (RFC 1918, IPv6 unique-local, where AWS's IPv6 metadata endpoint is) and
+// shared (100.64.0.0/10, where Alibaba's is) addresses, and the gateway's
+// own listeners. A wildcard rule is for the outside world.
 func (h *Handler) guarded(a netip.Addr, port int) bool {
 	a = a.Unmap().WithZone("")
-	if a.IsLoopback() || a.IsUnspecified() || a.IsLinkLocalUnicast() {
+	if a.IsLoopback() || a.IsUnspecified() || a.IsLinkLocalUnicast() || a.IsPrivate() || sharedSpace.Contains(a) {
 		return true
 	}
 	return h.self.has(a, port)
 }
+
+// sharedSpace is RFC 6598's carrier-grade NAT range.
+var sharedSpace = netip.MustParsePrefix("100.64.0.0/10")
 
 // selfAddrs are the gateway's own listening addresses.
 type selfAddrs struct {

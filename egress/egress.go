@@ -28,10 +28,11 @@
 //
 // Server-side request forgery: a destination reached through a wildcard
 // rule, or a name that merely resolves there, must not be this machine.
-// Addresses that are loopback, unspecified or link-local (cloud metadata
-// endpoints live there), and the addresses of the gateway's own listeners
-// (Options.Self), are reached only when a rule names the destination
-// exactly (the host name, or the IP literal). The check is made on the
+// Addresses that are loopback, unspecified, link-local, private or in
+// the shared CGNAT space (cloud metadata endpoints live there), and the
+// addresses of the gateway's own listeners (Options.Self), are reached
+// only when a rule names the destination exactly (the host name, or the
+// IP literal). The check is made on the
 // addresses actually dialed, after resolution, so DNS cannot swap them in
 // between.
 package egress
@@ -96,10 +97,15 @@ type Handler struct {
 	opts     Options
 	policies func() *policy.Set
 	// rules caches the allow lists compiled from the latest policy.Set.
-	rules     atomic.Pointer[ruleSet]
-	transport *http.Transport
-	forwarder *httputil.ReverseProxy
-	dialer    net.Dialer
+	rules atomic.Pointer[ruleSet]
+	// transports and forwarders are indexed by whether the request was
+	// permitted by a rule naming its host exactly: a kept-alive
+	// connection is reused only by requests the same kind of rule allowed,
+	// so one dialed to a guarded address under an exact rule never serves
+	// a request only a wildcard allows.
+	transports [2]*http.Transport
+	forwarders [2]*httputil.ReverseProxy
+	dialer     net.Dialer
 	// lookup resolves a destination's name; tests replace it.
 	lookup func(ctx context.Context, host string) ([]netip.Addr, error)
 	self   selfAddrs
@@ -124,23 +130,25 @@ func New(policies func() *policy.Set, opts Options) (*Handler, error) {
 	h.lookup = func(ctx context.Context, host string) ([]netip.Addr, error) {
 		return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 	}
-	h.transport = &http.Transport{
-		// Proxy stays nil: the environment's HTTP_PROXY must not send
-		// egress somewhere else.
-		DialContext:           h.dialPermitted,
-		ResponseHeaderTimeout: opts.ResponseHeaderTimeout,
-		ExpectContinueTimeout: time.Second,
-		MaxIdleConnsPerHost:   64,
-		IdleConnTimeout:       90 * time.Second,
-		// Bodies pass through as the destination sent them.
-		DisableCompression: true,
-	}
-	h.forwarder = &httputil.ReverseProxy{
-		Rewrite:        rewrite,
-		Transport:      h.transport,
-		ModifyResponse: modifyResponse,
-		ErrorHandler:   h.forwardFailed,
-		ErrorLog:       slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
+	for i := range h.transports {
+		h.transports[i] = &http.Transport{
+			// Proxy stays nil: the environment's HTTP_PROXY must not send
+			// egress somewhere else.
+			DialContext:           h.dialPermitted,
+			ResponseHeaderTimeout: opts.ResponseHeaderTimeout,
+			ExpectContinueTimeout: time.Second,
+			MaxIdleConnsPerHost:   64,
+			IdleConnTimeout:       90 * time.Second,
+			// Bodies pass through as the destination sent them.
+			DisableCompression: true,
+		}
+		h.forwarders[i] = &httputil.ReverseProxy{
+			Rewrite:        rewrite,
+			Transport:      h.transports[i],
+			ModifyResponse: modifyResponse,
+			ErrorHandler:   h.forwardFailed,
+			ErrorLog:       slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
+		}
 	}
 	return h, nil
 }
@@ -161,7 +169,21 @@ func (h *Handler) Close() {
 	for _, c := range open {
 		c.Close()
 	}
-	h.transport.CloseIdleConnections()
+	h.closeIdle()
+}
+
+func (h *Handler) closeIdle() {
+	for _, t := range h.transports {
+		t.CloseIdleConnections()
+	}
+}
+
+// pool is the index of the transport for a request permitted exactly or not.
+func pool(exact bool) int {
+	if exact {
+		return 1
+	}
+	return 0
 }
 
 // exchange is one egress request, as its log line tells it.
@@ -216,7 +238,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, ex *exchange) {
 	}
 	ctx := context.WithValue(r.Context(), permitKey{}, &permit{d: d, exact: exact})
 	rec := &recorder{ResponseWriter: w, h: h}
-	h.forwarder.ServeHTTP(rec, r.WithContext(ctx))
+	h.forwarders[pool(exact)].ServeHTTP(rec, r.WithContext(ctx))
 	ex.status = rec.status
 }
 
@@ -229,7 +251,7 @@ func (h *Handler) ruleSet(set *policy.Set) *ruleSet {
 	}
 	rs := compileRules(set)
 	if old := h.rules.Swap(rs); old != nil && old.set != set {
-		h.transport.CloseIdleConnections()
+		h.closeIdle()
 	}
 	return rs
 }

@@ -381,6 +381,27 @@ func TestWildcardRuleDoesNotReachLoopback(t *testing.T) {
 	}
 }
 
+// TestConnectionKeptAliveUnderAnExactRuleServesNoWildcardRequest: alice's
+// exact rule opens a guarded (loopback) address and leaves a kept-alive
+// connection to it; bob, whom only a wildcard rule allows, must not get
+// that connection.
+func TestConnectionKeptAliveUnderAnExactRuleServesNoWildcardRequest(t *testing.T) {
+	t.Parallel()
+	up := testupstream.Start(t)
+	_, port, _ := net.SplitHostPort(up.Addr)
+	target := "http://svc.internal.test:" + port + "/echo"
+	e := newEgress(t, Options{}, resolving(map[string]string{"svc.internal.test": "127.0.0.1"}))
+	e.deploy(`{"allow":[{"host":"svc.internal.test","ports":[`+port+`]}],"consumers":["alice"]}`,
+		`{"allow":[{"host":"*.internal.test","ports":[`+port+`]}],"consumers":["bob"]}`)
+	alice, bob := e.client("alice", alicePassword, nil), e.client("bob", bobPassword, nil)
+	for i := range 2 {
+		if r := get(t, alice, target); r.status != http.StatusOK {
+			t.Fatalf("alice, exact rule, request %d: got status %d; want 200", i+1, r.status)
+		}
+		assertProblem(t, get(t, bob, target), http.StatusForbidden)
+	}
+}
+
 // halfCloser answers, on each connection, everything it read once the
 // client has half-closed, then closes.
 func halfCloser(t *testing.T) string {

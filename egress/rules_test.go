@@ -72,7 +72,10 @@ func TestGuardedAddressesAreThisMachines(t *testing.T) {
 		{"198.51.100.5", 8443, true},
 		{"198.51.100.5", 443, false},
 		{"198.51.100.6", 8080, false},
-		{"10.0.0.1", 8080, false},
+		{"10.0.0.1", 8080, true},      // private
+		{"fd00:ec2::254", 80, true},   // AWS's IPv6 metadata endpoint (unique-local)
+		{"100.100.100.200", 80, true}, // Alibaba's metadata endpoint (shared space)
+		{"203.0.113.7", 8080, false},  // anywhere else
 	} {
 		if got := h.guarded(netip.MustParseAddr(tc.addr), tc.port); got != tc.guarded {
 			t.Errorf("%s port %d: guarded %v; want %v", tc.addr, tc.port, got, tc.guarded)

@@ -48,6 +48,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if d.Allow != "" {
 			w.Header().Set("Allow", d.Allow)
 		}
+		if d.Route != nil {
+			// A declared size over the route's limit: the contract checks
+			// credentials, permissions and content type first.
+			h.refuseAfterPolicies(w, r, d, st, start)
+			return
+		}
 		h.opts.Metrics.observe(st.unmatched, h.fail(w, r, d.Err), start)
 		return
 	}
@@ -72,10 +78,7 @@ func (h *Handler) serveWithPolicies(w http.ResponseWriter, r *http.Request, d *c
 	chain *policy.Chain, m *routeMetrics, start time.Time) {
 	pr := policy.NewRequest()
 	pr.W, pr.R, pr.RouteID, pr.ServiceID = w, r, d.Route.ID, d.Route.ServiceID
-	pr.Client, pr.MaxBodyBytes, pr.Now = h.clientAddr(r), d.Route.MaxBodyBytes, start
-	if h.opts.Now != nil {
-		pr.Now = h.opts.Now()
-	}
+	pr.Client, pr.MaxBodyBytes, pr.Now = h.clientAddr(r), d.Route.MaxBodyBytes, h.now(start)
 	if err := chain.Run(pr); err != nil {
 		pr.Release()
 		h.opts.Metrics.observe(m, h.fail(w, r, err), start)
@@ -93,6 +96,32 @@ func (h *Handler) serveWithPolicies(w http.ResponseWriter, r *http.Request, d *c
 	}()
 	status = h.forward(w, r, d, pool, pr)
 	h.opts.Metrics.observe(m, status, start)
+}
+
+// refuseAfterPolicies answers d.Err for a matched route, unless one of the
+// route's policies refuses the request first.
+func (h *Handler) refuseAfterPolicies(w http.ResponseWriter, r *http.Request, d *core.Decision, st *state, start time.Time) {
+	err := d.Err
+	if chain := st.policies.Chain(d.Route.ID); chain != nil {
+		pr := policy.NewRequest()
+		pr.W, pr.R, pr.RouteID, pr.ServiceID = w, r, d.Route.ID, d.Route.ServiceID
+		pr.Client, pr.MaxBodyBytes, pr.Now = h.clientAddr(r), d.Route.MaxBodyBytes, h.now(start)
+		if perr := chain.Run(pr); perr != nil {
+			err = perr
+		} else {
+			pr.Finish(policy.Outcome{}) // refused after all: release what the policies hold
+		}
+		pr.Release()
+	}
+	h.opts.Metrics.observe(st.routes[d.Route.ID], h.fail(w, r, err), start)
+}
+
+// now is the policies' clock: Options.Now, or the request's start.
+func (h *Handler) now(start time.Time) time.Time {
+	if h.opts.Now != nil {
+		return h.opts.Now()
+	}
+	return start
 }
 
 // fail answers err as a problem and returns the status sent.

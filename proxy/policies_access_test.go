@@ -100,7 +100,8 @@ func TestValidAPIKeyReachesUpstreamWithIdentityAndWithoutTheKey(t *testing.T) {
 	_, f := accessFixture(t)
 	g := newGateway(t)
 	g.apply(f.policy(allSchemes).rev)
-	spoofed := []string{"X-Consumer-Id", "c-carol", "X-Consumer-Name", "carol", "X-Consumer-Groups", "admins"}
+	spoofed := []string{"X-Consumer-Id", "c-carol", "X-Consumer-Name", "carol", "X-Consumer-Groups", "admins",
+		"X_Consumer_Id", "c-carol"} // CGI-style servers read this as X-Consumer-Id
 
 	r := g.get("/echo", append([]string{"X-API-Key", aliceAPIKey}, spoofed...)...)
 	if r.status != http.StatusOK {
@@ -108,6 +109,11 @@ func TestValidAPIKeyReachesUpstreamWithIdentityAndWithoutTheKey(t *testing.T) {
 	}
 	e := r.echo(t)
 	assertIdentity(t, e, "c-alice", "alice", "staff,ops")
+	for k := range e.Headers {
+		if strings.Contains(k, "_") {
+			t.Fatalf("the upstream received %s: %q; want the underscore spelling of an identity header removed", k, e.Headers[k])
+		}
+	}
 	if v, ok := e.Headers["X-Api-Key"]; ok {
 		t.Fatalf("the upstream received the key header: %q", v)
 	}
@@ -476,5 +482,23 @@ func BenchmarkServeHTTPWithAuth(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestDeclaredOversizeBodyIsJudgedAfterCredentials: the contract checks
+// credentials before the declared size, so a client without credentials
+// learns nothing of the route's limit.
+func TestDeclaredOversizeBodyIsJudgedAfterCredentials(t *testing.T) {
+	up := testupstream.Start(t)
+	g := newGateway(t)
+	fx := newPolicyFixture(t, up.URL).policy(`{"name":"keys","type":"auth","config":{"key_auth":{}}}`).
+		consumer("c1", "alice").key("c1", "alice-key-0123456789")
+	fx.rev.Routes[0].MaxBodyBytes = 4
+	g.apply(fx.rev)
+	big := strings.Repeat("x", 64)
+	assertProblem(t, g.do("POST", "/upload", strings.NewReader(big)), http.StatusUnauthorized)
+	assertProblem(t, g.do("POST", "/upload", strings.NewReader(big), "X-API-Key", "alice-key-0123456789"), http.StatusRequestEntityTooLarge)
+	if n := up.Requests(); n != 0 {
+		t.Fatalf("the upstream saw %d requests; want 0", n)
 	}
 }

@@ -139,11 +139,13 @@ func (c *Config) Decide(req *Request, d *Decision) {
 		return
 	}
 	r := m.Value
+	d.Route, d.Params, d.Path = r, m.Params, path
 	if req.ContentLength > r.MaxBodyBytes {
+		// Route stays set: the route's policies (credentials,
+		// permissions) are checked before the declared size.
 		d.Err = gatehouse.Errorf(gatehouse.ETOOLARGE, "The body exceeds this route's limit of %d bytes.", r.MaxBodyBytes)
 		return
 	}
-	d.Route, d.Params, d.Path = r, m.Params, path
 	if r.StripPath {
 		rest := path[m.Matched:]
 		if !strings.HasPrefix(rest, "/") {

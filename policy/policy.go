@@ -146,6 +146,14 @@ type Chain struct {
 // After a refusal, what earlier Steps registered with OnDone has been
 // called (with Status 0).
 func (c *Chain) Run(r *Request) error {
+	// A Step that panics must not leave what earlier Steps took (a
+	// concurrency slot, a half-open trial) taken for good.
+	defer func() {
+		if v := recover(); v != nil {
+			r.Finish(Outcome{})
+			panic(v)
+		}
+	}()
 	for _, s := range c.steps {
 		if err := s.Check(r); err != nil {
 			r.Finish(Outcome{})

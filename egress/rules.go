@@ -128,7 +128,7 @@ func (p *egressPolicy) admits(c *policy.Consumer) bool {
 		return true
 	}
 	for _, s := range p.consumers {
-		if s == c.ID || strings.EqualFold(s, c.Name) {
+		if s == c.ID || s == c.Name {
 			return true
 		}
 	}

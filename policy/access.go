@@ -126,10 +126,18 @@ type acl struct {
 	verdicts sync.Map // *Consumer → bool
 }
 
-// aclRule is one acl policy with its names lower-cased.
+// aclRule is one acl policy with its group names lower-cased.
 type aclRule struct {
 	allow, deny                   map[string]bool // groups
 	allowConsumers, denyConsumers map[string]bool
+}
+
+func exactSet(list []string) map[string]bool {
+	m := make(map[string]bool, len(list))
+	for _, s := range list {
+		m[s] = true
+	}
+	return m
 }
 
 func lowerSet(list []string) map[string]bool {
@@ -143,7 +151,9 @@ func lowerSet(list []string) map[string]bool {
 // admits applies the rule: deny wins; with an allow list set, the
 // consumer must be in one.
 func (rule *aclRule) admits(c *Consumer) bool {
-	name := strings.ToLower(c.Name)
+	// Consumer names are exact, as the store keeps them unique ("alice"
+	// and "Alice" are two consumers); groups are not.
+	name := c.Name
 	if rule.denyConsumers[name] {
 		return false
 	}
@@ -174,7 +184,7 @@ func buildACL(b *Build, pols []*gatehouse.Policy) (Step, error) {
 	rules := make([]aclRule, len(cfgs))
 	for i, c := range cfgs {
 		rules[i] = aclRule{allow: lowerSet(c.Allow), deny: lowerSet(c.Deny),
-			allowConsumers: lowerSet(c.AllowConsumers), denyConsumers: lowerSet(c.DenyConsumers)}
+			allowConsumers: exactSet(c.AllowConsumers), denyConsumers: exactSet(c.DenyConsumers)}
 	}
 	return &acl{rules: rules}, nil
 }

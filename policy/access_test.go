@@ -70,7 +70,7 @@ func TestACL(t *testing.T) {
 		{"group names in any case", []string{`{"allow":["STAFF"]}`}, "c-alice", nil},
 		{"in a denied group", []string{`{"deny":["Ops"]}`}, "c-alice", errConsumerDenied},
 		{"deny list only admits the rest", []string{`{"deny":["ops"]}`}, "c-bob", nil},
-		{"allowed by name in any case", []string{`{"allow_consumers":["BOB"]}`}, "c-bob", nil},
+		{"names are exact: another case is another consumer", []string{`{"allow_consumers":["BOB"]}`}, "c-bob", errConsumerDenied},
 		{"not among the allowed names", []string{`{"allow_consumers":["bob"]}`}, "c-alice", errConsumerDenied},
 		{"either allow list admits", []string{`{"allow":["staff"],"allow_consumers":["bob"]}`}, "c-bob", nil},
 		{"deny by name wins over an allowed group", []string{`{"allow":["staff"],"deny_consumers":["alice"]}`}, "c-alice", errConsumerDenied},

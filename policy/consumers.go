@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"strings"
 	"sync"
 
 	"github.com/gatehouse/gatehouse"
@@ -45,7 +44,7 @@ func newConsumers(rev *gatehouse.Revision) (*Consumers, error) {
 	for _, c := range rev.Consumers {
 		pc := &Consumer{ID: c.ID, Name: c.Name, Groups: c.Groups}
 		cs.byID[c.ID] = pc
-		cs.byName[strings.ToLower(c.Name)] = pc
+		cs.byName[c.Name] = pc
 	}
 	for _, cred := range rev.Credentials {
 		owner := cs.byID[cred.ConsumerID]
@@ -85,7 +84,7 @@ func (cs *Consumers) ByIDOrName(s string) *Consumer {
 	if c := cs.byID[s]; c != nil {
 		return c
 	}
-	return cs.byName[strings.ToLower(s)]
+	return cs.byName[s]
 }
 
 // ByBasic returns the consumer whose basic-auth credential is username

@@ -175,7 +175,7 @@ func TestJWTVerification(t *testing.T) {
 		{"HS256 naming the consumer by id", staticKeys, good, nil, "c-alice"},
 		{"RS256 naming the consumer by name", staticKeys, signJWT(t, "RS256", rsaKey1, "rsa1", ok("sub", "bob")), nil, "c-bob"},
 		{"ES256", staticKeys, signJWT(t, "ES256", ecKey1, "ec1", ok()), nil, "c-alice"},
-		{"consumer name in any case", staticKeys, hs(ok("sub", "ALICE")), nil, "c-alice"},
+		{"consumer names are exact: another case names nobody", staticKeys, hs(ok("sub", "ALICE")), errTokenUnknown, ""},
 		{"aud as an array holding the audience", staticKeys, hs(ok("aud", []string{"other", "api"})), nil, "c-alice"},
 		{"expired within the leeway", staticKeys, hs(ok("exp", now-10)), nil, "c-alice"},
 		{"fractional exp", staticKeys, hs(ok("exp", float64(now)+0.5)), nil, "c-alice"},

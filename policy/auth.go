@@ -151,6 +151,19 @@ func (a *auth) Check(r *Request) error {
 			}
 		}
 	}
+	// Servers behind CGI-style gateways read X_Consumer_Id as
+	// X-Consumer-Id: such spellings of an identity header go too.
+	for k := range h {
+		if strings.IndexByte(k, '_') < 0 {
+			continue
+		}
+		alias := textproto.CanonicalMIMEHeaderKey(strings.ReplaceAll(k, "_", "-"))
+		for _, p := range a.policies {
+			if slices.Contains(p.idHeaders[:], alias) {
+				delete(h, k)
+			}
+		}
+	}
 	for _, p := range a.policies {
 		id := p.identity(c)
 		for i, name := range p.idHeaders {

@@ -66,9 +66,12 @@ func (h *Handler) clientAddr(r *http.Request) netip.Addr {
 	for i := len(xff) - 1; i >= 0; i-- {
 		hops := strings.Split(xff[i], ",")
 		for j := len(hops) - 1; j >= 0; j-- {
-			hop, err := netip.ParseAddr(strings.TrimSpace(hops[j]))
+			hop, err := parseHop(strings.TrimSpace(hops[j]))
 			if err != nil {
-				return addr // a hop we cannot read: stop at what we know
+				// A hop we cannot read: the client is unknown, not the
+				// trusted proxy that passed it on (whose address an
+				// allow list may well admit).
+				return netip.Addr{}
 			}
 			addr = hop.Unmap()
 			if !h.trusted(addr) {
@@ -77,6 +80,16 @@ func (h *Handler) clientAddr(r *http.Request) netip.Addr {
 		}
 	}
 	return addr
+}
+
+// parseHop reads one X-Forwarded-For entry: an address, or an address
+// and port as some proxies write it ("192.0.2.1:4711", "[2001:db8::1]:4711").
+func parseHop(s string) (netip.Addr, error) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a, nil
+	}
+	ap, err := netip.ParseAddrPort(s)
+	return ap.Addr(), err
 }
 
 func (h *Handler) trusted(a netip.Addr) bool {

@@ -55,10 +55,14 @@ type Outcome struct {
 	// Latency is the time from the policies letting the request on to the
 	// end of the response's head.
 	Latency time.Duration
+	// Refused says a later Step, or the data plane before forwarding,
+	// refused the request: what it counted should not count.
+	Refused bool
 }
 
 // OnDone has f called with the outcome once the exchange is over, or with
-// Status 0 if a later Step refused the request (to release what f holds).
+// Status 0 and Refused if a later Step refused the request (to release or
+// give back what f holds).
 func (r *Request) OnDone(f func(Outcome)) { r.done = append(r.done, f) }
 
 // Finish calls what OnDone registered, latest first, and clears it.
@@ -150,13 +154,13 @@ func (c *Chain) Run(r *Request) error {
 	// concurrency slot, a half-open trial) taken for good.
 	defer func() {
 		if v := recover(); v != nil {
-			r.Finish(Outcome{})
+			r.Finish(Outcome{Refused: true})
 			panic(v)
 		}
 	}()
 	for _, s := range c.steps {
 		if err := s.Check(r); err != nil {
-			r.Finish(Outcome{})
+			r.Finish(Outcome{Refused: true})
 			return err
 		}
 	}

@@ -64,8 +64,11 @@ func init() { register(gatehouse.PolicyRateLimit, buildRateLimit) }
 // local limits, and of the Redis ones if they were asked); otherwise the
 // one with the fewest remaining requests (of equals, the longest t).
 //
-// A request admitted here that a later Step refuses, or whose upstream
-// fails, has still used its unit.
+// A request admitted here that a later Step refuses (an open circuit, a
+// body failing the schema) gets its local units back: a refused request
+// changes nothing. Units counted in Redis are not given back (that would
+// be a second round trip), nor are those of a request whose upstream
+// fails: it was served, badly.
 
 // maxTolerance bounds τ (about 31 years), so that a huge burst on a slow
 // rate cannot overflow the nanosecond arithmetic; such a limit is in
@@ -207,6 +210,7 @@ func (s *rateLimit) Check(r *Request) error {
 	if s.redis != nil && !s.redis.take(r, now, s.limits, vs) {
 		return s.refuse(r, vs)
 	}
+	s.refundIfRefused(r, vs)
 	best := -1
 	for i := range vs {
 		v := &vs[i]
@@ -223,6 +227,32 @@ func (s *rateLimit) Check(r *Request) error {
 		s.limits[best].setHeaders(r.W.Header(), v.remaining(), seconds(v.reset()))
 	}
 	return nil
+}
+
+// refundIfRefused has the local units r took given back should a later
+// Step refuse it.
+func (s *rateLimit) refundIfRefused(r *Request, vs []verdict) {
+	var held []heldUnit
+	for i := range vs {
+		if c := vs[i].taken; c != nil {
+			held = append(held, heldUnit{s.limits[i].local, c})
+		}
+	}
+	if len(held) == 0 {
+		return
+	}
+	r.OnDone(func(o Outcome) {
+		if o.Refused {
+			for _, h := range held {
+				h.limiter.giveBack(h.cell)
+			}
+		}
+	})
+}
+
+type heldUnit struct {
+	limiter *localLimiter
+	cell    *cell
 }
 
 // takeLocal counts r in l's local counters (l.local is not nil).

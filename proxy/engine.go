@@ -109,7 +109,7 @@ func (h *Handler) refuseAfterPolicies(w http.ResponseWriter, r *http.Request, d 
 		if perr := chain.Run(pr); perr != nil {
 			err = perr
 		} else {
-			pr.Finish(policy.Outcome{}) // refused after all: release what the policies hold
+			pr.Finish(policy.Outcome{Refused: true}) // refused after all: release what the policies hold
 		}
 		pr.Release()
 	}

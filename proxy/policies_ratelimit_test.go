@@ -389,3 +389,27 @@ func TestRedisOutageFallsBackWithoutHangingAndTheSharedLimitReturnsWithRedis(t *
 		})
 	}
 }
+
+// TestRequestRefusedAfterTheRateLimitDoesNotSpendIt: a body the schema
+// rejects (checked after the limits, so that a limited client's body is
+// never read) is a rejected request, and a rejected request changes
+// nothing.
+func TestRequestRefusedAfterTheRateLimitDoesNotSpendIt(t *testing.T) {
+	up := testupstream.Start(t)
+	g := newGateway(t)
+	g.apply(newPolicyFixture(t, up.URL).
+		policy(`{"name":"two","type":"rate-limit","config":{"requests":2,"per":"minute","by":"ip"}}`).
+		policy(`{"name":"named","type":"content","config":{"schema":{"type":"object","required":["name"]}}}`).rev)
+	post := func(body string) *response {
+		return g.do("POST", "/echo", strings.NewReader(body), "Content-Type", "application/json")
+	}
+	for range 3 {
+		assertProblem(t, post(`{}`), http.StatusUnprocessableEntity)
+	}
+	for i := range 2 {
+		if r := post(`{"name":"ok"}`); r.status != http.StatusOK {
+			t.Fatalf("valid request %d after three rejected ones: %d %s; want 200", i+1, r.status, r.body)
+		}
+	}
+	assertProblem(t, post(`{"name":"ok"}`), http.StatusTooManyRequests)
+}

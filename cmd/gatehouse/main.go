@@ -278,6 +278,9 @@ func runServe(args []string, stderr io.Writer) error {
 			// Rate limits bound each Redis call by its context; the client
 			// honours that only when told to.
 			ropts.ContextTimeoutEnabled = true
+			// The rate limiter logs Redis outages itself, once per
+			// back-off; the client's own dial errors are detail.
+			redis.SetLogger(redisLog{logger})
 			rdb = redis.NewClient(ropts)
 			defer rdb.Close()
 		}
@@ -563,4 +566,11 @@ func openStore(ctx context.Context, c *config) (gatehouse.Store, error) {
 		return postgres.Open(ctx, c.store, postgres.Options{TombstoneRetention: c.tombstoneRetention})
 	}
 	return nil, fmt.Errorf("--store %q: want sqlite or a postgres:// URL", c.store)
+}
+
+// redisLog sends go-redis's own messages to the log at debug level.
+type redisLog struct{ l *slog.Logger }
+
+func (r redisLog) Printf(ctx context.Context, format string, v ...any) {
+	r.l.DebugContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 }

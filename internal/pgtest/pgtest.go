@@ -54,9 +54,8 @@ type Server struct {
 	port int
 	cred *syscall.Credential // whom initdb and postgres run as, nil for us
 
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	exited chan struct{} // closed once cmd has exited
+	mu   sync.Mutex
+	proc *testenv.Proc // nil while stopped
 }
 
 // Start starts a server for t and closes it in t.Cleanup. Without the
@@ -204,49 +203,34 @@ func (s *Server) start() error {
 		"-c", "log_min_messages=warning",
 	)
 	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
+	proc, err := testenv.Start(cmd)
+	if err != nil {
 		return err
 	}
-	s.cmd, s.exited = cmd, make(chan struct{})
-	go func(exited chan struct{}) {
-		cmd.Wait()
-		close(exited)
-	}(s.exited)
-
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	for {
+	accepts := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
 		conn, err := pgx.Connect(ctx, s.DSN("postgres"))
 		if err == nil {
 			conn.Close(ctx)
-			return nil
 		}
-		select {
-		case <-s.exited:
-			s.cmd = nil
-			return fmt.Errorf("postgres exited: %v\n%s", cmd.ProcessState, s.Log())
-		case <-ctx.Done():
-			s.halt()
-			return fmt.Errorf("postgres did not accept connections in time: %v\n%s", err, s.Log())
-		case <-time.After(20 * time.Millisecond):
-		}
+		return err
 	}
+	if err := proc.WaitReady(accepts, 60*time.Second, "postgres", s.Log); err != nil {
+		return err
+	}
+	s.proc = proc
+	return nil
 }
 
 // halt stops the server (a fast shutdown: sessions are ended, and the
 // data kept) and waits for it to exit; s.mu is held.
 func (s *Server) halt() {
-	if s.cmd == nil {
+	if s.proc == nil {
 		return
 	}
-	s.cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-s.exited:
-	case <-time.After(20 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.exited
-	}
-	s.cmd = nil
+	s.proc.Halt(syscall.SIGINT, 20*time.Second)
+	s.proc = nil
 }
 
 // Stop stops the server, keeping its data: a fast shutdown, which ends
@@ -264,7 +248,7 @@ func (s *Server) Stop() {
 func (s *Server) Restart() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cmd != nil {
+	if s.proc != nil {
 		return nil
 	}
 	return s.start()

@@ -46,9 +46,8 @@ type Server struct {
 	dir  string // temporary root: the server's working directory and log
 	port int
 
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	exited chan struct{} // closed once cmd has exited
+	mu   sync.Mutex
+	proc *testenv.Proc // nil while stopped
 }
 
 // Start starts a server for t and closes it in t.Cleanup. Without the
@@ -143,32 +142,15 @@ func (s *Server) start() error {
 	cmd.Dir = s.dir
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = procAttr()
-	if err := cmd.Start(); err != nil {
+	proc, err := testenv.Start(cmd)
+	if err != nil {
 		return err
 	}
-	s.cmd, s.exited = cmd, make(chan struct{})
-	go func(exited chan struct{}) {
-		cmd.Wait()
-		close(exited)
-	}(s.exited)
-
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		err := ping(s.Addr())
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-s.exited:
-			s.cmd = nil
-			return fmt.Errorf("redis-server exited: %v\n%s", cmd.ProcessState, s.Log())
-		case <-time.After(10 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			s.halt()
-			return fmt.Errorf("redis-server did not answer PING in time: %v\n%s", err, s.Log())
-		}
+	if err := proc.WaitReady(func() error { return ping(s.Addr()) }, 20*time.Second, "redis-server", s.Log); err != nil {
+		return err
 	}
+	s.proc = proc
+	return nil
 }
 
 // ping sends one PING in the protocol's inline form and expects +PONG.
@@ -194,18 +176,11 @@ func ping(addr string) error {
 
 // halt stops the server and waits for it to exit; s.mu is held.
 func (s *Server) halt() {
-	if s.cmd == nil {
+	if s.proc == nil {
 		return
 	}
-	s.cmd.Process.Signal(syscall.SIGCONT) // a paused server cannot act on SIGTERM
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.exited:
-	case <-time.After(10 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.exited
-	}
-	s.cmd = nil
+	s.proc.Halt(syscall.SIGTERM, 10*time.Second)
+	s.proc = nil
 }
 
 // Stop stops the server: connections are refused until Restart, and what
@@ -221,7 +196,7 @@ func (s *Server) Stop() {
 func (s *Server) Restart() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cmd != nil {
+	if s.proc != nil {
 		return nil
 	}
 	return s.start()
@@ -238,10 +213,10 @@ func (s *Server) Resume() error { return s.signal(syscall.SIGCONT) }
 func (s *Server) signal(sig syscall.Signal) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cmd == nil {
+	if s.proc == nil {
 		return errors.New("redis-server is not running")
 	}
-	return s.cmd.Process.Signal(sig)
+	return s.proc.Signal(sig)
 }
 
 // Close stops the server and removes its directory.

@@ -61,8 +61,15 @@ func FuzzMediaTypes(f *testing.F) {
 				t.Fatalf("Content-Type %q: mime reads %q; contentType %q/%q, %v", header, mt, typ, sub, ok)
 			}
 		}
-		if ok && (err != nil && !errors.Is(err, mime.ErrInvalidMediaParameter) || strings.ToLower(typ+"/"+sub) != mt) {
-			t.Fatalf("Content-Type %q: contentType reads %q/%q; mime %q, %v", header, typ, sub, mt, err)
+		if ok {
+			// Parameters are not read (a duplicate one, say, which mime
+			// refuses, does not matter): the type must agree with mime's
+			// reading of what precedes them.
+			base, _, _ := strings.Cut(header, ";")
+			bmt, _, berr := mime.ParseMediaType(base)
+			if berr != nil || strings.ToLower(typ+"/"+sub) != bmt {
+				t.Fatalf("Content-Type %q: contentType reads %q/%q; mime reads %q, %v", header, typ, sub, bmt, berr)
+			}
 		}
 	})
 }

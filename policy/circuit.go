@@ -63,10 +63,11 @@ func (s *circuitBreaker) Check(r *Request) error {
 // threshold the circuit opens: openUntil is when it turns half-open.
 // Half-open (openUntil reached): the request that wins trial goes on, all
 // others are refused until its outcome closes the circuit (any status
-// below 500) or opens it again (5xx). Status 0, the client gone before the
-// exchange ended, says nothing of the upstream: it neither counts as a
-// failure nor resets the count, and a trial that ends so lets the next
-// request be the trial.
+// below 500) or opens it again (5xx, or a response broken off mid-body).
+// Status 0, the client gone before the exchange ended, and gatehouse's own
+// 400/408/413 to a client whose body failed say nothing of the upstream:
+// they neither count as a failure nor reset the count, and a trial that
+// ends so lets the next request be the trial.
 type circuit struct {
 	openUntil atomic.Int64 // unix nanoseconds; 0: closed
 	failures  atomic.Int64
@@ -104,13 +105,35 @@ func (c *circuit) admit() (func(Outcome), time.Duration) {
 	return nil, 0
 }
 
+// Judgements of the upstream from one exchange.
+const (
+	noJudgement = iota // the client went away, or failed the exchange itself
+	succeeded
+	failed
+)
+
+// judge judges the upstream by o: a 5xx or a response broken off
+// mid-body is a failure; gatehouse's own answers to a client's faulty body,
+// and exchanges the client abandoned, say nothing of it.
+func judge(o Outcome) int {
+	switch {
+	case o.UpstreamBroke:
+		return failed
+	case o.ClientFault || o.Status == 0:
+		return noJudgement
+	case o.Status < 500:
+		return succeeded
+	}
+	return failed
+}
+
 // closedOutcome counts an exchange let on while the circuit was closed.
 // Outcomes that arrive after the circuit opened are stale: only the trial
 // decides then.
 func (c *circuit) closedOutcome(o Outcome) {
-	switch {
-	case o.Status == 0:
-	case o.Status < 500:
+	switch judge(o) {
+	case noJudgement:
+	case succeeded:
 		if c.failures.Load() != 0 {
 			c.failures.Store(0)
 		}
@@ -129,9 +152,9 @@ func (c *circuit) closedOutcome(o Outcome) {
 
 // trialOutcome decides the circuit on the half-open trial's outcome.
 func (c *circuit) trialOutcome(o Outcome) {
-	switch {
-	case o.Status == 0:
-	case o.Status < 500:
+	switch judge(o) {
+	case noJudgement:
+	case succeeded:
 		c.failures.Store(0)
 		c.openUntil.Store(0)
 	default:

@@ -118,3 +118,22 @@ func TestStaleOutcomesDoNotDecideAnOpenCircuit(t *testing.T) {
 	trial.end(502, time.Millisecond)
 	runOverload(t, set, "r1").wantRefused(t, gatehouse.EUNAVAILABLE, circuitOpen, "30")
 }
+
+func TestCircuitJudgesTheUpstreamNotTheClient(t *testing.T) {
+	for _, tc := range []struct {
+		desc string
+		o    Outcome
+		want int
+	}{
+		{"an answer below 500", Outcome{Status: 404}, succeeded},
+		{"a 5xx", Outcome{Status: 503}, failed},
+		{"the client gone", Outcome{Status: 0}, noJudgement},
+		{"gatehouse's 413 to a body over the limit", Outcome{Status: 413, ClientFault: true}, noJudgement},
+		{"gatehouse's 400 to a broken body", Outcome{Status: 400, ClientFault: true}, noJudgement},
+		{"the upstream broke off mid-response", Outcome{Status: 0, UpstreamBroke: true}, failed},
+	} {
+		if got := judge(tc.o); got != tc.want {
+			t.Errorf("%s: judged %d; want %d", tc.desc, got, tc.want)
+		}
+	}
+}

@@ -44,6 +44,10 @@ type Request struct {
 	// Head is when the upstream's response head (or its failure) came;
 	// set by the data plane.
 	Head time.Time
+	// ClientFault and UpstreamBroke are set by the data plane when the
+	// exchange failed because of the client's body (400, 408, 413 while it
+	// streamed) or because the upstream broke off mid-response.
+	ClientFault, UpstreamBroke bool
 
 	done []func(Outcome)
 }
@@ -58,6 +62,10 @@ type Outcome struct {
 	// Refused says a later Step, or the data plane before forwarding,
 	// refused the request: what it counted should not count.
 	Refused bool
+	// ClientFault: the client's body failed the exchange (its status is
+	// gatehouse's 400, 408 or 413, which says nothing of the upstream).
+	// UpstreamBroke: the upstream broke off mid-response (Status 0).
+	ClientFault, UpstreamBroke bool
 }
 
 // OnDone has f called with the outcome once the exchange is over, or with

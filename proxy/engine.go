@@ -91,7 +91,7 @@ func (h *Handler) serveWithPolicies(w http.ResponseWriter, r *http.Request, d *c
 		if !pr.Head.IsZero() {
 			latency = pr.Head.Sub(sent)
 		}
-		pr.Finish(policy.Outcome{Status: status, Latency: latency})
+		pr.Finish(policy.Outcome{Status: status, Latency: latency, ClientFault: pr.ClientFault, UpstreamBroke: pr.UpstreamBroke})
 		pr.Release()
 	}()
 	status = h.forward(w, r, d, pool, pr)
@@ -192,6 +192,9 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, d *core.Decisi
 		if resp != nil {
 			resp.Body.Close()
 		}
+		if pr != nil {
+			pr.ClientFault = true
+		}
 		var ne net.Error
 		switch {
 		case errors.As(body.err(), &ne) && ne.Timeout():
@@ -206,6 +209,9 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, d *core.Decisi
 	}
 	if err != nil {
 		if body != nil && body.exceeded.Load() {
+			if pr != nil {
+				pr.ClientFault = true
+			}
 			return h.fail(w, r, gatehouse.Errorf(gatehouse.ETOOLARGE,
 				"The body exceeds this route's limit of %d bytes.", d.Route.MaxBodyBytes))
 		}
@@ -250,6 +256,9 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, d *core.Decisi
 			// cut the client's connection rather than end the body as
 			// if it were complete.
 			h.opts.Logger.Warn("upstream response body failed", "request_id", problem.RequestID(r), "error", err)
+			if pr != nil {
+				pr.UpstreamBroke = true
+			}
 			h.abort()
 		}
 		return 0

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"slices"
 	"sync"
@@ -294,5 +295,25 @@ func TestDeprecationLinkJoinsTheUpstreamsOwnLinks(t *testing.T) {
 	want := []string{`</items?page=2>; rel="next"`, `<https://api.example.com/v2/>; rel="successor-version"`}
 	if !slices.Equal(got, want) {
 		t.Fatalf("Link %q; want the upstream's then the successor: %q", got, want)
+	}
+}
+
+func TestUpstreamBreakingOffMidResponseCountsAgainstTheCircuit(t *testing.T) {
+	up := testupstream.Start(t)
+	g := newGateway(t)
+	g.apply(newPolicyFixture(t, up.URL).
+		policy(`{"name":"cb","type":"circuit-breaker","config":{"failures":2,"open_seconds":30}}`).rev)
+	for range 2 {
+		// The status is sent, then the body breaks off: the client sees
+		// a cut connection, the circuit a failure.
+		req, _ := http.NewRequest("GET", g.base+"/fault/reset-mid-response?length=100000&sent=100", nil)
+		if resp, err := g.client.Do(req); err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}
+	r := g.get("/echo")
+	if doc := assertProblem(t, r, http.StatusServiceUnavailable); doc["detail"] != "The circuit for this service is open after repeated upstream failures." {
+		t.Fatalf("after two responses broken off: %v; want the circuit open", doc)
 	}
 }

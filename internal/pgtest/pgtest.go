@@ -17,7 +17,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -25,7 +24,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -49,13 +47,12 @@ func InCI() bool { return testenv.InCI() }
 // Server is a running throwaway PostgreSQL cluster. Its methods may be
 // called from several goroutines.
 type Server struct {
-	bin  string // directory holding initdb and postgres
-	dir  string // temporary root: data/, server.log, the socket
-	port int
+	*testenv.Runner // Stop, Restart, Port
+
+	bin  string              // directory holding initdb and postgres
+	dir  string              // temporary root: data/, server.log, the socket
 	cred *syscall.Credential // whom initdb and postgres run as, nil for us
 
-	mu   sync.Mutex
-	proc *testenv.Proc // nil while stopped
 }
 
 // Start starts a server for t and closes it in t.Cleanup. Without the
@@ -118,6 +115,7 @@ func New() (_ *Server, err error) {
 		return nil, err
 	}
 	s := &Server{bin: bin}
+	s.Runner = testenv.NewRunner(s.start, syscall.SIGINT, 20*time.Second) // SIGINT: a fast shutdown
 	s.dir, err = os.MkdirTemp("", "gatehouse-pg-")
 	if err != nil {
 		return nil, err
@@ -149,19 +147,10 @@ func New() (_ *Server, err error) {
 	if out, err := initdb.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("initdb: %v\n%s", err, out)
 	}
-	// A port found free may be taken before the server binds it: try a
-	// few.
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for range 3 {
-		if s.port, err = freePort(); err != nil {
-			return nil, err
-		}
-		if err = s.start(); err == nil {
-			return s, nil
-		}
+	if err := s.Launch(); err != nil {
+		return nil, err
 	}
-	return nil, err
+	return s, nil
 }
 
 func (s *Server) data() string { return filepath.Join(s.dir, "data") }
@@ -181,16 +170,15 @@ func (s *Server) command(name string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-// start starts postgres on s.port and waits until it accepts connections;
-// s.mu is held.
-func (s *Server) start() error {
+// start starts postgres on port and waits until it accepts connections.
+func (s *Server) start(port int) (*testenv.Proc, error) {
 	log, err := os.OpenFile(filepath.Join(s.dir, "server.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer log.Close()
 	cmd := s.command(filepath.Join(s.bin, "postgres"), "-D", s.data(),
-		"-p", strconv.Itoa(s.port),
+		"-p", strconv.Itoa(port),
 		"-c", "listen_addresses=127.0.0.1",
 		"-c", "unix_socket_directories="+s.dir,
 		// A test cluster: durability is not the point, speed is.
@@ -205,7 +193,7 @@ func (s *Server) start() error {
 	cmd.Stdout, cmd.Stderr = log, log
 	proc, err := testenv.Start(cmd)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	accepts := func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -216,49 +204,12 @@ func (s *Server) start() error {
 		}
 		return err
 	}
-	if err := proc.WaitReady(accepts, 60*time.Second, "postgres", s.Log); err != nil {
-		return err
-	}
-	s.proc = proc
-	return nil
-}
-
-// halt stops the server (a fast shutdown: sessions are ended, and the
-// data kept) and waits for it to exit; s.mu is held.
-func (s *Server) halt() {
-	if s.proc == nil {
-		return
-	}
-	s.proc.Halt(syscall.SIGINT, 20*time.Second)
-	s.proc = nil
-}
-
-// Stop stops the server, keeping its data: a fast shutdown, which ends
-// every session. Connections are refused until Restart. Stopping a
-// stopped server does nothing.
-func (s *Server) Stop() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.halt()
-}
-
-// Restart starts a stopped server again, on the same port and with the
-// same data, and waits until it accepts connections. Restarting a running
-// server does nothing.
-func (s *Server) Restart() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.proc != nil {
-		return nil
-	}
-	return s.start()
+	return proc, proc.WaitReady(accepts, 60*time.Second, "postgres", s.Log)
 }
 
 // Close stops the server and removes its directory.
 func (s *Server) Close() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.halt()
+	s.Stop()
 	os.RemoveAll(s.dir)
 }
 
@@ -268,12 +219,9 @@ func (s *Server) Log() string {
 	return string(b)
 }
 
-// Port is the server's TCP port on 127.0.0.1.
-func (s *Server) Port() int { return s.port }
-
 // DSN is the URL of database db on the server, as the superuser.
 func (s *Server) DSN(db string) string {
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", s.port, db)
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", s.Port(), db)
 }
 
 // CreateDatabase creates the empty database name (UTF8, from template0)
@@ -290,13 +238,4 @@ func (s *Server) CreateDatabase(name string) (string, error) {
 		return "", fmt.Errorf("CREATE DATABASE %s: %w", name, err)
 	}
 	return s.DSN(name), nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -20,7 +20,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -42,12 +41,10 @@ func InCI() bool { return testenv.InCI() }
 // Server is a running throwaway Redis server. Its methods may be called
 // from several goroutines.
 type Server struct {
-	bin  string
-	dir  string // temporary root: the server's working directory and log
-	port int
+	*testenv.Runner // Stop, Restart, Port
 
-	mu   sync.Mutex
-	proc *testenv.Proc // nil while stopped
+	bin string
+	dir string // temporary root: the server's working directory and log
 }
 
 // Start starts a server for t and closes it in t.Cleanup. Without the
@@ -98,6 +95,8 @@ func New() (_ *Server, err error) {
 		return nil, err
 	}
 	s := &Server{bin: bin}
+	// SIGTERM: a paused server gets SIGCONT first (Proc.Halt).
+	s.Runner = testenv.NewRunner(s.start, syscall.SIGTERM, 10*time.Second)
 	if s.dir, err = os.MkdirTemp("", "gatehouse-redis-"); err != nil {
 		return nil, err
 	}
@@ -106,31 +105,21 @@ func New() (_ *Server, err error) {
 			s.Close()
 		}
 	}()
-	// A port found free may be taken before the server binds it: try a
-	// few.
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for range 3 {
-		if s.port, err = freePort(); err != nil {
-			return nil, err
-		}
-		if err = s.start(); err == nil {
-			return s, nil
-		}
+	if err := s.Launch(); err != nil {
+		return nil, err
 	}
-	return nil, err
+	return s, nil
 }
 
-// start starts redis-server on s.port and waits until it answers PING;
-// s.mu is held.
-func (s *Server) start() error {
+// start starts redis-server on port and waits until it answers PING.
+func (s *Server) start(port int) (*testenv.Proc, error) {
 	log, err := os.OpenFile(s.logPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer log.Close()
 	cmd := exec.Command(s.bin,
-		"--port", strconv.Itoa(s.port),
+		"--port", strconv.Itoa(port),
 		"--bind", "127.0.0.1",
 		// A test server: nothing is kept, so a restart starts empty.
 		"--save", "",
@@ -144,13 +133,10 @@ func (s *Server) start() error {
 	cmd.SysProcAttr = procAttr()
 	proc, err := testenv.Start(cmd)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := proc.WaitReady(func() error { return ping(s.Addr()) }, 20*time.Second, "redis-server", s.Log); err != nil {
-		return err
-	}
-	s.proc = proc
-	return nil
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	return proc, proc.WaitReady(func() error { return ping(addr) }, 20*time.Second, "redis-server", s.Log)
 }
 
 // ping sends one PING in the protocol's inline form and expects +PONG.
@@ -174,56 +160,17 @@ func ping(addr string) error {
 	return nil
 }
 
-// halt stops the server and waits for it to exit; s.mu is held.
-func (s *Server) halt() {
-	if s.proc == nil {
-		return
-	}
-	s.proc.Halt(syscall.SIGTERM, 10*time.Second)
-	s.proc = nil
-}
-
-// Stop stops the server: connections are refused until Restart, and what
-// it held is lost. Stopping a stopped server does nothing.
-func (s *Server) Stop() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.halt()
-}
-
-// Restart starts a stopped server again, empty, on the same port, and
-// waits until it answers. Restarting a running server does nothing.
-func (s *Server) Restart() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.proc != nil {
-		return nil
-	}
-	return s.start()
-}
-
 // Pause freezes the server (SIGSTOP): connections are accepted by the
 // kernel but nothing is answered, as when Redis hangs. Resume undoes it;
 // Close resumes a paused server first.
-func (s *Server) Pause() error { return s.signal(syscall.SIGSTOP) }
+func (s *Server) Pause() error { return s.Signal(syscall.SIGSTOP) }
 
 // Resume lets a paused server run again.
-func (s *Server) Resume() error { return s.signal(syscall.SIGCONT) }
-
-func (s *Server) signal(sig syscall.Signal) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.proc == nil {
-		return errors.New("redis-server is not running")
-	}
-	return s.proc.Signal(sig)
-}
+func (s *Server) Resume() error { return s.Signal(syscall.SIGCONT) }
 
 // Close stops the server and removes its directory.
 func (s *Server) Close() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.halt()
+	s.Stop()
 	os.RemoveAll(s.dir)
 }
 
@@ -236,16 +183,7 @@ func (s *Server) Log() string {
 }
 
 // Addr is the server's address, 127.0.0.1:port.
-func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
+func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port())) }
 
 // URL is the server's redis:// URL, as --redis-url takes it.
 func (s *Server) URL() string { return "redis://" + s.Addr() }
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}

@@ -1,8 +1,12 @@
 package testenv
 
 import (
+	"errors"
 	"fmt"
+	"net"
 	"os/exec"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -63,4 +67,91 @@ func (p *Proc) Halt(sig syscall.Signal, timeout time.Duration) {
 		p.cmd.Process.Kill()
 		<-p.exited
 	}
+}
+
+// Runner owns a server process across stops and restarts, on one
+// loopback port. Its methods may be called from several goroutines.
+type Runner struct {
+	start func(port int) (*Proc, error) // starts the server, waits until it is ready
+	stop  syscall.Signal
+	grace time.Duration
+
+	// port is read without mu: the start function (which runs under mu)
+	// may ask for it.
+	port atomic.Int64
+
+	mu   sync.Mutex
+	proc *Proc // nil while stopped
+}
+
+// NewRunner returns a Runner that starts the server with start and stops
+// it with the signal stop, killing it if it has not exited after grace.
+func NewRunner(start func(port int) (*Proc, error), stop syscall.Signal, grace time.Duration) *Runner {
+	return &Runner{start: start, stop: stop, grace: grace}
+}
+
+// Launch starts the server on a free loopback port. A port found free may
+// be taken before the server binds it, so it tries a few.
+func (r *Runner) Launch() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var err error
+	for range 3 {
+		var port int
+		if port, err = FreePort(); err != nil {
+			return err
+		}
+		r.port.Store(int64(port))
+		if r.proc, err = r.start(port); err == nil {
+			return nil
+		}
+	}
+	return err
+}
+
+// Port is the server's port.
+func (r *Runner) Port() int { return int(r.port.Load()) }
+
+// Stop stops the server and waits for it to exit. Connections are refused
+// until Restart. Stopping a stopped server does nothing.
+func (r *Runner) Stop() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.proc != nil {
+		r.proc.Halt(r.stop, r.grace)
+		r.proc = nil
+	}
+}
+
+// Restart starts a stopped server again on the same port and waits until
+// it is ready. Restarting a running server does nothing.
+func (r *Runner) Restart() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.proc != nil {
+		return nil
+	}
+	proc, err := r.start(r.Port())
+	r.proc = proc
+	return err
+}
+
+// Signal sends sig to the running server.
+func (r *Runner) Signal(sig syscall.Signal) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.proc == nil {
+		return errors.New("the server is not running")
+	}
+	return r.proc.Signal(sig)
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
 }

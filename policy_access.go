@@ -122,7 +122,7 @@ func init() {
 		}
 		for field, h := range map[string]string{"consumer_id_header": c.ConsumerIDHeader,
 			"consumer_name_header": c.ConsumerNameHeader, "groups_header": c.GroupsHeader} {
-			if h != "" && !isToken(h) {
+			if h != "" && !IsToken(h) {
 				bad.add("config."+field, "must be a header name (or empty: not sent)")
 			}
 		}
@@ -130,7 +130,7 @@ func init() {
 			if k.Header == "" && k.Query == "" {
 				bad.add("config.key_auth", "must set header, query or both")
 			}
-			if k.Header != "" && !isToken(k.Header) {
+			if k.Header != "" && !IsToken(k.Header) {
 				bad.add("config.key_auth.header", "must be a header name")
 			}
 			if k.Query != "" && url.QueryEscape(k.Query) != k.Query {

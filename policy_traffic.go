@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"mime"
 	"net/url"
 	"slices"
 	"strings"
@@ -335,14 +334,24 @@ func init() {
 	})
 }
 
-// checkMediaTypes checks a list of media types (type/subtype, or a
-// type/* or */* range).
+// checkMediaTypes checks a list of media types or ranges as the data
+// plane reads them (ParseMediaRange).
 func checkMediaTypes(field string, list []string, f *fields) {
 	checkList(field, list, 64, strings.ToLower, f)
 	for i, s := range list {
-		mt, params, err := mime.ParseMediaType(s)
-		if s != "" && (err != nil || len(params) > 0 || !strings.Contains(mt, "/")) {
-			f.add(fmt.Sprintf("%s[%d]", field, i), "must be a media type such as application/json, without parameters")
+		if _, _, ok := ParseMediaRange(s); s != "" && !ok {
+			f.add(fmt.Sprintf("%s[%d]", field, i), "must be a media type such as application/json, or a range such as text/* or */*, without parameters")
 		}
 	}
+}
+
+// ParseMediaRange parses a policy's media type or range:
+// "application/json", "text/*" or "*/*", without parameters; type and
+// subtype come back in lower case.
+func ParseMediaRange(s string) (typ, sub string, ok bool) {
+	typ, sub, found := strings.Cut(strings.Trim(s, " \t"), "/")
+	if !found || !IsToken(typ) || !IsToken(sub) || typ == "*" && sub != "*" {
+		return "", "", false
+	}
+	return strings.ToLower(typ), strings.ToLower(sub), true
 }

@@ -145,7 +145,7 @@ func (r *Route) Check() (invalid, unprocessable []FieldError) {
 		}
 		switch {
 		case m == "":
-		case !isToken(m):
+		case !IsToken(m):
 			bad.add(fmt.Sprintf("methods[%d]", i), "must be an HTTP method name such as GET")
 		case !Implemented(strings.ToUpper(m)):
 			// The data plane answers 501 to methods it does not know
@@ -193,8 +193,9 @@ func checkList(field string, list []string, limit int, norm func(string) string,
 	}
 }
 
-// isToken reports whether s is an RFC 9110 token, the syntax of a method.
-func isToken(s string) bool {
+// IsToken reports whether s is an RFC 9110 token: the syntax of a method,
+// a header name, a media type's type and subtype.
+func IsToken(s string) bool {
 	if s == "" {
 		return false
 	}

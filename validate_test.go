@@ -595,6 +595,7 @@ func TestPolicyCheck(t *testing.T) {
 		{desc: "content", body: pol("content", `{"accepts":["application/json"],"produces":["application/json","text/*"]}`)},
 		{desc: "content bad media type", body: pol("content", `{"accepts":["json","text/plain; charset=utf-8"]}`), invalid: []string{"config.accepts[0]", "config.accepts[1]"}},
 		{desc: "content empty", body: pol("content", `{}`), invalid: []string{"config"}},
+		{desc: "content ranges the data plane cannot read", body: pol("content", `{"accepts":["*/json","text/html;","text/*"]}`), invalid: []string{"config.accepts[0]", "config.accepts[1]"}},
 		{desc: "content schema", body: pol("content", `{"schema":{"type":"object","properties":{"n":{"$ref":"#/$defs/n"}},"$defs":{"n":{"type":"number"}}}}`)},
 		{desc: "content schema of another draft", body: pol("content", `{"schema":{"$schema":"http://json-schema.org/draft-07/schema#","type":"array"}}`)},
 		{desc: "content schema that does not compile", body: pol("content", `{"schema":{"type":"nope"}}`), unprocessable: []string{"config.schema"}},

@@ -46,7 +46,7 @@ func FuzzMediaTypes(f *testing.F) {
 		}
 
 		typ, sub, ok := contentType([]string{header})
-		if ok && !(isToken(typ) && isToken(sub)) {
+		if ok && !(gatehouse.IsToken(typ) && gatehouse.IsToken(sub)) {
 			t.Fatalf("contentType(%q) = %q/%q, not tokens", header, typ, sub)
 		}
 		if !isPrintableASCII(header) {
@@ -56,7 +56,7 @@ func FuzzMediaTypes(f *testing.F) {
 		// do not.
 		mt, _, err := mime.ParseMediaType(header)
 		mtyp, msub, _ := strings.Cut(mt, "/")
-		if err == nil && isToken(mtyp) && isToken(msub) && mtyp != "*" && msub != "*" {
+		if err == nil && gatehouse.IsToken(mtyp) && gatehouse.IsToken(msub) && mtyp != "*" && msub != "*" {
 			if !ok || strings.ToLower(typ+"/"+sub) != mt {
 				t.Fatalf("Content-Type %q: mime reads %q; contentType %q/%q, %v", header, mt, typ, sub, ok)
 			}

@@ -1,6 +1,10 @@
 package policy
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/gatehouse/gatehouse"
+)
 
 // Media types as the content policy reads them: a Content-Type is a media
 // type whose parameters are ignored; an Accept field is a list of media
@@ -16,11 +20,8 @@ func (m mediaRange) String() string { return m.typ + "/" + m.sub }
 // parseRange parses a policy's media type or range: "application/json",
 // "text/*" or "*/*", without parameters.
 func parseRange(s string) (mediaRange, bool) {
-	typ, sub, ok := splitType(trimOWS(s))
-	if !ok || typ == "*" && sub != "*" {
-		return mediaRange{}, false
-	}
-	return mediaRange{strings.ToLower(typ), strings.ToLower(sub)}, true
+	typ, sub, ok := gatehouse.ParseMediaRange(s)
+	return mediaRange{typ, sub}, ok
 }
 
 // matches reports whether the range covers the media type typ/sub.
@@ -60,21 +61,7 @@ func splitType(s string) (typ, sub string, ok bool) {
 		return "", "", false
 	}
 	typ, sub = s[:i], s[i+1:]
-	return typ, sub, isToken(typ) && isToken(sub)
-}
-
-// isToken reports whether s is an RFC 9110 token.
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
-			return false
-		}
-	}
-	return true
+	return typ, sub, gatehouse.IsToken(typ) && gatehouse.IsToken(sub)
 }
 
 // trimOWS trims spaces and tabs.

@@ -143,13 +143,16 @@ func (l *adaptiveLimit) acquire() bool {
 // done releases a slot and learns from how the exchange went.
 func (l *adaptiveLimit) done(o Outcome) {
 	n := l.inflight.Add(-1) + 1
-	if o.Status == 0 {
+	// As the circuit breaker judges the upstream: an exchange the client
+	// abandoned or failed with its own body says nothing of its latency.
+	verdict := judge(o)
+	if verdict == noJudgement {
 		return
 	}
 	l.mu.Lock()
 	l.peak = max(l.peak, n)
 	switch {
-	case o.Status >= 500:
+	case verdict == failed:
 		l.drops++
 	case o.Latency > 0:
 		if l.samples == 0 || o.Latency < l.low {

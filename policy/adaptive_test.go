@@ -156,3 +156,19 @@ func TestAdaptiveLimitIsSharedByRoutesAndSurvivesRedeploy(t *testing.T) {
 	held.end(200, time.Millisecond)
 	runOverload(t, next, "r2").wantAdmitted(t)
 }
+
+func TestAdaptiveLimitLearnsNothingFromAClientsFaultyBody(t *testing.T) {
+	l := &adaptiveLimit{}
+	l.limit.Store(10)
+	l.acquire()
+	l.done(Outcome{Status: 408, ClientFault: true, Latency: time.Hour})
+	if l.samples != 0 || l.drops != 0 || l.inflight.Load() != 0 {
+		t.Fatalf("after a client's stalled body: %d samples, %d drops, %d in flight; want none, the slot released",
+			l.samples, l.drops, l.inflight.Load())
+	}
+	l.acquire()
+	l.done(Outcome{UpstreamBroke: true})
+	if l.drops != 1 {
+		t.Fatalf("after an upstream broke off mid-response: %d drops; want 1", l.drops)
+	}
+}

@@ -176,7 +176,9 @@ func (d *Deployer) snapshot(ctx context.Context) (*gatehouse.Revision, error) {
 		gatehouse.Sync(rev, rec)
 		return rev, nil
 	}
-	return nil, gatehouse.Errorf(gatehouse.ECONFLICT, "Another deployment is numbering revisions; retry.")
+	// Contention between control nodes, not a conflict with anything the
+	// client named: the server's transient state (503, Retry-After).
+	return nil, gatehouse.Errorf(gatehouse.EUNAVAILABLE, "Another deployment is numbering revisions; retry.")
 }
 
 // Notify wakes the Deployer to look for pending deployments.

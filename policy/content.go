@@ -197,11 +197,6 @@ func (s *schemaCheck) Check(r *Request) error {
 	if typ, sub, ok := contentType(req.Header["Content-Type"]); !ok || !isJSON(typ, sub) {
 		return nil
 	}
-	if req.ContentLength > r.MaxBodyBytes {
-		// Declared too large: refused without reading a byte (or
-		// sending 100 Continue).
-		return gatehouse.Errorf(gatehouse.ETOOLARGE, "The body exceeds this route's limit of %d bytes.", r.MaxBodyBytes)
-	}
 	body, err := readBody(req, r.MaxBodyBytes)
 	if err != nil {
 		return err

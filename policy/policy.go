@@ -147,17 +147,33 @@ type lateStep interface {
 	Late() Step
 }
 
-// Chain is a route's compiled policies, in gatehouse.PolicyOrder.
+// Chain is a route's compiled policies, in gatehouse.PolicyOrder: those
+// the request's head decides, then those that read its body.
 type Chain struct {
 	steps []Step
+	late  []Step
 	// Types lists the policy types on the route, for logs and tests.
 	Types []string
 }
 
-// Run checks r against each Step in turn, stopping at the first refusal.
-// After a refusal, what earlier Steps registered with OnDone has been
-// called (with Status 0).
+// Run is RunHead, then RunBody.
 func (c *Chain) Run(r *Request) error {
+	if err := c.RunHead(r); err != nil {
+		return err
+	}
+	return c.RunBody(r)
+}
+
+// RunHead checks r against the Steps its head decides, in turn, stopping
+// at the first refusal. After a refusal, what earlier Steps registered
+// with OnDone has been called (Refused).
+func (c *Chain) RunHead(r *Request) error { return run(c.steps, r) }
+
+// RunBody checks r against the Steps that read its body, once RunHead and
+// the data plane's own head checks let it on.
+func (c *Chain) RunBody(r *Request) error { return run(c.late, r) }
+
+func run(steps []Step, r *Request) error {
 	// A Step that panics must not leave what earlier Steps took (a
 	// concurrency slot, a half-open trial) taken for good.
 	defer func() {
@@ -166,7 +182,7 @@ func (c *Chain) Run(r *Request) error {
 			panic(v)
 		}
 	}()
-	for _, s := range c.steps {
+	for _, s := range steps {
 		if err := s.Check(r); err != nil {
 			r.Finish(Outcome{Refused: true})
 			return err
@@ -337,7 +353,7 @@ func Compile(rev *gatehouse.Revision, env *Env) (*Set, error) {
 				}
 			}
 		}
-		chain.steps = append(chain.steps, late...)
+		chain.late = late
 		if len(chain.steps) > 0 {
 			set.chains[r.ID] = chain
 		}

@@ -51,8 +51,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if d.Route != nil {
 			// A declared size over the route's limit: the contract checks
 			// credentials, permissions and content type first.
-			h.refuseAfterPolicies(w, r, d, st, start)
-			return
+			if chain := st.policies.Chain(d.Route.ID); chain != nil {
+				h.serveWithPolicies(w, r, d, nil, chain, st.routes[d.Route.ID], start)
+				return
+			}
 		}
 		h.opts.Metrics.observe(st.unmatched, h.fail(w, r, d.Err), start)
 		return
@@ -73,13 +75,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveWithPolicies runs the route's policies, then forwards what they let
-// on and tells them how it went, even when the exchange is aborted.
+// on and tells them how it went, even when the exchange is aborted. A
+// decision core refused on the declared size (d.Err) is answered after
+// the checks of the head and before any of the body is read.
 func (h *Handler) serveWithPolicies(w http.ResponseWriter, r *http.Request, d *core.Decision, pool *forward.Pool,
 	chain *policy.Chain, m *routeMetrics, start time.Time) {
 	pr := policy.NewRequest()
 	pr.W, pr.R, pr.RouteID, pr.ServiceID = w, r, d.Route.ID, d.Route.ServiceID
 	pr.Client, pr.MaxBodyBytes, pr.Now = h.clientAddr(r), d.Route.MaxBodyBytes, h.now(start)
-	if err := chain.Run(pr); err != nil {
+	err := chain.RunHead(pr)
+	if err == nil && d.Err != nil {
+		pr.Finish(policy.Outcome{Refused: true})
+		err = d.Err
+	}
+	if err == nil {
+		err = chain.RunBody(pr)
+	}
+	if err != nil {
 		pr.Release()
 		h.opts.Metrics.observe(m, h.fail(w, r, err), start)
 		return
@@ -96,24 +108,6 @@ func (h *Handler) serveWithPolicies(w http.ResponseWriter, r *http.Request, d *c
 	}()
 	status = h.forward(w, r, d, pool, pr)
 	h.opts.Metrics.observe(m, status, start)
-}
-
-// refuseAfterPolicies answers d.Err for a matched route, unless one of the
-// route's policies refuses the request first.
-func (h *Handler) refuseAfterPolicies(w http.ResponseWriter, r *http.Request, d *core.Decision, st *state, start time.Time) {
-	err := d.Err
-	if chain := st.policies.Chain(d.Route.ID); chain != nil {
-		pr := policy.NewRequest()
-		pr.W, pr.R, pr.RouteID, pr.ServiceID = w, r, d.Route.ID, d.Route.ServiceID
-		pr.Client, pr.MaxBodyBytes, pr.Now = h.clientAddr(r), d.Route.MaxBodyBytes, h.now(start)
-		if perr := chain.Run(pr); perr != nil {
-			err = perr
-		} else {
-			pr.Finish(policy.Outcome{Refused: true}) // refused after all: release what the policies hold
-		}
-		pr.Release()
-	}
-	h.opts.Metrics.observe(st.routes[d.Route.ID], h.fail(w, r, err), start)
 }
 
 // now is the policies' clock: Options.Now, or the request's start.

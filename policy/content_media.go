@@ -26,7 +26,7 @@ func parseRange(s string) (mediaRange, bool) {
 
 // matches reports whether the range covers the media type typ/sub.
 func (m mediaRange) matches(typ, sub string) bool {
-	return m.typ == "*" || equalFold(m.typ, typ) && (m.sub == "*" || equalFold(m.sub, sub))
+	return m.typ == "*" || strings.EqualFold(m.typ, typ) && (m.sub == "*" || strings.EqualFold(m.sub, sub))
 }
 
 // contentType returns the media type a Content-Type field declares, its
@@ -50,8 +50,8 @@ func contentType(values []string) (typ, sub string, ok bool) {
 // isJSON reports whether typ/sub is application/json or a +json type
 // (RFC 6839), the bodies a schema is checked against.
 func isJSON(typ, sub string) bool {
-	return equalFold(sub, "json") && equalFold(typ, "application") ||
-		len(sub) > len("+json") && equalFold(sub[len(sub)-len("+json"):], "+json")
+	return strings.EqualFold(sub, "json") && strings.EqualFold(typ, "application") ||
+		len(sub) > len("+json") && strings.EqualFold(sub[len(sub)-len("+json"):], "+json")
 }
 
 // splitType splits "type/subtype", both tokens.
@@ -120,7 +120,7 @@ func admits(values []string, p mediaRange) bool {
 			switch {
 			case e.typ == "*":
 				anyQ = max(anyQ, e.q)
-			case !equalFold(e.typ, p.typ):
+			case !strings.EqualFold(e.typ, p.typ):
 			case e.sub == "*":
 				rangeQ = max(rangeQ, e.q)
 			case e.q > 0:
@@ -140,11 +140,11 @@ func admits(values []string, p mediaRange) bool {
 		switch {
 		case e.typ == "*":
 			spec = 1
-		case !equalFold(e.typ, p.typ):
+		case !strings.EqualFold(e.typ, p.typ):
 			continue
 		case e.sub == "*":
 			spec = 2
-		case equalFold(e.sub, p.sub):
+		case strings.EqualFold(e.sub, p.sub):
 			spec = 3
 		default:
 			continue
@@ -221,7 +221,7 @@ func parseAcceptElem(s string) (e acceptElem, ok bool) {
 		var p string
 		p, params = cutList(params, ';')
 		name, value, _ := strings.Cut(p, "=")
-		if equalFold(trimOWS(name), "q") {
+		if strings.EqualFold(trimOWS(name), "q") {
 			if e.q, ok = parseQ(trimOWS(value)); !ok {
 				return acceptElem{}, false
 			}

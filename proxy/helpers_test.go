@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -241,4 +242,23 @@ func (f *policyFixture) basic(consumerID, username, password string) *policyFixt
 		ConsumerID: consumerID, Type: gatehouse.CredentialBasicAuth, Username: username,
 		Hash: string(gatehouse.HashPassword(password))})
 	return f
+}
+
+// testClock is the policies' clock (Options.Now) in tests: time moves only
+// when the test says.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
 }

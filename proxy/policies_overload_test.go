@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,28 +13,10 @@ import (
 	"github.com/gatehouse/gatehouse/internal/testupstream"
 )
 
-// overloadClock is the policies' clock, moved by the test.
-type overloadClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *overloadClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *overloadClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 // useClock makes the gateway's policies read time from a clock the test
 // moves; it must come before the first apply, which hands it to them.
-func useClock(g *gateway, start time.Time) *overloadClock {
-	c := &overloadClock{t: start}
+func useClock(g *gateway, start time.Time) *testClock {
+	c := &testClock{t: start}
 	g.handler.opts.Now = c.Now
 	return c
 }

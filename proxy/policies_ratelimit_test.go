@@ -18,25 +18,7 @@ import (
 	"github.com/gatehouse/gatehouse/policy"
 )
 
-// rateClock is the policies' clock in these tests, moved by the test.
-type rateClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newRateClock() *rateClock { return &rateClock{now: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *rateClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *rateClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
+func newRateClock() *testClock { return &testClock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)} }
 
 // rateLog keeps the messages the data plane logs.
 type rateLog struct {
@@ -270,7 +252,7 @@ func TestSeveralRateLimitsAllCountAndTheHeadersReportTheMostRestrictive(t *testi
 
 // redisGateways starts n gateways sharing srv, each with its own Redis
 // client (as separate nodes would have), the clock and a log.
-func redisGateways(t *testing.T, srv *redistest.Server, clock *rateClock, n int) ([]*gateway, []*rateLog) {
+func redisGateways(t *testing.T, srv *redistest.Server, clock *testClock, n int) ([]*gateway, []*rateLog) {
 	t.Helper()
 	var gs []*gateway
 	var logs []*rateLog

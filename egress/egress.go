@@ -47,13 +47,13 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/netip"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/httpx"
 	"github.com/gatehouse/gatehouse/policy"
 	"github.com/gatehouse/gatehouse/problem"
 )
@@ -366,30 +366,18 @@ func parseBasic(values []string) (user, password string, ok bool) {
 // learns no internal address. The URL stays the client's absolute one,
 // which the transport sends in origin form.
 func rewrite(pr *httputil.ProxyRequest) {
-	addVia(pr.Out.Header, pr.In.ProtoMajor, pr.In.ProtoMinor)
+	httpx.AddVia(pr.Out.Header, pr.In.ProtoMajor, pr.In.ProtoMinor)
 }
 
 // modifyResponse adds this hop to the response's Via, and drops an
 // X-Request-Id the destination merely echoed: the client has it already
 // (internal/serve set it), and ReverseProxy would add it a second time.
 func modifyResponse(resp *http.Response) error {
-	addVia(resp.Header, resp.ProtoMajor, resp.ProtoMinor)
+	httpx.AddVia(resp.Header, resp.ProtoMajor, resp.ProtoMinor)
 	if id := resp.Header["X-Request-Id"]; len(id) == 1 && resp.Request != nil && id[0] == problem.RequestID(resp.Request) {
 		delete(resp.Header, "X-Request-Id")
 	}
 	return nil
-}
-
-// addVia appends this hop to Via (RFC 9110 §7.6.3).
-func addVia(h http.Header, major, minor int) {
-	hop := strconv.Itoa(major) + "." + strconv.Itoa(minor) + " gatehouse"
-	if major >= 2 {
-		hop = strconv.Itoa(major) + " gatehouse"
-	}
-	if prior := h["Via"]; len(prior) > 0 {
-		hop = strings.Join(prior, ", ") + ", " + hop
-	}
-	h["Via"] = []string{hop}
 }
 
 // forwardFailed is the ReverseProxy's error handler: the one place an

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/httpx"
 	"github.com/gatehouse/gatehouse/policy"
 	"github.com/gatehouse/gatehouse/problem"
 	"github.com/gatehouse/gatehouse/proxy/core"
@@ -235,7 +236,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, d *core.Decisi
 	if len(policyLinks) > 0 && len(resp.Header["Link"]) > 0 {
 		hdr["Link"] = append(slices.Clip(resp.Header["Link"]), policyLinks...)
 	}
-	addVia(hdr, resp.ProtoMajor, resp.ProtoMinor)
+	httpx.AddVia(hdr, resp.ProtoMajor, resp.ProtoMinor)
 	if len(resp.Trailer) > 0 {
 		names := make([]string, 0, len(resp.Trailer))
 		for k := range resp.Trailer {
@@ -427,7 +428,7 @@ func outboundHeader(r *http.Request, trusted bool) http.Header {
 		out["Upgrade"] = []string{upgrade}
 	}
 	// TE: trailers is the one TE value a proxy passes on (RFC 9110 §10.1.4).
-	if te, ok := r.Header["Te"]; ok && hasToken(te, "trailers") {
+	if te, ok := r.Header["Te"]; ok && httpx.HasToken(te, "trailers") {
 		out["Te"] = trailersTE
 	}
 
@@ -457,31 +458,9 @@ func outboundHeader(r *http.Request, trusted bool) http.Header {
 		fwd = strings.Join(prior, ", ") + ", " + fwd
 	}
 	out["Forwarded"] = []string{fwd}
-	addVia(out, r.ProtoMajor, r.ProtoMinor)
+	httpx.AddVia(out, r.ProtoMajor, r.ProtoMinor)
 	return out
 }
-
-// addVia appends this hop to Via (RFC 9110 §7.6.3).
-func addVia(h http.Header, major, minor int) {
-	hop := "1.1 gatehouse"
-	switch {
-	case major == 2 || major == 3:
-		hop = strconv.Itoa(major) + " gatehouse"
-	case major != 1 || minor != 1:
-		hop = strconv.Itoa(major) + "." + strconv.Itoa(minor) + " gatehouse"
-	}
-	if prior := h["Via"]; len(prior) > 0 {
-		h["Via"] = []string{strings.Join(prior, ", ") + ", " + hop}
-		return
-	}
-	if hop == "1.1 gatehouse" {
-		h["Via"] = via11
-		return
-	}
-	h["Via"] = []string{hop}
-}
-
-var via11 = []string{"1.1 gatehouse"}
 
 // quoteIfNeeded quotes a Forwarded value that is not a token (a host with
 // a port has a colon).
@@ -498,19 +477,8 @@ func quoteIfNeeded(s string) string {
 // upgradeType returns the protocol a request asks to upgrade to, if its
 // Connection field says upgrade.
 func upgradeType(h http.Header) string {
-	if !hasToken(h["Connection"], "upgrade") {
+	if !httpx.HasToken(h["Connection"], "upgrade") {
 		return ""
 	}
 	return h.Get("Upgrade")
-}
-
-func hasToken(values []string, token string) bool {
-	for _, v := range values {
-		for _, t := range strings.Split(v, ",") {
-			if strings.EqualFold(textproto.TrimString(t), token) {
-				return true
-			}
-		}
-	}
-	return false
 }

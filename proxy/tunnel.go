@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/gatehouse/gatehouse/internal/httpx"
 	"github.com/gatehouse/gatehouse/problem"
 )
 
@@ -30,7 +31,7 @@ func (h *Handler) tunnel(w http.ResponseWriter, r *http.Request, resp *http.Resp
 	upgrade := upgradeType(resp.Header)
 	hdr["Connection"] = upgradeHdr
 	hdr["Upgrade"] = []string{upgrade}
-	addVia(hdr, resp.ProtoMajor, resp.ProtoMinor)
+	httpx.AddVia(hdr, resp.ProtoMajor, resp.ProtoMinor)
 	fmt.Fprintf(brw, "HTTP/1.1 101 Switching Protocols\r\n")
 	hdr.Write(brw)
 	brw.WriteString("\r\n")

@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/gatehouse/gatehouse/internal/httpx"
 )
 
 // h1Transport tuning, next to the shared constants in transport.go.
@@ -390,7 +392,7 @@ func (pc *h1Conn) exchange(ctx context.Context, now time.Time, out *http.Request
 		pc.conn.SetReadDeadline(now.Add(pc.t.read))
 	} else {
 		ex = &bodyExchange{pc: pc, body: body, cl: cl, trailer: out.Trailer, done: make(chan struct{})}
-		if hasToken(out.Header["Expect"], "100-continue") {
+		if httpx.HasToken(out.Header["Expect"], "100-continue") {
 			ex.cont = make(chan bool, 1)
 		}
 		go ex.run()
@@ -850,7 +852,7 @@ func writeHead(bw *bufio.Writer, out *http.Request, cl int64) error {
 	switch {
 	case out.Close:
 		bw.WriteString("Connection: close\r\n")
-	case hasToken(out.Header["Connection"], "upgrade"):
+	case httpx.HasToken(out.Header["Connection"], "upgrade"):
 		bw.WriteString("Connection: Upgrade\r\n")
 	}
 	_, err := bw.WriteString("\r\n")
@@ -877,20 +879,6 @@ func framingField(k string) bool {
 		return strings.EqualFold(k, "Content-Length")
 	case 17:
 		return strings.EqualFold(k, "Transfer-Encoding")
-	}
-	return false
-}
-
-// hasToken reports whether a comma-separated field has token, in any case.
-func hasToken(values []string, token string) bool {
-	for _, v := range values {
-		for v != "" {
-			var t string
-			t, v, _ = strings.Cut(v, ",")
-			if strings.EqualFold(textproto.TrimString(t), token) {
-				return true
-			}
-		}
 	}
 	return false
 }

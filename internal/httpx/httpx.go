@@ -1,0 +1,51 @@
+// Package httpx holds the small pieces of HTTP both gatehouse's proxies
+// (the data plane and the egress listener) and its upstream transport
+// need, written once.
+package httpx
+
+import (
+	"net/http"
+	"net/textproto"
+	"strconv"
+	"strings"
+)
+
+// HasToken reports whether a comma-separated header field (Connection,
+// TE, Expect) lists token, case-insensitively, without allocating.
+func HasToken(values []string, token string) bool {
+	for _, v := range values {
+		for v != "" {
+			var t string
+			t, v, _ = strings.Cut(v, ",")
+			if strings.EqualFold(textproto.TrimString(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// AddVia appends gatehouse's hop, in the protocol version of the message
+// it received, to Via (RFC 9110 §7.6.3).
+func AddVia(h http.Header, major, minor int) {
+	hop := "1.1 gatehouse"
+	switch {
+	case major == 2 || major == 3:
+		hop = strconv.Itoa(major) + " gatehouse"
+	case major != 1 || minor != 1:
+		hop = strconv.Itoa(major) + "." + strconv.Itoa(minor) + " gatehouse"
+	}
+	if prior := h["Via"]; len(prior) > 0 {
+		h["Via"] = []string{strings.Join(prior, ", ") + ", " + hop}
+		return
+	}
+	if hop == "1.1 gatehouse" {
+		h["Via"] = via11 // the common case, without allocating
+		return
+	}
+	h["Via"] = []string{hop}
+}
+
+// via11 is shared by every message: header maps only ever replace a value
+// slice, never append to it.
+var via11 = []string{"1.1 gatehouse"}

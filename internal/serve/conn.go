@@ -30,8 +30,7 @@ type conn struct {
 	net.Conn
 	// pending counts bytes read since the connection was last idle: a
 	// timeout with pending > 0 interrupted a request, not an idle wait.
-	pending   atomic.Int64
-	inHandler atomic.Int32
+	pending atomic.Int64
 	// handled is set when a handler starts, and cleared when the
 	// connection goes idle again.
 	handled atomic.Bool
@@ -87,13 +86,9 @@ func connOf(r *http.Request) *conn {
 	return cc
 }
 
-// enter and leave bracket a handler running on the connection.
-func (c *conn) enter() {
-	c.handled.Store(true)
-	c.inHandler.Add(1)
-}
-
-func (c *conn) leave() { c.inHandler.Add(-1) }
+// enter marks that a handler has run on the connection since it was
+// last idle.
+func (c *conn) enter() { c.handled.Store(true) }
 
 func (c *conn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
@@ -199,11 +194,14 @@ func (c *conn) SetDeadline(t time.Time) error {
 }
 
 // stalled reports whether a read timeout means the client stopped sending
-// mid-request: the deadline was a real one, no handler is reading, and part
-// of a request has arrived since the last response.
+// the head of a request: the deadline was a real one, no handler has run
+// since the connection was idle (a handler answers a stalled body itself;
+// after it, net/http may still be discarding the rest of a body, and a
+// 408 then would follow a complete response), and part of a request has
+// arrived since the last response.
 func (c *conn) stalled(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout() &&
 		c.readDeadline.Load() > time.Unix(2, 0).UnixNano() &&
-		c.inHandler.Load() == 0 && c.pending.Load() > 0
+		!c.handled.Load() && c.pending.Load() > 0
 }

@@ -174,7 +174,6 @@ func (s *Server) wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if cc := connOf(r); cc != nil {
 			cc.enter()
-			defer cc.leave()
 		}
 		s.inFlight.Add(1)
 		defer s.inFlight.Add(-1)

@@ -185,3 +185,34 @@ func TestPanicProblemIsNegotiatedAndCarriesNoHeadersOfTheAbandonedAnswer(t *test
 		t.Fatalf("500 headers: %v", resp.Header)
 	}
 }
+
+// TestBodyStalledAfterTheResponseGetsNoSecondAnswer: a handler answers
+// without reading the body; net/http then discards the rest of it, and a
+// client that stalls there must not get a 408 after the complete 200.
+func TestBodyStalledAfterTheResponseGetsNoSecondAnswer(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
+	srv := New(h, Options{Logger: slog.New(slog.DiscardHandler), ReadTimeout: 300 * time.Millisecond})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Shutdown(context.Background()) })
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nonly ten b")
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, &http.Request{Method: "POST"})
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("response %v, %v; want 200", resp, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	rest, _ := io.ReadAll(br) // until net/http closes the connection
+	if len(rest) != 0 {
+		t.Fatalf("after the 200, the connection carried %q; want nothing", rest)
+	}
+}

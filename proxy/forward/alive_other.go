@@ -4,7 +4,12 @@ package forward
 
 import "net"
 
-// connAlive cannot peek at the socket here: every idle connection is
-// taken as alive, and a stale one fails the request (502) unless net/http's
-// retry rule lets the h1Transport resend it.
-func connAlive(net.Conn) bool { return true }
+// canPeek is false: nothing here peeks at a socket, so newTransport gives
+// http upstreams net/http's Transport, whose reader on every idle
+// connection notices what the upstream sends unasked.
+const canPeek = false
+
+// connAlive cannot prove an idle connection clean here, so none is
+// reused: bytes waiting on it would be read as another request's
+// response.
+func connAlive(net.Conn) bool { return false }

@@ -7,13 +7,15 @@ import (
 	"syscall"
 )
 
+// canPeek is true: connAlive can look at a socket without reading it.
+const canPeek = true
+
 // connAlive reports whether an idle connection is still usable: the
 // upstream has not closed it (FIN or RST) nor sent anything unasked. It
 // peeks at the socket without blocking, one system call. net/http learns
 // the same from a read it keeps pending on every idle connection; the
 // h1Transport keeps no goroutine per connection, so it asks when it
-// matters: before a request that could not be retried on a stale
-// connection.
+// matters: every time an idle connection is taken for a request.
 func connAlive(c net.Conn) bool {
 	sc, ok := c.(syscall.Conn)
 	if !ok {

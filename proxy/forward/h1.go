@@ -58,11 +58,16 @@ const (
 // trace hooks other than Got1xxResponse, and sorted header output.
 //
 // net/http keeps a read pending on every idle connection to notice the
-// upstream closing it. This transport keeps no goroutine per connection;
-// instead a stale connection is retried on a fresh one when net/http's
-// rule allows (replayableH1), checked with one non-blocking peek before a
-// request that could not be retried (connAlive), and an unsolicited 408
-// or bytes past a response are never taken for the next answer.
+// upstream closing it or sending what nobody asked for. This transport
+// keeps no goroutine per connection; instead every idle connection is
+// checked with one non-blocking peek when it is taken for reuse
+// (connAlive), whatever the method: bytes there (the excess of a body
+// longer than its Content-Length, a body after a response to HEAD, an
+// unsolicited 408) would be read as the next request's response, which
+// may be another client's. A connection the upstream closes between the
+// check and the write is retried on a fresh one when net/http's rule
+// allows (replayableH1), and bytes past a response already buffered
+// forbid its reuse (finish).
 type h1Transport struct {
 	host string // URL.Host served; a request for another is refused
 	addr string // host:port dialled
@@ -157,7 +162,7 @@ func (t *h1Transport) RoundTrip(out *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 		now := time.Now()
-		pc, err := t.conn(ctx, now, fresh, !replayableH1(out))
+		pc, err := t.conn(ctx, now, fresh)
 		if err != nil {
 			closeBody(body)
 			return nil, err
@@ -218,15 +223,18 @@ func replayableH1(out *http.Request) bool {
 }
 
 // conn returns an idle connection, or dials one if there is none or fresh
-// is set. A request that could not be retried on a stale connection
-// (probe) gets only an idle connection that connAlive vouches for.
-func (t *h1Transport) conn(ctx context.Context, now time.Time, fresh, probe bool) (*h1Conn, error) {
+// is set. An idle connection is used only if connAlive vouches for it at
+// this moment: closed by the upstream, it would fail the request; with
+// bytes waiting, it would hand them to this request as its response.
+// Such a connection is closed, as net/http closes one on an "unsolicited
+// response received on idle HTTP channel".
+func (t *h1Transport) conn(ctx context.Context, now time.Time, fresh bool) (*h1Conn, error) {
 	for !fresh {
 		pc := t.getIdle(now)
 		if pc == nil {
 			break
 		}
-		if probe && !connAlive(pc.conn) {
+		if !connAlive(pc.conn) {
 			pc.close()
 			continue
 		}

@@ -450,11 +450,13 @@ func TestH1StaleIdleConnection(t *testing.T) {
 		method string
 		body   io.Reader
 	}{
-		{"GET", nil}, // retried on a fresh connection
+		// Every method: the idle connection is checked when taken, and
+		// the closed one is never written to.
 		{"GET", nil},
-		{"POST", nil}, // not retried: the idle connection is checked first
-		{"POST", oneShot{strings.NewReader("x")}}, // likewise
-		{"PUT", strings.NewReader("replayable")},  // PUT is not net/http-idempotent: checked too
+		{"GET", nil},
+		{"POST", nil},
+		{"POST", oneShot{strings.NewReader("x")}},
+		{"PUT", strings.NewReader("replayable")},
 	}
 	for i, rq := range requests {
 		if i > 0 {

@@ -107,9 +107,11 @@ func (ts *Transports) release(k transportKey) {
 // it refuses). https stays on net/http because the h1Transport's check of
 // an idle connection (connAlive) peeks at the socket, where TLS records
 // the server may send unasked (session tickets, alerts) are not a sign of
-// a dead connection; and net/http already does TLS well.
+// a dead connection; and net/http already does TLS well. Where connAlive
+// cannot peek (canPeek), http goes to net/http too: an idle connection
+// the h1Transport cannot check is one it may not reuse.
 func newTransport(k transportKey, roots *x509.CertPool) roundTripper {
-	if k.scheme == "http" {
+	if k.scheme == "http" && canPeek {
 		return newH1Transport(k)
 	}
 	return newNetHTTPTransport(k, roots)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -64,6 +65,18 @@ func classify(ctx context.Context, err error) failure {
 		return failCanceled
 	}
 	return failInvalid
+}
+
+// validStatus reports whether code is an HTTP status code: RFC 9110 §15
+// defines 100–599, and a response with any other is not valid HTTP (502).
+func validStatus(code int) bool { return code >= 100 && code <= 599 }
+
+// invalidStatusError is a response whose status code is not HTTP's:
+// classify takes it for what it is, an invalid answer.
+type invalidStatusError int
+
+func (e invalidStatusError) Error() string {
+	return "status code " + strconv.Itoa(int(e)) + " outside 100-599"
 }
 
 // dialError marks a failure to establish the connection: nothing was sent.

@@ -291,6 +291,11 @@ func (p *Pool) RoundTrip(out *http.Request) (*http.Response, *Target, error) {
 			out.URL.Path, out.URL.RawPath = t.join(out.URL)
 		}
 		resp, err := t.rt.RoundTrip(out)
+		if err == nil && !validStatus(resp.StatusCode) {
+			// net/http's Transport takes any three digits (999).
+			resp.Body.Close()
+			err = invalidStatusError(resp.StatusCode)
+		}
 		if err == nil {
 			p.succeeded(t)
 			return resp, &t.Target, nil

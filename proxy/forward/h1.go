@@ -499,8 +499,8 @@ func (pc *h1Conn) readHead(ctx context.Context, out *http.Request, ex *bodyExcha
 			return nil, err
 		}
 		code := resp.StatusCode
-		if code < 100 {
-			return nil, errors.New("malformed HTTP status code " + strconv.Itoa(code))
+		if !validStatus(code) {
+			return nil, invalidStatusError(code)
 		}
 		if code >= 200 || code == http.StatusSwitchingProtocols {
 			if ex != nil {

@@ -2,6 +2,7 @@ package forward
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -106,10 +107,27 @@ type h1Conn struct {
 	since  time.Time
 }
 
-// limitReader reads from c, failing once n bytes have been read.
+// limitReader reads from c, failing once n bytes have been read. While
+// recording, it keeps a copy of what it reads: the response head, whose
+// Connection field ReadResponse deletes when it says close.
 type limitReader struct {
-	c net.Conn
-	n int64
+	c         net.Conn
+	n         int64
+	recording bool
+	rec       []byte
+}
+
+// maxKeptRecording is the largest recording buffer a connection keeps
+// between exchanges; a larger one (a huge head) is let go.
+const maxKeptRecording = 64 << 10
+
+// record starts recording, for a head about to be read.
+func (r *limitReader) record() {
+	r.recording = true
+	if cap(r.rec) > maxKeptRecording {
+		r.rec = nil
+	}
+	r.rec = r.rec[:0]
 }
 
 var errHeaderTooLarge = errors.New("response head over " + strconv.Itoa(maxResponseHeaderBytes>>20) + " MiB")
@@ -123,6 +141,9 @@ func (r *limitReader) Read(p []byte) (int, error) {
 	}
 	n, err := r.c.Read(p)
 	r.n -= int64(n)
+	if r.recording {
+		r.rec = append(r.rec, p[:n]...)
+	}
 	return n, err
 }
 
@@ -396,6 +417,9 @@ func (pc *h1Conn) exchange(ctx context.Context, now time.Time, out *http.Request
 
 	var ex *bodyExchange
 	pc.lr.n = maxResponseHeaderBytes
+	// Nothing is buffered (finish reuses no connection that has bytes
+	// past a response), so the recording starts with the head.
+	pc.lr.record()
 	if body == nil {
 		pc.conn.SetReadDeadline(now.Add(pc.t.read))
 	} else {
@@ -419,6 +443,7 @@ func (pc *h1Conn) exchange(ctx context.Context, now time.Time, out *http.Request
 		return nil, false, pc.failExchange(ctx, ex, "read response", err)
 	}
 	pc.lr.n = math.MaxInt64
+	pc.lr.recording = false
 	if ex != nil {
 		ex.headDone()
 	} else {
@@ -490,6 +515,7 @@ const maxInterim = 5
 // the body go, so that whatever the hook writes for it comes before any
 // read of the body.
 func (pc *h1Conn) readHead(ctx context.Context, out *http.Request, ex *bodyExchange) (*http.Response, error) {
+	start := 0 // where this head begins in the recording
 	for interim := 0; ; interim++ {
 		if interim > maxInterim {
 			return nil, errors.New("too many 1xx informational responses")
@@ -498,6 +524,7 @@ func (pc *h1Conn) readHead(ctx context.Context, out *http.Request, ex *bodyExcha
 		if err != nil {
 			return nil, err
 		}
+		end := len(pc.lr.rec) - pc.br.Buffered()
 		code := resp.StatusCode
 		if !validStatus(code) {
 			return nil, invalidStatusError(code)
@@ -506,8 +533,12 @@ func (pc *h1Conn) readHead(ctx context.Context, out *http.Request, ex *bodyExcha
 			if ex != nil {
 				ex.signal(false)
 			}
+			if resp.Close && resp.Header["Connection"] == nil {
+				dropConnectionNamed(resp.Header, pc.lr.rec[start:end])
+			}
 			return resp, nil
 		}
+		start = end
 		if trace := httptrace.ContextClientTrace(ctx); trace != nil && trace.Got1xxResponse != nil {
 			if err := trace.Got1xxResponse(code, textproto.MIMEHeader(resp.Header)); err != nil {
 				return nil, err
@@ -518,6 +549,30 @@ func (pc *h1Conn) readHead(ctx context.Context, out *http.Request, ex *bodyExcha
 		}
 		if code == http.StatusContinue && ex != nil {
 			ex.signal(true)
+		}
+	}
+}
+
+// dropConnectionNamed deletes from h the fields that head's Connection
+// names. ReadResponse deletes a Connection field that says close, and with
+// it the names it lists beside (Connection: close, X-Secret): without
+// this, the proxy would not know X-Secret for hop-by-hop and would relay
+// it. It parses the head as ReadResponse did; it runs only for a response
+// that said close.
+func dropConnectionNamed(h http.Header, head []byte) {
+	tp := textproto.NewReader(bufio.NewReader(bytes.NewReader(head)))
+	if _, err := tp.ReadLine(); err != nil { // the status line
+		return
+	}
+	fields, err := tp.ReadMIMEHeader()
+	if err != nil && len(fields) == 0 {
+		return
+	}
+	for _, v := range fields["Connection"] {
+		for name := range strings.SplitSeq(v, ",") {
+			if name = textproto.TrimString(name); name != "" {
+				h.Del(name)
+			}
 		}
 	}
 }

@@ -36,3 +36,14 @@ func TestAmbiguousRequestFramingIsRefusedAndEndsTheConnection(t *testing.T) {
 		})
 	}
 }
+
+// TestInvalidHostIs400: the admin listener answers a Host that names no
+// host with the 400 problem, before authentication or routing.
+func TestInvalidHostIs400(t *testing.T) {
+	api := newTestAPI(t)
+	for _, host := range []string{"admin.example.com:80:80", "a..example.com", "a.example.com:0"} {
+		c := api.dial()
+		c.send("GET /admin/v1/consumers HTTP/1.1\r\nHost: " + host + "\r\nAuthorization: Bearer " + api.token + "\r\n\r\n")
+		assertProblem(t, c.readResponse("GET"), http.StatusBadRequest)
+	}
+}

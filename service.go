@@ -167,23 +167,27 @@ func checkUpstreamURL(u string) string {
 			return fmt.Sprintf("has port %s; a port is 1 to 65535", port)
 		}
 	}
-	if net.ParseIP(host) == nil && !validHostname(host) {
+	if net.ParseIP(host) == nil && !ValidHostname(host) {
 		return fmt.Sprintf("has host %q, which is not a valid hostname or IP address", host)
 	}
 	return ""
 }
 
-// validHostname reports whether h is a DNS name of letters, digits and
-// hyphens in dot-separated labels.
-func validHostname(h string) bool {
-	if len(h) > 253 {
+// ValidHostname reports whether h is a DNS host name: labels of ASCII
+// letters, digits and hyphens, each 1 to 63 bytes and neither starting nor
+// ending with a hyphen, at most 253 bytes in all (RFC 1123 §2.1). It is
+// gatehouse's one rule for a host name: in a route's hosts, in a service's
+// upstream URL, and in a request's Host (internal/httpx.ValidHost).
+func ValidHostname(h string) bool {
+	if h == "" || len(h) > 253 {
 		return false
 	}
-	for _, label := range strings.Split(h, ".") {
+	for label := range strings.SplitSeq(h, ".") {
 		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
 			return false
 		}
-		for _, c := range label {
+		for i := 0; i < len(label); i++ {
+			c := label[i]
 			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
 				return false
 			}

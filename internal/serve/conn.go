@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -44,6 +45,20 @@ type conn struct {
 	h2 atomic.Bool
 	// fresh is true until the first read, which tells h2 from HTTP/1.
 	fresh atomic.Bool
+
+	// frames follows the requests' framing; only the reading goroutine
+	// (net/http hands reading on, never shares it) touches it.
+	frames framing
+	// refused is the problem of a request whose framing was refused: no
+	// byte of the connection after it reaches net/http.
+	refused error
+	// heads counts the request heads passed to net/http, idles the
+	// responses it completed: while heads > idles a request before the
+	// refused one is still being answered.
+	heads, idles atomic.Int64
+	// hijacked: a handler took the connection over; its bytes are no
+	// longer HTTP/1 requests.
+	hijacked atomic.Bool
 }
 
 // listener wraps every accepted connection in a conn.
@@ -74,9 +89,19 @@ func connContext(ctx context.Context, c net.Conn) context.Context {
 // finished a response, so what follows is a new request that no handler
 // has seen yet.
 func connState(c net.Conn, state http.ConnState) {
-	if cc, ok := c.(*conn); ok && (state == http.StateIdle || state == http.StateNew) {
+	cc, ok := c.(*conn)
+	if !ok {
+		return
+	}
+	switch state {
+	case http.StateIdle:
+		cc.idles.Add(1)
+		fallthrough
+	case http.StateNew:
 		cc.handled.Store(false)
 		cc.pending.Store(0)
+	case http.StateHijacked:
+		cc.hijacked.Store(true)
 	}
 }
 
@@ -91,6 +116,9 @@ func connOf(r *http.Request) *conn {
 func (c *conn) enter() { c.handled.Store(true) }
 
 func (c *conn) Read(p []byte) (int, error) {
+	if c.refused != nil {
+		return c.refuse(p)
+	}
 	n, err := c.Conn.Read(p)
 	if c.fresh.Load() && n > 0 {
 		c.fresh.Store(false)
@@ -98,6 +126,19 @@ func (c *conn) Read(p []byte) (int, error) {
 	}
 	if c.h2.Load() {
 		return n, err
+	}
+	if n > 0 && !c.hijacked.Load() {
+		heads, refused, cut := c.frames.feed(p[:n])
+		c.heads.Add(int64(heads))
+		if refused != nil {
+			c.refused = refused
+			if cut == 0 {
+				return c.refuse(p)
+			}
+			// The bytes before the refused head's end: net/http holds
+			// an incomplete head, which it never completes.
+			n, err = cut, nil
+		}
 	}
 	if n > 0 {
 		c.pending.Add(int64(n))
@@ -109,6 +150,25 @@ func (c *conn) Read(p []byte) (int, error) {
 		c.writeProblem(gatehouse.Errorf(gatehouse.ETIMEOUT, "The request was not received in time."))
 	}
 	return n, err
+}
+
+// refuse answers the refused request once every request before it has
+// been answered, and ends the connection: net/http reads EOF where the
+// refused request's head should end.
+func (c *conn) refuse(p []byte) (int, error) {
+	for c.heads.Load() > c.idles.Load() {
+		if c.hijacked.Load() {
+			return 0, io.EOF // the refused bytes were the tunnel's
+		}
+		// net/http's read while it answers an earlier request, to see
+		// the client go: wait as that read would, and drop what comes,
+		// until net/http cancels it (a deadline) or the client leaves.
+		if _, err := c.Conn.Read(p); err != nil {
+			return 0, err
+		}
+	}
+	c.writeProblem(c.refused)
+	return 0, io.EOF
 }
 
 func (c *conn) Write(p []byte) (int, error) {

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/httpx"
 	"github.com/gatehouse/gatehouse/problem"
 )
 
@@ -169,7 +170,7 @@ func (s *Server) Draining() bool { return s.draining.Load() }
 
 // wrap puts the request handling every listener shares around h, outermost
 // first: connection bookkeeping, request id, access log, panic recovery,
-// draining, header size.
+// draining, header size, Host.
 func (s *Server) wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if cc := connOf(r); cc != nil {
@@ -234,6 +235,13 @@ func (s *Server) wrap(h http.Handler) http.Handler {
 		case headerBytes(r) > s.opts.MaxHeaderBytes:
 			s.writeProblem(rec, r, gatehouse.Errorf(gatehouse.EHEADERSTOOLARGE,
 				"The request's header fields exceed the limit of %d bytes.", s.opts.MaxHeaderBytes))
+		case !httpx.ValidHost(r.Host):
+			// RFC 9112 §3.2: an invalid Host is a 400. net/http checks
+			// only its characters; a value no route could mean would
+			// otherwise fall through to a catch-all route and travel
+			// upstream in X-Forwarded-Host.
+			s.writeProblem(rec, r, gatehouse.Errorf(gatehouse.EINVALID,
+				"The Host header is not a host name or IP address with an optional port from 1 to 65535."))
 		default:
 			h.ServeHTTP(rec, r)
 		}

@@ -188,7 +188,8 @@ func Host(h string) string {
 // CleanPath removes dot segments (RFC 3986 §5.2.4) from an escaped path,
 // counting "%2e" as a dot as servers behind us may, so that "/api/../admin"
 // is matched, and forwarded, as "/admin". It reports false for a path that
-// is not origin-form or climbs above the root.
+// is not origin-form, climbs above the root, or hides a dot segment from
+// it (see dots).
 func CleanPath(p string) (string, bool) {
 	if p == "" || p[0] != '/' {
 		return "", false
@@ -242,8 +243,10 @@ func hasDotSegment(p string) bool {
 // dots returns 1 for a "." segment, 2 for "..", 0 otherwise, counting
 // "%2e" and "%2E" as dots; and -1 for a segment that hides a dot segment
 // behind a backslash or an encoded slash ("..%2Fx", "%5C.."), which an
-// upstream that decodes before it normalises would climb with: such a
-// path is refused.
+// upstream that decodes before it normalises would climb with, or in front
+// of path parameters ("..;x", ".;", "%2e%2e;jsessionid=1"), which Tomcat,
+// Jetty and Spring drop before they resolve dot segments: such a path is
+// refused.
 func dots(seg string) int {
 	if hidesDotSegment(seg) {
 		return -1
@@ -251,20 +254,20 @@ func dots(seg string) int {
 	return plainDots(seg)
 }
 
-// hidesDotSegment reports whether seg, split at '\', or at an encoded '/'
-// or '\', has a dot segment among its parts.
+// hidesDotSegment reports whether seg, split at '\\' or ';', or at an
+// encoded '/', '\\' or ';', has a dot segment among its parts.
 func hidesDotSegment(seg string) bool {
-	if strings.IndexByte(seg, '%') < 0 && strings.IndexByte(seg, '\\') < 0 {
+	if strings.IndexByte(seg, '%') < 0 && strings.IndexByte(seg, '\\') < 0 && strings.IndexByte(seg, ';') < 0 {
 		return false
 	}
 	start := 0
 	for i := 0; i < len(seg); i++ {
 		width := 0
 		switch {
-		case seg[i] == '\\':
+		case seg[i] == '\\' || seg[i] == ';':
 			width = 1
 		case seg[i] == '%' && i+2 < len(seg):
-			if enc := seg[i+1 : i+3]; strings.EqualFold(enc, "2F") || strings.EqualFold(enc, "5C") {
+			if enc := seg[i+1 : i+3]; strings.EqualFold(enc, "2F") || strings.EqualFold(enc, "5C") || strings.EqualFold(enc, "3B") {
 				width = 3
 			}
 		}

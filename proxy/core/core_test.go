@@ -115,6 +115,17 @@ func TestCleanPath(t *testing.T) {
 		{"/a/x%2F..", "", false},
 		{"/a/..\\secret", "", false},
 		{"/a/x%2Fy", "/a/x%2Fy", true},
+		{"/public/..;/private/x", "", false},
+		{"/a/..;x/b", "", false},
+		{"/a/.;/b", "", false},
+		{"/a/%2e%2e;/b", "", false},
+		{"/a/%2E.;jsessionid=1/b", "", false},
+		{"/a/..%3B/b", "", false},
+		{"/a/.%3bx", "", false},
+		{"/a/x;..", "", false},
+		{"/a/x;y/b", "/a/x;y/b", true},
+		{"/a/...;x", "/a/...;x", true},
+		{"/a/;/b", "/a/;/b", true},
 		{"/a/...%2Fx", "/a/...%2Fx", true},
 		{"/..", "", false},
 		{"/a/../../b", "", false},
@@ -126,6 +137,42 @@ func TestCleanPath(t *testing.T) {
 			t.Errorf("CleanPath(%q) = %q, %v; want %q, %v", tc.in, got, ok, tc.want, tc.ok)
 		}
 	}
+}
+
+// FuzzCleanPath: a path CleanPath accepts comes out rooted, with no
+// segment that any server behind us could take for a dot segment, and
+// cleaning it again changes nothing.
+func FuzzCleanPath(f *testing.F) {
+	for _, seed := range []string{"/a/../b", "/public/..;/private/x", "/a/%2E.;jsessionid=1/b",
+		"/a/..%2Fx", "/a/x%5C..", "/a/.%3bx", "/a/x;y/./b", "/a/..\\b", "/%2e%2e/x"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		out, ok := CleanPath(p)
+		if !ok {
+			return
+		}
+		if !strings.HasPrefix(out, "/") {
+			t.Fatalf("CleanPath(%q) = %q: not rooted", p, out)
+		}
+		for seg := range strings.SplitSeq(out[1:], "/") {
+			if dots(seg) != 0 {
+				t.Fatalf("CleanPath(%q) = %q keeps the dot segment %q", p, out, seg)
+			}
+			lower := strings.ToLower(seg)
+			for _, sep := range []string{";", "\\", "%2f", "%5c", "%3b"} {
+				lower = strings.ReplaceAll(lower, sep, "/")
+			}
+			for part := range strings.SplitSeq(strings.ReplaceAll(lower, "%2e", "."), "/") {
+				if part == "." || part == ".." {
+					t.Fatalf("CleanPath(%q) = %q hides the dot segment %q in %q", p, out, part, seg)
+				}
+			}
+		}
+		if again, ok := CleanPath(out); !ok || again != out {
+			t.Fatalf("CleanPath(%q) = %q, but cleaning that gives %q, %v", p, out, again, ok)
+		}
+	})
 }
 
 func TestHost(t *testing.T) {

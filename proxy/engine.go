@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -30,7 +31,7 @@ var unconfigured = func() *state {
 	if err != nil {
 		panic(err)
 	}
-	return &state{core: cfg}
+	return &state{core: cfg, identity: identityHeaders(nil)}
 }()
 
 // decisions recycles Decisions, whose Params keep their backing array.
@@ -52,6 +53,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if d.Route != nil {
 			// A declared size over the route's limit: the contract checks
 			// credentials, permissions and content type first.
+			st.inboundHeader(r.Header, h.trusts(r.RemoteAddr))
 			if chain := st.policies.Chain(d.Route.ID); chain != nil {
 				h.serveWithPolicies(w, r, d, nil, chain, st.routes[d.Route.ID], start)
 				return
@@ -60,6 +62,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.opts.Metrics.observe(st.unmatched, h.fail(w, r, d.Err), start)
 		return
 	}
+	st.inboundHeader(r.Header, h.trusts(r.RemoteAddr))
 	pool := st.pools[d.Route.ServiceID]
 	if pool == nil {
 		// core.Compile refuses such revisions; this is a bug, not input.
@@ -166,7 +169,8 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, d *core.Decisi
 	out.Close = false
 	out.URL = &url.URL{RawQuery: r.URL.RawQuery}
 	setPath(out.URL, d.Path)
-	out.Header = outboundHeader(r, h.trusts(r.RemoteAddr))
+	upgrade := upgradeOffer(r.Header, d.Route)
+	out.Header = outboundHeader(r, upgrade)
 
 	var body *limitedBody
 	if r.ContentLength == 0 && r.Body != nil && len(r.TransferEncoding) == 0 {
@@ -225,6 +229,17 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, d *core.Decisi
 	defer resp.Body.Close()
 
 	if resp.StatusCode == http.StatusSwitchingProtocols {
+		if switched := resp.Header.Get("Upgrade"); upgrade == "" || switched == "" || !httpx.HasToken([]string{upgrade}, switched) {
+			// RFC 9110 §7.8: a server switches only to a protocol the
+			// request asked for. Tunnelling anything else would take
+			// the connection past every policy: the answer is not
+			// valid HTTP, and the classifier says what that is.
+			resp.Body.Close()
+			gerr, _ := forward.Classify(r.Context(), fmt.Errorf("upstream switched protocols to %q; the request offered %q", switched, upgrade))
+			status := h.fail(w, r, gerr)
+			h.opts.Metrics.upstreamFailed(d.Route.ServiceID, status)
+			return status
+		}
 		h.tunnel(w, r, resp)
 		return http.StatusSwitchingProtocols
 	}
@@ -374,7 +389,10 @@ func setPath(u *url.URL, escaped string) {
 func isHopByHop(k string) bool {
 	switch k {
 	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-		"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
+		"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+		// Only ever part of an h2c upgrade (RFC 7540 §3.2.1), which is
+		// never forwarded.
+		"Http2-Settings":
 		return true
 	}
 	return false
@@ -408,22 +426,25 @@ var (
 )
 
 // spoofable are the fields that tell the upstream who the client is; only
-// a trusted proxy in front of us may set them.
+// a trusted proxy in front of us may set them (inboundHeader).
 var spoofable = []string{"X-Forwarded-For", "Forwarded", "X-Real-Ip", "X-Forwarded-Port", "X-Forwarded-Prefix", "X-Forwarded-Host", "X-Forwarded-Proto"}
 
-// outboundHeader builds the upstream request's header: the client's,
-// without hop-by-hop fields, with the forwarding fields added (extended
-// when the peer is a trusted proxy, replaced otherwise). The request id is
-// in the client's header already (internal/serve puts it there).
-func outboundHeader(r *http.Request, trusted bool) http.Header {
+// outboundHeader builds the upstream request's header from the client's,
+// which inboundHeader cleaned (and policies may have added to): without
+// hop-by-hop fields, with upgrade (upgradeOffer) as the one upgrade asked
+// for, and with the forwarding fields added. Those from a trusted proxy
+// are kept (X-Forwarded-Proto and -Host describe the client's request to
+// the edge, which that proxy is) or extended (X-Forwarded-For, Forwarded
+// grow a hop each). The request id is in the client's header already
+// (internal/serve puts it there).
+func outboundHeader(r *http.Request, upgrade string) http.Header {
 	out := make(http.Header, len(r.Header)+5)
-	copyEndToEnd(out, r.Header)
-	if !trusted {
-		for _, k := range spoofable {
-			delete(out, k)
+	for k, vs := range r.Header {
+		if !isHopByHop(k) {
+			out[k] = vs
 		}
 	}
-	if upgrade := upgradeType(r.Header); upgrade != "" {
+	if upgrade != "" {
 		out["Connection"] = upgradeHdr
 		out["Upgrade"] = []string{upgrade}
 	}
@@ -440,15 +461,17 @@ func outboundHeader(r *http.Request, trusted bool) http.Header {
 	if err != nil {
 		clientIP = r.RemoteAddr
 	}
-	// X-Forwarded-For and Forwarded grow a hop each; X-Forwarded-Proto and
-	// -Host describe the client's request to us, the edge.
 	if prior, ok := out["X-Forwarded-For"]; ok {
 		out["X-Forwarded-For"] = []string{strings.Join(prior, ", ") + ", " + clientIP}
 	} else {
 		out["X-Forwarded-For"] = []string{clientIP}
 	}
-	out["X-Forwarded-Proto"] = protoValue
-	out["X-Forwarded-Host"] = []string{r.Host}
+	if _, ok := out["X-Forwarded-Proto"]; !ok {
+		out["X-Forwarded-Proto"] = protoValue
+	}
+	if _, ok := out["X-Forwarded-Host"]; !ok {
+		out["X-Forwarded-Host"] = []string{r.Host}
+	}
 	node := clientIP
 	if strings.IndexByte(clientIP, ':') >= 0 {
 		node = `"[` + clientIP + `]"`
@@ -474,11 +497,43 @@ func quoteIfNeeded(s string) string {
 	return s
 }
 
-// upgradeType returns the protocol a request asks to upgrade to, if its
-// Connection field says upgrade.
+// upgradeType returns the protocol a message switches (or asks to
+// switch) to, if its Connection field says upgrade.
 func upgradeType(h http.Header) string {
 	if !httpx.HasToken(h["Connection"], "upgrade") {
 		return ""
 	}
 	return h.Get("Upgrade")
+}
+
+// upgradeOffer returns the protocols of the request's Upgrade that the
+// route tunnels, as one field value; "" when it asks for no upgrade or
+// for none of those. A request asking only for others is forwarded as an
+// ordinary request, as nginx and HAProxy do when not configured for it:
+// a server may always ignore Upgrade (RFC 9110 §7.8), so a client must
+// cope, and clients offer upgrades on the off chance (curl --http2 on an
+// http URL offers h2c).
+func upgradeOffer(h http.Header, rt *core.Route) string {
+	if !httpx.HasToken(h["Connection"], "upgrade") {
+		return ""
+	}
+	vs := h["Upgrade"]
+	if len(vs) == 1 && strings.IndexByte(vs[0], ',') < 0 {
+		// The common case, one protocol, without allocating.
+		if p := textproto.TrimString(vs[0]); rt.Upgradable(p) {
+			return p
+		}
+		return ""
+	}
+	var kept []string
+	for _, v := range vs {
+		for v != "" {
+			var p string
+			p, v, _ = strings.Cut(v, ",")
+			if p = textproto.TrimString(p); p != "" && rt.Upgradable(p) {
+				kept = append(kept, p)
+			}
+		}
+	}
+	return strings.Join(kept, ", ")
 }

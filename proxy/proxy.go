@@ -139,6 +139,9 @@ type state struct {
 	// no route took; nil without metrics.
 	routes    map[string]*routeMetrics
 	unmatched *routeMetrics
+	// identity are the canonical names of the fields that name a consumer
+	// to the upstream (identityHeaders): no client sends them.
+	identity []string
 }
 
 // New returns a data plane serving nothing until the first Apply: every
@@ -168,7 +171,7 @@ func (h *Handler) Apply(ctx context.Context, rev *gatehouse.Revision) error {
 	}
 	pctx, cancel := context.WithCancel(context.Background())
 	next := &state{core: cfg, policies: policies, pools: map[string]*forward.Pool{}, cancel: cancel,
-		routes: map[string]*routeMetrics{}, unmatched: h.opts.Metrics.forRoute("")}
+		routes: map[string]*routeMetrics{}, unmatched: h.opts.Metrics.forRoute(""), identity: identityHeaders(rev)}
 	if rev != nil {
 		for _, r := range rev.Routes {
 			next.routes[r.ID] = h.opts.Metrics.forRoute(r.ID)

@@ -248,6 +248,13 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, d *core.Decisi
 	// upstream's links (pagination, say) rather than being replaced.
 	policyLinks := hdr["Link"]
 	copyEndToEnd(hdr, resp.Header)
+	if _, ok := resp.Header["Content-Type"]; !ok {
+		// net/http (HTTP/1 and HTTP/2 alike) would sniff a type for a
+		// body written without one, a type the upstream never sent,
+		// despite its X-Content-Type-Options: nosniff. A nil value
+		// suppresses that and writes nothing.
+		hdr["Content-Type"] = nil
+	}
 	if len(policyLinks) > 0 && len(resp.Header["Link"]) > 0 {
 		hdr["Link"] = append(slices.Clip(resp.Header["Link"]), policyLinks...)
 	}

@@ -71,8 +71,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	chain := st.policies.Chain(d.Route.ID)
 	if chain == nil {
-		status := h.forward(w, r, d, pool, nil)
-		h.opts.Metrics.observe(st.routes[d.Route.ID], status, start)
+		o := h.forward(w, r, d, pool, nil)
+		h.opts.Metrics.observe(st.routes[d.Route.ID], o.status, start)
+		if o.broke {
+			h.cut(d.Route.ServiceID)
+		}
 		return
 	}
 	h.serveWithPolicies(w, r, d, pool, chain, st.routes[d.Route.ID], start)
@@ -110,8 +113,13 @@ func (h *Handler) serveWithPolicies(w http.ResponseWriter, r *http.Request, d *c
 		pr.Finish(policy.Outcome{Status: status, Latency: latency, ClientFault: pr.ClientFault, UpstreamBroke: pr.UpstreamBroke})
 		pr.Release()
 	}()
-	status = h.forward(w, r, d, pool, pr)
-	h.opts.Metrics.observe(m, status, start)
+	o := h.forward(w, r, d, pool, pr)
+	h.opts.Metrics.observe(m, o.status, start)
+	if o.broke {
+		// Policies see no status for a response that never completed.
+		h.cut(d.Route.ServiceID)
+	}
+	status = o.status
 }
 
 // now is the policies' clock: Options.Now, or the request's start.
@@ -128,15 +136,68 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) int {
 	return problem.Status(gatehouse.ErrorCode(err))
 }
 
-// forward sends the request upstream and streams the answer back. It
-// returns the status sent, or 0 when the client went away first.
+// outcome is how a forwarded exchange ended, for metrics and policies.
+type outcome struct {
+	// status is the status sent, 0 when the client went away first.
+	status int
+	// broke: the upstream broke off mid-body after status was sent; the
+	// caller records it, then cuts the client's connection (cut).
+	broke bool
+}
+
+// forward sends the request upstream and streams the answer back.
 // pr, if not nil, is told when the upstream's answer (or failure) came.
-func (h *Handler) forward(w http.ResponseWriter, r *http.Request, d *core.Decision, pool *forward.Pool, pr *policy.Request) int {
-	// Interim responses are relayed as they come, all written by the
-	// transport's reader before it lets the body go: the upstream's 100 is
-	// written here, which also stops net/http from sending its own when
-	// the body is read on another goroutine (two writers on one
-	// connection).
+func (h *Handler) forward(w http.ResponseWriter, r *http.Request, d *core.Decision, pool *forward.Pool, pr *policy.Request) outcome {
+	out, body, upgrade := h.outboundRequest(w, r, d)
+	resp, _, err := pool.RoundTrip(out)
+	if pr != nil {
+		pr.Head = time.Now()
+	}
+	if body != nil && (body.err() != nil || err != nil && body.exceeded.Load()) {
+		if resp != nil {
+			resp.Body.Close()
+		}
+		if pr != nil {
+			pr.ClientFault = true
+		}
+		return outcome{status: h.failBody(w, r, d, body)}
+	}
+	if err != nil {
+		return outcome{status: h.failUpstream(w, r, d, err)}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		return outcome{status: h.switchProtocols(w, r, d, resp, upgrade)}
+	}
+	writeHead(w, resp)
+	if err := h.copyBody(w, resp); err != nil {
+		if r.Context().Err() == nil {
+			// The upstream broke off mid-body: the status is sent, so
+			// the client's connection is cut rather than the body
+			// ended as if it were complete.
+			h.opts.Logger.Warn("upstream response body failed", "request_id", problem.RequestID(r), "error", err)
+			if pr != nil {
+				pr.UpstreamBroke = true
+			}
+			return outcome{status: resp.StatusCode, broke: true}
+		}
+		return outcome{}
+	}
+	hdr := w.Header()
+	for k, vs := range resp.Trailer {
+		hdr[http.TrailerPrefix+k] = vs
+	}
+	return outcome{status: resp.StatusCode}
+}
+
+// outboundRequest is the upstream's request: the client's, with its path
+// as core decided it, its header as outboundHeader builds it, its body
+// within the route's limit (nil: none), and the upgrade asked for ("":
+// none). Interim responses are relayed to w as they come, all written by
+// the transport's reader before it lets the body go: the upstream's 100
+// is written here, which also stops net/http from sending its own when
+// the body is read on another goroutine (two writers on one connection).
+func (h *Handler) outboundRequest(w http.ResponseWriter, r *http.Request, d *core.Decision) (*http.Request, *limitedBody, string) {
 	expects := r.Header.Get("Expect") != ""
 	ctx := httptrace.WithClientTrace(r.Context(), &httptrace.ClientTrace{
 		Got1xxResponse: func(code int, header textproto.MIMEHeader) error {
@@ -179,70 +240,61 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, d *core.Decisi
 		body = &limitedBody{r: r.Body, remaining: d.Route.MaxBodyBytes}
 		out.Body = body
 	}
+	return out, body, upgrade
+}
 
-	resp, _, err := pool.RoundTrip(out)
-	if pr != nil {
-		pr.Head = time.Now()
+// failBody answers an exchange that the client's body failed: over the
+// route's limit, or broken off or stalled while it streamed. Whatever the
+// upstream made of the truncated body is not an answer to this request.
+func (h *Handler) failBody(w http.ResponseWriter, r *http.Request, d *core.Decision, body *limitedBody) int {
+	var ne net.Error
+	switch {
+	case body.err() == nil: // only over the limit
+		return h.fail(w, r, gatehouse.Errorf(gatehouse.ETOOLARGE,
+			"The body exceeds this route's limit of %d bytes.", d.Route.MaxBodyBytes))
+	case errors.As(body.err(), &ne) && ne.Timeout():
+		// First: the read deadline ends the request's context too.
+		return h.fail(w, r, gatehouse.Errorf(gatehouse.ETIMEOUT, "The request body was not received in time."))
+	case r.Context().Err() != nil:
+		h.abort() // the client is gone, or half-closed its side
 	}
-	if body != nil && body.err() != nil {
-		// The client broke off or stalled while its body was streaming:
-		// whatever the upstream made of the truncated body is not an
-		// answer to this request.
-		if resp != nil {
-			resp.Body.Close()
-		}
-		if pr != nil {
-			pr.ClientFault = true
-		}
-		var ne net.Error
-		switch {
-		case errors.As(body.err(), &ne) && ne.Timeout():
-			return h.fail(w, r, gatehouse.Errorf(gatehouse.ETIMEOUT, "The request body was not received in time."))
-		case r.Context().Err() != nil:
-			h.abort() // the client is gone, or half-closed its side
-		default:
-			// Bad chunk framing, or a body cut short: answering nothing
-			// would let net/http send an empty 200.
-			return h.fail(w, r, gatehouse.Errorf(gatehouse.EINVALID, "The request body is malformed or incomplete."))
-		}
-	}
-	if err != nil {
-		if body != nil && body.exceeded.Load() {
-			if pr != nil {
-				pr.ClientFault = true
-			}
-			return h.fail(w, r, gatehouse.Errorf(gatehouse.ETOOLARGE,
-				"The body exceeds this route's limit of %d bytes.", d.Route.MaxBodyBytes))
-		}
-		gerr, gone := forward.Classify(r.Context(), err)
-		if gone {
-			h.opts.Logger.Debug("client went away before the upstream answered", "request_id", problem.RequestID(r))
-			h.abort()
-		}
-		if after, ok := forward.RetryAfter(err); ok {
-			w.Header().Set("Retry-After", strconv.Itoa(max(1, int(after.Seconds()+0.999))))
-		}
-		status := h.fail(w, r, gerr)
-		h.opts.Metrics.upstreamFailed(d.Route.ServiceID, status)
-		return status
-	}
-	defer resp.Body.Close()
+	// Bad chunk framing, or a body cut short: answering nothing would let
+	// net/http send an empty 200.
+	return h.fail(w, r, gatehouse.Errorf(gatehouse.EINVALID, "The request body is malformed or incomplete."))
+}
 
-	if resp.StatusCode == http.StatusSwitchingProtocols {
-		if switched := resp.Header.Get("Upgrade"); upgrade == "" || switched == "" || !httpx.HasToken([]string{upgrade}, switched) {
-			// RFC 9110 §7.8: a server switches only to a protocol the
-			// request asked for. Tunnelling anything else would take
-			// the connection past every policy: the answer is not
-			// valid HTTP, and the classifier says what that is.
-			resp.Body.Close()
-			gerr, _ := forward.Classify(r.Context(), fmt.Errorf("upstream switched protocols to %q; the request offered %q", switched, upgrade))
-			status := h.fail(w, r, gerr)
-			h.opts.Metrics.upstreamFailed(d.Route.ServiceID, status)
-			return status
-		}
-		h.tunnel(w, r, resp)
-		return http.StatusSwitchingProtocols
+// failUpstream answers a round trip that failed upstream, as the one
+// classifier (forward.Classify) says.
+func (h *Handler) failUpstream(w http.ResponseWriter, r *http.Request, d *core.Decision, err error) int {
+	gerr, gone := forward.Classify(r.Context(), err)
+	if gone {
+		h.opts.Logger.Debug("client went away before the upstream answered", "request_id", problem.RequestID(r))
+		h.abort()
 	}
+	if after, ok := forward.RetryAfter(err); ok {
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(after.Seconds()+0.999))))
+	}
+	status := h.fail(w, r, gerr)
+	h.opts.Metrics.upstreamFailed(d.Route.ServiceID, status)
+	return status
+}
+
+// switchProtocols completes an upgrade the upstream accepted, if it is the
+// one asked for (upgrade): RFC 9110 §7.8 lets a server switch only to a
+// protocol the request offered. Anything else is not valid HTTP, and
+// tunnelling it would take the connection past every policy: 502.
+func (h *Handler) switchProtocols(w http.ResponseWriter, r *http.Request, d *core.Decision, resp *http.Response, upgrade string) int {
+	if switched := resp.Header.Get("Upgrade"); upgrade == "" || switched == "" || !httpx.HasToken([]string{upgrade}, switched) {
+		resp.Body.Close()
+		return h.failUpstream(w, r, d, fmt.Errorf("upstream switched protocols to %q; the request offered %q", switched, upgrade))
+	}
+	h.tunnel(w, r, resp)
+	return http.StatusSwitchingProtocols
+}
+
+// writeHead sends the upstream's status and end-to-end header fields,
+// with gatehouse's Via added.
+func writeHead(w http.ResponseWriter, resp *http.Response) {
 	hdr := w.Header()
 	// A policy's Link (a deprecated route's successor) joins the
 	// upstream's links (pagination, say) rather than being replaced.
@@ -267,30 +319,22 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, d *core.Decisi
 		hdr["Trailer"] = []string{strings.Join(names, ", ")}
 	}
 	w.WriteHeader(resp.StatusCode)
-	if err := h.copyBody(w, resp); err != nil {
-		if r.Context().Err() == nil {
-			// The upstream broke off mid-body: the status is sent, so
-			// cut the client's connection rather than end the body as
-			// if it were complete.
-			h.opts.Logger.Warn("upstream response body failed", "request_id", problem.RequestID(r), "error", err)
-			if pr != nil {
-				pr.UpstreamBroke = true
-			}
-			h.abort()
-		}
-		return 0
-	}
-	for k, vs := range resp.Trailer {
-		hdr[http.TrailerPrefix+k] = vs
-	}
-	return resp.StatusCode
 }
 
 // abort ends the request without a response: net/http would otherwise
 // send an empty 200 for a handler that wrote nothing, and a client that
-// half-closed its side would read it as a success.
+// half-closed its side would read it as a success. It counts a client
+// abort.
 func (h *Handler) abort() {
 	h.opts.Metrics.observe(nil, 0, time.Time{})
+	panic(http.ErrAbortHandler)
+}
+
+// cut ends a response the upstream broke off mid-body, once its caller
+// recorded it: the client's connection closes, so the client cannot take
+// the truncated body for a complete one.
+func (h *Handler) cut(service string) {
+	h.opts.Metrics.upstreamBroke(service)
 	panic(http.ErrAbortHandler)
 }
 

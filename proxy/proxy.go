@@ -187,12 +187,24 @@ func (h *Handler) Apply(ctx context.Context, rev *gatehouse.Revision) error {
 	}
 	if old := h.state.Swap(next); old != nil {
 		old.close()
+		h.opts.Metrics.forget(removed(old.routes, next.routes), removed(old.pools, next.pools))
 	}
 	h.policyState.Sweep()
 	if m := h.opts.Metrics; m != nil {
 		m.revision.Set(float64(cfg.Revision))
 	}
 	return nil
+}
+
+// removed returns the keys of old that next does not have.
+func removed[V1, V2 any](old map[string]V1, next map[string]V2) []string {
+	var gone []string
+	for k := range old {
+		if _, ok := next[k]; !ok {
+			gone = append(gone, k)
+		}
+	}
+	return gone
 }
 
 func (s *state) close() {

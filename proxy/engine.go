@@ -247,20 +247,18 @@ func (h *Handler) outboundRequest(w http.ResponseWriter, r *http.Request, d *cor
 // route's limit, or broken off or stalled while it streamed. Whatever the
 // upstream made of the truncated body is not an answer to this request.
 func (h *Handler) failBody(w http.ResponseWriter, r *http.Request, d *core.Decision, body *limitedBody) int {
-	var ne net.Error
-	switch {
-	case body.err() == nil: // only over the limit
-		return h.fail(w, r, gatehouse.Errorf(gatehouse.ETOOLARGE,
-			"The body exceeds this route's limit of %d bytes.", d.Route.MaxBodyBytes))
-	case errors.As(body.err(), &ne) && ne.Timeout():
-		// First: the read deadline ends the request's context too.
-		return h.fail(w, r, gatehouse.Errorf(gatehouse.ETIMEOUT, "The request body was not received in time."))
-	case r.Context().Err() != nil:
-		h.abort() // the client is gone, or half-closed its side
+	if body.err() == nil { // only over the limit
+		return h.fail(w, r, gatehouse.BodyTooLarge(d.Route.MaxBodyBytes))
 	}
-	// Bad chunk framing, or a body cut short: answering nothing would let
-	// net/http send an empty 200.
-	return h.fail(w, r, gatehouse.Errorf(gatehouse.EINVALID, "The request body is malformed or incomplete."))
+	gerr := gatehouse.BodyUnreadable(body.err())
+	if gerr.Code != gatehouse.ETIMEOUT && r.Context().Err() != nil {
+		// The client is gone, or half-closed its side. (A read deadline
+		// ends the request's context too: a stall is still answered.)
+		h.abort()
+	}
+	// A stall, bad chunk framing, or a body cut short: answering nothing
+	// would let net/http send an empty 200.
+	return h.fail(w, r, gerr)
 }
 
 // failUpstream answers a round trip that failed upstream, as the one

@@ -177,7 +177,7 @@ func (c *Config) Decide(req *Request, d *Decision) {
 	if req.ContentLength > r.MaxBodyBytes {
 		// Route stays set: the route's policies (credentials,
 		// permissions) are checked before the declared size.
-		d.Err = gatehouse.Errorf(gatehouse.ETOOLARGE, "The body exceeds this route's limit of %d bytes.", r.MaxBodyBytes)
+		d.Err = gatehouse.BodyTooLarge(r.MaxBodyBytes)
 		return
 	}
 	if r.StripPath {

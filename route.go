@@ -3,6 +3,7 @@ package gatehouse
 import (
 	"fmt"
 	"github.com/gatehouse/gatehouse/proxy/route"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -31,6 +32,14 @@ type Route struct {
 	MaxBodyBytes int64 `json:"max_body_bytes"`
 	// Policies are the ids of the policies that apply to the route.
 	Policies []string `json:"policies"`
+	// Upgrades are the protocols (Upgrade tokens, case-insensitive) a
+	// client may switch to on this route; the connection is then tunnelled
+	// to the upstream, past every policy. A request asking for another is
+	// forwarded as an ordinary request, without its Upgrade. Default
+	// ["websocket"]; empty allows none. h2c is never allowed: gatehouse
+	// speaks HTTP/2 itself, and a tunnelled HTTP/2 connection would carry
+	// requests for any path to the upstream unchecked.
+	Upgrades []string `json:"upgrades"`
 }
 
 // Limits of a route's match.
@@ -44,11 +53,19 @@ const (
 	MaxPriority  = 1_000_000
 	// MaxBodyLimit is the largest body limit a route may set: 1 TiB.
 	MaxBodyLimit = 1 << 40
+	// MaxRouteUpgrades bounds the protocols a route may tunnel.
+	MaxRouteUpgrades = 16
 )
+
+// DefaultUpgrades are the upgrades of a route that sets none: WebSocket.
+// A route stored before the field existed has none set (nil) and gets
+// them too.
+var DefaultUpgrades = []string{"websocket"}
 
 // NewRoute returns a route with every default set.
 func NewRoute() *Route {
-	return &Route{Hosts: []string{}, Paths: []string{}, Methods: []string{}, Policies: []string{}}
+	return &Route{Hosts: []string{}, Paths: []string{}, Methods: []string{}, Policies: []string{},
+		Upgrades: slices.Clone(DefaultUpgrades)}
 }
 
 func (r *Route) Kind() Kind  { return KindRoute }
@@ -153,6 +170,17 @@ func (r *Route) Check() (invalid, unprocessable []FieldError) {
 			semantic.add(fmt.Sprintf("methods[%d]", i), "%q is not a method gatehouse serves (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, TRACE)", m)
 		}
 	}
+	checkList("upgrades", r.Upgrades, MaxRouteUpgrades, strings.ToLower, &bad)
+	for i, u := range r.Upgrades {
+		switch {
+		case u == "" || len(r.Upgrades) > MaxRouteUpgrades:
+			// reported by checkList
+		case !IsToken(u):
+			bad.add(fmt.Sprintf("upgrades[%d]", i), "must be a protocol name such as websocket")
+		case strings.EqualFold(u, "h2c"):
+			semantic.add(fmt.Sprintf("upgrades[%d]", i), "h2c cannot be tunnelled: gatehouse speaks HTTP/2 itself, and a tunnel would take every request on the connection past the route's policies")
+		}
+	}
 	checkRange("priority", r.Priority, -MaxPriority, MaxPriority, &bad)
 	checkPolicyIDs(r.Policies, &bad)
 	if r.MaxBodyBytes < 0 || r.MaxBodyBytes > MaxBodyLimit {
@@ -164,9 +192,12 @@ func (r *Route) Check() (invalid, unprocessable []FieldError) {
 	return bad, semantic
 }
 
-// Normalize puts methods in upper case and hosts in lower case, the form the
-// data plane compares against.
+// Normalize puts methods in upper case and hosts and upgrades in lower
+// case, the form the data plane compares against.
 func (r *Route) Normalize() {
+	for i := range r.Upgrades {
+		r.Upgrades[i] = strings.ToLower(r.Upgrades[i])
+	}
 	for i := range r.Methods {
 		r.Methods[i] = strings.ToUpper(r.Methods[i])
 	}

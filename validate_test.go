@@ -262,14 +262,25 @@ func TestRouteCheck(t *testing.T) {
 		{desc: "too many combinations with methods", body: `{"service_id":"s","hosts":` + hosts(9) + `,"paths":` + paths(16) + `,"methods":["GET","HEAD","POST","PUT","PATCH","DELETE","OPTIONS","TRACE"]}`, unprocessable: []string{"paths"}},
 		{desc: "combinations not counted while the route is invalid", body: `{"service_id":"","hosts":` + hosts(33) + `,"paths":` + paths(32) + `}`, invalid: []string{"service_id"}},
 
+		{desc: "upgrades: another protocol", body: `{"service_id":"s","paths":["/"],"upgrades":["websocket","TLS"]}`},
+		{desc: "upgrades: none", body: `{"service_id":"s","paths":["/"],"upgrades":[]}`},
+		{desc: "upgrades: h2c is never tunnelled", body: `{"service_id":"s","paths":["/"],"upgrades":["websocket","H2C"]}`, unprocessable: []string{"upgrades[1]"}},
+		{desc: "upgrades: not a token", body: `{"service_id":"s","paths":["/"],"upgrades":["web socket"]}`, invalid: []string{"upgrades[0]"}},
+		{desc: "upgrades: a repeat in another case", body: `{"service_id":"s","paths":["/"],"upgrades":["websocket","WebSocket"]}`, invalid: []string{"upgrades[1]"}},
+		{desc: "upgrades: empty entry", body: `{"service_id":"s","paths":["/"],"upgrades":[""]}`, invalid: []string{"upgrades[0]"}},
+
 		{desc: "hosts wrong type", body: `{"service_id":"s","hosts":"example.com"}`, decode: []string{"hosts"}},
 		{desc: "strip_path wrong type", body: `{"service_id":"s","paths":["/"],"strip_path":"yes"}`, decode: []string{"strip_path"}},
 	})
 }
 
 func TestRouteNormalize(t *testing.T) {
-	r := &gatehouse.Route{ServiceID: "s", Hosts: []string{"API.Example.COM", "*.Example.com"}, Paths: []string{"/Users/{ID}"}, Methods: []string{"get", "Post", "PATCH"}}
+	r := &gatehouse.Route{ServiceID: "s", Hosts: []string{"API.Example.COM", "*.Example.com"}, Paths: []string{"/Users/{ID}"}, Methods: []string{"get", "Post", "PATCH"},
+		Upgrades: []string{"WebSocket"}}
 	r.Normalize()
+	if !slices.Equal(r.Upgrades, []string{"websocket"}) {
+		t.Errorf("upgrades = %v", r.Upgrades)
+	}
 	if !slices.Equal(r.Hosts, []string{"api.example.com", "*.example.com"}) {
 		t.Errorf("hosts = %v", r.Hosts)
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -49,19 +48,16 @@ func (h *Handler) checkBodyHeaders(w http.ResponseWriter, r *http.Request) error
 }
 
 func tooLarge(limit int64) error {
-	return gatehouse.Errorf(gatehouse.ETOOLARGE, "The body exceeds the limit of %d bytes.", limit)
+	return gatehouse.BodyTooLarge(limit)
 }
 
 // readBody reads the whole body within the size limit. This is the first
 // read, so it is what sends 100 Continue to a client that asked for it.
 func (h *Handler) readBody(r *request) ([]byte, error) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, h.opts.MaxBodyBytes+1))
-	var ne net.Error
 	switch {
-	case errors.As(err, &ne) && ne.Timeout():
-		return nil, gatehouse.Errorf(gatehouse.ETIMEOUT, "The request body was not received in time.")
 	case err != nil:
-		return nil, gatehouse.Errorf(gatehouse.EINVALID, "The request body could not be read completely.")
+		return nil, gatehouse.BodyUnreadable(err)
 	case int64(len(body)) > h.opts.MaxBodyBytes:
 		return nil, tooLarge(h.opts.MaxBodyBytes)
 	}

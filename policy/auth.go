@@ -143,27 +143,10 @@ func (a *auth) Check(r *Request) error {
 	h := r.R.Header
 	for _, p := range a.policies {
 		p.strip(r)
-		// Whatever the client sent in the identity headers goes, before
-		// any policy sets them: the upstream believes these.
-		for _, name := range p.idHeaders {
-			if name != "" {
-				delete(h, name)
-			}
-		}
 	}
-	// Servers behind CGI-style gateways read X_Consumer_Id as
-	// X-Consumer-Id: such spellings of an identity header go too.
-	for k := range h {
-		if strings.IndexByte(k, '_') < 0 {
-			continue
-		}
-		alias := textproto.CanonicalMIMEHeaderKey(strings.ReplaceAll(k, "_", "-"))
-		for _, p := range a.policies {
-			if slices.Contains(p.idHeaders[:], alias) {
-				delete(h, k)
-			}
-		}
-	}
+	// Whatever the client sent in an identity header (or an underscore
+	// spelling of one) is gone already: the data plane removes it on
+	// every route before policies run (proxy/headers.go, inboundHeader).
 	for _, p := range a.policies {
 		id := p.identity(c)
 		for i, name := range p.idHeaders {

@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 
@@ -235,17 +233,13 @@ func readBody(req *http.Request, limit int64) ([]byte, error) {
 		n, err := req.Body.Read(room)
 		buf = buf[:len(buf)+n]
 		if int64(len(buf)) > limit {
-			return nil, gatehouse.Errorf(gatehouse.ETOOLARGE, "The body exceeds this route's limit of %d bytes.", limit)
+			return nil, gatehouse.BodyTooLarge(limit)
 		}
 		if err == io.EOF {
 			return buf, nil
 		}
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				return nil, gatehouse.Errorf(gatehouse.ETIMEOUT, "The request body was not received in time.")
-			}
-			return nil, gatehouse.Errorf(gatehouse.EINVALID, "The request body is malformed or incomplete.")
+			return nil, gatehouse.BodyUnreadable(err)
 		}
 	}
 }

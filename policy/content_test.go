@@ -448,7 +448,7 @@ func TestBodyReadFailuresAreTheClients(t *testing.T) {
 			req.Body, req.ContentLength = io.NopCloser(tt.body), tt.length
 			_, err := readBody(req, tt.limit)
 			e := wantCode(t, err, tt.want)
-			if tt.want == gatehouse.ETOOLARGE && e.Message != fmt.Sprintf("The body exceeds this route's limit of %d bytes.", tt.limit) {
+			if tt.want == gatehouse.ETOOLARGE && e.Message != fmt.Sprintf("The body exceeds the limit of %d bytes.", tt.limit) {
 				t.Fatalf("detail %q", e.Message)
 			}
 		})

@@ -4,6 +4,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -232,5 +233,39 @@ func TestUpstreamResponsesPassThroughUntouched(t *testing.T) {
 		if ct := r.header.Get("Content-Type"); strings.HasPrefix(ct, "application/problem") {
 			t.Fatalf("upstream %d was replaced by a gateway problem: %s", code, r.body)
 		}
+	}
+}
+
+// nosniff means the client must not guess a type: gatehouse must not
+// guess one for it either (net/http sniffs one for a body written without
+// a type), on HTTP/1.1 or HTTP/2.
+func TestResponseWithoutContentTypeGetsNone(t *testing.T) {
+	up := testupstream.Canned(t, []byte("HTTP/1.1 200 OK\r\nX-Content-Type-Options: nosniff\r\nContent-Length: 26\r\n\r\n<html><script>1</script>x"+"\n"))
+	g := newGateway(t, func(o *serve.Options) { o.H2C = true })
+	g.route(up, "", "")
+	var h2c http.Protocols
+	h2c.SetUnencryptedHTTP2(true)
+	for _, tc := range []struct {
+		proto string
+		tr    *http.Transport
+	}{
+		{"HTTP/1.1", &http.Transport{}},
+		{"HTTP/2.0", &http.Transport{Protocols: &h2c}},
+	} {
+		t.Run(tc.proto, func(t *testing.T) {
+			defer tc.tr.CloseIdleConnections()
+			resp, err := (&http.Client{Transport: tc.tr}).Get(g.base + "/page")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.Proto != tc.proto || resp.StatusCode != 200 || len(body) != 26 {
+				t.Fatalf("got %s %d, %d bytes; want %s 200 with the upstream's 26", resp.Proto, resp.StatusCode, len(body), tc.proto)
+			}
+			if ct, ok := resp.Header["Content-Type"]; ok {
+				t.Fatalf("Content-Type %q; the upstream sent none", ct)
+			}
+		})
 	}
 }

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -30,7 +31,7 @@ var unconfigured = func() *state {
 	if err != nil {
 		panic(err)
 	}
-	return &state{core: cfg}
+	return &state{core: cfg, identity: identityHeaders(nil)}
 }()
 
 // decisions recycles Decisions, whose Params keep their backing array.
@@ -52,6 +53,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if d.Route != nil {
 			// A declared size over the route's limit: the contract checks
 			// credentials, permissions and content type first.
+			st.inboundHeader(r.Header, h.trusts(r.RemoteAddr))
 			if chain := st.policies.Chain(d.Route.ID); chain != nil {
 				h.serveWithPolicies(w, r, d, nil, chain, st.routes[d.Route.ID], start)
 				return
@@ -60,6 +62,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.opts.Metrics.observe(st.unmatched, h.fail(w, r, d.Err), start)
 		return
 	}
+	st.inboundHeader(r.Header, h.trusts(r.RemoteAddr))
 	pool := st.pools[d.Route.ServiceID]
 	if pool == nil {
 		// core.Compile refuses such revisions; this is a bug, not input.
@@ -68,8 +71,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	chain := st.policies.Chain(d.Route.ID)
 	if chain == nil {
-		status := h.forward(w, r, d, pool, nil)
-		h.opts.Metrics.observe(st.routes[d.Route.ID], status, start)
+		o := h.forward(w, r, d, pool, nil)
+		h.opts.Metrics.observe(st.routes[d.Route.ID], o.status, start)
+		if o.broke {
+			h.cut(d.Route.ServiceID)
+		}
 		return
 	}
 	h.serveWithPolicies(w, r, d, pool, chain, st.routes[d.Route.ID], start)
@@ -107,8 +113,13 @@ func (h *Handler) serveWithPolicies(w http.ResponseWriter, r *http.Request, d *c
 		pr.Finish(policy.Outcome{Status: status, Latency: latency, ClientFault: pr.ClientFault, UpstreamBroke: pr.UpstreamBroke})
 		pr.Release()
 	}()
-	status = h.forward(w, r, d, pool, pr)
-	h.opts.Metrics.observe(m, status, start)
+	o := h.forward(w, r, d, pool, pr)
+	h.opts.Metrics.observe(m, o.status, start)
+	if o.broke {
+		// Policies see no status for a response that never completed.
+		h.cut(d.Route.ServiceID)
+	}
+	status = o.status
 }
 
 // now is the policies' clock: Options.Now, or the request's start.
@@ -125,15 +136,68 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) int {
 	return problem.Status(gatehouse.ErrorCode(err))
 }
 
-// forward sends the request upstream and streams the answer back. It
-// returns the status sent, or 0 when the client went away first.
+// outcome is how a forwarded exchange ended, for metrics and policies.
+type outcome struct {
+	// status is the status sent, 0 when the client went away first.
+	status int
+	// broke: the upstream broke off mid-body after status was sent; the
+	// caller records it, then cuts the client's connection (cut).
+	broke bool
+}
+
+// forward sends the request upstream and streams the answer back.
 // pr, if not nil, is told when the upstream's answer (or failure) came.
-func (h *Handler) forward(w http.ResponseWriter, r *http.Request, d *core.Decision, pool *forward.Pool, pr *policy.Request) int {
-	// Interim responses are relayed as they come, all written by the
-	// transport's reader before it lets the body go: the upstream's 100 is
-	// written here, which also stops net/http from sending its own when
-	// the body is read on another goroutine (two writers on one
-	// connection).
+func (h *Handler) forward(w http.ResponseWriter, r *http.Request, d *core.Decision, pool *forward.Pool, pr *policy.Request) outcome {
+	out, body, upgrade := h.outboundRequest(w, r, d)
+	resp, _, err := pool.RoundTrip(out)
+	if pr != nil {
+		pr.Head = time.Now()
+	}
+	if body != nil && (body.err() != nil || err != nil && body.exceeded.Load()) {
+		if resp != nil {
+			resp.Body.Close()
+		}
+		if pr != nil {
+			pr.ClientFault = true
+		}
+		return outcome{status: h.failBody(w, r, d, body)}
+	}
+	if err != nil {
+		return outcome{status: h.failUpstream(w, r, d, err)}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		return outcome{status: h.switchProtocols(w, r, d, resp, upgrade)}
+	}
+	writeHead(w, resp)
+	if err := h.copyBody(w, resp); err != nil {
+		if r.Context().Err() == nil {
+			// The upstream broke off mid-body: the status is sent, so
+			// the client's connection is cut rather than the body
+			// ended as if it were complete.
+			h.opts.Logger.Warn("upstream response body failed", "request_id", problem.RequestID(r), "error", err)
+			if pr != nil {
+				pr.UpstreamBroke = true
+			}
+			return outcome{status: resp.StatusCode, broke: true}
+		}
+		return outcome{}
+	}
+	hdr := w.Header()
+	for k, vs := range resp.Trailer {
+		hdr[http.TrailerPrefix+k] = vs
+	}
+	return outcome{status: resp.StatusCode}
+}
+
+// outboundRequest is the upstream's request: the client's, with its path
+// as core decided it, its header as outboundHeader builds it, its body
+// within the route's limit (nil: none), and the upgrade asked for ("":
+// none). Interim responses are relayed to w as they come, all written by
+// the transport's reader before it lets the body go: the upstream's 100
+// is written here, which also stops net/http from sending its own when
+// the body is read on another goroutine (two writers on one connection).
+func (h *Handler) outboundRequest(w http.ResponseWriter, r *http.Request, d *core.Decision) (*http.Request, *limitedBody, string) {
 	expects := r.Header.Get("Expect") != ""
 	ctx := httptrace.WithClientTrace(r.Context(), &httptrace.ClientTrace{
 		Got1xxResponse: func(code int, header textproto.MIMEHeader) error {
@@ -166,7 +230,8 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, d *core.Decisi
 	out.Close = false
 	out.URL = &url.URL{RawQuery: r.URL.RawQuery}
 	setPath(out.URL, d.Path)
-	out.Header = outboundHeader(r, h.trusts(r.RemoteAddr))
+	upgrade := upgradeOffer(r.Header, d.Route)
+	out.Header = outboundHeader(r, upgrade)
 
 	var body *limitedBody
 	if r.ContentLength == 0 && r.Body != nil && len(r.TransferEncoding) == 0 {
@@ -175,64 +240,71 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, d *core.Decisi
 		body = &limitedBody{r: r.Body, remaining: d.Route.MaxBodyBytes}
 		out.Body = body
 	}
+	return out, body, upgrade
+}
 
-	resp, _, err := pool.RoundTrip(out)
-	if pr != nil {
-		pr.Head = time.Now()
+// failBody answers an exchange that the client's body failed: over the
+// route's limit, or broken off or stalled while it streamed. Whatever the
+// upstream made of the truncated body is not an answer to this request.
+func (h *Handler) failBody(w http.ResponseWriter, r *http.Request, d *core.Decision, body *limitedBody) int {
+	if body.err() == nil { // only over the limit
+		return h.fail(w, r, gatehouse.BodyTooLarge(d.Route.MaxBodyBytes))
 	}
-	if body != nil && body.err() != nil {
-		// The client broke off or stalled while its body was streaming:
-		// whatever the upstream made of the truncated body is not an
-		// answer to this request.
-		if resp != nil {
-			resp.Body.Close()
-		}
-		if pr != nil {
-			pr.ClientFault = true
-		}
-		var ne net.Error
-		switch {
-		case errors.As(body.err(), &ne) && ne.Timeout():
-			return h.fail(w, r, gatehouse.Errorf(gatehouse.ETIMEOUT, "The request body was not received in time."))
-		case r.Context().Err() != nil:
-			h.abort() // the client is gone, or half-closed its side
-		default:
-			// Bad chunk framing, or a body cut short: answering nothing
-			// would let net/http send an empty 200.
-			return h.fail(w, r, gatehouse.Errorf(gatehouse.EINVALID, "The request body is malformed or incomplete."))
-		}
+	gerr := gatehouse.BodyUnreadable(body.err())
+	if gerr.Code != gatehouse.ETIMEOUT && r.Context().Err() != nil {
+		// The client is gone, or half-closed its side. (A read deadline
+		// ends the request's context too: a stall is still answered.)
+		h.abort()
 	}
-	if err != nil {
-		if body != nil && body.exceeded.Load() {
-			if pr != nil {
-				pr.ClientFault = true
-			}
-			return h.fail(w, r, gatehouse.Errorf(gatehouse.ETOOLARGE,
-				"The body exceeds this route's limit of %d bytes.", d.Route.MaxBodyBytes))
-		}
-		gerr, gone := forward.Classify(r.Context(), err)
-		if gone {
-			h.opts.Logger.Debug("client went away before the upstream answered", "request_id", problem.RequestID(r))
-			h.abort()
-		}
-		if after, ok := forward.RetryAfter(err); ok {
-			w.Header().Set("Retry-After", strconv.Itoa(max(1, int(after.Seconds()+0.999))))
-		}
-		status := h.fail(w, r, gerr)
-		h.opts.Metrics.upstreamFailed(d.Route.ServiceID, status)
-		return status
-	}
-	defer resp.Body.Close()
+	// A stall, bad chunk framing, or a body cut short: answering nothing
+	// would let net/http send an empty 200.
+	return h.fail(w, r, gerr)
+}
 
-	if resp.StatusCode == http.StatusSwitchingProtocols {
-		h.tunnel(w, r, resp)
-		return http.StatusSwitchingProtocols
+// failUpstream answers a round trip that failed upstream, as the one
+// classifier (forward.Classify) says.
+func (h *Handler) failUpstream(w http.ResponseWriter, r *http.Request, d *core.Decision, err error) int {
+	gerr, gone := forward.Classify(r.Context(), err)
+	if gone {
+		h.opts.Logger.Debug("client went away before the upstream answered", "request_id", problem.RequestID(r))
+		h.abort()
 	}
+	if after, ok := forward.RetryAfter(err); ok {
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(after.Seconds()+0.999))))
+	}
+	status := h.fail(w, r, gerr)
+	h.opts.Metrics.upstreamFailed(d.Route.ServiceID, status)
+	return status
+}
+
+// switchProtocols completes an upgrade the upstream accepted, if it is the
+// one asked for (upgrade): RFC 9110 §7.8 lets a server switch only to a
+// protocol the request offered. Anything else is not valid HTTP, and
+// tunnelling it would take the connection past every policy: 502.
+func (h *Handler) switchProtocols(w http.ResponseWriter, r *http.Request, d *core.Decision, resp *http.Response, upgrade string) int {
+	if switched := resp.Header.Get("Upgrade"); upgrade == "" || switched == "" || !httpx.HasToken([]string{upgrade}, switched) {
+		resp.Body.Close()
+		return h.failUpstream(w, r, d, fmt.Errorf("upstream switched protocols to %q; the request offered %q", switched, upgrade))
+	}
+	h.tunnel(w, r, resp)
+	return http.StatusSwitchingProtocols
+}
+
+// writeHead sends the upstream's status and end-to-end header fields,
+// with gatehouse's Via added.
+func writeHead(w http.ResponseWriter, resp *http.Response) {
 	hdr := w.Header()
 	// A policy's Link (a deprecated route's successor) joins the
 	// upstream's links (pagination, say) rather than being replaced.
 	policyLinks := hdr["Link"]
 	copyEndToEnd(hdr, resp.Header)
+	if _, ok := resp.Header["Content-Type"]; !ok {
+		// net/http (HTTP/1 and HTTP/2 alike) would sniff a type for a
+		// body written without one, a type the upstream never sent,
+		// despite its X-Content-Type-Options: nosniff. A nil value
+		// suppresses that and writes nothing.
+		hdr["Content-Type"] = nil
+	}
 	if len(policyLinks) > 0 && len(resp.Header["Link"]) > 0 {
 		hdr["Link"] = append(slices.Clip(resp.Header["Link"]), policyLinks...)
 	}
@@ -245,30 +317,22 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, d *core.Decisi
 		hdr["Trailer"] = []string{strings.Join(names, ", ")}
 	}
 	w.WriteHeader(resp.StatusCode)
-	if err := h.copyBody(w, resp); err != nil {
-		if r.Context().Err() == nil {
-			// The upstream broke off mid-body: the status is sent, so
-			// cut the client's connection rather than end the body as
-			// if it were complete.
-			h.opts.Logger.Warn("upstream response body failed", "request_id", problem.RequestID(r), "error", err)
-			if pr != nil {
-				pr.UpstreamBroke = true
-			}
-			h.abort()
-		}
-		return 0
-	}
-	for k, vs := range resp.Trailer {
-		hdr[http.TrailerPrefix+k] = vs
-	}
-	return resp.StatusCode
 }
 
 // abort ends the request without a response: net/http would otherwise
 // send an empty 200 for a handler that wrote nothing, and a client that
-// half-closed its side would read it as a success.
+// half-closed its side would read it as a success. It counts a client
+// abort.
 func (h *Handler) abort() {
 	h.opts.Metrics.observe(nil, 0, time.Time{})
+	panic(http.ErrAbortHandler)
+}
+
+// cut ends a response the upstream broke off mid-body, once its caller
+// recorded it: the client's connection closes, so the client cannot take
+// the truncated body for a complete one.
+func (h *Handler) cut(service string) {
+	h.opts.Metrics.upstreamBroke(service)
 	panic(http.ErrAbortHandler)
 }
 
@@ -374,7 +438,10 @@ func setPath(u *url.URL, escaped string) {
 func isHopByHop(k string) bool {
 	switch k {
 	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-		"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
+		"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+		// Only ever part of an h2c upgrade (RFC 7540 §3.2.1), which is
+		// never forwarded.
+		"Http2-Settings":
 		return true
 	}
 	return false
@@ -408,22 +475,25 @@ var (
 )
 
 // spoofable are the fields that tell the upstream who the client is; only
-// a trusted proxy in front of us may set them.
+// a trusted proxy in front of us may set them (inboundHeader).
 var spoofable = []string{"X-Forwarded-For", "Forwarded", "X-Real-Ip", "X-Forwarded-Port", "X-Forwarded-Prefix", "X-Forwarded-Host", "X-Forwarded-Proto"}
 
-// outboundHeader builds the upstream request's header: the client's,
-// without hop-by-hop fields, with the forwarding fields added (extended
-// when the peer is a trusted proxy, replaced otherwise). The request id is
-// in the client's header already (internal/serve puts it there).
-func outboundHeader(r *http.Request, trusted bool) http.Header {
+// outboundHeader builds the upstream request's header from the client's,
+// which inboundHeader cleaned (and policies may have added to): without
+// hop-by-hop fields, with upgrade (upgradeOffer) as the one upgrade asked
+// for, and with the forwarding fields added. Those from a trusted proxy
+// are kept (X-Forwarded-Proto and -Host describe the client's request to
+// the edge, which that proxy is) or extended (X-Forwarded-For, Forwarded
+// grow a hop each). The request id is in the client's header already
+// (internal/serve puts it there).
+func outboundHeader(r *http.Request, upgrade string) http.Header {
 	out := make(http.Header, len(r.Header)+5)
-	copyEndToEnd(out, r.Header)
-	if !trusted {
-		for _, k := range spoofable {
-			delete(out, k)
+	for k, vs := range r.Header {
+		if !isHopByHop(k) {
+			out[k] = vs
 		}
 	}
-	if upgrade := upgradeType(r.Header); upgrade != "" {
+	if upgrade != "" {
 		out["Connection"] = upgradeHdr
 		out["Upgrade"] = []string{upgrade}
 	}
@@ -440,15 +510,17 @@ func outboundHeader(r *http.Request, trusted bool) http.Header {
 	if err != nil {
 		clientIP = r.RemoteAddr
 	}
-	// X-Forwarded-For and Forwarded grow a hop each; X-Forwarded-Proto and
-	// -Host describe the client's request to us, the edge.
 	if prior, ok := out["X-Forwarded-For"]; ok {
 		out["X-Forwarded-For"] = []string{strings.Join(prior, ", ") + ", " + clientIP}
 	} else {
 		out["X-Forwarded-For"] = []string{clientIP}
 	}
-	out["X-Forwarded-Proto"] = protoValue
-	out["X-Forwarded-Host"] = []string{r.Host}
+	if _, ok := out["X-Forwarded-Proto"]; !ok {
+		out["X-Forwarded-Proto"] = protoValue
+	}
+	if _, ok := out["X-Forwarded-Host"]; !ok {
+		out["X-Forwarded-Host"] = []string{r.Host}
+	}
 	node := clientIP
 	if strings.IndexByte(clientIP, ':') >= 0 {
 		node = `"[` + clientIP + `]"`
@@ -474,11 +546,43 @@ func quoteIfNeeded(s string) string {
 	return s
 }
 
-// upgradeType returns the protocol a request asks to upgrade to, if its
-// Connection field says upgrade.
+// upgradeType returns the protocol a message switches (or asks to
+// switch) to, if its Connection field says upgrade.
 func upgradeType(h http.Header) string {
 	if !httpx.HasToken(h["Connection"], "upgrade") {
 		return ""
 	}
 	return h.Get("Upgrade")
+}
+
+// upgradeOffer returns the protocols of the request's Upgrade that the
+// route tunnels, as one field value; "" when it asks for no upgrade or
+// for none of those. A request asking only for others is forwarded as an
+// ordinary request, as nginx and HAProxy do when not configured for it:
+// a server may always ignore Upgrade (RFC 9110 §7.8), so a client must
+// cope, and clients offer upgrades on the off chance (curl --http2 on an
+// http URL offers h2c).
+func upgradeOffer(h http.Header, rt *core.Route) string {
+	if !httpx.HasToken(h["Connection"], "upgrade") {
+		return ""
+	}
+	vs := h["Upgrade"]
+	if len(vs) == 1 && strings.IndexByte(vs[0], ',') < 0 {
+		// The common case, one protocol, without allocating.
+		if p := textproto.TrimString(vs[0]); rt.Upgradable(p) {
+			return p
+		}
+		return ""
+	}
+	var kept []string
+	for _, v := range vs {
+		for v != "" {
+			var p string
+			p, v, _ = strings.Cut(v, ",")
+			if p = textproto.TrimString(p); p != "" && rt.Upgradable(p) {
+				kept = append(kept, p)
+			}
+		}
+	}
+	return strings.Join(kept, ", ")
 }

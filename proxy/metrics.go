@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -9,13 +10,16 @@ import (
 
 // Metrics are the data plane's Prometheus collectors. Everything a request
 // touches is resolved when a revision is applied (a route's own counters
-// and histogram) or at start (one counter per status code), so recording
-// costs a few atomic adds and no label lookups.
+// and histogram) or on a status code's first use, so recording costs a few
+// atomic adds and no label lookups. A route's series go when a revision
+// without it is applied: redeploys do not grow them without bound.
 type Metrics struct {
 	requests  *prometheus.CounterVec   // route, class
 	duration  *prometheus.HistogramVec // route
-	responses [600]prometheus.Counter  // by status code
-	failures  *prometheus.CounterVec   // service, status (gatehouse's 502/503/504)
+	responses *prometheus.CounterVec   // code
+	codes     [600]atomic.Pointer[prometheus.Counter]
+	failures  *prometheus.CounterVec // service, status (gatehouse's 502/503/504)
+	broken    *prometheus.CounterVec // service
 	aborted   prometheus.Counter
 	revision  prometheus.Gauge
 }
@@ -36,6 +40,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "gatehouse_proxy_upstream_failures_total",
 			Help: "Requests gatehouse answered for a failing upstream, by service and status (502, 503, 504).",
 		}, []string{"service", "code"}),
+		broken: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_proxy_upstream_broken_responses_total",
+			Help: "Responses whose upstream broke off mid-body, by service: the status was sent (and is counted), the client's connection was cut.",
+		}, []string{"service"}),
 		aborted: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "gatehouse_proxy_client_aborts_total",
 			Help: "Requests whose client went away before the response was complete.",
@@ -44,16 +52,42 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "gatehouse_proxy_revision",
 			Help: "Number of the configuration revision being served (0: none or empty).",
 		}),
+		responses: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_proxy_responses_total",
+			Help: "Responses sent by the data plane, by status code.",
+		}, []string{"code"}),
 	}
-	responses := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "gatehouse_proxy_responses_total",
-		Help: "Responses sent by the data plane, by status code.",
-	}, []string{"code"})
-	for code := 100; code < len(m.responses); code++ {
-		m.responses[code] = responses.WithLabelValues(strconv.Itoa(code))
-	}
-	reg.MustRegister(m.requests, m.duration, responses, m.failures, m.aborted, m.revision)
+	reg.MustRegister(m.requests, m.duration, m.responses, m.failures, m.broken, m.aborted, m.revision)
 	return m
+}
+
+// response returns the counter of a status code (100-599), made on its
+// first use: a series exists only for codes that were sent.
+func (m *Metrics) response(code int) prometheus.Counter {
+	if c := m.codes[code].Load(); c != nil {
+		return *c
+	}
+	// WithLabelValues returns the same child to racing callers.
+	c := m.responses.WithLabelValues(strconv.Itoa(code))
+	m.codes[code].Store(&c)
+	return c
+}
+
+// forget deletes the series of routes and services that a new revision no
+// longer has. A request still finishing on the old revision counts into a
+// detached series, which is lost: nothing scrapes it any more.
+func (m *Metrics) forget(routes, services []string) {
+	if m == nil {
+		return
+	}
+	for _, id := range routes {
+		m.requests.DeletePartialMatch(prometheus.Labels{"route": id})
+		m.duration.DeleteLabelValues(id)
+	}
+	for _, id := range services {
+		m.failures.DeletePartialMatch(prometheus.Labels{"service": id})
+		m.broken.DeleteLabelValues(id)
+	}
 }
 
 // routeMetrics are one route's collectors, resolved at Apply.
@@ -82,10 +116,11 @@ func (m *Metrics) observe(rm *routeMetrics, status int, start time.Time) {
 		m.aborted.Inc()
 		return
 	}
-	if status < len(m.responses) && m.responses[status] != nil {
-		m.responses[status].Inc()
+	if status < 100 || status >= 600 {
+		return
 	}
-	if rm != nil && status >= 100 && status < 600 {
+	m.response(status).Inc()
+	if rm != nil {
 		rm.classes[status/100].Inc()
 		rm.duration.Observe(time.Since(start).Seconds())
 	}
@@ -98,4 +133,13 @@ func (m *Metrics) upstreamFailed(service string, status int) {
 		return
 	}
 	m.failures.WithLabelValues(service, strconv.Itoa(status)).Inc()
+}
+
+// upstreamBroke counts a response whose upstream broke off mid-body: an
+// upstream's failure, not the client's abort.
+func (m *Metrics) upstreamBroke(service string) {
+	if m == nil {
+		return
+	}
+	m.broken.WithLabelValues(service).Inc()
 }

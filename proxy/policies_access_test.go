@@ -153,17 +153,19 @@ func TestIdentityHeadersFollowTheConfiguredNames(t *testing.T) {
 	g := newGateway(t)
 	g.apply(f.policy(`{"name":"auth","type":"auth","config":{"key_auth":{},
 		"consumer_id_header":"X-User","consumer_name_header":"","groups_header":"X-Roles"}}`).rev)
-	// An empty name sends nothing: a client's X-Consumer-Name is then not
-	// gatehouse's to vouch for, nor to remove.
-	e := g.get("/echo", "X-API-Key", aliceAPIKey, "X-User", "root", "X-Roles", "admins").echo(t)
+	// An empty name sends nothing; the default names, and whatever a
+	// client sent in them, never reach the upstream.
+	e := g.get("/echo", "X-API-Key", aliceAPIKey, "X-User", "root", "X-Roles", "admins", "X-Consumer-Name", "root").echo(t)
 	if got := e.Headers["X-User"]; !slices.Equal(got, []string{"c-alice"}) {
 		t.Fatalf("X-User %q; want [c-alice]", got)
 	}
 	if got := e.Headers["X-Roles"]; !slices.Equal(got, []string{"staff,ops"}) {
 		t.Fatalf("X-Roles %q; want [staff,ops]", got)
 	}
-	if got := e.Headers["X-Consumer-Id"]; len(got) != 0 {
-		t.Fatalf("X-Consumer-Id %q sent; want only the configured names", got)
+	for _, k := range []string{"X-Consumer-Id", "X-Consumer-Name"} {
+		if got := e.Headers[k]; len(got) != 0 {
+			t.Fatalf("%s %q sent; want only the configured names", k, got)
+		}
 	}
 }
 

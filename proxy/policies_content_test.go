@@ -334,7 +334,7 @@ func TestSchemaRejectionNeverContactsUpstream(t *testing.T) {
 				headers = append(headers, "Accept", tc.accept)
 			}
 			doc := assertProblem(t, g.do("POST", "/orders", body, headers...), tc.want)
-			if tc.want == 413 && doc["detail"] != "The body exceeds this route's limit of 200 bytes." {
+			if tc.want == 413 && doc["detail"] != "The body exceeds the limit of 200 bytes." {
 				t.Fatalf("detail %q", doc["detail"])
 			}
 		})

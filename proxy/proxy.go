@@ -139,6 +139,9 @@ type state struct {
 	// no route took; nil without metrics.
 	routes    map[string]*routeMetrics
 	unmatched *routeMetrics
+	// identity are the canonical names of the fields that name a consumer
+	// to the upstream (identityHeaders): no client sends them.
+	identity []string
 }
 
 // New returns a data plane serving nothing until the first Apply: every
@@ -168,7 +171,7 @@ func (h *Handler) Apply(ctx context.Context, rev *gatehouse.Revision) error {
 	}
 	pctx, cancel := context.WithCancel(context.Background())
 	next := &state{core: cfg, policies: policies, pools: map[string]*forward.Pool{}, cancel: cancel,
-		routes: map[string]*routeMetrics{}, unmatched: h.opts.Metrics.forRoute("")}
+		routes: map[string]*routeMetrics{}, unmatched: h.opts.Metrics.forRoute(""), identity: identityHeaders(rev)}
 	if rev != nil {
 		for _, r := range rev.Routes {
 			next.routes[r.ID] = h.opts.Metrics.forRoute(r.ID)
@@ -184,12 +187,24 @@ func (h *Handler) Apply(ctx context.Context, rev *gatehouse.Revision) error {
 	}
 	if old := h.state.Swap(next); old != nil {
 		old.close()
+		h.opts.Metrics.forget(removed(old.routes, next.routes), removed(old.pools, next.pools))
 	}
 	h.policyState.Sweep()
 	if m := h.opts.Metrics; m != nil {
 		m.revision.Set(float64(cfg.Revision))
 	}
 	return nil
+}
+
+// removed returns the keys of old that next does not have.
+func removed[V1, V2 any](old map[string]V1, next map[string]V2) []string {
+	var gone []string
+	for k := range old {
+		if _, ok := next[k]; !ok {
+			gone = append(gone, k)
+		}
+	}
+	return gone
 }
 
 func (s *state) close() {

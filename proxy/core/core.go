@@ -30,6 +30,21 @@ type Route struct {
 	StripPath bool
 	// MaxBodyBytes limits request bodies; over it is 413.
 	MaxBodyBytes int64
+	// Upgrades are the protocol names (lower case) a request may switch
+	// to, never h2c; an upgrade to another is not forwarded.
+	Upgrades []string
+}
+
+// Upgradable reports whether the route tunnels protocol, an Upgrade
+// entry (name, or name/version), compared case-insensitively by name.
+func (r *Route) Upgradable(protocol string) bool {
+	name, _, _ := strings.Cut(protocol, "/")
+	for _, u := range r.Upgrades {
+		if strings.EqualFold(u, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // Config is one revision compiled for deciding. It is immutable.
@@ -76,7 +91,8 @@ func Compile(rev *gatehouse.Revision, opts Options) (*Config, error) {
 		entries = append(entries, route.Entry[*Route]{
 			Hosts: r.Hosts, Paths: r.Paths, Methods: r.Methods,
 			Priority: r.Priority, Order: i,
-			Value: &Route{ID: r.ID, ServiceID: r.ServiceID, StripPath: r.StripPath, MaxBodyBytes: limit},
+			Value: &Route{ID: r.ID, ServiceID: r.ServiceID, StripPath: r.StripPath, MaxBodyBytes: limit,
+				Upgrades: upgrades(r.Upgrades)},
 		})
 	}
 	t, err := route.Compile(entries)
@@ -89,6 +105,24 @@ func Compile(rev *gatehouse.Revision, opts Options) (*Config, error) {
 	}
 	cfg.table = t
 	return cfg, nil
+}
+
+// upgrades are a route's upgrades as the data plane runs them: the
+// default for a route stored before the field existed (nil), and never
+// h2c, whatever the revision says. A tunnelled HTTP/2 connection would
+// carry requests for any path past every policy; gatehouse speaks HTTP/2
+// itself.
+func upgrades(list []string) []string {
+	if list == nil {
+		list = gatehouse.DefaultUpgrades
+	}
+	out := make([]string, 0, len(list))
+	for _, u := range list {
+		if !strings.EqualFold(u, "h2c") {
+			out = append(out, strings.ToLower(u))
+		}
+	}
+	return out
 }
 
 // Request is what Decide needs of a request: its head only.
@@ -143,7 +177,7 @@ func (c *Config) Decide(req *Request, d *Decision) {
 	if req.ContentLength > r.MaxBodyBytes {
 		// Route stays set: the route's policies (credentials,
 		// permissions) are checked before the declared size.
-		d.Err = gatehouse.Errorf(gatehouse.ETOOLARGE, "The body exceeds this route's limit of %d bytes.", r.MaxBodyBytes)
+		d.Err = gatehouse.BodyTooLarge(r.MaxBodyBytes)
 		return
 	}
 	if r.StripPath {

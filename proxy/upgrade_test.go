@@ -1,0 +1,114 @@
+package proxy
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse/gatehouse/internal/testupstream"
+)
+
+// An h2c upgrade tunnelled after the upstream's 101 would carry HTTP/2
+// requests for any path past every policy: gatehouse never forwards one,
+// whatever a route says, and serves the request as an ordinary one.
+func TestH2CUpgradeIsNeverForwarded(t *testing.T) {
+	up := testupstream.Start(t)
+	for _, tc := range []struct {
+		desc     string
+		upgrades string // the route's field, "" for the default
+	}{
+		{"default upgrades", ""},
+		{"a route allowing websocket", `,"upgrades":["websocket"]`},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			g := newGateway(t)
+			g.route(up.URL, "", tc.upgrades)
+			c := g.dial()
+			c.send("GET /echo HTTP/1.1\r\nHost: gw\r\nConnection: Upgrade, HTTP2-Settings\r\n" +
+				"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n")
+			r := c.read("GET")
+			if r.status != http.StatusOK {
+				t.Fatalf("got %d; want the request served as an ordinary one", r.status)
+			}
+			e := r.echo(t)
+			for _, k := range []string{"Upgrade", "Http2-Settings"} {
+				if v, ok := e.Headers[k]; ok {
+					t.Errorf("the upstream received %s %q", k, v)
+				}
+			}
+			if v := strings.Join(e.Headers["Connection"], ","); strings.Contains(strings.ToLower(v), "upgrade") {
+				t.Errorf("the upstream received Connection %q", v)
+			}
+		})
+	}
+}
+
+func TestRouteUpgradesDecideWhichUpgradesAreForwarded(t *testing.T) {
+	up := testupstream.Start(t)
+	for _, tc := range []struct {
+		desc     string
+		upgrades string
+		asked    string
+		want     string // the Upgrade the upstream sees, "" for none
+	}{
+		{"websocket by default", ``, "websocket", "websocket"},
+		{"names compare without case", `,"upgrades":["WebSocket"]`, "websocket", "websocket"},
+		{"an empty list allows none", `,"upgrades":[]`, "websocket", ""},
+		{"another protocol than the route's", `,"upgrades":["websocket"]`, "foo/2", ""},
+		{"a protocol the route names, with a version", `,"upgrades":["foo"]`, "foo/2", "foo/2"},
+		{"of several offered, those the route allows", `,"upgrades":["websocket"]`, "h2c, websocket, foo", "websocket"},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			g := newGateway(t)
+			g.route(up.URL, "", tc.upgrades)
+			// /echo answers 200 whatever is asked: what matters is what
+			// reached it.
+			e := g.get("/echo", "Connection", "Upgrade", "Upgrade", tc.asked).echo(t)
+			if got := strings.Join(e.Headers["Upgrade"], ","); got != tc.want {
+				t.Fatalf("the upstream received Upgrade %q; want %q", got, tc.want)
+			}
+			if tc.want == "" {
+				if v, ok := e.Headers["Connection"]; ok {
+					t.Fatalf("the upstream received Connection %q with no upgrade to ask for", v)
+				}
+			}
+		})
+	}
+}
+
+// A 101 the client did not ask for, or to another protocol than asked,
+// is not valid HTTP (RFC 9110 §7.8): 502, never a tunnel.
+func TestUnrequestedSwitchingProtocolsIsA502(t *testing.T) {
+	switchesToH2C := testupstream.Canned(t, []byte("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"))
+	switchesToNothing := testupstream.Canned(t, []byte("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n\r\n"))
+	for _, tc := range []struct {
+		desc     string
+		upstream string
+		headers  []string
+	}{
+		{"no upgrade asked for", switchesToH2C, nil},
+		{"another protocol than asked", switchesToH2C, []string{"Connection", "Upgrade", "Upgrade", "websocket"}},
+		{"an upgrade the route does not forward", switchesToH2C, []string{"Connection", "Upgrade", "Upgrade", "h2c"}},
+		{"no protocol named", switchesToNothing, []string{"Connection", "Upgrade", "Upgrade", "websocket"}},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			g := newGateway(t)
+			g.route(tc.upstream, "", "")
+			c := g.dial()
+			req := "GET /x HTTP/1.1\r\nHost: gw\r\n"
+			for i := 0; i+1 < len(tc.headers); i += 2 {
+				req += tc.headers[i] + ": " + tc.headers[i+1] + "\r\n"
+			}
+			c.send(req + "\r\n")
+			r := c.read("GET")
+			doc := assertProblem(t, r, http.StatusBadGateway)
+			if b, _ := json.Marshal(doc); strings.Contains(string(b), "h2c") {
+				t.Fatalf("the problem names what the upstream said: %s", b)
+			}
+			// The connection is still HTTP: a second request is answered.
+			c.send("GET /x HTTP/1.1\r\nHost: gw\r\n\r\n")
+			assertProblem(t, c.read("GET"), http.StatusBadGateway)
+		})
+	}
+}

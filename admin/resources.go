@@ -136,8 +136,10 @@ func buildEndpoints() []*endpoint {
 		}
 		item := &endpoint{pattern: collection + "/{id}", paramNames: append(names, "id"), kind: spec.kind,
 			methods: map[string]handlerFunc{http.MethodGet: spec.get, http.MethodHead: spec.get}}
+		listQuery := spec.listQuery()
 		coll := &endpoint{pattern: collection, paramNames: names, kind: spec.kind,
-			methods: map[string]handlerFunc{http.MethodGet: spec.list, http.MethodHead: spec.list}}
+			methods: map[string]handlerFunc{http.MethodGet: spec.list, http.MethodHead: spec.list},
+			query:   map[string]map[string]queryParam{http.MethodGet: listQuery, http.MethodHead: listQuery}}
 		if !spec.readOnly {
 			item.methods[http.MethodDelete] = spec.delete
 			coll.methods[http.MethodPost] = spec.create
@@ -216,10 +218,7 @@ type listPage struct {
 }
 
 func (spec *kindSpec) list(h *Handler, r *request) (*result, error) {
-	opts, err := spec.listOptions(r)
-	if err != nil {
-		return nil, err
-	}
+	opts := spec.listOptions(r)
 	parentID, err := spec.parent(h, r)
 	if err != nil {
 		return nil, err
@@ -248,51 +247,49 @@ func (spec *kindSpec) list(h *Handler, r *request) (*result, error) {
 	return &result{status: http.StatusOK, body: out}, nil
 }
 
-// listOptions parses limit, cursor and filters; any other parameter, or a
-// repeated or malformed one, is a 400 naming it.
-func (spec *kindSpec) listOptions(r *request) (gatehouse.ListOptions, error) {
-	opts := gatehouse.ListOptions{Limit: 100}
-	var bad []gatehouse.FieldError
-	query, err := parseQuery(r.URL.RawQuery)
-	if err != nil {
-		return opts, &gatehouse.Error{Code: gatehouse.EINVALID, Message: "The query string is malformed.",
-			Fields: []gatehouse.FieldError{{Field: "query", Message: err.Error()}}}
-	}
-	for key, vals := range query {
-		field := "query." + sanitize(key)
-		if len(vals) > 1 {
-			bad = append(bad, gatehouse.FieldError{Field: field, Message: "must appear at most once"})
-			continue
-		}
-		v := vals[0]
-		switch setFilter, isFilter := spec.filters[key]; {
-		case key == "limit":
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || n > gatehouse.MaxPageSize {
-				bad = append(bad, gatehouse.FieldError{Field: field, Message: fmt.Sprintf("must be an integer from 1 to %d", gatehouse.MaxPageSize)})
-			}
-			opts.Limit = n
-		case key == "cursor":
-			after, ok := decodeCursor(v)
-			if !ok {
-				bad = append(bad, gatehouse.FieldError{Field: field, Message: "is not a cursor this API issued"})
-			}
-			opts.After = after
-		case isFilter:
-			if v == "" || len(v) > 128 {
-				bad = append(bad, gatehouse.FieldError{Field: field, Message: "must be 1 to 128 characters"})
-			}
-			setFilter(&opts.Filter, v)
+// listOptions interprets limit, cursor and filters, which serve has
+// already checked (listQuery).
+func (spec *kindSpec) listOptions(r *request) gatehouse.ListOptions {
+	opts := gatehouse.ListOptions{Limit: gatehouse.DefaultPageSize}
+	for key, vals := range r.query {
+		switch v := vals[0]; key {
+		case "limit":
+			opts.Limit, _ = strconv.Atoi(v)
+		case "cursor":
+			opts.After, _ = decodeCursor(v)
 		default:
-			bad = append(bad, gatehouse.FieldError{Field: field, Message: "is not a known query parameter"})
+			spec.filters[key](&opts.Filter, v)
 		}
 	}
-	if len(bad) > 0 {
-		e := gatehouse.Invalid(bad)
-		e.Message = "The query parameters are invalid."
-		return opts, e
+	return opts
+}
+
+// listQuery is the query parameters a list takes: limit, cursor and the
+// kind's filters.
+func (spec *kindSpec) listQuery() map[string]queryParam {
+	q := map[string]queryParam{
+		"limit": func(v string) string {
+			if n, err := strconv.Atoi(v); err != nil || n < 1 || n > gatehouse.MaxPageSize {
+				return fmt.Sprintf("must be an integer from 1 to %d", gatehouse.MaxPageSize)
+			}
+			return ""
+		},
+		"cursor": func(v string) string {
+			if _, ok := decodeCursor(v); !ok {
+				return "is not a cursor this API issued"
+			}
+			return ""
+		},
 	}
-	return opts, nil
+	for name := range spec.filters {
+		q[name] = func(v string) string {
+			if v == "" || len(v) > 128 {
+				return "must be 1 to 128 characters"
+			}
+			return ""
+		}
+	}
+	return q
 }
 
 // Cursors are opaque to clients: a versioned, encoded position.
@@ -403,7 +400,7 @@ func (h *Handler) validate(r *request, spec *kindSpec, res gatehouse.Resource) e
 const maxWriteAttempts = 5
 
 func (spec *kindSpec) put(h *Handler, r *request) (*result, error) {
-	return spec.replace(h, r, func(current gatehouse.Resource, body any) (gatehouse.Resource, []strictjson.FieldError) {
+	return spec.replace(h, r, func(current gatehouse.Resource, body map[string]any) (gatehouse.Resource, []strictjson.FieldError) {
 		res := spec.newRes()
 		return res, strictjson.Assign(body, res)
 	})
@@ -411,13 +408,10 @@ func (spec *kindSpec) put(h *Handler, r *request) (*result, error) {
 
 // patch applies an RFC 7396 merge patch to the current representation.
 func (spec *kindSpec) patch(h *Handler, r *request) (*result, error) {
-	return spec.replace(h, r, func(current gatehouse.Resource, patch any) (gatehouse.Resource, []strictjson.FieldError) {
+	return spec.replace(h, r, func(current gatehouse.Resource, patch map[string]any) (gatehouse.Resource, []strictjson.FieldError) {
 		tree, err := strictjson.ToTree(current)
 		if err != nil {
 			return nil, []strictjson.FieldError{{Field: "body", Message: "cannot be applied"}}
-		}
-		if _, ok := patch.(map[string]any); !ok {
-			return nil, []strictjson.FieldError{{Field: "body", Message: "must be a JSON object (a merge patch)"}}
 		}
 		res := spec.newRes()
 		return res, strictjson.Assign(strictjson.Merge(tree, patch), res)
@@ -427,7 +421,7 @@ func (spec *kindSpec) patch(h *Handler, r *request) (*result, error) {
 // replace is PUT and PATCH: existence and preconditions are checked before
 // the body is read; the write is conditional on the version it was built
 // from, so a concurrent writer is never overwritten unseen.
-func (spec *kindSpec) replace(h *Handler, r *request, build func(current gatehouse.Resource, body any) (gatehouse.Resource, []strictjson.FieldError)) (*result, error) {
+func (spec *kindSpec) replace(h *Handler, r *request, build func(current gatehouse.Resource, body map[string]any) (gatehouse.Resource, []strictjson.FieldError)) (*result, error) {
 	current, err := spec.load(h, r)
 	if err != nil {
 		return nil, err
@@ -440,7 +434,7 @@ func (spec *kindSpec) replace(h *Handler, r *request, build func(current gatehou
 	if err != nil {
 		return nil, err
 	}
-	tree, perr := strictjson.Parse(raw)
+	tree, perr := strictjson.ParseObject(raw)
 	if perr != nil {
 		var fe strictjson.FieldError
 		errors.As(perr, &fe)

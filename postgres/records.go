@@ -223,11 +223,7 @@ func (s *DB) Delete(ctx context.Context, kind gatehouse.Kind, id string, ifVersi
 
 // List returns a page of kind's records in creation order.
 func (s *DB) List(ctx context.Context, kind gatehouse.Kind, opts gatehouse.ListOptions) (*gatehouse.Page, error) {
-	limit := opts.Limit
-	if limit <= 0 {
-		limit = 100
-	}
-	limit = min(limit, gatehouse.MaxPageSize)
+	limit := gatehouse.PageLimit(opts.Limit)
 
 	where := []string{`r.kind = $1`, `r.seq > $2`}
 	args := []any{string(kind), max(opts.After, 0)}

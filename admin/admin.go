@@ -58,6 +58,8 @@ type NodeJudge interface {
 type Handler struct {
 	store gatehouse.Store
 	opts  Options
+	// writeLocks queues the PUTs and PATCHes of one resource.
+	writeLocks keyLocks
 }
 
 // New returns the admin API handler.

@@ -1,8 +1,16 @@
 package admin
 
 import (
+	"context"
 	"fmt"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/serve"
+	"github.com/gatehouse/gatehouse/internal/wiretest"
 )
 
 // Requests an outside attack found the API taking wrongly: each is refused
@@ -73,4 +81,116 @@ func TestUnknownQueryParameterReturns400OnEveryEndpointAndChangesNothing(t *test
 			api.unchanged(before)
 		})
 	}
+}
+
+// TestPlainWritesUnderContentionAllSucceed sends 30 PUTs and PATCHes
+// without a precondition at once on one resource: every one is applied,
+// none gets 412, which only a failed precondition earns. With two servers
+// on one store (two control nodes) the writers of one server cannot queue
+// behind the other's and must win by retrying.
+func TestPlainWritesUnderContentionAllSucceed(t *testing.T) {
+	for _, servers := range []int{1, 2} {
+		t.Run(fmt.Sprintf("%d servers", servers), func(t *testing.T) {
+			api := newTestAPI(t)
+			bases := []string{api.base}
+			if servers == 2 {
+				_, addr := wiretest.Serve(t, recordStatuses(New(api.store, Options{Now: api.clock.Now})), serve.Options{})
+				bases = append(bases, "http://"+addr)
+			}
+			send := func(i int, method, path, body string) *response {
+				other := *api
+				other.base = bases[i%len(bases)]
+				return other.do(method, path, body)
+			}
+
+			t.Run("PATCHes of different fields all land", func(t *testing.T) {
+				api.must(201, "POST", "/admin/v1/services", `{"id":"s","name":"s","url":"http://a:1","health_check":{"path":"/"}}`)
+				patches := []string{
+					`{"connect_timeout_ms":1234}`, `{"read_timeout_ms":4321}`, `{"retries":7}`,
+					`{"health_check":{"path":"/ready"}}`, `{"health_check":{"interval_ms":20000}}`,
+					`{"health_check":{"timeout_ms":3000}}`, `{"health_check":{"healthy_threshold":5}}`,
+					`{"health_check":{"unhealthy_threshold":6}}`, `{"url":"http://b:2"}`, `{"name":"renamed"}`,
+				}
+				statuses := parallel(30, func(i int) *response {
+					return send(i, "PATCH", "/admin/v1/services/s", patches[i%len(patches)])
+				})
+				for i, r := range statuses {
+					if r.status != 200 {
+						t.Errorf("PATCH %s: got %d; want 200: %s", patches[i%len(patches)], r.status, r.body)
+					}
+				}
+				got := string(api.must(200, "GET", "/admin/v1/services/s", "").body)
+				for _, want := range []string{`"connect_timeout_ms":1234`, `"read_timeout_ms":4321`, `"retries":7`,
+					`"path":"/ready"`, `"interval_ms":20000`, `"timeout_ms":3000`, `"healthy_threshold":5`,
+					`"unhealthy_threshold":6`, `"url":"http://b:2"`, `"name":"renamed"`} {
+					if !strings.Contains(got, want) {
+						t.Errorf("final service lacks %s: %s", want, got)
+					}
+				}
+			})
+
+			t.Run("PUTs and PATCHes of one field: the last write stays", func(t *testing.T) {
+				api.must(201, "POST", "/admin/v1/consumers", `{"id":"c","name":"c"}`)
+				responses := parallel(30, func(i int) *response {
+					if i%2 == 0 {
+						return send(i, "PUT", "/admin/v1/consumers/c", fmt.Sprintf(`{"name":"c","groups":["g%d"]}`, i))
+					}
+					return send(i, "PATCH", "/admin/v1/consumers/c", fmt.Sprintf(`{"groups":["g%d"]}`, i))
+				})
+				var last *response
+				lastVersion := 0
+				for _, r := range responses {
+					if r.status != 200 {
+						t.Fatalf("got %d; want 200: %s", r.status, r.body)
+					}
+					v, _ := strconv.Atoi(strings.Trim(r.header.Get("ETag"), `"`))
+					if v > lastVersion {
+						last, lastVersion = r, v
+					}
+				}
+				final := api.must(200, "GET", "/admin/v1/consumers/c", "")
+				if g, want := final.json()["groups"], last.json()["groups"]; fmt.Sprint(g) != fmt.Sprint(want) {
+					t.Fatalf("final groups %v; want %v, written by the last write", g, want)
+				}
+			})
+		})
+	}
+}
+
+// parallel runs n requests at once and returns their responses in order.
+func parallel(n int, do func(i int) *response) []*response {
+	out := make([]*response, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			out[i] = do(i)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return out
+}
+
+// alwaysStale is a store on which every update loses a race, as if writers
+// elsewhere never stopped.
+type alwaysStale struct{ gatehouse.Store }
+
+func (alwaysStale) Update(ctx context.Context, rec *gatehouse.Record, ifVersion int64) error {
+	return gatehouse.Errorf(gatehouse.EPRECONDITION, "%s %q is at a newer version", rec.Kind, rec.ID)
+}
+
+func TestPlainWriteThatNeverWinsItsRaceReturns503WithRetryAfterNot412(t *testing.T) {
+	api := newTestAPI(t, withStore(func(s gatehouse.Store) gatehouse.Store { return alwaysStale{s} }))
+	tag := api.must(201, "POST", "/admin/v1/consumers", `{"id":"c","name":"c"}`).header.Get("ETag")
+	r := api.do("PATCH", "/admin/v1/consumers/c", `{"groups":["a"]}`)
+	assertProblem(t, r, 503)
+	if r.header.Get("Retry-After") == "" {
+		t.Fatal("503 without Retry-After")
+	}
+	// With a precondition the lost race is the client's 412 at once.
+	assertProblem(t, api.do("PATCH", "/admin/v1/consumers/c", `{"groups":["a"]}`, h("If-Match", tag)), 412)
 }

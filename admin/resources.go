@@ -1,12 +1,16 @@
 package admin
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/strictjson"
@@ -395,9 +399,12 @@ func (h *Handler) validate(r *request, spec *kindSpec, res gatehouse.Resource) e
 	return nil
 }
 
-// maxWriteAttempts bounds the retries of a PUT or PATCH that lost a race
-// with another writer and had no precondition of its own.
-const maxWriteAttempts = 5
+// writeRetryBudget bounds how long a PUT or PATCH without a precondition
+// keeps re-applying itself after losing a race with a writer in another
+// process (writers in this one queue on writeLocks instead). Past it the
+// answer is 503 with Retry-After: never 412, which only a precondition the
+// client sent can earn.
+const writeRetryBudget = 3 * time.Second
 
 func (spec *kindSpec) put(h *Handler, r *request) (*result, error) {
 	return spec.replace(h, r, func(current gatehouse.Resource, body map[string]any) (gatehouse.Resource, []strictjson.FieldError) {
@@ -420,8 +427,16 @@ func (spec *kindSpec) patch(h *Handler, r *request) (*result, error) {
 
 // replace is PUT and PATCH: existence and preconditions are checked before
 // the body is read; the write is conditional on the version it was built
-// from, so a concurrent writer is never overwritten unseen.
+// from, so a concurrent writer is never overwritten unseen. Writes of one
+// resource queue in this process, so a write without a precondition does
+// not lose a race to its neighbours; one that loses to another process is
+// built again on the version that won.
 func (spec *kindSpec) replace(h *Handler, r *request, build func(current gatehouse.Resource, body map[string]any) (gatehouse.Resource, []strictjson.FieldError)) (*result, error) {
+	unlock, err := h.writeLocks.lock(r.Context(), string(spec.kind)+"/"+r.params[len(r.params)-1])
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	current, err := spec.load(h, r)
 	if err != nil {
 		return nil, err
@@ -440,7 +455,8 @@ func (spec *kindSpec) replace(h *Handler, r *request, build func(current gatehou
 		errors.As(perr, &fe)
 		return nil, invalid([]strictjson.FieldError{fe})
 	}
-	for attempt := 1; ; attempt++ {
+	deadline := time.Now().Add(writeRetryBudget)
+	for attempt := 0; ; attempt++ {
 		m := current.Base()
 		next, errs := build(current, tree)
 		if len(errs) > 0 {
@@ -465,12 +481,74 @@ func (spec *kindSpec) replace(h *Handler, r *request, build func(current gatehou
 			gatehouse.Sync(next, rec)
 			return &result{status: http.StatusOK, body: next, version: rec.Version, modified: rec.UpdatedAt}, nil
 		}
-		if gatehouse.ErrorCode(err) != gatehouse.EPRECONDITION || conditional || attempt == maxWriteAttempts {
+		if gatehouse.ErrorCode(err) != gatehouse.EPRECONDITION || conditional {
+			return nil, err
+		}
+		if err := backoff(r.Context(), attempt, deadline); err != nil {
 			return nil, err
 		}
 		if current, err = spec.load(h, r); err != nil {
 			return nil, err
 		}
+	}
+}
+
+// backoff waits before the next attempt of a write that lost a race: a
+// random time up to an exponentially growing cap (10 ms doubling to
+// 160 ms), so that writers in different processes stop colliding. It fails
+// with 503 once the deadline would pass.
+func backoff(ctx context.Context, attempt int, deadline time.Time) error {
+	wait := time.Duration(rand.Int64N(int64(10*time.Millisecond) << min(attempt, 4)))
+	if time.Now().Add(wait).After(deadline) {
+		return gatehouse.Errorf(gatehouse.EUNAVAILABLE, "The resource is being changed by other writers faster than this change could be applied; retry.")
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return gatehouse.Unavailable(ctx.Err())
+	}
+}
+
+// keyLocks queues callers per key: a mutex for each key in use, which
+// waiting callers can leave when their context ends.
+type keyLocks struct {
+	mu    sync.Mutex
+	locks map[string]*keyLock
+}
+
+type keyLock struct {
+	held chan struct{} // holds one token while locked
+	refs int           // holders and waiters; the entry goes at zero
+}
+
+func (l *keyLocks) lock(ctx context.Context, key string) (unlock func(), err error) {
+	l.mu.Lock()
+	if l.locks == nil {
+		l.locks = map[string]*keyLock{}
+	}
+	k := l.locks[key]
+	if k == nil {
+		k = &keyLock{held: make(chan struct{}, 1)}
+		l.locks[key] = k
+	}
+	k.refs++
+	l.mu.Unlock()
+	release := func() {
+		l.mu.Lock()
+		if k.refs--; k.refs == 0 {
+			delete(l.locks, key)
+		}
+		l.mu.Unlock()
+	}
+	select {
+	case k.held <- struct{}{}:
+		return func() { <-k.held; release() }, nil
+	case <-ctx.Done():
+		release()
+		return nil, gatehouse.Unavailable(ctx.Err())
 	}
 }
 

@@ -146,6 +146,14 @@ type Store interface {
 	Close() error
 }
 
+// DamageReporter is implemented by stores that can find their own data
+// damaged (a SQLite file with a corrupt page). Damage is not an outage that
+// passes: the node is not ready until an operator repairs the store.
+type DamageReporter interface {
+	// Damaged returns the damage found so far (EUNAVAILABLE), or nil.
+	Damaged() error
+}
+
 // Notifier is implemented by stores that can say promptly that records of a
 // kind were written (PostgreSQL's LISTEN/NOTIFY). Subscribe sends the kind
 // of each committed change it hears of, or "" when it may have missed

@@ -323,14 +323,21 @@ func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + 
 
 // probe answers the load balancer's questions, without credentials:
 // /healthz, is the process serving at all; /readyz, does the data plane
-// serve a revision yet.
+// serve a revision yet, and is the store undamaged.
 func (h *Handler) probe(w http.ResponseWriter, r *http.Request) (*result, error) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		return nil, gatehouse.Errorf(gatehouse.EMETHOD, "%s supports GET and HEAD.", r.URL.Path)
 	}
-	if r.URL.Path == "/readyz" && h.opts.Ready != nil && !h.opts.Ready() {
-		return nil, gatehouse.Errorf(gatehouse.EUNAVAILABLE, "No configuration revision is loaded yet: deploy one.")
+	if r.URL.Path == "/readyz" {
+		if d, ok := h.store.(gatehouse.DamageReporter); ok {
+			if err := d.Damaged(); err != nil {
+				return nil, err
+			}
+		}
+		if h.opts.Ready != nil && !h.opts.Ready() {
+			return nil, gatehouse.Errorf(gatehouse.EUNAVAILABLE, "No configuration revision is loaded yet: deploy one.")
+		}
 	}
 	return &result{status: http.StatusOK, body: map[string]string{"status": "ok"}}, nil
 }

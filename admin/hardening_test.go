@@ -10,6 +10,7 @@ import (
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/serve"
+	"github.com/gatehouse/gatehouse/internal/sqlitetest"
 	"github.com/gatehouse/gatehouse/internal/wiretest"
 )
 
@@ -193,4 +194,29 @@ func TestPlainWriteThatNeverWinsItsRaceReturns503WithRetryAfterNot412(t *testing
 	}
 	// With a precondition the lost race is the client's 412 at once.
 	assertProblem(t, api.do("PATCH", "/admin/v1/consumers/c", `{"groups":["a"]}`, h("If-Match", tag)), 412)
+}
+
+func TestStoreDamagedAfterStartMakesReadyzAndAdminRequests503(t *testing.T) {
+	api := newTestAPI(t)
+	api.deployAndWait(`{}`)
+	for i := range 50 {
+		api.must(201, "POST", "/admin/v1/consumers", fmt.Sprintf(`{"name":"c%d"}`, i))
+	}
+	api.must(200, "GET", "/readyz", "")
+	sqlitetest.CorruptIndex(t, api.dbPath, "records_kind_name")
+
+	// The first request to read the damaged page finds the damage.
+	r := api.do("GET", "/admin/v1/consumers?name=c7", "")
+	p := assertProblem(t, r, 503)
+	if detail, _ := p["detail"].(string); !strings.Contains(detail, "damaged") {
+		t.Errorf("detail %q does not say the store is damaged", detail)
+	}
+	if r.header.Get("Retry-After") == "" {
+		t.Error("503 without Retry-After")
+	}
+	// From then on the node is not ready, and nothing is answered from
+	// the damaged file; the process itself is alive.
+	assertProblem(t, api.do("GET", "/readyz", "", h("Authorization", "")), 503)
+	assertProblem(t, api.do("GET", "/admin/v1/services", ""), 503)
+	api.must(200, "GET", "/healthz", "", h("Authorization", ""))
 }

@@ -252,10 +252,13 @@ func (s *DB) Snapshot(ctx context.Context, kinds ...gatehouse.Kind) (map[gatehou
 
 // Count returns the number of records of kind.
 func (s *DB) Count(ctx context.Context, kind gatehouse.Kind) (int, error) {
+	if err := s.Damaged(); err != nil {
+		return 0, err
+	}
 	var n int
 	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM records WHERE kind = ?`, kind).Scan(&n)
 	if err != nil {
-		return 0, classify(ctx, err)
+		return 0, s.classify(ctx, err)
 	}
 	return n, nil
 }

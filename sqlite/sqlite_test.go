@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/sqlitetest"
 	"github.com/gatehouse/gatehouse/storetest"
 )
 
@@ -331,4 +333,68 @@ func BenchmarkGet(b *testing.B) {
 			i++
 		}
 	})
+}
+
+// fill writes enough records that every index has its own pages.
+func fill(t *testing.T, db *DB) {
+	t.Helper()
+	for i := range 50 {
+		id := fmt.Sprintf("c%d", i)
+		rec := &gatehouse.Record{Kind: gatehouse.KindConsumer, ID: id, Name: id, Unique: []string{"name:" + id}, Body: []byte(`{}`)}
+		if err := db.Create(t.Context(), rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestOpenRefusesADamagedFileNamingItAndTheRemedy(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	db, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill(t, db)
+	db.Close()
+	sqlitetest.CorruptIndex(t, path, "records_kind_name")
+
+	db, err = Open(path, Options{})
+	if err == nil {
+		db.Close()
+		t.Fatal("Open of a damaged file: got success; want an error")
+	}
+	for _, want := range []string{path, "damaged", "backup", ".recover"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Open error %q does not mention %q", err, want)
+		}
+	}
+}
+
+func TestDamageFoundAfterOpenMakesEveryCallUnavailable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	db := openTest(t, path, Options{})
+	fill(t, db)
+	if err := db.Damaged(); err != nil {
+		t.Fatalf("Damaged before any damage: got %v; want nil", err)
+	}
+	sqlitetest.CorruptIndex(t, path, "records_kind_name")
+
+	// A lookup by name goes through the damaged index.
+	_, err := db.List(t.Context(), gatehouse.KindConsumer, gatehouse.ListOptions{Filter: gatehouse.Filter{Name: "c7"}})
+	if code := gatehouse.ErrorCode(err); code != gatehouse.EUNAVAILABLE {
+		t.Fatalf("List through a damaged index: got %v (%s); want %s", err, code, gatehouse.EUNAVAILABLE)
+	}
+	if !strings.Contains(gatehouse.ErrorMessage(err), "damaged") {
+		t.Errorf("message %q does not say the store is damaged", gatehouse.ErrorMessage(err))
+	}
+	// From then on nothing is answered from the damaged file, not even
+	// what would not touch the damaged page.
+	if _, err := db.Get(t.Context(), gatehouse.KindConsumer, "c1"); gatehouse.ErrorCode(err) != gatehouse.EUNAVAILABLE {
+		t.Errorf("Get after damage was found: got %v; want %s", err, gatehouse.EUNAVAILABLE)
+	}
+	if err := db.Ping(t.Context()); gatehouse.ErrorCode(err) != gatehouse.EUNAVAILABLE {
+		t.Errorf("Ping after damage was found: got %v; want %s", err, gatehouse.EUNAVAILABLE)
+	}
+	if db.Damaged() == nil {
+		t.Error("Damaged: got nil; want the damage found")
+	}
 }

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/serve"
 	"github.com/gatehouse/gatehouse/internal/sqlitetest"
+	"github.com/gatehouse/gatehouse/internal/strictjson"
 	"github.com/gatehouse/gatehouse/internal/wiretest"
 )
 
@@ -219,4 +221,36 @@ func TestStoreDamagedAfterStartMakesReadyzAndAdminRequests503(t *testing.T) {
 	assertProblem(t, api.do("GET", "/readyz", "", h("Authorization", "")), 503)
 	assertProblem(t, api.do("GET", "/admin/v1/services", ""), 503)
 	api.must(200, "GET", "/healthz", "", h("Authorization", ""))
+}
+
+func TestBodyOfManyWrongValuesGetsABoundedProblemCountingTheRest(t *testing.T) {
+	api := newTestAPI(t)
+	const wrong = 400_000
+	body := `{"name":"s","url":"http://a:1","policies":[` + strings.Repeat("1,", wrong-1) + `1]}`
+	r := api.do("POST", "/admin/v1/services", body)
+	assertProblem(t, r, 400)
+	if len(r.body) > 32<<10 {
+		t.Fatalf("got a %d-byte problem for a %d-byte body; want it bounded", len(r.body), len(body))
+	}
+	var p struct {
+		Errors []gatehouse.FieldError `json:"errors"`
+	}
+	if err := json.Unmarshal(r.body, &p); err != nil {
+		t.Fatal(err)
+	}
+	var listed int
+	var rest string
+	for _, e := range p.Errors {
+		if e.Field == "body" {
+			rest = e.Message
+		} else {
+			listed++
+		}
+	}
+	if listed != strictjson.MaxErrors {
+		t.Errorf("got %d field errors listed; want %d", listed, strictjson.MaxErrors)
+	}
+	if want := fmt.Sprintf("has %d more errors", wrong-strictjson.MaxErrors); !strings.HasPrefix(rest, want) {
+		t.Errorf("got body error %q; want one starting %q", rest, want)
+	}
 }

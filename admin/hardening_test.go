@@ -1,6 +1,8 @@
 package admin
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -253,4 +255,31 @@ func TestBodyOfManyWrongValuesGetsABoundedProblemCountingTheRest(t *testing.T) {
 	if want := fmt.Sprintf("has %d more errors", wrong-strictjson.MaxErrors); !strings.HasPrefix(rest, want) {
 		t.Errorf("got body error %q; want one starting %q", rest, want)
 	}
+}
+
+func TestBodyInAContentCodingReturns415WithAcceptEncoding(t *testing.T) {
+	api := newTestAPI(t)
+	api.must(201, "POST", "/admin/v1/consumers", `{"id":"c1","name":"c1"}`)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte(`{"name":"zipped"}`))
+	zw.Close()
+	tests := []struct{ desc, method, path, body, coding string }{
+		{"gzip", "POST", "/admin/v1/consumers", gz.String(), "gzip"},
+		{"plain body labelled br", "POST", "/admin/v1/consumers", `{"name":"plain"}`, "br"},
+		{"identity then gzip", "PATCH", "/admin/v1/consumers/c1", `{"name":"x"}`, "identity, gzip"},
+		{"deflate on PUT", "PUT", "/admin/v1/consumers/c1", `{"name":"x"}`, "deflate"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			before := api.snapshot()
+			r := api.do(tc.method, tc.path, tc.body, h("Content-Encoding", tc.coding))
+			assertProblem(t, r, 415)
+			if got := r.header.Get("Accept-Encoding"); got != "identity" {
+				t.Errorf("got Accept-Encoding %q; want identity", got)
+			}
+			api.unchanged(before)
+		})
+	}
+	api.must(201, "POST", "/admin/v1/consumers", `{"name":"plain"}`, h("Content-Encoding", "identity"))
 }

@@ -6,10 +6,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/serve"
@@ -282,4 +284,28 @@ func TestBodyInAContentCodingReturns415WithAcceptEncoding(t *testing.T) {
 		})
 	}
 	api.must(201, "POST", "/admin/v1/consumers", `{"name":"plain"}`, h("Content-Encoding", "identity"))
+}
+
+func TestReadWithAFailingPreconditionReturns412(t *testing.T) {
+	api := newTestAPI(t)
+	tag := api.must(201, "POST", "/admin/v1/consumers", `{"id":"c","name":"c"}`).header.Get("ETag")
+	past := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC).Format(http.TimeFormat)
+	for _, method := range []string{"GET", "HEAD"} {
+		for _, hd := range []header{h("If-Match", `"999"`), h("If-Match", "W/"+tag), h("If-Unmodified-Since", past)} {
+			t.Run(method+" "+hd.k+": "+hd.v, func(t *testing.T) {
+				r := api.do(method, "/admin/v1/consumers/c", "", hd)
+				if method == "HEAD" {
+					if r.status != 412 {
+						t.Fatalf("got %d; want 412", r.status)
+					}
+					return
+				}
+				assertProblem(t, r, 412)
+			})
+		}
+		// Satisfied preconditions read as usual; If-Match wins over a
+		// matching If-None-Match only when it fails.
+		api.must(200, method, "/admin/v1/consumers/c", "", h("If-Match", tag))
+		api.must(304, method, "/admin/v1/consumers/c", "", h("If-Match", tag), h("If-None-Match", tag))
+	}
 }

@@ -208,6 +208,11 @@ func (spec *kindSpec) get(h *Handler, r *request) (*result, error) {
 		return nil, err
 	}
 	m := res.Base()
+	// RFC 9110 §13.1.1 applies If-Match to every method, and §13.2.2
+	// evaluates it (or If-Unmodified-Since) before If-None-Match.
+	if _, err := checkPreconditions(r.Request, m); err != nil {
+		return nil, err
+	}
 	if noneMatch(r.Header.Get("If-None-Match"), m.Version) {
 		return &result{status: http.StatusNotModified, version: m.Version, modified: m.UpdatedAt}, nil
 	}

@@ -114,6 +114,13 @@ func ErrorCode(err error) Code {
 	return EINTERNAL
 }
 
+// Absent reports whether err says a resource is not there: it never
+// existed (ENOTFOUND) or was deleted (EGONE).
+func Absent(err error) bool {
+	code := ErrorCode(err)
+	return code == ENOTFOUND || code == EGONE
+}
+
 // ErrorMessage returns the client-safe message of err.
 func ErrorMessage(err error) string {
 	var e *Error

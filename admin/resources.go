@@ -380,7 +380,7 @@ func (h *Handler) validate(r *request, spec *kindSpec, res gatehouse.Resource) e
 	if spec.refs != nil {
 		for _, fr := range spec.refs(res) {
 			rec, err := h.store.Get(r.Context(), fr.ref.Kind, fr.ref.ID)
-			switch code := gatehouse.ErrorCode(err); {
+			switch {
 			case err == nil && fr.ref.Kind == gatehouse.KindPolicy:
 				// Egress policies govern the egress listener; listing
 				// one on a route or service would mean nothing.
@@ -390,7 +390,7 @@ func (h *Handler) validate(r *request, spec *kindSpec, res gatehouse.Resource) e
 						Message: fmt.Sprintf("refers to policy %q of type %s, which applies only globally", fr.ref.ID, p.Type)})
 				}
 			case err == nil:
-			case code == gatehouse.ENOTFOUND || code == gatehouse.EGONE:
+			case gatehouse.Absent(err):
 				semantic = append(semantic, gatehouse.FieldError{Field: fr.field,
 					Message: fmt.Sprintf("refers to %s %q, which does not exist", fr.ref.Kind, fr.ref.ID)})
 			default:

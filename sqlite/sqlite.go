@@ -328,11 +328,7 @@ func (s *DB) classify(ctx context.Context, err error) error {
 			case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
 				// The store checks ids and keys before writing, so this
 				// means a check was missed; it is still a conflict.
-				return &gatehouse.Error{
-					Code:    gatehouse.ECONFLICT,
-					Message: "The resource conflicts with an existing one.",
-					Err:     err,
-				}
+				return gatehouse.Clash(err)
 			}
 		}
 	}

@@ -295,43 +295,10 @@ func TestDefaultRetentionIsADay(t *testing.T) {
 	}
 }
 
-func BenchmarkCreate(b *testing.B) {
-	ctx := b.Context()
-	db := openTest(b, filepath.Join(b.TempDir(), "gatehouse.db"), Options{})
-	body := []byte(`{"name":"svc","url":"http://upstream:8080","timeout":"5s"}`)
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		id := fmt.Sprintf("s%d", i)
-		i++
-		r := &gatehouse.Record{Kind: gatehouse.KindService, ID: id, Name: id, Unique: []string{"name:" + id}, Body: body}
-		if err := db.Create(ctx, r); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-func BenchmarkGet(b *testing.B) {
-	ctx := b.Context()
-	db := openTest(b, filepath.Join(b.TempDir(), "gatehouse.db"), Options{})
-	const n = 100
-	for i := range n {
-		r := &gatehouse.Record{Kind: gatehouse.KindService, ID: fmt.Sprintf("s%d", i), Unique: []string{fmt.Sprintf("name:s%d", i)}, Body: []byte(`{}`)}
-		if err := db.Create(ctx, r); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		i := 0
-		for pb.Next() {
-			if _, err := db.Get(ctx, gatehouse.KindService, fmt.Sprintf("s%d", i%n)); err != nil {
-				b.Error(err)
-				return
-			}
-			i++
-		}
+// BenchmarkStore runs the benchmarks every store shares.
+func BenchmarkStore(b *testing.B) {
+	storetest.Bench(b, func(b *testing.B) gatehouse.Store {
+		return openTest(b, filepath.Join(b.TempDir(), "gatehouse.db"), Options{})
 	})
 }
 

@@ -114,6 +114,13 @@ func ErrorCode(err error) Code {
 	return EINTERNAL
 }
 
+// Absent reports whether err says a resource is not there: it never
+// existed (ENOTFOUND) or was deleted (EGONE).
+func Absent(err error) bool {
+	code := ErrorCode(err)
+	return code == ENOTFOUND || code == EGONE
+}
+
 // ErrorMessage returns the client-safe message of err.
 func ErrorMessage(err error) string {
 	var e *Error
@@ -139,6 +146,54 @@ func ErrorFields(err error) []FieldError {
 		return e.Fields
 	}
 	return nil
+}
+
+// The errors below are those every Store reports, given here so that each
+// engine says the same thing in the same words.
+
+// Missing is a record that is not there: deleted within the tombstone
+// retention (EGONE), or never existed or deleted longer ago (ENOTFOUND).
+func Missing(kind Kind, id string, deleted bool) *Error {
+	if deleted {
+		return Errorf(EGONE, "%s %q has been deleted", kind, id)
+	}
+	return Errorf(ENOTFOUND, "%s %q does not exist", kind, id)
+}
+
+// NoHolder is a Lookup of a unique key no record holds (ENOTFOUND).
+func NoHolder(kind Kind, key string) *Error {
+	return Errorf(ENOTFOUND, "no %s holds %q", kind, key)
+}
+
+// AlreadyExists is a Create of an id in use (ECONFLICT).
+func AlreadyExists(kind Kind, id string) *Error {
+	return Errorf(ECONFLICT, "%s %q already exists", kind, id)
+}
+
+// Stale is a write conditional on a version the record is no longer at
+// (EPRECONDITION); current is zero when the write itself found the change.
+func Stale(kind Kind, id string, current, want int64) *Error {
+	if current == 0 {
+		return Errorf(EPRECONDITION, "%s %q has changed since version %d", kind, id, want)
+	}
+	return Errorf(EPRECONDITION, "%s %q is at version %d, not %d", kind, id, current, want)
+}
+
+// MissingRef is a write naming a parent or reference that does not exist
+// (EUNPROCESSABLE).
+func MissingRef(ref Ref) *Error {
+	return Errorf(EUNPROCESSABLE, "%s %q does not exist", ref.Kind, ref.ID)
+}
+
+// InUse is a Delete of a record another still references (ECONFLICT).
+func InUse(doomed, user Ref) *Error {
+	return Errorf(ECONFLICT, "%s %q is still used by %s %q", doomed.Kind, doomed.ID, user.Kind, user.ID)
+}
+
+// Clash is a uniqueness violation the database caught after the store's
+// own checks passed (ECONFLICT); err, the database's word, is logged only.
+func Clash(err error) *Error {
+	return &Error{Code: ECONFLICT, Message: "The resource conflicts with an existing one.", Err: err}
 }
 
 // KeyTaken is the conflict a store reports when a record's unique key is

@@ -76,12 +76,24 @@ type ListOptions struct {
 	// After is the position (Page.Next) to continue after; zero starts at
 	// the beginning.
 	After int64
-	// Limit is the page size; the store caps it at MaxPageSize.
+	// Limit is the page size; zero means DefaultPageSize, and the store
+	// caps it at MaxPageSize.
 	Limit int
 }
 
-// MaxPageSize is the largest page any List returns.
-const MaxPageSize = 500
+// Page sizes of List.
+const (
+	DefaultPageSize = 100
+	MaxPageSize     = 500
+)
+
+// PageLimit is the page size a store uses for opts.Limit.
+func PageLimit(limit int) int {
+	if limit <= 0 {
+		return DefaultPageSize
+	}
+	return min(limit, MaxPageSize)
+}
 
 // Page is one page of a List. Next is zero on the last page.
 type Page struct {
@@ -132,6 +144,14 @@ type Store interface {
 	Ping(ctx context.Context) error
 
 	Close() error
+}
+
+// DamageReporter is implemented by stores that can find their own data
+// damaged (a SQLite file with a corrupt page). Damage is not an outage that
+// passes: the node is not ready until an operator repairs the store.
+type DamageReporter interface {
+	// Damaged returns the damage found so far (EUNAVAILABLE), or nil.
+	Damaged() error
 }
 
 // Notifier is implemented by stores that can say promptly that records of a

@@ -12,6 +12,7 @@ package admin
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -57,6 +58,8 @@ type NodeJudge interface {
 type Handler struct {
 	store gatehouse.Store
 	opts  Options
+	// writeLocks queues the PUTs and PATCHes of one resource.
+	writeLocks keyLocks
 }
 
 // New returns the admin API handler.
@@ -75,6 +78,7 @@ type request struct {
 	*http.Request
 	ep     *endpoint
 	params []string // path parameters, in pattern order
+	query  url.Values
 	token  *gatehouse.Token
 }
 
@@ -153,6 +157,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (*result, error)
 	if err := h.checkBodyHeaders(w, r); err != nil {
 		return nil, err
 	}
+	if req.query, err = ep.checkQuery(r); err != nil {
+		return nil, err
+	}
 	return ep.methods[r.Method](h, req)
 }
 
@@ -197,6 +204,49 @@ type endpoint struct {
 	methods    map[string]handlerFunc
 	public     bool // no credentials needed
 	kind       gatehouse.Kind
+	// query is, by method, the query parameters the endpoint takes, each
+	// with the check of its value; any other is a 400 before the handler
+	// runs.
+	query map[string]map[string]queryParam
+}
+
+// queryParam says what is wrong with a query parameter's value, or "".
+type queryParam func(v string) string
+
+// checkQuery refuses, before anything happens, a malformed query string, a
+// parameter the endpoint does not take (a client's ?dry_run=true must not
+// become a real write), or one given twice. It returns the parameters.
+func (ep *endpoint) checkQuery(r *http.Request) (url.Values, error) {
+	query, err := parseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, &gatehouse.Error{Code: gatehouse.EINVALID, Message: "The query string is malformed.",
+			Fields: []gatehouse.FieldError{{Field: "query", Message: err.Error()}}}
+	}
+	var bad []gatehouse.FieldError
+	for key, vals := range query {
+		field := "query." + sanitize(key)
+		check, known := ep.query[r.Method][key]
+		switch {
+		case !known:
+			msg := "is not a known query parameter"
+			if len(ep.query[r.Method]) == 0 {
+				msg += fmt.Sprintf("; %s %s takes none", r.Method, ep.pattern)
+			}
+			bad = append(bad, gatehouse.FieldError{Field: field, Message: msg})
+		case len(vals) > 1:
+			bad = append(bad, gatehouse.FieldError{Field: field, Message: "must appear at most once"})
+		default:
+			if msg := check(vals[0]); msg != "" {
+				bad = append(bad, gatehouse.FieldError{Field: field, Message: msg})
+			}
+		}
+	}
+	if len(bad) > 0 {
+		e := gatehouse.Invalid(bad)
+		e.Message = "The query parameters are invalid."
+		return nil, e
+	}
+	return query, nil
 }
 
 func (ep *endpoint) allow() string {
@@ -273,14 +323,21 @@ func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + 
 
 // probe answers the load balancer's questions, without credentials:
 // /healthz, is the process serving at all; /readyz, does the data plane
-// serve a revision yet.
+// serve a revision yet, and is the store undamaged.
 func (h *Handler) probe(w http.ResponseWriter, r *http.Request) (*result, error) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		return nil, gatehouse.Errorf(gatehouse.EMETHOD, "%s supports GET and HEAD.", r.URL.Path)
 	}
-	if r.URL.Path == "/readyz" && h.opts.Ready != nil && !h.opts.Ready() {
-		return nil, gatehouse.Errorf(gatehouse.EUNAVAILABLE, "No configuration revision is loaded yet: deploy one.")
+	if r.URL.Path == "/readyz" {
+		if d, ok := h.store.(gatehouse.DamageReporter); ok {
+			if err := d.Damaged(); err != nil {
+				return nil, err
+			}
+		}
+		if h.opts.Ready != nil && !h.opts.Ready() {
+			return nil, gatehouse.Errorf(gatehouse.EUNAVAILABLE, "No configuration revision is loaded yet: deploy one.")
+		}
 	}
 	return &result{status: http.StatusOK, body: map[string]string{"status": "ok"}}, nil
 }

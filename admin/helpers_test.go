@@ -33,6 +33,7 @@ type testAPI struct {
 	t       testing.TB
 	store   gatehouse.Store
 	db      *sqlite.DB
+	dbPath  string
 	srv     *serve.Server
 	addr    string
 	base    string
@@ -95,7 +96,8 @@ func newTestAPI(t testing.TB, opts ...apiOption) *testAPI {
 		o(&cfg)
 	}
 	clock := storetest.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
-	db, err := sqlite.Open(t.TempDir()+"/test.db", sqlite.Options{TombstoneRetention: testRetention, Now: clock.Now})
+	dbPath := t.TempDir() + "/test.db"
+	db, err := sqlite.Open(dbPath, sqlite.Options{TombstoneRetention: testRetention, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +116,7 @@ func newTestAPI(t testing.TB, opts ...apiOption) *testAPI {
 	cfg.admin.Metrics = promhttp.HandlerFor(prometheus.NewRegistry(), promhttp.HandlerOpts{})
 	cfg.admin.Ready = func() bool { _, ok := applier.last(); return ok }
 	srv, addr := wiretest.Serve(t, recordStatuses(New(store, cfg.admin)), cfg.serve)
-	api := &testAPI{t: t, store: store, db: db, srv: srv, addr: addr, clock: clock, applier: applier,
+	api := &testAPI{t: t, store: store, db: db, dbPath: dbPath, srv: srv, addr: addr, clock: clock, applier: applier,
 		base: "http://" + addr, client: &http.Client{Timeout: 10 * time.Second}}
 	api.token = api.makeToken(gatehouse.RoleAdmin, "")
 	return api

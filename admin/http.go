@@ -21,7 +21,8 @@ const (
 )
 
 // checkBodyHeaders refuses, before any of the body is read, a body of the
-// wrong media type (415) or a declared length over the limit (413).
+// wrong media type or in a content coding (415), or a declared length over
+// the limit (413).
 func (h *Handler) checkBodyHeaders(w http.ResponseWriter, r *http.Request) error {
 	var want, advertise string
 	switch r.Method {
@@ -41,8 +42,28 @@ func (h *Handler) checkBodyHeaders(w http.ResponseWriter, r *http.Request) error
 		}
 		return gatehouse.Errorf(gatehouse.EMEDIATYPE, "The body of %s must be %s (UTF-8).", r.Method, want)
 	}
+	if err := checkContentEncoding(w, r.Header.Values("Content-Encoding")); err != nil {
+		return err
+	}
 	if r.ContentLength > h.opts.MaxBodyBytes {
 		return tooLarge(h.opts.MaxBodyBytes)
+	}
+	return nil
+}
+
+// checkContentEncoding refuses a body in any content coding but identity
+// with 415 and "Accept-Encoding: identity" (RFC 9110 §15.5.16). Admin
+// bodies are small; decoding gzip would buy nothing but a decompression
+// bomb to defend against, and a coding ignored would read a compressed
+// body as JSON, or take a plain one labelled br.
+func checkContentEncoding(w http.ResponseWriter, values []string) error {
+	for _, v := range values {
+		for _, coding := range strings.Split(v, ",") {
+			if coding = strings.TrimSpace(coding); coding != "" && !strings.EqualFold(coding, "identity") {
+				w.Header().Set("Accept-Encoding", "identity")
+				return gatehouse.Errorf(gatehouse.EMEDIATYPE, "Request bodies in a content coding (%s) are not accepted; send the body uncompressed.", sanitize(coding))
+			}
+		}
 	}
 	return nil
 }

@@ -1,12 +1,16 @@
 package admin
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/strictjson"
@@ -136,8 +140,10 @@ func buildEndpoints() []*endpoint {
 		}
 		item := &endpoint{pattern: collection + "/{id}", paramNames: append(names, "id"), kind: spec.kind,
 			methods: map[string]handlerFunc{http.MethodGet: spec.get, http.MethodHead: spec.get}}
+		listQuery := spec.listQuery()
 		coll := &endpoint{pattern: collection, paramNames: names, kind: spec.kind,
-			methods: map[string]handlerFunc{http.MethodGet: spec.list, http.MethodHead: spec.list}}
+			methods: map[string]handlerFunc{http.MethodGet: spec.list, http.MethodHead: spec.list},
+			query:   map[string]map[string]queryParam{http.MethodGet: listQuery, http.MethodHead: listQuery}}
 		if !spec.readOnly {
 			item.methods[http.MethodDelete] = spec.delete
 			coll.methods[http.MethodPost] = spec.create
@@ -202,6 +208,11 @@ func (spec *kindSpec) get(h *Handler, r *request) (*result, error) {
 		return nil, err
 	}
 	m := res.Base()
+	// RFC 9110 §13.1.1 applies If-Match to every method, and §13.2.2
+	// evaluates it (or If-Unmodified-Since) before If-None-Match.
+	if _, err := checkPreconditions(r.Request, m); err != nil {
+		return nil, err
+	}
 	if noneMatch(r.Header.Get("If-None-Match"), m.Version) {
 		return &result{status: http.StatusNotModified, version: m.Version, modified: m.UpdatedAt}, nil
 	}
@@ -216,10 +227,7 @@ type listPage struct {
 }
 
 func (spec *kindSpec) list(h *Handler, r *request) (*result, error) {
-	opts, err := spec.listOptions(r)
-	if err != nil {
-		return nil, err
-	}
+	opts := spec.listOptions(r)
 	parentID, err := spec.parent(h, r)
 	if err != nil {
 		return nil, err
@@ -248,51 +256,49 @@ func (spec *kindSpec) list(h *Handler, r *request) (*result, error) {
 	return &result{status: http.StatusOK, body: out}, nil
 }
 
-// listOptions parses limit, cursor and filters; any other parameter, or a
-// repeated or malformed one, is a 400 naming it.
-func (spec *kindSpec) listOptions(r *request) (gatehouse.ListOptions, error) {
-	opts := gatehouse.ListOptions{Limit: 100}
-	var bad []gatehouse.FieldError
-	query, err := parseQuery(r.URL.RawQuery)
-	if err != nil {
-		return opts, &gatehouse.Error{Code: gatehouse.EINVALID, Message: "The query string is malformed.",
-			Fields: []gatehouse.FieldError{{Field: "query", Message: err.Error()}}}
-	}
-	for key, vals := range query {
-		field := "query." + sanitize(key)
-		if len(vals) > 1 {
-			bad = append(bad, gatehouse.FieldError{Field: field, Message: "must appear at most once"})
-			continue
-		}
-		v := vals[0]
-		switch setFilter, isFilter := spec.filters[key]; {
-		case key == "limit":
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || n > gatehouse.MaxPageSize {
-				bad = append(bad, gatehouse.FieldError{Field: field, Message: fmt.Sprintf("must be an integer from 1 to %d", gatehouse.MaxPageSize)})
-			}
-			opts.Limit = n
-		case key == "cursor":
-			after, ok := decodeCursor(v)
-			if !ok {
-				bad = append(bad, gatehouse.FieldError{Field: field, Message: "is not a cursor this API issued"})
-			}
-			opts.After = after
-		case isFilter:
-			if v == "" || len(v) > 128 {
-				bad = append(bad, gatehouse.FieldError{Field: field, Message: "must be 1 to 128 characters"})
-			}
-			setFilter(&opts.Filter, v)
+// listOptions interprets limit, cursor and filters, which serve has
+// already checked (listQuery).
+func (spec *kindSpec) listOptions(r *request) gatehouse.ListOptions {
+	opts := gatehouse.ListOptions{Limit: gatehouse.DefaultPageSize}
+	for key, vals := range r.query {
+		switch v := vals[0]; key {
+		case "limit":
+			opts.Limit, _ = strconv.Atoi(v)
+		case "cursor":
+			opts.After, _ = decodeCursor(v)
 		default:
-			bad = append(bad, gatehouse.FieldError{Field: field, Message: "is not a known query parameter"})
+			spec.filters[key](&opts.Filter, v)
 		}
 	}
-	if len(bad) > 0 {
-		e := gatehouse.Invalid(bad)
-		e.Message = "The query parameters are invalid."
-		return opts, e
+	return opts
+}
+
+// listQuery is the query parameters a list takes: limit, cursor and the
+// kind's filters.
+func (spec *kindSpec) listQuery() map[string]queryParam {
+	q := map[string]queryParam{
+		"limit": func(v string) string {
+			if n, err := strconv.Atoi(v); err != nil || n < 1 || n > gatehouse.MaxPageSize {
+				return fmt.Sprintf("must be an integer from 1 to %d", gatehouse.MaxPageSize)
+			}
+			return ""
+		},
+		"cursor": func(v string) string {
+			if _, ok := decodeCursor(v); !ok {
+				return "is not a cursor this API issued"
+			}
+			return ""
+		},
 	}
-	return opts, nil
+	for name := range spec.filters {
+		q[name] = func(v string) string {
+			if v == "" || len(v) > 128 {
+				return "must be 1 to 128 characters"
+			}
+			return ""
+		}
+	}
+	return q
 }
 
 // Cursors are opaque to clients: a versioned, encoded position.
@@ -374,7 +380,7 @@ func (h *Handler) validate(r *request, spec *kindSpec, res gatehouse.Resource) e
 	if spec.refs != nil {
 		for _, fr := range spec.refs(res) {
 			rec, err := h.store.Get(r.Context(), fr.ref.Kind, fr.ref.ID)
-			switch code := gatehouse.ErrorCode(err); {
+			switch {
 			case err == nil && fr.ref.Kind == gatehouse.KindPolicy:
 				// Egress policies govern the egress listener; listing
 				// one on a route or service would mean nothing.
@@ -384,7 +390,7 @@ func (h *Handler) validate(r *request, spec *kindSpec, res gatehouse.Resource) e
 						Message: fmt.Sprintf("refers to policy %q of type %s, which applies only globally", fr.ref.ID, p.Type)})
 				}
 			case err == nil:
-			case code == gatehouse.ENOTFOUND || code == gatehouse.EGONE:
+			case gatehouse.Absent(err):
 				semantic = append(semantic, gatehouse.FieldError{Field: fr.field,
 					Message: fmt.Sprintf("refers to %s %q, which does not exist", fr.ref.Kind, fr.ref.ID)})
 			default:
@@ -398,12 +404,15 @@ func (h *Handler) validate(r *request, spec *kindSpec, res gatehouse.Resource) e
 	return nil
 }
 
-// maxWriteAttempts bounds the retries of a PUT or PATCH that lost a race
-// with another writer and had no precondition of its own.
-const maxWriteAttempts = 5
+// writeRetryBudget bounds how long a PUT or PATCH without a precondition
+// keeps re-applying itself after losing a race with a writer in another
+// process (writers in this one queue on writeLocks instead). Past it the
+// answer is 503 with Retry-After: never 412, which only a precondition the
+// client sent can earn.
+const writeRetryBudget = 3 * time.Second
 
 func (spec *kindSpec) put(h *Handler, r *request) (*result, error) {
-	return spec.replace(h, r, func(current gatehouse.Resource, body any) (gatehouse.Resource, []strictjson.FieldError) {
+	return spec.replace(h, r, func(current gatehouse.Resource, body map[string]any) (gatehouse.Resource, []strictjson.FieldError) {
 		res := spec.newRes()
 		return res, strictjson.Assign(body, res)
 	})
@@ -411,13 +420,10 @@ func (spec *kindSpec) put(h *Handler, r *request) (*result, error) {
 
 // patch applies an RFC 7396 merge patch to the current representation.
 func (spec *kindSpec) patch(h *Handler, r *request) (*result, error) {
-	return spec.replace(h, r, func(current gatehouse.Resource, patch any) (gatehouse.Resource, []strictjson.FieldError) {
+	return spec.replace(h, r, func(current gatehouse.Resource, patch map[string]any) (gatehouse.Resource, []strictjson.FieldError) {
 		tree, err := strictjson.ToTree(current)
 		if err != nil {
 			return nil, []strictjson.FieldError{{Field: "body", Message: "cannot be applied"}}
-		}
-		if _, ok := patch.(map[string]any); !ok {
-			return nil, []strictjson.FieldError{{Field: "body", Message: "must be a JSON object (a merge patch)"}}
 		}
 		res := spec.newRes()
 		return res, strictjson.Assign(strictjson.Merge(tree, patch), res)
@@ -426,8 +432,16 @@ func (spec *kindSpec) patch(h *Handler, r *request) (*result, error) {
 
 // replace is PUT and PATCH: existence and preconditions are checked before
 // the body is read; the write is conditional on the version it was built
-// from, so a concurrent writer is never overwritten unseen.
-func (spec *kindSpec) replace(h *Handler, r *request, build func(current gatehouse.Resource, body any) (gatehouse.Resource, []strictjson.FieldError)) (*result, error) {
+// from, so a concurrent writer is never overwritten unseen. Writes of one
+// resource queue in this process, so a write without a precondition does
+// not lose a race to its neighbours; one that loses to another process is
+// built again on the version that won.
+func (spec *kindSpec) replace(h *Handler, r *request, build func(current gatehouse.Resource, body map[string]any) (gatehouse.Resource, []strictjson.FieldError)) (*result, error) {
+	unlock, err := h.writeLocks.lock(r.Context(), string(spec.kind)+"/"+r.params[len(r.params)-1])
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	current, err := spec.load(h, r)
 	if err != nil {
 		return nil, err
@@ -440,13 +454,14 @@ func (spec *kindSpec) replace(h *Handler, r *request, build func(current gatehou
 	if err != nil {
 		return nil, err
 	}
-	tree, perr := strictjson.Parse(raw)
+	tree, perr := strictjson.ParseObject(raw)
 	if perr != nil {
 		var fe strictjson.FieldError
 		errors.As(perr, &fe)
 		return nil, invalid([]strictjson.FieldError{fe})
 	}
-	for attempt := 1; ; attempt++ {
+	deadline := time.Now().Add(writeRetryBudget)
+	for attempt := 0; ; attempt++ {
 		m := current.Base()
 		next, errs := build(current, tree)
 		if len(errs) > 0 {
@@ -471,12 +486,74 @@ func (spec *kindSpec) replace(h *Handler, r *request, build func(current gatehou
 			gatehouse.Sync(next, rec)
 			return &result{status: http.StatusOK, body: next, version: rec.Version, modified: rec.UpdatedAt}, nil
 		}
-		if gatehouse.ErrorCode(err) != gatehouse.EPRECONDITION || conditional || attempt == maxWriteAttempts {
+		if gatehouse.ErrorCode(err) != gatehouse.EPRECONDITION || conditional {
+			return nil, err
+		}
+		if err := backoff(r.Context(), attempt, deadline); err != nil {
 			return nil, err
 		}
 		if current, err = spec.load(h, r); err != nil {
 			return nil, err
 		}
+	}
+}
+
+// backoff waits before the next attempt of a write that lost a race: a
+// random time up to an exponentially growing cap (10 ms doubling to
+// 160 ms), so that writers in different processes stop colliding. It fails
+// with 503 once the deadline would pass.
+func backoff(ctx context.Context, attempt int, deadline time.Time) error {
+	wait := time.Duration(rand.Int64N(int64(10*time.Millisecond) << min(attempt, 4)))
+	if time.Now().Add(wait).After(deadline) {
+		return gatehouse.Errorf(gatehouse.EUNAVAILABLE, "The resource is being changed by other writers faster than this change could be applied; retry.")
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return gatehouse.Unavailable(ctx.Err())
+	}
+}
+
+// keyLocks queues callers per key: a mutex for each key in use, which
+// waiting callers can leave when their context ends.
+type keyLocks struct {
+	mu    sync.Mutex
+	locks map[string]*keyLock
+}
+
+type keyLock struct {
+	held chan struct{} // holds one token while locked
+	refs int           // holders and waiters; the entry goes at zero
+}
+
+func (l *keyLocks) lock(ctx context.Context, key string) (unlock func(), err error) {
+	l.mu.Lock()
+	if l.locks == nil {
+		l.locks = map[string]*keyLock{}
+	}
+	k := l.locks[key]
+	if k == nil {
+		k = &keyLock{held: make(chan struct{}, 1)}
+		l.locks[key] = k
+	}
+	k.refs++
+	l.mu.Unlock()
+	release := func() {
+		l.mu.Lock()
+		if k.refs--; k.refs == 0 {
+			delete(l.locks, key)
+		}
+		l.mu.Unlock()
+	}
+	select {
+	case k.held <- struct{}{}:
+		return func() { <-k.held; release() }, nil
+	case <-ctx.Done():
+		release()
+		return nil, gatehouse.Unavailable(ctx.Err())
 	}
 }
 

@@ -165,12 +165,12 @@ func (a *Agent) sync(ctx context.Context) (err error) {
 	defer a.syncMu.Unlock()
 	var target gatehouse.Active
 	rec, err := a.store.Get(ctx, gatehouse.KindActive, gatehouse.ActiveID)
-	switch code := gatehouse.ErrorCode(err); {
+	switch {
 	case err == nil:
 		if err := gatehouse.Decode(rec, &target); err != nil {
 			return err
 		}
-	case code == gatehouse.ENOTFOUND || code == gatehouse.EGONE:
+	case gatehouse.Absent(err):
 		// Nothing is active: serve nothing (a deployment that failed
 		// before any other succeeded points back at nothing).
 	default:
@@ -274,7 +274,7 @@ func (a *Agent) report(ctx context.Context) error {
 // most once a minute, rather than refused: both still serve correctly.
 func (a *Agent) reread(ctx context.Context) error {
 	cur, err := a.store.Get(ctx, gatehouse.KindNode, a.opts.Name)
-	switch code := gatehouse.ErrorCode(err); {
+	switch {
 	case err == nil:
 		var other gatehouse.Node
 		if a.version != 0 && gatehouse.Decode(cur, &other) == nil && other.Instance != a.node.Instance {
@@ -286,7 +286,7 @@ func (a *Agent) reread(ctx context.Context) error {
 		}
 		a.version = cur.Version
 		return nil
-	case code == gatehouse.ENOTFOUND || code == gatehouse.EGONE:
+	case gatehouse.Absent(err):
 		a.version = 0
 		return nil
 	default:

@@ -166,7 +166,7 @@ func (d *Deployer) applyCluster(ctx context.Context, dep *gatehouse.Deployment) 
 func (d *Deployer) pointAt(ctx context.Context, dep *gatehouse.Deployment) (*gatehouse.Active, error) {
 	next := &gatehouse.Active{Meta: gatehouse.Meta{ID: gatehouse.ActiveID}, DeploymentID: dep.ID, Revision: dep.Revision}
 	rec, err := d.store.Get(ctx, gatehouse.KindActive, gatehouse.ActiveID)
-	switch code := gatehouse.ErrorCode(err); {
+	switch {
 	case err == nil:
 		var cur gatehouse.Active
 		if err := gatehouse.Decode(rec, &cur); err != nil {
@@ -181,7 +181,7 @@ func (d *Deployer) pointAt(ctx context.Context, dep *gatehouse.Deployment) (*gat
 			return nil, gatehouse.Internal(err)
 		}
 		return next, d.store.Update(ctx, out, cur.Version)
-	case code == gatehouse.ENOTFOUND || code == gatehouse.EGONE:
+	case gatehouse.Absent(err):
 		out, err := gatehouse.Encode(next, nil)
 		if err != nil {
 			return nil, gatehouse.Internal(err)
@@ -216,7 +216,7 @@ func (d *Deployer) fail(ctx context.Context, dep *gatehouse.Deployment, active *
 // update keeps a newer deployment's pointer from being undone.
 func (d *Deployer) revertFailed(ctx context.Context) error {
 	rec, err := d.store.Get(ctx, gatehouse.KindActive, gatehouse.ActiveID)
-	if code := gatehouse.ErrorCode(err); code == gatehouse.ENOTFOUND || code == gatehouse.EGONE {
+	if gatehouse.Absent(err) {
 		return nil
 	} else if err != nil {
 		return err

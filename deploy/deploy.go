@@ -53,7 +53,7 @@ func (d *Deployer) Restore(ctx context.Context) (bool, error) {
 		return false, errors.New("deploy: a cluster Deployer has no data plane to restore; the node's Agent catches up")
 	}
 	rec, err := d.store.Get(ctx, gatehouse.KindActive, gatehouse.ActiveID)
-	if code := gatehouse.ErrorCode(err); code == gatehouse.ENOTFOUND || code == gatehouse.EGONE {
+	if gatehouse.Absent(err) {
 		return false, nil
 	} else if err != nil {
 		return false, err
@@ -85,7 +85,7 @@ func (d *Deployer) Create(ctx context.Context, dep *gatehouse.Deployment) error 
 		dep.Revision = rev.Number
 	case gatehouse.ActionRollback:
 		if _, err := d.store.Get(ctx, gatehouse.KindRevision, gatehouse.RevisionID(dep.Revision)); err != nil {
-			if code := gatehouse.ErrorCode(err); code == gatehouse.ENOTFOUND || code == gatehouse.EGONE {
+			if gatehouse.Absent(err) {
 				return gatehouse.Unprocessable([]gatehouse.FieldError{{Field: "revision",
 					Message: fmt.Sprintf("revision %d does not exist", dep.Revision)}})
 			}
@@ -326,10 +326,10 @@ func (d *Deployer) setActive(ctx context.Context, dep *gatehouse.Deployment) err
 		return gatehouse.Internal(err)
 	}
 	cur, err := d.store.Get(ctx, gatehouse.KindActive, gatehouse.ActiveID)
-	switch code := gatehouse.ErrorCode(err); {
+	switch {
 	case err == nil:
 		return d.store.Update(ctx, rec, cur.Version)
-	case code == gatehouse.ENOTFOUND || code == gatehouse.EGONE:
+	case gatehouse.Absent(err):
 		return d.store.Create(ctx, rec)
 	default:
 		return err

@@ -38,8 +38,8 @@ func (d *Deployer) holdLease(ctx context.Context) (bool, error) {
 		return false, gatehouse.Internal(err)
 	}
 	cur, err := d.store.Get(ctx, KindLease, leaseID)
-	switch code := gatehouse.ErrorCode(err); {
-	case code == gatehouse.ENOTFOUND || code == gatehouse.EGONE:
+	switch {
+	case gatehouse.Absent(err):
 		err = d.store.Create(ctx, rec)
 	case err != nil:
 		return false, err

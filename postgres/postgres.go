@@ -309,18 +309,14 @@ func (s *DB) classify(ctx context.Context, err error) error {
 	}
 	if errors.Is(err, errKeyReleased) {
 		// Lost every retry to claims let go of again: still a conflict.
-		return &gatehouse.Error{Code: gatehouse.ECONFLICT, Message: "The resource conflicts with an existing one.", Err: err}
+		return gatehouse.Clash(err)
 	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		if pe.Code == "23505" { // unique_violation
 			// The store claims ids and keys with ON CONFLICT DO NOTHING,
 			// so this means a check was missed; it is still a conflict.
-			return &gatehouse.Error{
-				Code:    gatehouse.ECONFLICT,
-				Message: "The resource conflicts with an existing one.",
-				Err:     err,
-			}
+			return gatehouse.Clash(err)
 		}
 		if unavailableState(pe.Code) {
 			return gatehouse.Unavailable(err)

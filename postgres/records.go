@@ -28,7 +28,7 @@ func (s *DB) Create(ctx context.Context, rec *gatehouse.Record) error {
 			return err
 		}
 		if exists {
-			return alreadyExists(rec.Kind, rec.ID)
+			return gatehouse.AlreadyExists(rec.Kind, rec.ID)
 		}
 		if err := lockTargets(ctx, tx, rec.Parent, refs); err != nil {
 			return err
@@ -49,7 +49,7 @@ func (s *DB) Create(ctx context.Context, rec *gatehouse.Record) error {
 			string(rec.Kind), rec.ID, now, rec.Name, pk, pid, nullBytes(rec.Secret), rec.Body).Scan(&seq, &version)
 		if errors.Is(err, pgx.ErrNoRows) {
 			// Created by another transaction since the check above.
-			return alreadyExists(rec.Kind, rec.ID)
+			return gatehouse.AlreadyExists(rec.Kind, rec.ID)
 		}
 		if err != nil {
 			return err
@@ -112,7 +112,7 @@ func (s *DB) Lookup(ctx context.Context, kind gatehouse.Kind, key string) (*gate
 		rec, err = getRecord(ctx, s.pool,
 			`r.seq = (SELECT owner_seq FROM unique_keys WHERE kind = $1 AND key = $2)`, string(kind), key)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return gatehouse.Errorf(gatehouse.ENOTFOUND, "no %s holds %q", kind, key)
+			return gatehouse.NoHolder(kind, key)
 		}
 		return err
 	})
@@ -146,7 +146,7 @@ func (s *DB) Update(ctx context.Context, rec *gatehouse.Record, ifVersion int64)
 			return err
 		}
 		if current != ifVersion {
-			return stale(rec.Kind, rec.ID, current, ifVersion)
+			return gatehouse.Stale(rec.Kind, rec.ID, current, ifVersion)
 		}
 		if err := lockTargets(ctx, tx, rec.Parent, refs); err != nil {
 			return err
@@ -162,7 +162,7 @@ func (s *DB) Update(ctx context.Context, rec *gatehouse.Record, ifVersion int64)
 			 RETURNING version`,
 			now, rec.Name, pk, pid, nullBytes(rec.Secret), rec.Body, seq, ifVersion).Scan(&version)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return gatehouse.Errorf(gatehouse.EPRECONDITION, "%s %q has changed", rec.Kind, rec.ID)
+			return gatehouse.Stale(rec.Kind, rec.ID, 0, ifVersion)
 		}
 		if err != nil {
 			return err
@@ -205,7 +205,7 @@ func (s *DB) Delete(ctx context.Context, kind gatehouse.Kind, id string, ifVersi
 			return err
 		}
 		if ifVersion != 0 && current != ifVersion {
-			return stale(kind, id, current, ifVersion)
+			return gatehouse.Stale(kind, id, current, ifVersion)
 		}
 		doomed, err := lockSubtree(ctx, tx, node{seq: seq, kind: kind, id: id})
 		if err != nil {
@@ -223,11 +223,7 @@ func (s *DB) Delete(ctx context.Context, kind gatehouse.Kind, id string, ifVersi
 
 // List returns a page of kind's records in creation order.
 func (s *DB) List(ctx context.Context, kind gatehouse.Kind, opts gatehouse.ListOptions) (*gatehouse.Page, error) {
-	limit := opts.Limit
-	if limit <= 0 {
-		limit = 100
-	}
-	limit = min(limit, gatehouse.MaxPageSize)
+	limit := gatehouse.PageLimit(opts.Limit)
 
 	where := []string{`r.kind = $1`, `r.seq > $2`}
 	args := []any{string(kind), max(opts.After, 0)}
@@ -322,10 +318,7 @@ func (s *DB) missing(ctx context.Context, tx pgx.Tx, kind gatehouse.Kind, id str
 	if err != nil {
 		return err
 	}
-	if gone {
-		return gatehouse.Errorf(gatehouse.EGONE, "%s %q has been deleted", kind, id)
-	}
-	return gatehouse.Errorf(gatehouse.ENOTFOUND, "%s %q does not exist", kind, id)
+	return gatehouse.Missing(kind, id, gone)
 }
 
 // purgeTombstones forgets deletions older than the retention. Get already
@@ -333,15 +326,6 @@ func (s *DB) missing(ctx context.Context, tx pgx.Tx, kind gatehouse.Kind, id str
 func (s *DB) purgeTombstones(ctx context.Context, tx pgx.Tx, now time.Time) error {
 	_, err := tx.Exec(ctx, `DELETE FROM tombstones WHERE deleted_at <= $1`, now.Add(-s.retention))
 	return err
-}
-
-func alreadyExists(kind gatehouse.Kind, id string) error {
-	return gatehouse.Errorf(gatehouse.ECONFLICT, "%s %q already exists", kind, id)
-}
-
-func stale(kind gatehouse.Kind, id string, current, want int64) error {
-	return gatehouse.Errorf(gatehouse.EPRECONDITION,
-		"%s %q is at version %d, not %d", kind, id, current, want)
 }
 
 func recordExists(ctx context.Context, tx pgx.Tx, kind gatehouse.Kind, id string) (bool, error) {
@@ -389,7 +373,7 @@ func lockTargets(ctx context.Context, tx pgx.Tx, parent *gatehouse.Ref, refs []g
 	}
 	for _, ref := range targets {
 		if !found[ref] {
-			return gatehouse.Errorf(gatehouse.EUNPROCESSABLE, "%s %q does not exist", ref.Kind, ref.ID)
+			return gatehouse.MissingRef(ref)
 		}
 	}
 	return nil
@@ -541,7 +525,7 @@ func checkUnused(ctx context.Context, tx pgx.Tx, doomed []node) error {
 	if err != nil {
 		return err
 	}
-	return gatehouse.Errorf(gatehouse.ECONFLICT, "%s %q is still used by %s %q", kind, id, userKind, userID)
+	return gatehouse.InUse(gatehouse.Ref{Kind: gatehouse.Kind(kind), ID: id}, gatehouse.Ref{Kind: gatehouse.Kind(userKind), ID: userID})
 }
 
 // deleteRecords deletes doomed with their refs and keys, and tombstones

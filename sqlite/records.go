@@ -24,7 +24,7 @@ func (s *DB) Create(ctx context.Context, rec *gatehouse.Record) error {
 			return err
 		}
 		if exists {
-			return gatehouse.Errorf(gatehouse.ECONFLICT, "%s %q already exists", rec.Kind, rec.ID)
+			return gatehouse.AlreadyExists(rec.Kind, rec.ID)
 		}
 		if err := checkTargets(ctx, tx, rec); err != nil {
 			return err
@@ -81,7 +81,7 @@ func (s *DB) Lookup(ctx context.Context, kind gatehouse.Kind, key string) (*gate
 		rec, err = getRecord(ctx, tx,
 			`seq = (SELECT owner_seq FROM unique_keys WHERE kind = ? AND key = ?)`, kind, key)
 		if errors.Is(err, sql.ErrNoRows) {
-			return gatehouse.Errorf(gatehouse.ENOTFOUND, "no %s holds %q", kind, key)
+			return gatehouse.NoHolder(kind, key)
 		}
 		return err
 	})
@@ -110,7 +110,7 @@ func (s *DB) Update(ctx context.Context, rec *gatehouse.Record, ifVersion int64)
 			return err
 		}
 		if current != ifVersion {
-			return stale(rec.Kind, rec.ID, current, ifVersion)
+			return gatehouse.Stale(rec.Kind, rec.ID, current, ifVersion)
 		}
 		if err := checkTargets(ctx, tx, rec); err != nil {
 			return err
@@ -165,7 +165,7 @@ func (s *DB) Delete(ctx context.Context, kind gatehouse.Kind, id string, ifVersi
 			return err
 		}
 		if ifVersion != 0 && current != ifVersion {
-			return stale(kind, id, current, ifVersion)
+			return gatehouse.Stale(kind, id, current, ifVersion)
 		}
 		doomed, err := subtree(ctx, tx, kind, id)
 		if err != nil {
@@ -183,11 +183,7 @@ func (s *DB) Delete(ctx context.Context, kind gatehouse.Kind, id string, ifVersi
 
 // List returns a page of kind's records in creation order.
 func (s *DB) List(ctx context.Context, kind gatehouse.Kind, opts gatehouse.ListOptions) (*gatehouse.Page, error) {
-	limit := opts.Limit
-	if limit <= 0 {
-		limit = 100
-	}
-	limit = min(limit, gatehouse.MaxPageSize)
+	limit := gatehouse.PageLimit(opts.Limit)
 
 	where := []string{`kind = ?`, `seq > ?`}
 	args := []any{kind, max(opts.After, 0)}
@@ -256,10 +252,13 @@ func (s *DB) Snapshot(ctx context.Context, kinds ...gatehouse.Kind) (map[gatehou
 
 // Count returns the number of records of kind.
 func (s *DB) Count(ctx context.Context, kind gatehouse.Kind) (int, error) {
+	if err := s.Damaged(); err != nil {
+		return 0, err
+	}
 	var n int
 	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM records WHERE kind = ?`, kind).Scan(&n)
 	if err != nil {
-		return 0, classify(ctx, err)
+		return 0, s.classify(ctx, err)
 	}
 	return n, nil
 }
@@ -275,10 +274,7 @@ func (s *DB) missing(ctx context.Context, tx *sql.Tx, kind gatehouse.Kind, id st
 	if err != nil {
 		return err
 	}
-	if gone {
-		return gatehouse.Errorf(gatehouse.EGONE, "%s %q has been deleted", kind, id)
-	}
-	return gatehouse.Errorf(gatehouse.ENOTFOUND, "%s %q does not exist", kind, id)
+	return gatehouse.Missing(kind, id, gone)
 }
 
 // purgeTombstones forgets deletions older than the retention. Get already
@@ -287,11 +283,6 @@ func (s *DB) purgeTombstones(ctx context.Context, tx *sql.Tx, now time.Time) err
 	_, err := tx.ExecContext(ctx, `DELETE FROM tombstones WHERE deleted_at <= ?`,
 		toMicros(now.Add(-s.retention)))
 	return err
-}
-
-func stale(kind gatehouse.Kind, id string, current, want int64) error {
-	return gatehouse.Errorf(gatehouse.EPRECONDITION,
-		"%s %q is at version %d, not %d", kind, id, current, want)
 }
 
 func recordExists(ctx context.Context, tx *sql.Tx, kind gatehouse.Kind, id string) (bool, error) {
@@ -316,7 +307,7 @@ func checkTargets(ctx context.Context, tx *sql.Tx, rec *gatehouse.Record) error 
 			return err
 		}
 		if !ok {
-			return gatehouse.Errorf(gatehouse.EUNPROCESSABLE, "%s %q does not exist", ref.Kind, ref.ID)
+			return gatehouse.MissingRef(ref)
 		}
 	}
 	return nil
@@ -375,7 +366,7 @@ func updateRecord(ctx context.Context, tx *sql.Tx, seq, ifVersion int64, rec *ga
 		return err
 	}
 	if n != 1 {
-		return gatehouse.Errorf(gatehouse.EPRECONDITION, "%s %q has changed", rec.Kind, rec.ID)
+		return gatehouse.Stale(rec.Kind, rec.ID, 0, ifVersion)
 	}
 	return nil
 }
@@ -468,8 +459,7 @@ func checkUnused(ctx context.Context, tx *sql.Tx, doomed []node) error {
 			return err
 		}
 		if user != nil {
-			return gatehouse.Errorf(gatehouse.ECONFLICT, "%s %q is still used by %s %q",
-				n.kind, n.id, user.kind, user.id)
+			return gatehouse.InUse(gatehouse.Ref{Kind: n.kind, ID: n.id}, gatehouse.Ref{Kind: user.kind, ID: user.id})
 		}
 	}
 	return nil

@@ -13,11 +13,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
@@ -54,6 +56,12 @@ type DB struct {
 	// context ends, instead of in SQLite's busy handler, which polls with
 	// sleeps. BEGIN IMMEDIATE still serializes writers in other processes.
 	writes chan struct{}
+
+	// damaged is set by the first query that finds the file corrupt. From
+	// then on every call fails with it: a damaged index can also answer
+	// wrongly without an error (a token not found, an id absent), and no
+	// retry repairs a file.
+	damaged atomic.Pointer[gatehouse.Error]
 }
 
 var _ gatehouse.Store = (*DB)(nil)
@@ -97,13 +105,14 @@ func open(path string, opts Options, busy time.Duration) (*DB, error) {
 	sdb.SetMaxIdleConns(n)
 
 	ctx := context.Background()
-	if err := checkJournal(ctx, sdb); err != nil {
-		sdb.Close()
-		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
-	}
-	if err := migrate(ctx, sdb); err != nil {
-		sdb.Close()
-		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	for _, step := range []func(context.Context, *sql.DB) error{checkJournal, checkIntegrity, migrate} {
+		if err := step(ctx, sdb); err != nil {
+			sdb.Close()
+			if isCorrupt(err) {
+				return nil, damagedFile(path, err)
+			}
+			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+		}
 	}
 	return &DB{
 		db:        sdb,
@@ -148,6 +157,66 @@ func checkJournal(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
+// integrityBudget bounds the integrity check at start. A configuration
+// store is small and is checked in milliseconds; a huge one starts
+// unchecked rather than not at all, and corruption found later still
+// takes the node out of service (see DB.damaged).
+const integrityBudget = 10 * time.Second
+
+// checkIntegrity runs SQLite's quick_check, which reads every page and
+// checks its structure, though not that indexes agree with their tables
+// (integrity_check's far slower work).
+func checkIntegrity(ctx context.Context, db *sql.DB) error {
+	ctx, cancel := context.WithTimeout(ctx, integrityBudget)
+	defer cancel()
+	var result string
+	err := db.QueryRowContext(ctx, `PRAGMA quick_check(1)`).Scan(&result)
+	switch {
+	case ctx.Err() != nil:
+		slog.Warn("sqlite: integrity check skipped: the database is too large to check within the budget", "budget", integrityBudget)
+		return nil
+	case err != nil:
+		return err
+	case result != "ok":
+		return errCorrupt{result}
+	}
+	return nil
+}
+
+// errCorrupt is the finding of an integrity check.
+type errCorrupt struct{ finding string }
+
+func (e errCorrupt) Error() string { return "integrity check: " + e.finding }
+
+// isCorrupt reports whether err says the database file is damaged.
+func isCorrupt(err error) bool {
+	var se *msqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB:
+			return true
+		}
+	}
+	return errors.As(err, new(errCorrupt))
+}
+
+// damagedFile is why a damaged database does not open: what is wrong, and
+// what the operator can do about it.
+func damagedFile(path string, err error) error {
+	return fmt.Errorf("sqlite: %s is damaged (%w). Gatehouse will not start on it. "+
+		"Restore the file from a backup, or recover what is readable with "+
+		"`sqlite3 %s .recover | sqlite3 recovered.db` and start on recovered.db", path, err, path)
+}
+
+// Damaged returns the damage a query found in the database file, or nil.
+// It does not heal: the node is not ready until the file is restored.
+func (s *DB) Damaged() error {
+	if e := s.damaged.Load(); e != nil {
+		return e
+	}
+	return nil
+}
+
 // Close closes the database. Calls after Close fail with EUNAVAILABLE.
 func (s *DB) Close() error {
 	return s.db.Close()
@@ -155,9 +224,12 @@ func (s *DB) Close() error {
 
 // Ping reports whether the database can be queried.
 func (s *DB) Ping(ctx context.Context) error {
+	if err := s.Damaged(); err != nil {
+		return err
+	}
 	var one int
 	if err := s.db.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
-		return classify(ctx, err)
+		return s.classify(ctx, err)
 	}
 	return nil
 }
@@ -173,24 +245,27 @@ func (s *DB) clock() time.Time {
 // Errors come back classified as *gatehouse.Error (or the context's
 // error).
 func (s *DB) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if err := s.Damaged(); err != nil {
+		return err
+	}
 	select {
 	case s.writes <- struct{}{}:
 	case <-ctx.Done():
-		return classify(ctx, ctx.Err())
+		return s.classify(ctx, ctx.Err())
 	}
 	defer func() { <-s.writes }()
 
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return classify(ctx, err)
+		return s.classify(ctx, err)
 	}
 	defer tx.Rollback()
 
 	if err := fn(tx); err != nil {
-		return classify(ctx, err)
+		return s.classify(ctx, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return classify(ctx, err)
+		return s.classify(ctx, err)
 	}
 	return nil
 }
@@ -198,24 +273,28 @@ func (s *DB) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 // read runs fn in a read-only transaction, so that everything fn reads
 // comes from one snapshot.
 func (s *DB) read(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if err := s.Damaged(); err != nil {
+		return err
+	}
 	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return classify(ctx, err)
+		return s.classify(ctx, err)
 	}
 	defer tx.Rollback()
 
 	if err := fn(tx); err != nil {
-		return classify(ctx, err)
+		return s.classify(ctx, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return classify(ctx, err)
+		return s.classify(ctx, err)
 	}
 	return nil
 }
 
 // classify turns err into what the Store contract promises: an
-// *gatehouse.Error, or the context's own error when the caller gave up.
-func classify(ctx context.Context, err error) error {
+// *gatehouse.Error, or the context's own error when the caller gave up. A
+// damaged file marks the store damaged for good.
+func (s *DB) classify(ctx context.Context, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -231,6 +310,12 @@ func classify(ctx context.Context, err error) error {
 	if errors.Is(err, sql.ErrConnDone) || isClosedDB(err) {
 		return gatehouse.Unavailable(err)
 	}
+	if isCorrupt(err) {
+		slog.Error("sqlite: the database file is damaged; restore it from a backup", "error", err)
+		s.damaged.CompareAndSwap(nil, &gatehouse.Error{Code: gatehouse.EUNAVAILABLE, Err: err,
+			Message: "The configuration store's database file is damaged; an operator must restore it from a backup. Until then every request that needs the store is refused."})
+		return s.damaged.Load()
+	}
 	var se *msqlite.Error
 	if errors.As(err, &se) {
 		switch se.Code() & 0xff { // primary result code
@@ -243,11 +328,7 @@ func classify(ctx context.Context, err error) error {
 			case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
 				// The store checks ids and keys before writing, so this
 				// means a check was missed; it is still a conflict.
-				return &gatehouse.Error{
-					Code:    gatehouse.ECONFLICT,
-					Message: "The resource conflicts with an existing one.",
-					Err:     err,
-				}
+				return gatehouse.Clash(err)
 			}
 		}
 	}

@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/sqlitetest"
 	"github.com/gatehouse/gatehouse/storetest"
 )
 
@@ -293,42 +295,73 @@ func TestDefaultRetentionIsADay(t *testing.T) {
 	}
 }
 
-func BenchmarkCreate(b *testing.B) {
-	ctx := b.Context()
-	db := openTest(b, filepath.Join(b.TempDir(), "gatehouse.db"), Options{})
-	body := []byte(`{"name":"svc","url":"http://upstream:8080","timeout":"5s"}`)
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		id := fmt.Sprintf("s%d", i)
-		i++
-		r := &gatehouse.Record{Kind: gatehouse.KindService, ID: id, Name: id, Unique: []string{"name:" + id}, Body: body}
-		if err := db.Create(ctx, r); err != nil {
-			b.Fatal(err)
+// BenchmarkStore runs the benchmarks every store shares.
+func BenchmarkStore(b *testing.B) {
+	storetest.Bench(b, func(b *testing.B) gatehouse.Store {
+		return openTest(b, filepath.Join(b.TempDir(), "gatehouse.db"), Options{})
+	})
+}
+
+// fill writes enough records that every index has its own pages.
+func fill(t *testing.T, db *DB) {
+	t.Helper()
+	for i := range 50 {
+		id := fmt.Sprintf("c%d", i)
+		rec := &gatehouse.Record{Kind: gatehouse.KindConsumer, ID: id, Name: id, Unique: []string{"name:" + id}, Body: []byte(`{}`)}
+		if err := db.Create(t.Context(), rec); err != nil {
+			t.Fatal(err)
 		}
 	}
 }
 
-func BenchmarkGet(b *testing.B) {
-	ctx := b.Context()
-	db := openTest(b, filepath.Join(b.TempDir(), "gatehouse.db"), Options{})
-	const n = 100
-	for i := range n {
-		r := &gatehouse.Record{Kind: gatehouse.KindService, ID: fmt.Sprintf("s%d", i), Unique: []string{fmt.Sprintf("name:s%d", i)}, Body: []byte(`{}`)}
-		if err := db.Create(ctx, r); err != nil {
-			b.Fatal(err)
+func TestOpenRefusesADamagedFileNamingItAndTheRemedy(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	db, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill(t, db)
+	db.Close()
+	sqlitetest.CorruptIndex(t, path, "records_kind_name")
+
+	db, err = Open(path, Options{})
+	if err == nil {
+		db.Close()
+		t.Fatal("Open of a damaged file: got success; want an error")
+	}
+	for _, want := range []string{path, "damaged", "backup", ".recover"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Open error %q does not mention %q", err, want)
 		}
 	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		i := 0
-		for pb.Next() {
-			if _, err := db.Get(ctx, gatehouse.KindService, fmt.Sprintf("s%d", i%n)); err != nil {
-				b.Error(err)
-				return
-			}
-			i++
-		}
-	})
+}
+
+func TestDamageFoundAfterOpenMakesEveryCallUnavailable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gatehouse.db")
+	db := openTest(t, path, Options{})
+	fill(t, db)
+	if err := db.Damaged(); err != nil {
+		t.Fatalf("Damaged before any damage: got %v; want nil", err)
+	}
+	sqlitetest.CorruptIndex(t, path, "records_kind_name")
+
+	// A lookup by name goes through the damaged index.
+	_, err := db.List(t.Context(), gatehouse.KindConsumer, gatehouse.ListOptions{Filter: gatehouse.Filter{Name: "c7"}})
+	if code := gatehouse.ErrorCode(err); code != gatehouse.EUNAVAILABLE {
+		t.Fatalf("List through a damaged index: got %v (%s); want %s", err, code, gatehouse.EUNAVAILABLE)
+	}
+	if !strings.Contains(gatehouse.ErrorMessage(err), "damaged") {
+		t.Errorf("message %q does not say the store is damaged", gatehouse.ErrorMessage(err))
+	}
+	// From then on nothing is answered from the damaged file, not even
+	// what would not touch the damaged page.
+	if _, err := db.Get(t.Context(), gatehouse.KindConsumer, "c1"); gatehouse.ErrorCode(err) != gatehouse.EUNAVAILABLE {
+		t.Errorf("Get after damage was found: got %v; want %s", err, gatehouse.EUNAVAILABLE)
+	}
+	if err := db.Ping(t.Context()); gatehouse.ErrorCode(err) != gatehouse.EUNAVAILABLE {
+		t.Errorf("Ping after damage was found: got %v; want %s", err, gatehouse.EUNAVAILABLE)
+	}
+	if db.Damaged() == nil {
+		t.Error("Damaged: got nil; want the damage found")
+	}
 }

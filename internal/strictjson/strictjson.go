@@ -167,9 +167,42 @@ func ToTree(v any) (any, error) {
 	return out, nil
 }
 
-// Decode parses b and assigns it to dst, a pointer to a struct.
-func Decode(b []byte, dst any) []FieldError {
+// ParseObject parses b as a request body: exactly one JSON value, which must
+// be an object. A body of null, an array or a scalar is refused here, once,
+// rather than read as an empty object by whatever assigns it.
+func ParseObject(b []byte) (map[string]any, error) {
 	tree, err := Parse(b)
+	if err != nil {
+		return nil, err
+	}
+	obj, ok := tree.(map[string]any)
+	if !ok {
+		return nil, FieldError{"body", "must be a JSON object, not " + describe(tree)}
+	}
+	return obj, nil
+}
+
+// describe names the JSON type of a parsed value, for messages.
+func describe(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case []any:
+		return "an array"
+	case string:
+		return "a string"
+	case bool:
+		return "a boolean"
+	case json.Number:
+		return "a number"
+	}
+	return "an object"
+}
+
+// Decode parses b as a request body (see ParseObject) and assigns it to
+// dst, a pointer to a struct.
+func Decode(b []byte, dst any) []FieldError {
+	tree, err := ParseObject(b)
 	if err != nil {
 		var fe FieldError
 		errors.As(err, &fe)
@@ -178,15 +211,66 @@ func Decode(b []byte, dst any) []FieldError {
 	return Assign(tree, dst)
 }
 
+// MaxErrors is how many field errors Assign lists. A body can be made of
+// hundreds of thousands of wrong values, and an answer naming each would be
+// many times larger than the body: past MaxErrors they are only counted,
+// and a final error on "body" says how many were left out.
+const MaxErrors = 100
+
 // Assign copies tree into dst, which must be a non-nil pointer. Fields absent
 // from tree, or null in it, keep the value dst already has, so callers set
 // defaults first. Every unknown field and wrong type is reported, sorted by
-// path.
+// path, up to MaxErrors.
 func Assign(tree any, dst any) []FieldError {
-	var errs []FieldError
-	assign(tree, reflect.ValueOf(dst).Elem(), "", &errs)
-	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Field < errs[j].Field })
-	return errs
+	var d decoder
+	d.assign(tree, reflect.ValueOf(dst).Elem(), "")
+	sort.SliceStable(d.errs, func(i, j int) bool { return d.errs[i].Field < d.errs[j].Field })
+	if d.omitted > 0 {
+		d.errs = append(d.errs, FieldError{"body", fmt.Sprintf("has %d more errors, not listed: only the first %d are", d.omitted, MaxErrors)})
+	}
+	return d.errs
+}
+
+// decoder collects the errors of one Assign.
+type decoder struct {
+	errs    []FieldError
+	omitted int // errors past MaxErrors, counted only
+}
+
+// full reports whether errors are now only counted. Paths are then not
+// built either: formatting them is most of the cost of a body of errors.
+func (d *decoder) full() bool { return len(d.errs) >= MaxErrors }
+
+func (d *decoder) fail(path, msg string) {
+	if d.full() {
+		d.omitted++
+		return
+	}
+	if path == "" {
+		path = "body"
+	}
+	d.errs = append(d.errs, FieldError{path, msg})
+}
+
+// member and index are the paths of an object member and an array element.
+func (d *decoder) member(parent, name string) string {
+	if d.full() {
+		return ""
+	}
+	if name == "" {
+		name = `""` // an empty key must not yield an empty (or the parent's) path
+	}
+	if parent == "" {
+		return name
+	}
+	return parent + "." + name
+}
+
+func (d *decoder) index(parent string, i int) string {
+	if d.full() {
+		return ""
+	}
+	return parent + "[" + strconv.Itoa(i) + "]"
 }
 
 // Defaulter is implemented by types whose zero value is not their default.
@@ -211,54 +295,17 @@ var (
 	rawType  = reflect.TypeFor[json.RawMessage]()
 )
 
-func fieldPath(parent, name string) string {
-	if name == "" {
-		name = `""` // an empty key must not yield an empty (or the parent's) path
-	}
-	if parent == "" {
-		return name
-	}
-	return parent + "." + name
-}
-
-func assign(v any, dst reflect.Value, path string, errs *[]FieldError) {
+// assign copies v into dst, dispatching on dst's type.
+func (d *decoder) assign(v any, dst reflect.Value, path string) {
 	if v == nil {
 		return
 	}
-	fail := func(msg string) {
-		p := path
-		if p == "" {
-			p = "body"
-		}
-		*errs = append(*errs, FieldError{p, msg})
-	}
 	switch {
 	case dst.Type() == rawType:
-		b, err := json.Marshal(v)
-		if err != nil {
-			fail("cannot be encoded")
-			return
-		}
-		dst.SetBytes(b)
+		d.assignRaw(v, dst, path)
 		return
 	case dst.Type() == timeType:
-		s, ok := v.(string)
-		if !ok {
-			fail("must be a string holding an RFC 3339 time")
-			return
-		}
-		t, err := time.Parse(time.RFC3339Nano, s)
-		if err == nil {
-			// time.Parse is laxer than RFC 3339 (one-digit hours, ','
-			// before fractions, offsets of 24 hours or more); a time with
-			// such an offset cannot even be encoded again.
-			_, err = t.MarshalText()
-		}
-		if err != nil || !rfc3339Syntax.MatchString(s) {
-			fail("must be an RFC 3339 time such as 2026-01-02T15:04:05Z")
-			return
-		}
-		dst.Set(reflect.ValueOf(t))
+		d.assignTime(v, dst, path)
 		return
 	}
 	switch dst.Kind() {
@@ -268,96 +315,154 @@ func assign(v any, dst reflect.Value, path string, errs *[]FieldError) {
 			setDefaults(elem.Elem())
 			dst.Set(elem)
 		}
-		assign(v, dst.Elem(), path, errs)
+		d.assign(v, dst.Elem(), path)
 	case reflect.Interface:
 		dst.Set(reflect.ValueOf(v))
+	case reflect.String, reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Float32, reflect.Float64:
+		if msg := assignScalar(v, dst); msg != "" {
+			d.fail(path, msg)
+		}
+	case reflect.Slice:
+		d.assignSlice(v, dst, path)
+	case reflect.Map:
+		d.assignMap(v, dst, path)
+	case reflect.Struct:
+		d.assignStruct(v, dst, path)
+	default:
+		d.fail(path, "cannot be decoded")
+	}
+}
+
+func (d *decoder) assignRaw(v any, dst reflect.Value, path string) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		d.fail(path, "cannot be encoded")
+		return
+	}
+	dst.SetBytes(b)
+}
+
+func (d *decoder) assignTime(v any, dst reflect.Value, path string) {
+	s, ok := v.(string)
+	if !ok {
+		d.fail(path, "must be a string holding an RFC 3339 time")
+		return
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err == nil {
+		// time.Parse is laxer than RFC 3339 (one-digit hours, ',' before
+		// fractions, offsets of 24 hours or more); a time with such an
+		// offset cannot even be encoded again.
+		_, err = t.MarshalText()
+	}
+	if err != nil || !rfc3339Syntax.MatchString(s) {
+		d.fail(path, "must be an RFC 3339 time such as 2026-01-02T15:04:05Z")
+		return
+	}
+	dst.Set(reflect.ValueOf(t))
+}
+
+// assignScalar sets a string, bool or number, or returns what is wrong.
+func assignScalar(v any, dst reflect.Value) string {
+	switch dst.Kind() {
 	case reflect.String:
 		s, ok := v.(string)
 		if !ok {
-			fail("must be a string")
-			return
+			return "must be a string"
 		}
 		dst.SetString(s)
 	case reflect.Bool:
 		b, ok := v.(bool)
 		if !ok {
-			fail("must be true or false")
-			return
+			return "must be true or false"
 		}
 		dst.SetBool(b)
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		n, ok := v.(json.Number)
-		if !ok {
-			fail("must be an integer")
-			return
-		}
-		i, err := strconv.ParseInt(string(n), 10, 64)
-		if err != nil || dst.OverflowInt(i) {
-			fail("must be an integer in range")
-			return
-		}
-		dst.SetInt(i)
 	case reflect.Float32, reflect.Float64:
 		n, ok := v.(json.Number)
 		if !ok {
-			fail("must be a number")
-			return
+			return "must be a number"
 		}
 		f, err := n.Float64()
 		if err != nil {
-			fail("must be a number in range")
-			return
+			return "must be a number in range"
 		}
 		dst.SetFloat(f)
-	case reflect.Slice:
-		arr, ok := v.([]any)
+	default: // the signed integers
+		n, ok := v.(json.Number)
 		if !ok {
-			fail("must be an array")
-			return
+			return "must be an integer"
 		}
-		out := reflect.MakeSlice(dst.Type(), len(arr), len(arr))
-		for i, item := range arr {
-			setDefaults(out.Index(i))
-			ipath := fmt.Sprintf("%s[%d]", path, i)
-			if item == nil {
-				*errs = append(*errs, FieldError{ipath, "must not be null"})
-				continue
-			}
-			assign(item, out.Index(i), ipath, errs)
+		i, err := strconv.ParseInt(string(n), 10, 64)
+		if err != nil || dst.OverflowInt(i) {
+			return "must be an integer in range"
 		}
-		dst.Set(out)
-	case reflect.Map:
-		obj, ok := v.(map[string]any)
-		if !ok || dst.Type().Key().Kind() != reflect.String {
-			fail("must be an object")
-			return
-		}
-		out := reflect.MakeMapWithSize(dst.Type(), len(obj))
-		for k, item := range obj {
-			ev := reflect.New(dst.Type().Elem()).Elem()
-			setDefaults(ev)
-			assign(item, ev, fieldPath(path, k), errs)
-			out.SetMapIndex(reflect.ValueOf(k).Convert(dst.Type().Key()), ev)
-		}
-		dst.Set(out)
-	case reflect.Struct:
-		obj, ok := v.(map[string]any)
-		if !ok {
-			fail("must be an object")
-			return
-		}
-		fields := structFields(dst.Type())
-		for k, item := range obj {
-			idx, known := fields[k]
-			if !known {
-				*errs = append(*errs, FieldError{fieldPath(path, k), "is not a known field"})
-				continue
-			}
-			assign(item, dst.FieldByIndex(idx), fieldPath(path, k), errs)
-		}
-	default:
-		fail("cannot be decoded")
+		dst.SetInt(i)
 	}
+	return ""
+}
+
+func (d *decoder) assignSlice(v any, dst reflect.Value, path string) {
+	arr, ok := v.([]any)
+	if !ok {
+		d.fail(path, "must be an array")
+		return
+	}
+	out := reflect.MakeSlice(dst.Type(), len(arr), len(arr))
+	for i, item := range arr {
+		setDefaults(out.Index(i))
+		ipath := d.index(path, i)
+		if item == nil {
+			d.fail(ipath, "must not be null")
+			continue
+		}
+		d.assign(item, out.Index(i), ipath)
+	}
+	dst.Set(out)
+}
+
+func (d *decoder) assignMap(v any, dst reflect.Value, path string) {
+	obj, ok := v.(map[string]any)
+	if !ok || dst.Type().Key().Kind() != reflect.String {
+		d.fail(path, "must be an object")
+		return
+	}
+	out := reflect.MakeMapWithSize(dst.Type(), len(obj))
+	for _, k := range sortedKeys(obj) {
+		ev := reflect.New(dst.Type().Elem()).Elem()
+		setDefaults(ev)
+		d.assign(obj[k], ev, d.member(path, k))
+		out.SetMapIndex(reflect.ValueOf(k).Convert(dst.Type().Key()), ev)
+	}
+	dst.Set(out)
+}
+
+func (d *decoder) assignStruct(v any, dst reflect.Value, path string) {
+	obj, ok := v.(map[string]any)
+	if !ok {
+		d.fail(path, "must be an object")
+		return
+	}
+	fields := structFields(dst.Type())
+	for _, k := range sortedKeys(obj) {
+		idx, known := fields[k]
+		if !known {
+			d.fail(d.member(path, k), "is not a known field")
+			continue
+		}
+		d.assign(obj[k], dst.FieldByIndex(idx), d.member(path, k))
+	}
+}
+
+// sortedKeys walks objects in a fixed order, so that which errors fall
+// past MaxErrors does not change from one request to the next.
+func sortedKeys(obj map[string]any) []string {
+	keys := make([]string, 0, len(obj))
+	for k := range obj {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // structFields maps JSON names to field indexes, following embedded structs

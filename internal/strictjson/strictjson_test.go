@@ -3,6 +3,7 @@ package strictjson
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"reflect"
 	"strings"
@@ -634,5 +635,40 @@ func TestMergeDoesNotShareMergedObjects(t *testing.T) {
 	out["new"] = true
 	if _, ok := target.(map[string]any)["new"]; ok {
 		t.Error("Merge result is the target map itself")
+	}
+}
+
+func TestDecodeRefusesATopLevelValueThatIsNotAnObject(t *testing.T) {
+	for in, want := range map[string]string{
+		`null`:  "must be a JSON object, not null",
+		`[]`:    "must be a JSON object, not an array",
+		`"x"`:   "must be a JSON object, not a string",
+		`1.5`:   "must be a JSON object, not a number",
+		`false`: "must be a JSON object, not a boolean",
+	} {
+		var d doc
+		errs := Decode([]byte(in), &d)
+		if len(errs) != 1 || errs[0] != (FieldError{"body", want}) {
+			t.Errorf("Decode(%s) = %v; want [body: %s]", in, errs, want)
+		}
+	}
+}
+
+func TestAssignListsAtMostMaxErrorsAndCountsTheRest(t *testing.T) {
+	const bad = 5000
+	in := `{"targets":[` + strings.Repeat(`{"weight":"x"},`, bad-1) + `{"weight":"x"}],"nmae":1}`
+	var d doc
+	errs := Decode([]byte(in), &d)
+	if len(errs) != MaxErrors+1 {
+		t.Fatalf("got %d errors; want %d and one counting the rest", len(errs), MaxErrors+1)
+	}
+	// Fields are walked in order, so the first errors are always the same.
+	if errs[0].Field != "nmae" || errs[1].Field != "targets[0].weight" {
+		t.Errorf("first errors are %v, %v; want nmae, targets[0].weight", errs[0], errs[1])
+	}
+	last := errs[MaxErrors]
+	want := fmt.Sprintf("has %d more errors, not listed: only the first %d are", bad+1-MaxErrors, MaxErrors)
+	if last != (FieldError{"body", want}) {
+		t.Errorf("last error is %v; want body: %s", last, want)
 	}
 }

@@ -1,0 +1,311 @@
+package admin
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/serve"
+	"github.com/gatehouse/gatehouse/internal/sqlitetest"
+	"github.com/gatehouse/gatehouse/internal/strictjson"
+	"github.com/gatehouse/gatehouse/internal/wiretest"
+)
+
+// Requests an outside attack found the API taking wrongly: each is refused
+// before anything changes.
+
+func TestBodyThatIsNotAJSONObjectReturns400OnEveryEndpoint(t *testing.T) {
+	api := newTestAPI(t)
+	api.must(201, "POST", "/admin/v1/consumers", `{"id":"c1","name":"c1"}`)
+	api.must(201, "POST", "/admin/v1/services", `{"id":"s1","name":"s1","url":"http://a:1"}`)
+	targets := []struct{ method, path string }{
+		{"POST", "/admin/v1/services"},
+		{"POST", "/admin/v1/routes"},
+		{"POST", "/admin/v1/consumers"},
+		{"POST", "/admin/v1/policies"},
+		{"POST", "/admin/v1/tokens"},
+		{"POST", "/admin/v1/consumers/c1/credentials"},
+		{"POST", "/admin/v1/deployments"},
+		{"PUT", "/admin/v1/services/s1"},
+		{"PATCH", "/admin/v1/services/s1"},
+		{"PUT", "/admin/v1/consumers/c1"},
+		{"PATCH", "/admin/v1/consumers/c1"},
+	}
+	for _, tg := range targets {
+		for _, body := range []string{`null`, ` null `, `[]`, `[{}]`, `"x"`, `0`, `true`} {
+			t.Run(tg.method+" "+tg.path+" "+body, func(t *testing.T) {
+				before := api.snapshot()
+				r := api.do(tg.method, tg.path, body)
+				assertProblem(t, r, 400)
+				if got := r.problemFields(); fmt.Sprint(got) != "[body]" {
+					t.Fatalf("got fields %v; want [body]; body %s", got, r.body)
+				}
+				api.unchanged(before)
+			})
+		}
+	}
+}
+
+func TestUnknownQueryParameterReturns400OnEveryEndpointAndChangesNothing(t *testing.T) {
+	api := newTestAPI(t)
+	api.must(201, "POST", "/admin/v1/consumers", `{"id":"c1","name":"c1"}`)
+	targets := []struct{ method, path, body string }{
+		{"POST", "/admin/v1/consumers", `{"name":"dry"}`},
+		{"GET", "/admin/v1/consumers", ""},
+		{"HEAD", "/admin/v1/consumers", ""},
+		{"GET", "/admin/v1/consumers/c1", ""},
+		{"HEAD", "/admin/v1/consumers/c1", ""},
+		{"PUT", "/admin/v1/consumers/c1", `{"name":"renamed"}`},
+		{"PATCH", "/admin/v1/consumers/c1", `{"name":"renamed"}`},
+		{"DELETE", "/admin/v1/consumers/c1", ""},
+		{"POST", "/admin/v1/consumers/c1/credentials", `{"type":"key-auth"}`},
+		{"POST", "/admin/v1/deployments", `{}`},
+		{"GET", "/admin/v1/openapi.json", ""},
+	}
+	for _, tg := range targets {
+		t.Run(tg.method+" "+tg.path, func(t *testing.T) {
+			before := api.snapshot()
+			r := api.do(tg.method, tg.path+"?dry_run=true", tg.body)
+			if tg.method == "HEAD" {
+				if r.status != 400 || len(r.body) != 0 {
+					t.Fatalf("got %d with %d body bytes; want 400 without a body", r.status, len(r.body))
+				}
+				return
+			}
+			assertProblem(t, r, 400)
+			if got := r.problemFields(); fmt.Sprint(got) != "[query.dry_run]" {
+				t.Fatalf("got fields %v; want [query.dry_run]; body %s", got, r.body)
+			}
+			api.unchanged(before)
+		})
+	}
+}
+
+// TestPlainWritesUnderContentionAllSucceed sends 30 PUTs and PATCHes
+// without a precondition at once on one resource: every one is applied,
+// none gets 412, which only a failed precondition earns. With two servers
+// on one store (two control nodes) the writers of one server cannot queue
+// behind the other's and must win by retrying.
+func TestPlainWritesUnderContentionAllSucceed(t *testing.T) {
+	for _, servers := range []int{1, 2} {
+		t.Run(fmt.Sprintf("%d servers", servers), func(t *testing.T) {
+			api := newTestAPI(t)
+			bases := []string{api.base}
+			if servers == 2 {
+				_, addr := wiretest.Serve(t, recordStatuses(New(api.store, Options{Now: api.clock.Now})), serve.Options{})
+				bases = append(bases, "http://"+addr)
+			}
+			send := func(i int, method, path, body string) *response {
+				other := *api
+				other.base = bases[i%len(bases)]
+				return other.do(method, path, body)
+			}
+
+			t.Run("PATCHes of different fields all land", func(t *testing.T) {
+				api.must(201, "POST", "/admin/v1/services", `{"id":"s","name":"s","url":"http://a:1","health_check":{"path":"/"}}`)
+				patches := []string{
+					`{"connect_timeout_ms":1234}`, `{"read_timeout_ms":4321}`, `{"retries":7}`,
+					`{"health_check":{"path":"/ready"}}`, `{"health_check":{"interval_ms":20000}}`,
+					`{"health_check":{"timeout_ms":3000}}`, `{"health_check":{"healthy_threshold":5}}`,
+					`{"health_check":{"unhealthy_threshold":6}}`, `{"url":"http://b:2"}`, `{"name":"renamed"}`,
+				}
+				statuses := parallel(30, func(i int) *response {
+					return send(i, "PATCH", "/admin/v1/services/s", patches[i%len(patches)])
+				})
+				for i, r := range statuses {
+					if r.status != 200 {
+						t.Errorf("PATCH %s: got %d; want 200: %s", patches[i%len(patches)], r.status, r.body)
+					}
+				}
+				got := string(api.must(200, "GET", "/admin/v1/services/s", "").body)
+				for _, want := range []string{`"connect_timeout_ms":1234`, `"read_timeout_ms":4321`, `"retries":7`,
+					`"path":"/ready"`, `"interval_ms":20000`, `"timeout_ms":3000`, `"healthy_threshold":5`,
+					`"unhealthy_threshold":6`, `"url":"http://b:2"`, `"name":"renamed"`} {
+					if !strings.Contains(got, want) {
+						t.Errorf("final service lacks %s: %s", want, got)
+					}
+				}
+			})
+
+			t.Run("PUTs and PATCHes of one field: the last write stays", func(t *testing.T) {
+				api.must(201, "POST", "/admin/v1/consumers", `{"id":"c","name":"c"}`)
+				responses := parallel(30, func(i int) *response {
+					if i%2 == 0 {
+						return send(i, "PUT", "/admin/v1/consumers/c", fmt.Sprintf(`{"name":"c","groups":["g%d"]}`, i))
+					}
+					return send(i, "PATCH", "/admin/v1/consumers/c", fmt.Sprintf(`{"groups":["g%d"]}`, i))
+				})
+				var last *response
+				lastVersion := 0
+				for _, r := range responses {
+					if r.status != 200 {
+						t.Fatalf("got %d; want 200: %s", r.status, r.body)
+					}
+					v, _ := strconv.Atoi(strings.Trim(r.header.Get("ETag"), `"`))
+					if v > lastVersion {
+						last, lastVersion = r, v
+					}
+				}
+				final := api.must(200, "GET", "/admin/v1/consumers/c", "")
+				if g, want := final.json()["groups"], last.json()["groups"]; fmt.Sprint(g) != fmt.Sprint(want) {
+					t.Fatalf("final groups %v; want %v, written by the last write", g, want)
+				}
+			})
+		})
+	}
+}
+
+// parallel runs n requests at once and returns their responses in order.
+func parallel(n int, do func(i int) *response) []*response {
+	out := make([]*response, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			out[i] = do(i)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return out
+}
+
+// alwaysStale is a store on which every update loses a race, as if writers
+// elsewhere never stopped.
+type alwaysStale struct{ gatehouse.Store }
+
+func (alwaysStale) Update(ctx context.Context, rec *gatehouse.Record, ifVersion int64) error {
+	return gatehouse.Errorf(gatehouse.EPRECONDITION, "%s %q is at a newer version", rec.Kind, rec.ID)
+}
+
+func TestPlainWriteThatNeverWinsItsRaceReturns503WithRetryAfterNot412(t *testing.T) {
+	api := newTestAPI(t, withStore(func(s gatehouse.Store) gatehouse.Store { return alwaysStale{s} }))
+	tag := api.must(201, "POST", "/admin/v1/consumers", `{"id":"c","name":"c"}`).header.Get("ETag")
+	r := api.do("PATCH", "/admin/v1/consumers/c", `{"groups":["a"]}`)
+	assertProblem(t, r, 503)
+	if r.header.Get("Retry-After") == "" {
+		t.Fatal("503 without Retry-After")
+	}
+	// With a precondition the lost race is the client's 412 at once.
+	assertProblem(t, api.do("PATCH", "/admin/v1/consumers/c", `{"groups":["a"]}`, h("If-Match", tag)), 412)
+}
+
+func TestStoreDamagedAfterStartMakesReadyzAndAdminRequests503(t *testing.T) {
+	api := newTestAPI(t)
+	api.deployAndWait(`{}`)
+	for i := range 50 {
+		api.must(201, "POST", "/admin/v1/consumers", fmt.Sprintf(`{"name":"c%d"}`, i))
+	}
+	api.must(200, "GET", "/readyz", "")
+	sqlitetest.CorruptIndex(t, api.dbPath, "records_kind_name")
+
+	// The first request to read the damaged page finds the damage.
+	r := api.do("GET", "/admin/v1/consumers?name=c7", "")
+	p := assertProblem(t, r, 503)
+	if detail, _ := p["detail"].(string); !strings.Contains(detail, "damaged") {
+		t.Errorf("detail %q does not say the store is damaged", detail)
+	}
+	if r.header.Get("Retry-After") == "" {
+		t.Error("503 without Retry-After")
+	}
+	// From then on the node is not ready, and nothing is answered from
+	// the damaged file; the process itself is alive.
+	assertProblem(t, api.do("GET", "/readyz", "", h("Authorization", "")), 503)
+	assertProblem(t, api.do("GET", "/admin/v1/services", ""), 503)
+	api.must(200, "GET", "/healthz", "", h("Authorization", ""))
+}
+
+func TestBodyOfManyWrongValuesGetsABoundedProblemCountingTheRest(t *testing.T) {
+	api := newTestAPI(t)
+	const wrong = 400_000
+	body := `{"name":"s","url":"http://a:1","policies":[` + strings.Repeat("1,", wrong-1) + `1]}`
+	r := api.do("POST", "/admin/v1/services", body)
+	assertProblem(t, r, 400)
+	if len(r.body) > 32<<10 {
+		t.Fatalf("got a %d-byte problem for a %d-byte body; want it bounded", len(r.body), len(body))
+	}
+	var p struct {
+		Errors []gatehouse.FieldError `json:"errors"`
+	}
+	if err := json.Unmarshal(r.body, &p); err != nil {
+		t.Fatal(err)
+	}
+	var listed int
+	var rest string
+	for _, e := range p.Errors {
+		if e.Field == "body" {
+			rest = e.Message
+		} else {
+			listed++
+		}
+	}
+	if listed != strictjson.MaxErrors {
+		t.Errorf("got %d field errors listed; want %d", listed, strictjson.MaxErrors)
+	}
+	if want := fmt.Sprintf("has %d more errors", wrong-strictjson.MaxErrors); !strings.HasPrefix(rest, want) {
+		t.Errorf("got body error %q; want one starting %q", rest, want)
+	}
+}
+
+func TestBodyInAContentCodingReturns415WithAcceptEncoding(t *testing.T) {
+	api := newTestAPI(t)
+	api.must(201, "POST", "/admin/v1/consumers", `{"id":"c1","name":"c1"}`)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte(`{"name":"zipped"}`))
+	zw.Close()
+	tests := []struct{ desc, method, path, body, coding string }{
+		{"gzip", "POST", "/admin/v1/consumers", gz.String(), "gzip"},
+		{"plain body labelled br", "POST", "/admin/v1/consumers", `{"name":"plain"}`, "br"},
+		{"identity then gzip", "PATCH", "/admin/v1/consumers/c1", `{"name":"x"}`, "identity, gzip"},
+		{"deflate on PUT", "PUT", "/admin/v1/consumers/c1", `{"name":"x"}`, "deflate"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			before := api.snapshot()
+			r := api.do(tc.method, tc.path, tc.body, h("Content-Encoding", tc.coding))
+			assertProblem(t, r, 415)
+			if got := r.header.Get("Accept-Encoding"); got != "identity" {
+				t.Errorf("got Accept-Encoding %q; want identity", got)
+			}
+			api.unchanged(before)
+		})
+	}
+	api.must(201, "POST", "/admin/v1/consumers", `{"name":"plain"}`, h("Content-Encoding", "identity"))
+}
+
+func TestReadWithAFailingPreconditionReturns412(t *testing.T) {
+	api := newTestAPI(t)
+	tag := api.must(201, "POST", "/admin/v1/consumers", `{"id":"c","name":"c"}`).header.Get("ETag")
+	past := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC).Format(http.TimeFormat)
+	for _, method := range []string{"GET", "HEAD"} {
+		for _, hd := range []header{h("If-Match", `"999"`), h("If-Match", "W/"+tag), h("If-Unmodified-Since", past)} {
+			t.Run(method+" "+hd.k+": "+hd.v, func(t *testing.T) {
+				r := api.do(method, "/admin/v1/consumers/c", "", hd)
+				if method == "HEAD" {
+					if r.status != 412 {
+						t.Fatalf("got %d; want 412", r.status)
+					}
+					return
+				}
+				assertProblem(t, r, 412)
+			})
+		}
+		// Satisfied preconditions read as usual; If-Match wins over a
+		// matching If-None-Match only when it fails.
+		api.must(200, method, "/admin/v1/consumers/c", "", h("If-Match", tag))
+		api.must(304, method, "/admin/v1/consumers/c", "", h("If-Match", tag), h("If-None-Match", tag))
+	}
+}

@@ -63,10 +63,13 @@ type JWTConfig struct {
 	ConsumerClaim string `json:"consumer_claim"`
 	// LeewaySeconds tolerates clock skew on exp and nbf. Default 30.
 	LeewaySeconds int `json:"leeway_seconds"`
+	// RequireExp refuses tokens without an exp claim, which would
+	// otherwise be good forever once leaked. Default true.
+	RequireExp bool `json:"require_exp"`
 }
 
 func (c *JWTConfig) SetDefaults() {
-	*c = JWTConfig{JWKSCacheSeconds: 300, ConsumerClaim: "sub", LeewaySeconds: 30}
+	*c = JWTConfig{JWKSCacheSeconds: 300, ConsumerClaim: "sub", LeewaySeconds: 30, RequireExp: true}
 }
 
 // JWT signing algorithms gatehouse verifies. "none" never is.

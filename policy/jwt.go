@@ -108,12 +108,12 @@ func staticKey(k gatehouse.JWTKey) (*jwtKey, error) {
 // jwtVerifier verifies bearer tokens for one auth policy and names their
 // consumer.
 type jwtVerifier struct {
-	keys      []*jwtKey
-	jwks      *jwks // nil: no JWKS URL
-	issuer    string
-	audience  string
-	claim     string
-	leeway    time.Duration
+	keys     []*jwtKey
+	jwks     *jwks // nil: no JWKS URL
+	issuer   string
+	audience string
+	claim    string
+	leeway   time.Duration
 	// requireExp refuses tokens without exp (RequireExp).
 	requireExp bool
 	consumers  *Consumers

@@ -40,10 +40,14 @@ type RevisionCredential struct {
 	Hash string `json:"hash,omitempty"`
 }
 
-// Redact clears the credentials' hashes, for showing a revision.
+// Redact clears the credentials' hashes and the policies' write-only
+// secrets, for showing a revision.
 func (r *Revision) Redact() {
 	for _, c := range r.Credentials {
 		c.Hash = ""
+	}
+	for _, p := range r.Policies {
+		p.Hide()
 	}
 }
 

@@ -100,8 +100,9 @@ type Deployment struct {
 	// runs from it, however often it is taken up again.
 	StartedAt  *time.Time `json:"started_at,omitempty"`
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
-	// Nodes is the progress of each data node, for deployments applied
-	// across a cluster; absent for one applied in-process.
+	// Nodes is the progress of each live data node; absent when there is
+	// none (the deployment then succeeds at once: nodes that start later
+	// catch up).
 	Nodes []NodeProgress `json:"nodes,omitempty"`
 }
 

@@ -40,10 +40,14 @@ type RevisionCredential struct {
 	Hash string `json:"hash,omitempty"`
 }
 
-// Redact clears the credentials' hashes, for showing a revision.
+// Redact clears the credentials' hashes and the policies' write-only
+// secrets, for showing a revision.
 func (r *Revision) Redact() {
 	for _, c := range r.Credentials {
 		c.Hash = ""
+	}
+	for _, p := range r.Policies {
+		p.Hide()
 	}
 }
 
@@ -96,8 +100,9 @@ type Deployment struct {
 	// runs from it, however often it is taken up again.
 	StartedAt  *time.Time `json:"started_at,omitempty"`
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
-	// Nodes is the progress of each data node, for deployments applied
-	// across a cluster; absent for one applied in-process.
+	// Nodes is the progress of each live data node; absent when there is
+	// none (the deployment then succeeds at once: nodes that start later
+	// catch up).
 	Nodes []NodeProgress `json:"nodes,omitempty"`
 }
 

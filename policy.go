@@ -25,6 +25,9 @@ type Policy struct {
 	Type   string          `json:"type"`
 	Global bool            `json:"global"`
 	Config json.RawMessage `json:"config"`
+
+	// hidden is what Hide took out of Config, for KeepHidden.
+	hidden *AuthConfig
 }
 
 // Policy types.

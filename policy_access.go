@@ -5,11 +5,15 @@ import (
 	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
+
+	"github.com/gatehouse/gatehouse/internal/strictjson"
 )
 
 // AuthConfig makes a route require a consumer's credentials: an API key,
@@ -63,10 +67,13 @@ type JWTConfig struct {
 	ConsumerClaim string `json:"consumer_claim"`
 	// LeewaySeconds tolerates clock skew on exp and nbf. Default 30.
 	LeewaySeconds int `json:"leeway_seconds"`
+	// RequireExp refuses tokens without an exp claim, which would
+	// otherwise be good forever once leaked. Default true.
+	RequireExp bool `json:"require_exp"`
 }
 
 func (c *JWTConfig) SetDefaults() {
-	*c = JWTConfig{JWKSCacheSeconds: 300, ConsumerClaim: "sub", LeewaySeconds: 30}
+	*c = JWTConfig{JWKSCacheSeconds: 300, ConsumerClaim: "sub", LeewaySeconds: 30, RequireExp: true}
 }
 
 // JWT signing algorithms gatehouse verifies. "none" never is.
@@ -107,6 +114,106 @@ func (k *JWTKey) ParsePublicKey() (any, error) {
 		return nil, fmt.Errorf("is a %T, which gatehouse does not verify", pub)
 	}
 	return pub, nil
+}
+
+// Hide clears the HS256 secrets of an auth policy's config: anyone who
+// can read policies could otherwise mint tokens. What is cleared is kept
+// for KeepHidden.
+func (p *Policy) Hide() {
+	c := p.authConfig()
+	if c == nil || c.JWT == nil {
+		return
+	}
+	shown := *c.JWT
+	shown.Keys = make([]JWTKey, len(c.JWT.Keys))
+	hid := false
+	for i, k := range c.JWT.Keys {
+		hid = hid || k.Secret != ""
+		k.Secret = ""
+		shown.Keys[i] = k
+	}
+	if !hid {
+		return
+	}
+	out := *c
+	out.JWT = &shown
+	if b, err := json.Marshal(&out); err == nil {
+		p.Config, p.hidden = b, c
+	}
+}
+
+// KeepHidden gives each HS256 key of the config that has no secret the
+// secret current has for it: the current HS256 key with the same kid, or,
+// if several have it (keys without kid), the one at the same index. A key
+// that matches none keeps no secret, and validation asks for one.
+func (p *Policy) KeepHidden(current Resource) {
+	cur, ok := current.(*Policy)
+	if !ok || p.Type != PolicyAuth || cur.Type != PolicyAuth {
+		return
+	}
+	stored := cur.hidden
+	if stored == nil {
+		stored = cur.authConfig()
+	}
+	if stored == nil || stored.JWT == nil {
+		return
+	}
+	// The config as the client sent it, parsed as Check parses it: what
+	// does not parse is left for Check to report.
+	next := &AuthConfig{}
+	next.SetDefaults()
+	tree, err := strictjson.Parse(p.Config)
+	if err != nil || len(strictjson.Assign(tree, next)) > 0 || next.JWT == nil {
+		return
+	}
+	changed := false
+	for i := range next.JWT.Keys {
+		k := &next.JWT.Keys[i]
+		if k.Alg != "HS256" || k.Secret != "" {
+			continue
+		}
+		if s := storedSecret(stored.JWT.Keys, i, k.KeyID); s != "" {
+			k.Secret, changed = s, true
+		}
+	}
+	if !changed {
+		return
+	}
+	if b, err := json.Marshal(next); err == nil {
+		p.Config = b
+	}
+}
+
+// storedSecret is the secret of the HS256 key in keys that the key at
+// index i with kid stands for ("" if none does).
+func storedSecret(keys []JWTKey, i int, kid string) string {
+	var found []int
+	for j, k := range keys {
+		if k.Alg == "HS256" && k.KeyID == kid && k.Secret != "" {
+			found = append(found, j)
+		}
+	}
+	switch {
+	case len(found) == 1:
+		return keys[found[0]].Secret
+	case slices.Contains(found, i):
+		return keys[i].Secret
+	}
+	return ""
+}
+
+// authConfig decodes an auth policy's stored config; nil for another
+// type or a config that does not decode.
+func (p *Policy) authConfig() *AuthConfig {
+	if p.Type != PolicyAuth {
+		return nil
+	}
+	c := &AuthConfig{}
+	c.SetDefaults()
+	if json.Unmarshal(p.Config, c) != nil {
+		return nil
+	}
+	return c
 }
 
 // MinHMACSecret is the shortest HS256 secret accepted: 256 bits.

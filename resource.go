@@ -56,6 +56,27 @@ type Sealer interface {
 	Redact() (restore func())
 }
 
+// WriteOnly is a resource with members that are written but never shown
+// (a policy's HS256 secrets, which the data plane needs in the clear and
+// so cannot be hashed as a Sealer's are): reads omit them, and an update
+// that omits them keeps the stored ones.
+type WriteOnly interface {
+	// Hide clears the write-only members, for showing the resource, and
+	// keeps them aside (unexported) for KeepHidden.
+	Hide()
+	// KeepHidden gives the resource, an update built from what a client
+	// sent, the write-only members it omits, from current: the resource
+	// as loaded (hidden) before the update.
+	KeepHidden(current Resource)
+}
+
+// KeepHidden is WriteOnly.KeepHidden for any resource.
+func KeepHidden(next, current Resource) {
+	if w, ok := next.(WriteOnly); ok {
+		w.KeepHidden(current)
+	}
+}
+
 // idPattern is the id syntax: safe in a URL path segment without escaping,
 // in a log line and in a file name. No dots, so "." and ".." cannot be ids.
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)

@@ -178,3 +178,33 @@ func TestErrors(t *testing.T) {
 		seen[c] = true
 	}
 }
+
+// TestPolicyUpdateOmittingHS256SecretsKeepsEachKeysOwn proves the rule
+// by which an update that omits secrets gets the stored ones: the HS256
+// key of the same kid, and among keys sharing a kid, the same index.
+func TestPolicyUpdateOmittingHS256SecretsKeepsEachKeysOwn(t *testing.T) {
+	const a, b, c = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "cccccccccccccccccccccccccccccccc"
+	current := &gatehouse.Policy{Type: gatehouse.PolicyAuth, Config: json.RawMessage(`{"jwt":{"keys":[
+		{"alg":"HS256","secret":"` + a + `"},{"alg":"HS256","secret":"` + b + `"},{"kid":"k","alg":"HS256","secret":"` + c + `"}]}}`)}
+	current.Normalize()
+	current.Hide()
+	if strings.Contains(string(current.Config), a) {
+		t.Fatalf("hidden config %s holds a secret", current.Config)
+	}
+	next := &gatehouse.Policy{Type: gatehouse.PolicyAuth, Config: json.RawMessage(`{"jwt":{"keys":[
+		{"kid":"k","alg":"HS256"},{"alg":"HS256"},{"alg":"HS256"},{"kid":"new","alg":"HS256"}]}}`)}
+	gatehouse.KeepHidden(next, current)
+	var cfg gatehouse.AuthConfig
+	if err := json.Unmarshal(next.Config, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, k := range cfg.JWT.Keys {
+		got = append(got, k.Secret)
+	}
+	// Index 1 and 2 are both kid-less: each takes the stored kid-less key
+	// at its own index if there is one, else none.
+	if want := []string{c, b, "", ""}; !slices.Equal(got, want) {
+		t.Fatalf("secrets %q; want %q", got, want)
+	}
+}

@@ -61,7 +61,8 @@ func TestDeploymentThatDoesNotCompileFailsWithReasonAndKeepsLastGood(t *testing.
 	api.deployAndWait(`{}`)
 	api.must(201, "POST", "/admin/v1/routes", `{"name":"uncompilable","paths":["/a"],"service_id":"`+svc+`"}`)
 	dep := api.deployAndWait(`{}`)
-	if dep["state"] != "failed" || dep["reason"] != `route "uncompilable" does not compile` {
+	// The node that could not apply it is named, with its compile error.
+	if dep["state"] != "failed" || dep["reason"] != `node test-node failed to apply revision 2: route "uncompilable" does not compile` {
 		t.Fatalf("got %v; want failed with the compile error as reason", dep)
 	}
 	if rev, _ := api.applier.last(); rev == nil || rev.Number != 1 {
@@ -172,7 +173,9 @@ func TestMetricsAreServedWithoutCredentials(t *testing.T) {
 
 func TestNodesListRegisteredNodesWithTheirDerivedState(t *testing.T) {
 	api := newTestAPI(t)
-	now := api.clock.Now()
+	// Liveness is judged as deployments judge it, by the Deployer's Watch
+	// on this process's clock.
+	now := time.Now()
 	for _, n := range []*gatehouse.Node{
 		{Meta: gatehouse.Meta{ID: "edge-1"}, Role: gatehouse.RoleData, Revision: 3, DeploymentID: "d3", LastSeen: now, HeartbeatMS: 2000},
 		{Meta: gatehouse.Meta{ID: "edge-2"}, Role: gatehouse.RoleData, LastSeen: now.Add(-7 * time.Second), HeartbeatMS: 2000,
@@ -193,7 +196,8 @@ func TestNodesListRegisteredNodesWithTheirDerivedState(t *testing.T) {
 		n := v.(map[string]any)
 		got = append(got, fmt.Sprintf("%v:%v:%v:%v", n["id"], n["role"], n["revision"], n["state"]))
 	}
-	if want := "[edge-1:data:3:live edge-2:data:0:down ctl:control:0:live]"; fmt.Sprint(got) != want {
+	// test-node is this process, registered at start as the binary's is.
+	if want := "[test-node:all:0:live edge-1:data:3:live edge-2:data:0:down ctl:control:0:live]"; fmt.Sprint(got) != want {
 		t.Fatalf("nodes: got %v; want %s", got, want)
 	}
 	n := api.must(200, "GET", "/admin/v1/nodes/edge-2", "").json()

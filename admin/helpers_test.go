@@ -107,12 +107,19 @@ func newTestAPI(t testing.TB, opts ...apiOption) *testAPI {
 		store = cfg.wrapStore(db)
 	}
 	cfg.admin.Now = clock.Now
+	// Deployments run as in the binary with its default store and role:
+	// this process is a cluster of one node, whose Deployer points the
+	// active revision and whose Agent applies it.
 	applier := &recordingApplier{}
-	deployer := deploy.New(db, applier, nil)
+	node := deploy.NewNode(db, applier, slog.New(slog.DiscardHandler), deploy.NodeOptions{Name: "test-node"})
+	if _, err := node.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	go deployer.Run(ctx)
-	t.Cleanup(cancel)
-	cfg.admin.Deployments = deployer
+	stopped := make(chan struct{})
+	go func() { node.Run(ctx); close(stopped) }()
+	t.Cleanup(func() { cancel(); <-stopped })
+	cfg.admin.Deployments, cfg.admin.Nodes = node.Deployer, node.Deployer.Watch()
 	cfg.admin.Metrics = promhttp.HandlerFor(prometheus.NewRegistry(), promhttp.HandlerOpts{})
 	cfg.admin.Ready = func() bool { _, ok := applier.last(); return ok }
 	srv, addr := wiretest.Serve(t, recordStatuses(New(store, cfg.admin)), cfg.serve)

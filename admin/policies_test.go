@@ -1,8 +1,12 @@
 package admin
 
 import (
+	"context"
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse/gatehouse"
 )
 
 func TestPolicyIsReadBackWithEveryDefaultFilledIn(t *testing.T) {
@@ -64,4 +68,66 @@ func TestDeletingAPolicyARouteUsesReturns409(t *testing.T) {
 	// Once the route lets go of it, it can go.
 	api.must(200, "PATCH", "/admin/v1/routes/r", `{"policies":[]}`, h("Content-Type", "application/merge-patch+json"))
 	api.must(204, "DELETE", "/admin/v1/policies/down", "")
+}
+
+// TestHS256SecretsOfAuthPoliciesAreWriteOnly proves that no read shows an
+// auth policy's HS256 secret (not the write's own answer, GET, a list or
+// a revision), and that an update omitting it keeps the stored one.
+func TestHS256SecretsOfAuthPoliciesAreWriteOnly(t *testing.T) {
+	api := newTestAPI(t)
+	const secret1 = "first-secret-of-32-bytes-or-more"
+	const secret2 = "second-secret-of-32-bytes-or-mor"
+	stored := func() string {
+		t.Helper()
+		rec, err := api.store.Get(context.Background(), gatehouse.KindPolicy, "jwt")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(rec.Body)
+	}
+	shown := func(step string, r *response) {
+		t.Helper()
+		for _, s := range []string{secret1, secret2} {
+			if strings.Contains(string(r.body), s) {
+				t.Fatalf("%s: the secret is in the answer: %s", step, r.body)
+			}
+		}
+	}
+	keys := func(r *response) []any {
+		return r.json()["config"].(map[string]any)["jwt"].(map[string]any)["keys"].([]any)
+	}
+	shown("POST", api.must(201, "POST", "/admin/v1/policies",
+		`{"id":"jwt","name":"jwt","type":"auth","config":{"jwt":{"keys":[{"kid":"a","alg":"HS256","secret":"`+secret1+`"}]}}}`))
+	get := api.must(200, "GET", "/admin/v1/policies/jwt", "")
+	shown("GET", get)
+	if k := keys(get); len(k) != 1 || k[0].(map[string]any)["kid"] != "a" {
+		t.Fatalf("GET keys %v; want the key, without its secret", k)
+	}
+	shown("list", api.must(200, "GET", "/admin/v1/policies", ""))
+
+	// PATCH and PUT of what a client read back keep the secret.
+	shown("PATCH", api.must(200, "PATCH", "/admin/v1/policies/jwt", `{"config":{"realm":"shop"}}`))
+	shown("PUT", api.must(200, "PUT", "/admin/v1/policies/jwt", string(get.body)))
+	if !strings.Contains(stored(), secret1) {
+		t.Fatalf("stored %s; want the secret kept", stored())
+	}
+	// A key the stored policy has no secret for needs one: 400.
+	p := assertProblem(t, api.do("PUT", "/admin/v1/policies/jwt",
+		`{"name":"jwt","type":"auth","config":{"jwt":{"keys":[{"kid":"a","alg":"HS256"},{"kid":"b","alg":"HS256"}]}}}`), 400)
+	if fields := fmt.Sprint(p["errors"]); !strings.Contains(fields, "config.jwt.keys[1].secret") {
+		t.Fatalf("errors %s; want config.jwt.keys[1].secret", fields)
+	}
+	// A secret given replaces the stored one.
+	shown("PUT with a new secret", api.must(200, "PUT", "/admin/v1/policies/jwt",
+		`{"name":"jwt","type":"auth","config":{"jwt":{"keys":[{"kid":"a","alg":"HS256","secret":"`+secret2+`"}]}}}`))
+	if s := stored(); !strings.Contains(s, secret2) || strings.Contains(s, secret1) {
+		t.Fatalf("stored %s; want only the new secret", s)
+	}
+
+	api.deployAndWait(`{}`)
+	shown("revision", api.must(200, "GET", "/admin/v1/revisions/1", ""))
+	rev, _ := api.applier.last()
+	if rev == nil || len(rev.Policies) != 1 || !strings.Contains(string(rev.Policies[0].Config), secret2) {
+		t.Fatalf("applied %+v; want the policy with its secret (the data plane verifies with it)", rev)
+	}
 }

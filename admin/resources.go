@@ -34,8 +34,9 @@ type kindSpec struct {
 	refs func(gatehouse.Resource) []fieldRef
 	// nested kinds live under a parent's path; the parent id is params[0].
 	nested bool
-	// present, if set, completes a resource read from the store before it
-	// is answered (a node's derived state).
+	// present, if set, completes a resource read from the store, or just
+	// written, before it is answered (a node's derived state; hiding a
+	// policy's write-only secrets).
 	present func(h *Handler, res gatehouse.Resource)
 }
 
@@ -83,6 +84,7 @@ var (
 	policies = &kindSpec{
 		kind: gatehouse.KindPolicy, newRes: func() gatehouse.Resource { return gatehouse.NewPolicy() },
 		mutable: true, filters: map[string]func(*gatehouse.Filter, string){"name": byName},
+		present: func(h *Handler, res gatehouse.Resource) { res.(*gatehouse.Policy).Hide() },
 	}
 	revisions = &kindSpec{
 		kind: gatehouse.KindRevision, newRes: func() gatehouse.Resource { return gatehouse.NewRevision() },
@@ -360,6 +362,9 @@ func (spec *kindSpec) create(h *Handler, r *request) (*result, error) {
 		return nil, err
 	}
 	gatehouse.Sync(res, rec)
+	if spec.present != nil {
+		spec.present(h, res)
+	}
 	return &result{status: http.StatusCreated, body: res, version: rec.Version, modified: rec.UpdatedAt,
 		location: spec.location(r, rec.ID)}, nil
 }
@@ -474,6 +479,7 @@ func (spec *kindSpec) replace(h *Handler, r *request, build func(current gatehou
 		// The rest of Meta is the server's: a client echoing back what it
 		// read must not be refused for it, nor have it taken as input.
 		*nm = gatehouse.Meta{ID: m.ID}
+		gatehouse.KeepHidden(next, current)
 		if err := h.validate(r, spec, next); err != nil {
 			return nil, err
 		}
@@ -484,6 +490,9 @@ func (spec *kindSpec) replace(h *Handler, r *request, build func(current gatehou
 		err = h.store.Update(r.Context(), rec, m.Version)
 		if err == nil {
 			gatehouse.Sync(next, rec)
+			if spec.present != nil {
+				spec.present(h, next)
+			}
 			return &result{status: http.StatusOK, body: next, version: rec.Version, modified: rec.UpdatedAt}, nil
 		}
 		if gatehouse.ErrorCode(err) != gatehouse.EPRECONDITION || conditional {

@@ -24,7 +24,7 @@ type AgentOptions struct {
 	// Poll is how often the active pointer is read. Default 300ms.
 	Poll time.Duration
 	// OnReport, if set, is called after the node recorded the outcome of
-	// an apply (the in-process Deployer listens to it, so that a
+	// an apply (the local Deployer listens to it, so that a
 	// single-node deployment completes at once).
 	OnReport func()
 }

@@ -61,9 +61,11 @@ func NewCluster(store gatehouse.Store, log *slog.Logger, opts ClusterOptions) *D
 	if opts.Observe <= 0 {
 		opts.Observe = time.Second
 	}
-	d := New(store, nil, log)
-	d.cluster = &opts
-	d.progress = make(chan struct{}, 1)
+	if log == nil {
+		log = slog.Default()
+	}
+	d := &Deployer{store: store, log: log, now: time.Now, wake: make(chan struct{}, 1),
+		cluster: &opts, progress: make(chan struct{}, 1)}
 	d.watch = NewWatch(func() time.Time { return d.now() })
 	return d
 }
@@ -90,9 +92,6 @@ func (d *Deployer) observeNodes(ctx context.Context) {
 // Progressed tells the Deployer that a node reported, so that it looks at
 // once rather than at its next poll (Agent's OnReport).
 func (d *Deployer) Progressed() {
-	if d.progress == nil {
-		return
-	}
 	select {
 	case d.progress <- struct{}{}:
 	default:

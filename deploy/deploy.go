@@ -3,14 +3,16 @@
 //
 // Creating a deployment is quick and synchronous (the admin API answers 202
 // with it); applying is the Deployer's work, in the background, in the order
-// deployments were created. The deployment resource records each step, so a
-// client polling it sees pending, applying, then succeeded or failed with a
-// reason. A failed deployment leaves the last good revision serving.
+// deployments were created: it points the Active record at the revision,
+// and each node's Agent, which follows that record, applies it and reports.
+// A single process is a cluster of one node, wired the same way (Node). The
+// deployment resource records each step, so a client polling it sees
+// pending, applying, then succeeded or failed with a reason. A failed
+// deployment leaves the last good revision serving.
 package deploy
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -19,57 +21,19 @@ import (
 	"github.com/gatehouse/gatehouse"
 )
 
-// Deployer applies deployments in creation order.
+// Deployer applies deployments in creation order, through the cluster's
+// data nodes (NewCluster).
 type Deployer struct {
-	store   gatehouse.Store
-	applier gatehouse.Applier
-	log     *slog.Logger
-	now     func() time.Time
-	wake    chan struct{}
+	store gatehouse.Store
+	log   *slog.Logger
+	now   func() time.Time
+	wake  chan struct{}
 
-	// cluster is set for a Deployer that applies through the cluster's
-	// data nodes (NewCluster) rather than to an in-process applier.
 	cluster  *ClusterOptions
 	progress chan struct{}
 	watch    *Watch
 
 	mu sync.Mutex // serialises revision numbering
-}
-
-// New returns a Deployer applying to applier. Run must be called for it to
-// apply anything.
-func New(store gatehouse.Store, applier gatehouse.Applier, log *slog.Logger) *Deployer {
-	if log == nil {
-		log = slog.Default()
-	}
-	return &Deployer{store: store, applier: applier, log: log, now: time.Now, wake: make(chan struct{}, 1)}
-}
-
-// Restore applies the revision that was active when the process last
-// stopped, so that the data plane serves it before anything else starts.
-// It reports whether there was one.
-func (d *Deployer) Restore(ctx context.Context) (bool, error) {
-	if d.applier == nil {
-		return false, errors.New("deploy: a cluster Deployer has no data plane to restore; the node's Agent catches up")
-	}
-	rec, err := d.store.Get(ctx, gatehouse.KindActive, gatehouse.ActiveID)
-	if gatehouse.Absent(err) {
-		return false, nil
-	} else if err != nil {
-		return false, err
-	}
-	var active gatehouse.Active
-	if err := gatehouse.Decode(rec, &active); err != nil {
-		return false, err
-	}
-	rev, err := d.revision(ctx, active.Revision)
-	if err != nil {
-		return false, err
-	}
-	if err := d.applier.Apply(ctx, rev); err != nil {
-		return false, fmt.Errorf("restore revision %d: %w", active.Revision, err)
-	}
-	return true, nil
 }
 
 // Create records a deployment and returns it, pending. A deploy first
@@ -193,23 +157,19 @@ func (d *Deployer) Notify() {
 // left pending or applying are taken up again on start.
 func (d *Deployer) Run(ctx context.Context) {
 	d.Notify()
-	// A cluster Deployer also looks every third of a lease: to renew the
-	// lease it holds, or to take over one a crashed driver let lapse.
-	var leaseTick <-chan time.Time
-	if d.cluster != nil {
-		t := time.NewTicker(d.cluster.Lease / 3)
-		defer t.Stop()
-		leaseTick = t.C
-		var observing sync.WaitGroup
-		defer observing.Wait()
-		observing.Go(func() { d.observeNodes(ctx) })
-	}
+	// It also looks every third of a lease: to renew the lease it holds,
+	// or to take over one a crashed driver let lapse.
+	leaseTick := time.NewTicker(d.cluster.Lease / 3)
+	defer leaseTick.Stop()
+	var observing sync.WaitGroup
+	defer observing.Wait()
+	observing.Go(func() { d.observeNodes(ctx) })
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-d.wake:
-		case <-leaseTick:
+		case <-leaseTick.C:
 		}
 		if err := d.applyPending(ctx); err != nil && ctx.Err() == nil {
 			d.log.Error("applying deployments", "error", err)
@@ -231,16 +191,14 @@ func (d *Deployer) applyPending(ctx context.Context) (err error) {
 			err = fmt.Errorf("panic applying deployments: %v", v)
 		}
 	}()
-	if d.cluster != nil {
-		// One control node drives deployments; the others stand by and
-		// look again when the lease may have lapsed (Run's lease tick).
-		if held, err := d.holdLease(ctx); err != nil || !held {
-			return err
-		}
-		// Finish a revert that an error or a crash interrupted.
-		if err := d.revertFailed(ctx); err != nil {
-			return err
-		}
+	// One control node drives deployments; the others stand by and look
+	// again when the lease may have lapsed (Run's lease tick).
+	if held, err := d.holdLease(ctx); err != nil || !held {
+		return err
+	}
+	// Finish a revert that an error or a crash interrupted.
+	if err := d.revertFailed(ctx); err != nil {
+		return err
 	}
 	var after int64
 	for {
@@ -271,25 +229,7 @@ func (d *Deployer) apply(ctx context.Context, dep *gatehouse.Deployment) error {
 	if err := d.setState(ctx, dep, gatehouse.StateApplying, ""); err != nil {
 		return err
 	}
-	if d.cluster != nil {
-		return d.applyCluster(ctx, dep)
-	}
-	rev, err := d.revision(ctx, dep.Revision)
-	if err != nil {
-		if gatehouse.ErrorCode(err) == gatehouse.EUNAVAILABLE {
-			return err
-		}
-		return d.setState(ctx, dep, gatehouse.StateFailed, fmt.Sprintf("revision %d cannot be read: %s", dep.Revision, gatehouse.ErrorMessage(err)))
-	}
-	if err := d.applier.Apply(ctx, rev); err != nil {
-		d.log.Warn("deployment failed", "deployment", dep.ID, "revision", dep.Revision, "error", err)
-		return d.setState(ctx, dep, gatehouse.StateFailed, err.Error())
-	}
-	if err := d.setActive(ctx, dep); err != nil {
-		return err
-	}
-	d.log.Info("deployment succeeded", "deployment", dep.ID, "action", dep.Action, "revision", dep.Revision)
-	return d.setState(ctx, dep, gatehouse.StateSucceeded, "")
+	return d.applyCluster(ctx, dep)
 }
 
 // revision loads revision n; 0 is the empty configuration.
@@ -316,22 +256,4 @@ func (d *Deployer) setState(ctx context.Context, dep *gatehouse.Deployment, stat
 	}
 	gatehouse.Sync(dep, rec)
 	return nil
-}
-
-// setActive records the applied deployment for Restore.
-func (d *Deployer) setActive(ctx context.Context, dep *gatehouse.Deployment) error {
-	active := &gatehouse.Active{Meta: gatehouse.Meta{ID: gatehouse.ActiveID}, DeploymentID: dep.ID, Revision: dep.Revision}
-	rec, err := gatehouse.Encode(active, nil)
-	if err != nil {
-		return gatehouse.Internal(err)
-	}
-	cur, err := d.store.Get(ctx, gatehouse.KindActive, gatehouse.ActiveID)
-	switch {
-	case err == nil:
-		return d.store.Update(ctx, rec, cur.Version)
-	case gatehouse.Absent(err):
-		return d.store.Create(ctx, rec)
-	default:
-		return err
-	}
 }

@@ -2,7 +2,6 @@ package deploy
 
 import (
 	"context"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -74,21 +73,34 @@ func waitState(t *testing.T, store gatehouse.Store, id string) *gatehouse.Deploy
 	}
 }
 
-func TestRestoreServesTheLastAppliedRevisionAfterARestart(t *testing.T) {
+// runNode starts n as the binary does and runs it until the test ends.
+func runNode(t *testing.T, n *Node) bool {
+	t.Helper()
+	served, err := n.Start(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { n.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return served
+}
+
+func TestARestartedNodeServesTheActiveRevisionBeforeAnythingElse(t *testing.T) {
 	path := t.TempDir() + "/g.db"
 	db := open(t, path)
 	first := &applier{}
-	d := New(db, first, slog.New(slog.DiscardHandler))
-	if ok, err := d.Restore(context.Background()); ok || err != nil {
-		t.Fatalf("Restore on a new store: got %v, %v; want false, nil", ok, err)
+	n := NewNode(db, first, quiet, NodeOptions{Name: "n"})
+	if served := runNode(t, n); served {
+		t.Fatal("Start on a new store: serving; want nothing to serve")
 	}
-	run(t, d)
 	for _, action := range []string{gatehouse.ActionDeploy, gatehouse.ActionDeploy, gatehouse.ActionRollback} {
 		dep := &gatehouse.Deployment{Action: action}
 		if action == gatehouse.ActionRollback {
 			dep.Revision = 1
 		}
-		if err := d.Create(context.Background(), dep); err != nil {
+		if err := n.Deployer.Create(context.Background(), dep); err != nil {
 			t.Fatal(err)
 		}
 		if got := waitState(t, db, dep.ID); got.State != gatehouse.StateSucceeded {
@@ -101,22 +113,22 @@ func TestRestoreServesTheLastAppliedRevisionAfterARestart(t *testing.T) {
 
 	// A new process on the same store serves revision 1 again at once.
 	second := &applier{}
-	ok, err := New(open(t, path), second, nil).Restore(context.Background())
-	if !ok || err != nil || len(second.numbers()) != 1 || second.numbers()[0] != 1 {
-		t.Fatalf("Restore: %v, %v, applied %v; want revision 1", ok, err, second.numbers())
+	served, err := NewNode(open(t, path), second, quiet, NodeOptions{Name: "n"}).Start(context.Background())
+	if !served || err != nil || len(second.numbers()) != 1 || second.numbers()[0] != 1 {
+		t.Fatalf("Start: %v, %v, applied %v; want revision 1", served, err, second.numbers())
 	}
 }
 
 func TestDeploymentsLeftPendingByACrashAreAppliedOnStart(t *testing.T) {
 	db := open(t, t.TempDir()+"/g.db")
 	// Created, but no Run: as if the process died right after answering 202.
-	crashed := New(db, &applier{}, nil)
+	crashed := NewNode(db, &applier{}, quiet, NodeOptions{Name: "n"})
 	dep := &gatehouse.Deployment{Action: gatehouse.ActionUndeploy}
-	if err := crashed.Create(context.Background(), dep); err != nil {
+	if err := crashed.Deployer.Create(context.Background(), dep); err != nil {
 		t.Fatal(err)
 	}
 	a := &applier{}
-	run(t, New(db, a, nil))
+	runNode(t, NewNode(db, a, quiet, NodeOptions{Name: "n"}))
 	if got := waitState(t, db, dep.ID); got.State != gatehouse.StateSucceeded {
 		t.Fatalf("got %s; want succeeded", got.State)
 	}
@@ -127,7 +139,7 @@ func TestDeploymentsLeftPendingByACrashAreAppliedOnStart(t *testing.T) {
 
 func TestRollbackToAMissingRevisionIsUnprocessable(t *testing.T) {
 	db := open(t, t.TempDir()+"/g.db")
-	err := New(db, &applier{}, nil).Create(context.Background(), &gatehouse.Deployment{Action: gatehouse.ActionRollback, Revision: 9})
+	err := NewCluster(db, quiet, ClusterOptions{}).Create(context.Background(), &gatehouse.Deployment{Action: gatehouse.ActionRollback, Revision: 9})
 	if gatehouse.ErrorCode(err) != gatehouse.EUNPROCESSABLE {
 		t.Fatalf("got %v; want EUNPROCESSABLE", err)
 	}

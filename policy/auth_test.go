@@ -171,3 +171,33 @@ func jsonQuote(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
 }
+
+func TestTokenWithoutExpIsRefusedUnlessRequireExpIsOff(t *testing.T) {
+	tok := signJWT(t, "HS256", hsSecret, "", jwtClaims("sub", "alice"))
+	for _, tc := range []struct {
+		desc, config string
+		want         error
+	}{
+		{"default", `{}`, errTokenNoExp},
+		{"require_exp true", `{"require_exp":true}`, errTokenNoExp},
+		{"require_exp false", `{"require_exp":false}`, nil},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			var extra map[string]any
+			json.Unmarshal([]byte(tc.config), &extra)
+			jwt := map[string]any{"keys": []any{map[string]any{"alg": "HS256", "secret": string(hsSecret)}}}
+			for k, v := range extra {
+				jwt[k] = v
+			}
+			cfg, _ := json.Marshal(map[string]any{"type": "auth", "config": map[string]any{"jwt": jwt}})
+			_, w, err := authRun(authChain(t, string(cfg)), "/x", "192.0.2.1", "Authorization", "Bearer "+tok)
+			if err != tc.want {
+				t.Fatalf("got %v; want %v", err, tc.want)
+			}
+			want := `Bearer realm="gatehouse", error="invalid_token"`
+			if got := w.Header().Get("WWW-Authenticate"); tc.want != nil && got != want {
+				t.Fatalf("WWW-Authenticate %q; want %q", got, want)
+			}
+		})
+	}
+}

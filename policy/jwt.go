@@ -27,6 +27,7 @@ var (
 	errTokenNoKey      = gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "No key is known for the token.")
 	errTokenSignature  = gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "The token's signature is not valid.")
 	errTokenExpired    = gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "The token has expired.")
+	errTokenNoExp      = gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "The token has no expiry (exp claim), which this route requires.")
 	errTokenNotYet     = gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "The token is not valid yet.")
 	errTokenIssuer     = gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "The token's issuer is not accepted.")
 	errTokenAudience   = gatehouse.Errorf(gatehouse.EUNAUTHORIZED, "The token's audience is not accepted.")
@@ -107,25 +108,31 @@ func staticKey(k gatehouse.JWTKey) (*jwtKey, error) {
 // jwtVerifier verifies bearer tokens for one auth policy and names their
 // consumer.
 type jwtVerifier struct {
-	keys      []*jwtKey
-	jwks      *jwks // nil: no JWKS URL
-	issuer    string
-	audience  string
-	claim     string
-	leeway    time.Duration
-	consumers *Consumers
-	// ttl bounds how long a verified token is trusted without being
-	// verified again, so that a key dropped from the JWKS stops working
-	// within about one cache period even for long-lived tokens.
-	ttl   time.Duration
-	cache tokenCache
+	keys     []*jwtKey
+	jwks     *jwks // nil: no JWKS URL
+	issuer   string
+	audience string
+	claim    string
+	leeway   time.Duration
+	// requireExp refuses tokens without exp (RequireExp).
+	requireExp bool
+	consumers  *Consumers
+	// ttl bounds how long a verdict on a token is kept without verifying
+	// it again, so that a key dropped from the JWKS stops working within
+	// about one cache period even for long-lived tokens.
+	ttl time.Duration
+	// good remembers tokens verified, bad tokens refused, each bounded on
+	// its own: a flood of distinct bad tokens cannot evict the good ones.
+	// A repeated bad token costs a hash, not a signature check.
+	good, bad tokenCache
 }
 
 func newJWTVerifier(b *Build, p *gatehouse.Policy, c *gatehouse.JWTConfig) (*jwtVerifier, error) {
 	v := &jwtVerifier{issuer: c.Issuer, audience: c.Audience, claim: c.ConsumerClaim,
-		leeway: time.Duration(c.LeewaySeconds) * time.Second, consumers: b.Consumers,
-		ttl:   time.Duration(c.JWKSCacheSeconds) * time.Second,
-		cache: tokenCache{m: map[[sha256.Size]byte]tokenEntry{}}}
+		leeway: time.Duration(c.LeewaySeconds) * time.Second, requireExp: c.RequireExp, consumers: b.Consumers,
+		ttl:  time.Duration(c.JWKSCacheSeconds) * time.Second,
+		good: tokenCache{m: map[[sha256.Size]byte]tokenEntry{}},
+		bad:  tokenCache{m: map[[sha256.Size]byte]tokenEntry{}}}
 	for i, k := range c.Keys {
 		jk, err := staticKey(k)
 		if err != nil {
@@ -152,20 +159,49 @@ type header struct {
 }
 
 // verify returns the consumer that tok names, or the error to answer
-// with. A token seen before and still within its lifetime costs one hash
-// and one map lookup. ctx bounds waiting for a JWKS fetch.
+// with. A token seen before, judged against the keys in use now and
+// within its lifetime, costs one hash and two map lookups. ctx bounds
+// waiting for a JWKS fetch.
 func (v *jwtVerifier) verify(ctx context.Context, tok string, now time.Time) (*Consumer, error) {
 	sum := tokenSum(tok)
 	nowNano := now.UnixNano()
-	if c := v.cache.get(sum, nowNano); c != nil {
-		return c, nil
+	// The verdict is tied to the JWKS set it was reached with, taken
+	// before verifying: a set fetched since (a key rotated in or out)
+	// voids it. The configured keys cannot change within one verifier.
+	set := v.keySet()
+	if e, ok := v.good.get(sum, set, nowNano); ok {
+		return e.consumer, nil
+	}
+	if e, ok := v.bad.get(sum, set, nowNano); ok {
+		return nil, e.err
 	}
 	c, until, err := v.verifySlow(ctx, tok, now)
 	if err != nil {
+		if cacheable(err) {
+			v.bad.put(sum, tokenEntry{err: err, set: set, until: nowNano + int64(v.ttl)}, nowNano)
+		}
 		return nil, err
 	}
-	v.cache.put(sum, tokenEntry{consumer: c, until: min(until, nowNano+int64(v.ttl))}, nowNano)
+	v.good.put(sum, tokenEntry{consumer: c, set: set, until: min(until, nowNano+int64(v.ttl))}, nowNano)
 	return c, nil
+}
+
+// keySet is the JWKS set in use; nil without a JWKS or before the first
+// fetch.
+func (v *jwtVerifier) keySet() *keySet {
+	if v.jwks == nil {
+		return nil
+	}
+	return v.jwks.current()
+}
+
+// cacheable reports whether a refusal holds for as long as the keys it
+// was judged with do. Not a token that is not valid yet (time cures it),
+// nor one naming a kid no key has (the JWKS may gain it at the next
+// refetch, which a cached refusal would never ask for), nor keys that
+// could not be fetched (gatehouse's failure, not the token's).
+func cacheable(err error) bool {
+	return err != errTokenNotYet && err != errTokenNoKey && gatehouse.ErrorCode(err) == gatehouse.EUNAUTHORIZED
 }
 
 // verifySlow verifies tok in full and returns its consumer and the time
@@ -214,6 +250,9 @@ func (v *jwtVerifier) verifySlow(ctx context.Context, tok string, now time.Time)
 	nowSec := float64(now.UnixNano()) / 1e9
 	leeway := v.leeway.Seconds()
 	until := int64(math.MaxInt64)
+	if _, ok := claims["exp"]; !ok && v.requireExp {
+		return nil, 0, errTokenNoExp
+	}
 	if raw, ok := claims["exp"]; ok {
 		exp, ok := numericDate(raw)
 		if !ok {
@@ -347,30 +386,37 @@ func hasAudience(raw json.RawMessage, want string) bool {
 	return false
 }
 
-// maxTokens bounds the cache of verified tokens; past it, expired entries
-// go, and if that is not enough the cache starts afresh.
+// maxTokens bounds each cache of verdicts; past it, expired entries go,
+// and if that is not enough the cache starts afresh.
 const maxTokens = 10_000
 
-// tokenCache remembers verified tokens by SHA-256, so that no token is
-// held, until they expire.
+// tokenCache remembers verdicts on tokens by SHA-256, so that no token
+// is held, until they expire.
 type tokenCache struct {
 	mu sync.RWMutex
 	m  map[[sha256.Size]byte]tokenEntry
 }
 
+// tokenEntry is a verdict: the consumer of a good token, or the error
+// that refused a bad one.
 type tokenEntry struct {
 	consumer *Consumer
-	until    int64 // Unix nanoseconds
+	err      error
+	// set is the JWKS set the verdict was reached with.
+	set   *keySet
+	until int64 // Unix nanoseconds
 }
 
-func (c *tokenCache) get(sum [sha256.Size]byte, now int64) *Consumer {
+// get returns the verdict on sum if it was reached with set and has not
+// expired.
+func (c *tokenCache) get(sum [sha256.Size]byte, set *keySet, now int64) (tokenEntry, bool) {
 	c.mu.RLock()
 	e, ok := c.m[sum]
 	c.mu.RUnlock()
-	if !ok || now >= e.until {
-		return nil
+	if !ok || now >= e.until || e.set != set {
+		return tokenEntry{}, false
 	}
-	return e.consumer
+	return e, true
 }
 
 func (c *tokenCache) put(sum [sha256.Size]byte, e tokenEntry, now int64) {

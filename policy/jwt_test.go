@@ -156,6 +156,7 @@ func TestJWTVerification(t *testing.T) {
 		}
 		c.Issuer, c.Audience = "https://issuer.example", "api"
 	}
+	expOptional := func(c *gatehouse.JWTConfig) { staticKeys(c); c.RequireExp = false }
 	onlyRSA := func(c *gatehouse.JWTConfig) {
 		c.Keys = []gatehouse.JWTKey{{Alg: "RS256", PublicKey: pemOfKey(t, &rsaKey1.PublicKey)}}
 	}
@@ -180,7 +181,8 @@ func TestJWTVerification(t *testing.T) {
 		{"expired within the leeway", staticKeys, hs(ok("exp", now-10)), nil, "c-alice"},
 		{"fractional exp", staticKeys, hs(ok("exp", float64(now)+0.5)), nil, "c-alice"},
 		{"nbf within the leeway", staticKeys, hs(ok("nbf", now+10)), nil, "c-alice"},
-		{"no exp at all", staticKeys, hs(jwtClaims("iss", "https://issuer.example", "aud", "api", "sub", "bob")), nil, "c-bob"},
+		{"no exp where require_exp is off", expOptional, hs(jwtClaims("iss", "https://issuer.example", "aud", "api", "sub", "bob")), nil, "c-bob"},
+		{"no exp: refused by default", staticKeys, hs(jwtClaims("iss", "https://issuer.example", "aud", "api", "sub", "bob")), errTokenNoExp, ""},
 
 		{"expired", staticKeys, hs(ok("exp", now-31)), errTokenExpired, ""},
 		{"not yet valid", staticKeys, hs(ok("nbf", now+31)), errTokenNotYet, ""},
@@ -197,10 +199,10 @@ func TestJWTVerification(t *testing.T) {
 		{"alg confusion: ES256 header on an RSA signature", staticKeys, relabelAlg(t, signJWT(t, "RS256", rsaKey1, "ec1", ok()), "ES256"), errTokenSignature, ""},
 		{"unknown kid", staticKeys, signJWT(t, "RS256", rsaKey1, "rsa9", ok()), errTokenNoKey, ""},
 		{"wrong issuer", staticKeys, hs(ok("iss", "https://evil.example")), errTokenIssuer, ""},
-		{"no issuer", staticKeys, hs(jwtClaims("aud", "api", "sub", "c-alice")), errTokenIssuer, ""},
+		{"no issuer", staticKeys, hs(jwtClaims("aud", "api", "sub", "c-alice", "exp", now+60)), errTokenIssuer, ""},
 		{"wrong audience", staticKeys, hs(ok("aud", "other")), errTokenAudience, ""},
 		{"audience array without it", staticKeys, hs(ok("aud", []string{"a", "b"})), errTokenAudience, ""},
-		{"no sub", staticKeys, hs(jwtClaims("iss", "https://issuer.example", "aud", "api")), errTokenNoConsumer, ""},
+		{"no sub", staticKeys, hs(jwtClaims("iss", "https://issuer.example", "aud", "api", "exp", now+60)), errTokenNoConsumer, ""},
 		{"sub not a string", staticKeys, hs(ok("sub", 42)), errTokenNoConsumer, ""},
 		{"unknown consumer", staticKeys, hs(ok("sub", "mallory")), errTokenUnknown, ""},
 		{"crit header", staticKeys, signJWT(t, "HS256", hsSecret, "", ok(), "crit", []string{"exp"}), errTokenMalformed, ""},
@@ -304,6 +306,78 @@ func TestVerifiedTokenIsCachedUntilItExpires(t *testing.T) {
 	if _, err := v.verify(context.Background(), tok, tokenEpoch.Add(60*time.Second)); err == nil {
 		t.Fatal("the cache vouched for a token past its exp")
 	}
+}
+
+// TestRefusedTokenIsCachedUntilTheKeysChange proves that a bad token
+// repeated costs no second signature check, and that a refusal is
+// forgotten once the keys it was judged with are replaced.
+func TestRefusedTokenIsCachedUntilTheKeysChange(t *testing.T) {
+	jwtTestKeys(t)
+	exp := tokenEpoch.Unix() + 3600
+	t.Run("configured keys", func(t *testing.T) {
+		v := newTestVerifier(t, &testClock{t: tokenEpoch}, nil, func(c *gatehouse.JWTConfig) {
+			c.Keys = []gatehouse.JWTKey{{Alg: "RS256", PublicKey: pemOfKey(t, &rsaKey1.PublicKey)}}
+		})
+		tok := signJWT(t, "RS256", rsaKey2, "", jwtClaims("sub", "alice", "exp", exp))
+		if _, err := v.verify(context.Background(), tok, tokenEpoch); err != errTokenSignature {
+			t.Fatalf("got %v; want %v", err, errTokenSignature)
+		}
+		// With a key that would verify it, only the cache can still
+		// refuse the token: it was not checked again.
+		k, err := staticKey(gatehouse.JWTKey{Alg: "RS256", PublicKey: pemOfKey(t, &rsaKey2.PublicKey)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		v.keys = []*jwtKey{k}
+		if _, err := v.verify(context.Background(), tok, tokenEpoch.Add(time.Second)); err != errTokenSignature {
+			t.Fatalf("repeated bad token: got %v; want %v from the cache", err, errTokenSignature)
+		}
+	})
+	t.Run("a JWKS refresh forgets refusals", func(t *testing.T) {
+		srv := newTestJWKSServer(t, rsaJWKOf("k1", &rsaKey1.PublicKey))
+		clock := &testClock{t: tokenEpoch}
+		v := newTestVerifier(t, clock, srv.Client(), func(c *gatehouse.JWTConfig) { c.JWKSURL = srv.URL; c.JWKSCacheSeconds = 60 })
+		settleJWKS(v.jwks)
+		// Judged halfway through the set's cache period, the refusal
+		// would by its own time outlive the set.
+		clock.Advance(30 * time.Second)
+		tok := signJWT(t, "RS256", rsaKey2, "k1", jwtClaims("sub", "alice", "exp", exp))
+		if _, err := v.verify(context.Background(), tok, clock.Now()); err != errTokenSignature {
+			t.Fatalf("got %v; want %v", err, errTokenSignature)
+		}
+		before := srv.fetches.Load()
+		if _, err := v.verify(context.Background(), tok, clock.Now()); err != errTokenSignature {
+			t.Fatalf("repeated: got %v; want %v", err, errTokenSignature)
+		}
+		// k1 is re-keyed to the key that signed the token; the refresh
+		// past the cache period must void the refusal.
+		srv.set(rsaJWKOf("k1", &rsaKey2.PublicKey))
+		clock.Advance(31 * time.Second)
+		v.verify(context.Background(), signJWT(t, "RS256", rsaKey1, "k1", jwtClaims("sub", "bob", "exp", exp)), clock.Now())
+		settleJWKS(v.jwks)
+		if got := srv.fetches.Load(); got != before+1 {
+			t.Fatalf("fetches %d; want %d (one refresh)", got, before+1)
+		}
+		if c, err := v.verify(context.Background(), tok, clock.Now()); err != nil || c.ID != "c-alice" {
+			t.Fatalf("after the refresh: %v, %v; want c-alice (the refusal forgotten)", c, err)
+		}
+	})
+	t.Run("refusals do not evict verified tokens", func(t *testing.T) {
+		v := newTestVerifier(t, &testClock{t: tokenEpoch}, nil, func(c *gatehouse.JWTConfig) {
+			c.Keys = []gatehouse.JWTKey{{Alg: "HS256", Secret: string(hsSecret)}}
+		})
+		good := signJWT(t, "HS256", hsSecret, "", jwtClaims("sub", "alice", "exp", exp))
+		if _, err := v.verify(context.Background(), good, tokenEpoch); err != nil {
+			t.Fatal(err)
+		}
+		for i := range maxTokens + 1 {
+			v.verify(context.Background(), signJWT(t, "HS256", []byte("another secret of thirty-two bytes!"), "", jwtClaims("sub", "x", "jti", i, "exp", exp)), tokenEpoch)
+		}
+		v.keys = nil
+		if _, err := v.verify(context.Background(), good, tokenEpoch); err != nil {
+			t.Fatalf("verified token after a flood of bad ones: %v; want it still cached", err)
+		}
+	})
 }
 
 func TestTokenCacheIsBounded(t *testing.T) {
@@ -412,7 +486,8 @@ func TestJWKSStaleSetIsRefreshedInTheBackground(t *testing.T) {
 	srv := newTestJWKSServer(t, rsaJWKOf("k1", &rsaKey1.PublicKey))
 	clock := &testClock{t: tokenEpoch}
 	v := newTestVerifier(t, clock, srv.Client(), func(c *gatehouse.JWTConfig) { c.JWKSURL = srv.URL; c.JWKSCacheSeconds = 60 })
-	tok := signJWT(t, "RS256", rsaKey1, "k1", jwtClaims("sub", "alice"))
+	exp := tokenEpoch.Unix() + 3600
+	tok := signJWT(t, "RS256", rsaKey1, "k1", jwtClaims("sub", "alice", "exp", exp))
 	if _, err := v.verify(context.Background(), tok, clock.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -420,7 +495,7 @@ func TestJWKSStaleSetIsRefreshedInTheBackground(t *testing.T) {
 	// uses the old set and starts a fetch; once it lands, k1 is refused.
 	srv.set(rsaJWKOf("k2", &rsaKey2.PublicKey))
 	clock.Advance(61 * time.Second)
-	tok2 := signJWT(t, "RS256", rsaKey1, "k1", jwtClaims("sub", "bob"))
+	tok2 := signJWT(t, "RS256", rsaKey1, "k1", jwtClaims("sub", "bob", "exp", exp))
 	if _, err := v.verify(context.Background(), tok2, clock.Now()); err != nil {
 		t.Fatalf("stale set: %v; want the old keys used while refreshing", err)
 	}
@@ -428,7 +503,7 @@ func TestJWKSStaleSetIsRefreshedInTheBackground(t *testing.T) {
 	if got := srv.fetches.Load(); got != 2 {
 		t.Fatalf("fetches %d; want 2 (compile, refresh)", got)
 	}
-	tok3 := signJWT(t, "RS256", rsaKey1, "k1", jwtClaims("sub", "alice", "jti", 3))
+	tok3 := signJWT(t, "RS256", rsaKey1, "k1", jwtClaims("sub", "alice", "jti", 3, "exp", exp))
 	if _, err := v.verify(context.Background(), tok3, clock.Now()); err != errTokenNoKey {
 		t.Fatalf("withdrawn key after the refresh: %v; want %v", err, errTokenNoKey)
 	}

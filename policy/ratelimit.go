@@ -65,10 +65,11 @@ func init() { register(gatehouse.PolicyRateLimit, buildRateLimit) }
 // one with the fewest remaining requests (of equals, the longest t).
 //
 // A request admitted here that a later Step refuses (an open circuit, a
-// body failing the schema) gets its local units back: a refused request
-// changes nothing. Units counted in Redis are not given back (that would
-// be a second round trip), nor are those of a request whose upstream
-// fails: it was served, badly.
+// body failing the schema) gets its units back: a refused request changes
+// nothing. Those counted in Redis go back in one round trip in the
+// background, unless Redis is failing or too many give-backs are under
+// way. Units of a request whose upstream fails are not given back: it
+// was served, badly.
 
 // maxTolerance bounds τ (about 31 years), so that a huge burst on a slow
 // rate cannot overflow the nanosecond arithmetic; such a limit is in
@@ -207,10 +208,14 @@ func (s *rateLimit) Check(r *Request) error {
 			return s.refuse(r, vs)
 		}
 	}
-	if s.redis != nil && !s.redis.take(r, now, s.limits, vs) {
-		return s.refuse(r, vs)
+	var inRedis []string
+	if s.redis != nil {
+		var admitted bool
+		if admitted, inRedis = s.redis.take(r, now, s.limits, vs); !admitted {
+			return s.refuse(r, vs)
+		}
 	}
-	s.refundIfRefused(r, vs)
+	s.refundIfRefused(r, vs, inRedis)
 	best := -1
 	for i := range vs {
 		v := &vs[i]
@@ -229,22 +234,25 @@ func (s *rateLimit) Check(r *Request) error {
 	return nil
 }
 
-// refundIfRefused has the local units r took given back should a later
-// Step refuse it.
-func (s *rateLimit) refundIfRefused(r *Request, vs []verdict) {
+// refundIfRefused has the units r took, local ones and those counted in
+// Redis under inRedis, given back should a later Step refuse it.
+func (s *rateLimit) refundIfRefused(r *Request, vs []verdict, inRedis []string) {
 	var held []heldUnit
 	for i := range vs {
 		if c := vs[i].taken; c != nil {
 			held = append(held, heldUnit{s.limits[i].local, c})
 		}
 	}
-	if len(held) == 0 {
+	if len(held) == 0 && inRedis == nil {
 		return
 	}
 	r.OnDone(func(o Outcome) {
 		if o.Refused {
 			for _, h := range held {
 				h.limiter.giveBack(h.cell)
+			}
+			if inRedis != nil {
+				s.redis.giveBack(inRedis)
 			}
 		}
 	})

@@ -72,11 +72,41 @@ end
 return out
 `)
 
+// giveBackScript undoes what gcraScript counted for a request a later
+// step refused: each TAT goes back by its T; a TAT no longer ahead of now
+// is as good as fresh, and goes. A key that expired meanwhile stays gone.
+// KEYS[i]: limit i's TAT. ARGV[i]: limit i's T, µs.
+var giveBackScript = redis.NewScript(`
+if redis.replicate_commands then redis.replicate_commands() end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+for i = 1, #KEYS do
+  local v = redis.call('GET', KEYS[i])
+  if v then
+    local x = tonumber(v) - tonumber(ARGV[i])
+    if x > now then
+      redis.call('SET', KEYS[i], string.format('%d', x), 'PX', math.floor((x - now) / 1000) + 1)
+    else
+      redis.call('DEL', KEYS[i])
+    end
+  end
+end
+return 0
+`)
+
 // LoadRedisScript connects client to Redis if it is not yet, and loads the
-// rate-limit script there, so that requests can run it by its hash.
+// rate-limit scripts there, so that requests can run them by their hash.
 func LoadRedisScript(ctx context.Context, client redis.UniversalClient) error {
-	return gcraScript.Load(ctx, client).Err()
+	if err := gcraScript.Load(ctx, client).Err(); err != nil {
+		return err
+	}
+	return giveBackScript.Load(ctx, client).Err()
 }
+
+// maxGiveBacks bounds the give-backs one node has under way: past it, a
+// refused request keeps its units in Redis rather than costing a
+// goroutine (a flood of requests that later steps refuse, a slow Redis).
+const maxGiveBacks = 64
 
 // redisLimits decides a route's limits with store redis.
 type redisLimits struct {
@@ -85,8 +115,8 @@ type redisLimits struct {
 	ctx     context.Context
 	// idx are the indices of the Redis limits in the route's limits.
 	idx []int
-	// args are ARGV: each limit's T and τ in µs.
-	args []any
+	// args are ARGV: each limit's T and τ in µs; giveBackArgs each T.
+	args, giveBackArgs []any
 	// interval and tolerance are T and τ as Redis counts them, ns.
 	interval, tolerance []int64
 	// byKey: all the limits have one By, so a request's keys can share a
@@ -116,6 +146,7 @@ func newRedisLimits(b *Build, limits []*limit) *redisLimits {
 		}
 		rl.idx = append(rl.idx, i)
 		rl.args = append(rl.args, us, tol)
+		rl.giveBackArgs = append(rl.giveBackArgs, us)
 		rl.interval = append(rl.interval, us*1000)
 		rl.tolerance = append(rl.tolerance, tol*1000)
 		if by == "" {
@@ -127,13 +158,18 @@ func newRedisLimits(b *Build, limits []*limit) *redisLimits {
 }
 
 // take decides r's Redis limits (the others in vs are decided already),
-// falling back if Redis fails. It reports whether all admitted r.
-func (rl *redisLimits) take(r *Request, now int64, limits []*limit, vs []verdict) bool {
+// falling back if Redis fails. It reports whether all admitted r, and the
+// keys counted in Redis if they did (for giveBack; nil if Redis was not
+// asked).
+func (rl *redisLimits) take(r *Request, now int64, limits []*limit, vs []verdict) (bool, []string) {
 	if rl.circuit.allow(now) {
-		admitted, err := rl.run(r, limits, vs)
+		admitted, keys, err := rl.run(r, limits, vs)
 		if err == nil {
 			rl.circuit.succeeded()
-			return admitted
+			if !admitted {
+				keys = nil
+			}
+			return admitted, keys
 		}
 		rl.circuit.failed(now, err)
 	}
@@ -143,23 +179,23 @@ func (rl *redisLimits) take(r *Request, now int64, limits []*limit, vs []verdict
 			continue // fallback allow: not counted
 		}
 		if !l.takeLocal(r, now, &vs[i]) {
-			return false
+			return false, nil
 		}
 	}
-	return true
+	return true, nil
 }
 
-func (rl *redisLimits) run(r *Request, limits []*limit, vs []verdict) (bool, error) {
+func (rl *redisLimits) run(r *Request, limits []*limit, vs []verdict) (bool, []string, error) {
 	keys := make([]string, len(rl.idx))
 	for j, i := range rl.idx {
 		keys[j] = rl.key(r, limits[i])
 	}
 	res, err := rl.eval(keys)
 	if err != nil {
-		return false, err
+		return false, nil, err
 	}
 	if len(res) != len(keys)+1 {
-		return false, errUnexpectedReply
+		return false, nil, errUnexpectedReply
 	}
 	admitted := res[0] == 1
 	for j, i := range rl.idx {
@@ -167,7 +203,31 @@ func (rl *redisLimits) run(r *Request, limits []*limit, vs []verdict) (bool, err
 		vs[i] = verdict{d: d, counted: true, admitted: admitted || d <= rl.tolerance[j],
 			interval: rl.interval[j], tolerance: rl.tolerance[j]}
 	}
-	return admitted, nil
+	return admitted, keys, nil
+}
+
+// giveBack undoes in Redis what take counted under keys, in the
+// background: the refusal that calls it is not held up by Redis. One
+// round trip, bounded by RedisTimeout, and skipped while Redis is failing
+// or maxGiveBacks are under way (the units then stay spent, as they would
+// have before give-backs existed).
+func (rl *redisLimits) giveBack(keys []string) {
+	c := rl.circuit
+	if c.openUntil.Load() != 0 {
+		return
+	}
+	if c.giveBacks.Add(1) > maxGiveBacks {
+		c.giveBacks.Add(-1)
+		return
+	}
+	go func() {
+		defer c.giveBacks.Add(-1)
+		ctx, cancel := context.WithTimeout(rl.ctx, RedisTimeout)
+		defer cancel()
+		// A failure costs the client units it did not use; the circuit
+		// is for the requests' own calls, so it is not tripped here.
+		giveBackScript.Run(ctx, rl.client, keys, rl.giveBackArgs...)
+	}()
 }
 
 // eval runs the script, giving up after RedisTimeout. A client that
@@ -243,6 +303,8 @@ type redisCircuit struct {
 	warned atomic.Int64
 	// probing: a trial is under way.
 	probing atomic.Bool
+	// giveBacks counts the give-backs under way.
+	giveBacks atomic.Int32
 
 	client redis.UniversalClient
 	ctx    context.Context

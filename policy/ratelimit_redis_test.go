@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http/httptest"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -310,5 +312,41 @@ func TestRedisThatHangsIsGivenUpWithinTheTimeout(t *testing.T) {
 				t.Fatalf("%d warnings; want 1", n)
 			}
 		})
+	}
+}
+
+// TestRedisUnitsOfARequestRefusedLaterAreGivenBack proves that a request
+// a later step refuses gets back what it counted in Redis, as it gets
+// back what it counted locally: a refused request changes nothing.
+func TestRedisUnitsOfARequestRefusedLaterAreGivenBack(t *testing.T) {
+	srv := redistest.Start(t)
+	node := newRLNode(t, srv, nil)
+	set := node.compile(t,
+		`{"id":"rr","name":"redis-route","type":"rate-limit","config":{"requests":1,"per":"hour","by":"route","store":"redis"}}`,
+		`{"id":"ri","name":"redis-ip","type":"rate-limit","config":{"requests":2,"per":"hour","by":"ip","store":"redis"}}`)
+	keys := func() []string {
+		t.Helper()
+		ks, err := node.env.Redis.Keys(context.Background(), redisKeyPrefix+"*").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ks
+	}
+	chain := set.Chain("r1")
+	for i := range 3 {
+		r := NewRequest()
+		r.W, r.R, r.RouteID = httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil), "r1"
+		r.Client = netip.MustParseAddr(rlAlice.addr)
+		if err := chain.RunHead(r); err != nil {
+			t.Fatalf("request %d: %v; want admitted (each earlier one was given back)", i+1, err)
+		}
+		if n := len(keys()); n != 2 {
+			t.Fatalf("request %d: %d keys in Redis; want 2 (both limits counted)", i+1, n)
+		}
+		// As the data plane does when a later check refuses the request.
+		r.Finish(Outcome{Refused: true})
+		r.Release()
+		// Both counters are back where they were: at nothing, so gone.
+		rlWaitFor(t, "the units given back", func() bool { return len(keys()) == 0 })
 	}
 }

@@ -291,11 +291,12 @@ func TestJWTBearerHS256(t *testing.T) {
 	past := time.Now().Add(-time.Hour).Unix()
 	for _, tc := range []struct{ desc, token, detail string }{
 		{"expired", signedJWT(t, "HS256", jwtHS256Secret, "", "iss", "idp", "sub", "alice", "exp", past), "The token has expired."},
-		{"not yet valid", signedJWT(t, "HS256", jwtHS256Secret, "", "iss", "idp", "sub", "alice", "nbf", exp), "The token is not valid yet."},
-		{"wrong secret", signedJWT(t, "HS256", jwtHS256Secret+"x", "", "iss", "idp", "sub", "alice"), "The token's signature is not valid."},
-		{"alg none", signedJWT(t, "none", nil, "", "iss", "idp", "sub", "alice"), "The token's signing algorithm is not accepted here."},
-		{"wrong issuer", signedJWT(t, "HS256", jwtHS256Secret, "", "iss", "evil", "sub", "alice"), "The token's issuer is not accepted."},
-		{"unknown consumer", signedJWT(t, "HS256", jwtHS256Secret, "", "iss", "idp", "sub", "mallory"), "The consumer the token names is not known."},
+		{"not yet valid", signedJWT(t, "HS256", jwtHS256Secret, "", "iss", "idp", "sub", "alice", "nbf", exp, "exp", exp+60), "The token is not valid yet."},
+		{"no exp (require_exp is on by default)", signedJWT(t, "HS256", jwtHS256Secret, "", "iss", "idp", "sub", "alice"), "The token has no expiry (exp claim), which this route requires."},
+		{"wrong secret", signedJWT(t, "HS256", jwtHS256Secret+"x", "", "iss", "idp", "sub", "alice", "exp", exp), "The token's signature is not valid."},
+		{"alg none", signedJWT(t, "none", nil, "", "iss", "idp", "sub", "alice", "exp", exp), "The token's signing algorithm is not accepted here."},
+		{"wrong issuer", signedJWT(t, "HS256", jwtHS256Secret, "", "iss", "evil", "sub", "alice", "exp", exp), "The token's issuer is not accepted."},
+		{"unknown consumer", signedJWT(t, "HS256", jwtHS256Secret, "", "iss", "idp", "sub", "mallory", "exp", exp), "The consumer the token names is not known."},
 		{"malformed", "abc.def", "The token is not a well-formed JWT."},
 	} {
 		r := g.get("/echo", "Authorization", "Bearer "+tc.token)

@@ -259,14 +259,9 @@ func runServe(args []string, stderr io.Writer) error {
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	// Every node registers itself and heartbeats; a node that serves
-	// traffic also follows the active revision. A node that runs
-	// deployments hears from the local one at once.
 	var (
 		dataPlane *proxy.Handler
 		applier   gatehouse.Applier
-		deployer  *deploy.Deployer
-		agent     *deploy.Agent
 	)
 	if c.role != gatehouse.RoleControl {
 		var rdb *redis.Client
@@ -293,20 +288,19 @@ func runServe(args []string, stderr io.Writer) error {
 		defer dataPlane.Close()
 		applier = dataPlane
 	}
-	agentOpts := deploy.AgentOptions{Name: c.nodeName, Role: c.role, Heartbeat: c.heartbeat}
-	if c.role != gatehouse.RoleData {
-		deployer = deploy.NewCluster(store, logger, deploy.ClusterOptions{Timeout: c.deployTimeout, Owner: c.nodeName,
-			Observe: c.heartbeat, Kick: func() { agent.Notify() }})
-		agentOpts.OnReport = deployer.Progressed
-	}
-	agent = deploy.NewAgent(store, applier, logger, agentOpts)
+	// Every node registers itself and heartbeats; a node that serves
+	// traffic also follows the active revision; a control node runs
+	// deployments (deploy.Node says who wakes whom).
+	node := deploy.NewNode(store, applier, logger, deploy.NodeOptions{Name: c.nodeName, Role: c.role,
+		Heartbeat: c.heartbeat, DeployTimeout: c.deployTimeout})
+	deployer := node.Deployer
 	// The data plane serves the active revision before anything else
 	// starts, so a restart does not interrupt routing.
-	if served, err := agent.Start(ctx); err != nil {
+	if served, err := node.Start(ctx); err != nil {
 		return err
 	} else if served {
 		logger.Info("serving the active revision", "revision", dataPlane.Revision(), "node", c.nodeName)
-	} else if n := agent.Node(); n.ApplyError != "" {
+	} else if n := node.Agent.Node(); n.ApplyError != "" {
 		logger.Error("cannot serve the active revision", "node", c.nodeName, "error", n.ApplyError)
 	}
 
@@ -378,24 +372,7 @@ func runServe(args []string, stderr io.Writer) error {
 	// background counts the goroutines that use the store, so that it is
 	// closed only after they stopped.
 	var background sync.WaitGroup
-	background.Go(func() { agent.Run(runCtx) })
-	if n, ok := store.(gatehouse.Notifier); ok {
-		// The store says when the active deployment or a node's report
-		// changes: wake at once instead of at the next poll.
-		background.Go(func() {
-			for kind := range n.Subscribe(runCtx) {
-				if kind != gatehouse.KindNode {
-					agent.Notify()
-				}
-				if deployer != nil && kind != gatehouse.KindActive {
-					deployer.Progressed()
-				}
-			}
-		})
-	}
-	if deployer != nil {
-		background.Go(func() { deployer.Run(runCtx) })
-	}
+	background.Go(func() { node.Run(runCtx) })
 
 	select {
 	case err := <-errc:
@@ -428,7 +405,7 @@ func runServe(args []string, stderr io.Writer) error {
 	// few seconds, so that the node is down at once for the cluster.
 	rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer rcancel()
-	if err := agent.Stop(rctx); err != nil {
+	if err := node.Stop(rctx); err != nil {
 		logger.Warn("recording the node's shutdown", "error", err)
 	}
 	logger.Info("stopped")

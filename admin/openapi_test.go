@@ -133,7 +133,7 @@ func openAPIRouteProblems(doc map[string]any) []string {
 					add("paths[%q].%s: security [] must be given exactly when the endpoint needs no credentials (public: %v)", pattern, key, ep.public)
 				}
 			case key == unsupportedMethodsKey:
-				if _, ok := responsesOf(item[key]); !ok {
+				if _, ok := responsesOf(doc, item[key]); !ok {
 					add("paths[%q].%s has no responses object", pattern, key)
 				}
 			case key == "summary" || key == "description" || key == "parameters" || strings.HasPrefix(key, "x-"):
@@ -176,10 +176,10 @@ func openAPIStatusProblems(doc map[string]any, seen map[string]map[string]map[in
 			switch {
 			case item == nil:
 			case ep != nil && supports(ep, method):
-				responses, _ = responsesOf(item[strings.ToLower(method)])
+				responses, _ = responsesOf(doc, item[strings.ToLower(method)])
 			default:
 				where = fmt.Sprintf("paths[%q].%s.responses (for %s, which the path does not support)", pattern, unsupportedMethodsKey, method)
-				responses, _ = responsesOf(item[unsupportedMethodsKey])
+				responses, _ = responsesOf(doc, item[unsupportedMethodsKey])
 			}
 			codes := make([]int, 0, len(seen[pattern][method]))
 			for code := range seen[pattern][method] {
@@ -201,11 +201,14 @@ func openAPIStatusProblems(doc map[string]any, seen map[string]map[string]map[in
 }
 
 // responsesOf returns the responses object of an operation (or of
-// x-unsupported-methods).
-func responsesOf(v any) (map[string]any, bool) {
+// x-unsupported-methods, whose responses are one shared $ref).
+func responsesOf(doc map[string]any, v any) (map[string]any, bool) {
 	op, _ := v.(map[string]any)
-	r, ok := op["responses"].(map[string]any)
-	return r, ok
+	if _, ok := op["responses"].(map[string]any); !ok {
+		return nil, false
+	}
+	r, err := resolve(doc, op["responses"])
+	return r, err == nil && r != nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -296,6 +299,14 @@ func openAPIWellFormedProblems(doc map[string]any) []string {
 		if section == "securitySchemes" {
 			continue
 		}
+		// An extension is referenced as a whole (the responses every
+		// unsupported method can get).
+		if strings.HasPrefix(section, "x-") {
+			if ref := "#/components/" + escapePointer(section); !used[ref] {
+				add("%s is never referenced", ref)
+			}
+			continue
+		}
 		items, _ := components[section].(map[string]any)
 		for _, name := range sortedKeys(items) {
 			if ref := "#/components/" + section + "/" + escapePointer(name); !used[ref] {
@@ -355,12 +366,12 @@ func openAPIWellFormedProblems(doc map[string]any) []string {
 				if !slices.Equal(got, want) {
 					add("paths[%q].%s declares path parameters %v; the template has %v", pattern, key, got, want)
 				}
-				responses, _ = responsesOf(item[key])
+				responses, _ = responsesOf(doc, item[key])
 				if len(responses) == 0 {
 					add("paths[%q].%s lists no responses", pattern, key)
 				}
 			} else if key == unsupportedMethodsKey {
-				responses, _ = responsesOf(item[key])
+				responses, _ = responsesOf(doc, item[key])
 			} else {
 				continue
 			}

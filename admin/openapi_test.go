@@ -28,7 +28,11 @@ import (
 //     TestOpenAPIDocumentListsEveryRoute) fails if the document's paths and
 //     methods differ from the router's;
 //   - TestOpenAPIDocumentIsWellFormed checks what makes the document usable
-//     at all: valid status codes, resolving $refs, declared path parameters.
+//     at all: valid status codes, resolving $refs, declared path parameters;
+//   - TestOpenAPIExamplesWorkOnAFreshServer sends every operation's example
+//     request, in document order, and wants a documented 2xx.
+//
+// scripts/test.sh also lints it with Redocly and Spectral.
 
 // apiMethods are the methods an endpoint can support, in Allow order.
 var apiMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}

@@ -1,6 +1,8 @@
 package admin
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -26,7 +28,11 @@ import (
 //     TestOpenAPIDocumentListsEveryRoute) fails if the document's paths and
 //     methods differ from the router's;
 //   - TestOpenAPIDocumentIsWellFormed checks what makes the document usable
-//     at all: valid status codes, resolving $refs, declared path parameters.
+//     at all: valid status codes, resolving $refs, declared path parameters;
+//   - TestOpenAPIExamplesWorkOnAFreshServer sends every operation's example
+//     request, in document order, and wants a documented 2xx.
+//
+// scripts/test.sh also lints it with Redocly and Spectral.
 
 // apiMethods are the methods an endpoint can support, in Allow order.
 var apiMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
@@ -133,7 +139,7 @@ func openAPIRouteProblems(doc map[string]any) []string {
 					add("paths[%q].%s: security [] must be given exactly when the endpoint needs no credentials (public: %v)", pattern, key, ep.public)
 				}
 			case key == unsupportedMethodsKey:
-				if _, ok := responsesOf(item[key]); !ok {
+				if _, ok := responsesOf(doc, item[key]); !ok {
 					add("paths[%q].%s has no responses object", pattern, key)
 				}
 			case key == "summary" || key == "description" || key == "parameters" || strings.HasPrefix(key, "x-"):
@@ -176,10 +182,10 @@ func openAPIStatusProblems(doc map[string]any, seen map[string]map[string]map[in
 			switch {
 			case item == nil:
 			case ep != nil && supports(ep, method):
-				responses, _ = responsesOf(item[strings.ToLower(method)])
+				responses, _ = responsesOf(doc, item[strings.ToLower(method)])
 			default:
 				where = fmt.Sprintf("paths[%q].%s.responses (for %s, which the path does not support)", pattern, unsupportedMethodsKey, method)
-				responses, _ = responsesOf(item[unsupportedMethodsKey])
+				responses, _ = responsesOf(doc, item[unsupportedMethodsKey])
 			}
 			codes := make([]int, 0, len(seen[pattern][method]))
 			for code := range seen[pattern][method] {
@@ -201,11 +207,14 @@ func openAPIStatusProblems(doc map[string]any, seen map[string]map[string]map[in
 }
 
 // responsesOf returns the responses object of an operation (or of
-// x-unsupported-methods).
-func responsesOf(v any) (map[string]any, bool) {
+// x-unsupported-methods, whose responses are one shared $ref).
+func responsesOf(doc map[string]any, v any) (map[string]any, bool) {
 	op, _ := v.(map[string]any)
-	r, ok := op["responses"].(map[string]any)
-	return r, ok
+	if _, ok := op["responses"].(map[string]any); !ok {
+		return nil, false
+	}
+	r, err := resolve(doc, op["responses"])
+	return r, err == nil && r != nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -296,6 +305,14 @@ func openAPIWellFormedProblems(doc map[string]any) []string {
 		if section == "securitySchemes" {
 			continue
 		}
+		// An extension is referenced as a whole (the responses every
+		// unsupported method can get).
+		if strings.HasPrefix(section, "x-") {
+			if ref := "#/components/" + escapePointer(section); !used[ref] {
+				add("%s is never referenced", ref)
+			}
+			continue
+		}
 		items, _ := components[section].(map[string]any)
 		for _, name := range sortedKeys(items) {
 			if ref := "#/components/" + section + "/" + escapePointer(name); !used[ref] {
@@ -355,12 +372,12 @@ func openAPIWellFormedProblems(doc map[string]any) []string {
 				if !slices.Equal(got, want) {
 					add("paths[%q].%s declares path parameters %v; the template has %v", pattern, key, got, want)
 				}
-				responses, _ = responsesOf(item[key])
+				responses, _ = responsesOf(doc, item[key])
 				if len(responses) == 0 {
 					add("paths[%q].%s lists no responses", pattern, key)
 				}
 			} else if key == unsupportedMethodsKey {
-				responses, _ = responsesOf(item[key])
+				responses, _ = responsesOf(doc, item[key])
 			} else {
 				continue
 			}
@@ -503,4 +520,238 @@ func jsonFields(t reflect.Type) []string {
 		out = append(out, name)
 	}
 	return out
+}
+
+// workflowMethods is the order in which the examples test runs a path's
+// operations: creation first, reads and changes next, deletion last.
+var workflowMethods = []string{"POST", "GET", "HEAD", "PUT", "PATCH", "OPTIONS", "DELETE"}
+
+// TestOpenAPIExamplesWorkOnAFreshServer sends every operation's example
+// request to a fresh server and wants one of the 2xx the operation
+// documents. Paths run in document order, which is therefore the order a
+// workflow generated from the document (Redocly Respect's, for one)
+// must follow: the document lists creations each after what it references,
+// then the items, each before what it references. So the examples must
+// chain: the route example names the service the service example creates,
+// a path's example id is the one its creation example chose.
+func TestOpenAPIExamplesWorkOnAFreshServer(t *testing.T) {
+	doc, err := parseOpenAPI()
+	if err != nil {
+		t.Fatalf("admin/openapi.json %v", err)
+	}
+	order, err := openAPIPathOrder(openAPIDocument)
+	if err != nil {
+		t.Fatalf("admin/openapi.json: %v", err)
+	}
+	api := newTestAPI(t)
+	paths, _ := doc["paths"].(map[string]any)
+	etags := map[string]string{} // request path → the ETag last answered for it
+	linked := linkedParams{}     // what earlier responses' links bind
+	for _, pattern := range order {
+		item, _ := paths[pattern].(map[string]any)
+		for _, method := range workflowMethods {
+			op, ok := item[strings.ToLower(method)].(map[string]any)
+			if !ok {
+				continue
+			}
+			req, err := exampleRequest(doc, pattern, item, op, linked[fmt.Sprint(op["operationId"])])
+			if err != nil {
+				t.Errorf("%s %s: %v", method, pattern, err)
+				continue
+			}
+			if pattern == Prefix+"/nodes/{id}" {
+				api.registerNode(strings.TrimPrefix(req.path, Prefix+"/nodes/"))
+			}
+			headers := req.headers
+			if etag := etags[req.path]; etag != "" && (method == "PUT" || method == "PATCH" || method == "DELETE") {
+				// As a careful client does: change what it last saw.
+				headers = append(headers, h("If-Match", etag))
+			}
+			r := api.do(method, req.path, req.body, headers...)
+			responses, _ := responsesOf(doc, op)
+			if s := strconv.Itoa(r.status); r.status/100 != 2 || responses[s] == nil {
+				t.Errorf("%s %s, the example of %s, body %q: got %d; want a 2xx its responses list; answer %s",
+					method, req.path, op["operationId"], req.body, r.status, r.body)
+			}
+			etags[req.path] = r.header.Get("ETag")
+			if err := linked.follow(doc, responses[strconv.Itoa(r.status)], r.body); err != nil {
+				t.Errorf("%s %s: links of its %d: %v", method, pattern, r.status, err)
+			}
+		}
+	}
+}
+
+// linkedParams holds, per operationId, the parameter values that the links
+// of earlier responses bind: what no example can know in advance, such as
+// an id the server draws.
+type linkedParams map[string]map[string]string
+
+// follow records the values a response's links bind, reading
+// "$response.body#/pointer" expressions in body.
+func (l linkedParams) follow(doc map[string]any, response any, body []byte) error {
+	resp, err := resolve(doc, response)
+	if err != nil {
+		return err
+	}
+	links, _ := resp["links"].(map[string]any)
+	if len(links) == 0 {
+		return nil
+	}
+	var tree any
+	if err := json.Unmarshal(body, &tree); err != nil {
+		return fmt.Errorf("body is not JSON: %v", err)
+	}
+	for _, name := range sortedKeys(links) {
+		link, err := resolve(doc, links[name])
+		if err != nil {
+			return err
+		}
+		opID := fmt.Sprint(link["operationId"])
+		params, _ := link["parameters"].(map[string]any)
+		for param, expr := range params {
+			ptr, ok := strings.CutPrefix(fmt.Sprint(expr), "$response.body#")
+			if !ok {
+				return fmt.Errorf("link %s: the test reads only $response.body#/… expressions, not %v", name, expr)
+			}
+			v, err := resolvePointer(map[string]any{"": tree}, "#/"+ptr)
+			if err != nil {
+				return fmt.Errorf("link %s: %s: %v", name, expr, err)
+			}
+			if l[opID] == nil {
+				l[opID] = map[string]string{}
+			}
+			if f, ok := v.(float64); ok {
+				v = strconv.FormatFloat(f, 'f', -1, 64)
+			}
+			l[opID][param] = fmt.Sprint(v)
+		}
+	}
+	return nil
+}
+
+// exampleRequest builds the request an operation's examples describe: path
+// parameters from the links of earlier responses or else their examples,
+// required query and header parameters likewise, and the body from the
+// request body's example.
+type examplePlan struct {
+	path    string
+	body    string
+	headers []header
+}
+
+func exampleRequest(doc map[string]any, pattern string, item, op map[string]any, linked map[string]string) (*examplePlan, error) {
+	plan := &examplePlan{path: pattern}
+	var query []string
+	params := map[string]map[string]any{} // in + name → parameter; the operation's override the path's
+	for _, list := range []any{item["parameters"], op["parameters"]} {
+		entries, _ := list.([]any)
+		for _, e := range entries {
+			p, err := resolve(doc, e)
+			if err != nil {
+				return nil, err
+			}
+			params[fmt.Sprint(p["in"], " ", p["name"])] = p
+		}
+	}
+	for _, key := range sortedKeys(params) {
+		p := params[key]
+		if p["in"] != "path" && p["required"] != true {
+			continue
+		}
+		ex, ok := p["example"]
+		if !ok {
+			return nil, fmt.Errorf("parameter %s has no example", key)
+		}
+		v := fmt.Sprint(ex)
+		if l, ok := linked[fmt.Sprint(p["name"])]; ok {
+			v = l
+		}
+		switch p["in"] {
+		case "path":
+			plan.path = strings.ReplaceAll(plan.path, "{"+fmt.Sprint(p["name"])+"}", v)
+		case "query":
+			query = append(query, fmt.Sprint(p["name"])+"="+v)
+		case "header":
+			plan.headers = append(plan.headers, h(fmt.Sprint(p["name"]), v))
+		default:
+			return nil, fmt.Errorf("parameter %s: the test cannot send a required parameter in %v", key, p["in"])
+		}
+	}
+	if strings.Contains(plan.path, "{") {
+		return nil, fmt.Errorf("no example for a parameter of %s", plan.path)
+	}
+	if len(query) > 0 {
+		plan.path += "?" + strings.Join(query, "&")
+	}
+	if op["requestBody"] == nil {
+		return plan, nil
+	}
+	rb, err := resolve(doc, op["requestBody"])
+	if err != nil {
+		return nil, err
+	}
+	content, _ := rb["content"].(map[string]any)
+	if len(content) != 1 {
+		return nil, fmt.Errorf("request body has %d media types; the test sends one", len(content))
+	}
+	for mediaType, v := range content {
+		ex, ok := v.(map[string]any)["example"]
+		if !ok {
+			return nil, fmt.Errorf("request body %s has no example", mediaType)
+		}
+		b, err := json.Marshal(ex)
+		if err != nil {
+			return nil, err
+		}
+		plan.body = string(b)
+		plan.headers = append(plan.headers, h("Content-Type", mediaType))
+	}
+	return plan, nil
+}
+
+// openAPIPathOrder returns the document's paths in the order it lists
+// them, which a map does not keep.
+func openAPIPathOrder(document []byte) ([]string, error) {
+	dec := json.NewDecoder(bytes.NewReader(document))
+	var top map[string]json.RawMessage
+	if err := dec.Decode(&top); err != nil {
+		return nil, err
+	}
+	dec = json.NewDecoder(bytes.NewReader(top["paths"]))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, fmt.Errorf("paths is not an object")
+	}
+	var order []string
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		order = append(order, tok.(string))
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return nil, err
+		}
+	}
+	return order, nil
+}
+
+// registerNode records a node named name, as a gatehouse started with
+// --node-name name does on its first heartbeat, unless the test server
+// already has one by that name.
+func (a *testAPI) registerNode(name string) {
+	a.t.Helper()
+	ctx := context.Background()
+	if _, err := a.db.Get(ctx, gatehouse.KindNode, name); err == nil {
+		return
+	}
+	n := gatehouse.NewNode()
+	n.ID, n.Role, n.LastSeen, n.HeartbeatMS = name, gatehouse.RoleAll, a.clock.Now(), 2000
+	rec, err := gatehouse.Encode(n, nil)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	if err := a.db.Create(ctx, rec); err != nil {
+		a.t.Fatal(err)
+	}
 }

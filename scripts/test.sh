@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, vet, staticcheck, every test with the
-# race detector, then each fuzz target briefly. The README's second set-up
-# command, and what .ci/run calls.
+# The whole test suite: formatting, vet, staticcheck, the OpenAPI linters,
+# each fuzz target briefly, then every test with the race detector. The
+# README's second set-up command, and what .ci/run calls.
 #
 #   FUZZTIME=10s   how long each fuzz target runs (0 skips fuzzing)
 set -euo pipefail
@@ -24,6 +24,35 @@ if ! command -v staticcheck >/dev/null; then
 	go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 fi
 staticcheck ./...
+
+# The admin API's OpenAPI document must be clean under Redocly's
+# recommended rules (recommended-strict: every warning an error) and
+# Spectral's spectral:oas (failing on warnings), as third-party tools run
+# it. The pinned linters live in scripts/openapi-lint (npm ci there; .ci/run
+# does); ones on PATH do too. Without them the step is skipped, loudly,
+# except in CI (CI=true), which must have them.
+echo "== OpenAPI lint (admin/openapi.json)"
+lint=scripts/openapi-lint
+if [ -x "$lint/node_modules/.bin/redocly" ] && [ -x "$lint/node_modules/.bin/spectral" ]; then
+	redocly=$lint/node_modules/.bin/redocly spectral=$lint/node_modules/.bin/spectral
+elif command -v redocly >/dev/null && command -v spectral >/dev/null; then
+	redocly=redocly spectral=spectral
+else
+	redocly=""
+fi
+if [ -n "$redocly" ]; then
+	# No telemetry and no update check: the lint needs no network.
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
+		"$redocly" lint --config "$lint/redocly.yaml" admin/openapi.json
+	"$spectral" lint --ruleset "$lint/spectral.yaml" --fail-severity=warn admin/openapi.json
+elif [ "${CI:-}" = "true" ]; then
+	echo "FAIL: redocly and spectral are not installed; CI must install them (.ci/run: npm ci in $lint)"
+	exit 1
+else
+	echo
+	echo "!!! SKIPPED: admin/openapi.json is NOT linted: redocly and spectral are not installed (cd $lint && npm ci)"
+	echo
+fi
 
 if [ "$fuzztime" != "0" ]; then
 	echo "== fuzz ($fuzztime per target)"

@@ -1,12 +1,14 @@
 // Package strictjson decodes request bodies the way an API that never guesses
 // should: it rejects invalid UTF-8, duplicate object keys, trailing data and
 // excessive nesting, and it reports every unknown field and wrong type at
-// once, each by its path ("targets[1].weight"), instead of stopping at the
-// first as encoding/json does.
+// once (the first MaxErrors, and how many more), each by its path
+// ("targets[1].weight"), instead of stopping at the first as encoding/json
+// does.
 //
 // Decoding is two steps: Parse turns bytes into a generic tree (the same
 // tree that JSON merge patch operates on), and Assign copies a tree into a
-// Go value, matching fields by their json tags.
+// Go value, matching fields by their json tags. A request body must be an
+// object: ParseObject and Decode refuse null, arrays and scalars.
 package strictjson
 
 import (

@@ -309,3 +309,19 @@ func TestReadWithAFailingPreconditionReturns412(t *testing.T) {
 		api.must(304, method, "/admin/v1/consumers/c", "", h("If-Match", tag), h("If-None-Match", tag))
 	}
 }
+
+func TestStalledBodyDoesNotHoldUpOtherWritersOfTheResource(t *testing.T) {
+	api := newTestAPI(t, withServeOptions(serve.Options{ReadTimeout: time.Minute}))
+	api.must(201, "POST", "/admin/v1/consumers", `{"id":"c","name":"c"}`)
+	slow := api.dial()
+	slow.send("PATCH /admin/v1/consumers/c HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + api.token +
+		"\r\nContent-Type: application/merge-patch+json\r\nContent-Length: 100\r\nExpect: 100-continue\r\n\r\n")
+	// 100 Continue comes when the handler starts reading the body: the
+	// PATCH has passed every check and now waits for a body that does not
+	// come. Another writer of the same consumer goes ahead meanwhile.
+	if r := slow.readResponse("PATCH"); r.status != 100 {
+		t.Fatalf("got %d; want 100 Continue", r.status)
+	}
+	slow.send(`{"groups":`)
+	api.must(200, "PATCH", "/admin/v1/consumers/c", `{"groups":["fast"]}`)
+}

@@ -437,22 +437,17 @@ func (spec *kindSpec) patch(h *Handler, r *request) (*result, error) {
 
 // replace is PUT and PATCH: existence and preconditions are checked before
 // the body is read; the write is conditional on the version it was built
-// from, so a concurrent writer is never overwritten unseen. Writes of one
-// resource queue in this process, so a write without a precondition does
-// not lose a race to its neighbours; one that loses to another process is
-// built again on the version that won.
+// from, so a concurrent writer is never overwritten unseen. Once the body
+// is in, writes of one resource queue in this process (a slow client does
+// not hold the queue), so a write without a precondition does not lose a
+// race to its neighbours; one that loses to another process is built
+// again on the version that won.
 func (spec *kindSpec) replace(h *Handler, r *request, build func(current gatehouse.Resource, body map[string]any) (gatehouse.Resource, []strictjson.FieldError)) (*result, error) {
-	unlock, err := h.writeLocks.lock(r.Context(), string(spec.kind)+"/"+r.params[len(r.params)-1])
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
 	current, err := spec.load(h, r)
 	if err != nil {
 		return nil, err
 	}
-	conditional, err := checkPreconditions(r.Request, current.Base())
-	if err != nil {
+	if _, err := checkPreconditions(r.Request, current.Base()); err != nil {
 		return nil, err
 	}
 	raw, err := h.readBody(r)
@@ -464,6 +459,20 @@ func (spec *kindSpec) replace(h *Handler, r *request, build func(current gatehou
 		var fe strictjson.FieldError
 		errors.As(perr, &fe)
 		return nil, invalid([]strictjson.FieldError{fe})
+	}
+	unlock, err := h.writeLocks.lock(r.Context(), string(spec.kind)+"/"+current.Base().ID)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	// The version to build on is the one current once this write's turn
+	// has come; a precondition is judged against it again.
+	if current, err = spec.load(h, r); err != nil {
+		return nil, err
+	}
+	conditional, err := checkPreconditions(r.Request, current.Base())
+	if err != nil {
+		return nil, err
 	}
 	deadline := time.Now().Add(writeRetryBudget)
 	for attempt := 0; ; attempt++ {

@@ -241,12 +241,10 @@ func (s *DB) clock() time.Time {
 	return s.now().UTC().Truncate(time.Microsecond)
 }
 
-// write runs fn in a write transaction and commits it if fn succeeds.
-// Errors come back classified as *gatehouse.Error (or the context's
-// error).
+// write runs fn in a write transaction, one at a time (see DB.writes).
 func (s *DB) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if err := s.Damaged(); err != nil {
-		return err
+		return err // before queueing behind writers that will fail too
 	}
 	select {
 	case s.writes <- struct{}{}:
@@ -254,29 +252,22 @@ func (s *DB) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return s.classify(ctx, ctx.Err())
 	}
 	defer func() { <-s.writes }()
-
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return s.classify(ctx, err)
-	}
-	defer tx.Rollback()
-
-	if err := fn(tx); err != nil {
-		return s.classify(ctx, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return s.classify(ctx, err)
-	}
-	return nil
+	return s.tx(ctx, nil, fn)
 }
 
 // read runs fn in a read-only transaction, so that everything fn reads
 // comes from one snapshot.
 func (s *DB) read(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return s.tx(ctx, &sql.TxOptions{ReadOnly: true}, fn)
+}
+
+// tx runs fn in a transaction and commits it if fn succeeds. Errors come
+// back classified as *gatehouse.Error (or the context's error).
+func (s *DB) tx(ctx context.Context, opts *sql.TxOptions, fn func(tx *sql.Tx) error) error {
 	if err := s.Damaged(); err != nil {
 		return err
 	}
-	tx, err := s.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := s.db.BeginTx(ctx, opts)
 	if err != nil {
 		return s.classify(ctx, err)
 	}

@@ -1,9 +1,12 @@
 package strictjson
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"testing"
+	"unicode/utf8"
 )
 
 var parseSeeds = []string{
@@ -83,6 +86,14 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		tree, err := Parse(b)
+		// The fast parser and the token-based one agree on every document
+		// they both see: the same tree, or the same error.
+		if utf8.Valid(b) && len(bytes.TrimSpace(b)) > 0 {
+			want, wantErr := parseTokens(b)
+			if !reflect.DeepEqual(tree, want) || fmt.Sprint(err) != fmt.Sprint(wantErr) {
+				t.Fatalf("Parse(%q) = %#v, %v; parseTokens says %#v, %v", b, tree, err, want, wantErr)
+			}
+		}
 		if err != nil {
 			fe, ok := err.(FieldError)
 			if !ok || fe.Field != "body" || fe.Message == "" {

@@ -1,12 +1,14 @@
 // Package strictjson decodes request bodies the way an API that never guesses
 // should: it rejects invalid UTF-8, duplicate object keys, trailing data and
 // excessive nesting, and it reports every unknown field and wrong type at
-// once, each by its path ("targets[1].weight"), instead of stopping at the
-// first as encoding/json does.
+// once (the first MaxErrors, and how many more), each by its path
+// ("targets[1].weight"), instead of stopping at the first as encoding/json
+// does.
 //
 // Decoding is two steps: Parse turns bytes into a generic tree (the same
 // tree that JSON merge patch operates on), and Assign copies a tree into a
-// Go value, matching fields by their json tags.
+// Go value, matching fields by their json tags. A request body must be an
+// object: ParseObject and Decode refuse null, arrays and scalars.
 package strictjson
 
 import (
@@ -45,6 +47,21 @@ func Parse(b []byte) (any, error) {
 	if len(bytes.TrimSpace(b)) == 0 {
 		return nil, FieldError{"body", "is empty; a JSON document is required"}
 	}
+	p := parser{b: b}
+	v, err := p.document()
+	var fe FieldError
+	switch {
+	case err == nil:
+		return v, nil
+	case errors.As(err, &fe):
+		return nil, fe
+	}
+	return parseTokens(b)
+}
+
+// parseTokens is Parse by encoding/json's tokens: many times slower than
+// parser, so it only runs to say where and what a syntax error is.
+func parseTokens(b []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	v, err := parseValue(dec, 0)
@@ -55,6 +72,204 @@ func Parse(b []byte) (any, error) {
 		return nil, FieldError{"body", fmt.Sprintf("has data after the JSON document (byte %d)", dec.InputOffset())}
 	}
 	return v, nil
+}
+
+// parser parses one JSON document from valid UTF-8 by recursive descent,
+// building the tree Parse returns. It reports a duplicate key or excessive
+// nesting at the same point parseValue would; any syntax error is only
+// errSyntax, and parseTokens then describes it.
+type parser struct {
+	b []byte
+	i int
+}
+
+var errSyntax = errors.New("strictjson: syntax error")
+
+func (p *parser) document() (any, error) {
+	v, err := p.value(0)
+	if err != nil {
+		return nil, err
+	}
+	if p.ws(); p.i != len(p.b) {
+		return nil, errSyntax
+	}
+	return v, nil
+}
+
+func (p *parser) ws() {
+	for p.i < len(p.b) {
+		switch p.b[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+// next skips whitespace and reports whether the next byte is c, consuming
+// it if so.
+func (p *parser) next(c byte) bool {
+	p.ws()
+	if p.i < len(p.b) && p.b[p.i] == c {
+		p.i++
+		return true
+	}
+	return false
+}
+
+func (p *parser) value(depth int) (any, error) {
+	p.ws()
+	if p.i == len(p.b) {
+		return nil, errSyntax
+	}
+	switch c := p.b[p.i]; {
+	case c == '{' || c == '[':
+		if depth >= MaxDepth {
+			return nil, FieldError{"body", fmt.Sprintf("nests deeper than %d levels", MaxDepth)}
+		}
+		p.i++
+		if c == '{' {
+			return p.object(depth)
+		}
+		return p.array(depth)
+	case c == '"':
+		return p.string()
+	case c == '-' || c >= '0' && c <= '9':
+		return p.number()
+	}
+	for _, lit := range literals {
+		if bytes.HasPrefix(p.b[p.i:], lit.text) {
+			p.i += len(lit.text)
+			return lit.v, nil
+		}
+	}
+	return nil, errSyntax
+}
+
+var literals = []struct {
+	text []byte
+	v    any
+}{{[]byte("true"), true}, {[]byte("false"), false}, {[]byte("null"), nil}}
+
+func (p *parser) object(depth int) (any, error) {
+	obj := map[string]any{}
+	if p.next('}') {
+		return obj, nil
+	}
+	for {
+		if p.ws(); p.i == len(p.b) || p.b[p.i] != '"' {
+			return nil, errSyntax
+		}
+		key, err := p.string()
+		if err != nil {
+			return nil, err
+		}
+		if _, dup := obj[key]; dup {
+			return nil, FieldError{"body", fmt.Sprintf("has the key %q twice in one object", key)}
+		}
+		if !p.next(':') {
+			return nil, errSyntax
+		}
+		if obj[key], err = p.value(depth + 1); err != nil {
+			return nil, err
+		}
+		if p.next('}') {
+			return obj, nil
+		}
+		if !p.next(',') {
+			return nil, errSyntax
+		}
+	}
+}
+
+func (p *parser) array(depth int) (any, error) {
+	arr := []any{}
+	if p.next(']') {
+		return arr, nil
+	}
+	for {
+		v, err := p.value(depth + 1)
+		if err != nil {
+			return nil, err
+		}
+		arr = append(arr, v)
+		if p.next(']') {
+			return arr, nil
+		}
+		if !p.next(',') {
+			return nil, errSyntax
+		}
+	}
+}
+
+// string reads a string at p.i (its opening quote). A string with escapes
+// is decoded by encoding/json, so that surrogates are handled exactly as
+// there.
+func (p *parser) string() (string, error) {
+	start := p.i
+	p.i++
+	escaped := false
+	for p.i < len(p.b) {
+		switch c := p.b[p.i]; {
+		case c == '"':
+			p.i++
+			if !escaped {
+				return string(p.b[start+1 : p.i-1]), nil
+			}
+			var s string
+			if err := json.Unmarshal(p.b[start:p.i], &s); err != nil {
+				return "", errSyntax
+			}
+			return s, nil
+		case c == '\\':
+			escaped = true
+			p.i += 2 // the escape's first character is checked by Unmarshal
+		case c < 0x20:
+			return "", errSyntax
+		default:
+			p.i++
+		}
+	}
+	return "", errSyntax
+}
+
+// number reads a number by RFC 8259's grammar and keeps its text.
+func (p *parser) number() (any, error) {
+	start := p.i
+	digits := func() int {
+		n := 0
+		for p.i < len(p.b) && p.b[p.i] >= '0' && p.b[p.i] <= '9' {
+			p.i++
+			n++
+		}
+		return n
+	}
+	if p.b[p.i] == '-' {
+		p.i++
+	}
+	switch {
+	case p.i < len(p.b) && p.b[p.i] == '0':
+		p.i++
+	case digits() == 0:
+		return nil, errSyntax
+	}
+	if p.i < len(p.b) && p.b[p.i] == '.' {
+		p.i++
+		if digits() == 0 {
+			return nil, errSyntax
+		}
+	}
+	if p.i < len(p.b) && (p.b[p.i] == 'e' || p.b[p.i] == 'E') {
+		p.i++
+		if p.i < len(p.b) && (p.b[p.i] == '+' || p.b[p.i] == '-') {
+			p.i++
+		}
+		if digits() == 0 {
+			return nil, errSyntax
+		}
+	}
+	return json.Number(p.b[start:p.i]), nil
 }
 
 func syntaxError(err error, dec *json.Decoder) error {

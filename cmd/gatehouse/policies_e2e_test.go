@@ -17,7 +17,7 @@ import (
 // proxy listener and on the egress listener.
 func TestPoliciesConfiguredThroughTheAdminAPIAnswerTheContractsCodes(t *testing.T) {
 	up := testupstream.Start(t)
-	const token = "policies-token"
+	const token = "policies-token-0123456789abcdef01"
 	egressAddr := freeAddrs(t, 1)[0]
 	p := launch(t, t.TempDir(), []string{"--egress-addr", egressAddr}, "GATEHOUSE_ADMIN_TOKEN="+token)
 	admin := func(method, path, body string) {

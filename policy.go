@@ -122,28 +122,37 @@ func (p *Policy) Check() (invalid, unprocessable []FieldError) {
 	case len(p.Config) == 0 || string(p.Config) == "null":
 		bad.add("config", "is required for type %s", p.Type)
 	default:
-		cfg := pt.newConfig()
-		tree, err := strictjson.Parse(p.Config)
-		if err != nil {
-			bad.add("config", "is not valid JSON")
-			break
-		}
-		if errs := strictjson.Assign(tree, cfg); len(errs) > 0 {
-			for _, e := range errs {
-				field := "config"
-				if e.Field != "body" {
-					field = "config." + e.Field
-				}
-				bad.add(field, "%s", e.Message)
-			}
-			break
-		}
-		pt.check(cfg, &bad, &semantic)
-		if pt.globalOnly && !p.Global {
+		cfg, cbad, csemantic := p.decode(pt)
+		bad, semantic = append(bad, cbad...), append(semantic, csemantic...)
+		if cfg != nil && pt.globalOnly && !p.Global {
 			semantic.add("global", "must be true: %s policies apply to the whole gateway", p.Type)
 		}
 	}
 	return bad, semantic
+}
+
+// decode decodes the config, of type pt, and checks it: the one decoding
+// behind Check and DecodeConfig. cfg is nil if the config does not
+// decode.
+func (p *Policy) decode(pt policyType) (cfg any, bad, semantic fields) {
+	c := pt.newConfig()
+	tree, err := strictjson.Parse(p.Config)
+	if err != nil {
+		bad.add("config", "is not valid JSON")
+		return nil, bad, nil
+	}
+	if errs := strictjson.Assign(tree, c); len(errs) > 0 {
+		for _, e := range errs {
+			field := "config"
+			if e.Field != "body" {
+				field = "config." + e.Field
+			}
+			bad.add(field, "%s", e.Message)
+		}
+		return nil, bad, nil
+	}
+	pt.check(c, &bad, &semantic)
+	return c, bad, semantic
 }
 
 // Normalize rewrites a valid config with every default filled in, so that
@@ -165,16 +174,7 @@ func (p *Policy) DecodeConfig() (any, error) {
 	if !ok {
 		return nil, fmt.Errorf("unknown policy type %q", p.Type)
 	}
-	cfg := pt.newConfig()
-	tree, err := strictjson.Parse(p.Config)
-	if err != nil {
-		return nil, fmt.Errorf("policy %q: config is not valid JSON", p.ID)
-	}
-	if errs := strictjson.Assign(tree, cfg); len(errs) > 0 {
-		return nil, fmt.Errorf("policy %q: config.%s %s", p.ID, errs[0].Field, errs[0].Message)
-	}
-	var bad, semantic fields
-	pt.check(cfg, &bad, &semantic)
+	cfg, bad, semantic := p.decode(pt)
 	if all := append(bad, semantic...); len(all) > 0 {
 		return nil, fmt.Errorf("policy %q: %s %s", p.ID, all[0].Field, all[0].Message)
 	}

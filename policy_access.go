@@ -81,6 +81,8 @@ var JWTAlgorithms = []string{"HS256", "RS256", "ES256"}
 
 // JWTKey is one verification key: a shared secret for HS256, a PEM public
 // key for RS256 or ES256. KeyID, if set, must match the token's kid.
+// Secret is write-only: the admin API never shows it (Policy.Hide), and an
+// update that omits it keeps the stored one (Policy.KeepHidden).
 type JWTKey struct {
 	KeyID     string `json:"kid"`
 	Alg       string `json:"alg"`

@@ -141,6 +141,9 @@ type ContentConfig struct {
 	Accepts  []string        `json:"accepts"`
 	Produces []string        `json:"produces"`
 	Schema   json.RawMessage `json:"schema,omitempty"`
+
+	// compiled is Schema as the check compiled it (CompiledSchema).
+	compiled *jsonschema.Schema
 }
 
 func (c *ContentConfig) SetDefaults() { *c = ContentConfig{Accepts: []string{}, Produces: []string{}} }
@@ -150,6 +153,10 @@ func (c *ContentConfig) SetDefaults() { *c = ContentConfig{Accepts: []string{}, 
 // serves, which the compiler is not let fetch (the compiler resolves
 // relative references against a URN wrongly, to the schema itself).
 const schemaURL = "https://gatehouse.invalid/content-schema.json"
+
+// CompiledSchema is the Schema as decoding compiled it to check it (nil
+// without a schema), so that the data plane does not compile it again.
+func (c *ContentConfig) CompiledSchema() *jsonschema.Schema { return c.compiled }
 
 // CompileSchema compiles a content policy's JSON Schema: draft 2020-12
 // unless its $schema names another draft (the drafts' meta-schemas are
@@ -307,7 +314,8 @@ func init() {
 		checkMediaTypes("config.accepts", c.Accepts, bad)
 		checkMediaTypes("config.produces", c.Produces, bad)
 		if len(c.Schema) > 0 {
-			if _, err := CompileSchema(c.Schema); err != nil {
+			var err error
+			if c.compiled, err = CompileSchema(c.Schema); err != nil {
 				semantic.add("config.schema", "is not a usable JSON Schema: %v", err)
 			}
 		}

@@ -277,7 +277,7 @@ start_gatehouse-policies() { start_gatehouse_as gatehouse-policies; }
 start_gatehouse_as() { # NAME
 	local unset=() v
 	for v in $(compgen -e | grep '^GATEHOUSE_' || true); do unset+=(-u "$v"); done
-	start "$1" 0 "${go_env[@]}" "${unset[@]}" GATEHOUSE_ADMIN_TOKEN=bench-token \
+	start "$1" 0 "${go_env[@]}" "${unset[@]}" GATEHOUSE_ADMIN_TOKEN=bench-token-0123456789abcdef0123456 \
 		"$tmp/gatehouse" serve --data-dir "$tmp/$1.data" --admin-addr "127.0.0.1:${admin_port[$1]}" \
 		--proxy-addr "127.0.0.1:${port[$1]}" --log-level warn --shutdown-timeout 1s
 }
@@ -288,7 +288,7 @@ gh() {
 	local url=$2
 	[[ $url == http* ]] || url="http://127.0.0.1:$gh_admin$url"
 	curl -sS --max-time 10 -o "$tmp/gh.body" -D "$tmp/gh.headers" -w '%{http_code}' -X "$1" \
-		-H 'Authorization: Bearer bench-token' -H 'Content-Type: application/json' \
+		-H 'Authorization: Bearer bench-token-0123456789abcdef0123456' -H 'Content-Type: application/json' \
 		${3:+--data "$3"} "$url" || true # curl prints 000 when it gets no answer
 }
 gh_fail() { die "gatehouse: $1 answered $2: $(head -c 600 "$tmp/gh.body" 2>/dev/null)"; }

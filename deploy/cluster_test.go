@@ -139,7 +139,9 @@ func TestClusterDeploymentFailsNamingTheNodeThatCouldNotApply(t *testing.T) {
 
 func TestClusterDeploymentTimesOutNamingTheSilentNode(t *testing.T) {
 	db := open(t, t.TempDir()+"/g.db")
-	d := NewCluster(db, quiet, ClusterOptions{Timeout: 300 * time.Millisecond, Poll: 10 * time.Millisecond})
+	// Long enough for node a to apply on a loaded machine: the test waits
+	// all of it for the silent node.
+	d := NewCluster(db, quiet, ClusterOptions{Timeout: 3 * time.Second, Poll: 10 * time.Millisecond})
 	startAgent(t, db, "a", &applier{}, d)
 	putNode(t, db, "silent", time.Now()) // live, but never applies
 	run(t, d)

@@ -31,14 +31,7 @@ func authChain(t testing.TB, policies ...string) *Chain {
 		},
 	}
 	for i, js := range policies {
-		p := gatehouse.NewPolicy()
-		if err := json.Unmarshal([]byte(js), p); err != nil {
-			t.Fatal(err)
-		}
-		p.ID, p.Version, p.Name = "p"+strconv.Itoa(i), 1, "p"+strconv.Itoa(i)
-		if bad, semantic := p.Check(); len(bad)+len(semantic) > 0 {
-			t.Fatalf("policy %s: %v %v", js, bad, semantic)
-		}
+		p := testPolicy(t, js, "p"+strconv.Itoa(i))
 		rev.Policies = append(rev.Policies, p)
 		rev.Routes[0].Policies = append(rev.Routes[0].Policies, p.ID)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/httpx"
 )
 
 func init() { register(gatehouse.PolicyCircuitBreaker, buildCircuitBreaker) }
@@ -47,7 +48,7 @@ func (s *circuitBreaker) Check(r *Request) error {
 	for _, c := range s.circuits {
 		done, wait := c.admit()
 		if done == nil {
-			r.W.Header()["Retry-After"] = []string{strconv.FormatInt(max(1, int64((wait+time.Second-1)/time.Second)), 10)}
+			r.W.Header()["Retry-After"] = []string{strconv.FormatInt(httpx.RetrySeconds(wait), 10)}
 			// A trial taken under an earlier circuit is given back by the
 			// Chain, which finishes r (status 0) on a refusal.
 			return errCircuitOpen

@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http/httptest"
 	"strings"
@@ -42,18 +41,7 @@ func newOverloadRev(t *testing.T, routes ...string) *overloadRev {
 // on the named routes.
 func (o *overloadRev) policy(js string, routes ...string) *gatehouse.Policy {
 	o.t.Helper()
-	p := gatehouse.NewPolicy()
-	if err := json.Unmarshal([]byte(js), p); err != nil {
-		o.t.Fatal(err)
-	}
-	p.Normalize()
-	if bad, semantic := p.Check(); len(bad)+len(semantic) > 0 {
-		o.t.Fatalf("policy %s: %v %v", js, bad, semantic)
-	}
-	if p.ID == "" {
-		p.ID = gatehouse.NewID()
-	}
-	p.Version = 1
+	p := testPolicy(o.t, js, gatehouse.NewID())
 	o.rev.Policies = append(o.rev.Policies, p)
 	for _, r := range o.rev.Routes {
 		for _, id := range routes {

@@ -103,13 +103,8 @@ func compileContract(p *gatehouse.Policy) (*contract, error) {
 	c.acceptsHeader = []string{c.acceptsText}
 	c.notAcceptable = gatehouse.Errorf(gatehouse.ENOTACCEPTABLE,
 		"The Accept header excludes every media type this route produces: %s.", joinRanges(c.produces))
-	if len(cfg.Schema) > 0 {
-		// The policy's check compiled it already when decoding; this
-		// copy is the one kept.
-		if c.schema, err = gatehouse.CompileSchema(cfg.Schema); err != nil {
-			return nil, fmt.Errorf("policy %q: config.schema: %w", p.ID, err)
-		}
-	}
+	// Decoding checked the schema by compiling it: that is the one kept.
+	c.schema = cfg.CompiledSchema()
 	return c, nil
 }
 

@@ -196,15 +196,7 @@ func newContentFixture(t *testing.T, policies ...string) *contentFixture {
 			Paths: []string{"/" + id + "/*"}, ServiceID: "s"})
 	}
 	for i, js := range policies {
-		p := gatehouse.NewPolicy()
-		if err := json.Unmarshal([]byte(js), p); err != nil {
-			t.Fatal(err)
-		}
-		p.Normalize()
-		if bad, semantic := p.Check(); len(bad)+len(semantic) > 0 {
-			t.Fatalf("policy %s: %v %v", js, bad, semantic)
-		}
-		p.ID, p.Version = fmt.Sprintf("p%d", i), 1
+		p := testPolicy(t, js, fmt.Sprintf("p%d", i))
 		rev.Policies = append(rev.Policies, p)
 		for _, r := range rev.Routes {
 			r.Policies = append(r.Policies, p.ID)
@@ -489,11 +481,7 @@ func BenchmarkContentChecks(b *testing.B) {
 		{"schema", `{"accepts":["application/json"],"produces":["application/json"],"schema":` + schema + `}`},
 	} {
 		b.Run(bc.desc, func(b *testing.B) {
-			p := gatehouse.NewPolicy()
-			if err := json.Unmarshal([]byte(`{"name":"c","type":"content","config":`+bc.config+`}`), p); err != nil {
-				b.Fatal(err)
-			}
-			p.ID, p.Version = "c", 1
+			p := testPolicy(b, `{"name":"c","type":"content","config":`+bc.config+`}`, "c")
 			rev := &gatehouse.Revision{Policies: []*gatehouse.Policy{p},
 				Services: []*gatehouse.Service{{Meta: gatehouse.Meta{ID: "s"}, Name: "s", URL: "http://127.0.0.1:1"}},
 				Routes: []*gatehouse.Route{{Meta: gatehouse.Meta{ID: "r"}, Name: "r", Paths: []string{"/*"}, ServiceID: "s",

@@ -1,8 +1,12 @@
 package policy
 
 import (
+	"encoding/json"
 	"sync"
+	"testing"
 	"time"
+
+	"github.com/gatehouse/gatehouse"
 )
 
 // testClock is Env.Now for tests: time moves only when told. Background
@@ -22,4 +26,27 @@ func (c *testClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	c.t = c.t.Add(d)
 	c.mu.Unlock()
+}
+
+// testPolicy is a policy from JSON, normalised and checked as the admin
+// API stores it, at version 1. Its id, and its name, are id when the JSON
+// gives none.
+func testPolicy(t testing.TB, js, id string) *gatehouse.Policy {
+	t.Helper()
+	p := gatehouse.NewPolicy()
+	if err := json.Unmarshal([]byte(js), p); err != nil {
+		t.Fatal(err)
+	}
+	if p.ID == "" {
+		p.ID = id
+	}
+	if p.Name == "" {
+		p.Name = p.ID
+	}
+	p.Normalize()
+	if bad, semantic := p.Check(); len(bad)+len(semantic) > 0 {
+		t.Fatalf("policy %s: %v %v", js, bad, semantic)
+	}
+	p.Version = 1
+	return p
 }

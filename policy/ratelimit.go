@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/httpx"
 )
 
 func init() { register(gatehouse.PolicyRateLimit, buildRateLimit) }
@@ -229,7 +230,7 @@ func (s *rateLimit) Check(r *Request) error {
 	}
 	if best >= 0 {
 		v := &vs[best]
-		s.limits[best].setHeaders(r.W.Header(), v.remaining(), seconds(v.reset()))
+		s.limits[best].setHeaders(r.W.Header(), v.remaining(), httpx.CeilSeconds(time.Duration(v.reset())))
 	}
 	return nil
 }
@@ -305,7 +306,7 @@ func (s *rateLimit) refuse(r *Request, vs []verdict) error {
 		return gatehouse.Internal(fmt.Errorf("rate limit refused without a refusing limit"))
 	}
 	v, l := &vs[worst], s.limits[worst]
-	wait := max(1, seconds(v.wait()))
+	wait := httpx.RetrySeconds(time.Duration(v.wait()))
 	h := r.W.Header()
 	h["Retry-After"] = []string{strconv.FormatInt(wait, 10)}
 	l.setHeaders(h, 0, wait)
@@ -337,6 +338,3 @@ func (l *limit) setHeaders(h http.Header, remaining, reset int64) {
 	b = strconv.AppendInt(b, reset, 10)
 	h["Ratelimit"] = []string{string(b)}
 }
-
-// seconds rounds ns up to whole seconds.
-func seconds(ns int64) int64 { return (ns + int64(time.Second) - 1) / int64(time.Second) }

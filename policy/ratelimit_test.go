@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -27,15 +26,7 @@ func rlRevision(t testing.TB, policies ...string) *gatehouse.Revision {
 	rev := &gatehouse.Revision{Number: 1}
 	var ids []string
 	for _, js := range policies {
-		p := gatehouse.NewPolicy()
-		if err := json.Unmarshal([]byte(js), p); err != nil {
-			t.Fatal(err)
-		}
-		p.Normalize()
-		if bad, semantic := p.Check(); len(bad)+len(semantic) > 0 {
-			t.Fatalf("policy %s: %v %v", js, bad, semantic)
-		}
-		p.Version = 1
+		p := testPolicy(t, js, "")
 		rev.Policies = append(rev.Policies, p)
 		ids = append(ids, p.ID)
 	}

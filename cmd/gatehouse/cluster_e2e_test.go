@@ -25,7 +25,7 @@ import (
 )
 
 const (
-	pgToken    = "pg-cluster-token"
+	pgToken    = "pg-cluster-token-0123456789abcdef"
 	mergePatch = "application/merge-patch+json"
 )
 

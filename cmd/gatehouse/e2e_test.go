@@ -469,7 +469,7 @@ func TestTokenFileReplacingAnOldOneIsPrivate(t *testing.T) {
 
 func TestAdminTokenFromEnvironment(t *testing.T) {
 	dataDir := t.TempDir()
-	const secret = "e2e-env-token-3f9a1c0d7b2e4a68"
+	const secret = "e2e-env-token-3f9a1c0d7b2e4a68-5c1d"
 	p := launch(t, dataDir, nil, "GATEHOUSE_ADMIN_TOKEN="+secret)
 
 	wantStatus(t, "GET /admin/v1/services with GATEHOUSE_ADMIN_TOKEN", p.do("GET", "/admin/v1/services", secret, ""), http.StatusOK)
@@ -482,6 +482,31 @@ func TestAdminTokenFromEnvironment(t *testing.T) {
 	}
 	if strings.Contains(p.stderr.String(), secret) {
 		t.Errorf("stderr: got the token from the environment; want it never logged")
+	}
+}
+
+func TestShortOrUnprintableAdminTokenFromEnvironmentIsRefused(t *testing.T) {
+	for _, tc := range []struct{ desc, secret, want string }{
+		{"5 characters", "short", "GATEHOUSE_ADMIN_TOKEN must be at least 32 characters, and it has 5"},
+		{"31 characters", strings.Repeat("x", 31), "GATEHOUSE_ADMIN_TOKEN must be at least 32 characters, and it has 31"},
+		{"a space", strings.Repeat("x", 20) + " " + strings.Repeat("y", 20), "GATEHOUSE_ADMIN_TOKEN must be printable ASCII without spaces"},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			dataDir := t.TempDir()
+			addrs := freeAddrs(t, 2)
+			p := startProc(t, []string{"serve", "--data-dir", dataDir, "--admin-addr", addrs[0], "--proxy-addr", addrs[1]},
+				[]string{"GATEHOUSE_ADMIN_TOKEN=" + tc.secret})
+			if code := p.exitCode(exitTimeout); code != 1 {
+				t.Fatalf("exit code: got %d; want 1", code)
+			}
+			stderr := p.stderr.String()
+			if !strings.Contains(stderr, tc.want) {
+				t.Fatalf("stderr: got %q; want it to say %q", stderr, tc.want)
+			}
+			if strings.Contains(stderr, tc.secret) {
+				t.Fatalf("stderr repeats the token: %q", stderr)
+			}
+		})
 	}
 }
 
@@ -891,7 +916,7 @@ func TestStructuredRequestLogs(t *testing.T) {
 func TestQuickStartDeploysProxiesAndServesAgainAfterRestart(t *testing.T) {
 	up := testupstream.Start(t)
 	dir := t.TempDir()
-	const token = "quick-start-token"
+	const token = "quick-start-token-0123456789abcdef"
 	p := launch(t, dir, nil, "GATEHOUSE_ADMIN_TOKEN="+token)
 	proxy := "http://" + p.proxyAddr
 
@@ -1000,7 +1025,7 @@ func (p *proc) deployAndWait(token, body string) map[string]any {
 func TestClusterOfOneControlAndTwoDataNodes(t *testing.T) {
 	up := testupstream.Start(t)
 	dir := t.TempDir()
-	const token = "cluster-token"
+	const token = "cluster-token-0123456789abcdef0123"
 	ctl := launchNode(t, dir, "control", "ctl", "GATEHOUSE_ADMIN_TOKEN="+token)
 	edges := []*proc{launchNode(t, dir, "data", "edge-1"), launchNode(t, dir, "data", "edge-2")}
 

@@ -16,11 +16,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -251,7 +253,6 @@ func runServe(args []string, stderr io.Writer) error {
 			return err
 		}
 	}
-
 	trusted, err := parsePrefixes(c.trustedProxies)
 	if err != nil {
 		return fmt.Errorf("--trusted-proxies: %w", err)
@@ -259,41 +260,21 @@ func runServe(args []string, stderr io.Writer) error {
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	var (
-		dataPlane *proxy.Handler
-		applier   gatehouse.Applier
-	)
+	var dataPlane *proxy.Handler
+	var applier gatehouse.Applier // nil on a control node
 	if c.role != gatehouse.RoleControl {
-		var rdb *redis.Client
-		if c.redisURL != "" {
-			ropts, err := redis.ParseURL(c.redisURL)
-			if err != nil {
-				return fmt.Errorf("--redis-url: %w", err)
-			}
-			// Rate limits bound each Redis call by its context; the client
-			// honours that only when told to.
-			ropts.ContextTimeoutEnabled = true
-			// The rate limiter logs Redis outages itself, once per
-			// back-off; the client's own dial errors are detail.
-			redis.SetLogger(redisLog{logger})
-			rdb = redis.NewClient(ropts)
-			defer rdb.Close()
+		dp, closeDataPlane, err := newDataPlane(c, logger, registry, trusted)
+		if err != nil {
+			return err
 		}
-		popts := proxy.Options{MaxBodyBytes: c.proxyMaxBody, Logger: logger, Metrics: proxy.NewMetrics(registry),
-			TrustedProxies: trusted}
-		if rdb != nil {
-			popts.Redis = rdb // a nil *redis.Client in the interface would not be nil
-		}
-		dataPlane = proxy.New(popts)
-		defer dataPlane.Close()
-		applier = dataPlane
+		defer closeDataPlane()
+		dataPlane, applier = dp, dp
 	}
 	// Every node registers itself and heartbeats; a node that serves
 	// traffic also follows the active revision; a control node runs
 	// deployments (deploy.Node says who wakes whom).
 	node := deploy.NewNode(store, applier, logger, deploy.NodeOptions{Name: c.nodeName, Role: c.role,
 		Heartbeat: c.heartbeat, DeployTimeout: c.deployTimeout})
-	deployer := node.Deployer
 	// The data plane serves the active revision before anything else
 	// starts, so a restart does not interrupt routing.
 	if served, err := node.Start(ctx); err != nil {
@@ -304,75 +285,21 @@ func runServe(args []string, stderr io.Writer) error {
 		logger.Error("cannot serve the active revision", "node", c.nodeName, "error", n.ApplyError)
 	}
 
-	serverOpts := serve.Options{
-		ReadHeaderTimeout: c.readHeaderTimeout,
-		ReadTimeout:       c.readTimeout,
-		IdleTimeout:       c.idleTimeout,
-		MaxHeaderBytes:    c.maxHeaderBytes,
-		Logger:            logger,
+	ls, err := newListeners(c, logger, store, dataPlane, node.Deployer, promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
+	if err != nil {
+		return err
 	}
-	adminOpts, proxyOpts := serverOpts, serverOpts
-	adminOpts.Name, proxyOpts.Name = "admin", "proxy"
-	proxyOpts.AccessLogSample = c.accessLogSample
-	if c.accessLogSample == 0 {
-		proxyOpts.AccessLogSample = -1 // serve's zero means "all"
+	defer ls.close()
+	errc, err := ls.serve(c, logger)
+	if err != nil {
+		return err
 	}
-	proxyOpts.NegotiateProblems = true
-	proxyOpts.TLSCert, proxyOpts.TLSKey, proxyOpts.H2C = c.tlsCert, c.tlsKey, c.h2c
-	metrics := promhttp.HandlerFor(registry, promhttp.HandlerOpts{})
-	type server struct {
-		name string
-		addr string
-		srv  *serve.Server
-	}
-	var servers []server
-	if dataPlane != nil {
-		servers = append(servers, server{"proxy", c.proxyAddr, serve.New(dataPlane, proxyOpts)})
-	}
-	switch c.role {
-	case gatehouse.RoleData:
-		// No admin API; the probes and metrics stay on the admin address.
-		adminOpts.Name = "probes"
-		h := admin.New(store, admin.Options{ProbesOnly: true, Ready: dataPlane.Ready, Metrics: metrics})
-		servers = append(servers, server{"probes", c.adminAddr, serve.New(h, adminOpts)})
-	default:
-		opts := admin.Options{MaxBodyBytes: c.adminMaxBody, Deployments: deployer, Metrics: metrics, Nodes: deployer.Watch()}
-		if dataPlane != nil {
-			opts.Ready = dataPlane.Ready
-		}
-		servers = append(servers, server{"admin", c.adminAddr, serve.New(admin.New(store, opts), adminOpts)})
-	}
-	// The egress proxy reads the data plane's active policies: its
-	// allowed destinations and the consumers that may use it.
-	var egressProxy *egress.Handler
-	if c.egressAddr != "" {
-		eg, err := egress.New(dataPlane.Policies, egress.Options{Logger: logger,
-			Self: []string{c.adminAddr, c.proxyAddr, c.egressAddr}})
-		if err != nil {
-			return err
-		}
-		egressProxy = eg
-		defer eg.Close()
-		egressOpts := serverOpts
-		egressOpts.Name, egressOpts.NegotiateProblems = "egress", true
-		// No TLS or h2c: CONNECT tunnels hijack HTTP/1.1 connections.
-		servers = append(servers, server{"egress", c.egressAddr, serve.New(eg, egressOpts)})
-	}
-	errc := make(chan error, len(servers))
-	for _, s := range servers {
-		l, err := net.Listen("tcp", s.addr)
-		if err != nil {
-			return fmt.Errorf("listen %s: %w", s.addr, err)
-		}
-		logger.Info("listening", "listener", s.name, "addr", l.Addr().String(), "role", c.role, "node", c.nodeName)
-		go func() { errc <- s.srv.Serve(l) }()
-	}
-	runCtx, stopBackground := context.WithCancel(context.Background())
-	defer stopBackground()
-	// background counts the goroutines that use the store, so that it is
-	// closed only after they stopped.
-	var background sync.WaitGroup
-	background.Go(func() { node.Run(runCtx) })
+	// The node uses the store: it is stopped, and waited for, before the
+	// store closes, whichever way this function returns.
+	runCtx, stopNode := context.WithCancel(context.Background())
+	nodeDone := make(chan struct{})
+	go func() { node.Run(runCtx); close(nodeDone) }()
+	defer func() { stopNode(); <-nodeDone }()
 
 	select {
 	case err := <-errc:
@@ -382,27 +309,11 @@ func runServe(args []string, stderr io.Writer) error {
 	// A second signal during the drain kills the process at once.
 	stop()
 	logger.Info("shutting down: draining in-flight requests", "timeout", c.shutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
-	defer cancel()
-	done := make(chan error, len(servers))
-	for _, s := range servers {
-		go func() { done <- s.srv.Shutdown(sctx) }()
-	}
-	for i := range servers {
-		// Open CONNECT tunnels would hold the egress listener's drain
-		// until the timeout: they get as long as the last other
-		// listener's requests, then are cut.
-		if i == len(servers)-1 && egressProxy != nil {
-			egressProxy.Close()
-		}
-		if err := <-done; err != nil {
-			logger.Warn("shutdown incomplete", "error", err)
-		}
-	}
-	stopBackground()
-	background.Wait()
-	// The drain may have used up sctx: recording the shutdown gets its own
-	// few seconds, so that the node is down at once for the cluster.
+	ls.shutdown(c.shutdownTimeout, logger)
+	stopNode()
+	<-nodeDone
+	// The drain may have used up its time: recording the shutdown gets its
+	// own few seconds, so that the node is down at once for the cluster.
 	rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer rcancel()
 	if err := node.Stop(rctx); err != nil {
@@ -410,6 +321,158 @@ func runServe(args []string, stderr io.Writer) error {
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// newDataPlane builds the proxy of a node that serves traffic, with its
+// Redis client if --redis-url is set; release releases both.
+func newDataPlane(c *config, logger *slog.Logger, registry *prometheus.Registry, trusted []netip.Prefix) (dp *proxy.Handler, release func(), err error) {
+	popts := proxy.Options{MaxBodyBytes: c.proxyMaxBody, Logger: logger, Metrics: proxy.NewMetrics(registry),
+		TrustedProxies: trusted}
+	var rdb *redis.Client
+	if c.redisURL != "" {
+		ropts, err := redis.ParseURL(c.redisURL)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--redis-url: %w", err)
+		}
+		// Rate limits bound each Redis call by its context; the client
+		// honours that only when told to.
+		ropts.ContextTimeoutEnabled = true
+		// The rate limiter logs Redis outages itself, once per back-off;
+		// the client's own dial errors are detail.
+		redis.SetLogger(redisLog{logger})
+		rdb = redis.NewClient(ropts)
+		popts.Redis = rdb // set only if not nil: a nil *redis.Client in the interface would not be nil
+	}
+	dp = proxy.New(popts)
+	return dp, func() {
+		dp.Close()
+		if rdb != nil {
+			rdb.Close()
+		}
+	}, nil
+}
+
+// listener is one of the process's HTTP servers.
+type listener struct {
+	name, addr string
+	srv        *serve.Server
+}
+
+// listeners are the process's HTTP servers: the proxy on a node that
+// serves traffic; the admin API on a control node, or on a data node only
+// the probes and metrics; and the egress proxy if asked for. The egress
+// proxy is kept apart because it shuts down last (shutdown).
+type listeners struct {
+	servers     []listener
+	egress      *listener // nil without --egress-addr
+	egressProxy *egress.Handler
+}
+
+func newListeners(c *config, logger *slog.Logger, store gatehouse.Store, dataPlane *proxy.Handler,
+	deployer *deploy.Deployer, metrics http.Handler) (*listeners, error) {
+	serverOpts := serve.Options{
+		ReadHeaderTimeout: c.readHeaderTimeout,
+		ReadTimeout:       c.readTimeout,
+		IdleTimeout:       c.idleTimeout,
+		MaxHeaderBytes:    c.maxHeaderBytes,
+		Logger:            logger,
+	}
+	ls := &listeners{}
+	if dataPlane != nil {
+		opts := serverOpts
+		opts.Name = "proxy"
+		opts.AccessLogSample = c.accessLogSample
+		if c.accessLogSample == 0 {
+			opts.AccessLogSample = -1 // serve's zero means "all"
+		}
+		opts.NegotiateProblems = true
+		opts.TLSCert, opts.TLSKey, opts.H2C = c.tlsCert, c.tlsKey, c.h2c
+		ls.servers = append(ls.servers, listener{"proxy", c.proxyAddr, serve.New(dataPlane, opts)})
+	}
+	adminOpts := serverOpts
+	if c.role == gatehouse.RoleData {
+		// No admin API; the probes and metrics stay on the admin address.
+		adminOpts.Name = "probes"
+		h := admin.New(store, admin.Options{ProbesOnly: true, Ready: dataPlane.Ready, Metrics: metrics})
+		ls.servers = append(ls.servers, listener{"probes", c.adminAddr, serve.New(h, adminOpts)})
+	} else {
+		adminOpts.Name = "admin"
+		opts := admin.Options{MaxBodyBytes: c.adminMaxBody, Deployments: deployer, Metrics: metrics, Nodes: deployer.Watch()}
+		if dataPlane != nil {
+			opts.Ready = dataPlane.Ready
+		}
+		ls.servers = append(ls.servers, listener{"admin", c.adminAddr, serve.New(admin.New(store, opts), adminOpts)})
+	}
+	if c.egressAddr != "" {
+		// The egress proxy reads the data plane's active policies: its
+		// allowed destinations and the consumers that may use it.
+		eg, err := egress.New(dataPlane.Policies, egress.Options{Logger: logger,
+			Self: []string{c.adminAddr, c.proxyAddr, c.egressAddr}})
+		if err != nil {
+			return nil, err
+		}
+		egressOpts := serverOpts
+		egressOpts.Name, egressOpts.NegotiateProblems = "egress", true
+		// No TLS or h2c: CONNECT tunnels hijack HTTP/1.1 connections.
+		ls.egress, ls.egressProxy = &listener{"egress", c.egressAddr, serve.New(eg, egressOpts)}, eg
+	}
+	return ls, nil
+}
+
+// all is every listener, the egress one last.
+func (ls *listeners) all() []listener {
+	if ls.egress == nil {
+		return ls.servers
+	}
+	return append(slices.Clip(ls.servers), *ls.egress)
+}
+
+// serve listens on every address and serves each in the background; the
+// channel receives the first server that fails.
+func (ls *listeners) serve(c *config, logger *slog.Logger) (<-chan error, error) {
+	all := ls.all()
+	errc := make(chan error, len(all))
+	for _, s := range all {
+		l, err := net.Listen("tcp", s.addr)
+		if err != nil {
+			return nil, fmt.Errorf("listen %s: %w", s.addr, err)
+		}
+		logger.Info("listening", "listener", s.name, "addr", l.Addr().String(), "role", c.role, "node", c.nodeName)
+		go func() { errc <- s.srv.Serve(l) }()
+	}
+	return errc, nil
+}
+
+// shutdown drains every listener at once, within timeout. Open CONNECT
+// tunnels would hold the egress listener's drain until the timeout: they
+// get as long as the other listeners' requests, then are cut.
+func (ls *listeners) shutdown(timeout time.Duration, logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	drain := func(s listener) {
+		if err := s.srv.Shutdown(ctx); err != nil {
+			logger.Warn("shutdown incomplete", "listener", s.name, "error", err)
+		}
+	}
+	var others, egress sync.WaitGroup
+	for _, s := range ls.servers {
+		others.Go(func() { drain(s) })
+	}
+	if ls.egress != nil {
+		egress.Go(func() { drain(*ls.egress) })
+	}
+	others.Wait()
+	if ls.egressProxy != nil {
+		ls.egressProxy.Close()
+	}
+	egress.Wait()
+}
+
+// close releases what the listeners hold besides their servers.
+func (ls *listeners) close() {
+	if ls.egressProxy != nil {
+		ls.egressProxy.Close()
+	}
 }
 
 // bootstrapToken gives a new installation its first admin token: the value
@@ -433,6 +496,11 @@ func bootstrapToken(ctx context.Context, store gatehouse.Store, dataDir string, 
 	}
 	secret := os.Getenv("GATEHOUSE_ADMIN_TOKEN")
 	fromEnv := secret != ""
+	if fromEnv {
+		if err := checkBootstrapToken(secret); err != nil {
+			return err
+		}
+	}
 	tok := gatehouse.NewToken()
 	tok.ID, tok.Name = "bootstrap", "bootstrap"
 	hash := tok.SealWith(secret)
@@ -459,6 +527,27 @@ func bootstrapToken(ctx context.Context, store gatehouse.Store, dataDir string, 
 		return nil
 	}
 	fmt.Fprintf(stderr, "\nGenerated the admin token (shown once; also saved to %s):\n\n    %s\n\n", path, tok.Token)
+	return nil
+}
+
+// minBootstrapToken is the shortest GATEHOUSE_ADMIN_TOKEN accepted. Admin
+// tokens are stored as one SHA-256 (gatehouse.HashToken, meant for
+// high-entropy secrets): a short one could be found from a copy of the
+// store. 32 characters of base64 are 192 bits.
+const minBootstrapToken = 32
+
+// checkBootstrapToken refuses a GATEHOUSE_ADMIN_TOKEN that is too short or
+// that a bearer header cannot carry as it is. The error never repeats it.
+func checkBootstrapToken(secret string) error {
+	for i := 0; i < len(secret); i++ {
+		if secret[i] < 0x21 || secret[i] > 0x7e {
+			return errors.New("GATEHOUSE_ADMIN_TOKEN must be printable ASCII without spaces")
+		}
+	}
+	if len(secret) < minBootstrapToken {
+		return fmt.Errorf("GATEHOUSE_ADMIN_TOKEN must be at least %d characters, and it has %d: "+
+			"use a random one, such as the output of `openssl rand -base64 32`", minBootstrapToken, len(secret))
+	}
 	return nil
 }
 

@@ -1,7 +1,11 @@
 package main
 
 import (
+	"bufio"
+	"encoding/base64"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -17,7 +21,7 @@ import (
 // proxy listener and on the egress listener.
 func TestPoliciesConfiguredThroughTheAdminAPIAnswerTheContractsCodes(t *testing.T) {
 	up := testupstream.Start(t)
-	const token = "policies-token"
+	const token = "policies-token-0123456789abcdef01"
 	egressAddr := freeAddrs(t, 1)[0]
 	p := launch(t, t.TempDir(), []string{"--egress-addr", egressAddr}, "GATEHOUSE_ADMIN_TOKEN="+token)
 	admin := func(method, path, body string) {
@@ -122,5 +126,49 @@ func TestPoliciesConfiguredThroughTheAdminAPIAnswerTheContractsCodes(t *testing.
 	}
 	if resp := egress(url.UserPassword("alice", "wrong-password")); resp.StatusCode != http.StatusProxyAuthRequired {
 		t.Fatalf("egress with a wrong password: %d; want 407", resp.StatusCode)
+	}
+}
+
+// TestOpenEgressTunnelDoesNotHoldTheShutdown proves the shutdown order: an
+// idle CONNECT tunnel would hold the egress listener's drain until the
+// timeout; it is cut once the other listeners have drained, and the drain
+// completes.
+func TestOpenEgressTunnelDoesNotHoldTheShutdown(t *testing.T) {
+	up := testupstream.Start(t)
+	const token = "egress-shutdown-token-0123456789ab"
+	egressAddr := freeAddrs(t, 1)[0]
+	p := launch(t, t.TempDir(), []string{"--egress-addr", egressAddr}, "GATEHOUSE_ADMIN_TOKEN="+token)
+	upHost := strings.TrimPrefix(up.URL, "http://")
+	for _, w := range []struct{ path, body string }{
+		{"/admin/v1/consumers", `{"id":"alice","name":"alice"}`},
+		{"/admin/v1/consumers/alice/credentials", `{"type":"basic-auth","username":"alice","password":"alice-password"}`},
+		{"/admin/v1/policies", `{"id":"out","name":"out","type":"egress","global":true,"config":{"allow":[{"host":"127.0.0.1","ports":[` +
+			upHost[strings.LastIndex(upHost, ":")+1:] + `]}]}}`},
+	} {
+		if r := p.do("POST", w.path, token, w.body); r.status != http.StatusCreated {
+			t.Fatalf("POST %s: %d %s", w.path, r.status, r.body)
+		}
+	}
+	if dep := p.deployAndWait(token, `{}`); dep["state"] != "succeeded" {
+		t.Fatalf("deployment: %v", dep)
+	}
+	conn, err := net.Dial("tcp", egressAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "CONNECT %s HTTP/1.1\r\nHost: %s\r\nProxy-Authorization: Basic %s\r\n\r\n",
+		upHost, upHost, base64.StdEncoding.EncodeToString([]byte("alice:alice-password")))
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodConnect})
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("CONNECT: %v, %v; want 200", resp, err)
+	}
+	p.stop()
+	if stderr := p.stderr.String(); strings.Contains(stderr, "shutdown incomplete") {
+		t.Fatalf("the drain did not complete; stderr:\n%s", stderr)
+	}
+	if _, err := br.ReadByte(); err == nil {
+		t.Fatal("the tunnel is still open after the process stopped")
 	}
 }

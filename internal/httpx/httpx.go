@@ -8,7 +8,21 @@ import (
 	"net/textproto"
 	"strconv"
 	"strings"
+	"time"
 )
+
+// CeilSeconds rounds d up to whole seconds (0 for d <= 0).
+func CeilSeconds(d time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
+	return int64((d + time.Second - 1) / time.Second)
+}
+
+// RetrySeconds is a wait as Retry-After's delay-seconds (RFC 9110
+// §10.2.3): rounded up, so that a client retrying then is not early, and
+// at least 1, since 0 would invite an immediate retry.
+func RetrySeconds(d time.Duration) int64 { return max(1, CeilSeconds(d)) }
 
 // HasToken reports whether a comma-separated header field (Connection,
 // TE, Expect) lists token, case-insensitively, without allocating.

@@ -23,6 +23,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/tunnel"
 	"github.com/gatehouse/gatehouse/policy"
 	"github.com/gatehouse/gatehouse/proxy/core"
 	"github.com/gatehouse/gatehouse/proxy/forward"
@@ -125,6 +126,8 @@ type Handler struct {
 	policyState *policy.State
 	background  context.Context
 	stop        context.CancelFunc
+	// tunnels are the upgraded connections open, which Close ends.
+	tunnels tunnel.Set
 }
 
 var _ gatehouse.Applier = (*Handler)(nil)
@@ -214,10 +217,12 @@ func (s *state) close() {
 	}
 }
 
-// Close stops health checks and policies' background work, and drops idle
-// upstream connections.
+// Close stops health checks and policies' background work, ends the
+// tunnels of upgraded connections (which an http.Server's Shutdown neither
+// waits for nor closes) and drops idle upstream connections.
 func (h *Handler) Close() {
 	h.stop()
+	h.tunnels.Close()
 	if old := h.state.Swap(nil); old != nil {
 		old.close()
 	}

@@ -6,12 +6,13 @@ import (
 	"net/http"
 
 	"github.com/gatehouse/gatehouse/internal/httpx"
+	"github.com/gatehouse/gatehouse/internal/tunnel"
 	"github.com/gatehouse/gatehouse/problem"
 )
 
 // tunnel completes a protocol upgrade (WebSocket): the upstream said 101,
 // so the client is told the same and the two connections are joined until
-// either side closes.
+// both sides are done, or the Handler closes.
 func (h *Handler) tunnel(w http.ResponseWriter, r *http.Request, resp *http.Response) {
 	upstream, ok := resp.Body.(io.ReadWriteCloser)
 	if !ok {
@@ -25,6 +26,10 @@ func (h *Handler) tunnel(w http.ResponseWriter, r *http.Request, resp *http.Resp
 		panic(http.ErrAbortHandler)
 	}
 	defer conn.Close()
+	if !h.tunnels.Add(conn, upstream) {
+		return // Close has begun
+	}
+	defer h.tunnels.Remove(conn, upstream)
 
 	hdr := make(http.Header, len(resp.Header)+2)
 	copyEndToEnd(hdr, resp.Header)
@@ -39,16 +44,6 @@ func (h *Handler) tunnel(w http.ResponseWriter, r *http.Request, resp *http.Resp
 		return
 	}
 
-	done := make(chan struct{}, 2)
-	go func() {
-		// brw.Reader first: bytes the client sent right after its request.
-		io.Copy(upstream, brw.Reader)
-		done <- struct{}{}
-	}()
-	go func() {
-		io.Copy(conn, upstream)
-		done <- struct{}{}
-	}()
-	// When one direction ends, closing both (deferred) ends the other.
-	<-done
+	// brw.Reader first: bytes the client sent right after its request.
+	tunnel.Join(tunnel.End{R: brw.Reader, C: conn}, tunnel.End{R: upstream, C: upstream})
 }

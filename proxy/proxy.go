@@ -12,21 +12,18 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"net/netip"
 	"net/url"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/tunnel"
 	"github.com/gatehouse/gatehouse/policy"
 	"github.com/gatehouse/gatehouse/proxy/core"
 	"github.com/gatehouse/gatehouse/proxy/forward"
+	"github.com/redis/go-redis/v9"
 )
 
 // Options configures the data plane.
@@ -49,69 +46,6 @@ type Options struct {
 	// Now is the policies' clock (circuit breakers, sunsets); nil means
 	// time.Now. Tests set it to move time without waiting.
 	Now func() time.Time
-}
-
-// clientAddr is the client's address as policies judge it: the peer, or,
-// when the peer is a trusted proxy, the nearest address in
-// X-Forwarded-For that is not one.
-func (h *Handler) clientAddr(r *http.Request) netip.Addr {
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		return netip.Addr{}
-	}
-	addr := ap.Addr().Unmap()
-	if !h.trusted(addr) {
-		return addr
-	}
-	xff := r.Header["X-Forwarded-For"]
-	for i := len(xff) - 1; i >= 0; i-- {
-		hops := strings.Split(xff[i], ",")
-		for j := len(hops) - 1; j >= 0; j-- {
-			hop, err := parseHop(strings.TrimSpace(hops[j]))
-			if err != nil {
-				// A hop we cannot read: the client is unknown, not the
-				// trusted proxy that passed it on (whose address an
-				// allow list may well admit).
-				return netip.Addr{}
-			}
-			addr = hop.Unmap()
-			if !h.trusted(addr) {
-				return addr
-			}
-		}
-	}
-	return addr
-}
-
-// parseHop reads one X-Forwarded-For entry: an address, or an address
-// and port as some proxies write it ("192.0.2.1:4711", "[2001:db8::1]:4711").
-func parseHop(s string) (netip.Addr, error) {
-	if a, err := netip.ParseAddr(s); err == nil {
-		return a, nil
-	}
-	ap, err := netip.ParseAddrPort(s)
-	return ap.Addr(), err
-}
-
-func (h *Handler) trusted(a netip.Addr) bool {
-	for _, p := range h.opts.TrustedProxies {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
-
-// trusts reports whether the peer at remoteAddr is a trusted proxy.
-func (h *Handler) trusts(remoteAddr string) bool {
-	if len(h.opts.TrustedProxies) == 0 {
-		return false
-	}
-	ap, err := netip.ParseAddrPort(remoteAddr)
-	if err != nil {
-		return false
-	}
-	return h.trusted(ap.Addr().Unmap())
 }
 
 // Handler is the data plane's HTTP handler. It implements
@@ -280,3 +214,13 @@ func poolConfig(s *gatehouse.Service) (forward.Config, error) {
 	}
 	return cfg, nil
 }
+
+// unconfigured serves before the first revision: no routes, so every
+// request is a 404 (or a 501 for a method nobody knows).
+var unconfigured = func() *state {
+	cfg, err := core.Compile(nil, core.Options{})
+	if err != nil {
+		panic(err)
+	}
+	return &state{core: cfg, identity: identityHeaders(nil)}
+}()

@@ -6,6 +6,13 @@
 // A revision is compiled once, in Apply, into an immutable state that is
 // swapped in atomically: every request sees one whole revision, and
 // requests in flight finish on the one they started with.
+//
+// The files: proxy.go is the Handler, its revision state and Apply;
+// serve.go one request's path (decide, policies, then forward or a
+// problem); forward.go the exchange with the upstream and the response
+// streamed back; headers.go the rules for header fields in and out, and
+// whom to believe about the client; tunnel.go upgrades; metrics.go the
+// Prometheus collectors.
 package proxy
 
 import (

@@ -39,6 +39,13 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, d *core.Decisi
 	if pr != nil {
 		pr.Head = time.Now()
 	}
+	if err != nil && body != nil && r.Context().Err() != nil {
+		// net/http cancels the request's context from inside a body read
+		// that failed (a stall past the read deadline), before that read
+		// returns: the exchange may have failed on the cancel first. Its
+		// failure decides between 408 and a client gone away.
+		body.settle()
+	}
 	if body != nil && (body.err() != nil || err != nil && body.exceeded.Load()) {
 		if resp != nil {
 			resp.Body.Close()
@@ -235,6 +242,16 @@ type limitedBody struct {
 	// after RoundTrip returned: what the handler reads is atomic.
 	exceeded  atomic.Bool
 	clientErr atomic.Pointer[error]
+	// reading is held during each read from the client, for settle.
+	reading sync.Mutex
+}
+
+// settle waits for a read from the client in progress to return, so that
+// err includes its failure. Call it only once the request's context is
+// done: the read then returns at once.
+func (b *limitedBody) settle() {
+	b.reading.Lock()
+	b.reading.Unlock() //lint:ignore SA2001 waiting for the read is the point
 }
 
 func (b *limitedBody) err() error {
@@ -252,10 +269,12 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 	if int64(len(p)) > b.remaining+1 {
 		p = p[:b.remaining+1]
 	}
+	b.reading.Lock()
 	n, err := b.r.Read(p)
 	if err != nil && err != io.EOF {
 		b.clientErr.Store(&err)
 	}
+	b.reading.Unlock()
 	b.remaining -= int64(n)
 	if b.remaining < 0 {
 		b.exceeded.Store(true)

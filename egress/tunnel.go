@@ -34,8 +34,8 @@ func (h *Handler) tunnel(w http.ResponseWriter, r *http.Request, d destination, 
 	}
 	defer client.Close()
 	// A tunnel lasts as long as its two ends want. net/http clears the
-	// read deadline on hijack but not a write deadline; internal/serve
-	// sets none today, and a tunnel must not inherit one if it ever does.
+	// deadlines on hijack (Go 1.26); a tunnel must not inherit one
+	// should that change.
 	client.SetDeadline(time.Time{})
 	if !h.tunnels.Add(client, dst) {
 		return // Close has begun

@@ -54,6 +54,7 @@ import (
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/httpx"
+	"github.com/gatehouse/gatehouse/internal/tunnel"
 	"github.com/gatehouse/gatehouse/policy"
 	"github.com/gatehouse/gatehouse/problem"
 )
@@ -110,9 +111,9 @@ type Handler struct {
 	lookup func(ctx context.Context, host string) ([]netip.Addr, error)
 	self   selfAddrs
 
-	mu      sync.Mutex // guards tunnels and closed
-	tunnels map[net.Conn]struct{}
-	closed  bool
+	// tunnels are the open CONNECT tunnels and upgraded connections,
+	// which Close ends.
+	tunnels tunnel.Set
 }
 
 // New returns an egress proxy that enforces the policy set policies
@@ -125,7 +126,7 @@ func New(policies func() *policy.Set, opts Options) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Handler{opts: opts, policies: policies, self: self, tunnels: map[net.Conn]struct{}{},
+	h := &Handler{opts: opts, policies: policies, self: self,
 		dialer: net.Dialer{KeepAlive: 30 * time.Second}}
 	h.lookup = func(ctx context.Context, host string) ([]netip.Addr, error) {
 		return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
@@ -158,17 +159,7 @@ func New(policies func() *policy.Set, opts Options) (*Handler, error) {
 // drain timed out): tunnels are hijacked connections, which an
 // http.Server's Shutdown neither waits for nor closes.
 func (h *Handler) Close() {
-	h.mu.Lock()
-	h.closed = true
-	open := make([]net.Conn, 0, len(h.tunnels))
-	for c := range h.tunnels {
-		open = append(open, c)
-	}
-	clear(h.tunnels)
-	h.mu.Unlock()
-	for _, c := range open {
-		c.Close()
-	}
+	h.tunnels.Close()
 	h.closeIdle()
 }
 
@@ -429,7 +420,7 @@ func (r *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	r.status = http.StatusSwitchingProtocols
 	c.SetDeadline(time.Time{})
 	tc := &trackedConn{Conn: c, h: r.h}
-	if !r.h.track(tc) {
+	if !r.h.tunnels.Add(tc) {
 		c.Close()
 		return nil, nil, errClosed
 	}
@@ -447,7 +438,7 @@ type trackedConn struct {
 }
 
 func (c *trackedConn) Close() error {
-	c.once.Do(func() { c.h.untrack(c) })
+	c.once.Do(func() { c.h.tunnels.Remove(c) })
 	return c.Conn.Close()
 }
 

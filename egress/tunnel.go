@@ -2,11 +2,11 @@ package egress
 
 import (
 	"io"
-	"net"
 	"net/http"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/tunnel"
 	"github.com/gatehouse/gatehouse/problem"
 )
 
@@ -34,66 +34,20 @@ func (h *Handler) tunnel(w http.ResponseWriter, r *http.Request, d destination, 
 	}
 	defer client.Close()
 	// A tunnel lasts as long as its two ends want. net/http clears the
-	// read deadline on hijack but not a write deadline; internal/serve
-	// sets none today, and a tunnel must not inherit one if it ever does.
+	// deadlines on hijack (Go 1.26); a tunnel must not inherit one
+	// should that change.
 	client.SetDeadline(time.Time{})
-	if !h.track(client, dst) {
+	if !h.tunnels.Add(client, dst) {
 		return // Close has begun
 	}
-	defer h.untrack(client, dst)
+	defer h.tunnels.Remove(client, dst)
 
 	ex.status = http.StatusOK
 	if _, err := io.WriteString(client, "HTTP/1.1 200 Connection established\r\nX-Request-Id: "+
 		problem.RequestID(r)+"\r\n\r\n"); err != nil {
 		return
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		n, err := io.Copy(client, dst)
-		ex.down = n
-		endOfStream(client, err, dst)
-	}()
 	// brw.Reader first: bytes the client sent right behind its CONNECT
 	// (a TLS ClientHello, typically).
-	n, err := io.Copy(dst, brw.Reader)
-	ex.up = n
-	endOfStream(dst, err, client)
-	<-done
-}
-
-// endOfStream passes one direction's end on: after a clean end (the
-// reading side half-closed) the writing side is half-closed too, so the
-// other direction can still finish; after an error, or where half-closing
-// is impossible, both connections close, which ends the other copy too.
-func endOfStream(to net.Conn, err error, from net.Conn) {
-	if err == nil {
-		if cw, ok := to.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
-			return
-		}
-	}
-	to.Close()
-	from.Close()
-}
-
-// track registers a tunnel's connections for Close; false if the Handler
-// is closed already.
-func (h *Handler) track(conns ...net.Conn) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		return false
-	}
-	for _, c := range conns {
-		h.tunnels[c] = struct{}{}
-	}
-	return true
-}
-
-func (h *Handler) untrack(conns ...net.Conn) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, c := range conns {
-		delete(h.tunnels, c)
-	}
+	ex.up, ex.down = tunnel.Join(tunnel.End{R: brw.Reader, C: client}, tunnel.End{R: dst, C: dst})
 }

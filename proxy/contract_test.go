@@ -269,3 +269,24 @@ func TestResponseWithoutContentTypeGetsNone(t *testing.T) {
 		})
 	}
 }
+
+// net/http cancels the request's context from inside the body read that
+// hit the read deadline, before that read returns: the upstream exchange
+// may fail on the canceled context first. The stall must still be told
+// apart from a client gone away, every time: 408, not a cut connection.
+func TestStalledBodyGets408EvenWhenTheExchangeSeesTheCancelFirst(t *testing.T) {
+	g := newGateway(t, func(o *serve.Options) {
+		o.ReadHeaderTimeout, o.ReadTimeout = 200*time.Millisecond, 300*time.Millisecond
+	})
+	up := testupstream.Start(t)
+	g.route(up.URL, "", "")
+	const n = 100
+	conns := make([]rawConn, n)
+	for i := range conns {
+		conns[i] = g.dial()
+		conns[i].send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nhalf")
+	}
+	for _, c := range conns {
+		assertProblem(t, c.read("POST"), 408)
+	}
+}

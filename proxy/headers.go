@@ -1,11 +1,15 @@
 package proxy
 
 import (
+	"net"
 	"net/http"
+	"net/netip"
 	"net/textproto"
+	"strconv"
 	"strings"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/httpx"
 )
 
 // requestIDHeader is the request id's field; internal/serve sets it.
@@ -99,4 +103,181 @@ func (st *state) inboundHeader(hdr http.Header, trusted bool) {
 			delete(hdr, k)
 		}
 	}
+}
+
+// isHopByHop reports whether a canonical header key is one of the fields
+// that describe one connection, not the message (RFC 9110 §7.6.1); a proxy
+// never forwards them.
+func isHopByHop(k string) bool {
+	switch k {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+		"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+		// Only ever part of an h2c upgrade (RFC 7540 §3.2.1), which is
+		// never forwarded.
+		"Http2-Settings":
+		return true
+	}
+	return false
+}
+
+// copyEndToEnd copies src into dst without the hop-by-hop fields, those
+// Connection names included. Skipping them while copying is cheaper than
+// deleting them after.
+func copyEndToEnd(dst, src http.Header) {
+	for k, vs := range src {
+		if !isHopByHop(k) {
+			dst[k] = vs
+		}
+	}
+	for _, v := range src["Connection"] {
+		for _, name := range strings.Split(v, ",") {
+			if name = textproto.TrimString(name); name != "" {
+				dst.Del(name)
+			}
+		}
+	}
+}
+
+// Values shared by every request: header maps only ever replace a value
+// slice, never append to it, so these are never written to.
+var (
+	protoHTTP  = []string{"http"}
+	protoHTTPS = []string{"https"}
+	upgradeHdr = []string{"Upgrade"}
+	trailersTE = []string{"trailers"}
+)
+
+// spoofable are the fields that tell the upstream who the client is; only
+// a trusted proxy in front of us may set them (inboundHeader).
+var spoofable = []string{"X-Forwarded-For", "Forwarded", "X-Real-Ip", "X-Forwarded-Port", "X-Forwarded-Prefix", "X-Forwarded-Host", "X-Forwarded-Proto"}
+
+// outboundHeader builds the upstream request's header from the client's,
+// which inboundHeader cleaned (and policies may have added to): without
+// hop-by-hop fields, with upgrade (upgradeOffer) as the one upgrade asked
+// for, and with the forwarding fields added. Those from a trusted proxy
+// are kept (X-Forwarded-Proto and -Host describe the client's request to
+// the edge, which that proxy is) or extended (X-Forwarded-For, Forwarded
+// grow a hop each). The request id is in the client's header already
+// (internal/serve puts it there).
+func outboundHeader(r *http.Request, upgrade string) http.Header {
+	out := make(http.Header, len(r.Header)+5)
+	for k, vs := range r.Header {
+		if !isHopByHop(k) {
+			out[k] = vs
+		}
+	}
+	if upgrade != "" {
+		out["Connection"] = upgradeHdr
+		out["Upgrade"] = []string{upgrade}
+	}
+	// TE: trailers is the one TE value a proxy passes on (RFC 9110 §10.1.4).
+	if te, ok := r.Header["Te"]; ok && httpx.HasToken(te, "trailers") {
+		out["Te"] = trailersTE
+	}
+
+	proto, protoValue := "http", protoHTTP
+	if r.TLS != nil {
+		proto, protoValue = "https", protoHTTPS
+	}
+	clientIP, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		clientIP = r.RemoteAddr
+	}
+	if prior, ok := out["X-Forwarded-For"]; ok {
+		out["X-Forwarded-For"] = []string{strings.Join(prior, ", ") + ", " + clientIP}
+	} else {
+		out["X-Forwarded-For"] = []string{clientIP}
+	}
+	if _, ok := out["X-Forwarded-Proto"]; !ok {
+		out["X-Forwarded-Proto"] = protoValue
+	}
+	if _, ok := out["X-Forwarded-Host"]; !ok {
+		out["X-Forwarded-Host"] = []string{r.Host}
+	}
+	node := clientIP
+	if strings.IndexByte(clientIP, ':') >= 0 {
+		node = `"[` + clientIP + `]"`
+	}
+	fwd := "for=" + node + ";host=" + quoteIfNeeded(r.Host) + ";proto=" + proto
+	if prior := out["Forwarded"]; len(prior) > 0 {
+		fwd = strings.Join(prior, ", ") + ", " + fwd
+	}
+	out["Forwarded"] = []string{fwd}
+	httpx.AddVia(out, r.ProtoMajor, r.ProtoMinor)
+	return out
+}
+
+// quoteIfNeeded quotes a Forwarded value that is not a token (a host with
+// a port has a colon).
+func quoteIfNeeded(s string) string {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
+}
+
+// clientAddr is the client's address as policies judge it: the peer, or,
+// when the peer is a trusted proxy, the nearest address in
+// X-Forwarded-For that is not one.
+func (h *Handler) clientAddr(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	addr := ap.Addr().Unmap()
+	if !h.trusted(addr) {
+		return addr
+	}
+	xff := r.Header["X-Forwarded-For"]
+	for i := len(xff) - 1; i >= 0; i-- {
+		hops := strings.Split(xff[i], ",")
+		for j := len(hops) - 1; j >= 0; j-- {
+			hop, err := parseHop(strings.TrimSpace(hops[j]))
+			if err != nil {
+				// A hop we cannot read: the client is unknown, not the
+				// trusted proxy that passed it on (whose address an
+				// allow list may well admit).
+				return netip.Addr{}
+			}
+			addr = hop.Unmap()
+			if !h.trusted(addr) {
+				return addr
+			}
+		}
+	}
+	return addr
+}
+
+// parseHop reads one X-Forwarded-For entry: an address, or an address
+// and port as some proxies write it ("192.0.2.1:4711", "[2001:db8::1]:4711").
+func parseHop(s string) (netip.Addr, error) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a, nil
+	}
+	ap, err := netip.ParseAddrPort(s)
+	return ap.Addr(), err
+}
+
+func (h *Handler) trusted(a netip.Addr) bool {
+	for _, p := range h.opts.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// trusts reports whether the peer at remoteAddr is a trusted proxy.
+func (h *Handler) trusts(remoteAddr string) bool {
+	if len(h.opts.TrustedProxies) == 0 {
+		return false
+	}
+	ap, err := netip.ParseAddrPort(remoteAddr)
+	if err != nil {
+		return false
+	}
+	return h.trusted(ap.Addr().Unmap())
 }

@@ -13,12 +13,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
-func TestMetricsCountRequestsByRouteStatusAndFailure(t *testing.T) {
+// metricsGateway is a gateway recording into m, registered with reg, and
+// an upstream for it.
+func metricsGateway(t *testing.T) (*prometheus.Registry, *Metrics, *gateway, *testupstream.Upstream) {
+	t.Helper()
 	reg := prometheus.NewRegistry()
 	m := NewMetrics(reg)
-	g := newGateway(t)
-	g.handler.opts.Metrics = m
-	up := testupstream.Start(t)
+	g := newGatewayWithOptions(t, Options{Metrics: m})
+	return reg, m, g, testupstream.Start(t)
+}
+
+func TestMetricsCountRequestsByRouteStatusAndFailure(t *testing.T) {
+	_, m, g, up := metricsGateway(t)
 	g.route(up.URL, `,"retries":0`, "")
 	for range 3 {
 		g.get("/status/200")
@@ -55,11 +61,7 @@ func TestMetricsCountRequestsByRouteStatusAndFailure(t *testing.T) {
 // (and service's) go with the revision that removes it, and a status code
 // has a series only once it was sent.
 func TestMetricsOfARemovedRouteAreDeletedOnApply(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	m := NewMetrics(reg)
-	g := newGateway(t)
-	g.handler.opts.Metrics = m
-	up := testupstream.Start(t)
+	reg, _, g, up := metricsGateway(t)
 	svc := func(id string) string { return fmt.Sprintf(`{"id":%q,"name":%q,"url":%q,"retries":0}`, id, id, up.URL) }
 	g.apply(revision(t, 1, []string{svc("s1"), `{"id":"gone","name":"gone","url":"http://` + closedPort(t) + `","retries":0}`},
 		[]string{`{"id":"old","service_id":"s1","paths":["/old/*"]}`, `{"id":"kept","service_id":"s1","paths":["/kept/*"]}`,
@@ -111,11 +113,7 @@ func seriesOf(t *testing.T, reg *prometheus.Registry) []string {
 }
 
 func TestUpstreamBreakingOffMidBodyIsNotAClientAbort(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	m := NewMetrics(reg)
-	g := newGateway(t)
-	g.handler.opts.Metrics = m
-	up := testupstream.Start(t)
+	_, m, g, up := metricsGateway(t)
 	g.route(up.URL, "", "")
 	resp, err := g.client.Get(g.base + "/fault/reset-mid-response")
 	if err == nil {

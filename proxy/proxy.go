@@ -6,26 +6,31 @@
 // A revision is compiled once, in Apply, into an immutable state that is
 // swapped in atomically: every request sees one whole revision, and
 // requests in flight finish on the one they started with.
+//
+// The files: proxy.go is the Handler, its revision state and Apply;
+// serve.go one request's path (decide, policies, then forward or a
+// problem); forward.go the exchange with the upstream and the response
+// streamed back; headers.go the rules for header fields in and out, and
+// whom to believe about the client; tunnel.go upgrades; metrics.go the
+// Prometheus collectors.
 package proxy
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"net/netip"
 	"net/url"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/tunnel"
 	"github.com/gatehouse/gatehouse/policy"
 	"github.com/gatehouse/gatehouse/proxy/core"
 	"github.com/gatehouse/gatehouse/proxy/forward"
+	"github.com/redis/go-redis/v9"
 )
 
 // Options configures the data plane.
@@ -50,69 +55,6 @@ type Options struct {
 	Now func() time.Time
 }
 
-// clientAddr is the client's address as policies judge it: the peer, or,
-// when the peer is a trusted proxy, the nearest address in
-// X-Forwarded-For that is not one.
-func (h *Handler) clientAddr(r *http.Request) netip.Addr {
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		return netip.Addr{}
-	}
-	addr := ap.Addr().Unmap()
-	if !h.trusted(addr) {
-		return addr
-	}
-	xff := r.Header["X-Forwarded-For"]
-	for i := len(xff) - 1; i >= 0; i-- {
-		hops := strings.Split(xff[i], ",")
-		for j := len(hops) - 1; j >= 0; j-- {
-			hop, err := parseHop(strings.TrimSpace(hops[j]))
-			if err != nil {
-				// A hop we cannot read: the client is unknown, not the
-				// trusted proxy that passed it on (whose address an
-				// allow list may well admit).
-				return netip.Addr{}
-			}
-			addr = hop.Unmap()
-			if !h.trusted(addr) {
-				return addr
-			}
-		}
-	}
-	return addr
-}
-
-// parseHop reads one X-Forwarded-For entry: an address, or an address
-// and port as some proxies write it ("192.0.2.1:4711", "[2001:db8::1]:4711").
-func parseHop(s string) (netip.Addr, error) {
-	if a, err := netip.ParseAddr(s); err == nil {
-		return a, nil
-	}
-	ap, err := netip.ParseAddrPort(s)
-	return ap.Addr(), err
-}
-
-func (h *Handler) trusted(a netip.Addr) bool {
-	for _, p := range h.opts.TrustedProxies {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
-
-// trusts reports whether the peer at remoteAddr is a trusted proxy.
-func (h *Handler) trusts(remoteAddr string) bool {
-	if len(h.opts.TrustedProxies) == 0 {
-		return false
-	}
-	ap, err := netip.ParseAddrPort(remoteAddr)
-	if err != nil {
-		return false
-	}
-	return h.trusted(ap.Addr().Unmap())
-}
-
 // Handler is the data plane's HTTP handler. It implements
 // gatehouse.Applier.
 type Handler struct {
@@ -125,6 +67,8 @@ type Handler struct {
 	policyState *policy.State
 	background  context.Context
 	stop        context.CancelFunc
+	// tunnels are the upgraded connections open, which Close ends.
+	tunnels tunnel.Set
 }
 
 var _ gatehouse.Applier = (*Handler)(nil)
@@ -214,10 +158,12 @@ func (s *state) close() {
 	}
 }
 
-// Close stops health checks and policies' background work, and drops idle
-// upstream connections.
+// Close stops health checks and policies' background work, ends the
+// tunnels of upgraded connections (which an http.Server's Shutdown neither
+// waits for nor closes) and drops idle upstream connections.
 func (h *Handler) Close() {
 	h.stop()
+	h.tunnels.Close()
 	if old := h.state.Swap(nil); old != nil {
 		old.close()
 	}
@@ -275,3 +221,13 @@ func poolConfig(s *gatehouse.Service) (forward.Config, error) {
 	}
 	return cfg, nil
 }
+
+// unconfigured serves before the first revision: no routes, so every
+// request is a 404 (or a 501 for a method nobody knows).
+var unconfigured = func() *state {
+	cfg, err := core.Compile(nil, core.Options{})
+	if err != nil {
+		panic(err)
+	}
+	return &state{core: cfg, identity: identityHeaders(nil)}
+}()

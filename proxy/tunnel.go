@@ -4,14 +4,72 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/textproto"
+	"strings"
 
 	"github.com/gatehouse/gatehouse/internal/httpx"
+	"github.com/gatehouse/gatehouse/internal/tunnel"
 	"github.com/gatehouse/gatehouse/problem"
+	"github.com/gatehouse/gatehouse/proxy/core"
 )
+
+// upgradeType returns the protocol a message switches (or asks to
+// switch) to, if its Connection field says upgrade.
+func upgradeType(h http.Header) string {
+	if !httpx.HasToken(h["Connection"], "upgrade") {
+		return ""
+	}
+	return h.Get("Upgrade")
+}
+
+// upgradeOffer returns the protocols of the request's Upgrade that the
+// route tunnels, as one field value; "" when it asks for no upgrade or
+// for none of those. A request asking only for others is forwarded as an
+// ordinary request, as nginx and HAProxy do when not configured for it:
+// a server may always ignore Upgrade (RFC 9110 §7.8), so a client must
+// cope, and clients offer upgrades on the off chance (curl --http2 on an
+// http URL offers h2c).
+func upgradeOffer(h http.Header, rt *core.Route) string {
+	if !httpx.HasToken(h["Connection"], "upgrade") {
+		return ""
+	}
+	vs := h["Upgrade"]
+	if len(vs) == 1 && strings.IndexByte(vs[0], ',') < 0 {
+		// The common case, one protocol, without allocating.
+		if p := textproto.TrimString(vs[0]); rt.Upgradable(p) {
+			return p
+		}
+		return ""
+	}
+	var kept []string
+	for _, v := range vs {
+		for v != "" {
+			var p string
+			p, v, _ = strings.Cut(v, ",")
+			if p = textproto.TrimString(p); p != "" && rt.Upgradable(p) {
+				kept = append(kept, p)
+			}
+		}
+	}
+	return strings.Join(kept, ", ")
+}
+
+// switchProtocols completes an upgrade the upstream accepted, if it is the
+// one asked for (upgrade): RFC 9110 §7.8 lets a server switch only to a
+// protocol the request offered. Anything else is not valid HTTP, and
+// tunnelling it would take the connection past every policy: 502.
+func (h *Handler) switchProtocols(w http.ResponseWriter, r *http.Request, d *core.Decision, resp *http.Response, upgrade string) int {
+	if switched := resp.Header.Get("Upgrade"); upgrade == "" || switched == "" || !httpx.HasToken([]string{upgrade}, switched) {
+		resp.Body.Close()
+		return h.failUpstream(w, r, d, fmt.Errorf("upstream switched protocols to %q; the request offered %q", switched, upgrade))
+	}
+	h.tunnel(w, r, resp)
+	return http.StatusSwitchingProtocols
+}
 
 // tunnel completes a protocol upgrade (WebSocket): the upstream said 101,
 // so the client is told the same and the two connections are joined until
-// either side closes.
+// both sides are done, or the Handler closes.
 func (h *Handler) tunnel(w http.ResponseWriter, r *http.Request, resp *http.Response) {
 	upstream, ok := resp.Body.(io.ReadWriteCloser)
 	if !ok {
@@ -25,6 +83,10 @@ func (h *Handler) tunnel(w http.ResponseWriter, r *http.Request, resp *http.Resp
 		panic(http.ErrAbortHandler)
 	}
 	defer conn.Close()
+	if !h.tunnels.Add(conn, upstream) {
+		return // Close has begun
+	}
+	defer h.tunnels.Remove(conn, upstream)
 
 	hdr := make(http.Header, len(resp.Header)+2)
 	copyEndToEnd(hdr, resp.Header)
@@ -39,16 +101,6 @@ func (h *Handler) tunnel(w http.ResponseWriter, r *http.Request, resp *http.Resp
 		return
 	}
 
-	done := make(chan struct{}, 2)
-	go func() {
-		// brw.Reader first: bytes the client sent right after its request.
-		io.Copy(upstream, brw.Reader)
-		done <- struct{}{}
-	}()
-	go func() {
-		io.Copy(conn, upstream)
-		done <- struct{}{}
-	}()
-	// When one direction ends, closing both (deferred) ends the other.
-	<-done
+	// brw.Reader first: bytes the client sent right after its request.
+	tunnel.Join(tunnel.End{R: brw.Reader, C: conn}, tunnel.End{R: upstream, C: upstream})
 }

@@ -2,9 +2,12 @@ package proxy
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse/internal/testupstream"
 )
@@ -110,5 +113,31 @@ func TestUnrequestedSwitchingProtocolsIsA502(t *testing.T) {
 			c.send("GET /x HTTP/1.1\r\nHost: gw\r\n\r\n")
 			assertProblem(t, c.read("GET"), http.StatusBadGateway)
 		})
+	}
+}
+
+// A WebSocket tunnel is a hijacked connection: http.Server's Shutdown
+// neither waits for nor closes it. Closing the data plane ends it.
+func TestClosingTheDataPlaneEndsItsWebSocketTunnels(t *testing.T) {
+	g := newGateway(t)
+	up := testupstream.Start(t)
+	g.route(up.URL, "", "")
+	ws, _, err := testupstream.DialWebSocket("ws://"+g.addr+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	if err := ws.WriteText("hello"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ws.ReadText(); err != nil || got != "hello" {
+		t.Fatalf("echo %q, %v", got, err)
+	}
+	g.handler.Close()
+	// A bound on the test, not a timing assertion: without the fix the
+	// read never returns.
+	ws.NetConn().SetReadDeadline(time.Now().Add(10 * time.Second))
+	if got, err := ws.ReadText(); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("after Close: read %q, %v; want the tunnel ended", got, err)
 	}
 }

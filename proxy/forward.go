@@ -1,0 +1,308 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/httpx"
+	"github.com/gatehouse/gatehouse/policy"
+	"github.com/gatehouse/gatehouse/problem"
+	"github.com/gatehouse/gatehouse/proxy/core"
+	"github.com/gatehouse/gatehouse/proxy/forward"
+)
+
+// outcome is how a forwarded exchange ended, for metrics and policies.
+type outcome struct {
+	// status is the status sent, 0 when the client went away first.
+	status int
+	// broke: the upstream broke off mid-body after status was sent; the
+	// caller records it, then cuts the client's connection (cut).
+	broke bool
+}
+
+// forward sends the request upstream and streams the answer back.
+// pr, if not nil, is told when the upstream's answer (or failure) came.
+func (h *Handler) forward(w http.ResponseWriter, r *http.Request, d *core.Decision, pool *forward.Pool, pr *policy.Request) outcome {
+	out, body, upgrade := h.outboundRequest(w, r, d)
+	resp, _, err := pool.RoundTrip(out)
+	if pr != nil {
+		pr.Head = time.Now()
+	}
+	if err != nil && body != nil && r.Context().Err() != nil {
+		// net/http cancels the request's context from inside a body read
+		// that failed (a stall past the read deadline), before that read
+		// returns: the exchange may have failed on the cancel first. Its
+		// failure decides between 408 and a client gone away.
+		body.settle()
+	}
+	if body != nil && (body.err() != nil || err != nil && body.exceeded.Load()) {
+		if resp != nil {
+			resp.Body.Close()
+		}
+		if pr != nil {
+			pr.ClientFault = true
+		}
+		return outcome{status: h.failBody(w, r, d, body)}
+	}
+	if err != nil {
+		return outcome{status: h.failUpstream(w, r, d, err)}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		return outcome{status: h.switchProtocols(w, r, d, resp, upgrade)}
+	}
+	writeHead(w, resp)
+	if err := h.copyBody(w, resp); err != nil {
+		if r.Context().Err() == nil {
+			// The upstream broke off mid-body: the status is sent, so
+			// the client's connection is cut rather than the body
+			// ended as if it were complete.
+			h.opts.Logger.Warn("upstream response body failed", "request_id", problem.RequestID(r), "error", err)
+			if pr != nil {
+				pr.UpstreamBroke = true
+			}
+			return outcome{status: resp.StatusCode, broke: true}
+		}
+		return outcome{}
+	}
+	hdr := w.Header()
+	for k, vs := range resp.Trailer {
+		hdr[http.TrailerPrefix+k] = vs
+	}
+	return outcome{status: resp.StatusCode}
+}
+
+// outboundRequest is the upstream's request: the client's, with its path
+// as core decided it, its header as outboundHeader builds it, its body
+// within the route's limit (nil: none), and the upgrade asked for ("":
+// none). Interim responses are relayed to w as they come, all written by
+// the transport's reader before it lets the body go: the upstream's 100
+// is written here, which also stops net/http from sending its own when
+// the body is read on another goroutine (two writers on one connection).
+func (h *Handler) outboundRequest(w http.ResponseWriter, r *http.Request, d *core.Decision) (*http.Request, *limitedBody, string) {
+	expects := r.Header.Get("Expect") != ""
+	ctx := httptrace.WithClientTrace(r.Context(), &httptrace.ClientTrace{
+		Got1xxResponse: func(code int, header textproto.MIMEHeader) error {
+			switch {
+			case code == http.StatusSwitchingProtocols:
+				return nil
+			case code == http.StatusContinue && !expects:
+				return nil // not asked for: nothing to relay
+			}
+			hdr := w.Header()
+			saved := make(map[string][]string, len(header))
+			for k, vs := range header {
+				saved[k] = hdr[k]
+				hdr[k] = vs
+			}
+			w.WriteHeader(code)
+			for k, vs := range saved {
+				if vs == nil {
+					delete(hdr, k)
+				} else {
+					hdr[k] = vs
+				}
+			}
+			return nil
+		},
+	})
+	out := r.WithContext(ctx)
+	out.RequestURI = ""
+	out.Host = ""
+	out.Close = false
+	out.URL = &url.URL{RawQuery: r.URL.RawQuery}
+	setPath(out.URL, d.Path)
+	upgrade := upgradeOffer(r.Header, d.Route)
+	out.Header = outboundHeader(r, upgrade)
+
+	var body *limitedBody
+	if r.ContentLength == 0 && r.Body != nil && len(r.TransferEncoding) == 0 {
+		out.Body = http.NoBody
+	} else if r.Body != nil {
+		body = &limitedBody{r: r.Body, remaining: d.Route.MaxBodyBytes}
+		out.Body = body
+	}
+	return out, body, upgrade
+}
+
+// failBody answers an exchange that the client's body failed: over the
+// route's limit, or broken off or stalled while it streamed. Whatever the
+// upstream made of the truncated body is not an answer to this request.
+func (h *Handler) failBody(w http.ResponseWriter, r *http.Request, d *core.Decision, body *limitedBody) int {
+	if body.err() == nil { // only over the limit
+		return h.fail(w, r, gatehouse.BodyTooLarge(d.Route.MaxBodyBytes))
+	}
+	gerr := gatehouse.BodyUnreadable(body.err())
+	if gerr.Code != gatehouse.ETIMEOUT && r.Context().Err() != nil {
+		// The client is gone, or half-closed its side. (A read deadline
+		// ends the request's context too: a stall is still answered.)
+		h.abort()
+	}
+	// A stall, bad chunk framing, or a body cut short: answering nothing
+	// would let net/http send an empty 200.
+	return h.fail(w, r, gerr)
+}
+
+// failUpstream answers a round trip that failed upstream, as the one
+// classifier (forward.Classify) says.
+func (h *Handler) failUpstream(w http.ResponseWriter, r *http.Request, d *core.Decision, err error) int {
+	gerr, gone := forward.Classify(r.Context(), err)
+	if gone {
+		h.opts.Logger.Debug("client went away before the upstream answered", "request_id", problem.RequestID(r))
+		h.abort()
+	}
+	if after, ok := forward.RetryAfter(err); ok {
+		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(after.Seconds()+0.999))))
+	}
+	status := h.fail(w, r, gerr)
+	h.opts.Metrics.upstreamFailed(d.Route.ServiceID, status)
+	return status
+}
+
+// writeHead sends the upstream's status and end-to-end header fields,
+// with gatehouse's Via added.
+func writeHead(w http.ResponseWriter, resp *http.Response) {
+	hdr := w.Header()
+	// A policy's Link (a deprecated route's successor) joins the
+	// upstream's links (pagination, say) rather than being replaced.
+	policyLinks := hdr["Link"]
+	copyEndToEnd(hdr, resp.Header)
+	if _, ok := resp.Header["Content-Type"]; !ok {
+		// net/http (HTTP/1 and HTTP/2 alike) would sniff a type for a
+		// body written without one, a type the upstream never sent,
+		// despite its X-Content-Type-Options: nosniff. A nil value
+		// suppresses that and writes nothing.
+		hdr["Content-Type"] = nil
+	}
+	if len(policyLinks) > 0 && len(resp.Header["Link"]) > 0 {
+		hdr["Link"] = append(slices.Clip(resp.Header["Link"]), policyLinks...)
+	}
+	httpx.AddVia(hdr, resp.ProtoMajor, resp.ProtoMinor)
+	if len(resp.Trailer) > 0 {
+		names := make([]string, 0, len(resp.Trailer))
+		for k := range resp.Trailer {
+			names = append(names, k)
+		}
+		hdr["Trailer"] = []string{strings.Join(names, ", ")}
+	}
+	w.WriteHeader(resp.StatusCode)
+}
+
+// copyBody streams the response body, flushing at once when the response
+// is a stream (server-sent events, or no declared length), so that each
+// event reaches the client as the upstream sends it.
+func (h *Handler) copyBody(w http.ResponseWriter, resp *http.Response) error {
+	bufp := buffers.Get().(*[]byte)
+	defer buffers.Put(bufp)
+	buf := *bufp
+	var flusher *http.ResponseController
+	if resp.ContentLength == -1 || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		flusher = http.NewResponseController(w)
+	}
+	for {
+		n, rerr := resp.Body.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return nil // the client went away; nothing to tell it
+			}
+			if flusher != nil {
+				flusher.Flush()
+			}
+		}
+		if rerr == io.EOF {
+			return nil
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+}
+
+var buffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// limitedBody stops a request body at the route's limit and remembers that
+// it did, so the error the upstream transfer fails with becomes a 413. It
+// also remembers a failure to read from the client (a stall or a reset),
+// which is the client's failure, not the upstream's.
+type limitedBody struct {
+	r         io.ReadCloser
+	remaining int64 // owned by the reading goroutine
+	// The transport reads the body on its own goroutine, perhaps still
+	// after RoundTrip returned: what the handler reads is atomic.
+	exceeded  atomic.Bool
+	clientErr atomic.Pointer[error]
+	// reading is held during each read from the client, for settle.
+	reading sync.Mutex
+}
+
+// settle waits for a read from the client in progress to return, so that
+// err includes its failure. Call it only once the request's context is
+// done: the read then returns at once.
+func (b *limitedBody) settle() {
+	b.reading.Lock()
+	b.reading.Unlock() //lint:ignore SA2001 waiting for the read is the point
+}
+
+func (b *limitedBody) err() error {
+	if p := b.clientErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.remaining < 0 {
+		b.exceeded.Store(true)
+		return 0, errBodyTooLarge
+	}
+	if int64(len(p)) > b.remaining+1 {
+		p = p[:b.remaining+1]
+	}
+	b.reading.Lock()
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF {
+		b.clientErr.Store(&err)
+	}
+	b.reading.Unlock()
+	b.remaining -= int64(n)
+	if b.remaining < 0 {
+		b.exceeded.Store(true)
+		return 0, errBodyTooLarge
+	}
+	return n, err
+}
+
+func (b *limitedBody) Close() error { return b.r.Close() }
+
+// ClientFailed tells the upstream pool that a failed transfer was the
+// client's doing (forward.ClientBody).
+func (b *limitedBody) ClientFailed() bool { return b.exceeded.Load() || b.err() != nil }
+
+var _ forward.ClientBody = (*limitedBody)(nil)
+
+var errBodyTooLarge = errors.New("request body over the route's limit")
+
+// setPath sets the escaped path on u exactly as the client sent it (after
+// dot segments): RawPath always, since url would otherwise re-escape
+// characters such as ( ) ! * ' that RFC 3986 does not make equivalent to
+// their escapes.
+func setPath(u *url.URL, escaped string) {
+	p := escaped
+	if strings.IndexByte(escaped, '%') >= 0 {
+		if unescaped, err := url.PathUnescape(escaped); err == nil {
+			p = unescaped
+		}
+	}
+	u.Path, u.RawPath = p, escaped
+}

@@ -1,0 +1,133 @@
+package proxy
+
+import (
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/policy"
+	"github.com/gatehouse/gatehouse/problem"
+	"github.com/gatehouse/gatehouse/proxy/core"
+	"github.com/gatehouse/gatehouse/proxy/forward"
+)
+
+// decisions recycles Decisions, whose Params keep their backing array.
+var decisions = sync.Pool{New: func() any { return new(core.Decision) }}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	st := h.state.Load()
+	if st == nil {
+		st = unconfigured
+	}
+	d := decisions.Get().(*core.Decision)
+	defer decisions.Put(d)
+	st.core.Decide(&core.Request{Method: r.Method, Host: r.Host, Path: r.URL.EscapedPath(), ContentLength: r.ContentLength}, d)
+	if d.Err != nil {
+		if d.Allow != "" {
+			w.Header().Set("Allow", d.Allow)
+		}
+		if d.Route != nil {
+			// A declared size over the route's limit: the contract checks
+			// credentials, permissions and content type first.
+			st.inboundHeader(r.Header, h.trusts(r.RemoteAddr))
+			if chain := st.policies.Chain(d.Route.ID); chain != nil {
+				h.serveWithPolicies(w, r, d, nil, chain, st.routes[d.Route.ID], start)
+				return
+			}
+		}
+		h.opts.Metrics.observe(st.unmatched, h.fail(w, r, d.Err), start)
+		return
+	}
+	st.inboundHeader(r.Header, h.trusts(r.RemoteAddr))
+	pool := st.pools[d.Route.ServiceID]
+	if pool == nil {
+		// core.Compile refuses such revisions; this is a bug, not input.
+		h.opts.Metrics.observe(st.unmatched, h.fail(w, r, gatehouse.Internal(errors.New("route without pool"))), start)
+		return
+	}
+	chain := st.policies.Chain(d.Route.ID)
+	if chain == nil {
+		o := h.forward(w, r, d, pool, nil)
+		h.opts.Metrics.observe(st.routes[d.Route.ID], o.status, start)
+		if o.broke {
+			h.cut(d.Route.ServiceID)
+		}
+		return
+	}
+	h.serveWithPolicies(w, r, d, pool, chain, st.routes[d.Route.ID], start)
+}
+
+// serveWithPolicies runs the route's policies, then forwards what they let
+// on and tells them how it went, even when the exchange is aborted. A
+// decision core refused on the declared size (d.Err) is answered after
+// the checks of the head and before any of the body is read.
+func (h *Handler) serveWithPolicies(w http.ResponseWriter, r *http.Request, d *core.Decision, pool *forward.Pool,
+	chain *policy.Chain, m *routeMetrics, start time.Time) {
+	pr := policy.NewRequest()
+	pr.W, pr.R, pr.RouteID, pr.ServiceID = w, r, d.Route.ID, d.Route.ServiceID
+	pr.Client, pr.MaxBodyBytes, pr.Now = h.clientAddr(r), d.Route.MaxBodyBytes, h.now(start)
+	err := chain.RunHead(pr)
+	if err == nil && d.Err != nil {
+		pr.Finish(policy.Outcome{Refused: true})
+		err = d.Err
+	}
+	if err == nil {
+		err = chain.RunBody(pr)
+	}
+	if err != nil {
+		pr.Release()
+		h.opts.Metrics.observe(m, h.fail(w, r, err), start)
+		return
+	}
+	var status int
+	sent := time.Now()
+	defer func() {
+		var latency time.Duration
+		if !pr.Head.IsZero() {
+			latency = pr.Head.Sub(sent)
+		}
+		pr.Finish(policy.Outcome{Status: status, Latency: latency, ClientFault: pr.ClientFault, UpstreamBroke: pr.UpstreamBroke})
+		pr.Release()
+	}()
+	o := h.forward(w, r, d, pool, pr)
+	h.opts.Metrics.observe(m, o.status, start)
+	if o.broke {
+		// Policies see no status for a response that never completed.
+		h.cut(d.Route.ServiceID)
+	}
+	status = o.status
+}
+
+// now is the policies' clock: Options.Now, or the request's start.
+func (h *Handler) now(start time.Time) time.Time {
+	if h.opts.Now != nil {
+		return h.opts.Now()
+	}
+	return start
+}
+
+// fail answers err as a problem and returns the status sent.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) int {
+	problem.WriteNegotiated(w, r, err)
+	return problem.Status(gatehouse.ErrorCode(err))
+}
+
+// abort ends the request without a response: net/http would otherwise
+// send an empty 200 for a handler that wrote nothing, and a client that
+// half-closed its side would read it as a success. It counts a client
+// abort.
+func (h *Handler) abort() {
+	h.opts.Metrics.observe(nil, 0, time.Time{})
+	panic(http.ErrAbortHandler)
+}
+
+// cut ends a response the upstream broke off mid-body, once its caller
+// recorded it: the client's connection closes, so the client cannot take
+// the truncated body for a complete one.
+func (h *Handler) cut(service string) {
+	h.opts.Metrics.upstreamBroke(service)
+	panic(http.ErrAbortHandler)
+}

@@ -163,7 +163,7 @@ func (h *Handler) failUpstream(w http.ResponseWriter, r *http.Request, d *core.D
 		h.abort()
 	}
 	if after, ok := forward.RetryAfter(err); ok {
-		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(after.Seconds()+0.999))))
+		w.Header().Set("Retry-After", strconv.FormatInt(httpx.RetrySeconds(after), 10))
 	}
 	status := h.fail(w, r, gerr)
 	h.opts.Metrics.upstreamFailed(d.Route.ServiceID, status)

@@ -107,8 +107,11 @@ func New(h http.Handler, opts Options) *Server {
 		// the exact limit, net/http only what lies beyond it.
 		MaxHeaderBytes: opts.MaxHeaderBytes,
 		ConnContext:    connContext,
-		ConnState:      connState,
-		ErrorLog:       log.New(slogWriter{opts.Logger}, "", 0),
+		// "OPTIONS *" comes to wrap, which answers it as gatehouse
+		// (request id, access log), not net/http's bare 200.
+		DisableGeneralOptionsHandler: true,
+		ConnState:                    connState,
+		ErrorLog:                     log.New(slogWriter{opts.Logger}, "", 0),
 	}
 	if opts.TLSCert != "" {
 		// Without conn below it (see Serve), net/http's own 431 would be
@@ -170,7 +173,7 @@ func (s *Server) Draining() bool { return s.draining.Load() }
 
 // wrap puts the request handling every listener shares around h, outermost
 // first: connection bookkeeping, request id, access log, panic recovery,
-// draining, header size, Host.
+// draining, header size, Host, "OPTIONS *".
 func (s *Server) wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if cc := connOf(r); cc != nil {
@@ -242,6 +245,14 @@ func (s *Server) wrap(h http.Handler) http.Handler {
 			// upstream in X-Forwarded-Host.
 			s.writeProblem(rec, r, gatehouse.Errorf(gatehouse.EINVALID,
 				"The Host header is not a host name or IP address with an optional port from 1 to 65535."))
+		case r.Method == http.MethodOptions && r.RequestURI == "*":
+			// A question about the server itself (RFC 9110 §9.3.7),
+			// never a route's or the upstream's: 200 with the methods
+			// gatehouse serves, as net/http and Apache answer, now with
+			// the request id.
+			rec.Header().Set("Allow", gatehouse.ImplementedMethods)
+			rec.Header().Set("Content-Length", "0")
+			rec.WriteHeader(http.StatusOK)
 		default:
 			h.ServeHTTP(rec, r)
 		}

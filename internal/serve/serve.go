@@ -43,8 +43,8 @@ type Options struct {
 	// Logger receives access logs; nil means slog.Default().
 	Logger *slog.Logger
 	// AccessLogSample is the share of requests logged, 0 to 1; responses
-	// of 500 and above are always logged. Zero means 1 (all): set it
-	// negative to log only those.
+	// of 500 and above, and aborted ones, are always logged. Zero means 1
+	// (all): set it negative to log only those.
 	AccessLogSample float64
 	// TLSCert and TLSKey, if set, make the listener speak HTTPS, with
 	// HTTP/2 negotiated by ALPN.
@@ -211,21 +211,32 @@ func (s *Server) wrap(h http.Handler) http.Handler {
 					s.writeProblem(rec, r, gatehouse.Internal(fmt.Errorf("panic: %v", v)))
 				}
 			}
-			if status := rec.status(); !s.opts.Logger.Enabled(r.Context(), slog.LevelInfo) ||
-				status < 500 && (s.logEvery == 0 || s.served.Add(1)%s.logEvery != 0) {
+			// An aborted exchange (the handler cut it, or the client went
+			// away mid-response) is logged with the status actually
+			// sent, 0 if none, and aborted=true: never as a success.
+			status, aborted := rec.status(), abort || rec.failed
+			if abort && !rec.wroteHeader {
+				status = 0
+			}
+			if !s.opts.Logger.Enabled(r.Context(), slog.LevelInfo) ||
+				status < 500 && !aborted && (s.logEvery == 0 || s.served.Add(1)%s.logEvery != 0) {
 				if abort {
 					panic(http.ErrAbortHandler)
 				}
 				return
 			}
-			s.opts.Logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			attrs := []slog.Attr{
 				slog.String("listener", s.opts.Name),
 				slog.String("method", r.Method),
 				slog.String("path", r.URL.Path),
-				slog.Int("status", rec.status()),
+				slog.Int("status", status),
 				slog.Duration("duration", time.Since(start)),
 				slog.String("request_id", id),
-			)
+			}
+			if aborted {
+				attrs = append(attrs, slog.Bool("aborted", true))
+			}
+			s.opts.Logger.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 			if abort {
 				panic(http.ErrAbortHandler)
 			}
@@ -312,11 +323,13 @@ func validRequestID(id string) bool {
 	return true
 }
 
-// statusRecorder remembers the status for the access log.
+// statusRecorder remembers the status for the access log, and whether
+// the response failed to reach the client.
 type statusRecorder struct {
 	http.ResponseWriter
 	code        int
 	wroteHeader bool
+	failed      bool
 }
 
 func (r *statusRecorder) WriteHeader(code int) {
@@ -330,7 +343,11 @@ func (r *statusRecorder) Write(p []byte) (int, error) {
 	if !r.wroteHeader {
 		r.code, r.wroteHeader = http.StatusOK, true
 	}
-	return r.ResponseWriter.Write(p)
+	n, err := r.ResponseWriter.Write(p)
+	if err != nil {
+		r.failed = true
+	}
+	return n, err
 }
 
 func (r *statusRecorder) status() int {
@@ -339,6 +356,19 @@ func (r *statusRecorder) status() int {
 	}
 	return r.code
 }
+
+// FlushError flushes through to the connection, noting a failure: most
+// streamed responses reach the client by flushes, not by Write.
+func (r *statusRecorder) FlushError() error {
+	err := http.NewResponseController(r.ResponseWriter).Flush()
+	if err != nil && !errors.Is(err, http.ErrNotSupported) {
+		r.failed = true
+	}
+	return err
+}
+
+// Flush is FlushError for callers of http.Flusher.
+func (r *statusRecorder) Flush() { r.FlushError() }
 
 // Unwrap lets http.ResponseController reach the underlying writer (flush,
 // hijack, deadlines).

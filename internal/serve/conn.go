@@ -128,7 +128,7 @@ func (c *conn) Read(p []byte) (int, error) {
 		return n, err
 	}
 	if n > 0 && !c.hijacked.Load() {
-		heads, refused, cut := c.frames.feed(p[:n])
+		heads, cut, refused := c.frames.feed(p[:n])
 		c.heads.Add(int64(heads))
 		if refused != nil {
 			c.refused = refused

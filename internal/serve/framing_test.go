@@ -25,7 +25,7 @@ func (s *served) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.paths = append(s.paths, r.URL.Path)
 	s.mu.Unlock()
-	io.WriteString(w, string(b))
+	w.Write(b)
 }
 
 func (s *served) seen() []string {

@@ -134,12 +134,7 @@ func (f *framing) feed(p []byte) (heads, cut int, refused error) {
 			}
 			f.addValue(b)
 		case fBody:
-			n := min(int64(len(p)-i), f.remain)
-			f.remain -= n
-			i += int(n) - 1
-			if f.remain == 0 {
-				f.state = fStart
-			}
+			i = f.skip(p, i, fStart)
 		case fChunkSize:
 			switch {
 			case unhex(b) >= 0:
@@ -162,12 +157,7 @@ func (f *framing) feed(p []byte) (heads, cut int, refused error) {
 				f.endChunkSize()
 			}
 		case fChunkData:
-			n := min(int64(len(p)-i), f.remain)
-			f.remain -= n
-			i += int(n) - 1
-			if f.remain == 0 {
-				f.state = fChunkCR
-			}
+			i = f.skip(p, i, fChunkCR)
 		case fChunkCR:
 			f.state = fChunkLF
 			if b != '\r' {
@@ -195,6 +185,17 @@ func (f *framing) feed(p []byte) (heads, cut int, refused error) {
 		}
 	}
 	return heads, 0, nil
+}
+
+// skip passes over the body bytes from p[i] on, at most f.remain, moving to
+// state next at their end, and returns the index of the last one.
+func (f *framing) skip(p []byte, i int, next uint8) int {
+	n := min(int64(len(p)-i), f.remain)
+	f.remain -= n
+	if f.remain == 0 {
+		f.state = next
+	}
+	return i + int(n) - 1
 }
 
 func (f *framing) addName(b byte) {

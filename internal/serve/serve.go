@@ -7,6 +7,7 @@ package serve
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -114,18 +115,18 @@ func New(h http.Handler, opts Options) *Server {
 		ErrorLog:                     log.New(slogWriter{opts.Logger}, "", 0),
 	}
 	if opts.TLSCert != "" {
-		// Without conn below it (see Serve), net/http's own 431 would be
-		// plain text: let requests up to four times the limit through to
-		// the handler chain's check, which answers with a problem.
+		// HTTP/2 has no conn below it to turn net/http's own 431 into a
+		// problem: let requests up to four times the limit through to the
+		// handler chain's check, which answers with one.
 		s.http.MaxHeaderBytes = 4 * opts.MaxHeaderBytes
 	}
-	if opts.H2C {
+	if opts.H2C || opts.TLSCert != "" {
+		// Under TLS, Serve decrypts below net/http (see tlsListener):
+		// net/http sees what it takes for cleartext connections, and
+		// serves HTTP/2 (negotiated by ALPN) by its preface.
 		var p http.Protocols
 		p.SetHTTP1(true)
 		p.SetUnencryptedHTTP2(true)
-		if opts.TLSCert != "" {
-			p.SetHTTP2(true)
-		}
 		s.http.Protocols = &p
 	}
 	return s
@@ -133,14 +134,22 @@ func New(h http.Handler, opts Options) *Server {
 
 // Serve accepts connections on l until Shutdown.
 func (s *Server) Serve(l net.Listener) error {
-	var err error
 	if s.opts.TLSCert != "" {
-		// Under TLS net/http needs the *tls.Conn itself (for ALPN and
-		// r.TLS), so the plaintext rewriting of conn cannot sit below it.
-		err = s.http.ServeTLS(l, s.opts.TLSCert, s.opts.TLSKey)
-	} else {
-		err = s.http.Serve(listener{l})
+		cert, err := tls.LoadX509KeyPair(s.opts.TLSCert, s.opts.TLSKey)
+		if err != nil {
+			return err
+		}
+		// conn sits between net/http and the decrypted stream, as it does
+		// on a cleartext listener, so that HTTP/1.1 over TLS gets the same
+		// problems, 408s and framing checks; wrap gives each request the
+		// connection's TLS state (r.TLS) that net/http no longer sees.
+		l = tls.NewListener(l, &tls.Config{
+			Certificates: []tls.Certificate{cert},
+			NextProtos:   []string{"h2", "http/1.1"},
+			MinVersion:   tls.VersionTLS12, // what HTTP/2 requires (RFC 9113 §9.2)
+		})
 	}
+	err := s.http.Serve(listener{l})
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
@@ -178,6 +187,9 @@ func (s *Server) wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if cc := connOf(r); cc != nil {
 			cc.enter()
+			if r.TLS == nil {
+				r.TLS = cc.tlsState()
+			}
 		}
 		s.inFlight.Add(1)
 		defer s.inFlight.Add(-1)

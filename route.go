@@ -2,7 +2,6 @@ package gatehouse
 
 import (
 	"fmt"
-	"github.com/gatehouse/gatehouse/proxy/route"
 	"slices"
 	"sort"
 	"strings"
@@ -143,8 +142,7 @@ func (r *Route) Check() (invalid, unprocessable []FieldError) {
 		if h == "" {
 			continue // reported by checkList
 		}
-		// The data plane's route table defines the pattern language.
-		if err := route.CheckHost(h); err != nil {
+		if err := CheckHostPattern(h); err != nil {
 			semantic.add(fmt.Sprintf("hosts[%d]", i), "%v", err)
 		}
 	}
@@ -152,7 +150,7 @@ func (r *Route) Check() (invalid, unprocessable []FieldError) {
 		if p == "" {
 			continue
 		}
-		if err := route.CheckPath(p); err != nil {
+		if err := CheckPathPattern(p); err != nil {
 			semantic.add(fmt.Sprintf("paths[%d]", i), "%v", err)
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"io"
 	"net/http"
 	"testing"
+
+	"github.com/gatehouse/gatehouse"
 )
 
 // TestAmbiguousRequestFramingIsRefusedAndEndsTheConnection: the admin
@@ -45,5 +47,18 @@ func TestInvalidHostIs400(t *testing.T) {
 		c := api.dial()
 		c.send("GET /admin/v1/consumers HTTP/1.1\r\nHost: " + host + "\r\nAuthorization: Bearer " + api.token + "\r\n\r\n")
 		assertProblem(t, c.readResponse("GET"), http.StatusBadRequest)
+	}
+}
+
+// TestOptionsAsteriskIsAnsweredByGatehouse: "OPTIONS *" on the admin
+// listener gets gatehouse's answer, with a request id, not net/http's.
+func TestOptionsAsteriskIsAnsweredByGatehouse(t *testing.T) {
+	api := newTestAPI(t)
+	c := api.dial()
+	c.send("OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n")
+	r := c.readResponse("OPTIONS")
+	if r.status != http.StatusOK || r.header.Get("Allow") != gatehouse.ImplementedMethods || len(r.header.Get("X-Request-Id")) != 32 {
+		t.Fatalf("got %d Allow %q X-Request-Id %q; want 200, Allow %q and a request id",
+			r.status, r.header.Get("Allow"), r.header.Get("X-Request-Id"), gatehouse.ImplementedMethods)
 	}
 }

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"fmt"
 	"testing"
 
 	"github.com/gatehouse/gatehouse/internal/testupstream"
@@ -15,11 +14,9 @@ import (
 func TestDotSegmentWithPathParametersCannotWalkPastARoute(t *testing.T) {
 	public, private := testupstream.Start(t), testupstream.Start(t)
 	g := newGateway(t)
-	g.apply(revision(t, 1,
-		[]string{fmt.Sprintf(`{"id":"public","name":"public","url":%q}`, public.URL),
-			fmt.Sprintf(`{"id":"private","name":"private","url":%q}`, private.URL)},
-		[]string{`{"id":"public","service_id":"public","paths":["/public/*"]}`,
-			`{"id":"private","service_id":"private","paths":["/private/*"]}`}))
+	g.serviceRoutes(map[string]*testupstream.Upstream{"public": public, "private": private},
+		`{"id":"public","service_id":"public","paths":["/public/*"]}`,
+		`{"id":"private","service_id":"private","paths":["/private/*"]}`)
 	for _, path := range []string{
 		"/public/..;/private/x",
 		"/public/..;x/private/x",

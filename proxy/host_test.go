@@ -15,11 +15,9 @@ import (
 func TestInvalidHostIs400AndNeverReachesACatchAllRoute(t *testing.T) {
 	admin, public := testupstream.Start(t), testupstream.Start(t)
 	g := newGateway(t)
-	g.apply(revision(t, 1,
-		[]string{fmt.Sprintf(`{"id":"admin","name":"admin","url":%q}`, admin.URL),
-			fmt.Sprintf(`{"id":"public","name":"public","url":%q}`, public.URL)},
-		[]string{`{"id":"admin","service_id":"admin","hosts":["admin.example.com"],"paths":["/*"]}`,
-			`{"id":"any","service_id":"public","paths":["/*"]}`}))
+	g.serviceRoutes(map[string]*testupstream.Upstream{"admin": admin, "public": public},
+		`{"id":"admin","service_id":"admin","hosts":["admin.example.com"],"paths":["/*"]}`,
+		`{"id":"any","service_id":"public","paths":["/*"]}`)
 	for _, tc := range []struct {
 		host string
 		want int
@@ -72,4 +70,15 @@ func TestHTTP10RequestWithoutHostIsServed(t *testing.T) {
 	if r := c.read("GET"); r.status != http.StatusOK {
 		t.Fatalf("got %d; want 200", r.status)
 	}
+}
+
+// serviceRoutes applies a revision with a service per upstream, its id and
+// name the key, and the routes given as JSON.
+func (g *gateway) serviceRoutes(ups map[string]*testupstream.Upstream, routes ...string) {
+	g.t.Helper()
+	var services []string
+	for id, up := range ups {
+		services = append(services, fmt.Sprintf(`{"id":%q,"name":%q,"url":%q}`, id, id, up.URL))
+	}
+	g.apply(revision(g.t, 1, services, routes))
 }

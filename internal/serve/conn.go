@@ -3,6 +3,7 @@ package serve
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -21,8 +22,10 @@ import (
 // expectations (417), unsupported versions (505); and it hangs up without a
 // word on a client that stalls mid-headers. The contract wants a problem
 // document for each, and a 408 for the stall. conn sits between net/http
-// and the socket to provide both, so the behaviour comes from net/http's own
-// parser and limits rather than a second one.
+// and the socket (under TLS, the decrypted stream) to provide both, so the
+// behaviour comes from net/http's own parser and limits rather than a
+// second one; it also follows each request's framing (see framing) to
+// refuse what net/http would read ambiguously.
 //
 // A response is net/http's own when no handler has run since the connection
 // was last idle (net/http's ConnState tells when it is: after a response is
@@ -59,6 +62,24 @@ type conn struct {
 	// hijacked: a handler took the connection over; its bytes are no
 	// longer HTTP/1 requests.
 	hijacked atomic.Bool
+	// tls is the state of a TLS connection beneath, once known.
+	tls atomic.Pointer[tls.ConnectionState]
+}
+
+// tlsState returns the state of the TLS connection beneath c, or nil for
+// a cleartext one. It is read once the handshake is done, which it is
+// when a request has been read.
+func (c *conn) tlsState() *tls.ConnectionState {
+	if st := c.tls.Load(); st != nil {
+		return st
+	}
+	tc, ok := c.Conn.(*tls.Conn)
+	if !ok {
+		return nil
+	}
+	st := tc.ConnectionState()
+	c.tls.Store(&st)
+	return &st
 }
 
 // listener wraps every accepted connection in a conn.
@@ -105,7 +126,7 @@ func connState(c net.Conn, state http.ConnState) {
 	}
 }
 
-// connOf returns the request's connection, or nil (TLS, tests).
+// connOf returns the request's connection, or nil (a server not started by Serve).
 func connOf(r *http.Request) *conn {
 	cc, _ := r.Context().Value(connKey{}).(*conn)
 	return cc
@@ -128,7 +149,7 @@ func (c *conn) Read(p []byte) (int, error) {
 		return n, err
 	}
 	if n > 0 && !c.hijacked.Load() {
-		heads, refused, cut := c.frames.feed(p[:n])
+		heads, cut, refused := c.frames.feed(p[:n])
 		c.heads.Add(int64(heads))
 		if refused != nil {
 			c.refused = refused
@@ -148,6 +169,12 @@ func (c *conn) Read(p []byte) (int, error) {
 		// net/http closes the connection. Body stalls happen inside a
 		// handler, which answers 408 itself.
 		c.writeProblem(gatehouse.Errorf(gatehouse.ETIMEOUT, "The request was not received in time."))
+	}
+	var rhe tls.RecordHeaderError
+	if errors.As(err, &rhe) && rhe.Conn != nil && 'A' <= rhe.RecordHeader[0] && rhe.RecordHeader[0] <= 'Z' {
+		// A method, not a TLS record type: cleartext HTTP to the TLS
+		// listener. Answer in cleartext, as net/http's own TLS path does.
+		c.writeProblemTo(rhe.Conn, gatehouse.Errorf(gatehouse.EINVALID, "This listener speaks HTTPS; the request was sent in cleartext."))
 	}
 	return n, err
 }
@@ -217,7 +244,11 @@ func netHTTPError(p []byte) error {
 // writeProblem writes a complete problem response straight to the socket
 // and marks the connection for closing. It runs only where no handler owns
 // the connection, and gives a stalled client one second to take it.
-func (c *conn) writeProblem(err error) {
+func (c *conn) writeProblem(err error) { c.writeProblemTo(c.Conn, err) }
+
+// writeProblemTo is writeProblem on w, the connection itself or, for a
+// client that does not speak TLS, the socket beneath it.
+func (c *conn) writeProblemTo(w net.Conn, err error) {
 	if c.closed.Swap(true) {
 		return
 	}
@@ -228,8 +259,8 @@ func (c *conn) writeProblem(err error) {
 	fmt.Fprintf(&b, "Content-Type: %s\r\nContent-Length: %d\r\nX-Request-Id: %s\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
 		problem.JSON, len(body), doc.RequestID)
 	b.Write(body)
-	c.Conn.SetWriteDeadline(time.Now().Add(time.Second))
-	c.Conn.Write(b.Bytes())
+	w.SetWriteDeadline(time.Now().Add(time.Second))
+	w.Write(b.Bytes())
 	c.pending.Store(0)
 }
 

@@ -73,9 +73,9 @@ const http10Tail = uint64('H')<<56 | uint64('T')<<48 | uint64('T')<<40 | uint64(
 
 // feed follows p, the next bytes the client sent. It returns how many
 // complete request heads p ends, and, when a head's framing is refused,
-// the problem and the offset of the head's last byte, which must not
-// reach net/http.
-func (f *framing) feed(p []byte) (heads int, refused error, cut int) {
+// the offset of the head's last byte, which must not reach net/http, and
+// the problem.
+func (f *framing) feed(p []byte) (heads, cut int, refused error) {
 	for i := 0; i < len(p); i++ {
 		b := p[i]
 		switch f.state {
@@ -99,7 +99,7 @@ func (f *framing) feed(p []byte) (heads int, refused error, cut int) {
 			case '\r':
 			case '\n':
 				if err := f.endHead(); err != nil {
-					return heads, err, i
+					return heads, i, err
 				}
 				heads++
 			case ' ', '\t':
@@ -134,12 +134,7 @@ func (f *framing) feed(p []byte) (heads int, refused error, cut int) {
 			}
 			f.addValue(b)
 		case fBody:
-			n := min(int64(len(p)-i), f.remain)
-			f.remain -= n
-			i += int(n) - 1
-			if f.remain == 0 {
-				f.state = fStart
-			}
+			i = f.skip(p, i, fStart)
 		case fChunkSize:
 			switch {
 			case unhex(b) >= 0:
@@ -162,12 +157,7 @@ func (f *framing) feed(p []byte) (heads int, refused error, cut int) {
 				f.endChunkSize()
 			}
 		case fChunkData:
-			n := min(int64(len(p)-i), f.remain)
-			f.remain -= n
-			i += int(n) - 1
-			if f.remain == 0 {
-				f.state = fChunkCR
-			}
+			i = f.skip(p, i, fChunkCR)
 		case fChunkCR:
 			f.state = fChunkLF
 			if b != '\r' {
@@ -191,10 +181,21 @@ func (f *framing) feed(p []byte) (heads int, refused error, cut int) {
 				f.state = fTrailerStart
 			}
 		case fLost:
-			return heads, nil, 0
+			return heads, 0, nil
 		}
 	}
-	return heads, nil, 0
+	return heads, 0, nil
+}
+
+// skip passes over the body bytes from p[i] on, at most f.remain, moving to
+// state next at their end, and returns the index of the last one.
+func (f *framing) skip(p []byte, i int, next uint8) int {
+	n := min(int64(len(p)-i), f.remain)
+	f.remain -= n
+	if f.remain == 0 {
+		f.state = next
+	}
+	return i + int(n) - 1
 }
 
 func (f *framing) addName(b byte) {

@@ -25,7 +25,7 @@ func (s *served) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.paths = append(s.paths, r.URL.Path)
 	s.mu.Unlock()
-	io.WriteString(w, string(b))
+	w.Write(b)
 }
 
 func (s *served) seen() []string {
@@ -114,5 +114,38 @@ func TestWellFramedPipelinedRequestsAreAllServed(t *testing.T) {
 	}
 	if got, want := h.seen(), []string{"/a", "/b", "/c", "/d"}; !slices.Equal(got, want) {
 		t.Fatalf("served %q; want %q", got, want)
+	}
+}
+
+// TestAmbiguousFramingArrivingDuringAnEarlierResponseWaitsForIt: a refused
+// head that comes while the request before it is still being handled
+// (net/http reads in the background then; whether it reads these bytes
+// there or after the response depends on scheduling, and both must hold)
+// is answered after that response, never inside it.
+func TestAmbiguousFramingArrivingDuringAnEarlierResponseWaitsForIt(t *testing.T) {
+	started, release := make(chan struct{}), make(chan struct{})
+	var h served
+	_, addr := wiretest.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			close(started)
+			<-release
+		}
+		h.ServeHTTP(w, r)
+	}), Options{Logger: slog.New(slog.DiscardHandler)})
+	c := wiretest.Dial(t, addr)
+	c.Send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+	<-started
+	c.Send("POST /bad HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled)
+	close(release)
+	if r := c.Read("GET"); r.Status != http.StatusOK {
+		t.Fatalf("the earlier request: got %d; want 200", r.Status)
+	}
+	r := c.Read("POST")
+	wiretest.Problem(t, r.Status, r.Header, r.Body, http.StatusBadRequest)
+	if rest, _ := io.ReadAll(c.R); len(rest) != 0 {
+		t.Fatalf("after the 400, the connection carried %q; want EOF", rest)
+	}
+	if got := h.seen(); !slices.Equal(got, []string{"/slow"}) {
+		t.Fatalf("served %q; want only /slow", got)
 	}
 }

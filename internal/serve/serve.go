@@ -7,6 +7,7 @@ package serve
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -43,8 +44,8 @@ type Options struct {
 	// Logger receives access logs; nil means slog.Default().
 	Logger *slog.Logger
 	// AccessLogSample is the share of requests logged, 0 to 1; responses
-	// of 500 and above are always logged. Zero means 1 (all): set it
-	// negative to log only those.
+	// of 500 and above, and aborted ones, are always logged. Zero means 1
+	// (all): set it negative to log only those.
 	AccessLogSample float64
 	// TLSCert and TLSKey, if set, make the listener speak HTTPS, with
 	// HTTP/2 negotiated by ALPN.
@@ -107,22 +108,25 @@ func New(h http.Handler, opts Options) *Server {
 		// the exact limit, net/http only what lies beyond it.
 		MaxHeaderBytes: opts.MaxHeaderBytes,
 		ConnContext:    connContext,
-		ConnState:      connState,
-		ErrorLog:       log.New(slogWriter{opts.Logger}, "", 0),
+		// "OPTIONS *" comes to wrap, which answers it as gatehouse
+		// (request id, access log), not net/http's bare 200.
+		DisableGeneralOptionsHandler: true,
+		ConnState:                    connState,
+		ErrorLog:                     log.New(slogWriter{opts.Logger}, "", 0),
 	}
 	if opts.TLSCert != "" {
-		// Without conn below it (see Serve), net/http's own 431 would be
-		// plain text: let requests up to four times the limit through to
-		// the handler chain's check, which answers with a problem.
+		// HTTP/2 has no conn below it to turn net/http's own 431 into a
+		// problem: let requests up to four times the limit through to the
+		// handler chain's check, which answers with one.
 		s.http.MaxHeaderBytes = 4 * opts.MaxHeaderBytes
 	}
-	if opts.H2C {
+	if opts.H2C || opts.TLSCert != "" {
+		// Under TLS, Serve decrypts below net/http (see tlsListener):
+		// net/http sees what it takes for cleartext connections, and
+		// serves HTTP/2 (negotiated by ALPN) by its preface.
 		var p http.Protocols
 		p.SetHTTP1(true)
 		p.SetUnencryptedHTTP2(true)
-		if opts.TLSCert != "" {
-			p.SetHTTP2(true)
-		}
 		s.http.Protocols = &p
 	}
 	return s
@@ -130,14 +134,22 @@ func New(h http.Handler, opts Options) *Server {
 
 // Serve accepts connections on l until Shutdown.
 func (s *Server) Serve(l net.Listener) error {
-	var err error
 	if s.opts.TLSCert != "" {
-		// Under TLS net/http needs the *tls.Conn itself (for ALPN and
-		// r.TLS), so the plaintext rewriting of conn cannot sit below it.
-		err = s.http.ServeTLS(l, s.opts.TLSCert, s.opts.TLSKey)
-	} else {
-		err = s.http.Serve(listener{l})
+		cert, err := tls.LoadX509KeyPair(s.opts.TLSCert, s.opts.TLSKey)
+		if err != nil {
+			return err
+		}
+		// conn sits between net/http and the decrypted stream, as it does
+		// on a cleartext listener, so that HTTP/1.1 over TLS gets the same
+		// problems, 408s and framing checks; wrap gives each request the
+		// connection's TLS state (r.TLS) that net/http no longer sees.
+		l = tls.NewListener(l, &tls.Config{
+			Certificates: []tls.Certificate{cert},
+			NextProtos:   []string{"h2", "http/1.1"},
+			MinVersion:   tls.VersionTLS12, // what HTTP/2 requires (RFC 9113 §9.2)
+		})
 	}
+	err := s.http.Serve(listener{l})
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
@@ -170,11 +182,14 @@ func (s *Server) Draining() bool { return s.draining.Load() }
 
 // wrap puts the request handling every listener shares around h, outermost
 // first: connection bookkeeping, request id, access log, panic recovery,
-// draining, header size, Host.
+// draining, header size, Host, "OPTIONS *".
 func (s *Server) wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if cc := connOf(r); cc != nil {
 			cc.enter()
+			if r.TLS == nil {
+				r.TLS = cc.tlsState()
+			}
 		}
 		s.inFlight.Add(1)
 		defer s.inFlight.Add(-1)
@@ -208,21 +223,32 @@ func (s *Server) wrap(h http.Handler) http.Handler {
 					s.writeProblem(rec, r, gatehouse.Internal(fmt.Errorf("panic: %v", v)))
 				}
 			}
-			if status := rec.status(); !s.opts.Logger.Enabled(r.Context(), slog.LevelInfo) ||
-				status < 500 && (s.logEvery == 0 || s.served.Add(1)%s.logEvery != 0) {
+			// An aborted exchange (the handler cut it, or the client went
+			// away mid-response) is logged with the status actually
+			// sent, 0 if none, and aborted=true: never as a success.
+			status, aborted := rec.status(), abort || rec.failed
+			if abort && !rec.wroteHeader {
+				status = 0
+			}
+			if !s.opts.Logger.Enabled(r.Context(), slog.LevelInfo) ||
+				status < 500 && !aborted && (s.logEvery == 0 || s.served.Add(1)%s.logEvery != 0) {
 				if abort {
 					panic(http.ErrAbortHandler)
 				}
 				return
 			}
-			s.opts.Logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			attrs := []slog.Attr{
 				slog.String("listener", s.opts.Name),
 				slog.String("method", r.Method),
 				slog.String("path", r.URL.Path),
-				slog.Int("status", rec.status()),
+				slog.Int("status", status),
 				slog.Duration("duration", time.Since(start)),
 				slog.String("request_id", id),
-			)
+			}
+			if aborted {
+				attrs = append(attrs, slog.Bool("aborted", true))
+			}
+			s.opts.Logger.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 			if abort {
 				panic(http.ErrAbortHandler)
 			}
@@ -242,6 +268,14 @@ func (s *Server) wrap(h http.Handler) http.Handler {
 			// upstream in X-Forwarded-Host.
 			s.writeProblem(rec, r, gatehouse.Errorf(gatehouse.EINVALID,
 				"The Host header is not a host name or IP address with an optional port from 1 to 65535."))
+		case r.Method == http.MethodOptions && r.RequestURI == "*":
+			// A question about the server itself (RFC 9110 §9.3.7),
+			// never a route's or the upstream's: 200 with the methods
+			// gatehouse serves, as net/http and Apache answer, now with
+			// the request id.
+			rec.Header().Set("Allow", gatehouse.ImplementedMethods)
+			rec.Header().Set("Content-Length", "0")
+			rec.WriteHeader(http.StatusOK)
 		default:
 			h.ServeHTTP(rec, r)
 		}
@@ -301,11 +335,13 @@ func validRequestID(id string) bool {
 	return true
 }
 
-// statusRecorder remembers the status for the access log.
+// statusRecorder remembers the status for the access log, and whether
+// the response failed to reach the client.
 type statusRecorder struct {
 	http.ResponseWriter
 	code        int
 	wroteHeader bool
+	failed      bool
 }
 
 func (r *statusRecorder) WriteHeader(code int) {
@@ -319,7 +355,11 @@ func (r *statusRecorder) Write(p []byte) (int, error) {
 	if !r.wroteHeader {
 		r.code, r.wroteHeader = http.StatusOK, true
 	}
-	return r.ResponseWriter.Write(p)
+	n, err := r.ResponseWriter.Write(p)
+	if err != nil {
+		r.failed = true
+	}
+	return n, err
 }
 
 func (r *statusRecorder) status() int {
@@ -328,6 +368,19 @@ func (r *statusRecorder) status() int {
 	}
 	return r.code
 }
+
+// FlushError flushes through to the connection, noting a failure: most
+// streamed responses reach the client by flushes, not by Write.
+func (r *statusRecorder) FlushError() error {
+	err := http.NewResponseController(r.ResponseWriter).Flush()
+	if err != nil && !errors.Is(err, http.ErrNotSupported) {
+		r.failed = true
+	}
+	return err
+}
+
+// Flush is FlushError for callers of http.Flusher.
+func (r *statusRecorder) Flush() { r.FlushError() }
 
 // Unwrap lets http.ResponseController reach the underlying writer (flush,
 // hijack, deadlines).

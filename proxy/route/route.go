@@ -71,6 +71,8 @@ import (
 	"math"
 	"slices"
 	"strings"
+
+	"github.com/gatehouse/gatehouse"
 )
 
 // Entry is one route as the table sees it.
@@ -156,8 +158,9 @@ func (e *EntryError) Error() string {
 }
 
 // Compile builds the table for entries, or returns an *EntryError naming
-// the first pattern that does not compile (see CheckHost, CheckPath and
-// CheckMethod) or that repeats an earlier one of its entry. Host patterns
+// the first pattern that does not compile (see gatehouse.CheckHostPattern
+// and gatehouse.CheckPathPattern; a method is an RFC 9110 token,
+// gatehouse.IsToken) or that repeats an earlier one of its entry. Host patterns
 // are lower-cased and methods upper-cased first. The table keeps each
 // entry's Value, not the entries slice.
 func Compile[T any](entries []Entry[T]) (*Table[T], error) {
@@ -518,8 +521,11 @@ func (b *builder) add(i int, hosts, paths, methods []string, prio, order int) er
 	}
 	var ms []string
 	for j, m := range methods {
-		if err := CheckMethod(m); err != nil {
-			return fail("methods", j, m, err.Error())
+		switch {
+		case m == "":
+			return fail("methods", j, m, "must not be empty")
+		case !gatehouse.IsToken(m):
+			return fail("methods", j, m, "must be an HTTP method name such as GET")
 		}
 		m = strings.ToUpper(m)
 		if slices.Contains(ms, m) {
@@ -530,7 +536,7 @@ func (b *builder) add(i int, hosts, paths, methods []string, prio, order int) er
 	slices.Sort(ms)
 	hs := make([]string, len(hosts))
 	for j, h := range hosts {
-		if err := CheckHost(h); err != nil {
+		if err := gatehouse.CheckHostPattern(h); err != nil {
 			return fail("hosts", j, h, err.Error())
 		}
 		hs[j] = strings.ToLower(h)
@@ -540,7 +546,7 @@ func (b *builder) add(i int, hosts, paths, methods []string, prio, order int) er
 	}
 	ps := make([]pattern, len(paths))
 	for j, p := range paths {
-		if err := CheckPath(p); err != nil {
+		if err := gatehouse.CheckPathPattern(p); err != nil {
 			return fail("paths", j, p, err.Error())
 		}
 		ps[j] = parsePath(p)

@@ -1,0 +1,128 @@
+package serve
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// recordHandler passes each access log record to a channel.
+type recordHandler struct {
+	slog.Handler
+	records chan map[string]any
+}
+
+func (h recordHandler) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h recordHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Message != "request" {
+		return nil
+	}
+	m := map[string]any{}
+	r.Attrs(func(a slog.Attr) bool { m[a.Key] = a.Value.Any(); return true })
+	h.records <- m
+	return nil
+}
+
+// TestAccessLogRecordsAbortedRequestsAsTheyHappened: an exchange the
+// handler aborted, or whose client went away mid-response, is logged with
+// the status actually sent (0 for none) and aborted=true, even when
+// sampling would skip it; a complete one carries no aborted attribute.
+func TestAccessLogRecordsAbortedRequestsAsTheyHappened(t *testing.T) {
+	for _, tc := range []struct {
+		desc    string
+		handler http.HandlerFunc
+		hangUp  bool // the client closes after the response head
+		status  int64
+		aborted bool
+	}{
+		{desc: "complete", status: 204,
+			handler: func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }},
+		{desc: "aborted before a response", status: 0, aborted: true,
+			handler: func(w http.ResponseWriter, r *http.Request) { panic(http.ErrAbortHandler) }},
+		{desc: "aborted mid-body", status: 200, aborted: true,
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Length", "100")
+				w.Write([]byte("partial"))
+				http.NewResponseController(w).Flush()
+				panic(http.ErrAbortHandler)
+			}},
+		{desc: "panic mid-body", status: 206, aborted: true,
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(206)
+				http.NewResponseController(w).Flush()
+				panic("boom")
+			}},
+		{desc: "client gone mid-body", status: 200, aborted: true, hangUp: true,
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "text/plain")
+				chunk := []byte(strings.Repeat("x", 32<<10))
+				for {
+					if _, err := w.Write(chunk); err != nil {
+						return
+					}
+					if http.NewResponseController(w).Flush() != nil {
+						return
+					}
+				}
+			}},
+	} {
+		// Sampling that logs nothing but 5xx (-1) must still log aborted
+		// exchanges.
+		for _, sample := range []float64{1, -1} {
+			t.Run(fmt.Sprintf("%s/sample %v", tc.desc, sample), func(t *testing.T) {
+				records := make(chan map[string]any, 1)
+				logger := slog.New(recordHandler{slog.DiscardHandler, records})
+				srv := New(tc.handler, Options{Logger: logger, AccessLogSample: sample})
+				l, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				go srv.Serve(l)
+				defer srv.Shutdown(context.Background())
+				c, err := net.Dial("tcp", l.Addr().String())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+				if tc.hangUp {
+					if _, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil {
+						t.Fatal(err)
+					}
+					c.(*net.TCPConn).SetLinger(0) // a reset: the next writes fail
+					c.Close()
+				} else if tc.aborted {
+					io.Copy(io.Discard, c) // until the connection is cut
+				} else if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil || int64(resp.StatusCode) != tc.status {
+					t.Fatalf("got %v, %v; want %d", resp, err, tc.status)
+				}
+				if sample < 0 && !tc.aborted && tc.status < 500 {
+					select {
+					case rec := <-records:
+						t.Fatalf("sampled-out complete request logged: %v", rec)
+					default:
+					}
+					return
+				}
+				var rec map[string]any
+				select {
+				case rec = <-records:
+				case <-time.After(10 * time.Second):
+					t.Fatal("no access log record")
+				}
+				if rec["status"] != tc.status || (rec["aborted"] == true) != tc.aborted {
+					t.Fatalf("logged status %v aborted %v; want %d aborted %v", rec["status"], rec["aborted"], tc.status, tc.aborted)
+				}
+			})
+		}
+	}
+}

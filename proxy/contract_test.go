@@ -187,6 +187,16 @@ func TestNoHealthyTargetReturns503WithRetryAfter(t *testing.T) {
 	}
 }
 
+func TestUpstreamNotConnectedInTimeReturns504(t *testing.T) {
+	addr := unconnectableAddr(t)
+	g := newGateway(t)
+	g.route("http://"+addr, `,"retries":0,"connect_timeout_ms":200`, "")
+	p := assertProblem(t, g.get("/"), 504)
+	if d, _ := p["detail"].(string); !strings.Contains(d, "within 200ms") {
+		t.Errorf("detail %q; want it to name the connect timeout", d)
+	}
+}
+
 func TestUpstreamOverReadTimeoutReturns504(t *testing.T) {
 	g := newGateway(t)
 	up := testupstream.Start(t)

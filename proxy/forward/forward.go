@@ -39,7 +39,8 @@ type Config struct {
 	// or a Weight of 0 or less are never chosen.
 	Targets []Target
 	// ConnectTimeout bounds dialling a target, TLS handshake included, per
-	// attempt. Zero means DefaultConnectTimeout (5s).
+	// attempt; past it the attempt fails with 504 (unless a retry on
+	// another target answers). Zero means DefaultConnectTimeout (5s).
 	ConnectTimeout time.Duration
 	// ReadTimeout bounds the wait for a target's response headers once the
 	// request is written; past it the request fails with 504. Zero means

@@ -170,11 +170,12 @@ func TestUpstreamFailingMidResponseCutsTheClientConnection(t *testing.T) {
 func TestNoHealthyTargetReturns503WithRetryAfter(t *testing.T) {
 	g := newGateway(t)
 	dead := "http://" + closedPort(t)
-	g.route(dead, `,"retries":0`, "")
-	// Passive health ejects the target after consecutive failures; then
-	// the gateway stops trying it and says when to come back.
+	// Active checks take the only target down (passive health never
+	// ejects the last targets: TestFailingRequestsDoNotTakeTheServiceOffline);
+	// then the gateway stops trying it and says when to come back.
+	g.route(dead, `,"retries":0,"health_check":{"path":"/health","interval_ms":100,"timeout_ms":50,"unhealthy_threshold":1,"healthy_threshold":1}`, "")
 	var last *response
-	for range 5 {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		last = g.get("/echo")
 		if last.status == 503 {
 			break

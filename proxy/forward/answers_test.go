@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -102,12 +103,48 @@ func TestHeadRecorderStopsAtTheFinalHead(t *testing.T) {
 				}
 				c.mu.Unlock()
 			}
-			if got := string(c.finalHead()); got != tc.want {
+			if got := string(c.finalHead(true)); got != tc.want {
 				t.Errorf("got head %q; want %q", got, tc.want)
 			}
 			if c.upgraded != tc.upgraded {
 				t.Errorf("got upgraded %v; want %v", c.upgraded, tc.upgraded)
 			}
 		})
+	}
+}
+
+// TestHeadTooLongToCheckForConnectionNamesIsInvalid: a head that says
+// close and is longer than gatehouse keeps a copy of cannot have the
+// fields its Connection names dropped; it is refused (502), on both
+// transports. Without close it passes.
+func TestHeadTooLongToCheckForConnectionNamesIsInvalid(t *testing.T) {
+	pad := "X-Pad: " + strings.Repeat("p", maxRecording) + "\r\n"
+	for _, tc := range []struct {
+		connection string
+		want       int
+	}{
+		{"Connection: close, X-Secret\r\n", 502},
+		{"", 200},
+	} {
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c, bw, _ := w.(http.Hijacker).Hijack()
+			defer c.Close()
+			bw.WriteString("HTTP/1.1 200 OK\r\n" + pad + tc.connection + "X-Secret: hop\r\nContent-Length: 2\r\n\r\nok")
+			bw.Flush()
+		})
+		plain := httptest.NewServer(h)
+		defer plain.Close()
+		tlsSrv := httptest.NewTLSServer(h)
+		defer tlsSrv.Close()
+		for _, srv := range []*httptest.Server{plain, tlsSrv} {
+			ts := NewTransports()
+			ts.roots = x509.NewCertPool()
+			ts.roots.AddCert(tlsSrv.Certificate())
+			p := NewPool(context.Background(), Config{Targets: []Target{{URL: mustURL(t, srv.URL), Weight: 1}}}, ts)
+			defer p.Close()
+			if r := do(t, p, request(t, context.Background(), "GET", "/", nil)); r.status != tc.want {
+				t.Errorf("%s %q: got %d (%v); want %d", srv.URL, tc.connection, r.status, r.err, tc.want)
+			}
+		}
 	}
 }

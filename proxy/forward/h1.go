@@ -105,19 +105,23 @@ type limitReader struct {
 	c         net.Conn
 	n         int64
 	recording bool
+	overflow  bool // the head outgrew maxRecording: rec is incomplete
 	rec       []byte
 }
 
-// maxKeptRecording is the largest recording buffer a connection keeps
-// between exchanges; a larger one (a huge head) is let go.
-const maxKeptRecording = 64 << 10
+// maxRecording bounds the copy of a response head (1xx heads before it
+// included). A head that says close and is longer cannot be checked for
+// the fields its Connection names, and is refused as invalid (502):
+// nginx refuses far smaller ones (proxy_buffer_size, 4 or 8 KiB).
+const maxRecording = 64 << 10
+
+// errHeadUncheckable is a head that said close, whose Connection names
+// could not be read back (over maxRecording).
+var errHeadUncheckable = errors.New("response head with Connection: close over " + strconv.Itoa(maxRecording>>10) + " KiB: the fields it names cannot be dropped")
 
 // record starts recording, for a head about to be read.
 func (r *limitReader) record() {
-	r.recording = true
-	if cap(r.rec) > maxKeptRecording {
-		r.rec = nil
-	}
+	r.recording, r.overflow = true, false
 	r.rec = r.rec[:0]
 }
 
@@ -133,7 +137,11 @@ func (r *limitReader) Read(p []byte) (int, error) {
 	n, err := r.c.Read(p)
 	r.n -= int64(n)
 	if r.recording {
-		r.rec = append(r.rec, p[:n]...)
+		if len(r.rec)+n > maxRecording {
+			r.recording, r.overflow, r.rec = false, true, r.rec[:0]
+		} else {
+			r.rec = append(r.rec, p[:n]...)
+		}
 	}
 	return n, err
 }

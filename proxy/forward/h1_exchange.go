@@ -159,7 +159,7 @@ func (pc *h1Conn) readHead(ctx context.Context, out *http.Request, ex *bodyExcha
 		if err != nil {
 			return nil, err
 		}
-		end := len(pc.lr.rec) - pc.br.Buffered()
+		end := max(len(pc.lr.rec)-pc.br.Buffered(), start) // meaningless, and unused, once overflowed
 		code := resp.StatusCode
 		if !validStatus(code) {
 			return nil, invalidStatusError(code)
@@ -169,6 +169,10 @@ func (pc *h1Conn) readHead(ctx context.Context, out *http.Request, ex *bodyExcha
 				ex.signal(false)
 			}
 			if resp.Close && resp.Header["Connection"] == nil {
+				if pc.lr.overflow {
+					resp.Body.Close()
+					return nil, errHeadUncheckable
+				}
 				dropConnectionNamed(resp.Header, pc.lr.rec[start:end])
 			}
 			return resp, nil

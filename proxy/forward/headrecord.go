@@ -26,12 +26,19 @@ func (t netHTTPTransport) RoundTrip(out *http.Request) (*http.Response, error) {
 		hr, _ = info.Conn.(*headRecorder)
 	}}
 	resp, err := t.Transport.RoundTrip(out.WithContext(httptrace.WithClientTrace(out.Context(), trace)))
-	if err != nil || !resp.Close || resp.Header["Connection"] != nil || hr == nil {
+	if hr == nil {
 		return resp, err
 	}
-	if head := hr.finalHead(); head != nil {
-		dropConnectionNamed(resp.Header, head)
+	need := err == nil && resp.Close && resp.Header["Connection"] == nil
+	head := hr.finalHead(need)
+	if !need {
+		return resp, err
 	}
+	if head == nil {
+		resp.Body.Close()
+		return nil, errHeadUncheckable
+	}
+	dropConnectionNamed(resp.Header, head)
 	return resp, nil
 }
 
@@ -46,21 +53,19 @@ type headRecorder struct {
 	rec       []byte
 	start     int // where the head being read begins in rec
 	scanned   int // how far rec was searched for the end of a head
-	done      bool
+	done      bool // rec is the final head
+	taken     bool // RoundTrip has looked at it: the next write starts afresh
 	upgraded  bool // a 101 was read: the connection no longer speaks HTTP
 }
 
 func (c *headRecorder) Write(p []byte) (int, error) {
 	c.mu.Lock()
-	if c.upgraded {
-		c.mu.Unlock()
-		return c.Conn.Write(p)
+	// A request is going out, unless a response came before its body was
+	// all written (an early 413) and RoundTrip has yet to read its head.
+	if !c.upgraded && (!c.done || c.taken) {
+		c.recording, c.done, c.taken = true, false, false
+		c.rec, c.start, c.scanned = c.rec[:0], 0, 0
 	}
-	c.recording, c.done = true, false
-	if cap(c.rec) > maxKeptRecording {
-		c.rec = nil
-	}
-	c.rec, c.start, c.scanned = c.rec[:0], 0, 0
 	c.mu.Unlock()
 	return c.Conn.Write(p)
 }
@@ -95,7 +100,7 @@ func (c *headRecorder) take(b []byte) {
 		c.upgraded = len(c.rec) > 12 && string(c.rec[9:12]) == "101"
 		return
 	}
-	if len(c.rec)-c.start > maxResponseHeaderBytes {
+	if len(c.rec) > maxRecording {
 		c.rec, c.recording = c.rec[:0], false
 	}
 }
@@ -124,11 +129,14 @@ func interim(head []byte) bool {
 	return len(head) > 12 && bytes.HasPrefix(head, []byte("HTTP/1.")) && head[9] == '1' && string(head[9:12]) != "101"
 }
 
-// finalHead returns a copy of the last response head recorded, or nil.
-func (c *headRecorder) finalHead() []byte {
+// finalHead lets the next request record afresh and, if want is set,
+// returns a copy of the response head recorded, or nil if it was not
+// (over maxRecording).
+func (c *headRecorder) finalHead(want bool) []byte {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.done {
+	c.taken = true
+	if !want || !c.done {
 		return nil
 	}
 	return bytes.Clone(c.rec)

@@ -51,8 +51,8 @@ type headRecorder struct {
 	mu        sync.Mutex
 	recording bool
 	rec       []byte
-	start     int // where the head being read begins in rec
-	scanned   int // how far rec was searched for the end of a head
+	start     int  // where the head being read begins in rec
+	scanned   int  // how far rec was searched for the end of a head
 	done      bool // rec is the final head
 	taken     bool // RoundTrip has looked at it: the next write starts afresh
 	upgraded  bool // a 101 was read: the connection no longer speaks HTTP

@@ -2,15 +2,13 @@ package egress
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"strconv"
-	"syscall"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/proxy/forward"
 )
 
 // permit travels in a forwarded request's context to the transport's
@@ -35,13 +33,6 @@ func (h *Handler) dialPermitted(ctx context.Context, network, addr string) (net.
 	return h.dial(ctx, p.d, p.exact)
 }
 
-// dialError marks a failure to connect (resolving included): nothing
-// was sent.
-type dialError struct{ err error }
-
-func (e *dialError) Error() string { return "dial: " + e.err.Error() }
-func (e *dialError) Unwrap() error { return e.err }
-
 // dial resolves d and connects to the first of its addresses that
 // answers, within the dial timeout. Unless exact, an address of this
 // machine is refused (403) before anything is dialed.
@@ -52,10 +43,10 @@ func (h *Handler) dial(ctx context.Context, d destination, exact bool) (net.Conn
 	if !d.ip.IsValid() {
 		var err error
 		if addrs, err = h.lookup(ctx, d.host); err != nil {
-			return nil, &dialError{err}
+			return nil, forward.DialError(err)
 		}
 		if len(addrs) == 0 {
-			return nil, &dialError{&net.DNSError{Err: "no addresses", Name: d.host, IsNotFound: true}}
+			return nil, forward.DialError(&net.DNSError{Err: "no addresses", Name: d.host, IsNotFound: true})
 		}
 	}
 	if !exact {
@@ -79,7 +70,7 @@ func (h *Handler) dial(ctx context.Context, d destination, exact bool) (net.Conn
 			break
 		}
 	}
-	return nil, &dialError{first}
+	return nil, forward.DialError(first)
 }
 
 // guarded reports whether dialing a:port would reach this machine or its
@@ -158,41 +149,16 @@ func parseSelf(list []string) (selfAddrs, error) {
 	return s, nil
 }
 
-// classify turns a failure to reach d into the contract's error: 504 for
-// a timeout (connecting or awaiting the response head), 502 for anything
-// else. It reports gone, and no error, when the client went away: no
-// answer is owed. An error that is a *gatehouse.Error already (the
-// address guard's 403) is returned as it is.
+// classify turns a failure to reach d into the contract's error, by the
+// data plane's one classifier (504 for a timeout, connecting or awaiting
+// the response head; 502 for anything else). It reports gone, and no
+// error, when the client went away: no answer is owed. An error that is
+// a *gatehouse.Error already (the address guard's 403) is returned as it
+// is.
 func (h *Handler) classify(ctx context.Context, d destination, err error) (gerr error, gone bool) {
-	if errors.Is(ctx.Err(), context.Canceled) {
-		return nil, true
+	gerr, gone = forward.ClassifyPeer(ctx, err, forward.Peer{Name: d.String(), Connect: h.opts.DialTimeout, Read: h.opts.ResponseHeaderTimeout})
+	if !gone {
+		h.opts.Logger.DebugContext(ctx, "egress destination failed", "destination", d.String(), "error", err)
 	}
-	var ge *gatehouse.Error
-	if errors.As(err, &ge) {
-		return ge, false
-	}
-	var de *dialError
-	var ne net.Error
-	var dns *net.DNSError
-	dialing := errors.As(err, &de)
-	timeout := errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
-	e := &gatehouse.Error{Code: gatehouse.EBADGATEWAY, Err: err}
-	switch {
-	case timeout && dialing:
-		e.Code, e.Message = gatehouse.EGATEWAYTIMEOUT, fmt.Sprintf("%s could not be connected to within %v.", d, h.opts.DialTimeout)
-	case timeout:
-		e.Code, e.Message = gatehouse.EGATEWAYTIMEOUT, fmt.Sprintf("%s did not answer within %v.", d, h.opts.ResponseHeaderTimeout)
-	case errors.As(err, &dns):
-		e.Message = fmt.Sprintf("The host %s could not be resolved.", d.host)
-	case errors.Is(err, syscall.ECONNREFUSED):
-		e.Message = fmt.Sprintf("%s refused the connection.", d)
-	case dialing:
-		e.Message = fmt.Sprintf("%s could not be connected to.", d)
-	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, io.EOF):
-		e.Message = fmt.Sprintf("%s closed the connection without answering.", d)
-	default:
-		e.Message = fmt.Sprintf("%s did not answer with valid HTTP.", d)
-	}
-	h.opts.Logger.DebugContext(ctx, "egress destination failed", "destination", d.String(), "error", err)
-	return e, false
+	return gerr, gone
 }

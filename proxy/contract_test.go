@@ -171,11 +171,12 @@ func TestUpstreamFailingMidResponseCutsTheClientConnection(t *testing.T) {
 func TestNoHealthyTargetReturns503WithRetryAfter(t *testing.T) {
 	g := newGateway(t)
 	dead := "http://" + closedPort(t)
-	g.route(dead, `,"retries":0`, "")
-	// Passive health ejects the target after consecutive failures; then
-	// the gateway stops trying it and says when to come back.
+	// Active checks take the only target down (passive health never
+	// ejects the last targets: TestFailingRequestsDoNotTakeTheServiceOffline);
+	// then the gateway stops trying it and says when to come back.
+	g.route(dead, `,"retries":0,"health_check":{"path":"/health","interval_ms":100,"timeout_ms":50,"unhealthy_threshold":1,"healthy_threshold":1}`, "")
 	var last *response
-	for range 5 {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		last = g.get("/echo")
 		if last.status == 503 {
 			break
@@ -185,6 +186,16 @@ func TestNoHealthyTargetReturns503WithRetryAfter(t *testing.T) {
 	assertProblem(t, last, 503)
 	if ra := last.header.Get("Retry-After"); ra == "" || ra == "0" {
 		t.Fatalf("got Retry-After %q; want seconds until the target is retried", ra)
+	}
+}
+
+func TestUpstreamNotConnectedInTimeReturns504(t *testing.T) {
+	addr := unconnectableAddr(t)
+	g := newGateway(t)
+	g.route("http://"+addr, `,"retries":0,"connect_timeout_ms":200`, "")
+	p := assertProblem(t, g.get("/"), 504)
+	if d, _ := p["detail"].(string); !strings.Contains(d, "within 200ms") {
+		t.Errorf("detail %q; want it to name the connect timeout", d)
 	}
 }
 

@@ -49,3 +49,18 @@ func TestHeadersTheUpstreamsConnectionNamesNeverReachTheClient(t *testing.T) {
 		})
 	}
 }
+
+// TestFailingRequestsDoNotTakeTheServiceOffline: anonymous requests that
+// make the only target answer garbage fail themselves (502), but do not
+// eject the target: every other request still gets its answer.
+func TestFailingRequestsDoNotTakeTheServiceOffline(t *testing.T) {
+	up := testupstream.Start(t)
+	g := newGateway(t)
+	g.route(up.URL, `,"retries":0`, "")
+	for range 10 {
+		assertProblem(t, g.get("/fault/garbage"), 502)
+	}
+	if r := g.get("/echo"); r.status != 200 {
+		t.Fatalf("after failing requests: got %d %s; want the upstream's 200, not the service taken offline", r.status, r.body)
+	}
+}

@@ -132,6 +132,11 @@ func (p *Pool) trial(at int64, tried uint64) (int, bool) {
 func (p *Pool) rebuild() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.rebuildLocked()
+}
+
+// rebuildLocked is rebuild for a caller that holds p.mu.
+func (p *Pool) rebuildLocked() {
 	weights := make([]int, len(p.targets))
 	for i := range p.targets {
 		t := &p.targets[i]

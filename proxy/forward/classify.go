@@ -17,37 +17,50 @@ import (
 type failure uint8
 
 const (
-	failInvalid  failure = iota // anything else: an answer that is not valid HTTP (502)
-	failRefused                 // dial refused (502, retryable)
-	failConnect                 // dial or TLS handshake failed or timed out (502, retryable)
-	failReset                   // connection reset or closed before a response (502, retryable)
-	failTimeout                 // no response headers within the read timeout (504)
-	failCanceled                // the client went away: no response is owed
+	failInvalid        failure = iota // anything else: an answer that is not valid HTTP (502)
+	failRefused                       // dial refused (502, retryable)
+	failResolve                       // the host name did not resolve (502, retryable)
+	failConnect                       // dial or TLS handshake failed (502, retryable)
+	failConnectTimeout                // dial or TLS handshake not done within the connect timeout (504, retryable)
+	failReset                         // connection reset or closed before a response (502, retryable)
+	failTimeout                       // no response headers within the read timeout (504)
+	failCanceled                      // the client went away: no response is owed
 )
 
 // retryable reports whether the request can have done nothing upstream
 // that an idempotent retry would repeat harmfully: the connection failed
-// before any response. A timeout is not retried: the upstream is slow,
-// and a retry doubles its load.
+// before any response. A read timeout is not retried: the upstream is
+// slow, and a retry doubles its load. A connect timeout is: nothing was
+// sent, and another target may answer.
 func (f failure) retryable() bool {
-	return f == failRefused || f == failConnect || f == failReset
+	switch f {
+	case failRefused, failResolve, failConnect, failConnectTimeout, failReset:
+		return true
+	}
+	return false
 }
 
 // classify is the one function that decides what kind of failure err is;
-// RoundTrip (retries, passive health) and Classify (status codes) both
-// use it. ctx is the incoming request's context. The order matters: a
-// client that went away explains every error after it; a dial timeout is
-// a connection failure, not a slow answer.
+// RoundTrip (retries, passive health) and Classify (status codes, for the
+// data plane and the egress listener) use it. ctx is the incoming
+// request's context. The order matters: a client that went away explains
+// every error after it; a dial timeout is a connection failure (nothing
+// was sent), not a slow answer, though both are 504.
 func classify(ctx context.Context, err error) failure {
 	var de *dialError
 	var op *net.OpError
-	var ne net.Error
+	var dns *net.DNSError
 	switch {
 	case errors.Is(ctx.Err(), context.Canceled):
 		return failCanceled
 	case errors.As(err, &de) || errors.As(err, &op) && op.Op == "dial":
-		if errors.Is(err, syscall.ECONNREFUSED) {
+		switch {
+		case errors.Is(err, syscall.ECONNREFUSED):
 			return failRefused
+		case timedOut(err):
+			return failConnectTimeout
+		case errors.As(err, &dns):
+			return failResolve
 		}
 		return failConnect
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, io.EOF):
@@ -55,7 +68,7 @@ func classify(ctx context.Context, err error) failure {
 		// response byte (net/http reports a truncated response as the
 		// latter).
 		return failReset
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+	case timedOut(err):
 		return failTimeout
 	case errors.Is(err, context.Canceled):
 		// Canceled with the client's context live: gatehouse itself cut
@@ -65,6 +78,11 @@ func classify(ctx context.Context, err error) failure {
 		return failCanceled
 	}
 	return failInvalid
+}
+
+func timedOut(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }
 
 // validStatus reports whether code is an HTTP status code: RFC 9110 §15
@@ -78,6 +96,11 @@ type invalidStatusError int
 func (e invalidStatusError) Error() string {
 	return "status code " + strconv.Itoa(int(e)) + " outside 100-599"
 }
+
+// DialError marks err as a failure to establish a connection (resolving
+// included): nothing was sent. A dialer of its own (the egress
+// listener's) wraps its failures with it for Classify.
+func DialError(err error) error { return &dialError{err: err} }
 
 // dialError marks a failure to establish the connection: nothing was sent.
 type dialError struct {
@@ -134,6 +157,15 @@ func RetryAfter(err error) (time.Duration, bool) {
 	return 0, false
 }
 
+// Peer is what Classify's messages name, and the timeouts they name when
+// one was hit (zero: not named).
+type Peer struct {
+	// Name starts the sentences: "The upstream", or a destination's
+	// host:port. It must be safe to show the client.
+	Name          string
+	Connect, Read time.Duration
+}
+
 // Classify turns a RoundTrip error into the contract's error, once, for
 // every caller. ctx is the incoming request's context. It returns:
 //
@@ -142,13 +174,26 @@ func RetryAfter(err error) (time.Duration, bool) {
 //     upstream failure. Only ctx decides this: a client still there is
 //     always owed an answer;
 //   - a *gatehouse.Error otherwise: EUNAVAILABLE (503, see RetryAfter),
-//     EBADGATEWAY (502) or EGATEWAYTIMEOUT (504), whose Message is safe
-//     for clients (no address, no Go error text) and whose Err keeps the
-//     cause for the log;
+//     EBADGATEWAY (502) or EGATEWAYTIMEOUT (504: no answer, or no
+//     connection, within its timeout), whose Message is safe for clients
+//     (no address, no Go error text) and whose Err keeps the cause for
+//     the log;
 //   - nil, false for a nil err.
 //
 // An error that is already a *gatehouse.Error is returned as is.
 func Classify(ctx context.Context, err error) (gerr error, clientGone bool) {
+	p := Peer{Name: "The upstream"}
+	var ue *upstreamError
+	if errors.As(err, &ue) {
+		p.Connect, p.Read = ue.connect, ue.read
+	}
+	return ClassifyPeer(ctx, err, p)
+}
+
+// ClassifyPeer is Classify for a failure to reach p, for a caller that
+// does not go through a Pool (the egress listener): the same decision and
+// the same status for each cause.
+func ClassifyPeer(ctx context.Context, err error, p Peer) (gerr error, clientGone bool) {
 	if err == nil {
 		return nil, false
 	}
@@ -162,41 +207,43 @@ func Classify(ctx context.Context, err error) (gerr error, clientGone bool) {
 	if errors.Is(err, ErrNoHealthyTarget) {
 		return &gatehouse.Error{Code: gatehouse.EUNAVAILABLE, Message: "No healthy upstream target is available.", Err: err}, false
 	}
-	var connect, read time.Duration
 	var f failure
 	var ue *upstreamError
 	if errors.As(err, &ue) {
-		f, connect, read = ue.failure, ue.connect, ue.read
+		f = ue.failure
 	} else {
 		f = classify(ctx, err)
 	}
 	// A deadline on the incoming context is the caller's, not the read
 	// timeout: do not name a duration that was not the one hit.
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		read = 0
+		p.Read = 0
 	}
-	var code gatehouse.Code
-	var msg string
+	code, msg := gatehouse.EBADGATEWAY, ""
 	switch f {
 	case failCanceled: // not by the client: its context is live
-		code, msg = gatehouse.EBADGATEWAY, "The request to the upstream was cut short."
+		msg = "The request was cut short."
 	case failRefused:
-		code, msg = gatehouse.EBADGATEWAY, "The upstream refused the connection."
+		msg = p.Name + " refused the connection."
+	case failResolve:
+		msg = p.Name + " could not be resolved."
 	case failConnect:
-		code, msg = gatehouse.EBADGATEWAY, "The upstream could not be connected to."
-		var ne net.Error
-		if connect > 0 && errors.As(err, &ne) && ne.Timeout() {
-			msg = fmt.Sprintf("The upstream could not be connected to within %v.", connect)
+		msg = p.Name + " could not be connected to."
+	case failConnectTimeout:
+		// As nginx and Caddy answer: the upstream did not answer in time.
+		code, msg = gatehouse.EGATEWAYTIMEOUT, p.Name+" could not be connected to in time."
+		if p.Connect > 0 {
+			msg = fmt.Sprintf("%s could not be connected to within %v.", p.Name, p.Connect)
 		}
 	case failReset:
-		code, msg = gatehouse.EBADGATEWAY, "The upstream closed the connection without answering."
+		msg = p.Name + " closed the connection without answering."
 	case failTimeout:
-		code, msg = gatehouse.EGATEWAYTIMEOUT, "The upstream did not answer in time."
-		if read > 0 {
-			msg = fmt.Sprintf("The upstream did not answer within %v.", read)
+		code, msg = gatehouse.EGATEWAYTIMEOUT, p.Name+" did not answer in time."
+		if p.Read > 0 {
+			msg = fmt.Sprintf("%s did not answer within %v.", p.Name, p.Read)
 		}
 	default:
-		code, msg = gatehouse.EBADGATEWAY, "The upstream's answer was not valid HTTP."
+		msg = p.Name + " did not answer with valid HTTP."
 	}
 	return &gatehouse.Error{Code: code, Message: msg, Err: err}, false
 }

@@ -51,13 +51,16 @@ func TestClassify(t *testing.T) {
 		{desc: "no healthy target", ctx: live, err: &noTargetError{retryAfter: 3 * time.Second}, wantCode: gatehouse.EUNAVAILABLE, wantMsg: "No healthy upstream target"},
 		{desc: "connection refused", ctx: live, err: &dialError{err: dialRefused}, wantCode: gatehouse.EBADGATEWAY, wantMsg: "refused the connection"},
 		{desc: "connection refused, bare OpError", ctx: live, err: dialRefused, wantCode: gatehouse.EBADGATEWAY, wantMsg: "refused the connection"},
-		{desc: "dial timeout is 502, not 504", ctx: live, err: &upstreamError{failure: failConnect, connect: 5 * time.Second, err: &dialError{err: dialTimeout}}, wantCode: gatehouse.EBADGATEWAY, wantMsg: "could not be connected to within 5s"},
+		{desc: "dial timeout is 504, as nginx and Caddy answer", ctx: live, err: &upstreamError{failure: failConnectTimeout, connect: 5 * time.Second, err: &dialError{err: dialTimeout}}, wantCode: gatehouse.EGATEWAYTIMEOUT, wantMsg: "could not be connected to within 5s"},
+		{desc: "dial timeout, bare", ctx: live, err: &dialError{err: dialTimeout}, wantCode: gatehouse.EGATEWAYTIMEOUT, wantMsg: "could not be connected to in time"},
+		{desc: "TLS handshake timeout", ctx: live, err: &dialError{tls: true, err: context.DeadlineExceeded}, wantCode: gatehouse.EGATEWAYTIMEOUT, wantMsg: "could not be connected to"},
+		{desc: "host name not found", ctx: live, err: &dialError{err: &net.DNSError{Err: "no such host", Name: "x.invalid", IsNotFound: true}}, wantCode: gatehouse.EBADGATEWAY, wantMsg: "could not be resolved"},
 		{desc: "TLS handshake failure", ctx: live, err: &dialError{tls: true, err: x509.UnknownAuthorityError{}}, wantCode: gatehouse.EBADGATEWAY, wantMsg: "could not be connected to"},
 		{desc: "reset before the response", ctx: live, err: readReset, wantCode: gatehouse.EBADGATEWAY, wantMsg: "closed the connection without answering"},
 		{desc: "closed before the response", ctx: live, err: fmt.Errorf("net/http: Transport failed to read from server: %w", io.EOF), wantCode: gatehouse.EBADGATEWAY, wantMsg: "closed the connection without answering"},
 		{desc: "broken pipe writing the request", ctx: live, err: &net.OpError{Op: "write", Err: os.NewSyscallError("write", syscall.EPIPE)}, wantCode: gatehouse.EBADGATEWAY, wantMsg: "closed the connection"},
-		{desc: "truncated response", ctx: live, err: io.ErrUnexpectedEOF, wantCode: gatehouse.EBADGATEWAY, wantMsg: "not valid HTTP"},
-		{desc: "malformed response", ctx: live, err: errors.New(`malformed HTTP response "not http"`), wantCode: gatehouse.EBADGATEWAY, wantMsg: "not valid HTTP"},
+		{desc: "truncated response", ctx: live, err: io.ErrUnexpectedEOF, wantCode: gatehouse.EBADGATEWAY, wantMsg: "valid HTTP"},
+		{desc: "malformed response", ctx: live, err: errors.New(`malformed HTTP response "not http"`), wantCode: gatehouse.EBADGATEWAY, wantMsg: "valid HTTP"},
 		{desc: "read timeout", ctx: live, err: &upstreamError{failure: failTimeout, read: 2 * time.Second, err: timeoutErr{}}, wantCode: gatehouse.EGATEWAYTIMEOUT, wantMsg: "did not answer within 2s"},
 		{desc: "net.Error timeout", ctx: live, err: timeoutErr{}, wantCode: gatehouse.EGATEWAYTIMEOUT, wantMsg: "did not answer in time"},
 		{desc: "deadline exceeded", ctx: live, err: context.DeadlineExceeded, wantCode: gatehouse.EGATEWAYTIMEOUT, wantMsg: "did not answer in time"},
@@ -131,14 +134,14 @@ func TestUpstreamFailuresOverRealSockets(t *testing.T) {
 			upstream: func(t *testing.T) Target {
 				return Target{URL: rawUpstream(t, func(c net.Conn) { io.WriteString(c, "not http\r\n\r\n") }), Weight: 1}
 			},
-			wantStatus: 502, wantMsg: "not valid HTTP",
+			wantStatus: 502, wantMsg: "valid HTTP",
 		},
 		{
 			desc: "headers cut short",
 			upstream: func(t *testing.T) Target {
 				return Target{URL: rawUpstream(t, func(c net.Conn) { io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Le") }), Weight: 1}
 			},
-			wantStatus: 502, wantMsg: "not valid HTTP",
+			wantStatus: 502, wantMsg: "valid HTTP",
 		},
 		{
 			desc: "reset before any response byte",
@@ -223,5 +226,40 @@ func TestClientGoneIsNotAnUpstreamFailure(t *testing.T) {
 	}
 	if r := p.targets[0].ejectedUntil.Load(); r != 0 {
 		t.Errorf("target was ejected for a client's cancellation")
+	}
+}
+
+// TestOneClassifierForBothPlanes: the data plane (a Pool's error) and the
+// egress listener (ClassifyPeer) give every cause the same status; a
+// connect timeout is 504 on both.
+func TestOneClassifierForBothPlanes(t *testing.T) {
+	live := context.Background()
+	dialTimeout := &net.OpError{Op: "dial", Net: "tcp", Err: timeoutErr{}}
+	for _, tc := range []struct {
+		cause string
+		err   error
+		want  int
+	}{
+		{"connection refused", &dialError{err: &net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}}, 502},
+		{"host name not found", &dialError{err: &net.DNSError{Err: "no such host", Name: "x.invalid", IsNotFound: true}}, 502},
+		{"connect timeout", &dialError{err: dialTimeout}, 504},
+		{"resolving past the connect timeout", &dialError{err: context.DeadlineExceeded}, 504},
+		{"TLS handshake failed", &dialError{tls: true, err: x509.UnknownAuthorityError{}}, 502},
+		{"reset before the response", &net.OpError{Op: "read", Err: os.NewSyscallError("read", syscall.ECONNRESET)}, 502},
+		{"no response head in time", timeoutErr{}, 504},
+		{"not HTTP", errors.New(`malformed HTTP response "SSH-2.0"`), 502},
+		{"status outside 100-599", invalidStatusError(999), 502},
+	} {
+		t.Run(tc.cause, func(t *testing.T) {
+			pool := &upstreamError{failure: classify(live, tc.err), host: "h:1", attempt: 1, connect: time.Second, read: time.Second, err: tc.err}
+			dataPlane, _ := Classify(live, pool)
+			egress, _ := ClassifyPeer(live, tc.err, Peer{Name: "example.com:443", Connect: time.Second, Read: time.Second})
+			if got := statusOf(dataPlane); got != tc.want {
+				t.Errorf("data plane: got %d (%v); want %d", got, dataPlane, tc.want)
+			}
+			if got := statusOf(egress); got != tc.want {
+				t.Errorf("egress: got %d (%v); want %d", got, egress, tc.want)
+			}
+		})
 	}
 }

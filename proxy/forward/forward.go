@@ -39,7 +39,8 @@ type Config struct {
 	// or a Weight of 0 or less are never chosen.
 	Targets []Target
 	// ConnectTimeout bounds dialling a target, TLS handshake included, per
-	// attempt. Zero means DefaultConnectTimeout (5s).
+	// attempt; past it the attempt fails with 504 (unless a retry on
+	// another target answers). Zero means DefaultConnectTimeout (5s).
 	ConnectTimeout time.Duration
 	// ReadTimeout bounds the wait for a target's response headers once the
 	// request is written; past it the request fails with 504. Zero means
@@ -53,8 +54,9 @@ type Config struct {
 	Retries int
 	// MaxFails is how many consecutive failed requests (connection
 	// failures, invalid responses and timeouts, not 5xx answers) eject a
-	// target. Zero means DefaultMaxFails (3); negative disables passive
-	// health.
+	// target, as long as at most half the targets are ejected at once
+	// (maxEjectedPercent): a lone target is never ejected passively. Zero
+	// means DefaultMaxFails (3); negative disables passive health.
 	MaxFails int
 	// EjectFor is how long an ejected target rests before one trial
 	// request is let through; the trial's success brings it back, its
@@ -65,6 +67,9 @@ type Config struct {
 
 	// now is the clock; nil means time.Now. Tests set it.
 	now func() time.Time
+	// maxEjectedPercent caps passive ejection; 0 means maxEjectedPercent
+	// (50). Tests of ejection itself set 100.
+	maxEjectedPercent int
 }
 
 // Target is one upstream address with its share of traffic.
@@ -131,11 +136,13 @@ type Pool struct {
 
 	retries  int
 	maxFails int32
-	ejectFor time.Duration
-	read     time.Duration
-	connect  time.Duration
-	check    *HealthCheck // with defaults; nil without active checks
-	now      func() time.Time
+	// maxEjectedPercent: see the constant.
+	maxEjectedPercent int
+	ejectFor          time.Duration
+	read              time.Duration
+	connect           time.Duration
+	check             *HealthCheck // with defaults; nil without active checks
+	now               func() time.Time
 
 	transports *Transports
 	keys       []transportKey     // acquired from transports, released by Close
@@ -176,17 +183,21 @@ func NewPool(ctx context.Context, cfg Config, transports *Transports) *Pool {
 	if cfg.now == nil {
 		cfg.now = time.Now
 	}
+	if cfg.maxEjectedPercent <= 0 {
+		cfg.maxEjectedPercent = maxEjectedPercent
+	}
 	if transports == nil {
 		transports = NewTransports()
 	}
 	p := &Pool{
-		retries:    max(cfg.Retries, 0),
-		maxFails:   int32(min(cfg.MaxFails, 1<<30)),
-		ejectFor:   cfg.EjectFor,
-		read:       cfg.ReadTimeout,
-		connect:    cfg.ConnectTimeout,
-		now:        cfg.now,
-		transports: transports,
+		retries:           max(cfg.Retries, 0),
+		maxFails:          int32(min(cfg.MaxFails, 1<<30)),
+		maxEjectedPercent: cfg.maxEjectedPercent,
+		ejectFor:          cfg.EjectFor,
+		read:              cfg.ReadTimeout,
+		connect:           cfg.ConnectTimeout,
+		now:               cfg.now,
+		transports:        transports,
 	}
 	if cfg.HealthCheck != nil {
 		hc := cfg.HealthCheck.withDefaults()

@@ -21,20 +21,62 @@ func (p *Pool) succeeded(t *target) {
 	}
 }
 
+// maxEjectedPercent (the default of Config.maxEjectedPercent) caps passive
+// ejection, as Envoy's outlier detection
+// caps it (max_ejection_percent): at most this share of the targets in
+// rotation (a weight, not down by active checks), rounded down, is
+// ejected at once. Passive health judges targets by the requests clients
+// send, and a client can craft requests that make a target fail (answer
+// garbage, time out): without the cap, a few anonymous requests would
+// eject every target and take the service offline (503) for EjectFor.
+// Past the cap, the failing targets stay in rotation: clients get the
+// upstream's failures (502, 504) rather than none of its answers. A pool
+// of one target is never passively ejected; active checks, which
+// gatehouse sends itself, still take any target down.
+const maxEjectedPercent = 50
+
 // failed records a failed request to t (not a client that went away). At
-// MaxFails in a row the target is ejected for EjectFor; a failed trial
-// ejects it again.
+// MaxFails in a row the target is ejected for EjectFor, unless that would
+// eject more than maxEjectedPercent of the targets; a failed trial ejects
+// it again.
 func (p *Pool) failed(t *target) {
 	if p.maxFails <= 0 || t.fails.Add(1) < p.maxFails {
 		return
 	}
-	until := p.now().Add(p.ejectFor).UnixNano()
-	if t.ejectedUntil.Swap(until) == 0 {
-		p.rebuild()
+	if t.ejectedUntil.Load() != 0 {
+		// Already ejected (a failed trial, or a late failure): it is out
+		// of the schedule, and a trialAt made stale-early is corrected by
+		// the next pick. Its rest starts over.
+		t.ejectedUntil.Store(p.now().Add(p.ejectFor).UnixNano())
+		return
 	}
-	// Already ejected (a failed trial, or a late failure): it is out of
-	// the schedule already, and a trialAt made stale-early is corrected by
-	// the next pick.
+	// New ejections happen only here, under mu, so the count cannot be
+	// overtaken; reinstatements (succeeded) only make it smaller.
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.mayEjectLocked() {
+		return
+	}
+	if t.ejectedUntil.Swap(p.now().Add(p.ejectFor).UnixNano()) == 0 {
+		p.rebuildLocked()
+	}
+}
+
+// mayEjectLocked reports whether one more target may be ejected within
+// maxEjectedPercent. Callers hold p.mu.
+func (p *Pool) mayEjectLocked() bool {
+	inRotation, ejected := 0, 0
+	for i := range p.targets {
+		t := &p.targets[i]
+		if t.Weight <= 0 || t.down.Load() {
+			continue
+		}
+		inRotation++
+		if t.ejectedUntil.Load() != 0 {
+			ejected++
+		}
+	}
+	return (ejected+1)*100 <= inRotation*p.maxEjectedPercent
 }
 
 // noTargetRetryAfter is the Retry-After of a pool with no target that

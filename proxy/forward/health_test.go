@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -33,7 +34,7 @@ func TestPassiveEjectionAndRecovery(t *testing.T) {
 	var fail atomic.Bool
 	fail.Store(true)
 	clk := newClock()
-	p := newTestPool(t, Config{Targets: []Target{flakyUpstream(t, "a", &fail)}, MaxFails: 2, EjectFor: 10 * time.Second, now: clk.Now})
+	p := newTestPool(t, Config{Targets: []Target{flakyUpstream(t, "a", &fail)}, MaxFails: 2, EjectFor: 10 * time.Second, now: clk.Now, maxEjectedPercent: 100})
 
 	steps := []struct {
 		desc           string
@@ -98,7 +99,7 @@ func TestEjectedTargetIsSkipped(t *testing.T) {
 func TestHalfOpenLetsOneTrialThrough(t *testing.T) {
 	u, arrived, release := blockingUpstream(t)
 	clk := newClock()
-	p := newTestPool(t, Config{Targets: []Target{{URL: u, Weight: 1}}, MaxFails: 1, EjectFor: time.Second, now: clk.Now})
+	p := newTestPool(t, Config{Targets: []Target{{URL: u, Weight: 1}}, MaxFails: 1, EjectFor: time.Second, now: clk.Now, maxEjectedPercent: 100})
 	p.failed(&p.targets[0]) // ejected as if a request had failed
 	clk.Add(time.Second)
 
@@ -224,4 +225,41 @@ func TestActiveHealthCheckStopsWhenContextDone(t *testing.T) {
 		t.Fatal("the health check goroutine did not stop when its context was done")
 	}
 	eventually(t, "the health check goroutine's exit", func() bool { return !checkLoopRunning() })
+}
+
+// TestFailingRequestsNeverEjectMoreThanHalfTheTargets: requests a client
+// can craft to make targets fail eject at most half of them (rounded
+// down), so the service is never taken offline by passive health: a pool
+// of one target keeps answering with the upstream's own failures, never
+// 503.
+func TestFailingRequestsNeverEjectMoreThanHalfTheTargets(t *testing.T) {
+	for _, tc := range []struct{ targets, maxEjected int }{{1, 0}, {2, 1}, {3, 1}, {4, 2}} {
+		t.Run(strconv.Itoa(tc.targets)+" targets", func(t *testing.T) {
+			var fail atomic.Bool
+			fail.Store(true)
+			var ts []Target
+			for i := range tc.targets {
+				ts = append(ts, flakyUpstream(t, strconv.Itoa(i), &fail))
+			}
+			p := newTestPool(t, Config{Targets: ts, MaxFails: 1, now: newClock().Now})
+			for i := range 10 * tc.targets {
+				if r := get(t, p); r.status != 502 {
+					t.Fatalf("request %d: got %d (%v); want the upstream's failure, 502, not a service taken offline", i, r.status, r.err)
+				}
+			}
+			ejected := 0
+			for i := range p.targets {
+				if p.targets[i].ejectedUntil.Load() != 0 {
+					ejected++
+				}
+			}
+			if ejected != tc.maxEjected {
+				t.Errorf("got %d of %d targets ejected; want %d", ejected, tc.targets, tc.maxEjected)
+			}
+			fail.Store(false)
+			if r := get(t, p); r.status != 200 {
+				t.Errorf("once healed: got %d; want 200", r.status)
+			}
+		})
+	}
 }

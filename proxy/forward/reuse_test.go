@@ -7,7 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -29,7 +29,20 @@ func TestRequestsMetByAConnectionClosedAfterTheyArrivedAreReplayedOnlyIfIdempote
 		{"PATCH", false, 1},
 	} {
 		t.Run(tc.method, func(t *testing.T) {
-			u, seen := answersOnlyTheFirstRequestPerConnection(t)
+			// The first request on every connection is answered; the
+			// second is read, then the connection dropped.
+			var conns, second atomic.Int64
+			raw := rawUpstream(t, func(c net.Conn) {
+				conns.Add(1)
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				if _, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+					second.Add(1)
+				}
+			})
+			u := raw.String()
+			// The primed connection got the request second; every later
+			// connection got it first: a replay.
+			seen := func() int { return int(second.Load() + conns.Load() - 1) }
 			tr := newH1(t, u, 5*time.Second)
 			resp, err := tr.RoundTrip(newReq(t, context.Background(), "GET", u+"/prime", nil))
 			if err != nil {
@@ -55,54 +68,5 @@ func TestRequestsMetByAConnectionClosedAfterTheyArrivedAreReplayedOnlyIfIdempote
 				t.Errorf("%s: the upstream got it %d times; want %d", tc.method, n, tc.wantCopies)
 			}
 		})
-	}
-}
-
-// answersOnlyTheFirstRequestPerConnection is an upstream that answers the
-// first request on every connection and drops the connection after
-// reading the second; seen counts the requests for /target it got.
-func answersOnlyTheFirstRequestPerConnection(t *testing.T) (u string, seen func() int) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	n := 0
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for i := range 2 {
-					req, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					io.Copy(io.Discard, req.Body)
-					if req.URL.Path == "/target" {
-						mu.Lock()
-						n++
-						mu.Unlock()
-					}
-					if i == 0 {
-						io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-					}
-				}
-			})
-		}
-	})
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-	})
-	return "http://" + ln.Addr().String(), func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		return n
 	}
 }

@@ -50,7 +50,7 @@ type shared struct {
 }
 
 // roundTripper is what a target sends through: *h1Transport or
-// *http.Transport.
+// netHTTPTransport.
 type roundTripper interface {
 	http.RoundTripper
 	CloseIdleConnections()
@@ -58,7 +58,7 @@ type roundTripper interface {
 
 var (
 	_ roundTripper = (*h1Transport)(nil)
-	_ roundTripper = (*http.Transport)(nil)
+	_ roundTripper = netHTTPTransport{}
 )
 
 // NewTransports returns an empty set.
@@ -133,7 +133,7 @@ func dialFunc(connect time.Duration) func(ctx context.Context, network, addr str
 
 // newNetHTTPTransport builds the tuned *http.Transport for k. Dial and TLS
 // handshake failures come back wrapped in *dialError.
-func newNetHTTPTransport(k transportKey, roots *x509.CertPool) *http.Transport {
+func newNetHTTPTransport(k transportKey, roots *x509.CertPool) netHTTPTransport {
 	dial := dialFunc(k.connect)
 	t := &http.Transport{
 		Proxy:                 nil, // never from the environment: upstreams are addressed directly
@@ -169,8 +169,8 @@ func newNetHTTPTransport(k transportKey, roots *x509.CertPool) *http.Transport {
 				c.Close()
 				return nil, &dialError{err: err, tls: true}
 			}
-			return tc, nil
+			return &headRecorder{Conn: tc}, nil
 		}
 	}
-	return t
+	return netHTTPTransport{t}
 }

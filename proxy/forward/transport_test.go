@@ -69,10 +69,11 @@ func TestTransportIsTuned(t *testing.T) {
 		t.Errorf("read timeout %v; want 7s", h1.read)
 	}
 
-	tr, ok := p.targets[1].rt.(*http.Transport)
+	nt, ok := p.targets[1].rt.(netHTTPTransport)
 	if !ok {
-		t.Fatalf("https upstream got %T; want *http.Transport", p.targets[1].rt)
+		t.Fatalf("https upstream got %T; want netHTTPTransport", p.targets[1].rt)
 	}
+	tr := nt.Transport
 	switch {
 	case tr.Proxy != nil:
 		t.Error("Proxy is set; want upstreams addressed directly")

@@ -1,0 +1,143 @@
+package forward
+
+import (
+	"bytes"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"sync"
+)
+
+// netHTTPTransport is the *http.Transport https upstreams use, with what
+// its ReadResponse loses put back: a Connection field that says close is
+// deleted, and with it the names listed beside it (Connection: close,
+// X-Secret), which the proxy then could not drop as hop-by-hop. Its
+// connections (headRecorder) keep a copy of each response head, and
+// RoundTrip drops the fields it named, as the h1Transport does.
+type netHTTPTransport struct {
+	*http.Transport
+}
+
+// RoundTrip sends out on a copy carrying a trace that learns which
+// connection served it; out itself is not modified.
+func (t netHTTPTransport) RoundTrip(out *http.Request) (*http.Response, error) {
+	var hr *headRecorder
+	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
+		hr, _ = info.Conn.(*headRecorder)
+	}}
+	resp, err := t.Transport.RoundTrip(out.WithContext(httptrace.WithClientTrace(out.Context(), trace)))
+	if hr == nil {
+		return resp, err
+	}
+	need := err == nil && resp.Close && resp.Header["Connection"] == nil
+	head := hr.finalHead(need)
+	if !need {
+		return resp, err
+	}
+	if head == nil {
+		resp.Body.Close()
+		return nil, errHeadUncheckable
+	}
+	dropConnectionNamed(resp.Header, head)
+	return resp, nil
+}
+
+// headRecorder is a connection that keeps a copy of the response head
+// read after each request it writes: from the first byte read after a
+// write to the end of the first head that is not 1xx.
+type headRecorder struct {
+	net.Conn
+
+	mu        sync.Mutex
+	recording bool
+	rec       []byte
+	start     int  // where the head being read begins in rec
+	scanned   int  // how far rec was searched for the end of a head
+	done      bool // rec is the final head
+	taken     bool // RoundTrip has looked at it: the next write starts afresh
+	upgraded  bool // a 101 was read: the connection no longer speaks HTTP
+}
+
+func (c *headRecorder) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	// A request is going out, unless a response came before its body was
+	// all written (an early 413) and RoundTrip has yet to read its head.
+	if !c.upgraded && (!c.done || c.taken) {
+		c.recording, c.done, c.taken = true, false, false
+		c.rec, c.start, c.scanned = c.rec[:0], 0, 0
+	}
+	c.mu.Unlock()
+	return c.Conn.Write(p)
+}
+
+func (c *headRecorder) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.mu.Lock()
+		if c.recording {
+			c.take(p[:n])
+		}
+		c.mu.Unlock()
+	}
+	return n, err
+}
+
+// take records b and stops at the end of the first head that is not 1xx,
+// or past the limit of a head. Callers hold mu.
+func (c *headRecorder) take(b []byte) {
+	c.rec = append(c.rec, b...)
+	for {
+		end := headEnd(c.rec, c.scanned)
+		if end < 0 {
+			c.scanned = max(c.start, len(c.rec)-2)
+			break
+		}
+		if interim(c.rec[c.start:end]) {
+			c.start, c.scanned = end, end
+			continue
+		}
+		c.rec, c.recording, c.done = c.rec[c.start:end], false, true
+		c.upgraded = len(c.rec) > 12 && string(c.rec[9:12]) == "101"
+		return
+	}
+	if len(c.rec) > maxRecording {
+		c.rec, c.recording = c.rec[:0], false
+	}
+}
+
+// headEnd returns where the head ends in b (past its empty line: CRLF
+// or, as ReadResponse also takes, a bare LF), searching from from; -1 if
+// it is not there yet.
+func headEnd(b []byte, from int) int {
+	for i := from; i < len(b); i++ {
+		if b[i] != '\n' {
+			continue
+		}
+		switch {
+		case i+1 < len(b) && b[i+1] == '\n':
+			return i + 2
+		case i+2 < len(b) && b[i+1] == '\r' && b[i+2] == '\n':
+			return i + 3
+		}
+	}
+	return -1
+}
+
+// interim reports whether head is a 1xx response's other than a 101,
+// which is final.
+func interim(head []byte) bool {
+	return len(head) > 12 && bytes.HasPrefix(head, []byte("HTTP/1.")) && head[9] == '1' && string(head[9:12]) != "101"
+}
+
+// finalHead lets the next request record afresh and, if want is set,
+// returns a copy of the response head recorded, or nil if it was not
+// (over maxRecording).
+func (c *headRecorder) finalHead(want bool) []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.taken = true
+	if !want || !c.done {
+		return nil
+	}
+	return bytes.Clone(c.rec)
+}

@@ -755,3 +755,129 @@ func (a *testAPI) registerNode(name string) {
 		a.t.Fatal(err)
 	}
 }
+
+// documentedResponse returns what the document says pattern's method
+// answers with status, or nil.
+func documentedResponse(doc map[string]any, pattern, method string, status int) map[string]any {
+	item, _ := doc["paths"].(map[string]any)[pattern].(map[string]any)
+	responses, _ := responsesOf(doc, item[strings.ToLower(method)])
+	resp, err := resolve(doc, responses[strconv.Itoa(status)])
+	if err != nil {
+		return nil
+	}
+	return resp
+}
+
+// routerOperations calls fn with every path and method the router serves,
+// the path's ids filled in with a valid one.
+func routerOperations(fn func(pattern, method, path string)) {
+	fill := regexp.MustCompile(`\{[^}]*\}`)
+	for _, ep := range endpoints {
+		for _, m := range apiMethods {
+			if supports(ep, m) {
+				fn(ep.pattern, m, fill.ReplaceAllString(ep.pattern, "x1"))
+			}
+		}
+	}
+}
+
+// TestOpenAPIDocumentsThe400OfAQueryParameterWhereverOneIsChecked sends an
+// unknown query parameter to every operation the router serves: wherever
+// the server refuses it, the document must list that 400 and say that a
+// query parameter can earn it, so that a client reading the document knows
+// the operation takes none it does not list.
+func TestOpenAPIDocumentsThe400OfAQueryParameterWhereverOneIsChecked(t *testing.T) {
+	doc, err := parseOpenAPI()
+	if err != nil {
+		t.Fatalf("admin/openapi.json %v", err)
+	}
+	api := newTestAPI(t)
+	checked := 0
+	routerOperations(func(pattern, method, path string) {
+		body := ""
+		if method == "POST" || method == "PUT" || method == "PATCH" {
+			body = "{}" // never read: the query is refused first
+		}
+		r := api.do(method, path+"?not_a_parameter=1", body)
+		if r.status != 400 || (method != "HEAD" && fmt.Sprint(r.problemFields()) != "[query.not_a_parameter]") {
+			return // not checked here (OPTIONS is answered first)
+		}
+		checked++
+		resp := documentedResponse(doc, pattern, method, 400)
+		if resp == nil {
+			t.Errorf("%s %s answers 400 to an unknown query parameter; the document does not list 400", method, pattern)
+			return
+		}
+		if desc := fmt.Sprint(resp["description"]); !strings.Contains(desc, "query parameter") {
+			t.Errorf("%s %s answers 400 to an unknown query parameter; its documented 400 does not say so: %q", method, pattern, desc)
+		}
+	})
+	if checked == 0 {
+		t.Fatal("no operation refused an unknown query parameter")
+	}
+}
+
+// TestOpenAPIDocumentsThe415OfAContentCoding sends a body in a content
+// coding to every operation that takes a body: the document's 415 must
+// declare the Accept-Encoding the server answers with.
+func TestOpenAPIDocumentsThe415OfAContentCoding(t *testing.T) {
+	doc, err := parseOpenAPI()
+	if err != nil {
+		t.Fatalf("admin/openapi.json %v", err)
+	}
+	api := newTestAPI(t)
+	routerOperations(func(pattern, method, path string) {
+		if method != "POST" && method != "PUT" && method != "PATCH" {
+			return
+		}
+		r := api.do(method, path, "{}", h("Content-Encoding", "gzip"))
+		if r.status != 415 || r.header.Get("Accept-Encoding") != "identity" {
+			t.Errorf("%s %s with Content-Encoding: gzip: got %d, Accept-Encoding %q; want 415, identity",
+				method, pattern, r.status, r.header.Get("Accept-Encoding"))
+			return
+		}
+		resp := documentedResponse(doc, pattern, method, 415)
+		headers, _ := resp["headers"].(map[string]any)
+		if headers["Accept-Encoding"] == nil {
+			t.Errorf("%s %s answers a content coding 415 with Accept-Encoding; its documented 415 declares headers %v",
+				method, pattern, sortedKeys(headers))
+		}
+	})
+}
+
+// TestOpenAPIOperationsThatList412TakeItsPreconditions: a 412 is earned
+// only by a precondition the client sent, so an operation that lists it
+// must declare If-Match and If-Unmodified-Since, and one that declares
+// them must list it.
+func TestOpenAPIOperationsThatList412TakeItsPreconditions(t *testing.T) {
+	doc, err := parseOpenAPI()
+	if err != nil {
+		t.Fatalf("admin/openapi.json %v", err)
+	}
+	paths, _ := doc["paths"].(map[string]any)
+	for _, pattern := range sortedKeys(paths) {
+		item, _ := paths[pattern].(map[string]any)
+		for _, key := range sortedKeys(item) {
+			if _, isOp := openAPIOperations[key]; !isOp {
+				continue
+			}
+			op, _ := item[key].(map[string]any)
+			headers := map[string]bool{}
+			for _, list := range []any{item["parameters"], op["parameters"]} {
+				entries, _ := list.([]any)
+				for _, e := range entries {
+					if p, err := resolve(doc, e); err == nil && p["in"] == "header" {
+						headers[fmt.Sprint(p["name"])] = true
+					}
+				}
+			}
+			responses, _ := responsesOf(doc, op)
+			lists412 := responses["412"] != nil
+			takes := headers["If-Match"] && headers["If-Unmodified-Since"]
+			if lists412 != takes {
+				t.Errorf("paths[%q].%s: lists 412: %v; declares If-Match and If-Unmodified-Since: %v; want both or neither",
+					pattern, key, lists412, takes)
+			}
+		}
+	}
+}

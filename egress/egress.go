@@ -163,6 +163,11 @@ func (h *Handler) Close() {
 	h.closeIdle()
 }
 
+// Tunnels are the CONNECT tunnels and upgraded connections open on the
+// egress listener: a shutdown waits until they are its only requests,
+// then cuts them (serve.Server.Drain).
+func (h *Handler) Tunnels() *tunnel.Set { return &h.tunnels }
+
 func (h *Handler) closeIdle() {
 	for _, t := range h.transports {
 		t.CloseIdleConnections()

@@ -133,8 +133,8 @@ func TestPoliciesConfiguredThroughTheAdminAPIAnswerTheContractsCodes(t *testing.
 
 // TestOpenEgressTunnelDoesNotHoldTheShutdown proves the shutdown order: an
 // idle CONNECT tunnel would hold the egress listener's drain until the
-// timeout; it is cut once the other listeners have drained, and the drain
-// completes.
+// timeout; it is cut once no listener has an ordinary request in flight,
+// and the drain completes.
 func TestOpenEgressTunnelDoesNotHoldTheShutdown(t *testing.T) {
 	up := testupstream.Start(t)
 	const token = "egress-shutdown-token-0123456789ab"

@@ -57,6 +57,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/tunnel"
 	"github.com/gatehouse/gatehouse/policy"
 	"github.com/gatehouse/gatehouse/problem"
+	"github.com/gatehouse/gatehouse/proxy/forward"
 )
 
 // Options configures the egress proxy. Zero values take the defaults given.
@@ -144,8 +145,10 @@ func New(policies func() *policy.Set, opts Options) (*Handler, error) {
 			DisableCompression: true,
 		}
 		h.forwarders[i] = &httputil.ReverseProxy{
-			Rewrite:        rewrite,
-			Transport:      h.transports[i],
+			Rewrite: rewrite,
+			// A destination's "Connection: close, X-Secret" names fields
+			// that net/http would otherwise let through.
+			Transport:      forward.DropConnectionNamed(h.transports[i]),
 			ModifyResponse: modifyResponse,
 			ErrorHandler:   h.forwardFailed,
 			ErrorLog:       slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
@@ -162,6 +165,11 @@ func (h *Handler) Close() {
 	h.tunnels.Close()
 	h.closeIdle()
 }
+
+// Tunnels are the CONNECT tunnels and upgraded connections open on the
+// egress listener: a shutdown waits until they are its only requests,
+// then cuts them (serve.Server.Drain).
+func (h *Handler) Tunnels() *tunnel.Set { return &h.tunnels }
 
 func (h *Handler) closeIdle() {
 	for _, t := range h.transports {

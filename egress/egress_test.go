@@ -328,6 +328,27 @@ func TestProxyAuthorizationIsNotForwarded(t *testing.T) {
 	}
 }
 
+// net/http's ReadResponse deletes a Connection field that says close, and
+// with it the names listed beside it: the fields those name are hop-by-hop
+// all the same and must not reach the client.
+func TestFieldsADestinationsConnectionCloseNamesAreNotPassedOn(t *testing.T) {
+	t.Parallel()
+	dst := strings.TrimPrefix(testupstream.Canned(t, []byte("HTTP/1.1 200 OK\r\nConnection: close, X-Secret\r\n"+
+		"X-Secret: hop-only\r\nX-End: kept\r\nContent-Length: 2\r\n\r\nok")), "http://")
+	e := newEgress(t, Options{})
+	e.deploy(allow(dst, ""))
+	r := get(t, e.client("alice", alicePassword, nil), "http://"+dst+"/")
+	if r.status != http.StatusOK || string(r.body) != "ok" {
+		t.Fatalf("got %d %q; want 200 ok", r.status, r.body)
+	}
+	if v, ok := r.header["X-Secret"]; ok {
+		t.Errorf("the client saw X-Secret %q, which the destination's Connection named", v)
+	}
+	if v := r.header.Get("X-End"); v != "kept" {
+		t.Errorf("the client saw X-End %q; want the end-to-end field passed on", v)
+	}
+}
+
 // In absolute form the request target names the destination; a Host
 // field saying otherwise must not reach another virtual host.
 func TestHostFieldCannotRedirectAbsoluteFormRequest(t *testing.T) {

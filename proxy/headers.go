@@ -191,14 +191,19 @@ func outboundHeader(r *http.Request, upgrade string) http.Header {
 	if _, ok := out["X-Forwarded-Proto"]; !ok {
 		out["X-Forwarded-Proto"] = protoValue
 	}
-	if _, ok := out["X-Forwarded-Host"]; !ok {
+	// An HTTP/1.0 request may have no Host: then there is none to tell.
+	if _, ok := out["X-Forwarded-Host"]; !ok && r.Host != "" {
 		out["X-Forwarded-Host"] = []string{r.Host}
 	}
 	node := clientIP
 	if strings.IndexByte(clientIP, ':') >= 0 {
 		node = `"[` + clientIP + `]"`
 	}
-	fwd := "for=" + node + ";host=" + quoteIfNeeded(r.Host) + ";proto=" + proto
+	fwd := "for=" + node
+	if r.Host != "" {
+		fwd += ";host=" + quoteIfNeeded(r.Host)
+	}
+	fwd += ";proto=" + proto
 	if prior := out["Forwarded"]; len(prior) > 0 {
 		fwd = strings.Join(prior, ", ") + ", " + fwd
 	}

@@ -123,3 +123,24 @@ func TestForwardedProtoAndHostFromATrustedProxyAreKept(t *testing.T) {
 		})
 	}
 }
+
+// An HTTP/1.0 request may come without Host: the upstream is not told of
+// an empty one (X-Forwarded-Host, Forwarded's host=), only of what is known.
+func TestRequestWithoutHostForwardsNoEmptyHost(t *testing.T) {
+	g := newGateway(t)
+	up := testupstream.Start(t)
+	g.route(up.URL, "", "")
+	c := g.dial()
+	c.send("GET /echo HTTP/1.0\r\n\r\n")
+	r := c.read("GET")
+	if r.status != 200 {
+		t.Fatalf("status %d: %s", r.status, r.body)
+	}
+	e := r.echo(t)
+	if v, ok := e.Headers["X-Forwarded-Host"]; ok {
+		t.Errorf("upstream saw X-Forwarded-Host %q; want none", v)
+	}
+	if got := strings.Join(e.Headers["Forwarded"], ", "); got != "for=127.0.0.1;proto=http" {
+		t.Errorf("upstream saw Forwarded %q; want for=127.0.0.1;proto=http", got)
+	}
+}

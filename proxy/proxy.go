@@ -170,6 +170,11 @@ func (h *Handler) Close() {
 	h.transports.CloseIdle()
 }
 
+// Tunnels are the upgraded (WebSocket) connections open on the data
+// plane: a shutdown waits until they are its listener's only requests,
+// then cuts them (serve.Server.Drain).
+func (h *Handler) Tunnels() *tunnel.Set { return &h.tunnels }
+
 // Ready reports whether a revision has been applied.
 func (h *Handler) Ready() bool { return h.state.Load() != nil }
 

@@ -1,8 +1,11 @@
 package proxy
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -139,5 +142,54 @@ func TestClosingTheDataPlaneEndsItsWebSocketTunnels(t *testing.T) {
 	ws.NetConn().SetReadDeadline(time.Now().Add(10 * time.Second))
 	if got, err := ws.ReadText(); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("after Close: read %q, %v; want the tunnel ended", got, err)
+	}
+}
+
+// A tunnel passes a half-close on: the client's CloseWrite reaches a
+// plain-HTTP upstream as EOF, and the upstream can still answer through
+// the tunnel.
+func TestWebSocketTunnelPassesAClientsHalfCloseToTheUpstream(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	upstreamRead := make(chan string, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		br := bufio.NewReader(c)
+		if _, err := http.ReadRequest(br); err != nil {
+			upstreamRead <- "request: " + err.Error()
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+		b, err := io.ReadAll(br) // to the half-close, which the tunnel must pass on
+		if err != nil {
+			upstreamRead <- "tunnel: " + err.Error()
+			return
+		}
+		upstreamRead <- string(b)
+		io.WriteString(c, "answer after EOF")
+	}()
+	g := newGateway(t)
+	g.route("http://"+ln.Addr().String(), "", "")
+	c := g.dial()
+	c.send("GET /ws HTTP/1.1\r\nHost: gw\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+	if r := c.read("GET"); r.status != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %d %s; want 101", r.status, r.body)
+	}
+	c.send("client's last bytes")
+	c.CloseWrite()
+	if got := <-upstreamRead; got != "client's last bytes" {
+		t.Fatalf("upstream read %q; want the client's bytes, then EOF", got)
+	}
+	if b, err := io.ReadAll(c.R); err != nil || string(b) != "answer after EOF" {
+		t.Fatalf("client read %q, %v; want the upstream's answer after the half-close", b, err)
 	}
 }

@@ -22,7 +22,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -33,6 +32,7 @@ import (
 	"github.com/gatehouse/gatehouse/deploy"
 	"github.com/gatehouse/gatehouse/egress"
 	"github.com/gatehouse/gatehouse/internal/serve"
+	"github.com/gatehouse/gatehouse/internal/tunnel"
 	"github.com/gatehouse/gatehouse/postgres"
 	"github.com/gatehouse/gatehouse/proxy"
 	"github.com/gatehouse/gatehouse/sqlite"
@@ -356,16 +356,15 @@ func newDataPlane(c *config, logger *slog.Logger, registry *prometheus.Registry,
 type listener struct {
 	name, addr string
 	srv        *serve.Server
+	tunnels    *tunnel.Set // its handler's tunnels; nil if it makes none
 }
 
 // listeners are the process's HTTP servers: the proxy on a node that
 // serves traffic; the admin API on a control node, or on a data node only
-// the probes and metrics; and the egress proxy if asked for. The egress
-// proxy is kept apart because it shuts down last (shutdown).
+// the probes and metrics; and the egress proxy if asked for.
 type listeners struct {
 	servers     []listener
-	egress      *listener // nil without --egress-addr
-	egressProxy *egress.Handler
+	egressProxy *egress.Handler // nil without --egress-addr
 }
 
 func newListeners(c *config, logger *slog.Logger, store gatehouse.Store, dataPlane *proxy.Handler,
@@ -387,21 +386,21 @@ func newListeners(c *config, logger *slog.Logger, store gatehouse.Store, dataPla
 		}
 		opts.NegotiateProblems = true
 		opts.TLSCert, opts.TLSKey, opts.H2C = c.tlsCert, c.tlsKey, c.h2c
-		ls.servers = append(ls.servers, listener{"proxy", c.proxyAddr, serve.New(dataPlane, opts)})
+		ls.servers = append(ls.servers, listener{"proxy", c.proxyAddr, serve.New(dataPlane, opts), dataPlane.Tunnels()})
 	}
 	adminOpts := serverOpts
 	if c.role == gatehouse.RoleData {
 		// No admin API; the probes and metrics stay on the admin address.
 		adminOpts.Name = "probes"
 		h := admin.New(store, admin.Options{ProbesOnly: true, Ready: dataPlane.Ready, Metrics: metrics})
-		ls.servers = append(ls.servers, listener{"probes", c.adminAddr, serve.New(h, adminOpts)})
+		ls.servers = append(ls.servers, listener{"probes", c.adminAddr, serve.New(h, adminOpts), nil})
 	} else {
 		adminOpts.Name = "admin"
 		opts := admin.Options{MaxBodyBytes: c.adminMaxBody, Deployments: deployer, Metrics: metrics, Nodes: deployer.Watch()}
 		if dataPlane != nil {
 			opts.Ready = dataPlane.Ready
 		}
-		ls.servers = append(ls.servers, listener{"admin", c.adminAddr, serve.New(admin.New(store, opts), adminOpts)})
+		ls.servers = append(ls.servers, listener{"admin", c.adminAddr, serve.New(admin.New(store, opts), adminOpts), nil})
 	}
 	if c.egressAddr != "" {
 		// The egress proxy reads the data plane's active policies: its
@@ -414,25 +413,17 @@ func newListeners(c *config, logger *slog.Logger, store gatehouse.Store, dataPla
 		egressOpts := serverOpts
 		egressOpts.Name, egressOpts.NegotiateProblems = "egress", true
 		// No TLS or h2c: CONNECT tunnels hijack HTTP/1.1 connections.
-		ls.egress, ls.egressProxy = &listener{"egress", c.egressAddr, serve.New(eg, egressOpts)}, eg
+		ls.servers = append(ls.servers, listener{"egress", c.egressAddr, serve.New(eg, egressOpts), eg.Tunnels()})
+		ls.egressProxy = eg
 	}
 	return ls, nil
-}
-
-// all is every listener, the egress one last.
-func (ls *listeners) all() []listener {
-	if ls.egress == nil {
-		return ls.servers
-	}
-	return append(slices.Clip(ls.servers), *ls.egress)
 }
 
 // serve listens on every address and serves each in the background; the
 // channel receives the first server that fails.
 func (ls *listeners) serve(c *config, logger *slog.Logger) (<-chan error, error) {
-	all := ls.all()
-	errc := make(chan error, len(all))
-	for _, s := range all {
+	errc := make(chan error, len(ls.servers))
+	for _, s := range ls.servers {
 		l, err := net.Listen("tcp", s.addr)
 		if err != nil {
 			return nil, fmt.Errorf("listen %s: %w", s.addr, err)
@@ -443,29 +434,37 @@ func (ls *listeners) serve(c *config, logger *slog.Logger) (<-chan error, error)
 	return errc, nil
 }
 
-// shutdown drains every listener at once, within timeout. Open CONNECT
-// tunnels would hold the egress listener's drain until the timeout: they
-// get as long as the other listeners' requests, then are cut.
+// shutdown drains every listener at once, within timeout. A tunnel
+// (WebSocket on the proxy, CONNECT on egress) runs inside its request and
+// would hold its listener's drain until the timeout: tunnels get as long
+// as the ordinary requests of every listener take to finish, then are
+// cut, and the drain completes.
 func (ls *listeners) shutdown(timeout time.Duration, logger *slog.Logger) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	drain := func(s listener) {
-		if err := s.srv.Shutdown(ctx); err != nil {
-			logger.Warn("shutdown incomplete", "listener", s.name, "error", err)
+	var drained sync.WaitGroup
+	for _, s := range ls.servers {
+		var open func() int
+		if s.tunnels != nil {
+			open = s.tunnels.Open
+		}
+		drained.Go(func() { s.srv.Drain(ctx, open) }) // Shutdown below reports a timeout
+	}
+	drained.Wait()
+	for _, s := range ls.servers {
+		if s.tunnels != nil {
+			s.tunnels.Close()
 		}
 	}
-	var others, egress sync.WaitGroup
+	var stopped sync.WaitGroup
 	for _, s := range ls.servers {
-		others.Go(func() { drain(s) })
+		stopped.Go(func() {
+			if err := s.srv.Shutdown(ctx); err != nil {
+				logger.Warn("shutdown incomplete", "listener", s.name, "error", err)
+			}
+		})
 	}
-	if ls.egress != nil {
-		egress.Go(func() { drain(*ls.egress) })
-	}
-	others.Wait()
-	if ls.egressProxy != nil {
-		ls.egressProxy.Close()
-	}
-	egress.Wait()
+	stopped.Wait()
 }
 
 // close releases what the listeners hold besides their servers.

@@ -7,8 +7,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -131,8 +133,8 @@ func TestPoliciesConfiguredThroughTheAdminAPIAnswerTheContractsCodes(t *testing.
 
 // TestOpenEgressTunnelDoesNotHoldTheShutdown proves the shutdown order: an
 // idle CONNECT tunnel would hold the egress listener's drain until the
-// timeout; it is cut once the other listeners have drained, and the drain
-// completes.
+// timeout; it is cut once no listener has an ordinary request in flight,
+// and the drain completes.
 func TestOpenEgressTunnelDoesNotHoldTheShutdown(t *testing.T) {
 	up := testupstream.Start(t)
 	const token = "egress-shutdown-token-0123456789ab"
@@ -169,6 +171,91 @@ func TestOpenEgressTunnelDoesNotHoldTheShutdown(t *testing.T) {
 		t.Fatalf("the drain did not complete; stderr:\n%s", stderr)
 	}
 	if _, err := br.ReadByte(); err == nil {
+		t.Fatal("the tunnel is still open after the process stopped")
+	}
+}
+
+// TestOpenWebSocketTunnelDoesNotHoldTheShutdown proves the same rule on the
+// proxy listener, where a tunnel and an ordinary request share one
+// server's drain: after SIGTERM the tunnel still carries messages while
+// an ordinary request is in flight; that request completes; then the
+// tunnel is cut and the drain completes well within --shutdown-timeout.
+func TestOpenWebSocketTunnelDoesNotHoldTheShutdown(t *testing.T) {
+	ws := testupstream.Start(t)
+	arrived, release := make(chan struct{}), make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(arrived)
+		<-release
+		io.WriteString(w, "finished")
+	}))
+	defer slow.Close()
+	defer close(release) // whatever happens first, the handler returns
+	const token = "ws-shutdown-token-0123456789abcdef"
+	p := launch(t, t.TempDir(), nil, "GATEHOUSE_ADMIN_TOKEN="+token)
+	for _, w := range []struct{ path, body string }{
+		{"/admin/v1/services", `{"id":"ws","name":"ws","url":"` + ws.URL + `"}`},
+		{"/admin/v1/services", `{"id":"slow","name":"slow","url":"` + slow.URL + `"}`},
+		{"/admin/v1/routes", `{"name":"ws","paths":["/ws"],"service_id":"ws"}`},
+		{"/admin/v1/routes", `{"name":"slow","paths":["/slow"],"service_id":"slow"}`},
+	} {
+		if r := p.do("POST", w.path, token, w.body); r.status != http.StatusCreated {
+			t.Fatalf("POST %s: %d %s", w.path, r.status, r.body)
+		}
+	}
+	if dep := p.deployAndWait(token, `{}`); dep["state"] != "succeeded" {
+		t.Fatalf("deployment: %v", dep)
+	}
+	conn, _, err := testupstream.DialWebSocket("ws://"+p.proxyAddr+"/ws", nil)
+	if err != nil {
+		t.Fatalf("WebSocket through the proxy: %v", err)
+	}
+	defer conn.Close()
+	echo := func(when string) {
+		t.Helper()
+		if err := conn.WriteText(when); err != nil {
+			t.Fatalf("%s: write: %v", when, err)
+		}
+		if got, err := conn.ReadText(); err != nil || got != when {
+			t.Fatalf("%s: echo %q, %v; want %q", when, got, err, when)
+		}
+	}
+	echo("before SIGTERM")
+
+	type result struct {
+		body string
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		resp, err := http.Get("http://" + p.proxyAddr + "/slow")
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		done <- result{string(b), err}
+	}()
+	<-arrived
+	p.signal(syscall.SIGTERM)
+	for !strings.Contains(p.stderr.String(), "shutting down") {
+		if p.exited() {
+			t.Fatalf("gatehouse exited with a request in flight; stderr:\n%s", p.stderr.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	echo("during the drain")
+	release <- struct{}{}
+	if r := <-done; r.err != nil || r.body != "finished" {
+		t.Fatalf("in-flight request during the drain: %q, %v; want it to finish", r.body, r.err)
+	}
+	if code := p.exitCode(exitTimeout); code != 0 {
+		t.Fatalf("exit code after SIGTERM: %d; want 0", code)
+	}
+	if stderr := p.stderr.String(); strings.Contains(stderr, "shutdown incomplete") {
+		t.Fatalf("the drain did not complete; stderr:\n%s", stderr)
+	}
+	if _, err := conn.ReadText(); err == nil {
 		t.Fatal("the tunnel is still open after the process stopped")
 	}
 }

@@ -160,18 +160,35 @@ func (s *Server) Serve(l net.Listener) error {
 // Retry-After and Connection: close, in-flight requests run to completion
 // (or until ctx ends), then the listeners close.
 func (s *Server) Shutdown(ctx context.Context) error {
+	if err := s.Drain(ctx, nil); err != nil {
+		s.http.Close()
+		return err
+	}
+	return s.http.Shutdown(ctx)
+}
+
+// Drain begins the shutdown (new requests get 503) and returns once the
+// requests in flight are no more than tunnels() (the handler's open
+// tunnels, which run inside their requests and end only when cut), or
+// with ctx's error. A nil tunnels counts none. Shutdown finishes the job.
+func (s *Server) Drain(ctx context.Context, tunnels func() int) error {
 	s.draining.Store(true)
+	if tunnels == nil {
+		tunnels = func() int { return 0 }
+	}
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
-	for s.inFlight.Load() > 0 {
+	// A tunnel is registered after its request entered and removed
+	// before it leaves, so in flight never counts fewer than the open
+	// tunnels; reading in flight first keeps it so here.
+	for s.inFlight.Load() > int64(tunnels()) {
 		select {
 		case <-ctx.Done():
-			s.http.Close()
 			return ctx.Err()
 		case <-tick.C:
 		}
 	}
-	return s.http.Shutdown(ctx)
+	return nil
 }
 
 // InFlight returns how many requests are being handled.

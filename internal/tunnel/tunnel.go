@@ -53,13 +53,15 @@ func endOfStream(to io.WriteCloser, err error, from io.Closer) {
 
 // Set is the tunnels open on a server. The zero value is ready to use.
 type Set struct {
-	mu     sync.Mutex
-	open   map[io.Closer]struct{}
-	closed bool
+	mu      sync.Mutex
+	open    map[io.Closer]struct{}
+	tunnels int // Adds not yet Removed, until Close
+	closed  bool
 }
 
 // Add registers a tunnel's connections for Close; false if Close has
-// begun (the caller then closes them itself).
+// begun (the caller then closes them itself). Each Add that succeeds is
+// one tunnel, for Open, until the Remove of the same connections.
 func (s *Set) Add(conns ...io.Closer) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -72,16 +74,30 @@ func (s *Set) Add(conns ...io.Closer) bool {
 	for _, c := range conns {
 		s.open[c] = struct{}{}
 	}
+	s.tunnels++
 	return true
 }
 
-// Remove forgets connections that closed.
+// Remove forgets connections that closed: one tunnel's, as Add was given.
 func (s *Set) Remove(conns ...io.Closer) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if len(conns) > 0 {
+		if _, ok := s.open[conns[0]]; ok {
+			s.tunnels-- // not yet forgotten by Close
+		}
+	}
 	for _, c := range conns {
 		delete(s.open, c)
 	}
+}
+
+// Open returns how many tunnels are registered: a shutdown waits until a
+// server's only requests in flight are these (serve.Server.Drain).
+func (s *Set) Open() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tunnels
 }
 
 // Close closes every registered connection, which ends their tunnels,
@@ -94,6 +110,7 @@ func (s *Set) Close() {
 		open = append(open, c)
 	}
 	clear(s.open)
+	s.tunnels = 0
 	s.mu.Unlock()
 	for _, c := range open {
 		c.Close()

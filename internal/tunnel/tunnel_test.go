@@ -67,6 +67,9 @@ func TestClosingTheSetEndsItsTunnelsAndRefusesNewOnes(t *testing.T) {
 	if !s.Add(joinA, joinB) {
 		t.Fatal("Add refused before Close")
 	}
+	if n := s.Open(); n != 1 {
+		t.Fatalf("Open() = %d after one Add of a tunnel's two connections; want 1", n)
+	}
 	joined := make(chan struct{})
 	go func() {
 		defer close(joined)
@@ -77,7 +80,23 @@ func TestClosingTheSetEndsItsTunnelsAndRefusesNewOnes(t *testing.T) {
 	if _, err := io.ReadAll(client); err != nil {
 		t.Fatalf("client: %v", err)
 	}
+	s.Remove(joinA, joinB) // as the tunnel's owner does once it ends
+	if n := s.Open(); n != 0 {
+		t.Fatalf("Open() = %d after Close and Remove; want 0", n)
+	}
 	if s.Add(joinA) {
 		t.Fatal("Add accepted after Close")
+	}
+}
+
+func TestOpenCountsTunnelsUntilTheirRemove(t *testing.T) {
+	a, b := pair(t)
+	c, d := pair(t)
+	var s Set
+	s.Add(a, b)
+	s.Add(c, d)
+	s.Remove(a, b)
+	if n := s.Open(); n != 1 {
+		t.Fatalf("Open() = %d after two Adds and one Remove; want 1", n)
 	}
 }

@@ -315,7 +315,10 @@ func (p *Pool) RoundTrip(out *http.Request) (*http.Response, *Target, error) {
 		ue := &upstreamError{failure: f, host: t.URL.Host, attempt: n, connect: p.connect, read: p.read, err: err}
 		if f == failCanceled || clientBodyFailed(out.Body) {
 			// The client's side failed (it went away, stalled, or sent
-			// too much): not the upstream's fault, not retried.
+			// too much): not the upstream's fault, not retried. One of
+			// the two holds whichever the exchange saw first: net/http
+			// cancels the context before a failed body read returns
+			// (HTTP/1.x), or fails the read first (HTTP/2).
 			return nil, &t.Target, ue
 		}
 		p.failed(t)

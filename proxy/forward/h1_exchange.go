@@ -313,3 +313,12 @@ type upgradedConn struct {
 func (u *upgradedConn) Read(p []byte) (int, error)  { return u.br.Read(p) }
 func (u *upgradedConn) Write(p []byte) (int, error) { return u.conn.Write(p) }
 func (u *upgradedConn) Close() error                { return u.conn.Close() }
+
+// CloseWrite half-closes the connection (TCP, TLS), so that a tunnel can
+// pass a client's half-close on and still carry the upstream's answer.
+func (u *upgradedConn) CloseWrite() error {
+	if cw, ok := u.conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.ErrUnsupported
+}

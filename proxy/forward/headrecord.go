@@ -2,6 +2,7 @@ package forward
 
 import (
 	"bytes"
+	"context"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -16,6 +17,32 @@ import (
 // RoundTrip drops the fields it named, as the h1Transport does.
 type netHTTPTransport struct {
 	*http.Transport
+}
+
+// DropConnectionNamed returns t as a RoundTripper that drops what
+// net/http's ReadResponse hides: the fields named beside close in a
+// response's Connection field (netHTTPTransport). It wraps t's dial
+// functions, so that their connections record response heads: set them
+// first, and call it before t is used. The egress listener's reverse proxy
+// uses it as the data plane's https upstreams do.
+func DropConnectionNamed(t *http.Transport) http.RoundTripper {
+	return recordHeads(t)
+}
+
+// recordHeads makes t's connections headRecorders.
+func recordHeads(t *http.Transport) netHTTPTransport {
+	for _, dial := range []*func(context.Context, string, string) (net.Conn, error){&t.DialContext, &t.DialTLSContext} {
+		if d := *dial; d != nil {
+			*dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+				c, err := d(ctx, network, addr)
+				if err != nil {
+					return nil, err
+				}
+				return &headRecorder{Conn: c}, nil
+			}
+		}
+	}
+	return netHTTPTransport{t}
 }
 
 // RoundTrip sends out on a copy carrying a trace that learns which

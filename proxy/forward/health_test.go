@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -259,6 +260,64 @@ func TestFailingRequestsNeverEjectMoreThanHalfTheTargets(t *testing.T) {
 			fail.Store(false)
 			if r := get(t, p); r.status != 200 {
 				t.Errorf("once healed: got %d; want 200", r.status)
+			}
+		})
+	}
+}
+
+// stallingBody is a client's body that stalls past the server's read
+// deadline, as net/http shows it in either order: over HTTP/1.x the
+// request's context is canceled from inside the read, before the read
+// returns (the exchange may fail on the cancel first); over HTTP/2 the
+// read fails first.
+type stallingBody struct {
+	cancelFirst bool
+	cancel      context.CancelFunc
+	returnRead  chan struct{} // with cancelFirst: the read may return
+	failed      atomic.Bool
+}
+
+func (b *stallingBody) Read([]byte) (int, error) {
+	if b.cancelFirst {
+		b.cancel()
+		<-b.returnRead
+	}
+	b.failed.Store(true)
+	return 0, os.ErrDeadlineExceeded
+}
+
+func (b *stallingBody) Close() error       { return nil }
+func (b *stallingBody) ClientFailed() bool { return b.failed.Load() }
+
+// A client stalling mid-body says nothing about the upstream, whichever
+// the exchange sees first: the cancel of the request's context or the
+// failed read. Neither counts against the target's health.
+func TestStallingClientNeverCountsAgainstTheUpstream(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		cancelFirst bool
+	}{
+		{"context canceled before the read returns (HTTP/1.x)", true},
+		{"read fails first (HTTP/2)", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			up := newUpstream(t, "a")
+			p := newTestPool(t, Config{Targets: []Target{up.target(t, 1)}, MaxFails: 1, EjectFor: time.Hour, maxEjectedPercent: 100})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			body := &stallingBody{cancelFirst: tc.cancelFirst, cancel: cancel, returnRead: make(chan struct{})}
+			r := request(t, ctx, http.MethodPost, "/", body)
+			r.ContentLength = 100
+			_, _, err := p.RoundTrip(r)
+			close(body.returnRead) // only now, after the exchange has decided
+			if err == nil {
+				t.Fatal("RoundTrip succeeded with a body that failed")
+			}
+			if n := p.targets[0].fails.Load(); n != 0 {
+				t.Fatalf("the target counts %d failures (%v); want none: the client failed", n, err)
+			}
+			if r := get(t, p); r.status != http.StatusOK {
+				t.Fatalf("next request: %d (%v); want 200 from the target, still in rotation", r.status, r.err)
 			}
 		})
 	}

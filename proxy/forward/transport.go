@@ -169,8 +169,8 @@ func newNetHTTPTransport(k transportKey, roots *x509.CertPool) netHTTPTransport 
 				c.Close()
 				return nil, &dialError{err: err, tls: true}
 			}
-			return &headRecorder{Conn: tc}, nil
+			return tc, nil
 		}
 	}
-	return netHTTPTransport{t}
+	return recordHeads(t)
 }

@@ -126,3 +126,56 @@ func TestAccessLogRecordsAbortedRequestsAsTheyHappened(t *testing.T) {
 		}
 	}
 }
+
+// TestAccessLogRecordsWhatAHijackingHandlerAnswered: a handler that takes
+// the connection over answers on it, out of net/http's sight: the access
+// log records the 101 of an upgrade and the 200 of a CONNECT, not the 200
+// net/http would assume.
+func TestAccessLogRecordsWhatAHijackingHandlerAnswered(t *testing.T) {
+	for _, tc := range []struct {
+		request, answer string
+		status          int64
+	}{
+		{"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+			"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", 101},
+		{"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n",
+			"HTTP/1.1 200 Connection established\r\n\r\n", 200},
+	} {
+		t.Run(fmt.Sprint(tc.status), func(t *testing.T) {
+			records := make(chan map[string]any, 1)
+			logger := slog.New(recordHandler{slog.DiscardHandler, records})
+			srv := New(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				c, brw, err := http.NewResponseController(w).Hijack()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				defer c.Close()
+				brw.WriteString(tc.answer)
+				brw.Flush()
+			}), Options{Logger: logger})
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			go srv.Serve(l)
+			defer srv.Shutdown(context.Background())
+			c, err := net.Dial("tcp", l.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			io.WriteString(c, tc.request)
+			io.Copy(io.Discard, c)
+			select {
+			case rec := <-records:
+				if rec["status"] != tc.status || rec["aborted"] == true {
+					t.Fatalf("logged status %v aborted %v; want %d, not aborted", rec["status"], rec["aborted"], tc.status)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("no access log record")
+			}
+		})
+	}
+}

@@ -5,6 +5,7 @@
 package serve
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -223,7 +224,7 @@ func (s *Server) wrap(h http.Handler) http.Handler {
 		w.Header()["X-Request-Id"] = ids
 
 		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w}
+		rec := &statusRecorder{ResponseWriter: w, connect: r.Method == http.MethodConnect}
 		defer func() {
 			v := recover()
 			abort := v == http.ErrAbortHandler
@@ -359,6 +360,21 @@ type statusRecorder struct {
 	code        int
 	wroteHeader bool
 	failed      bool
+	connect     bool // the request is a CONNECT
+}
+
+// Hijack hands the connection to the handler, which answers on it out of
+// net/http's sight: a CONNECT with 200, an upgrade with 101 (the only
+// hijacks gatehouse's handlers make), so that is the status recorded.
+func (r *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(r.ResponseWriter).Hijack()
+	if err == nil && !r.wroteHeader {
+		r.code, r.wroteHeader = http.StatusSwitchingProtocols, true
+		if r.connect {
+			r.code = http.StatusOK
+		}
+	}
+	return c, brw, err
 }
 
 func (r *statusRecorder) WriteHeader(code int) {

@@ -70,6 +70,14 @@ func TestUnknownQueryParameterReturns400OnEveryEndpointAndChangesNothing(t *test
 		{"POST", "/admin/v1/consumers/c1/credentials", `{"type":"key-auth"}`},
 		{"POST", "/admin/v1/deployments", `{}`},
 		{"GET", "/admin/v1/openapi.json", ""},
+		{"OPTIONS", "/admin/v1/consumers", ""},
+		{"OPTIONS", "/admin/v1/consumers/c1", ""},
+		{"OPTIONS", "/admin/v1/openapi.json", ""},
+		// Outside the API: the probes and /metrics take none either.
+		{"GET", "/healthz", ""},
+		{"HEAD", "/healthz", ""},
+		{"GET", "/readyz", ""},
+		{"GET", "/metrics", ""},
 	}
 	for _, tg := range targets {
 		t.Run(tg.method+" "+tg.path, func(t *testing.T) {

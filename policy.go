@@ -143,11 +143,12 @@ func (p *Policy) decode(pt policyType) (cfg any, bad, semantic fields) {
 	}
 	if errs := strictjson.Assign(tree, c); len(errs) > 0 {
 		for _, e := range errs {
-			field := "config"
+			f := FieldError(e) // an entry counting unlisted errors stays one
+			f.Field = "config"
 			if e.Field != "body" {
-				field = "config." + e.Field
+				f.Field = "config." + e.Field
 			}
-			bad.add(field, "%s", e.Message)
+			bad = append(bad, f)
 		}
 		return nil, bad, nil
 	}

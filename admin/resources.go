@@ -597,7 +597,7 @@ func (spec *kindSpec) delete(h *Handler, r *request) (*result, error) {
 func invalid(errs []strictjson.FieldError) error {
 	out := make([]gatehouse.FieldError, len(errs))
 	for i, e := range errs {
-		out[i] = gatehouse.FieldError{Field: e.Field, Message: e.Message}
+		out[i] = gatehouse.FieldError(e)
 	}
 	return gatehouse.Invalid(out)
 }

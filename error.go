@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/gatehouse/gatehouse/internal/strictjson"
 )
 
 // Code is the closed set of error kinds gatehouse produces. Each maps to
@@ -50,6 +52,44 @@ var Codes = []Code{
 type FieldError struct {
 	Field   string `json:"field" xml:"field"`
 	Message string `json:"message" xml:"message"`
+	// Unlisted is set only on the entry that ends a list cut at
+	// MaxFieldErrors: how many errors it stands for (clients read the
+	// number in Message).
+	Unlisted int `json:"-" xml:"-"`
+}
+
+// MaxFieldErrors is how many field errors a problem lists; one more entry,
+// on "body", counts the rest. It is the rule of request body decoding
+// (strictjson), applied to every problem whatever found its errors: a
+// resource's checks or a query string can find as many as a body's types.
+const MaxFieldErrors = strictjson.MaxErrors
+
+// capFields lists the first MaxFieldErrors of f and ends the list with one
+// entry counting the rest, those an entry of f already counted included,
+// so that lists cut by the decoder can be merged and cut again.
+func capFields(f []FieldError) []FieldError {
+	unlisted, n := 0, 0
+	for _, e := range f {
+		if e.Unlisted > 0 {
+			unlisted += e.Unlisted
+		} else {
+			n++
+		}
+	}
+	if unlisted == 0 && n <= MaxFieldErrors {
+		return f
+	}
+	out := make([]FieldError, 0, min(n, MaxFieldErrors)+1)
+	for _, e := range f {
+		switch {
+		case e.Unlisted > 0:
+		case len(out) < MaxFieldErrors:
+			out = append(out, e)
+		default:
+			unlisted++
+		}
+	}
+	return append(out, FieldError(strictjson.Unlisted(unlisted)))
 }
 
 // Error is gatehouse's one application error. Message is safe to show to
@@ -139,11 +179,13 @@ func ErrorSuccessor(err error) string {
 	return ""
 }
 
-// ErrorFields returns the field errors of err, if any.
+// ErrorFields returns the field errors of err, if any, at most
+// MaxFieldErrors and an entry counting the rest: the one place every
+// problem's errors pass.
 func ErrorFields(err error) []FieldError {
 	var e *Error
 	if errors.As(err, &e) {
-		return e.Fields
+		return capFields(e.Fields)
 	}
 	return nil
 }

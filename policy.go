@@ -110,7 +110,23 @@ func (p *Policy) Index() Index {
 func (p *Policy) GlobalOnly() bool { return PolicyTypes[p.Type].globalOnly }
 
 func (p *Policy) Check() (invalid, unprocessable []FieldError) {
-	var bad, semantic fields
+	_, bad, semantic := p.check()
+	return bad, semantic
+}
+
+// normalizeAndCheck checks the policy and, if its config is valid,
+// rewrites it as Normalize does, from the one decoding (NormalizeAndCheck).
+func (p *Policy) normalizeAndCheck() (invalid, unprocessable []FieldError) {
+	cfg, bad, semantic := p.check()
+	if cfg != nil {
+		p.setConfig(cfg)
+	}
+	return bad, semantic
+}
+
+// check is Check, returning also the decoded config if the config itself
+// is valid (errors elsewhere, in the name say, do not matter to it).
+func (p *Policy) check() (cfg any, bad, semantic fields) {
 	checkMeta(&p.Meta, &bad)
 	checkName(p.Name, true, &bad)
 	pt, known := PolicyTypes[p.Type]
@@ -122,13 +138,16 @@ func (p *Policy) Check() (invalid, unprocessable []FieldError) {
 	case len(p.Config) == 0 || string(p.Config) == "null":
 		bad.add("config", "is required for type %s", p.Type)
 	default:
-		cfg, cbad, csemantic := p.decode(pt)
+		c, cbad, csemantic := p.decode(pt)
 		bad, semantic = append(bad, cbad...), append(semantic, csemantic...)
-		if cfg != nil && pt.globalOnly && !p.Global {
+		if c != nil && pt.globalOnly && !p.Global {
 			semantic.add("global", "must be true: %s policies apply to the whole gateway", p.Type)
 		}
+		if len(cbad)+len(csemantic) == 0 {
+			cfg = c
+		}
 	}
-	return bad, semantic
+	return cfg, bad, semantic
 }
 
 // decode decodes the config, of type pt, and checks it: the one decoding
@@ -143,11 +162,12 @@ func (p *Policy) decode(pt policyType) (cfg any, bad, semantic fields) {
 	}
 	if errs := strictjson.Assign(tree, c); len(errs) > 0 {
 		for _, e := range errs {
-			field := "config"
+			f := FieldError(e) // an entry counting unlisted errors stays one
+			f.Field = "config"
 			if e.Field != "body" {
-				field = "config." + e.Field
+				f.Field = "config." + e.Field
 			}
-			bad.add(field, "%s", e.Message)
+			bad = append(bad, f)
 		}
 		return nil, bad, nil
 	}
@@ -158,10 +178,13 @@ func (p *Policy) decode(pt policyType) (cfg any, bad, semantic fields) {
 // Normalize rewrites a valid config with every default filled in, so that
 // what is read back is what the data plane enforces.
 func (p *Policy) Normalize() {
-	cfg, err := p.DecodeConfig()
-	if err != nil {
-		return
+	if cfg, err := p.DecodeConfig(); err == nil {
+		p.setConfig(cfg)
 	}
+}
+
+// setConfig writes a decoded, valid config back with its defaults.
+func (p *Policy) setConfig(cfg any) {
 	if out, err := json.Marshal(cfg); err == nil {
 		p.Config = out
 	}

@@ -160,6 +160,22 @@ func Encode(res Resource, secret []byte) (*Record, error) {
 	}, nil
 }
 
+// NormalizeAndCheck puts res in its normal form, the form the data plane
+// reads back (a route's methods in upper case, a policy's config with
+// every default: see their Normalize), and checks it, as a write must. A
+// policy's config is decoded once for both.
+func NormalizeAndCheck(res Resource) (invalid, unprocessable []FieldError) {
+	switch r := res.(type) {
+	case interface {
+		normalizeAndCheck() (invalid, unprocessable []FieldError)
+	}:
+		return r.normalizeAndCheck()
+	case interface{ Normalize() }:
+		r.Normalize()
+	}
+	return res.Check()
+}
+
 // Decode fills res from a stored record.
 func Decode(rec *Record, res Resource) error {
 	if err := json.Unmarshal(rec.Body, res); err != nil {

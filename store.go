@@ -62,6 +62,38 @@ type Record struct {
 	Body []byte
 }
 
+// The forms in which every store writes a record's keys, references and
+// secret, whatever the engine.
+
+// DistinctKeys returns Unique without repeats, keeping the first of each:
+// a record naming a key twice holds it once.
+func (r *Record) DistinctKeys() []string { return distinct(r.Unique) }
+
+// DistinctRefs returns Refs without repeats, keeping the first of each: a
+// record naming a reference twice holds it once.
+func (r *Record) DistinctRefs() []Ref { return distinct(r.Refs) }
+
+// StoredSecret returns Secret, or nil if it is empty: "no secret" is
+// stored as NULL and reads back as nil however the caller spelled it.
+func (r *Record) StoredSecret() []byte {
+	if len(r.Secret) == 0 {
+		return nil
+	}
+	return r.Secret
+}
+
+func distinct[T comparable](xs []T) []T {
+	seen := make(map[T]bool, len(xs))
+	out := make([]T, 0, len(xs))
+	for _, x := range xs {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
 // Filter narrows a List. Empty fields do not filter.
 type Filter struct {
 	Name     string

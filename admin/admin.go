@@ -113,9 +113,8 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (*result, error)
 		return h.probe(w, r)
 	}
 	if r.URL.Path == "/metrics" && h.opts.Metrics != nil {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD")
-			return nil, gatehouse.Errorf(gatehouse.EMETHOD, "/metrics supports GET and HEAD.")
+		if err := checkOutside(w, r); err != nil {
+			return nil, err
 		}
 		h.opts.Metrics.ServeHTTP(w, r)
 		return nil, nil
@@ -142,6 +141,11 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (*result, error)
 		}
 	}
 	if r.Method == http.MethodOptions {
+		// OPTIONS takes no query parameters either: one given is refused
+		// as on every other method, not answered as if absent.
+		if _, err := ep.checkQuery(r); err != nil {
+			return nil, err
+		}
 		w.Header().Set("Allow", allow)
 		return &result{status: http.StatusNoContent}, nil
 	}
@@ -325,9 +329,8 @@ func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + 
 // /healthz, is the process serving at all; /readyz, does the data plane
 // serve a revision yet, and is the store undamaged.
 func (h *Handler) probe(w http.ResponseWriter, r *http.Request) (*result, error) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		return nil, gatehouse.Errorf(gatehouse.EMETHOD, "%s supports GET and HEAD.", r.URL.Path)
+	if err := checkOutside(w, r); err != nil {
+		return nil, err
 	}
 	if r.URL.Path == "/readyz" {
 		if d, ok := h.store.(gatehouse.DamageReporter); ok {
@@ -340,4 +343,20 @@ func (h *Handler) probe(w http.ResponseWriter, r *http.Request) (*result, error)
 		}
 	}
 	return &result{status: http.StatusOK, body: map[string]string{"status": "ok"}}, nil
+}
+
+// checkOutside checks a request to a path outside the API (the probes and
+// /metrics): GET or HEAD, and no query parameters, as on the API. None of
+// them takes any, and a prober or scraper configured with one (a
+// Kubernetes-style /readyz?exclude=store, a scrape's params) learns at once
+// that it is not honoured instead of trusting an answer that ignored it.
+// Neither Kubernetes probes nor load balancers' health checks add a query
+// of their own.
+func checkOutside(w http.ResponseWriter, r *http.Request) error {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		return gatehouse.Errorf(gatehouse.EMETHOD, "%s supports GET and HEAD.", r.URL.Path)
+	}
+	_, err := (&endpoint{pattern: r.URL.Path}).checkQuery(r)
+	return err
 }

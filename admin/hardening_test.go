@@ -16,7 +16,6 @@ import (
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/serve"
 	"github.com/gatehouse/gatehouse/internal/sqlitetest"
-	"github.com/gatehouse/gatehouse/internal/strictjson"
 	"github.com/gatehouse/gatehouse/internal/wiretest"
 )
 
@@ -70,6 +69,14 @@ func TestUnknownQueryParameterReturns400OnEveryEndpointAndChangesNothing(t *test
 		{"POST", "/admin/v1/consumers/c1/credentials", `{"type":"key-auth"}`},
 		{"POST", "/admin/v1/deployments", `{}`},
 		{"GET", "/admin/v1/openapi.json", ""},
+		{"OPTIONS", "/admin/v1/consumers", ""},
+		{"OPTIONS", "/admin/v1/consumers/c1", ""},
+		{"OPTIONS", "/admin/v1/openapi.json", ""},
+		// Outside the API: the probes and /metrics take none either.
+		{"GET", "/healthz", ""},
+		{"HEAD", "/healthz", ""},
+		{"GET", "/readyz", ""},
+		{"GET", "/metrics", ""},
 	}
 	for _, tg := range targets {
 		t.Run(tg.method+" "+tg.path, func(t *testing.T) {
@@ -227,35 +234,61 @@ func TestStoreDamagedAfterStartMakesReadyzAndAdminRequests503(t *testing.T) {
 	api.must(200, "GET", "/healthz", "", h("Authorization", ""))
 }
 
-func TestBodyOfManyWrongValuesGetsABoundedProblemCountingTheRest(t *testing.T) {
+// TestProblemListsAtMost100ErrorsAndCountsTheRest: however the errors are
+// found (a body's types, a resource's own checks, a query string, a
+// policy config the decoder cut short merged with the policy's checks),
+// a problem lists the first 100 and one final entry on body counting the
+// rest.
+func TestProblemListsAtMost100ErrorsAndCountsTheRest(t *testing.T) {
 	api := newTestAPI(t)
-	const wrong = 400_000
-	body := `{"name":"s","url":"http://a:1","policies":[` + strings.Repeat("1,", wrong-1) + `1]}`
-	r := api.do("POST", "/admin/v1/services", body)
-	assertProblem(t, r, 400)
-	if len(r.body) > 32<<10 {
-		t.Fatalf("got a %d-byte problem for a %d-byte body; want it bounded", len(r.body), len(body))
+	var query, config []string
+	for i := range 300 {
+		query = append(query, fmt.Sprintf("q%d=1", i))
+		config = append(config, fmt.Sprintf(`"x%d":1`, i))
 	}
-	var p struct {
-		Errors []gatehouse.FieldError `json:"errors"`
+	cases := []struct {
+		name, method, path, body string
+		errors                   int // found in all
+	}{
+		{"wrong types in a body", "POST", "/admin/v1/services",
+			`{"name":"s","url":"http://a:1","policies":[` + strings.Repeat("1,", 399_999) + `1]}`, 400_000},
+		// 300 targets, each without a url and with a weight out of range,
+		// and one error for their number.
+		{"a resource's own checks", "POST", "/admin/v1/services",
+			`{"name":"s","targets":[` + strings.Repeat(`{"weight":-1},`, 299) + `{"weight":-1}]}`, 1 + 2*300},
+		{"query parameters", "GET", "/admin/v1/services?" + strings.Join(query, "&"), "", 300},
+		// The decoder lists 100 of the config's 300 unknown fields and
+		// counts 200; the name is one more.
+		{"a cut config and the policy's checks", "POST", "/admin/v1/policies",
+			`{"name":"bad name!","type":"rate-limit","config":{` + strings.Join(config, ",") + `}}`, 301},
 	}
-	if err := json.Unmarshal(r.body, &p); err != nil {
-		t.Fatal(err)
-	}
-	var listed int
-	var rest string
-	for _, e := range p.Errors {
-		if e.Field == "body" {
-			rest = e.Message
-		} else {
-			listed++
-		}
-	}
-	if listed != strictjson.MaxErrors {
-		t.Errorf("got %d field errors listed; want %d", listed, strictjson.MaxErrors)
-	}
-	if want := fmt.Sprintf("has %d more errors", wrong-strictjson.MaxErrors); !strings.HasPrefix(rest, want) {
-		t.Errorf("got body error %q; want one starting %q", rest, want)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := api.do(c.method, c.path, c.body)
+			assertProblem(t, r, 400)
+			if len(r.body) > 32<<10 {
+				t.Fatalf("got a %d-byte problem; want it bounded", len(r.body))
+			}
+			var p struct {
+				Errors []gatehouse.FieldError `json:"errors"`
+			}
+			if err := json.Unmarshal(r.body, &p); err != nil {
+				t.Fatal(err)
+			}
+			if len(p.Errors) != gatehouse.MaxFieldErrors+1 {
+				t.Fatalf("got %d errors; want %d and one counting the rest", len(p.Errors), gatehouse.MaxFieldErrors)
+			}
+			for _, e := range p.Errors[:gatehouse.MaxFieldErrors] {
+				if strings.Contains(e.Message, "not listed") {
+					t.Fatalf("an entry counting errors before the last: %v", e)
+				}
+			}
+			last := p.Errors[gatehouse.MaxFieldErrors]
+			want := fmt.Sprintf("has %d more errors, not listed: only the first %d are", c.errors-gatehouse.MaxFieldErrors, gatehouse.MaxFieldErrors)
+			if last.Field != "body" || last.Message != want {
+				t.Errorf("last error is %s: %s; want body: %s", last.Field, last.Message, want)
+			}
+		})
 	}
 }
 

@@ -372,10 +372,7 @@ func (spec *kindSpec) create(h *Handler, r *request) (*result, error) {
 // validate runs the resource's own checks, then the references, so that a
 // 400 lists every malformed field before any 422 is considered.
 func (h *Handler) validate(r *request, spec *kindSpec, res gatehouse.Resource) error {
-	if n, ok := res.(interface{ Normalize() }); ok {
-		n.Normalize()
-	}
-	bad, semantic := res.Check()
+	bad, semantic := gatehouse.NormalizeAndCheck(res)
 	if len(bad) > 0 {
 		return gatehouse.Invalid(bad)
 	}
@@ -597,7 +594,7 @@ func (spec *kindSpec) delete(h *Handler, r *request) (*result, error) {
 func invalid(errs []strictjson.FieldError) error {
 	out := make([]gatehouse.FieldError, len(errs))
 	for i, e := range errs {
-		out[i] = gatehouse.FieldError{Field: e.Field, Message: e.Message}
+		out[i] = gatehouse.FieldError(e)
 	}
 	return gatehouse.Invalid(out)
 }

@@ -23,9 +23,6 @@ import (
 // against a schema may have; deeper is 400.
 const maxJSONDepth = 256
 
-// maxViolations bounds the schema violations one 422 lists.
-const maxViolations = 100
-
 // maxViolationMessage bounds one violation's message in bytes: messages
 // quote the offending value, which may be long.
 const maxViolationMessage = 200
@@ -157,7 +154,8 @@ var printer = message.NewPrinter(language.English)
 
 // schemaViolations is the 422 for a body that fails a schema: every
 // violation the validator found, each a field (instancePath) and the
-// validator's message, in document order, at most maxViolations.
+// validator's message, in document order. The problem lists the first
+// gatehouse.MaxFieldErrors and counts the rest, as every problem does.
 func schemaViolations(err error, doc any) error {
 	var ve *jsonschema.ValidationError
 	if !errors.As(err, &ve) {
@@ -196,13 +194,8 @@ func schemaViolations(err error, doc any) error {
 		return strings.Compare(a.Message, b.Message)
 	})
 	msg := fmt.Sprintf("The request body does not match this route's schema: %d violations.", len(all))
-	switch {
-	case len(all) == 1:
+	if len(all) == 1 {
 		msg = "The request body does not match this route's schema: 1 violation."
-	case len(all) > maxViolations:
-		msg = fmt.Sprintf("The request body does not match this route's schema: %d violations, of which the first %d are listed.",
-			len(all), maxViolations)
-		all = all[:maxViolations]
 	}
 	fields := make([]gatehouse.FieldError, len(all))
 	for i, v := range all {

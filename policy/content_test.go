@@ -332,16 +332,22 @@ func TestSchemaViolationsAreSortedAndBounded(t *testing.T) {
 	}
 	r := newContentRequest(t, "PUT", "application/json", "["+strings.Join(items, ",")+"]")
 	e := wantCode(t, chain.Run(r.Request), gatehouse.EUNPROCESSABLE)
-	if want := "The request body does not match this route's schema: 150 violations, of which the first 100 are listed."; e.Message != want {
+	if want := "The request body does not match this route's schema: 150 violations."; e.Message != want {
 		t.Fatalf("detail %q; want %q", e.Message, want)
 	}
-	if len(e.Fields) != maxViolations {
-		t.Fatalf("%d violations listed; want %d", len(e.Fields), maxViolations)
+	// What the problem lists: the first 100, then one entry counting the
+	// rest, the rule of every problem.
+	listed := gatehouse.ErrorFields(e)
+	if len(listed) != gatehouse.MaxFieldErrors+1 {
+		t.Fatalf("%d entries listed; want %d violations and one counting the rest", len(listed), gatehouse.MaxFieldErrors)
 	}
-	for i, f := range e.Fields {
+	for i, f := range listed[:gatehouse.MaxFieldErrors] {
 		if want := fmt.Sprintf("[%d]", i); f.Field != want || f.Message != "got string, want integer" {
 			t.Fatalf("violation %d: %+v; want %s: got string, want integer", i, f, want)
 		}
+	}
+	if last := listed[gatehouse.MaxFieldErrors]; last.Field != "body" || last.Message != "has 50 more errors, not listed: only the first 100 are" {
+		t.Fatalf("last entry %+v; want body: has 50 more errors, not listed: only the first 100 are", last)
 	}
 }
 

@@ -18,7 +18,7 @@ func (s *DB) Create(ctx context.Context, rec *gatehouse.Record) error {
 	if rec.Kind == "" || rec.ID == "" {
 		return gatehouse.Internal(errors.New("postgres: Create needs a kind and an id"))
 	}
-	refs, keys := dedupe(rec.Refs), dedupe(rec.Unique)
+	refs, keys := rec.DistinctRefs(), rec.DistinctKeys()
 	var version int64
 	var now time.Time
 	err := s.write(ctx, func(tx pgx.Tx) error {
@@ -46,7 +46,7 @@ func (s *DB) Create(ctx context.Context, rec *gatehouse.Record) error {
 			 VALUES ($1, $2, nextval('record_versions'), $3, $3, $4, $5, $6, $7, $8)
 			 ON CONFLICT (kind, id) DO NOTHING
 			 RETURNING seq, version`,
-			string(rec.Kind), rec.ID, now, rec.Name, pk, pid, nullBytes(rec.Secret), rec.Body).Scan(&seq, &version)
+			string(rec.Kind), rec.ID, now, rec.Name, pk, pid, rec.StoredSecret(), rec.Body).Scan(&seq, &version)
 		if errors.Is(err, pgx.ErrNoRows) {
 			// Created by another transaction since the check above.
 			return gatehouse.AlreadyExists(rec.Kind, rec.ID)
@@ -126,7 +126,7 @@ func (s *DB) Lookup(ctx context.Context, kind gatehouse.Kind, key string) (*gate
 // On success rec carries the new Version and UpdatedAt and the original
 // CreatedAt.
 func (s *DB) Update(ctx context.Context, rec *gatehouse.Record, ifVersion int64) error {
-	refs, keys := dedupe(rec.Refs), dedupe(rec.Unique)
+	refs, keys := rec.DistinctRefs(), rec.DistinctKeys()
 	var version int64
 	var created, now time.Time
 	err := s.write(ctx, func(tx pgx.Tx) error {
@@ -160,7 +160,7 @@ func (s *DB) Update(ctx context.Context, rec *gatehouse.Record, ifVersion int64)
 			        parent_kind = $3, parent_id = $4, secret = $5, body = $6
 			 WHERE seq = $7 AND version = $8
 			 RETURNING version`,
-			now, rec.Name, pk, pid, nullBytes(rec.Secret), rec.Body, seq, ifVersion).Scan(&version)
+			now, rec.Name, pk, pid, rec.StoredSecret(), rec.Body, seq, ifVersion).Scan(&version)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return gatehouse.Stale(rec.Kind, rec.ID, 0, ifVersion)
 		}
@@ -648,27 +648,4 @@ func parentColumns(p *gatehouse.Ref) (kind, id *string) {
 	}
 	k := string(p.Kind)
 	return &k, &p.ID
-}
-
-// nullBytes stores an empty secret as NULL, so that "no secret" reads back
-// as nil however the caller spelled it.
-func nullBytes(b []byte) []byte {
-	if len(b) == 0 {
-		return nil
-	}
-	return b
-}
-
-// dedupe returns xs without repeats, keeping the first of each. A record
-// naming a key or a reference twice holds it once.
-func dedupe[T comparable](xs []T) []T {
-	seen := make(map[T]bool, len(xs))
-	out := make([]T, 0, len(xs))
-	for _, x := range xs {
-		if !seen[x] {
-			seen[x] = true
-			out = append(out, x)
-		}
-	}
-	return out
 }

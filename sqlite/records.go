@@ -29,7 +29,7 @@ func (s *DB) Create(ctx context.Context, rec *gatehouse.Record) error {
 		if err := checkTargets(ctx, tx, rec); err != nil {
 			return err
 		}
-		keys := dedupe(rec.Unique)
+		keys := rec.DistinctKeys()
 		if err := checkUnique(ctx, tx, rec.Kind, keys, 0); err != nil {
 			return err
 		}
@@ -40,7 +40,7 @@ func (s *DB) Create(ctx context.Context, rec *gatehouse.Record) error {
 		if err != nil {
 			return err
 		}
-		if err := insertRefs(ctx, tx, seq, dedupe(rec.Refs)); err != nil {
+		if err := insertRefs(ctx, tx, seq, rec.DistinctRefs()); err != nil {
 			return err
 		}
 		if err := insertUnique(ctx, tx, rec.Kind, seq, keys); err != nil {
@@ -115,7 +115,7 @@ func (s *DB) Update(ctx context.Context, rec *gatehouse.Record, ifVersion int64)
 		if err := checkTargets(ctx, tx, rec); err != nil {
 			return err
 		}
-		keys := dedupe(rec.Unique)
+		keys := rec.DistinctKeys()
 		if err := checkUnique(ctx, tx, rec.Kind, keys, seq); err != nil {
 			return err
 		}
@@ -131,7 +131,7 @@ func (s *DB) Update(ctx context.Context, rec *gatehouse.Record, ifVersion int64)
 		if _, err := tx.ExecContext(ctx, `DELETE FROM record_refs WHERE record_seq = ?`, seq); err != nil {
 			return err
 		}
-		if err := insertRefs(ctx, tx, seq, dedupe(rec.Refs)); err != nil {
+		if err := insertRefs(ctx, tx, seq, rec.DistinctRefs()); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM unique_keys WHERE owner_seq = ?`, seq); err != nil {
@@ -348,7 +348,7 @@ func insertRecord(ctx context.Context, tx *sql.Tx, rec *gatehouse.Record, versio
 		`INSERT INTO records (kind, id, version, created_at, updated_at, name, parent_kind, parent_id, secret, body)
 		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
 		rec.Kind, rec.ID, version, toMicros(now), toMicros(now), rec.Name, pk, pid,
-		nullBytes(rec.Secret), rec.Body).Scan(&seq)
+		rec.StoredSecret(), rec.Body).Scan(&seq)
 	return seq, err
 }
 
@@ -357,7 +357,7 @@ func updateRecord(ctx context.Context, tx *sql.Tx, seq, ifVersion int64, rec *ga
 	res, err := tx.ExecContext(ctx,
 		`UPDATE records SET version = ?, updated_at = ?, name = ?, parent_kind = ?, parent_id = ?, secret = ?, body = ?
 		 WHERE seq = ? AND version = ?`,
-		version, toMicros(now), rec.Name, pk, pid, nullBytes(rec.Secret), rec.Body, seq, ifVersion)
+		version, toMicros(now), rec.Name, pk, pid, rec.StoredSecret(), rec.Body, seq, ifVersion)
 	if err != nil {
 		return err
 	}
@@ -612,29 +612,6 @@ func parentColumns(p *gatehouse.Ref) (kind, id sql.NullString) {
 		return kind, id
 	}
 	return sql.NullString{String: string(p.Kind), Valid: true}, sql.NullString{String: p.ID, Valid: true}
-}
-
-// nullBytes stores an empty secret as NULL, so that "no secret" reads back
-// as nil however the caller spelled it.
-func nullBytes(b []byte) []byte {
-	if len(b) == 0 {
-		return nil
-	}
-	return b
-}
-
-// dedupe returns xs without repeats, keeping the first of each. A record
-// naming a key or a reference twice holds it once.
-func dedupe[T comparable](xs []T) []T {
-	seen := make(map[T]bool, len(xs))
-	out := make([]T, 0, len(xs))
-	for _, x := range xs {
-		if !seen[x] {
-			seen[x] = true
-			out = append(out, x)
-		}
-	}
-	return out
 }
 
 func toMicros(t time.Time) int64 { return t.UnixMicro() }

@@ -104,6 +104,7 @@ var tests = []test{
 	// Get and Lookup.
 	{name: "GetRoundTripsEveryField", run: testGetRoundTripsEveryField},
 	{name: "GetReturnsACopy", run: testGetReturnsACopy},
+	{name: "RepeatsAreHeldOnceAndAnEmptySecretIsNone", run: testRepeatsAreHeldOnceAndAnEmptySecretIsNone},
 	{name: "GetNeverCreatedIsNotFound", run: testGetNeverCreatedIsNotFound},
 	{name: "GetDeletedIDIsGoneWithinRetention", run: testGetDeletedIDIsGoneWithinRetention},
 	{name: "GetDeletedIDIsNotFoundAfterRetention", run: testGetDeletedIDIsNotFoundAfterRetention},
@@ -490,6 +491,34 @@ func testGetReturnsACopy(e *env) {
 	e.wantEqual("Get after the caller changed its record", got, want)
 	got.Body[0] = 'Y'
 	e.wantEqual("Get after the caller changed a fetched record", e.get(gatehouse.KindService, "s1"), want)
+}
+
+// testRepeatsAreHeldOnceAndAnEmptySecretIsNone: a record naming a key or
+// a reference twice holds it once (it does not clash with itself), and an
+// empty secret reads back as none, on create and on update alike.
+func testRepeatsAreHeldOnceAndAnEmptySecretIsNone(e *env) {
+	e.create(rec(gatehouse.KindPolicy, "p1"))
+	e.create(rec(gatehouse.KindPolicy, "p2"))
+	r := rec(gatehouse.KindService, "s1")
+	r.Refs = []gatehouse.Ref{ref(gatehouse.KindPolicy, "p2"), ref(gatehouse.KindPolicy, "p1"), ref(gatehouse.KindPolicy, "p2")}
+	r.Unique = []string{"name:a", "alias:a", "name:a"}
+	r.Secret = []byte{}
+	check := func(what string) {
+		got := e.get(gatehouse.KindService, "s1")
+		if want := []gatehouse.Ref{ref(gatehouse.KindPolicy, "p2"), ref(gatehouse.KindPolicy, "p1")}; !reflect.DeepEqual(got.Refs, want) {
+			e.t.Errorf("%s: got Refs %v; want %v", what, got.Refs, want)
+		}
+		if want := []string{"name:a", "alias:a"}; !reflect.DeepEqual(got.Unique, want) {
+			e.t.Errorf("%s: got Unique %q; want %q", what, got.Unique, want)
+		}
+		if got.Secret != nil {
+			e.t.Errorf("%s: got Secret %#v; want nil", what, got.Secret)
+		}
+	}
+	e.create(r)
+	check("Get after Create")
+	e.update(r, r.Version)
+	check("Get after Update")
 }
 
 func testGetNeverCreatedIsNotFound(e *env) {

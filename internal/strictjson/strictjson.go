@@ -34,6 +34,10 @@ const MaxDepth = 32
 type FieldError struct {
 	Field   string
 	Message string
+	// Unlisted is set only on the entry that ends a list cut at MaxErrors
+	// (see Unlisted): the number of errors it stands for, so that whoever
+	// merges this list into a longer one can count them again.
+	Unlisted int
 }
 
 func (e FieldError) Error() string { return e.Field + ": " + e.Message }
@@ -42,10 +46,10 @@ func (e FieldError) Error() string { return e.Field + ": " + e.Message }
 // arrays []any, numbers json.Number; strings, bools and nil as usual.
 func Parse(b []byte) (any, error) {
 	if !utf8.Valid(b) {
-		return nil, FieldError{"body", "is not valid UTF-8"}
+		return nil, FieldError{Field: "body", Message: "is not valid UTF-8"}
 	}
 	if len(bytes.TrimSpace(b)) == 0 {
-		return nil, FieldError{"body", "is empty; a JSON document is required"}
+		return nil, FieldError{Field: "body", Message: "is empty; a JSON document is required"}
 	}
 	p := parser{b: b}
 	v, err := p.document()
@@ -69,7 +73,7 @@ func parseTokens(b []byte) (any, error) {
 		return nil, syntaxError(err, dec)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, FieldError{"body", fmt.Sprintf("has data after the JSON document (byte %d)", dec.InputOffset())}
+		return nil, FieldError{Field: "body", Message: fmt.Sprintf("has data after the JSON document (byte %d)", dec.InputOffset())}
 	}
 	return v, nil
 }
@@ -126,7 +130,7 @@ func (p *parser) value(depth int) (any, error) {
 	switch c := p.b[p.i]; {
 	case c == '{' || c == '[':
 		if depth >= MaxDepth {
-			return nil, FieldError{"body", fmt.Sprintf("nests deeper than %d levels", MaxDepth)}
+			return nil, FieldError{Field: "body", Message: fmt.Sprintf("nests deeper than %d levels", MaxDepth)}
 		}
 		p.i++
 		if c == '{' {
@@ -166,7 +170,7 @@ func (p *parser) object(depth int) (any, error) {
 			return nil, err
 		}
 		if _, dup := obj[key]; dup {
-			return nil, FieldError{"body", fmt.Sprintf("has the key %q twice in one object", key)}
+			return nil, FieldError{Field: "body", Message: fmt.Sprintf("has the key %q twice in one object", key)}
 		}
 		if !p.next(':') {
 			return nil, errSyntax
@@ -279,11 +283,11 @@ func syntaxError(err error, dec *json.Decoder) error {
 	case errors.As(err, &fe):
 		return fe
 	case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
-		return FieldError{"body", "is truncated: the JSON document ends early"}
+		return FieldError{Field: "body", Message: "is truncated: the JSON document ends early"}
 	case errors.As(err, &se):
-		return FieldError{"body", fmt.Sprintf("is malformed JSON at byte %d: %s", se.Offset, strings.TrimPrefix(se.Error(), "json: "))}
+		return FieldError{Field: "body", Message: fmt.Sprintf("is malformed JSON at byte %d: %s", se.Offset, strings.TrimPrefix(se.Error(), "json: "))}
 	default:
-		return FieldError{"body", fmt.Sprintf("is malformed JSON near byte %d", dec.InputOffset())}
+		return FieldError{Field: "body", Message: fmt.Sprintf("is malformed JSON near byte %d", dec.InputOffset())}
 	}
 }
 
@@ -295,7 +299,7 @@ func parseValue(dec *json.Decoder, depth int) (any, error) {
 	switch t := tok.(type) {
 	case json.Delim:
 		if depth >= MaxDepth {
-			return nil, FieldError{"body", fmt.Sprintf("nests deeper than %d levels", MaxDepth)}
+			return nil, FieldError{Field: "body", Message: fmt.Sprintf("nests deeper than %d levels", MaxDepth)}
 		}
 		switch t {
 		case '{':
@@ -307,10 +311,10 @@ func parseValue(dec *json.Decoder, depth int) (any, error) {
 				}
 				key, ok := kt.(string)
 				if !ok {
-					return nil, FieldError{"body", "has an object key that is not a string"}
+					return nil, FieldError{Field: "body", Message: "has an object key that is not a string"}
 				}
 				if _, dup := obj[key]; dup {
-					return nil, FieldError{"body", fmt.Sprintf("has the key %q twice in one object", key)}
+					return nil, FieldError{Field: "body", Message: fmt.Sprintf("has the key %q twice in one object", key)}
 				}
 				v, err := parseValue(dec, depth+1)
 				if err != nil {
@@ -336,7 +340,7 @@ func parseValue(dec *json.Decoder, depth int) (any, error) {
 			}
 			return arr, nil
 		}
-		return nil, FieldError{"body", fmt.Sprintf("has an unexpected %q", t)}
+		return nil, FieldError{Field: "body", Message: fmt.Sprintf("has an unexpected %q", t)}
 	default:
 		return tok, nil
 	}
@@ -392,7 +396,7 @@ func ParseObject(b []byte) (map[string]any, error) {
 	}
 	obj, ok := tree.(map[string]any)
 	if !ok {
-		return nil, FieldError{"body", "must be a JSON object, not " + describe(tree)}
+		return nil, FieldError{Field: "body", Message: "must be a JSON object, not " + describe(tree)}
 	}
 	return obj, nil
 }
@@ -429,8 +433,15 @@ func Decode(b []byte, dst any) []FieldError {
 // MaxErrors is how many field errors Assign lists. A body can be made of
 // hundreds of thousands of wrong values, and an answer naming each would be
 // many times larger than the body: past MaxErrors they are only counted,
-// and a final error on "body" says how many were left out.
+// and a final error on "body" says how many were left out. gatehouse's
+// problems follow the same rule, whatever found their errors.
 const MaxErrors = 100
+
+// Unlisted is the entry that ends a list cut at MaxErrors, standing for
+// the n errors left out.
+func Unlisted(n int) FieldError {
+	return FieldError{Field: "body", Message: fmt.Sprintf("has %d more errors, not listed: only the first %d are", n, MaxErrors), Unlisted: n}
+}
 
 // Assign copies tree into dst, which must be a non-nil pointer. Fields absent
 // from tree, or null in it, keep the value dst already has, so callers set
@@ -441,7 +452,7 @@ func Assign(tree any, dst any) []FieldError {
 	d.assign(tree, reflect.ValueOf(dst).Elem(), "")
 	sort.SliceStable(d.errs, func(i, j int) bool { return d.errs[i].Field < d.errs[j].Field })
 	if d.omitted > 0 {
-		d.errs = append(d.errs, FieldError{"body", fmt.Sprintf("has %d more errors, not listed: only the first %d are", d.omitted, MaxErrors)})
+		d.errs = append(d.errs, Unlisted(d.omitted))
 	}
 	return d.errs
 }
@@ -464,7 +475,7 @@ func (d *decoder) fail(path, msg string) {
 	if path == "" {
 		path = "body"
 	}
-	d.errs = append(d.errs, FieldError{path, msg})
+	d.errs = append(d.errs, FieldError{Field: path, Message: msg})
 }
 
 // member and index are the paths of an object member and an array element.

@@ -150,7 +150,7 @@ func TestParseRejects(t *testing.T) {
 }
 
 func TestFieldErrorString(t *testing.T) {
-	if got := (FieldError{"a.b", "is bad"}).Error(); got != "a.b: is bad" {
+	if got := (FieldError{Field: "a.b", Message: "is bad"}).Error(); got != "a.b: is bad" {
 		t.Errorf("Error() = %q", got)
 	}
 }
@@ -223,22 +223,22 @@ func TestAssign(t *testing.T) {
 			in: `{"nmae":"x","count":"3","on":1,"targets":[{"url":"a"},{"url":1,"weight":"x","extra":1}],
 				"config":{"per":5,"x":1},"tags":{"t":{"weight":true}},"matrix":[[1],[2,"z"]]}`,
 			want: []FieldError{
-				{"config.per", "must be a string"},
-				{"config.x", "is not a known field"},
-				{"count", "must be an integer"},
-				{"matrix[1][1]", "must be an integer"},
-				{"nmae", "is not a known field"},
-				{"on", "must be true or false"},
-				{"tags.t.weight", "must be an integer"},
-				{"targets[1].extra", "is not a known field"},
-				{"targets[1].url", "must be a string"},
-				{"targets[1].weight", "must be an integer"},
+				{Field: "config.per", Message: "must be a string"},
+				{Field: "config.x", Message: "is not a known field"},
+				{Field: "count", Message: "must be an integer"},
+				{Field: "matrix[1][1]", Message: "must be an integer"},
+				{Field: "nmae", Message: "is not a known field"},
+				{Field: "on", Message: "must be true or false"},
+				{Field: "tags.t.weight", Message: "must be an integer"},
+				{Field: "targets[1].extra", Message: "is not a known field"},
+				{Field: "targets[1].url", Message: "must be a string"},
+				{Field: "targets[1].weight", Message: "must be an integer"},
 			},
 		},
 		{
 			desc: "valid fields are still assigned when others fail",
 			in:   `{"name":"n","count":"x","config":{"per":"minute","bogus":1}}`,
-			want: []FieldError{{"config.bogus", "is not a known field"}, {"count", "must be an integer"}},
+			want: []FieldError{{Field: "config.bogus", Message: "is not a known field"}, {Field: "count", Message: "must be an integer"}},
 			check: func(t *testing.T, d *doc) {
 				if d.Name != "n" || d.Config.Per != "minute" {
 					t.Errorf("name %q per %q", d.Name, d.Config.Per)
@@ -248,12 +248,12 @@ func TestAssign(t *testing.T) {
 		{
 			desc: "top level must be an object",
 			in:   `[1]`,
-			want: []FieldError{{"body", "must be an object"}},
+			want: []FieldError{{Field: "body", Message: "must be an object"}},
 		},
 		{
 			desc: "top level scalar",
 			in:   `"x"`,
-			want: []FieldError{{"body", "must be an object"}},
+			want: []FieldError{{Field: "body", Message: "must be an object"}},
 		},
 		{
 			desc:  "top-level null changes nothing",
@@ -312,20 +312,20 @@ func TestAssign(t *testing.T) {
 			desc: "null array elements are rejected",
 			in:   `{"targets":[{"url":"a"},null],"matrix":[null,[null]]}`,
 			want: []FieldError{
-				{"matrix[0]", "must not be null"},
-				{"matrix[1][0]", "must not be null"},
-				{"targets[1]", "must not be null"},
+				{Field: "matrix[0]", Message: "must not be null"},
+				{Field: "matrix[1][0]", Message: "must not be null"},
+				{Field: "targets[1]", Message: "must not be null"},
 			},
 		},
 		{
 			desc: "wrong container types",
 			in:   `{"targets":{},"config":[],"tags":[],"labels":"x","pconfig":1}`,
 			want: []FieldError{
-				{"config", "must be an object"},
-				{"labels", "must be an object"},
-				{"pconfig", "must be an object"},
-				{"tags", "must be an object"},
-				{"targets", "must be an array"},
+				{Field: "config", Message: "must be an object"},
+				{Field: "labels", Message: "must be an object"},
+				{Field: "pconfig", Message: "must be an object"},
+				{Field: "tags", Message: "must be an object"},
+				{Field: "targets", Message: "must be an array"},
 			},
 		},
 		{
@@ -341,18 +341,18 @@ func TestAssign(t *testing.T) {
 			desc: "integer overflow and non-integers",
 			in:   `{"count":9223372036854775808,"big":-9223372036854775809,"small":128,"version":1.5,"matrix":[[1e2,2.0,-1]]}`,
 			want: []FieldError{
-				{"big", "must be an integer in range"},
-				{"count", "must be an integer in range"},
-				{"matrix[0][0]", "must be an integer in range"},
-				{"matrix[0][1]", "must be an integer in range"},
-				{"small", "must be an integer in range"},
-				{"version", "must be an integer in range"},
+				{Field: "big", Message: "must be an integer in range"},
+				{Field: "count", Message: "must be an integer in range"},
+				{Field: "matrix[0][0]", Message: "must be an integer in range"},
+				{Field: "matrix[0][1]", Message: "must be an integer in range"},
+				{Field: "small", Message: "must be an integer in range"},
+				{Field: "version", Message: "must be an integer in range"},
 			},
 		},
 		{
 			desc: "int8 underflow",
 			in:   `{"small":-129}`,
-			want: []FieldError{{"small", "must be an integer in range"}},
+			want: []FieldError{{Field: "small", Message: "must be an integer in range"}},
 		},
 		{
 			desc: "floats",
@@ -366,7 +366,7 @@ func TestAssign(t *testing.T) {
 		{
 			desc: "float out of range and wrong type",
 			in:   `{"ratio":1e400,"ratio32":"1"}`,
-			want: []FieldError{{"ratio", "must be a number in range"}, {"ratio32", "must be a number"}},
+			want: []FieldError{{Field: "ratio", Message: "must be a number in range"}, {Field: "ratio32", Message: "must be a number"}},
 		},
 		{
 			desc: "time.Time parsed from RFC 3339",
@@ -384,24 +384,24 @@ func TestAssign(t *testing.T) {
 			desc: "times that are not RFC 3339",
 			in:   `{"when":"2026-01-02","when_p":1767366245}`,
 			want: []FieldError{
-				{"when", "must be an RFC 3339 time such as 2026-01-02T15:04:05Z"},
-				{"when_p", "must be a string holding an RFC 3339 time"},
+				{Field: "when", Message: "must be an RFC 3339 time such as 2026-01-02T15:04:05Z"},
+				{Field: "when_p", Message: "must be a string holding an RFC 3339 time"},
 			},
 		},
 		{
 			desc: "time with an out-of-range offset (it could not be encoded again)",
 			in:   `{"when":"2026-01-02T15:04:05+24:00","when_p":"2026-01-02T15:04:05-23:60"}`,
 			want: []FieldError{
-				{"when", "must be an RFC 3339 time such as 2026-01-02T15:04:05Z"},
-				{"when_p", "must be an RFC 3339 time such as 2026-01-02T15:04:05Z"},
+				{Field: "when", Message: "must be an RFC 3339 time such as 2026-01-02T15:04:05Z"},
+				{Field: "when_p", Message: "must be an RFC 3339 time such as 2026-01-02T15:04:05Z"},
 			},
 		},
 		{
 			desc: "time with a one-digit hour or comma fraction is not RFC 3339",
 			in:   `{"when":"2026-01-02T1:04:05Z","when_p":"2026-01-02T15:04:05,5Z"}`,
 			want: []FieldError{
-				{"when", "must be an RFC 3339 time such as 2026-01-02T15:04:05Z"},
-				{"when_p", "must be an RFC 3339 time such as 2026-01-02T15:04:05Z"},
+				{Field: "when", Message: "must be an RFC 3339 time such as 2026-01-02T15:04:05Z"},
+				{Field: "when_p", Message: "must be an RFC 3339 time such as 2026-01-02T15:04:05Z"},
 			},
 		},
 		{
@@ -454,7 +454,7 @@ func TestAssign(t *testing.T) {
 		{
 			desc: "untagged field by its Go name, matched case-sensitively",
 			in:   `{"NoTag":"a","notag":"b","Name":"c"}`,
-			want: []FieldError{{"Name", "is not a known field"}, {"notag", "is not a known field"}},
+			want: []FieldError{{Field: "Name", Message: "is not a known field"}, {Field: "notag", Message: "is not a known field"}},
 			check: func(t *testing.T, d *doc) {
 				if d.NoTag != "a" {
 					t.Errorf("NoTag = %q", d.NoTag)
@@ -465,30 +465,30 @@ func TestAssign(t *testing.T) {
 			desc: "fields tagged - and unexported fields are unknown",
 			in:   `{"Hidden":"a","-":"b","private":"c","embeddedMeta":{}}`,
 			want: []FieldError{
-				{"-", "is not a known field"},
-				{"Hidden", "is not a known field"},
-				{"embeddedMeta", "is not a known field"},
-				{"private", "is not a known field"},
+				{Field: "-", Message: "is not a known field"},
+				{Field: "Hidden", Message: "is not a known field"},
+				{Field: "embeddedMeta", Message: "is not a known field"},
+				{Field: "private", Message: "is not a known field"},
 			},
 		},
 		{
 			desc: "an empty key is named, not an empty path",
 			in:   `{"":1,"config":{"":2},"labels":{"":3}}`,
 			want: []FieldError{
-				{`""`, "is not a known field"},
-				{`config.""`, "is not a known field"},
-				{`labels.""`, "must be a string"},
+				{Field: `""`, Message: "is not a known field"},
+				{Field: `config.""`, Message: "is not a known field"},
+				{Field: `labels.""`, Message: "must be a string"},
 			},
 		},
 		{
 			desc: "a kind strictjson cannot decode",
 			in:   `{"complex":1}`,
-			want: []FieldError{{"complex", "cannot be decoded"}},
+			want: []FieldError{{Field: "complex", Message: "cannot be decoded"}},
 		},
 		{
 			desc: "map keys appear in paths",
 			in:   `{"labels":{"a":"x","b":2}}`,
-			want: []FieldError{{"labels.b", "must be a string"}},
+			want: []FieldError{{Field: "labels.b", Message: "must be a string"}},
 			check: func(t *testing.T, d *doc) {
 				if d.Labels["a"] != "x" {
 					t.Errorf("labels = %v", d.Labels)
@@ -648,7 +648,7 @@ func TestDecodeRefusesATopLevelValueThatIsNotAnObject(t *testing.T) {
 	} {
 		var d doc
 		errs := Decode([]byte(in), &d)
-		if len(errs) != 1 || errs[0] != (FieldError{"body", want}) {
+		if len(errs) != 1 || errs[0] != (FieldError{Field: "body", Message: want}) {
 			t.Errorf("Decode(%s) = %v; want [body: %s]", in, errs, want)
 		}
 	}
@@ -668,7 +668,7 @@ func TestAssignListsAtMostMaxErrorsAndCountsTheRest(t *testing.T) {
 	}
 	last := errs[MaxErrors]
 	want := fmt.Sprintf("has %d more errors, not listed: only the first %d are", bad+1-MaxErrors, MaxErrors)
-	if last != (FieldError{"body", want}) {
+	if last != (FieldError{Field: "body", Message: want, Unlisted: bad + 1 - MaxErrors}) {
 		t.Errorf("last error is %v; want body: %s", last, want)
 	}
 }

@@ -31,6 +31,26 @@ func (h recordHandler) Handle(_ context.Context, r slog.Record) error {
 	return nil
 }
 
+// dialLogged serves h with the access log sampled at sample and returns a
+// connection to it and the log's records; both end with the test.
+func dialLogged(t *testing.T, h http.Handler, sample float64) (net.Conn, chan map[string]any) {
+	t.Helper()
+	records := make(chan map[string]any, 1)
+	srv := New(h, Options{Logger: slog.New(recordHandler{slog.DiscardHandler, records}), AccessLogSample: sample})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Shutdown(context.Background()) })
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, records
+}
+
 // TestAccessLogRecordsAbortedRequestsAsTheyHappened: an exchange the
 // handler aborted, or whose client went away mid-response, is logged with
 // the status actually sent (0 for none) and aborted=true, even when
@@ -78,20 +98,7 @@ func TestAccessLogRecordsAbortedRequestsAsTheyHappened(t *testing.T) {
 		// exchanges.
 		for _, sample := range []float64{1, -1} {
 			t.Run(fmt.Sprintf("%s/sample %v", tc.desc, sample), func(t *testing.T) {
-				records := make(chan map[string]any, 1)
-				logger := slog.New(recordHandler{slog.DiscardHandler, records})
-				srv := New(tc.handler, Options{Logger: logger, AccessLogSample: sample})
-				l, err := net.Listen("tcp", "127.0.0.1:0")
-				if err != nil {
-					t.Fatal(err)
-				}
-				go srv.Serve(l)
-				defer srv.Shutdown(context.Background())
-				c, err := net.Dial("tcp", l.Addr().String())
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer c.Close()
+				c, records := dialLogged(t, tc.handler, sample)
 				c.SetDeadline(time.Now().Add(10 * time.Second))
 				io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 				if tc.hangUp {
@@ -142,9 +149,7 @@ func TestAccessLogRecordsWhatAHijackingHandlerAnswered(t *testing.T) {
 			"HTTP/1.1 200 Connection established\r\n\r\n", 200},
 	} {
 		t.Run(fmt.Sprint(tc.status), func(t *testing.T) {
-			records := make(chan map[string]any, 1)
-			logger := slog.New(recordHandler{slog.DiscardHandler, records})
-			srv := New(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c, records := dialLogged(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				c, brw, err := http.NewResponseController(w).Hijack()
 				if err != nil {
 					t.Error(err)
@@ -153,18 +158,7 @@ func TestAccessLogRecordsWhatAHijackingHandlerAnswered(t *testing.T) {
 				defer c.Close()
 				brw.WriteString(tc.answer)
 				brw.Flush()
-			}), Options{Logger: logger})
-			l, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			go srv.Serve(l)
-			defer srv.Shutdown(context.Background())
-			c, err := net.Dial("tcp", l.Addr().String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
+			}), 1)
 			c.SetDeadline(time.Now().Add(10 * time.Second))
 			io.WriteString(c, tc.request)
 			io.Copy(io.Discard, c)

@@ -24,22 +24,13 @@ func TestStatusOutsideHTTPsRangeIsAnInvalidAnswerOnEveryTransport(t *testing.T) 
 				}
 				w.WriteHeader(code)
 			})
-			plain := httptest.NewServer(h)
-			defer plain.Close()
-			tlsSrv := httptest.NewTLSServer(h)
-			defer tlsSrv.Close()
-			for _, srv := range []*httptest.Server{plain, tlsSrv} {
-				ts := NewTransports()
-				ts.roots = x509.NewCertPool()
-				ts.roots.AddCert(tlsSrv.Certificate())
-				p := NewPool(context.Background(), Config{Targets: []Target{{URL: mustURL(t, srv.URL), Weight: 1}}}, ts)
-				defer p.Close()
+			overEveryTransport(t, h, func(srv string, p *Pool) {
 				r := do(t, p, request(t, context.Background(), "GET", "/", nil))
 				if r.status != 502 || r.code == "" {
-					t.Errorf("%s: got %d (%v); want a 502 for a status outside 100-599", srv.URL, r.status, r.err)
+					t.Errorf("%s: got %d (%v); want a 502 for a status outside 100-599", srv, r.status, r.err)
 				}
 				messageIsClientSafe(t, r.message)
-			}
+			})
 		})
 	}
 }
@@ -59,28 +50,19 @@ func TestFieldsTheUpstreamsConnectionNamesAreDroppedOnEveryTransport(t *testing.
 			bw.WriteString(head)
 			bw.Flush()
 		})
-		plain := httptest.NewServer(h)
-		defer plain.Close()
-		tlsSrv := httptest.NewTLSServer(h)
-		defer tlsSrv.Close()
-		for _, srv := range []*httptest.Server{plain, tlsSrv} {
-			ts := NewTransports()
-			ts.roots = x509.NewCertPool()
-			ts.roots.AddCert(tlsSrv.Certificate())
-			p := NewPool(context.Background(), Config{Targets: []Target{{URL: mustURL(t, srv.URL), Weight: 1}}}, ts)
-			defer p.Close()
+		overEveryTransport(t, h, func(srv string, p *Pool) {
 			resp, _, err := p.RoundTrip(request(t, context.Background(), "GET", "/", nil))
 			if err != nil {
-				t.Fatalf("%s: %v", srv.URL, err)
+				t.Fatalf("%s: %v", srv, err)
 			}
 			resp.Body.Close()
 			if v := resp.Header.Get("X-Secret"); v != "" {
-				t.Errorf("%s %q: X-Secret, named by Connection, came through: %q", srv.URL, head[:30], v)
+				t.Errorf("%s %q: X-Secret, named by Connection, came through: %q", srv, head[:30], v)
 			}
 			if v := resp.Header.Get("X-Public"); v != "end" {
-				t.Errorf("%s: got X-Public %q; want it kept", srv.URL, v)
+				t.Errorf("%s: got X-Public %q; want it kept", srv, v)
 			}
-		}
+		})
 	}
 }
 
@@ -132,19 +114,29 @@ func TestHeadTooLongToCheckForConnectionNamesIsInvalid(t *testing.T) {
 			bw.WriteString("HTTP/1.1 200 OK\r\n" + pad + tc.connection + "X-Secret: hop\r\nContent-Length: 2\r\n\r\nok")
 			bw.Flush()
 		})
-		plain := httptest.NewServer(h)
-		defer plain.Close()
-		tlsSrv := httptest.NewTLSServer(h)
-		defer tlsSrv.Close()
-		for _, srv := range []*httptest.Server{plain, tlsSrv} {
-			ts := NewTransports()
-			ts.roots = x509.NewCertPool()
-			ts.roots.AddCert(tlsSrv.Certificate())
-			p := NewPool(context.Background(), Config{Targets: []Target{{URL: mustURL(t, srv.URL), Weight: 1}}}, ts)
-			defer p.Close()
+		overEveryTransport(t, h, func(srv string, p *Pool) {
 			if r := do(t, p, request(t, context.Background(), "GET", "/", nil)); r.status != tc.want {
-				t.Errorf("%s %q: got %d (%v); want %d", srv.URL, tc.connection, r.status, r.err, tc.want)
+				t.Errorf("%s %q: got %d (%v); want %d", srv, tc.connection, r.status, r.err, tc.want)
 			}
-		}
+		})
+	}
+}
+
+// overEveryTransport runs check against a pool for an upstream serving h
+// over http (gatehouse's h1 transport) and over https (net/http's), each
+// named by its URL.
+func overEveryTransport(t *testing.T, h http.Handler, check func(url string, p *Pool)) {
+	t.Helper()
+	plain := httptest.NewServer(h)
+	defer plain.Close()
+	tlsSrv := httptest.NewTLSServer(h)
+	defer tlsSrv.Close()
+	for _, srv := range []*httptest.Server{plain, tlsSrv} {
+		ts := NewTransports()
+		ts.roots = x509.NewCertPool()
+		ts.roots.AddCert(tlsSrv.Certificate())
+		p := NewPool(context.Background(), Config{Targets: []Target{{URL: mustURL(t, srv.URL), Weight: 1}}}, ts)
+		check(srv.URL, p)
+		p.Close()
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,6 +17,7 @@ import (
 	"github.com/gatehouse/gatehouse/storetest"
 
 	"github.com/gatehouse/gatehouse/deploy"
+	"github.com/gatehouse/gatehouse/internal/testenv"
 	"github.com/gatehouse/gatehouse/internal/wiretest"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -330,12 +330,7 @@ func (w *statusWriter) Write(p []byte) (int, error) {
 }
 
 func TestMain(m *testing.M) {
-	// Request logs and the errors of deliberately failing requests would
-	// bury test output; -v brings them back.
-	flag.Parse()
-	if !testing.Verbose() {
-		slog.SetDefault(slog.New(slog.DiscardHandler))
-	}
+	testenv.QuietLogs()
 	code := m.Run()
 	if code == 0 {
 		code = checkOpenAPI()

@@ -8,10 +8,11 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/testenv"
 )
 
 func newOverloadClock() *testClock {
-	return &testClock{t: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	return testenv.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 }
 
 // overloadRev is a revision to compile: services s1 and s2, routes on

@@ -2,31 +2,15 @@ package policy
 
 import (
 	"encoding/json"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/testenv"
 )
 
 // testClock is Env.Now for tests: time moves only when told. Background
 // work (the JWKS fetcher) reads it from its own goroutine.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+type testClock = testenv.Clock
 
 // testPolicy is a policy from JSON, normalised and checked as the admin
 // API stores it, at version 1. Its id, and its name, are id when the JSON

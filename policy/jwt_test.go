@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/testenv"
 )
 
 // Keys are generated once per test binary: RSA generation is slow under
@@ -218,7 +219,7 @@ func TestJWTVerification(t *testing.T) {
 		{"payload not a JSON object", staticKeys, signRawHS(t, `{"alg":"HS256"}`, `[1,2]`), errTokenMalformed, ""},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
-			v := newTestVerifier(t, &testClock{t: tokenEpoch}, nil, tc.config)
+			v := newTestVerifier(t, testenv.NewClock(tokenEpoch), nil, tc.config)
 			c, err := v.verify(context.Background(), tc.token, tokenEpoch)
 			if err != tc.want {
 				t.Fatalf("got error %v; want %v", err, tc.want)
@@ -289,7 +290,7 @@ func signES256ASN1(t *testing.T, c map[string]any) string {
 }
 
 func TestVerifiedTokenIsCachedUntilItExpires(t *testing.T) {
-	clock := &testClock{t: tokenEpoch}
+	clock := testenv.NewClock(tokenEpoch)
 	v := newTestVerifier(t, clock, nil, func(c *gatehouse.JWTConfig) {
 		c.Keys = []gatehouse.JWTKey{{Alg: "HS256", Secret: string(hsSecret)}}
 		c.LeewaySeconds = 0
@@ -315,7 +316,7 @@ func TestRefusedTokenIsCachedUntilTheKeysChange(t *testing.T) {
 	jwtTestKeys(t)
 	exp := tokenEpoch.Unix() + 3600
 	t.Run("configured keys", func(t *testing.T) {
-		v := newTestVerifier(t, &testClock{t: tokenEpoch}, nil, func(c *gatehouse.JWTConfig) {
+		v := newTestVerifier(t, testenv.NewClock(tokenEpoch), nil, func(c *gatehouse.JWTConfig) {
 			c.Keys = []gatehouse.JWTKey{{Alg: "RS256", PublicKey: pemOfKey(t, &rsaKey1.PublicKey)}}
 		})
 		tok := signJWT(t, "RS256", rsaKey2, "", jwtClaims("sub", "alice", "exp", exp))
@@ -335,7 +336,7 @@ func TestRefusedTokenIsCachedUntilTheKeysChange(t *testing.T) {
 	})
 	t.Run("a JWKS refresh forgets refusals", func(t *testing.T) {
 		srv := newTestJWKSServer(t, rsaJWKOf("k1", &rsaKey1.PublicKey))
-		clock := &testClock{t: tokenEpoch}
+		clock := testenv.NewClock(tokenEpoch)
 		v := newTestVerifier(t, clock, srv.Client(), func(c *gatehouse.JWTConfig) { c.JWKSURL = srv.URL; c.JWKSCacheSeconds = 60 })
 		settleJWKS(v.jwks)
 		// Judged halfway through the set's cache period, the refusal
@@ -363,7 +364,7 @@ func TestRefusedTokenIsCachedUntilTheKeysChange(t *testing.T) {
 		}
 	})
 	t.Run("refusals do not evict verified tokens", func(t *testing.T) {
-		v := newTestVerifier(t, &testClock{t: tokenEpoch}, nil, func(c *gatehouse.JWTConfig) {
+		v := newTestVerifier(t, testenv.NewClock(tokenEpoch), nil, func(c *gatehouse.JWTConfig) {
 			c.Keys = []gatehouse.JWTKey{{Alg: "HS256", Secret: string(hsSecret)}}
 		})
 		good := signJWT(t, "HS256", hsSecret, "", jwtClaims("sub", "alice", "exp", exp))
@@ -444,7 +445,7 @@ func TestJWKSFetchCacheRefetchAndOutage(t *testing.T) {
 		// Never trusted: a symmetric key, and an encryption key.
 		map[string]any{"kty": "oct", "kid": "hs", "k": base64.RawURLEncoding.EncodeToString(hsSecret)},
 		map[string]any{"kty": "EC", "kid": "enc", "use": "enc", "crv": "P-256"})
-	clock := &testClock{t: tokenEpoch}
+	clock := testenv.NewClock(tokenEpoch)
 	v := newTestVerifier(t, clock, srv.Client(), func(c *gatehouse.JWTConfig) { c.JWKSURL = srv.URL })
 	n := 0
 	token := func(alg string, key any, kid string) string {
@@ -484,7 +485,7 @@ func TestJWKSFetchCacheRefetchAndOutage(t *testing.T) {
 func TestJWKSStaleSetIsRefreshedInTheBackground(t *testing.T) {
 	jwtTestKeys(t)
 	srv := newTestJWKSServer(t, rsaJWKOf("k1", &rsaKey1.PublicKey))
-	clock := &testClock{t: tokenEpoch}
+	clock := testenv.NewClock(tokenEpoch)
 	v := newTestVerifier(t, clock, srv.Client(), func(c *gatehouse.JWTConfig) { c.JWKSURL = srv.URL; c.JWKSCacheSeconds = 60 })
 	exp := tokenEpoch.Unix() + 3600
 	tok := signJWT(t, "RS256", rsaKey1, "k1", jwtClaims("sub", "alice", "exp", exp))
@@ -519,7 +520,7 @@ func TestJWKSNeverFetchedIs503(t *testing.T) {
 	srv := newTestJWKSServer(t)
 	url := srv.URL
 	srv.Close()
-	v := newTestVerifier(t, &testClock{t: tokenEpoch}, srv.Client(), func(c *gatehouse.JWTConfig) { c.JWKSURL = url })
+	v := newTestVerifier(t, testenv.NewClock(tokenEpoch), srv.Client(), func(c *gatehouse.JWTConfig) { c.JWKSURL = url })
 	_, err := v.verify(context.Background(), signJWT(t, "RS256", rsaKey1, "k1", jwtClaims("sub", "alice")), tokenEpoch)
 	if err != errKeysUnavailable || gatehouse.ErrorCode(err) != gatehouse.EUNAVAILABLE {
 		t.Fatalf("got %v; want %v (503: the token cannot be judged)", err, errKeysUnavailable)

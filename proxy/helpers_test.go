@@ -3,18 +3,16 @@ package proxy
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/testenv"
 	"github.com/gatehouse/gatehouse/internal/wiretest"
 
 	"github.com/gatehouse/gatehouse"
@@ -23,10 +21,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	flag.Parse()
-	if !testing.Verbose() {
-		slog.SetDefault(slog.New(slog.DiscardHandler))
-	}
+	testenv.QuietLogs()
 	os.Exit(m.Run())
 }
 
@@ -246,19 +241,4 @@ func (f *policyFixture) basic(consumerID, username, password string) *policyFixt
 
 // testClock is the policies' clock (Options.Now) in tests: time moves only
 // when the test says.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+type testClock = testenv.Clock

@@ -10,13 +10,14 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/testenv"
 	"github.com/gatehouse/gatehouse/internal/testupstream"
 )
 
 // useClock makes the gateway's policies read time from a clock the test
 // moves; it must come before the first apply, which hands it to them.
 func useClock(g *gateway, start time.Time) *testClock {
-	c := &testClock{t: start}
+	c := testenv.NewClock(start)
 	g.handler.opts.Now = c.Now
 	return c
 }

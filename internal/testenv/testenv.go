@@ -4,7 +4,9 @@
 package testenv
 
 import (
+	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"testing"
 )
@@ -22,4 +24,14 @@ func Missing(t testing.TB, what, debianPackage, skipMessage string, err error) {
 	}
 	fmt.Fprintf(os.Stderr, "\n!!! %s: %s (%v)\n\n", t.Name(), skipMessage, err)
 	t.Skip(skipMessage)
+}
+
+// QuietLogs discards what the default logger is given unless the tests
+// run with -v: the logs of deliberately failing requests would bury a
+// failure. Call it from TestMain.
+func QuietLogs() {
+	flag.Parse()
+	if !testing.Verbose() {
+		slog.SetDefault(slog.New(slog.DiscardHandler))
+	}
 }

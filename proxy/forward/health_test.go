@@ -55,7 +55,7 @@ func TestPassiveEjectionAndRecovery(t *testing.T) {
 		{desc: "back in rotation", wantStatus: 200},
 	}
 	for _, s := range steps {
-		clk.Add(s.advance)
+		clk.Advance(s.advance)
 		if s.heal {
 			fail.Store(false)
 		}
@@ -87,7 +87,7 @@ func TestEjectedTargetIsSkipped(t *testing.T) {
 		}
 	}
 	fail.Store(false)
-	clk.Add(DefaultEjectFor)
+	clk.Advance(DefaultEjectFor)
 	var got strings.Builder
 	for range 4 {
 		got.WriteString(get(t, p).upstream)
@@ -102,7 +102,7 @@ func TestHalfOpenLetsOneTrialThrough(t *testing.T) {
 	clk := newClock()
 	p := newTestPool(t, Config{Targets: []Target{{URL: u, Weight: 1}}, MaxFails: 1, EjectFor: time.Second, now: clk.Now, maxEjectedPercent: 100})
 	p.failed(&p.targets[0]) // ejected as if a request had failed
-	clk.Add(time.Second)
+	clk.Advance(time.Second)
 
 	trial := make(chan result, 1)
 	go func() { trial <- get(t, p) }()

@@ -149,3 +149,44 @@ func TestAmbiguousFramingArrivingDuringAnEarlierResponseWaitsForIt(t *testing.T)
 		t.Fatalf("served %q; want only /slow", got)
 	}
 }
+
+// TestFoldedHeaderLinesAreRefusedAndEndTheConnection: net/http joins a
+// header line that starts with SP or HTAB to the field before, so a folded
+// Content-Length or Transfer-Encoding frames the body for net/http alone.
+// Any folded line gets the 400 problem and the connection closes; the
+// ambiguous request and the smuggled one behind it are never read.
+func TestFoldedHeaderLinesAreRefusedAndEndTheConnection(t *testing.T) {
+	// What a client that got its fold past would send next: a request
+	// with both lengths, and an HTTP/1.0 one whose chunked body is a
+	// request of its own.
+	const ambiguous = "POST /bad HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" +
+		"GET /bad10 HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n" + smuggled + "0\r\n\r\n"
+	for _, tc := range []struct{ desc, folded string }{
+		{"content-length folded onto an empty value",
+			"GET /fold HTTP/1.1\r\nHost: x\r\nContent-Length:\r\n 0\r\n\r\n"},
+		{"content-length followed by a folded blank",
+			"POST /fold HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n \r\n\r\nhello"},
+		{"transfer-encoding folded onto an empty value",
+			"POST /fold HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:\r\n\tchunked\r\n\r\n0\r\n\r\n"},
+		{"any other field",
+			"GET /fold HTTP/1.1\r\nHost: x\r\nX-Foo: a\r\n b\r\n\r\n"},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			var h served
+			_, addr := wiretest.Serve(t, &h, Options{Logger: slog.New(slog.DiscardHandler)})
+			c := wiretest.Dial(t, addr)
+			c.Send(tc.folded + ambiguous + smuggled)
+			r := c.Read("GET")
+			wiretest.Problem(t, r.Status, r.Header, r.Body, http.StatusBadRequest)
+			if !r.Close {
+				t.Fatalf("refusal without Connection: close")
+			}
+			if rest, _ := io.ReadAll(c.R); len(rest) != 0 {
+				t.Fatalf("after the 400, the connection carried %q; want EOF", rest)
+			}
+			if got := h.seen(); len(got) != 0 {
+				t.Fatalf("served %q; want nothing", got)
+			}
+		})
+	}
+}

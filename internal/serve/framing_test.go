@@ -190,3 +190,46 @@ func TestFoldedHeaderLinesAreRefusedAndEndTheConnection(t *testing.T) {
 		})
 	}
 }
+
+// TestRequestsFramingCannotFollowEndTheConnection: a request whose framing
+// net/http refuses is answered as net/http answers it (as a problem), or,
+// with a malformed body, by its handler; either way the connection ends
+// there and nothing after it is served.
+func TestRequestsFramingCannotFollowEndTheConnection(t *testing.T) {
+	for _, tc := range []struct {
+		desc, lost string
+		status     int
+		want       []string // paths served
+	}{
+		{desc: "a header line without a colon", status: http.StatusBadRequest,
+			lost: "GET /lost HTTP/1.1\r\nHost: x\r\nX-Foo\r\n\r\n"},
+		{desc: "a malformed content-length", status: http.StatusBadRequest,
+			lost: "POST /lost HTTP/1.1\r\nHost: x\r\nContent-Length: 1x\r\n\r\n"},
+		{desc: "an unknown transfer coding", status: http.StatusNotImplemented,
+			lost: "POST /lost HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n"},
+		{desc: "a malformed chunk size", status: http.StatusOK, want: []string{"/lost"},
+			lost: "POST /lost HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\n"},
+		{desc: "chunk data not followed by CRLF", status: http.StatusOK, want: []string{"/lost"},
+			lost: "POST /lost HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXY"},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			var h served
+			_, addr := wiretest.Serve(t, &h, Options{Logger: slog.New(slog.DiscardHandler)})
+			c := wiretest.Dial(t, addr)
+			c.Send(tc.lost + smuggled)
+			r := c.Read("POST")
+			if r.Status != tc.status {
+				t.Fatalf("got %d %q; want %d", r.Status, r.Body, tc.status)
+			}
+			if r.Status >= 400 {
+				wiretest.Problem(t, r.Status, r.Header, r.Body, tc.status)
+			}
+			if rest, _ := io.ReadAll(c.R); len(rest) != 0 {
+				t.Fatalf("after the response, the connection carried %q; want EOF", rest)
+			}
+			if got := h.seen(); !slices.Equal(got, tc.want) {
+				t.Fatalf("served %q; want %q", got, tc.want)
+			}
+		})
+	}
+}

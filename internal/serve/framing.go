@@ -33,7 +33,7 @@ import (
 // from the request line, Content-Length and Transfer-Encoding from the
 // header fields, and body lengths and chunk sizes to skip bodies. What
 // net/http itself refuses (malformed lengths, unknown codings, bad chunks)
-// it refuses too; framing then no longer knows where the next request
+// net/http answers; framing then no longer knows where the next request
 // starts (lost), and it fails safe: no byte after the one that lost it
 // reaches net/http, so whatever net/http made of the request, it reads no
 // other from the connection (see errLost). Where framing is laxer than

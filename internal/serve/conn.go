@@ -52,13 +52,16 @@ type conn struct {
 	// frames follows the requests' framing; only the reading goroutine
 	// (net/http hands reading on, never shares it) touches it.
 	frames framing
-	// refused is the problem of a request whose framing was refused: no
-	// byte of the connection after it reaches net/http.
-	refused error
+	// stopped is why frames stopped following the connection: the
+	// problem of a request whose framing was refused, or errLost. No byte
+	// of the connection after that point reaches net/http.
+	stopped error
 	// heads counts the request heads passed to net/http, idles the
-	// responses it completed: while heads > idles a request before the
-	// refused one is still being answered.
+	// responses it completed; before is the number of requests that came
+	// before the one frames stopped in: while idles < before, one of them
+	// is still being answered.
 	heads, idles atomic.Int64
+	before       int64
 	// hijacked: a handler took the connection over; its bytes are no
 	// longer HTTP/1 requests.
 	hijacked atomic.Bool
@@ -137,7 +140,7 @@ func connOf(r *http.Request) *conn {
 func (c *conn) enter() { c.handled.Store(true) }
 
 func (c *conn) Read(p []byte) (int, error) {
-	if c.refused != nil {
+	if c.stopped != nil {
 		return c.refuse(p)
 	}
 	n, err := c.Conn.Read(p)
@@ -149,15 +152,21 @@ func (c *conn) Read(p []byte) (int, error) {
 		return n, err
 	}
 	if n > 0 && !c.hijacked.Load() {
-		heads, cut, refused := c.frames.feed(p[:n])
+		heads, cut, stopped := c.frames.feed(p[:n])
 		c.heads.Add(int64(heads))
-		if refused != nil {
-			c.refused = refused
+		if stopped != nil {
+			c.stopped = stopped
+			c.before = c.heads.Load()
+			if c.frames.headEnded {
+				c.before-- // net/http has the head: stopped in its body
+			}
 			if cut == 0 {
 				return c.refuse(p)
 			}
-			// The bytes before the refused head's end: net/http holds
-			// an incomplete head, which it never completes.
+			// The bytes before the cut: for a refusal, net/http holds
+			// an incomplete head, which it never completes; when lost,
+			// what net/http needs to fail the request as it would, and
+			// nothing of a request after it.
 			n, err = cut, nil
 		}
 	}
@@ -181,9 +190,11 @@ func (c *conn) Read(p []byte) (int, error) {
 
 // refuse answers the refused request once every request before it has
 // been answered, and ends the connection: net/http reads EOF where the
-// refused request's head should end.
+// refused request's head should end. When frames lost track, net/http
+// reads EOF where the bytes passed to it end (a handler reading the body
+// at once), with no answer of refuse's own.
 func (c *conn) refuse(p []byte) (int, error) {
-	for c.heads.Load() > c.idles.Load() {
+	for c.idles.Load() < c.before {
 		if c.hijacked.Load() {
 			return 0, io.EOF // the refused bytes were the tunnel's
 		}
@@ -194,7 +205,9 @@ func (c *conn) refuse(p []byte) (int, error) {
 			return 0, err
 		}
 	}
-	c.writeProblem(c.refused)
+	if c.stopped != errLost {
+		c.writeProblem(c.stopped)
+	}
 	return 0, io.EOF
 }
 

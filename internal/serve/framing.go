@@ -1,6 +1,10 @@
 package serve
 
-import "github.com/gatehouse/gatehouse"
+import (
+	"errors"
+
+	"github.com/gatehouse/gatehouse"
+)
 
 // framing follows the HTTP/1 requests a client sends on one connection,
 // head and body, as the bytes reach net/http, to find the requests whose
@@ -11,18 +15,31 @@ import "github.com/gatehouse/gatehouse"
 //     allows that only if the connection is closed after the response,
 //     because a peer that framed it by the length disagrees about where
 //     the next request starts (request smuggling).
+//
 //   - Transfer-Encoding on an HTTP/1.0 request: net/http ignores it, reads
 //     no body, and parses the body as the next request.
 //
-// net/http deletes both fields before a handler runs, so only the bytes
-// tell. Such a request is refused with 400 and the connection closed, as
-// nginx does, before net/http reads any of it as a complete request.
+//   - A header line continued on the next (obsolete line folding, a line
+//     that starts with SP or HTAB): net/http joins it to the field before,
+//     so "Content-Length:\r\n 5" is a length to net/http and to no one
+//     who reads lines as fields.
+//
+// net/http deletes the framing fields before a handler runs, so only the
+// bytes tell. Such a request is refused with 400 and the connection
+// closed, as nginx does, before net/http reads any of it as a complete
+// request.
 //
 // It reads no more than it must to stay in step with net/http: the version
 // from the request line, Content-Length and Transfer-Encoding from the
 // header fields, and body lengths and chunk sizes to skip bodies. What
 // net/http itself refuses (malformed lengths, unknown codings, bad chunks)
-// ends the connection anyway; framing then stops looking (lost).
+// net/http answers; framing then no longer knows where the next request
+// starts (lost), and it fails safe: no byte after the one that lost it
+// reaches net/http, so whatever net/http made of the request, it reads no
+// other from the connection (see errLost). Where framing is laxer than
+// net/http (bare LF and stray CR in chunk lines, over-long lines, too much
+// chunk overhead) net/http fails the body, and a body that fails makes
+// net/http close the connection after the response.
 type framing struct {
 	state uint8
 	// tail holds the last 8 bytes of the request line: its version.
@@ -42,6 +59,10 @@ type framing struct {
 	// remain is what is left of the body, or of the current chunk.
 	remain    int64
 	sizeDigit bool
+	crBad     bool // the byte after chunk data was not CR
+	// headEnded: the current request's head reached net/http complete
+	// (and was counted), so a loss is inside that request.
+	headEnded bool
 }
 
 const (
@@ -53,6 +74,7 @@ const (
 	fBody                // in a body of known length
 	fChunkSize           // in a chunk-size line
 	fChunkExt            // in a chunk extension, up to the line's end
+	fChunkBad            // in a chunk-size line net/http refuses, up to its end
 	fChunkData           // in chunk data
 	fChunkCR             // after chunk data, expecting CR
 	fChunkLF             // expecting LF
@@ -60,6 +82,18 @@ const (
 	fTrailer             // in a trailer line
 	fLost                // no longer following the connection
 )
+
+// errLost is what feed returns when framing can no longer tell where the
+// next request starts. Unlike a refusal it has no problem of its own: the
+// bytes up to the loss reach net/http, which answers them as it does (a
+// 400 for a malformed head, an error to the handler for a malformed body),
+// and none after it do, so the response to the current request is the
+// connection's last.
+var errLost = errors.New("lost track of the request framing")
+
+// errObsFold refuses a folded header line.
+var errObsFold = gatehouse.Errorf(gatehouse.EINVALID,
+	"A header field is continued on the next line (obsolete line folding), which is not accepted (RFC 9112 §5.2).")
 
 const (
 	fieldOther = iota
@@ -72,10 +106,10 @@ const http10Tail = uint64('H')<<56 | uint64('T')<<48 | uint64('T')<<40 | uint64(
 	uint64('/')<<24 | uint64('1')<<16 | uint64('.')<<8 | uint64('0')
 
 // feed follows p, the next bytes the client sent. It returns how many
-// complete request heads p ends, and, when a head's framing is refused,
-// the offset of the head's last byte, which must not reach net/http, and
-// the problem.
-func (f *framing) feed(p []byte) (heads, cut int, refused error) {
+// complete request heads p ends, and, when it stops following, the offset
+// of the first byte that must not reach net/http (nor any after it) and
+// why: a refusal's problem, or errLost. It is not fed after that.
+func (f *framing) feed(p []byte) (heads, cut int, stop error) {
 	for i := 0; i < len(p); i++ {
 		b := p[i]
 		switch f.state {
@@ -102,15 +136,15 @@ func (f *framing) feed(p []byte) (heads, cut int, refused error) {
 					return heads, i, err
 				}
 				heads++
-			case ' ', '\t':
-				// An obsolete line folding continues the field before.
-				switch f.field {
-				case fieldCL:
-					f.clBad = true
-				case fieldTE:
-					f.teN = len(f.te)
+				if f.state == fLost {
+					return heads, i + 1, errLost
 				}
-				f.state = fValue
+			case ' ', '\t':
+				// An obsolete line folding, which net/http joins to the
+				// field before (and refuses on the first line): refused
+				// for every field, not only the framing ones, so no
+				// reading of the head depends on it.
+				return heads, i, errObsFold
 			default:
 				f.nameN, f.field = 0, fieldOther
 				f.addName(b)
@@ -122,7 +156,10 @@ func (f *framing) feed(p []byte) (heads, cut int, refused error) {
 				f.startValue()
 				f.state = fValue
 			case '\n':
-				f.state = fLost // net/http refuses a line without a colon
+				// net/http refuses a line without a colon once it has
+				// the whole line.
+				f.state = fLost
+				return heads, i + 1, errLost
 			default:
 				f.addName(b)
 			}
@@ -139,7 +176,7 @@ func (f *framing) feed(p []byte) (heads, cut int, refused error) {
 			switch {
 			case unhex(b) >= 0:
 				if f.remain > 1<<59 {
-					f.state = fLost // net/http refuses sizes over 63 bits
+					f.state = fChunkBad // sizes over 63 bits
 					continue
 				}
 				f.remain = f.remain<<4 | int64(unhex(b))
@@ -148,25 +185,35 @@ func (f *framing) feed(p []byte) (heads, cut int, refused error) {
 				f.state = fChunkExt
 			case b == '\r':
 			case b == '\n':
-				f.endChunkSize()
+				if f.endChunkSize(); f.state == fLost {
+					return heads, i + 1, errLost
+				}
 			default:
-				f.state = fLost
+				f.state = fChunkBad
 			}
 		case fChunkExt:
 			if b == '\n' {
-				f.endChunkSize()
+				if f.endChunkSize(); f.state == fLost {
+					return heads, i + 1, errLost
+				}
+			}
+		case fChunkBad:
+			// net/http reads the whole line before it parses the size:
+			// pass it whole, so that net/http, not a cut, fails the body.
+			if b == '\n' {
+				f.state = fLost
+				return heads, i + 1, errLost
 			}
 		case fChunkData:
 			i = f.skip(p, i, fChunkCR)
 		case fChunkCR:
-			f.state = fChunkLF
-			if b != '\r' {
-				f.state = fLost
-			}
+			// net/http reads both bytes before it checks them.
+			f.state, f.crBad = fChunkLF, b != '\r'
 		case fChunkLF:
 			f.state, f.remain, f.sizeDigit = fChunkSize, 0, false
-			if b != '\n' {
+			if f.crBad || b != '\n' {
 				f.state = fLost
+				return heads, i + 1, errLost
 			}
 		case fTrailerStart:
 			switch b {
@@ -181,7 +228,7 @@ func (f *framing) feed(p []byte) (heads, cut int, refused error) {
 				f.state = fTrailerStart
 			}
 		case fLost:
-			return heads, 0, nil
+			return heads, i, errLost // not reached: not fed after a stop
 		}
 	}
 	return heads, 0, nil
@@ -272,6 +319,9 @@ func (f *framing) endHead() error {
 	case f.teFields > 0 && f.http10:
 		return gatehouse.Errorf(gatehouse.EINVALID,
 			"Transfer-Encoding is not defined for HTTP/1.0, so the request's body cannot be framed (RFC 9112 §6.1).")
+	}
+	f.headEnded = true
+	switch {
 	case f.teFields > 0:
 		f.state = fLost // net/http answers 501 to anything but one "chunked"
 		if f.teFields == 1 && string(f.te[:f.teN]) == "chunked" {

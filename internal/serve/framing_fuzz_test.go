@@ -1,6 +1,10 @@
 package serve
 
 import (
+	"bufio"
+	"bytes"
+	"io"
+	"net/http"
 	"testing"
 )
 
@@ -36,6 +40,45 @@ func FuzzFramingIsSplitInvariant(f *testing.F) {
 		if heads != wantHeads || (err == nil) != (wantErr == nil) || err != nil && cut != wantCut {
 			t.Fatalf("in reads of %d: heads %d, refused %v at %d; whole: heads %d, refused %v at %d",
 				size, heads, err, cut, wantHeads, wantErr, wantCut)
+		}
+	})
+}
+
+// FuzzFramingAgreesWithNetHTTP: whenever framing goes on following a
+// connection past a request that net/http reads whole, it must see that
+// request end exactly where net/http does; otherwise it would check the
+// wrong bytes as the next head. Refusing or losing track is always safe
+// (no byte after it reaches net/http), and so is following a request that
+// net/http fails (net/http closes the connection after it).
+func FuzzFramingAgreesWithNetHTTP(f *testing.F) {
+	for _, seed := range []string{
+		"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\n\r\n",
+		"POST / HTTP/1.1\r\nContent-Length:  005 \r\n\r\nhelloGET / HTTP/1.1\r\n\r\n",
+		"POST / HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n3;a=b\r\nabc\r\n0\r\nT: 1\r\n  2\r\n\r\nGET / HTTP/1.1\r\n\r\n",
+		"POST / HTTP/1.1\r\nContent-Length:\r\n 5\r\n\r\nhello",
+		"POST / HTTP/1.0\nContent-Length: 2\nX: a\n\nokGET",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		in := bytes.NewReader(data)
+		br := bufio.NewReader(in)
+		req, err := http.ReadRequest(br)
+		if err != nil || req.ProtoMajor != 1 { // net/http's server refuses other versions
+			return
+		}
+		if _, err := io.Copy(io.Discard, req.Body); err != nil {
+			return
+		}
+		end := len(data) - in.Len() - br.Buffered()
+		var fr framing
+		heads, _, stop := fr.feed(data[:end])
+		if stop != nil {
+			return
+		}
+		if heads != 1 || fr.state != fStart {
+			t.Fatalf("net/http read a request of %d bytes (length %d, coding %q); framing: %d heads, state %d at its end",
+				end, req.ContentLength, req.TransferEncoding, heads, fr.state)
 		}
 	})
 }

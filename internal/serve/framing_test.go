@@ -149,3 +149,87 @@ func TestAmbiguousFramingArrivingDuringAnEarlierResponseWaitsForIt(t *testing.T)
 		t.Fatalf("served %q; want only /slow", got)
 	}
 }
+
+// TestFoldedHeaderLinesAreRefusedAndEndTheConnection: net/http joins a
+// header line that starts with SP or HTAB to the field before, so a folded
+// Content-Length or Transfer-Encoding frames the body for net/http alone.
+// Any folded line gets the 400 problem and the connection closes; the
+// ambiguous request and the smuggled one behind it are never read.
+func TestFoldedHeaderLinesAreRefusedAndEndTheConnection(t *testing.T) {
+	// What a client that got its fold past would send next: a request
+	// with both lengths, and an HTTP/1.0 one whose chunked body is a
+	// request of its own.
+	const ambiguous = "POST /bad HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" +
+		"GET /bad10 HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n" + smuggled + "0\r\n\r\n"
+	for _, tc := range []struct{ desc, folded string }{
+		{"content-length folded onto an empty value",
+			"GET /fold HTTP/1.1\r\nHost: x\r\nContent-Length:\r\n 0\r\n\r\n"},
+		{"content-length followed by a folded blank",
+			"POST /fold HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n \r\n\r\nhello"},
+		{"transfer-encoding folded onto an empty value",
+			"POST /fold HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:\r\n\tchunked\r\n\r\n0\r\n\r\n"},
+		{"any other field",
+			"GET /fold HTTP/1.1\r\nHost: x\r\nX-Foo: a\r\n b\r\n\r\n"},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			var h served
+			_, addr := wiretest.Serve(t, &h, Options{Logger: slog.New(slog.DiscardHandler)})
+			c := wiretest.Dial(t, addr)
+			c.Send(tc.folded + ambiguous + smuggled)
+			r := c.Read("GET")
+			wiretest.Problem(t, r.Status, r.Header, r.Body, http.StatusBadRequest)
+			if !r.Close {
+				t.Fatalf("refusal without Connection: close")
+			}
+			if rest, _ := io.ReadAll(c.R); len(rest) != 0 {
+				t.Fatalf("after the 400, the connection carried %q; want EOF", rest)
+			}
+			if got := h.seen(); len(got) != 0 {
+				t.Fatalf("served %q; want nothing", got)
+			}
+		})
+	}
+}
+
+// TestRequestsFramingCannotFollowEndTheConnection: a request whose framing
+// net/http refuses is answered as net/http answers it (as a problem), or,
+// with a malformed body, by its handler; either way the connection ends
+// there and nothing after it is served.
+func TestRequestsFramingCannotFollowEndTheConnection(t *testing.T) {
+	for _, tc := range []struct {
+		desc, lost string
+		status     int
+		want       []string // paths served
+	}{
+		{desc: "a header line without a colon", status: http.StatusBadRequest,
+			lost: "GET /lost HTTP/1.1\r\nHost: x\r\nX-Foo\r\n\r\n"},
+		{desc: "a malformed content-length", status: http.StatusBadRequest,
+			lost: "POST /lost HTTP/1.1\r\nHost: x\r\nContent-Length: 1x\r\n\r\n"},
+		{desc: "an unknown transfer coding", status: http.StatusNotImplemented,
+			lost: "POST /lost HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n"},
+		{desc: "a malformed chunk size", status: http.StatusOK, want: []string{"/lost"},
+			lost: "POST /lost HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\n"},
+		{desc: "chunk data not followed by CRLF", status: http.StatusOK, want: []string{"/lost"},
+			lost: "POST /lost HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXY"},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			var h served
+			_, addr := wiretest.Serve(t, &h, Options{Logger: slog.New(slog.DiscardHandler)})
+			c := wiretest.Dial(t, addr)
+			c.Send(tc.lost + smuggled)
+			r := c.Read("POST")
+			if r.Status != tc.status {
+				t.Fatalf("got %d %q; want %d", r.Status, r.Body, tc.status)
+			}
+			if r.Status >= 400 {
+				wiretest.Problem(t, r.Status, r.Header, r.Body, tc.status)
+			}
+			if rest, _ := io.ReadAll(c.R); len(rest) != 0 {
+				t.Fatalf("after the response, the connection carried %q; want EOF", rest)
+			}
+			if got := h.seen(); !slices.Equal(got, tc.want) {
+				t.Fatalf("served %q; want %q", got, tc.want)
+			}
+		})
+	}
+}

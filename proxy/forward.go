@@ -33,8 +33,8 @@ type outcome struct {
 
 // forward sends the request upstream and streams the answer back.
 // pr, if not nil, is told when the upstream's answer (or failure) came.
-func (h *Handler) forward(w http.ResponseWriter, r *http.Request, d *core.Decision, pool *forward.Pool, pr *policy.Request) outcome {
-	out, body, upgrade := h.outboundRequest(w, r, d)
+func (h *Handler) forward(w http.ResponseWriter, r *http.Request, st *state, d *core.Decision, pool *forward.Pool, pr *policy.Request) outcome {
+	out, body, upgrade := h.outboundRequest(w, r, st, d)
 	resp, _, err := pool.RoundTrip(out)
 	if pr != nil {
 		pr.Head = time.Now()
@@ -85,12 +85,13 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, d *core.Decisi
 
 // outboundRequest is the upstream's request: the client's, with its path
 // as core decided it, its header as outboundHeader builds it, its body
-// within the route's limit (nil: none), and the upgrade asked for ("":
-// none). Interim responses are relayed to w as they come, all written by
-// the transport's reader before it lets the body go: the upstream's 100
-// is written here, which also stops net/http from sending its own when
-// the body is read on another goroutine (two writers on one connection).
-func (h *Handler) outboundRequest(w http.ResponseWriter, r *http.Request, d *core.Decision) (*http.Request, *limitedBody, string) {
+// within the route's limit (nil: none) and the trailer outboundTrailer
+// lets on, and the upgrade asked for ("": none). Interim responses are
+// relayed to w as they come, all written by the transport's reader before
+// it lets the body go: the upstream's 100 is written here, which also
+// stops net/http from sending its own when the body is read on another
+// goroutine (two writers on one connection).
+func (h *Handler) outboundRequest(w http.ResponseWriter, r *http.Request, st *state, d *core.Decision) (*http.Request, *limitedBody, string) {
 	expects := r.Header.Get("Expect") != ""
 	ctx := httptrace.WithClientTrace(r.Context(), &httptrace.ClientTrace{
 		Got1xxResponse: func(code int, header textproto.MIMEHeader) error {
@@ -126,11 +127,17 @@ func (h *Handler) outboundRequest(w http.ResponseWriter, r *http.Request, d *cor
 	upgrade := upgradeOffer(r.Header, d.Route)
 	out.Header = outboundHeader(r, upgrade)
 
+	out.Trailer = nil // never the client's: outboundTrailer's, below
 	var body *limitedBody
 	if r.ContentLength == 0 && r.Body != nil && len(r.TransferEncoding) == 0 {
 		out.Body = http.NoBody
 	} else if r.Body != nil {
 		body = &limitedBody{r: r.Body, remaining: d.Route.MaxBodyBytes}
+		// Only a body of unknown length goes on chunked, with a trailer.
+		if len(r.Trailer) > 0 && r.ContentLength <= 0 {
+			body.trailer, body.clientTrailer = st.outboundTrailer(r), r.Trailer
+			out.Trailer = body.trailer
+		}
 		out.Body = body
 	}
 	return out, body, upgrade
@@ -244,6 +251,9 @@ type limitedBody struct {
 	clientErr atomic.Pointer[error]
 	// reading is held during each read from the client, for settle.
 	reading sync.Mutex
+	// trailer is the upstream request's trailer (outboundTrailer), filled
+	// from clientTrailer when the client's body ends.
+	trailer, clientTrailer http.Header
 }
 
 // settle waits for a read from the client in progress to return, so that
@@ -279,6 +289,9 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 	if b.remaining < 0 {
 		b.exceeded.Store(true)
 		return 0, errBodyTooLarge
+	}
+	if err == io.EOF && b.trailer != nil {
+		fillTrailer(b.trailer, b.clientTrailer)
 	}
 	return n, err
 }

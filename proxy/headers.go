@@ -105,6 +105,75 @@ func (st *state) inboundHeader(hdr http.Header, trusted bool) {
 	}
 }
 
+// outboundTrailer is the upstream request's trailer: the client's trailer
+// fields that may pass, with the values known so far (fillTrailer sets
+// them once the client's body has ended), so that the transport announces
+// exactly what it may send. nil when none may pass.
+//
+// A trailer is a second header section, which some upstreams merge into
+// the first (Tomcat's allowedTrailerHeaders, several frameworks), after
+// gatehouse checked and set that one. So none of the fields inboundHeader
+// keeps from the client passes here, a trusted proxy's forwarding fields
+// included (trailers are no place for them), nor any field RFC 9110
+// §6.5.1 keeps out of trailers; each is judged by its dashed spelling.
+// The names are the client trailer's as forwarding starts, which are
+// those the client announced: net/http adds unannounced ones only as the
+// body ends (HTTP/1; HTTP/2 drops them), too late to announce, so they go
+// too, unless a policy read the body first (they are judged as the rest).
+func (st *state) outboundTrailer(r *http.Request) http.Header {
+	var out http.Header
+	for k := range r.Trailer {
+		if st.trailerAllowed(k, r.Header["Connection"]) {
+			if out == nil {
+				out = make(http.Header, len(r.Trailer))
+			}
+			out[k] = r.Trailer[k]
+		}
+	}
+	return out
+}
+
+// fillTrailer gives the fields of out (outboundTrailer) the values the
+// client sent, which net/http has set in its trailer by the time the body
+// reports its end.
+func fillTrailer(out, client http.Header) {
+	for k := range out {
+		out[k] = client[k]
+	}
+}
+
+// trailerAllowed reports whether the client's trailer field k (a
+// canonical key) may reach the upstream; connection is the client's
+// Connection, whose fields are hop-by-hop.
+func (st *state) trailerAllowed(k string, connection []string) bool {
+	if httpx.HasToken(connection, k) {
+		return false
+	}
+	if strings.IndexByte(k, '_') >= 0 {
+		k = textproto.CanonicalMIMEHeaderKey(strings.ReplaceAll(k, "_", "-"))
+	}
+	return !isHopByHop(k) && !forbiddenInTrailer(k) && !st.owned(k) && !httpx.HasToken(connection, k)
+}
+
+// forbiddenInTrailer reports whether a canonical header key is one of the
+// request fields RFC 9110 §6.5.1 keeps out of trailers, beside the
+// hop-by-hop ones: framing, routing, request modifiers (controls,
+// conditionals, negotiation), authentication, and those that say how to
+// process the content; and Cookie, which names a session as Authorization
+// names a user.
+func forbiddenInTrailer(k string) bool {
+	switch k {
+	case "Content-Length", "Host",
+		"Cache-Control", "Expect", "Max-Forwards", "Pragma", "Range",
+		"If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since", "If-Range",
+		"Accept", "Accept-Charset", "Accept-Encoding", "Accept-Language",
+		"Authorization", "Www-Authenticate", "Authentication-Info", "Proxy-Authentication-Info", "Cookie",
+		"Content-Type", "Content-Encoding", "Content-Language", "Content-Location", "Content-Range":
+		return true
+	}
+	return false
+}
+
 // isHopByHop reports whether a canonical header key is one of the fields
 // that describe one connection, not the message (RFC 9110 §7.6.1); a proxy
 // never forwards them.

@@ -1,10 +1,16 @@
 package proxy
 
 import (
+	"io"
+	"maps"
+	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/serve"
 	"github.com/gatehouse/gatehouse/internal/testupstream"
 )
 
@@ -143,4 +149,116 @@ func TestRequestWithoutHostForwardsNoEmptyHost(t *testing.T) {
 	if got := strings.Join(e.Headers["Forwarded"], ", "); got != "for=127.0.0.1;proto=http" {
 		t.Errorf("upstream saw Forwarded %q; want for=127.0.0.1;proto=http", got)
 	}
+}
+
+// A request's trailer is a second header section an upstream may merge
+// into the first (Tomcat's allowedTrailerHeaders, several frameworks): the
+// fields gatehouse owns, those RFC 9110 §6.5.1 keeps out of trailers and
+// hop-by-hop ones never reach it there, in any spelling and from any peer,
+// announced or not; an ordinary trailer still does, and the upstream is
+// told to expect only what it gets.
+func TestForgedRequestTrailersNeverReachTheUpstream(t *testing.T) {
+	// fixture is a revision whose auth policy names X-User but is not on
+	// the route; with a content policy on it if readsBody, which reads JSON
+	// bodies, trailers included, before they are forwarded.
+	fixture := func(readsBody bool) *gatehouse.Revision {
+		_, f := accessFixture(t)
+		f.policy(`{"name":"auth","type":"auth","config":{"key_auth":{},"consumer_id_header":"X-User"}}`)
+		f.rev.Routes[0].Policies = nil
+		if readsBody {
+			f.policy(`{"name":"json","type":"content","config":{"schema":{"type":"string"}}}`)
+		}
+		return f.rev
+	}
+	forged := []string{"X-Consumer-Id: admin", "X-Consumer-Groups: admins", "X-User: root", "X_Consumer_Name: root",
+		"X-Forwarded-For: 10.0.0.1", "Forwarded: for=10.0.0.1", "X_Forwarded_For: 10.0.0.1", "X-Request-Id: forged",
+		"Authorization: Bearer forged", "Cookie: session=admin", "Content-Type: application/x-evil",
+		"Content-Encoding: gzip", "Host: admin.internal", "Cache-Control: no-cache", "If-Match: *",
+		"X-Secret: named by Connection", "Keep-Alive: timeout=1"}
+	var announced []string
+	for _, field := range forged {
+		name, _, _ := strings.Cut(field, ":")
+		announced = append(announced, name)
+	}
+	checksum := []string{"sha256=2cf24dba"}
+	check := func(t *testing.T, e *testupstream.Echo, want map[string][]string) {
+		t.Helper()
+		if !maps.EqualFunc(e.Trailers, want, slices.Equal) {
+			t.Errorf("upstream trailers %q; want %q", e.Trailers, want)
+		}
+		if e.BodyLen != 5 {
+			t.Errorf("upstream body %d bytes; want 5", e.BodyLen)
+		}
+		if got := strings.Join(e.Headers["X-Forwarded-For"], ","); got != "127.0.0.1" {
+			t.Errorf("X-Forwarded-For %q; want the peer alone", got)
+		}
+	}
+
+	for _, tc := range []struct {
+		desc      string
+		trusted   []netip.Prefix
+		readsBody bool
+		want      map[string][]string
+	}{
+		{"HTTP/1.1 chunked, untrusted peer", nil, false, map[string][]string{"X-Checksum": checksum}},
+		{"HTTP/1.1 chunked, trusted peer", []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, false,
+			map[string][]string{"X-Checksum": checksum}},
+		// The body, trailer included, is read before forwarding starts: an
+		// unannounced field can be announced, and is judged as the rest.
+		{"HTTP/1.1 chunked, body read by a policy first", nil, true,
+			map[string][]string{"X-Checksum": checksum, "X-Unannounced": {"x"}}},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			g := newGatewayWithOptions(t, Options{TrustedProxies: tc.trusted})
+			g.apply(fixture(tc.readsBody))
+			c := g.dial()
+			// net/http merges unannounced trailer fields into the
+			// request's all the same.
+			c.send("POST /echo HTTP/1.1\r\nHost: gw.example.com\r\nContent-Type: application/json\r\n" +
+				"Transfer-Encoding: chunked\r\nConnection: X-Secret\r\n" +
+				"Trailer: X-Checksum, " + strings.Join(announced, ", ") + "\r\n\r\n" +
+				"5\r\n\"hel\"\r\n0\r\nX-Checksum: sha256=2cf24dba\r\n" + strings.Join(forged, "\r\n") +
+				"\r\nX-Real-Ip: 10.0.0.1\r\nX-Unannounced: x\r\n\r\n")
+			r := c.read("POST")
+			if r.status != 200 {
+				t.Fatalf("status %d: %s", r.status, r.body)
+			}
+			check(t, r.echo(t), tc.want)
+		})
+	}
+
+	t.Run("HTTP/2", func(t *testing.T) {
+		g := newGateway(t, func(o *serve.Options) { o.H2C = true })
+		g.apply(fixture(false))
+		var p http.Protocols
+		p.SetUnencryptedHTTP2(true)
+		tr := &http.Transport{Protocols: &p}
+		defer tr.CloseIdleConnections()
+		// A body of unknown length: the upstream request is chunked.
+		req, err := http.NewRequest("POST", g.base+"/echo", io.NopCloser(strings.NewReader(`"hel"`)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Trailer = http.Header{"X-Checksum": checksum}
+		// net/http's HTTP/2 server resets a stream whose trailer holds
+		// Authorization, Host and the like; these it takes.
+		for _, field := range []string{"X-Consumer-Id: admin", "X-User: root", "X_Consumer_Name: root",
+			"X-Forwarded-For: 10.0.0.1", "X_Forwarded_For: 10.0.0.1", "X-Request-Id: forged", "Cookie: session=admin"} {
+			name, value, _ := strings.Cut(field, ": ")
+			req.Trailer[name] = []string{value}
+		}
+		resp, err := (&http.Client{Transport: tr}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Proto != "HTTP/2.0" || resp.StatusCode != 200 {
+			resp.Body.Close()
+			t.Fatalf("got %s %d; want HTTP/2.0 200", resp.Proto, resp.StatusCode)
+		}
+		e, err := testupstream.DecodeEcho(resp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, e, map[string][]string{"X-Checksum": checksum})
+	})
 }

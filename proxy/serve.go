@@ -34,7 +34,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// credentials, permissions and content type first.
 			st.inboundHeader(r.Header, h.trusts(r.RemoteAddr))
 			if chain := st.policies.Chain(d.Route.ID); chain != nil {
-				h.serveWithPolicies(w, r, d, nil, chain, st.routes[d.Route.ID], start)
+				h.serveWithPolicies(w, r, st, d, nil, chain, start)
 				return
 			}
 		}
@@ -50,22 +50,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	chain := st.policies.Chain(d.Route.ID)
 	if chain == nil {
-		o := h.forward(w, r, d, pool, nil)
+		o := h.forward(w, r, st, d, pool, nil)
 		h.opts.Metrics.observe(st.routes[d.Route.ID], o.status, start)
 		if o.broke {
 			h.cut(d.Route.ServiceID)
 		}
 		return
 	}
-	h.serveWithPolicies(w, r, d, pool, chain, st.routes[d.Route.ID], start)
+	h.serveWithPolicies(w, r, st, d, pool, chain, start)
 }
 
 // serveWithPolicies runs the route's policies, then forwards what they let
 // on and tells them how it went, even when the exchange is aborted. A
 // decision core refused on the declared size (d.Err) is answered after
 // the checks of the head and before any of the body is read.
-func (h *Handler) serveWithPolicies(w http.ResponseWriter, r *http.Request, d *core.Decision, pool *forward.Pool,
-	chain *policy.Chain, m *routeMetrics, start time.Time) {
+func (h *Handler) serveWithPolicies(w http.ResponseWriter, r *http.Request, st *state, d *core.Decision, pool *forward.Pool,
+	chain *policy.Chain, start time.Time) {
+	m := st.routes[d.Route.ID]
 	pr := policy.NewRequest()
 	pr.W, pr.R, pr.RouteID, pr.ServiceID = w, r, d.Route.ID, d.Route.ServiceID
 	pr.Client, pr.MaxBodyBytes, pr.Now = h.clientAddr(r), d.Route.MaxBodyBytes, h.now(start)
@@ -92,7 +93,7 @@ func (h *Handler) serveWithPolicies(w http.ResponseWriter, r *http.Request, d *c
 		pr.Finish(policy.Outcome{Status: status, Latency: latency, ClientFault: pr.ClientFault, UpstreamBroke: pr.UpstreamBroke})
 		pr.Release()
 	}()
-	o := h.forward(w, r, d, pool, pr)
+	o := h.forward(w, r, st, d, pool, pr)
 	h.opts.Metrics.observe(m, o.status, start)
 	if o.broke {
 		// Policies see no status for a response that never completed.

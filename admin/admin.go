@@ -5,8 +5,8 @@
 // path known (404), method allowed (405 with Allow), credentials (401),
 // permissions (403), Accept (406), Content-Type (415), declared size (413),
 // and for an existing resource, its existence (404, 410) and preconditions
-// (412: a collection's here, for every method; an item's in its handler,
-// against its version). Only then is 100 Continue sent and the body read.
+// (412: an item's in its handler, against its version; those of a target
+// without an ETag here, for every method). Only then is 100 Continue sent and the body read.
 // Handlers are functions from request to result or error behind one
 // wrapper, so the mapping from error to status cannot drift between them.
 package admin
@@ -172,8 +172,8 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (*result, error)
 			return nil, err
 		}
 	}
-	if ep.collection {
-		if err := checkCollectionPreconditions(r); err != nil {
+	if ep.untagged {
+		if err := checkUntaggedPreconditions(r); err != nil {
 			return nil, err
 		}
 	}
@@ -221,10 +221,10 @@ type endpoint struct {
 	methods    map[string]handlerFunc
 	public     bool // no credentials needed
 	kind       gatehouse.Kind
-	// collection marks a list. It has no ETag (an item evaluates its
-	// preconditions against its version, in its handler), so its
-	// preconditions are evaluated here, for every method.
-	collection bool
+	// untagged marks a target without an ETag: a collection, or the API
+	// document. Its preconditions are evaluated in serve, for every
+	// method; an item evaluates its own against its version.
+	untagged bool
 	// parent is the kind that a nested endpoint's first path parameter
 	// names; it must exist before anything happens under it.
 	parent gatehouse.Kind

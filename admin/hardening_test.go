@@ -364,11 +364,12 @@ func TestStalledBodyDoesNotHoldUpOtherWritersOfTheResource(t *testing.T) {
 	api.must(200, "PATCH", "/admin/v1/consumers/c", `{"groups":["fast"]}`)
 }
 
-// TestCollectionAnswersAFailingIfMatchWith412 covers every collection and
-// each of its methods: a collection has no ETag, so only If-Match "*"
-// matches it (RFC 9110 §13.1.1), and having no modification date it
-// ignores If-Unmodified-Since (§13.1.4). A refused POST creates nothing.
-func TestCollectionAnswersAFailingIfMatchWith412(t *testing.T) {
+// TestTargetWithoutETagAnswersAFailingIfMatchWith412 covers every
+// collection, and the API document, with each of their methods: having no
+// ETag, only If-Match "*" matches them (RFC 9110 §13.1.1), and having no
+// modification date they ignore If-Unmodified-Since (§13.1.4). A refused
+// POST creates nothing.
+func TestTargetWithoutETagAnswersAFailingIfMatchWith412(t *testing.T) {
 	api := newTestAPI(t)
 	svc := api.service("s")
 	api.must(201, "POST", "/admin/v1/consumers", `{"id":"c","name":"c"}`)
@@ -396,6 +397,7 @@ func TestCollectionAnswersAFailingIfMatchWith412(t *testing.T) {
 		{Prefix + "/tokens", "/admin/v1/tokens", func(int) string { return `{}` }, 201},
 		{Prefix + "/revisions", "/admin/v1/revisions", nil, 0},
 		{Prefix + "/nodes", "/admin/v1/nodes", nil, 0},
+		{Prefix + "/openapi.json", "/admin/v1/openapi.json", nil, 0},
 		{Prefix + "/deployments", "/admin/v1/deployments", func(int) string { return `{}` }, 202},
 	}
 	covered := map[string]bool{}
@@ -403,8 +405,8 @@ func TestCollectionAnswersAFailingIfMatchWith412(t *testing.T) {
 		covered[c.pattern] = c.post != nil
 	}
 	for _, ep := range endpoints {
-		if takesPost, ok := covered[ep.pattern]; ep.collection && (!ok || takesPost != (ep.methods["POST"] != nil)) {
-			t.Errorf("collection %s (POST: %v) is not in this test's table as it is", ep.pattern, ep.methods["POST"] != nil)
+		if takesPost, ok := covered[ep.pattern]; ep.untagged && (!ok || takesPost != (ep.methods["POST"] != nil)) {
+			t.Errorf("%s, which has no ETag (POST: %v), is not in this test's table as it is", ep.pattern, ep.methods["POST"] != nil)
 		}
 	}
 	n := 0

@@ -134,15 +134,16 @@ func checkPreconditions(r *http.Request, m *gatehouse.Meta) (bool, error) {
 	return false, nil
 }
 
-// checkCollectionPreconditions evaluates the preconditions of a request to
-// a collection, for every method, as RFC 9110 does (§13.1.1). A collection
-// has a current representation but no ETag, so If-Match "*" holds and any
-// list of tags fails: 412, and nothing is written. It has no modification
-// date either, so If-Unmodified-Since is ignored (§13.1.4).
-func checkCollectionPreconditions(r *http.Request) error {
+// checkUntaggedPreconditions evaluates the preconditions of a request to a
+// target without an ETag (a collection, the API document), for every
+// method, as RFC 9110 does (§13.1.1). It has a current representation but
+// no ETag, so If-Match "*" holds and any list of tags fails: 412, and
+// nothing is written. It has no modification date either, so
+// If-Unmodified-Since is ignored (§13.1.4).
+func checkUntaggedPreconditions(r *http.Request) error {
 	if im := r.Header.Get("If-Match"); im != "" && !matchesETag(im, "", false) {
 		return gatehouse.Errorf(gatehouse.EPRECONDITION,
-			`A collection has no ETag: only If-Match "*" matches it.`)
+			`This resource has no ETag: only If-Match "*" matches it.`)
 	}
 	return nil
 }

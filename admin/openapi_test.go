@@ -849,8 +849,8 @@ func TestOpenAPIDocumentsThe415OfAContentCoding(t *testing.T) {
 // TestOpenAPIOperationsThatList412TakeItsPreconditions: a 412 is earned
 // only by a precondition the client sent, so an operation lists it exactly
 // when it declares If-Match. An item's operations take If-Unmodified-Since
-// with it; a collection's do not, as it has no modification date and
-// ignores the header.
+// with it; those of a target without an ETag (a collection, this document)
+// do not, as it has no modification date and ignores the header.
 func TestOpenAPIOperationsThatList412TakeItsPreconditions(t *testing.T) {
 	doc, err := parseOpenAPI()
 	if err != nil {
@@ -879,10 +879,10 @@ func TestOpenAPIOperationsThatList412TakeItsPreconditions(t *testing.T) {
 				t.Errorf("paths[%q].%s: lists 412: %v; declares If-Match: %v; want both or neither",
 					pattern, key, lists412, headers["If-Match"])
 			}
-			collection := endpointFor(pattern) != nil && endpointFor(pattern).collection
-			if want := headers["If-Match"] && !collection; headers["If-Unmodified-Since"] != want {
-				t.Errorf("paths[%q].%s (collection: %v): declares If-Unmodified-Since: %v; want %v, with If-Match on an item only",
-					pattern, key, collection, headers["If-Unmodified-Since"], want)
+			untagged := endpointFor(pattern) != nil && endpointFor(pattern).untagged
+			if want := headers["If-Match"] && !untagged; headers["If-Unmodified-Since"] != want {
+				t.Errorf("paths[%q].%s (no ETag: %v): declares If-Unmodified-Since: %v; want %v, with If-Match on an item only",
+					pattern, key, untagged, headers["If-Unmodified-Since"], want)
 			}
 		}
 	}

@@ -130,7 +130,7 @@ var endpoints = buildEndpoints()
 
 func buildEndpoints() []*endpoint {
 	eps := []*endpoint{{
-		pattern: Prefix + "/openapi.json", public: true,
+		pattern: Prefix + "/openapi.json", public: true, untagged: true,
 		methods: map[string]handlerFunc{http.MethodGet: serveOpenAPI, http.MethodHead: serveOpenAPI},
 	}}
 	for _, spec := range []*kindSpec{services, routes, consumers, policies, tokens, credentials, revisions, deployments, nodes} {
@@ -147,7 +147,7 @@ func buildEndpoints() []*endpoint {
 		item := &endpoint{pattern: collection + "/{id}", paramNames: append(names, "id"), kind: spec.kind, parent: parent,
 			methods: map[string]handlerFunc{http.MethodGet: spec.get, http.MethodHead: spec.get}}
 		listQuery := spec.listQuery()
-		coll := &endpoint{pattern: collection, paramNames: names, kind: spec.kind, parent: parent, collection: true,
+		coll := &endpoint{pattern: collection, paramNames: names, kind: spec.kind, parent: parent, untagged: true,
 			methods: map[string]handlerFunc{http.MethodGet: spec.list, http.MethodHead: spec.list},
 			query:   map[string]map[string]queryParam{http.MethodGet: listQuery, http.MethodHead: listQuery}}
 		if !spec.readOnly {

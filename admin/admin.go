@@ -5,9 +5,10 @@
 // path known (404), method allowed (405 with Allow), credentials (401),
 // permissions (403), Accept (406), Content-Type (415), declared size (413),
 // and for an existing resource, its existence (404, 410) and preconditions
-// (412). Only then is 100 Continue sent and the body read. Handlers are
-// functions from request to result or error behind one wrapper, so the
-// mapping from error to status cannot drift between them.
+// (412: an item's in its handler, against its version; those of a target
+// without an ETag here, for every method). Only then is 100 Continue sent and the body read.
+// Handlers are functions from request to result or error behind one
+// wrapper, so the mapping from error to status cannot drift between them.
 package admin
 
 import (
@@ -164,6 +165,18 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (*result, error)
 	if req.query, err = ep.checkQuery(r); err != nil {
 		return nil, err
 	}
+	// The target's existence comes before its preconditions: RFC 9110
+	// §13.2.1 ignores them on a request that would fail without them.
+	if ep.parent != "" {
+		if _, err := h.store.Get(r.Context(), ep.parent, params[0]); err != nil {
+			return nil, err
+		}
+	}
+	if ep.untagged {
+		if err := checkUntaggedPreconditions(r); err != nil {
+			return nil, err
+		}
+	}
 	return ep.methods[r.Method](h, req)
 }
 
@@ -208,6 +221,13 @@ type endpoint struct {
 	methods    map[string]handlerFunc
 	public     bool // no credentials needed
 	kind       gatehouse.Kind
+	// untagged marks a target without an ETag: a collection, or the API
+	// document. Its preconditions are evaluated in serve, for every
+	// method; an item evaluates its own against its version.
+	untagged bool
+	// parent is the kind that a nested endpoint's first path parameter
+	// names; it must exist before anything happens under it.
+	parent gatehouse.Kind
 	// query is, by method, the query parameters the endpoint takes, each
 	// with the check of its value; any other is a 400 before the handler
 	// runs.

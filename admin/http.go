@@ -113,7 +113,7 @@ func acceptsJSON(accept string) bool {
 // written. It reports whether the request was conditional at all.
 func checkPreconditions(r *http.Request, m *gatehouse.Meta) (bool, error) {
 	if im := r.Header.Get("If-Match"); im != "" {
-		if !matchesETag(im, m.Version, false) {
+		if !matchesETag(im, etag(m.Version), false) {
 			return true, gatehouse.Errorf(gatehouse.EPRECONDITION,
 				"If-Match does not match the current ETag %s; fetch the resource and retry.", etag(m.Version))
 		}
@@ -134,16 +134,30 @@ func checkPreconditions(r *http.Request, m *gatehouse.Meta) (bool, error) {
 	return false, nil
 }
 
+// checkUntaggedPreconditions evaluates the preconditions of a request to a
+// target without an ETag (a collection, the API document), for every
+// method, as RFC 9110 does (§13.1.1). It has a current representation but
+// no ETag, so If-Match "*" holds and any list of tags fails: 412, and
+// nothing is written. It has no modification date either, so
+// If-Unmodified-Since is ignored (§13.1.4).
+func checkUntaggedPreconditions(r *http.Request) error {
+	if im := r.Header.Get("If-Match"); im != "" && !matchesETag(im, "", false) {
+		return gatehouse.Errorf(gatehouse.EPRECONDITION,
+			`This resource has no ETag: only If-Match "*" matches it.`)
+	}
+	return nil
+}
+
 // noneMatch reports whether If-None-Match matches the current version, by
 // weak comparison as RFC 9110 §13.1.2 prescribes for it.
 func noneMatch(header string, version int64) bool {
-	return header != "" && matchesETag(header, version, true)
+	return header != "" && matchesETag(header, etag(version), true)
 }
 
 // matchesETag reports whether a list of entity tags (or "*") matches the
-// version. Strong comparison never matches a weak tag.
-func matchesETag(header string, version int64, weak bool) bool {
-	want := etag(version)
+// current ETag want; with none (""), only "*" does. Strong comparison never
+// matches a weak tag.
+func matchesETag(header, want string, weak bool) bool {
 	for _, tag := range strings.Split(header, ",") {
 		tag = strings.TrimSpace(tag)
 		if tag == "*" {
@@ -155,7 +169,7 @@ func matchesETag(header string, version int64, weak bool) bool {
 			}
 			tag = tag[2:]
 		}
-		if tag == want {
+		if want != "" && tag == want {
 			return true
 		}
 	}

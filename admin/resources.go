@@ -130,7 +130,7 @@ var endpoints = buildEndpoints()
 
 func buildEndpoints() []*endpoint {
 	eps := []*endpoint{{
-		pattern: Prefix + "/openapi.json", public: true,
+		pattern: Prefix + "/openapi.json", public: true, untagged: true,
 		methods: map[string]handlerFunc{http.MethodGet: serveOpenAPI, http.MethodHead: serveOpenAPI},
 	}}
 	for _, spec := range []*kindSpec{services, routes, consumers, policies, tokens, credentials, revisions, deployments, nodes} {
@@ -140,10 +140,14 @@ func buildEndpoints() []*endpoint {
 			collection = Prefix + "/consumers/{consumer_id}/credentials"
 			names = []string{"consumer_id"}
 		}
-		item := &endpoint{pattern: collection + "/{id}", paramNames: append(names, "id"), kind: spec.kind,
+		var parent gatehouse.Kind
+		if spec.nested {
+			parent = gatehouse.KindConsumer
+		}
+		item := &endpoint{pattern: collection + "/{id}", paramNames: append(names, "id"), kind: spec.kind, parent: parent,
 			methods: map[string]handlerFunc{http.MethodGet: spec.get, http.MethodHead: spec.get}}
 		listQuery := spec.listQuery()
-		coll := &endpoint{pattern: collection, paramNames: names, kind: spec.kind,
+		coll := &endpoint{pattern: collection, paramNames: names, kind: spec.kind, parent: parent, untagged: true,
 			methods: map[string]handlerFunc{http.MethodGet: spec.list, http.MethodHead: spec.list},
 			query:   map[string]map[string]queryParam{http.MethodGet: listQuery, http.MethodHead: listQuery}}
 		if !spec.readOnly {
@@ -162,15 +166,12 @@ func buildEndpoints() []*endpoint {
 	return eps
 }
 
-// parent checks that a nested collection's parent exists before anything
-// else happens to it.
-func (spec *kindSpec) parent(h *Handler, r *request) (string, error) {
+// parentID is a nested kind's parent, whose existence serve has checked.
+func (spec *kindSpec) parentID(r *request) string {
 	if !spec.nested {
-		return "", nil
+		return ""
 	}
-	id := r.params[0]
-	_, err := h.store.Get(r.Context(), gatehouse.KindConsumer, id)
-	return id, err
+	return r.params[0]
 }
 
 func (spec *kindSpec) location(r *request, id string) string {
@@ -182,10 +183,7 @@ func (spec *kindSpec) location(r *request, id string) string {
 
 // load fetches the item at the request's path, as a typed resource.
 func (spec *kindSpec) load(h *Handler, r *request) (gatehouse.Resource, error) {
-	parentID, err := spec.parent(h, r)
-	if err != nil {
-		return nil, err
-	}
+	parentID := spec.parentID(r)
 	id := r.params[len(r.params)-1]
 	rec, err := h.store.Get(r.Context(), spec.kind, id)
 	if err != nil {
@@ -230,10 +228,7 @@ type listPage struct {
 
 func (spec *kindSpec) list(h *Handler, r *request) (*result, error) {
 	opts := spec.listOptions(r)
-	parentID, err := spec.parent(h, r)
-	if err != nil {
-		return nil, err
-	}
+	parentID := spec.parentID(r)
 	if spec.nested {
 		opts.Filter.ParentID = parentID
 	}
@@ -321,10 +316,7 @@ func decodeCursor(s string) (int64, bool) {
 }
 
 func (spec *kindSpec) create(h *Handler, r *request) (*result, error) {
-	parentID, err := spec.parent(h, r)
-	if err != nil {
-		return nil, err
-	}
+	parentID := spec.parentID(r)
 	body, err := h.readBody(r)
 	if err != nil {
 		return nil, err

@@ -288,6 +288,13 @@ func (p *Pool) RoundTrip(out *http.Request) (*http.Response, *Target, error) {
 		t := &p.targets[i]
 		tried |= 1 << i
 		if n > 1 {
+			// A trailer is filled in as the first attempt's body is read,
+			// perhaps still, by that attempt's writer: a retry could not
+			// share it safely, nor send it whole. Such a request is not
+			// retried.
+			if out.Trailer != nil {
+				return nil, &last.Target, lastErr
+			}
 			if out.Body != nil && out.Body != http.NoBody {
 				body, err := out.GetBody()
 				if err != nil {

@@ -21,6 +21,7 @@ func TestRetriesOnlyReplayableRequestsOnOtherTargets(t *testing.T) {
 		method     string
 		body       string // "" none; otherwise sent
 		replayable bool   // body with GetBody
+		trailer    bool   // the request announces a trailer
 		retries    int
 		wantStatus int
 		wantOKHits int64
@@ -30,6 +31,7 @@ func TestRetriesOnlyReplayableRequestsOnOtherTargets(t *testing.T) {
 		{desc: "HEAD retried", method: "HEAD", retries: 1, wantStatus: 200, wantOKHits: 1},
 		{desc: "DELETE retried", method: "DELETE", retries: 1, wantStatus: 200, wantOKHits: 1},
 		{desc: "PUT with a replayable body retried, body intact", method: "PUT", body: "payload", replayable: true, retries: 1, wantStatus: 200, wantOKHits: 1},
+		{desc: "PUT with a replayable body and a trailer not retried", method: "PUT", body: "payload", replayable: true, trailer: true, retries: 1, wantStatus: 502},
 		{desc: "PUT with a one-shot body not retried", method: "PUT", body: "payload", retries: 1, wantStatus: 502},
 		{desc: "POST not retried", method: "POST", body: "payload", retries: 1, wantStatus: 502},
 		{desc: "POST with a replayable body still not retried", method: "POST", body: "payload", replayable: true, retries: 1, wantStatus: 502},
@@ -47,6 +49,9 @@ func TestRetriesOnlyReplayableRequestsOnOtherTargets(t *testing.T) {
 				body = oneShot{strings.NewReader(tt.body)}
 			}
 			r := request(t, context.Background(), tt.method, "/", body)
+			if tt.trailer {
+				r.Trailer = http.Header{"X-Checksum": nil}
+			}
 			if tt.replayable != (r.GetBody != nil) && tt.body != "" {
 				t.Fatalf("test setup: GetBody set = %v; want %v", r.GetBody != nil, tt.replayable)
 			}

@@ -232,7 +232,8 @@ func (t *h1Transport) check(out *http.Request, body io.ReadCloser) error {
 // the pool's replayable: PUT and DELETE are not in it, but a request with
 // an Idempotency-Key is.
 func replayableH1(out *http.Request) bool {
-	if out.Body != nil && out.Body != http.NoBody && out.GetBody == nil {
+	// A trailer is filled in as the body is read: not twice (Pool.RoundTrip).
+	if out.Body != nil && out.Body != http.NoBody && out.GetBody == nil || out.Trailer != nil {
 		return false
 	}
 	switch out.Method {

@@ -268,11 +268,13 @@ func outboundHeader(r *http.Request, upgrade string) http.Header {
 	if strings.IndexByte(clientIP, ':') >= 0 {
 		node = `"[` + clientIP + `]"`
 	}
-	fwd := "for=" + node
+	// One concatenation either way: this runs on every request.
+	var fwd string
 	if r.Host != "" {
-		fwd += ";host=" + quoteIfNeeded(r.Host)
+		fwd = "for=" + node + ";host=" + quoteIfNeeded(r.Host) + ";proto=" + proto
+	} else {
+		fwd = "for=" + node + ";proto=" + proto
 	}
-	fwd += ";proto=" + proto
 	if prior := out["Forwarded"]; len(prior) > 0 {
 		fwd = strings.Join(prior, ", ") + ", " + fwd
 	}

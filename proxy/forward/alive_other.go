@@ -9,7 +9,10 @@ import "net"
 // connection notices what the upstream sends unasked.
 const canPeek = false
 
-// connAlive cannot prove an idle connection clean here, so none is
-// reused: bytes waiting on it would be read as another request's
-// response.
-func connAlive(net.Conn) bool { return false }
+// peeker cannot prove an idle connection clean here, so none is reused:
+// bytes waiting on it would be read as another request's response.
+type peeker struct{}
+
+func newPeeker(net.Conn) *peeker { return nil }
+
+func (*peeker) alive() bool { return false }

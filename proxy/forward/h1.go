@@ -53,7 +53,7 @@ const (
 // upstream closing it or sending what nobody asked for. This transport
 // keeps no goroutine per connection; instead every idle connection is
 // checked with one non-blocking peek when it is taken for reuse
-// (connAlive), whatever the method: bytes there (the excess of a body
+// (its peeker), whatever the method: bytes there (the excess of a body
 // longer than its Content-Length, a body after a response to HEAD, an
 // unsolicited 408) would be read as the next request's response, which
 // may be another client's. A connection the upstream closes between the
@@ -96,6 +96,7 @@ type h1Conn struct {
 	abort  func() // closes conn; made once, registered per exchange with context.AfterFunc
 	reused bool   // taken from the idle stack
 	since  time.Time
+	peeker *peeker // whether it is still clean when taken from idle
 }
 
 // limitReader reads from c, failing once n bytes have been read. While

@@ -11,7 +11,7 @@ import (
 )
 
 // conn returns an idle connection, or dials one if there is none or fresh
-// is set. An idle connection is used only if connAlive vouches for it at
+// is set. An idle connection is used only if its peeker vouches for it at
 // this moment: closed by the upstream, it would fail the request; with
 // bytes waiting, it would hand them to this request as its response.
 // Such a connection is closed, as net/http closes one on an "unsolicited
@@ -22,7 +22,7 @@ func (t *h1Transport) conn(ctx context.Context, now time.Time, fresh bool) (*h1C
 		if pc == nil {
 			break
 		}
-		if !connAlive(pc.conn) {
+		if !pc.peeker.alive() {
 			pc.close()
 			continue
 		}
@@ -32,7 +32,7 @@ func (t *h1Transport) conn(ctx context.Context, now time.Time, fresh bool) (*h1C
 	if err != nil {
 		return nil, err
 	}
-	pc := &h1Conn{t: t, conn: c, lr: limitReader{c: c, n: math.MaxInt64}}
+	pc := &h1Conn{t: t, conn: c, lr: limitReader{c: c, n: math.MaxInt64}, peeker: newPeeker(c)}
 	pc.br = bufio.NewReaderSize(&pc.lr, h1BufferSize)
 	pc.bw = bufio.NewWriterSize(c, h1BufferSize)
 	pc.abort = func() { c.Close() }

@@ -105,9 +105,9 @@ func (ts *Transports) release(k transportKey) {
 // newTransport builds the tuned transport for k: an h1Transport for an
 // http upstream, an *http.Transport for https (and anything else, which
 // it refuses). https stays on net/http because the h1Transport's check of
-// an idle connection (connAlive) peeks at the socket, where TLS records
+// an idle connection (its peeker) peeks at the socket, where TLS records
 // the server may send unasked (session tickets, alerts) are not a sign of
-// a dead connection; and net/http already does TLS well. Where connAlive
+// a dead connection; and net/http already does TLS well. Where a peeker
 // cannot peek (canPeek), http goes to net/http too: an idle connection
 // the h1Transport cannot check is one it may not reuse.
 func newTransport(k transportKey, roots *x509.CertPool) roundTripper {

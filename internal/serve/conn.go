@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -67,6 +69,8 @@ type conn struct {
 	hijacked atomic.Bool
 	// tls is the state of a TLS connection beneath, once known.
 	tls atomic.Pointer[tls.ConnectionState]
+	// log reports a panic in frames; nil means slog.Default().
+	log *slog.Logger
 }
 
 // tlsState returns the state of the TLS connection beneath c, or nil for
@@ -86,14 +90,17 @@ func (c *conn) tlsState() *tls.ConnectionState {
 }
 
 // listener wraps every accepted connection in a conn.
-type listener struct{ net.Listener }
+type listener struct {
+	net.Listener
+	log *slog.Logger // for the conns; nil means slog.Default()
+}
 
 func (l listener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	cc := &conn{Conn: c}
+	cc := &conn{Conn: c, log: l.log}
 	cc.fresh.Store(true)
 	return cc, nil
 }
@@ -152,7 +159,7 @@ func (c *conn) Read(p []byte) (int, error) {
 		return n, err
 	}
 	if n > 0 && !c.hijacked.Load() {
-		heads, cut, stopped := c.frames.feed(p[:n])
+		heads, cut, stopped := c.follow(p[:n])
 		c.heads.Add(int64(heads))
 		if stopped != nil {
 			c.stopped = stopped
@@ -186,6 +193,29 @@ func (c *conn) Read(p []byte) (int, error) {
 		c.writeProblemTo(rhe.Conn, gatehouse.Errorf(gatehouse.EINVALID, "This listener speaks HTTPS; the request was sent in cleartext."))
 	}
 	return n, err
+}
+
+// follow feeds p to frames. A panic there must not take the process
+// down: the body may be read on a goroutine nothing recovers (the proxy's
+// copy upstream). It fails safe, as a loss does before p: none of p, nor
+// anything after, reaches net/http.
+func (c *conn) follow(p []byte) (heads, cut int, stop error) {
+	// Whether net/http has the head of the request a loss now is in:
+	// not once that request's body is complete (state fStart).
+	inHead := c.frames.headEnded && c.frames.state != fStart
+	defer func() {
+		if v := recover(); v != nil {
+			log := c.log
+			if log == nil {
+				log = slog.Default()
+			}
+			log.Error("request framing follower panicked; connection cut",
+				"panic", v, "stack", string(debug.Stack()))
+			c.frames = framing{state: fLost, headEnded: inHead}
+			heads, cut, stop = 0, 0, errLost
+		}
+	}()
+	return c.frames.feed(p)
 }
 
 // refuse answers the refused request once every request before it has

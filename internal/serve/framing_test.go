@@ -233,3 +233,52 @@ func TestRequestsFramingCannotFollowEndTheConnection(t *testing.T) {
 		})
 	}
 }
+
+// TestAChunkSizeThatOverflowsEndsTheConnectionAndTheServerLivesOn: a
+// chunk size one digit past 63 bits (which net/http still accepts) is
+// where framing loses track, not a length it follows: the chunk data
+// that comes later, read from the goroutine that copies the body on (as
+// the proxy does, where nothing recovers a panic), never reaches
+// net/http, the connection ends after the response, and the server goes
+// on serving other connections.
+func TestAChunkSizeThatOverflowsEndsTheConnectionAndTheServerLivesOn(t *testing.T) {
+	for _, size := range []string{"8000000000000000", "08000000000000000"} {
+		t.Run(size, func(t *testing.T) {
+			started, sent := make(chan struct{}), make(chan struct{})
+			var h served
+			_, addr := wiretest.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/big" {
+					close(started)
+					<-sent
+					done := make(chan struct{})
+					go func() { // the body is read off the handler's goroutine
+						defer close(done)
+						io.Copy(io.Discard, r.Body)
+					}()
+					<-done
+				}
+				h.ServeHTTP(w, r)
+			}), Options{Logger: slog.New(slog.DiscardHandler)})
+			c := wiretest.Dial(t, addr)
+			c.Send("POST /big HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + size + "\r\n")
+			<-started
+			// The chunk data arrives in a read of its own, after the size.
+			c.Send("abc\r\n0\r\n\r\n" + smuggled)
+			close(sent)
+			if r := c.Read("POST"); r.Status != http.StatusOK {
+				t.Fatalf("got %d %q; want the handler's 200", r.Status, r.Body)
+			}
+			if rest, _ := io.ReadAll(c.R); len(rest) != 0 {
+				t.Fatalf("after the response, the connection carried %q; want EOF", rest)
+			}
+			if got := h.seen(); !slices.Equal(got, []string{"/big"}) {
+				t.Fatalf("served %q; want only /big", got)
+			}
+			next := wiretest.Dial(t, addr)
+			next.Send("GET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+			if r := next.Read("GET"); r.Status != http.StatusOK {
+				t.Fatalf("a new connection after it: got %d; want 200", r.Status)
+			}
+		})
+	}
+}

@@ -45,11 +45,14 @@ type conn struct {
 	// net/http cancels a pending read with a deadline in the distant past;
 	// that is not a client that stalled.
 	readDeadline atomic.Int64
-	// h2 marks a cleartext HTTP/2 connection, whose frames this HTTP/1
-	// bookkeeping must leave alone.
+	// h2 marks a connection net/http serves as HTTP/2, whose frames this
+	// HTTP/1 bookkeeping must leave alone.
 	h2 atomic.Bool
-	// fresh is true until the first read, which tells h2 from HTTP/1.
-	fresh atomic.Bool
+	// preface counts the bytes of the HTTP/2 preface the connection has
+	// begun with so far, or is -1 once it did not (see prefaceDone).
+	preface int
+	// h2c: the listener serves cleartext HTTP/2 with prior knowledge.
+	h2c bool
 
 	// frames follows the requests' framing; only the reading goroutine
 	// (net/http hands reading on, never shares it) touches it.
@@ -93,6 +96,7 @@ func (c *conn) tlsState() *tls.ConnectionState {
 type listener struct {
 	net.Listener
 	log *slog.Logger // for the conns; nil means slog.Default()
+	h2c bool         // Options.H2C
 }
 
 func (l listener) Accept() (net.Conn, error) {
@@ -100,9 +104,7 @@ func (l listener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	cc := &conn{Conn: c, log: l.log}
-	cc.fresh.Store(true)
-	return cc, nil
+	return &conn{Conn: c, log: l.log, h2c: l.h2c}, nil
 }
 
 type connKey struct{}
@@ -151,11 +153,11 @@ func (c *conn) Read(p []byte) (int, error) {
 		return c.refuse(p)
 	}
 	n, err := c.Conn.Read(p)
-	if c.fresh.Load() && n > 0 {
-		c.fresh.Store(false)
-		c.h2.Store(bytes.HasPrefix(p[:n], []byte("PRI * HTTP/2.0")))
-	}
 	if c.h2.Load() {
+		return n, err
+	}
+	if c.prefaceDone(p[:n]) {
+		c.h2.Store(true)
 		return n, err
 	}
 	if n > 0 && !c.hijacked.Load() {
@@ -193,6 +195,38 @@ func (c *conn) Read(p []byte) (int, error) {
 		c.writeProblemTo(rhe.Conn, gatehouse.Errorf(gatehouse.EINVALID, "This listener speaks HTTPS; the request was sent in cleartext."))
 	}
 	return n, err
+}
+
+// h2Preface is what a client sends first to speak HTTP/2 (RFC 9113 §3.4).
+const h2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+// prefaceDone reports whether p, the next bytes read, completes the
+// HTTP/2 preface the connection began with, on a connection net/http
+// serves HTTP/2 on: it does so only when the first 24 bytes are the
+// whole preface (it peeks at them across reads), and only where HTTP/2
+// is allowed: a cleartext listener with H2C, or TLS that negotiated h2
+// by ALPN. Anything else, "PRI * HTTP/2.0" included, net/http reads as
+// HTTP/1 requests, and so does frames. Until then frames follows the
+// preface's bytes as well, which it reads as two requests without
+// fields, never a refusal or a loss.
+func (c *conn) prefaceDone(p []byte) bool {
+	if c.preface < 0 || len(p) == 0 {
+		return false
+	}
+	rest := h2Preface[c.preface:]
+	m := min(len(p), len(rest))
+	if string(p[:m]) != rest[:m] {
+		c.preface = -1
+		return false
+	}
+	if c.preface += m; c.preface < len(h2Preface) {
+		return false
+	}
+	c.preface = -1
+	if st := c.tlsState(); st != nil {
+		return st.NegotiatedProtocol == "h2"
+	}
+	return c.h2c
 }
 
 // follow feeds p to frames. A panic there must not take the process

@@ -78,7 +78,7 @@ func TestAPanicInTheFollowerCutsTheStreamAsALossDoes(t *testing.T) {
 	}
 	defer client.Close()
 	var logged bytes.Buffer
-	sc, err := listener{l, slog.New(slog.NewTextHandler(&logged, nil))}.Accept()
+	sc, err := listener{Listener: l, log: slog.New(slog.NewTextHandler(&logged, nil))}.Accept()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -282,3 +282,58 @@ func TestAChunkSizeThatOverflowsEndsTheConnectionAndTheServerLivesOn(t *testing.
 		})
 	}
 }
+
+// TestARequestLineLikeTheHTTP2PrefaceDoesNotStopTheChecks: net/http
+// serves HTTP/2 only on a connection that begins with the whole 24-byte
+// preface, and only where HTTP/2 is allowed; "PRI * HTTP/2.0" with header
+// fields is an HTTP/1 request to it, with or without H2C, and the
+// requests after it on the connection are checked as any others.
+func TestARequestLineLikeTheHTTP2PrefaceDoesNotStopTheChecks(t *testing.T) {
+	for _, h2c := range []bool{false, true} {
+		t.Run("h2c "+strconv.FormatBool(h2c), func(t *testing.T) {
+			var h served
+			_, addr := wiretest.Serve(t, &h, Options{H2C: h2c, Logger: slog.New(slog.DiscardHandler)})
+			c := wiretest.Dial(t, addr)
+			c.Send("PRI * HTTP/2.0\r\nHost: x\r\n\r\n" +
+				"POST /bad HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled)
+			if r := c.Read("PRI"); r.Close {
+				t.Fatalf("the PRI request: got %d with Connection: close; want the connection kept", r.Status)
+			}
+			r := c.Read("POST")
+			wiretest.Problem(t, r.Status, r.Header, r.Body, http.StatusBadRequest)
+			if rest, _ := io.ReadAll(c.R); len(rest) != 0 {
+				t.Fatalf("after the 400, the connection carried %q; want EOF", rest)
+			}
+			if got := h.seen(); slices.Contains(got, "/bad") || slices.Contains(got, "/smuggled") {
+				t.Fatalf("served %q; want neither /bad nor /smuggled", got)
+			}
+		})
+	}
+}
+
+// TestHTTP2WithPriorKnowledgeIsServedOnAnH2CListener: the whole preface
+// on an H2C listener is HTTP/2, whose frames framing leaves alone.
+func TestHTTP2WithPriorKnowledgeIsServedOnAnH2CListener(t *testing.T) {
+	var h served
+	_, addr := wiretest.Serve(t, &h, Options{H2C: true, Logger: slog.New(slog.DiscardHandler)})
+	var p http.Protocols
+	p.SetUnencryptedHTTP2(true)
+	tr := &http.Transport{Protocols: &p}
+	defer tr.CloseIdleConnections()
+	// A body whose bytes would be a refused HTTP/1 head.
+	body := "POST /no HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"
+	for _, path := range []string{"/a", "/b"} {
+		resp, err := (&http.Client{Transport: tr}).Post("http://"+addr+path, "text/plain", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.Proto != "HTTP/2.0" || resp.StatusCode != http.StatusOK || string(got) != body {
+			t.Fatalf("%s: got %s %d %q; want HTTP/2.0 200 with the body echoed", path, resp.Proto, resp.StatusCode, got)
+		}
+	}
+	if got := h.seen(); !slices.Equal(got, []string{"/a", "/b"}) {
+		t.Fatalf("served %q; want /a and /b", got)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"runtime/debug"
 	"strconv"
 	"sync/atomic"
@@ -41,7 +42,8 @@ type conn struct {
 	// connection goes idle again.
 	handled atomic.Bool
 	closed  atomic.Bool
-	// readDeadline is the last read deadline set, in Unix nanoseconds.
+	// readDeadline is the last read deadline set, in Unix nanoseconds, or
+	// 0 for none.
 	// net/http cancels a pending read with a deadline in the distant past;
 	// that is not a client that stalled.
 	readDeadline atomic.Int64
@@ -74,6 +76,10 @@ type conn struct {
 	tls atomic.Pointer[tls.ConnectionState]
 	// log reports a panic in frames; nil means slog.Default().
 	log *slog.Logger
+	// wake tells refuse, holding back the client's end (gone) from
+	// net/http, that a response completed or the read deadline changed.
+	wake chan struct{}
+	gone error
 }
 
 // tlsState returns the state of the TLS connection beneath c, or nil for
@@ -104,7 +110,7 @@ func (l listener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &conn{Conn: c, log: l.log, h2c: l.h2c}, nil
+	return &conn{Conn: c, log: l.log, h2c: l.h2c, wake: make(chan struct{}, 1)}, nil
 }
 
 type connKey struct{}
@@ -129,12 +135,22 @@ func connState(c net.Conn, state http.ConnState) {
 	switch state {
 	case http.StateIdle:
 		cc.idles.Add(1)
+		cc.signal()
 		fallthrough
 	case http.StateNew:
 		cc.handled.Store(false)
 		cc.pending.Store(0)
 	case http.StateHijacked:
 		cc.hijacked.Store(true)
+		cc.signal()
+	}
+}
+
+// signal wakes refuse, if it waits.
+func (c *conn) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -265,7 +281,20 @@ func (c *conn) refuse(p []byte) (int, error) {
 		// net/http's read while it answers an earlier request, to see
 		// the client go: wait as that read would, and drop what comes,
 		// until net/http cancels it (a deadline) or the client leaves.
-		if _, err := c.Conn.Read(p); err != nil {
+		if c.gone == nil {
+			_, err := c.Conn.Read(p)
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return 0, err
+			}
+			// The client's end (a half-close, most often) would make
+			// net/http abort the earlier request: it could still take
+			// the answers, so the end waits for them, as it would on a
+			// connection where nothing was refused.
+			c.gone = err
+			continue
+		}
+		if err := c.waitDeadline(); err != nil {
 			return 0, err
 		}
 	}
@@ -273,6 +302,27 @@ func (c *conn) refuse(p []byte) (int, error) {
 		c.writeProblem(c.stopped)
 	}
 	return 0, io.EOF
+}
+
+// waitDeadline waits for signal, or returns the timeout a read would at
+// the read deadline.
+func (c *conn) waitDeadline() error {
+	var at <-chan time.Time
+	if d := c.readDeadline.Load(); d != 0 {
+		wait := time.Until(time.Unix(0, d))
+		if wait <= 0 {
+			return os.ErrDeadlineExceeded
+		}
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		at = t.C
+	}
+	select {
+	case <-c.wake:
+		return nil
+	case <-at:
+		return os.ErrDeadlineExceeded
+	}
 }
 
 func (c *conn) Write(p []byte) (int, error) {
@@ -352,13 +402,22 @@ func (c *conn) CloseWrite() error {
 }
 
 func (c *conn) SetReadDeadline(t time.Time) error {
-	c.readDeadline.Store(t.UnixNano())
+	c.setReadDeadline(t)
 	return c.Conn.SetReadDeadline(t)
 }
 
 func (c *conn) SetDeadline(t time.Time) error {
-	c.readDeadline.Store(t.UnixNano())
+	c.setReadDeadline(t)
 	return c.Conn.SetDeadline(t)
+}
+
+func (c *conn) setReadDeadline(t time.Time) {
+	var d int64
+	if !t.IsZero() {
+		d = t.UnixNano()
+	}
+	c.readDeadline.Store(d)
+	c.signal()
 }
 
 // stalled reports whether a read timeout means the client stopped sending

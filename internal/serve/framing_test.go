@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	. "github.com/gatehouse/gatehouse/internal/serve"
 	"github.com/gatehouse/gatehouse/internal/wiretest"
@@ -335,5 +336,55 @@ func TestHTTP2WithPriorKnowledgeIsServedOnAnH2CListener(t *testing.T) {
 	}
 	if got := h.seen(); !slices.Equal(got, []string{"/a", "/b"}) {
 		t.Fatalf("served %q; want /a and /b", got)
+	}
+}
+
+// TestAClientThatHalfClosesAfterARefusedRequestStillGetsTheEarlierAnswer:
+// a client that sends a request, a refused one behind it, and then its
+// end of the stream can still read: the earlier request is answered, not
+// aborted, and the refusal follows it.
+func TestAClientThatHalfClosesAfterARefusedRequestStillGetsTheEarlierAnswer(t *testing.T) {
+	started, release := make(chan struct{}), make(chan struct{})
+	aborted := make(chan struct{}, 1)
+	var h served
+	_, addr := wiretest.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			close(started)
+			select {
+			case <-release:
+			case <-r.Context().Done():
+				aborted <- struct{}{}
+			}
+		}
+		h.ServeHTTP(w, r)
+	}), Options{Logger: slog.New(slog.DiscardHandler)})
+	c := wiretest.Dial(t, addr)
+	// One write: net/http reads the refused request's bytes while it
+	// runs the handler of the first.
+	c.Send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n" +
+		"POST /bad HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+	<-started
+	c.CloseWrite()
+	// Nothing signals that the end was read and held back; without the
+	// hold, net/http cancels the request at once. Waiting can only make
+	// the test miss that, never fail with the hold in place.
+	select {
+	case <-aborted:
+		t.Fatal("the client's half-close aborted the request before it")
+	case <-time.After(300 * time.Millisecond):
+	}
+	close(release)
+	if r := c.Read("GET"); r.Status != http.StatusOK {
+		t.Fatalf("the earlier request: got %d; want 200", r.Status)
+	}
+	r := c.Read("POST")
+	wiretest.Problem(t, r.Status, r.Header, r.Body, http.StatusBadRequest)
+	if rest, _ := io.ReadAll(c.R); len(rest) != 0 {
+		t.Fatalf("after the 400, the connection carried %q; want EOF", rest)
+	}
+	select {
+	case <-aborted:
+		t.Fatal("the client's half-close aborted the request before it")
+	default:
 	}
 }

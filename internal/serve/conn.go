@@ -284,6 +284,9 @@ func (c *conn) refuse(p []byte) (int, error) {
 		if c.gone == nil {
 			_, err := c.Conn.Read(p)
 			var ne net.Error
+			if err == nil {
+				continue
+			}
 			if errors.As(err, &ne) && ne.Timeout() {
 				return 0, err
 			}

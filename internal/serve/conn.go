@@ -7,8 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"runtime/debug"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -39,15 +42,19 @@ type conn struct {
 	// connection goes idle again.
 	handled atomic.Bool
 	closed  atomic.Bool
-	// readDeadline is the last read deadline set, in Unix nanoseconds.
+	// readDeadline is the last read deadline set, in Unix nanoseconds, or
+	// 0 for none.
 	// net/http cancels a pending read with a deadline in the distant past;
 	// that is not a client that stalled.
 	readDeadline atomic.Int64
-	// h2 marks a cleartext HTTP/2 connection, whose frames this HTTP/1
-	// bookkeeping must leave alone.
+	// h2 marks a connection net/http serves as HTTP/2, whose frames this
+	// HTTP/1 bookkeeping must leave alone.
 	h2 atomic.Bool
-	// fresh is true until the first read, which tells h2 from HTTP/1.
-	fresh atomic.Bool
+	// preface counts the bytes of the HTTP/2 preface the connection has
+	// begun with so far, or is -1 once it did not (see prefaceDone).
+	preface int
+	// h2c: the listener serves cleartext HTTP/2 with prior knowledge.
+	h2c bool
 
 	// frames follows the requests' framing; only the reading goroutine
 	// (net/http hands reading on, never shares it) touches it.
@@ -67,6 +74,12 @@ type conn struct {
 	hijacked atomic.Bool
 	// tls is the state of a TLS connection beneath, once known.
 	tls atomic.Pointer[tls.ConnectionState]
+	// log reports a panic in frames; nil means slog.Default().
+	log *slog.Logger
+	// wake tells refuse, holding back the client's end (gone) from
+	// net/http, that a response completed or the read deadline changed.
+	wake chan struct{}
+	gone error
 }
 
 // tlsState returns the state of the TLS connection beneath c, or nil for
@@ -86,16 +99,18 @@ func (c *conn) tlsState() *tls.ConnectionState {
 }
 
 // listener wraps every accepted connection in a conn.
-type listener struct{ net.Listener }
+type listener struct {
+	net.Listener
+	log *slog.Logger // for the conns; nil means slog.Default()
+	h2c bool         // Options.H2C
+}
 
 func (l listener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	cc := &conn{Conn: c}
-	cc.fresh.Store(true)
-	return cc, nil
+	return &conn{Conn: c, log: l.log, h2c: l.h2c, wake: make(chan struct{}, 1)}, nil
 }
 
 type connKey struct{}
@@ -120,12 +135,22 @@ func connState(c net.Conn, state http.ConnState) {
 	switch state {
 	case http.StateIdle:
 		cc.idles.Add(1)
+		cc.signal()
 		fallthrough
 	case http.StateNew:
 		cc.handled.Store(false)
 		cc.pending.Store(0)
 	case http.StateHijacked:
 		cc.hijacked.Store(true)
+		cc.signal()
+	}
+}
+
+// signal wakes refuse, if it waits.
+func (c *conn) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -144,15 +169,15 @@ func (c *conn) Read(p []byte) (int, error) {
 		return c.refuse(p)
 	}
 	n, err := c.Conn.Read(p)
-	if c.fresh.Load() && n > 0 {
-		c.fresh.Store(false)
-		c.h2.Store(bytes.HasPrefix(p[:n], []byte("PRI * HTTP/2.0")))
-	}
 	if c.h2.Load() {
 		return n, err
 	}
+	if c.prefaceDone(p[:n]) {
+		c.h2.Store(true)
+		return n, err
+	}
 	if n > 0 && !c.hijacked.Load() {
-		heads, cut, stopped := c.frames.feed(p[:n])
+		heads, cut, stopped := c.follow(p[:n])
 		c.heads.Add(int64(heads))
 		if stopped != nil {
 			c.stopped = stopped
@@ -188,6 +213,61 @@ func (c *conn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// h2Preface is what a client sends first to speak HTTP/2 (RFC 9113 §3.4).
+const h2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+// prefaceDone reports whether p, the next bytes read, completes the
+// HTTP/2 preface the connection began with, on a connection net/http
+// serves HTTP/2 on: it does so only when the first 24 bytes are the
+// whole preface (it peeks at them across reads), and only where HTTP/2
+// is allowed: a cleartext listener with H2C, or TLS that negotiated h2
+// by ALPN. Anything else, "PRI * HTTP/2.0" included, net/http reads as
+// HTTP/1 requests, and so does frames. Until then frames follows the
+// preface's bytes as well, which it reads as two requests without
+// fields, never a refusal or a loss.
+func (c *conn) prefaceDone(p []byte) bool {
+	if c.preface < 0 || len(p) == 0 {
+		return false
+	}
+	rest := h2Preface[c.preface:]
+	m := min(len(p), len(rest))
+	if string(p[:m]) != rest[:m] {
+		c.preface = -1
+		return false
+	}
+	if c.preface += m; c.preface < len(h2Preface) {
+		return false
+	}
+	c.preface = -1
+	if st := c.tlsState(); st != nil {
+		return st.NegotiatedProtocol == "h2"
+	}
+	return c.h2c
+}
+
+// follow feeds p to frames. A panic there must not take the process
+// down: the body may be read on a goroutine nothing recovers (the proxy's
+// copy upstream). It fails safe, as a loss does before p: none of p, nor
+// anything after, reaches net/http.
+func (c *conn) follow(p []byte) (heads, cut int, stop error) {
+	// Whether net/http has the head of the request a loss now is in:
+	// not once that request's body is complete (state fStart).
+	inHead := c.frames.headEnded && c.frames.state != fStart
+	defer func() {
+		if v := recover(); v != nil {
+			log := c.log
+			if log == nil {
+				log = slog.Default()
+			}
+			log.Error("request framing follower panicked; connection cut",
+				"panic", v, "stack", string(debug.Stack()))
+			c.frames = framing{state: fLost, headEnded: inHead}
+			heads, cut, stop = 0, 0, errLost
+		}
+	}()
+	return c.frames.feed(p)
+}
+
 // refuse answers the refused request once every request before it has
 // been answered, and ends the connection: net/http reads EOF where the
 // refused request's head should end. When frames lost track, net/http
@@ -201,7 +281,23 @@ func (c *conn) refuse(p []byte) (int, error) {
 		// net/http's read while it answers an earlier request, to see
 		// the client go: wait as that read would, and drop what comes,
 		// until net/http cancels it (a deadline) or the client leaves.
-		if _, err := c.Conn.Read(p); err != nil {
+		if c.gone == nil {
+			_, err := c.Conn.Read(p)
+			var ne net.Error
+			if err == nil {
+				continue
+			}
+			if errors.As(err, &ne) && ne.Timeout() {
+				return 0, err
+			}
+			// The client's end (a half-close, most often) would make
+			// net/http abort the earlier request: it could still take
+			// the answers, so the end waits for them, as it would on a
+			// connection where nothing was refused.
+			c.gone = err
+			continue
+		}
+		if err := c.waitDeadline(); err != nil {
 			return 0, err
 		}
 	}
@@ -209,6 +305,27 @@ func (c *conn) refuse(p []byte) (int, error) {
 		c.writeProblem(c.stopped)
 	}
 	return 0, io.EOF
+}
+
+// waitDeadline waits for signal, or returns the timeout a read would at
+// the read deadline.
+func (c *conn) waitDeadline() error {
+	var at <-chan time.Time
+	if d := c.readDeadline.Load(); d != 0 {
+		wait := time.Until(time.Unix(0, d))
+		if wait <= 0 {
+			return os.ErrDeadlineExceeded
+		}
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		at = t.C
+	}
+	select {
+	case <-c.wake:
+		return nil
+	case <-at:
+		return os.ErrDeadlineExceeded
+	}
 }
 
 func (c *conn) Write(p []byte) (int, error) {
@@ -288,13 +405,22 @@ func (c *conn) CloseWrite() error {
 }
 
 func (c *conn) SetReadDeadline(t time.Time) error {
-	c.readDeadline.Store(t.UnixNano())
+	c.setReadDeadline(t)
 	return c.Conn.SetReadDeadline(t)
 }
 
 func (c *conn) SetDeadline(t time.Time) error {
-	c.readDeadline.Store(t.UnixNano())
+	c.setReadDeadline(t)
 	return c.Conn.SetDeadline(t)
+}
+
+func (c *conn) setReadDeadline(t time.Time) {
+	var d int64
+	if !t.IsZero() {
+		d = t.UnixNano()
+	}
+	c.readDeadline.Store(d)
+	c.signal()
 }
 
 // stalled reports whether a read timeout means the client stopped sending

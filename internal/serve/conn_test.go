@@ -3,7 +3,9 @@ package serve
 import (
 	"bytes"
 	"io"
+	"log/slog"
 	"net"
+	"strings"
 	"testing"
 	"time"
 )
@@ -22,6 +24,9 @@ func TestNoByteAfterTheFramingIsLostReachesNetHTTP(t *testing.T) {
 		{"an unknown transfer coding", "POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n"},
 		{"a malformed chunk size", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nzz;ext\r\n"},
 		{"a chunk size framing cannot hold", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\n"},
+		// 2^63: one digit past the last size that fits in 63 bits.
+		{"a chunk size that overflows", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n8000000000000000\r\n"},
+		{"a chunk size that overflows after leading zeros", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n08000000000000000\r\n"},
 		{"chunk data not followed by CRLF", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXY"},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
@@ -35,7 +40,7 @@ func TestNoByteAfterTheFramingIsLostReachesNetHTTP(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer client.Close()
-			sc, err := listener{l}.Accept()
+			sc, err := listener{Listener: l}.Accept()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -53,5 +58,45 @@ func TestNoByteAfterTheFramingIsLostReachesNetHTTP(t *testing.T) {
 				t.Fatalf("net/http would read %q; want %q and EOF", got, tc.lost)
 			}
 		})
+	}
+}
+
+// TestAPanicInTheFollowerCutsTheStreamAsALossDoes: should framing ever
+// panic (here: a body length gone negative, as the 63-bit overflow once
+// made it), the read that panicked returns no byte of what it read to
+// net/http, nor any after, the panic is logged once at error level, and
+// the process lives on.
+func TestAPanicInTheFollowerCutsTheStreamAsALossDoes(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	client, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	var logged bytes.Buffer
+	sc, err := listener{Listener: l, log: slog.New(slog.NewTextHandler(&logged, nil))}.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	sc.SetDeadline(time.Now().Add(10 * time.Second))
+	sc.(*conn).frames = framing{state: fChunkData, remain: -1 << 62, headEnded: true}
+	if _, err := io.WriteString(client, "abc\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	client.(*net.TCPConn).CloseWrite()
+	got, err := io.ReadAll(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 0 {
+		t.Fatalf("net/http would read %q; want EOF", got)
+	}
+	if n := strings.Count(logged.String(), "level=ERROR"); n != 1 {
+		t.Fatalf("logged %d errors; want 1:\n%s", n, logged.String())
 	}
 }

@@ -175,8 +175,9 @@ func (f *framing) feed(p []byte) (heads, cut int, stop error) {
 		case fChunkSize:
 			switch {
 			case unhex(b) >= 0:
-				if f.remain > 1<<59 {
-					f.state = fChunkBad // sizes over 63 bits
+				if f.remain >= 1<<59 {
+					// The digit would shift the size past 63 bits.
+					f.state = fChunkBad
 					continue
 				}
 				f.remain = f.remain<<4 | int64(unhex(b))

@@ -17,6 +17,8 @@ func FuzzFramingIsSplitInvariant(f *testing.F) {
 		"POST /a HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET /b HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
 		"POST /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;x\r\nabc\r\n0\r\nT: 1\r\n\r\nPOST /b HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
 		"\r\nPOST / HTTP/1.1\nContent-Length:  007 \n\n1234567",
+		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n8000000000000000\r\nabc",
+		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n08000000000000000\r\nabc",
 	} {
 		f.Add([]byte(seed), uint8(3))
 	}
@@ -57,6 +59,8 @@ func FuzzFramingAgreesWithNetHTTP(f *testing.F) {
 		"POST / HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n3;a=b\r\nabc\r\n0\r\nT: 1\r\n  2\r\n\r\nGET / HTTP/1.1\r\n\r\n",
 		"POST / HTTP/1.1\r\nContent-Length:\r\n 5\r\n\r\nhello",
 		"POST / HTTP/1.0\nContent-Length: 2\nX: a\n\nokGET",
+		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n8000000000000000\r\nabc\r\n0\r\n\r\n",
+		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n08000000000000000\r\nabc\r\n0\r\n\r\n",
 	} {
 		f.Add([]byte(seed))
 	}

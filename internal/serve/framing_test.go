@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	. "github.com/gatehouse/gatehouse/internal/serve"
 	"github.com/gatehouse/gatehouse/internal/wiretest"
@@ -231,5 +232,159 @@ func TestRequestsFramingCannotFollowEndTheConnection(t *testing.T) {
 				t.Fatalf("served %q; want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestAChunkSizeThatOverflowsEndsTheConnectionAndTheServerLivesOn: a
+// chunk size one digit past 63 bits (which net/http still accepts) is
+// where framing loses track, not a length it follows: the chunk data
+// that comes later, read from the goroutine that copies the body on (as
+// the proxy does, where nothing recovers a panic), never reaches
+// net/http, the connection ends after the response, and the server goes
+// on serving other connections.
+func TestAChunkSizeThatOverflowsEndsTheConnectionAndTheServerLivesOn(t *testing.T) {
+	for _, size := range []string{"8000000000000000", "08000000000000000"} {
+		t.Run(size, func(t *testing.T) {
+			started, sent := make(chan struct{}), make(chan struct{})
+			var h served
+			_, addr := wiretest.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/big" {
+					close(started)
+					<-sent
+					done := make(chan struct{})
+					go func() { // the body is read off the handler's goroutine
+						defer close(done)
+						io.Copy(io.Discard, r.Body)
+					}()
+					<-done
+				}
+				h.ServeHTTP(w, r)
+			}), Options{Logger: slog.New(slog.DiscardHandler)})
+			c := wiretest.Dial(t, addr)
+			c.Send("POST /big HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + size + "\r\n")
+			<-started
+			// The chunk data arrives in a read of its own, after the size.
+			c.Send("abc\r\n0\r\n\r\n" + smuggled)
+			close(sent)
+			if r := c.Read("POST"); r.Status != http.StatusOK {
+				t.Fatalf("got %d %q; want the handler's 200", r.Status, r.Body)
+			}
+			if rest, _ := io.ReadAll(c.R); len(rest) != 0 {
+				t.Fatalf("after the response, the connection carried %q; want EOF", rest)
+			}
+			if got := h.seen(); !slices.Equal(got, []string{"/big"}) {
+				t.Fatalf("served %q; want only /big", got)
+			}
+			next := wiretest.Dial(t, addr)
+			next.Send("GET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+			if r := next.Read("GET"); r.Status != http.StatusOK {
+				t.Fatalf("a new connection after it: got %d; want 200", r.Status)
+			}
+		})
+	}
+}
+
+// TestARequestLineLikeTheHTTP2PrefaceDoesNotStopTheChecks: net/http
+// serves HTTP/2 only on a connection that begins with the whole 24-byte
+// preface, and only where HTTP/2 is allowed; "PRI * HTTP/2.0" with header
+// fields is an HTTP/1 request to it, with or without H2C, and the
+// requests after it on the connection are checked as any others.
+func TestARequestLineLikeTheHTTP2PrefaceDoesNotStopTheChecks(t *testing.T) {
+	for _, h2c := range []bool{false, true} {
+		t.Run("h2c "+strconv.FormatBool(h2c), func(t *testing.T) {
+			var h served
+			_, addr := wiretest.Serve(t, &h, Options{H2C: h2c, Logger: slog.New(slog.DiscardHandler)})
+			c := wiretest.Dial(t, addr)
+			c.Send("PRI * HTTP/2.0\r\nHost: x\r\n\r\n" +
+				"POST /bad HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled)
+			if r := c.Read("PRI"); r.Close {
+				t.Fatalf("the PRI request: got %d with Connection: close; want the connection kept", r.Status)
+			}
+			r := c.Read("POST")
+			wiretest.Problem(t, r.Status, r.Header, r.Body, http.StatusBadRequest)
+			if rest, _ := io.ReadAll(c.R); len(rest) != 0 {
+				t.Fatalf("after the 400, the connection carried %q; want EOF", rest)
+			}
+			if got := h.seen(); slices.Contains(got, "/bad") || slices.Contains(got, "/smuggled") {
+				t.Fatalf("served %q; want neither /bad nor /smuggled", got)
+			}
+		})
+	}
+}
+
+// TestHTTP2WithPriorKnowledgeIsServedOnAnH2CListener: the whole preface
+// on an H2C listener is HTTP/2, whose frames framing leaves alone.
+func TestHTTP2WithPriorKnowledgeIsServedOnAnH2CListener(t *testing.T) {
+	var h served
+	_, addr := wiretest.Serve(t, &h, Options{H2C: true, Logger: slog.New(slog.DiscardHandler)})
+	var p http.Protocols
+	p.SetUnencryptedHTTP2(true)
+	tr := &http.Transport{Protocols: &p}
+	defer tr.CloseIdleConnections()
+	// A body whose bytes would be a refused HTTP/1 head.
+	body := "POST /no HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n"
+	for _, path := range []string{"/a", "/b"} {
+		resp, err := (&http.Client{Transport: tr}).Post("http://"+addr+path, "text/plain", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.Proto != "HTTP/2.0" || resp.StatusCode != http.StatusOK || string(got) != body {
+			t.Fatalf("%s: got %s %d %q; want HTTP/2.0 200 with the body echoed", path, resp.Proto, resp.StatusCode, got)
+		}
+	}
+	if got := h.seen(); !slices.Equal(got, []string{"/a", "/b"}) {
+		t.Fatalf("served %q; want /a and /b", got)
+	}
+}
+
+// TestAClientThatHalfClosesAfterARefusedRequestStillGetsTheEarlierAnswer:
+// a client that sends a request, a refused one behind it, and then its
+// end of the stream can still read: the earlier request is answered, not
+// aborted, and the refusal follows it.
+func TestAClientThatHalfClosesAfterARefusedRequestStillGetsTheEarlierAnswer(t *testing.T) {
+	started, release := make(chan struct{}), make(chan struct{})
+	aborted := make(chan struct{}, 1)
+	var h served
+	_, addr := wiretest.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			close(started)
+			select {
+			case <-release:
+			case <-r.Context().Done():
+				aborted <- struct{}{}
+			}
+		}
+		h.ServeHTTP(w, r)
+	}), Options{Logger: slog.New(slog.DiscardHandler)})
+	c := wiretest.Dial(t, addr)
+	// One write: net/http reads the refused request's bytes while it
+	// runs the handler of the first.
+	c.Send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n" +
+		"POST /bad HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+	<-started
+	c.CloseWrite()
+	// Nothing signals that the end was read and held back; without the
+	// hold, net/http cancels the request at once. Waiting can only make
+	// the test miss that, never fail with the hold in place.
+	select {
+	case <-aborted:
+		t.Fatal("the client's half-close aborted the request before it")
+	case <-time.After(300 * time.Millisecond):
+	}
+	close(release)
+	if r := c.Read("GET"); r.Status != http.StatusOK {
+		t.Fatalf("the earlier request: got %d; want 200", r.Status)
+	}
+	r := c.Read("POST")
+	wiretest.Problem(t, r.Status, r.Header, r.Body, http.StatusBadRequest)
+	if rest, _ := io.ReadAll(c.R); len(rest) != 0 {
+		t.Fatalf("after the 400, the connection carried %q; want EOF", rest)
+	}
+	select {
+	case <-aborted:
+		t.Fatal("the client's half-close aborted the request before it")
+	default:
 	}
 }

@@ -150,7 +150,7 @@ func (s *Server) Serve(l net.Listener) error {
 			MinVersion:   tls.VersionTLS12, // what HTTP/2 requires (RFC 9113 §9.2)
 		})
 	}
-	err := s.http.Serve(listener{l})
+	err := s.http.Serve(listener{l, s.opts.Logger, s.opts.H2C})
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/testenv"
 )
 
 // Opener returns a fresh, empty store using the given clock and tombstone
@@ -39,28 +40,11 @@ const retention = time.Hour
 // so that the suite checks that stores normalise both.
 var start = time.Date(2030, 1, 2, 3, 4, 5, 123456789, time.FixedZone("UTC+2", 2*60*60))
 
-// Clock is a fake clock, safe for concurrent use.
-type Clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// Clock is the fake clock the suite runs stores on (testenv.Clock).
+type Clock = testenv.Clock
 
 // NewClock returns a Clock reading t.
-func NewClock(t time.Time) *Clock { return &Clock{t: t} }
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-// Advance moves the clock forward by d.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func NewClock(t time.Time) *Clock { return testenv.NewClock(t) }
 
 // env is one test's store and clock.
 type env struct {

@@ -15,17 +15,25 @@ import (
 // requestIDHeader is the request id's field; internal/serve sets it.
 const requestIDHeader = "X-Request-Id"
 
-// identityHeaders returns the canonical names of the fields that name a
-// consumer to the upstream in rev: the auth policy's defaults, whether or
-// not a route uses them, and every name an auth policy configures. A client
-// never sends them on any route: an upstream behind a route without auth
-// may still believe them.
-func identityHeaders(rev *gatehouse.Revision) []string {
+// authHeaders returns the canonical names of the fields that name a
+// consumer to the upstream in rev (identity): the auth policy's defaults,
+// whether or not a route uses them, and every name an auth policy
+// configures. A client never sends them on any route: an upstream behind
+// a route without auth may still believe them. And the fields auth
+// policies read API keys from (keys): removed from the header by the
+// policy that reads them, never forwarded in a trailer.
+func authHeaders(rev *gatehouse.Revision) (identity, keys []string) {
 	var defaults gatehouse.AuthConfig
 	defaults.SetDefaults()
-	names := []string{defaults.ConsumerIDHeader, defaults.ConsumerNameHeader, defaults.GroupsHeader}
+	identity = []string{defaults.ConsumerIDHeader, defaults.ConsumerNameHeader, defaults.GroupsHeader}
 	if rev == nil {
-		return names
+		return identity, nil
+	}
+	add := func(list []string, h string) []string {
+		if h = textproto.CanonicalMIMEHeaderKey(h); h != "" && !contains(list, h) {
+			list = append(list, h)
+		}
+		return list
 	}
 	for _, p := range rev.Policies {
 		if p.Type != gatehouse.PolicyAuth {
@@ -37,12 +45,13 @@ func identityHeaders(rev *gatehouse.Revision) []string {
 			continue // policy.Compile refuses it, and the revision with it
 		}
 		for _, h := range []string{c.ConsumerIDHeader, c.ConsumerNameHeader, c.GroupsHeader} {
-			if h = textproto.CanonicalMIMEHeaderKey(h); h != "" && !contains(names, h) {
-				names = append(names, h)
-			}
+			identity = add(identity, h)
+		}
+		if c.KeyAuth != nil {
+			keys = add(keys, c.KeyAuth.Header)
 		}
 	}
-	return names
+	return identity, keys
 }
 
 func contains(list []string, s string) bool {
@@ -152,7 +161,7 @@ func (st *state) trailerAllowed(k string, connection []string) bool {
 	if strings.IndexByte(k, '_') >= 0 {
 		k = textproto.CanonicalMIMEHeaderKey(strings.ReplaceAll(k, "_", "-"))
 	}
-	return !isHopByHop(k) && !forbiddenInTrailer(k) && !st.owned(k) && !httpx.HasToken(connection, k)
+	return !isHopByHop(k) && !forbiddenInTrailer(k) && !st.owned(k) && !contains(st.keys, k) && !httpx.HasToken(connection, k)
 }
 
 // forbiddenInTrailer reports whether a canonical header key is one of the

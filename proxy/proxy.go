@@ -84,8 +84,11 @@ type state struct {
 	routes    map[string]*routeMetrics
 	unmatched *routeMetrics
 	// identity are the canonical names of the fields that name a consumer
-	// to the upstream (identityHeaders): no client sends them.
+	// to the upstream (authHeaders): no client sends them.
 	identity []string
+	// keys are the canonical names of the fields API keys are read from
+	// (authHeaders): never forwarded in a trailer.
+	keys []string
 }
 
 // New returns a data plane serving nothing until the first Apply: every
@@ -115,7 +118,8 @@ func (h *Handler) Apply(ctx context.Context, rev *gatehouse.Revision) error {
 	}
 	pctx, cancel := context.WithCancel(context.Background())
 	next := &state{core: cfg, policies: policies, pools: map[string]*forward.Pool{}, cancel: cancel,
-		routes: map[string]*routeMetrics{}, unmatched: h.opts.Metrics.forRoute(""), identity: identityHeaders(rev)}
+		routes: map[string]*routeMetrics{}, unmatched: h.opts.Metrics.forRoute("")}
+	next.identity, next.keys = authHeaders(rev)
 	if rev != nil {
 		for _, r := range rev.Routes {
 			next.routes[r.ID] = h.opts.Metrics.forRoute(r.ID)
@@ -234,5 +238,6 @@ var unconfigured = func() *state {
 	if err != nil {
 		panic(err)
 	}
-	return &state{core: cfg, identity: identityHeaders(nil)}
+	identity, _ := authHeaders(nil)
+	return &state{core: cfg, identity: identity}
 }()

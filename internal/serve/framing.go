@@ -1,6 +1,7 @@
 package serve
 
 import (
+	"bytes"
 	"errors"
 
 	"github.com/gatehouse/gatehouse"
@@ -164,12 +165,21 @@ func (f *framing) feed(p []byte) (heads, cut int, stop error) {
 				f.addName(b)
 			}
 		case fValue:
-			if b == '\n' {
-				f.endValue()
-				f.state = fLineStart
+			if f.field == fieldOther {
+				// Only the line's end matters in a field framing does
+				// not read: jump to it rather than visit every byte.
+				j := bytes.IndexByte(p[i:], '\n')
+				if j < 0 {
+					i = len(p)
+					continue
+				}
+				i += j
+			} else if b != '\n' {
+				f.addValue(b)
 				continue
 			}
-			f.addValue(b)
+			f.endValue()
+			f.state = fLineStart
 		case fBody:
 			i = f.skip(p, i, fStart)
 		case fChunkSize:

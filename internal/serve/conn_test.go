@@ -30,21 +30,7 @@ func TestNoByteAfterTheFramingIsLostReachesNetHTTP(t *testing.T) {
 		{"chunk data not followed by CRLF", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXY"},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
-			l, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer l.Close()
-			client, err := net.Dial("tcp", l.Addr().String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer client.Close()
-			sc, err := listener{Listener: l}.Accept()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer sc.Close()
+			client, sc := connPair(t, listener{})
 			sc.SetDeadline(time.Now().Add(10 * time.Second))
 			if _, err := io.WriteString(client, tc.lost+smuggled); err != nil {
 				t.Fatal(err)
@@ -67,22 +53,8 @@ func TestNoByteAfterTheFramingIsLostReachesNetHTTP(t *testing.T) {
 // net/http, nor any after, the panic is logged once at error level, and
 // the process lives on.
 func TestAPanicInTheFollowerCutsTheStreamAsALossDoes(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	client, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
 	var logged bytes.Buffer
-	sc, err := listener{Listener: l, log: slog.New(slog.NewTextHandler(&logged, nil))}.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sc.Close()
+	client, sc := connPair(t, listener{log: slog.New(slog.NewTextHandler(&logged, nil))})
 	sc.SetDeadline(time.Now().Add(10 * time.Second))
 	sc.(*conn).frames = framing{state: fChunkData, remain: -1 << 62, headEnded: true}
 	if _, err := io.WriteString(client, "abc\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
@@ -99,4 +71,27 @@ func TestAPanicInTheFollowerCutsTheStreamAsALossDoes(t *testing.T) {
 	if n := strings.Count(logged.String(), "level=ERROR"); n != 1 {
 		t.Fatalf("logged %d errors; want 1:\n%s", n, logged.String())
 	}
+}
+
+// connPair returns a client connection and its server end as l (with a
+// loopback listener of its own) accepts it; all close with the test.
+func connPair(t *testing.T, l listener) (client, server net.Conn) {
+	t.Helper()
+	tcp, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tcp.Close() })
+	client, err = net.Dial("tcp", tcp.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	l.Listener = tcp
+	server, err = l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { server.Close() })
+	return client, server
 }

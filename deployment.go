@@ -27,6 +27,9 @@ type Revision struct {
 	// secrets, which the data plane verifies against; the admin API never
 	// shows the hashes (Redact).
 	Credentials []*RevisionCredential `json:"credentials"`
+	// Specs are the OpenAPI documents the revision's openapi policies
+	// name.
+	Specs []*Spec `json:"specs"`
 }
 
 // RevisionCredential is a credential as the data plane needs it.
@@ -56,7 +59,7 @@ var DraftKinds = []Kind{KindService, KindRoute, KindConsumer, KindCredential, Ki
 
 func NewRevision() *Revision {
 	return &Revision{Services: []*Service{}, Routes: []*Route{}, Consumers: []*Consumer{}, Policies: []*Policy{},
-		Credentials: []*RevisionCredential{}}
+		Credentials: []*RevisionCredential{}, Specs: []*Spec{}}
 }
 
 func (r *Revision) Kind() Kind  { return KindRevision }

@@ -50,11 +50,14 @@ const (
 // maintenance (503) answers so whoever asks; then credentials (401), then
 // permissions (403), then what the headers say of the content (406, 415),
 // then limits, which count only requests that could be served (429, 503),
-// and last what needs the body (the content schema: 400, 422). Egress
+// and last what needs the body (the content schema: 400, 422). The
+// openapi policy checks a request like content (its body late); the
+// http-audit policy only judges responses. Egress
 // policies govern the egress listener, not routes.
 var PolicyOrder = []string{
 	PolicyDeprecation, PolicyMaintenance, PolicyAuth, PolicyIPRestriction, PolicyACL,
-	PolicyContent, PolicyRateLimit, PolicyConcurrencyLimit, PolicyAdaptiveConcurrency, PolicyCircuitBreaker,
+	PolicyContent, PolicyOpenAPI, PolicyRateLimit, PolicyConcurrencyLimit, PolicyAdaptiveConcurrency, PolicyCircuitBreaker,
+	PolicyHTTPAudit,
 }
 
 // MaxPolicies bounds the policies one route or service lists.

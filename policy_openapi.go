@@ -23,7 +23,11 @@ const (
 // spec or HTTP; enforce also replaces a response whose head breaks an
 // error-severity rule with a 502.
 type OpenAPIConfig struct {
-	SpecID    string `json:"spec_id"`
+	SpecID string `json:"spec_id"`
+	// BasePath is what precedes the document's paths in a request's path;
+	// "" means the path of the document's first server URL ("/v1" for
+	// https://api.example.com/v1), "/" none.
+	BasePath  string `json:"base_path"`
 	Requests  string `json:"requests"`
 	Responses string `json:"responses"`
 	// NormalizeErrors turns an upstream 4xx/5xx that is not a problem

@@ -22,6 +22,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/audit"
 )
 
 // Request is one request's passage through its route's policies.
@@ -206,6 +207,9 @@ type Env struct {
 	// Context bounds background work (JWKS refreshes); it ends when the
 	// data plane closes.
 	Context context.Context
+	// Findings keeps what openapi and http-audit policies find; nil
+	// discards it.
+	Findings audit.Sink
 }
 
 // builder compiles the policies of one type that apply to one route.

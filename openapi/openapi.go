@@ -11,8 +11,14 @@ package openapi
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"sort"
 
 	"github.com/getkin/kin-openapi/openapi3"
+
+	"github.com/gatehouse/gatehouse/internal/strictjson"
 )
 
 // Problem is one reason a document is refused, at a JSON pointer into it
@@ -20,7 +26,15 @@ import (
 type Problem struct {
 	Pointer string
 	Message string
+	// Unlisted is set only on the entry that ends a list cut at
+	// MaxProblems: how many problems it stands for.
+	Unlisted int
 }
+
+// MaxProblems is how many problems Parse lists; one more entry, at "",
+// counts the rest. It is the rule of every gatehouse error list
+// (strictjson.MaxErrors): a document can be wrong in a million places.
+const MaxProblems = strictjson.MaxErrors
 
 // Operation is one operation a document declares.
 type Operation struct {
@@ -35,35 +49,98 @@ type Operation struct {
 // Document is a description that Parse accepted.
 type Document struct {
 	// Version is the document's openapi member ("3.0.3", "3.1.0").
-	Version    string
+	Version string
+	// Title and APIVersion are info.title and info.version.
 	Title      string
+	APIVersion string
+	// Operations are those of the document's paths: paths in document
+	// order, and within a path GET HEAD POST PUT PATCH DELETE OPTIONS
+	// TRACE. Webhooks and callbacks are requests the API makes, not
+	// routes it serves, so they are not listed.
 	Operations []Operation
 
 	doc *openapi3.T
 }
 
-// Parse reads and checks a document given as JSON or YAML. It returns the
-// document, or every problem found, each at its JSON pointer.
+// Parse reads and checks a document given as JSON (when its first byte
+// past white space is '{') or YAML. It returns the document, or every
+// problem found (at most MaxProblems and one counting the rest), each at
+// its JSON pointer. The checks run cheapest first, each only on what
+// passed the one before:
+//   - reading, within the bounds on size, depth and YAML aliases;
+//   - the openapi member: 3.0.x or 3.1.x;
+//   - the OpenAPI Initiative's JSON Schema of that version, and what it
+//     cannot say: $refs local and resolvable, bounds on enums, patterns
+//     that Go's regexp compiles, paths and operations;
+//   - kin-openapi's loader and its Validate, whose error names no
+//     pointer and is given at "".
+//
+// Parse never reads a file or the network: external $refs are refused.
 func Parse(data []byte) (*Document, []Problem) {
-	loader := openapi3.NewLoader()
-	loader.IsExternalRefsAllowed = false
-	doc, err := loader.LoadFromData(data)
+	t, problems := readTree(data)
+	if problems != nil {
+		return nil, problems
+	}
+	ver, minor, p := version(t.root)
+	if p != nil {
+		return nil, []Problem{*p}
+	}
+	problems = schemaProblems(minor, t.root)
+	c := &checker{root: t.root, chains: map[string]string{}}
+	c.walk(t.root, "", "", false)
+	problems = append(problems, c.problems...)
+	ops, opProblems := operations(t)
+	problems = append(problems, opProblems...)
+	if len(problems) > 0 {
+		return nil, capProblems(problems)
+	}
+	doc, err := load(t.root)
 	if err != nil {
 		return nil, []Problem{{Message: err.Error()}}
 	}
-	if err := doc.Validate(context.Background()); err != nil {
-		return nil, []Problem{{Message: err.Error()}}
-	}
-	d := &Document{Version: doc.OpenAPI, doc: doc}
+	d := &Document{Version: ver, Operations: ops, doc: doc}
 	if doc.Info != nil {
-		d.Title = doc.Info.Title
-	}
-	if doc.Paths != nil {
-		for _, path := range doc.Paths.InMatchingOrder() {
-			for method, op := range doc.Paths.Value(path).Operations() {
-				d.Operations = append(d.Operations, Operation{Method: method, Path: path, OperationID: op.OperationID})
-			}
-		}
+		d.Title, d.APIVersion = doc.Info.Title, doc.Info.Version
 	}
 	return d, nil
+}
+
+// load gives the checked tree to kin-openapi, as JSON: kin then reads
+// exactly the values checked above (no second YAML reading, no alias
+// expanded again), and can read nothing else.
+func load(root any) (*openapi3.T, error) {
+	data, err := json.Marshal(root)
+	if err != nil {
+		return nil, err
+	}
+	doc, err := newLoader().LoadFromData(data)
+	if err != nil {
+		return nil, err
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		return nil, err
+	}
+	return doc, nil
+}
+
+// newLoader is a kin-openapi loader that cannot fetch: external refs are
+// refused, and were one to get past that flag, the reader it would call
+// refuses too.
+func newLoader() *openapi3.Loader {
+	loader := openapi3.NewLoader()
+	loader.IsExternalRefsAllowed = false
+	loader.ReadFromURIFunc = func(_ *openapi3.Loader, u *url.URL) ([]byte, error) {
+		return nil, fmt.Errorf("%s: external references are not fetched", u)
+	}
+	return loader
+}
+
+// capProblems sorts problems by pointer and cuts the list at MaxProblems.
+func capProblems(p []Problem) []Problem {
+	sort.SliceStable(p, func(i, j int) bool { return p[i].Pointer < p[j].Pointer })
+	if len(p) <= MaxProblems {
+		return p
+	}
+	n := len(p) - MaxProblems
+	return append(p[:MaxProblems:MaxProblems], Problem{Message: fmt.Sprintf("has %d more problems, not listed: only the first %d are", n, MaxProblems), Unlisted: n})
 }

@@ -3,6 +3,7 @@ package openapi
 import (
 	"embed"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -91,49 +92,149 @@ func schemaProblems(minor string, root any) []Problem {
 }
 
 // leaves flattens e to the errors that caused it. Where a oneOf or anyOf
-// failed, only the branches that got furthest into the document are
-// kept: a parameter that is neither a Reference nor a valid Parameter
-// should be told what is wrong with it as a Parameter, not that it lacks
-// a $ref as well.
+// failed, each branch is a form the value could have taken, and most are
+// not the one the author meant; only the likeliest are kept:
+//   - not the Reference branch, when the value has no $ref;
+//   - not branches whose value has the wrong type or a wrong constant
+//     (`in: query` in the branch for path parameters), if another has
+//     neither;
+//   - of those left, the branches that got deepest into the value.
+//
+// If every branch failed on a constant or type, only those failures are
+// kept, merged per pointer into one "must be one of": `in: body` is told
+// the four places a parameter can be, not the rest of four forms.
 func leaves(e *jsonschema.ValidationError) []*jsonschema.ValidationError {
 	if len(e.Causes) == 0 {
 		return []*jsonschema.ValidationError{e}
 	}
 	switch e.ErrorKind.(type) {
 	case *kind.OneOf, *kind.AnyOf:
-		best, bestDepth := [][]*jsonschema.ValidationError(nil), -1
-		for _, c := range e.Causes {
-			l := leaves(c)
-			if onlyMissingRef(l) {
-				continue
-			}
-			d := 0
-			for _, x := range l {
-				d = max(d, len(x.InstanceLocation))
-			}
-			switch {
-			case d > bestDepth:
-				best, bestDepth = [][]*jsonschema.ValidationError{l}, d
-			case d == bestDepth:
-				best = append(best, l)
-			}
-		}
-		if len(best) == 1 {
-			return best[0]
-		}
-		if len(best) == 0 || bestDepth == len(e.InstanceLocation) && len(best) > 1 {
-			// Every branch failed at the value itself: say so once.
-			return []*jsonschema.ValidationError{{InstanceLocation: e.InstanceLocation, ErrorKind: e.ErrorKind}}
-		}
+	default:
 		var out []*jsonschema.ValidationError
-		for _, l := range best {
-			out = append(out, l...)
+		for _, c := range e.Causes {
+			out = append(out, leaves(c)...)
 		}
 		return out
 	}
-	var out []*jsonschema.ValidationError
+	var branches [][]*jsonschema.ValidationError
 	for _, c := range e.Causes {
-		out = append(out, leaves(c)...)
+		if l := leaves(c); !onlyMissingRef(l) {
+			branches = append(branches, l)
+		}
+	}
+	if len(branches) == 0 {
+		return []*jsonschema.ValidationError{{InstanceLocation: e.InstanceLocation, ErrorKind: e.ErrorKind}}
+	}
+	var right [][]*jsonschema.ValidationError
+	for _, l := range branches {
+		if !slices.ContainsFunc(l, wrongForm) {
+			right = append(right, l)
+		}
+	}
+	if len(right) == 0 {
+		return mergeWrongForms(branches)
+	}
+	best, bestDepth := [][]*jsonschema.ValidationError(nil), -1
+	for _, l := range right {
+		d := 0
+		for _, x := range l {
+			d = max(d, len(x.InstanceLocation))
+		}
+		switch {
+		case d > bestDepth:
+			best, bestDepth = [][]*jsonschema.ValidationError{l}, d
+		case d == bestDepth:
+			best = append(best, l)
+		}
+	}
+	if len(best) > 1 && bestDepth == len(e.InstanceLocation) {
+		// Several forms failed at the value itself: say so once, naming
+		// the members they want if that is what they lack.
+		var members []string
+		allRequired := true
+		for _, l := range best {
+			for _, x := range l {
+				r, ok := x.ErrorKind.(*kind.Required)
+				if !ok {
+					allRequired = false
+					break
+				}
+				members = append(members, r.Missing...)
+			}
+		}
+		if allRequired && len(members) > 0 {
+			return []*jsonschema.ValidationError{{InstanceLocation: e.InstanceLocation, ErrorKind: &needsOneOf{slices.Compact(members)}}}
+		}
+		return []*jsonschema.ValidationError{{InstanceLocation: e.InstanceLocation, ErrorKind: e.ErrorKind}}
+	}
+	var out []*jsonschema.ValidationError
+	for _, l := range best {
+		out = append(out, l...)
+	}
+	return out
+}
+
+// needsOneOf is a oneOf or anyOf whose every form lacks a member: the
+// value needs one of them.
+type needsOneOf struct{ members []string }
+
+func (*needsOneOf) KeywordPath() []string { return nil }
+
+func (k *needsOneOf) LocalizedString(*message.Printer) string {
+	return "needs one of the members " + strings.Join(k.members, ", ")
+}
+
+// wrongForm reports whether e says the value is not of a branch's form
+// at all: a wrong type, or not the constant the branch is keyed on.
+func wrongForm(e *jsonschema.ValidationError) bool {
+	switch e.ErrorKind.(type) {
+	case *kind.Type, *kind.Const, *kind.Enum:
+		return true
+	}
+	return false
+}
+
+// mergeWrongForms keeps the wrong-form failures of branches, with the
+// constants and enums wanted at one pointer merged into one enum.
+func mergeWrongForms(branches [][]*jsonschema.ValidationError) []*jsonschema.ValidationError {
+	var out []*jsonschema.ValidationError
+	enums := map[string]*kind.Enum{}
+	for _, l := range branches {
+		for _, x := range l {
+			var want []any
+			var got any
+			switch k := x.ErrorKind.(type) {
+			case *kind.Const:
+				got, want = k.Got, []any{k.Want}
+			case *kind.Enum:
+				got, want = k.Got, k.Want
+			case *kind.Type:
+				out = append(out, x)
+				continue
+			default:
+				continue
+			}
+			ptr := pointer(x.InstanceLocation)
+			if en, ok := enums[ptr]; ok {
+				for _, w := range want {
+					if !slices.Contains(en.Want, w) {
+						en.Want = append(en.Want, w)
+					}
+				}
+				continue
+			}
+			en := &kind.Enum{Got: got, Want: slices.Clone(want)}
+			enums[ptr] = en
+			out = append(out, &jsonschema.ValidationError{InstanceLocation: x.InstanceLocation, ErrorKind: en})
+		}
+	}
+	// A value that is both of the wrong type for one form and not the
+	// wanted constant of another is told the constants: they say more.
+	if len(enums) > 0 {
+		out = slices.DeleteFunc(out, func(x *jsonschema.ValidationError) bool {
+			_, isType := x.ErrorKind.(*kind.Type)
+			return isType && enums[pointer(x.InstanceLocation)] != nil
+		})
 	}
 	return out
 }

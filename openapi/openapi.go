@@ -86,7 +86,7 @@ func Parse(data []byte) (*Document, []Problem) {
 		return nil, []Problem{*p}
 	}
 	problems = schemaProblems(minor, t.root)
-	c := &checker{root: t.root, chains: map[string]string{}}
+	c := &checker{root: t.root, chains: map[string]verdict{}}
 	c.walk(t.root, "", "", false)
 	problems = append(problems, c.problems...)
 	ops, opProblems := operations(t)

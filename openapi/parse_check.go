@@ -62,7 +62,7 @@ type checker struct {
 	problems []Problem
 	// chains memoises each $ref's verdict, so that a thousand refs to
 	// the same chain follow it once.
-	chains map[string]string
+	chains map[string]verdict
 }
 
 // dataKeywords hold values of the described API (examples, defaults,
@@ -143,51 +143,72 @@ func (c *checker) pattern(ptr, re string) {
 	}
 }
 
-// ref checks the $ref at ptr: local, resolvable, and not one of a chain
-// of $refs that loops or never ends.
+// ref checks the $ref at ptr: local, resolvable, and not the start of a
+// chain of $refs that loops or passes MaxRefChain.
 func (c *checker) ref(ptr, ref string) {
-	if msg := c.chain(ref); msg != "" {
+	if msg := c.chain(ref).message(ref); msg != "" {
 		c.problem(ptr, msg)
 	}
 }
 
-func (c *checker) chain(ref string) string {
-	if msg, ok := c.chains[ref]; ok {
-		return msg
+// verdict is what a $ref leads to: n $refs (itself included) to a value
+// that is not one, or a problem: why, with the ref at fault, bad, if the
+// problem is one ref's.
+type verdict struct {
+	n        int
+	bad, why string
+}
+
+func (v verdict) message(ref string) string {
+	if v.why == "" || v.bad == "" || v.bad == ref {
+		return v.why
 	}
-	seen := map[string]bool{}
-	cur, msg := ref, ""
-	for hops := 0; ; hops++ {
-		if seen[cur] {
-			msg = fmt.Sprintf("is a reference loop: %s leads back to itself through $refs only", cur)
+	return fmt.Sprintf("leads to %s, which %s", v.bad, v.why)
+}
+
+// chain follows ref through the $refs it leads to. Each ref on the way
+// keeps its verdict, so that a document's refs are followed once in all.
+func (c *checker) chain(ref string) verdict {
+	var path []string
+	at := map[string]int{}
+	var end verdict // the verdict of what the last ref of path leads to
+	for cur := ref; ; {
+		if v, ok := c.chains[cur]; ok {
+			end = v
 			break
 		}
-		if hops > MaxRefChain {
-			msg = fmt.Sprintf("starts a chain of more than %d $refs", MaxRefChain)
+		if i, ok := at[cur]; ok {
+			end = verdict{why: "leads into a reference loop: " + strings.Join(append(path[i:], cur), " → ")}
 			break
 		}
-		seen[cur] = true
-		target, err := c.resolve(cur)
-		if err != "" {
-			if cur != ref {
-				err = fmt.Sprintf("leads through %s, which %s", cur, err)
-			}
-			msg = err
+		if len(path) > MaxRefChain {
+			end = verdict{why: fmt.Sprintf("starts a chain of more than %d $refs", MaxRefChain)}
+			break
+		}
+		at[cur] = len(path)
+		path = append(path, cur)
+		target, msg := c.resolve(cur)
+		if msg != "" {
+			end = verdict{bad: cur, why: msg}
 			break
 		}
 		m, _ := target.(map[string]any)
 		next, ok := m["$ref"].(string)
 		if !ok {
-			break
-		}
-		if known, ok := c.chains[next]; ok {
-			msg = known
-			break
+			break // a value: the chain ends well
 		}
 		cur = next
 	}
-	c.chains[ref] = msg
-	return msg
+	for i := len(path) - 1; i >= 0; i-- {
+		if end.why == "" {
+			end.n++
+			if end.n > MaxRefChain {
+				end.why = fmt.Sprintf("starts a chain of more than %d $refs", MaxRefChain)
+			}
+		}
+		c.chains[path[i]] = end
+	}
+	return c.chains[ref]
 }
 
 // resolve finds the value a local reference names, or says why not.
@@ -246,6 +267,8 @@ func operations(t *tree) ([]Operation, []Problem) {
 		order = slices.Sorted(maps.Keys(paths))
 	}
 	var ops []Operation
+	var problems []Problem
+	ids := map[string]Operation{}
 	for _, path := range order {
 		item, _ := paths[path].(map[string]any)
 		for _, method := range methodOrder {
@@ -253,14 +276,28 @@ func operations(t *tree) ([]Operation, []Problem) {
 			if !ok {
 				continue
 			}
-			id, _ := op["operationId"].(string)
-			ops = append(ops, Operation{Method: method, Path: path, OperationID: id})
+			o := Operation{Method: method, Path: path}
+			o.OperationID, _ = op["operationId"].(string)
+			ops = append(ops, o)
+			if o.OperationID == "" {
+				continue
+			}
+			// Route import names routes by operationId: two
+			// operations with one id would be one route.
+			if first, dup := ids[o.OperationID]; dup {
+				problems = append(problems, Problem{
+					Pointer: "/paths/" + escapePointer(path) + "/" + strings.ToLower(method) + "/operationId",
+					Message: fmt.Sprintf("is %q, already the operationId of %s %s", o.OperationID, first.Method, first.Path),
+				})
+				continue
+			}
+			ids[o.OperationID] = o
 		}
 	}
 	if len(ops) > MaxOperations {
 		return nil, []Problem{{Pointer: "/paths", Message: fmt.Sprintf("declares %d operations; at most %d are accepted", len(ops), MaxOperations)}}
 	}
-	return ops, nil
+	return ops, problems
 }
 
 // methodOrder is the order of an operation's methods within a path.

@@ -278,6 +278,14 @@ func describe(e *jsonschema.ValidationError) []Problem {
 		return []Problem{{Pointer: ptr, Message: "matches none of the forms allowed here"}}
 	case *kind.Type:
 		return []Problem{{Pointer: ptr, Message: fmt.Sprintf("must be %s, not %s", strings.Join(k.Want, " or "), k.Got)}}
+	case *kind.Not:
+		// The 3.0 schema's way of saying "example or examples, not
+		// both" and "schema or content, not both".
+		return []Problem{{Pointer: ptr, Message: "combines members that exclude each other (example and examples, or schema and content)"}}
+	case *kind.Format:
+		if k.Want == "regex" {
+			return nil // checker.pattern owns patterns, and bounds them too
+		}
 	}
 	return []Problem{{Pointer: ptr, Message: e.ErrorKind.LocalizedString(printer)}}
 }

@@ -1,0 +1,460 @@
+package openapi
+
+import (
+	"bufio"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+// sharedOpenAPIDir is ../shared/testdata/openapi beside the repository:
+// third parties' documents, read in place, never copied. Without it the
+// test is skipped loudly, except in CI, where it must run.
+func sharedOpenAPIDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the test's directory")
+		}
+		dir = parent
+	}
+	shared := filepath.Join(filepath.Dir(dir), "shared", "testdata", "openapi")
+	if _, err := os.Stat(shared); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("the shared test documents are missing, and CI=true requires them: %v", err)
+		}
+		t.Skipf("SKIPPED: the shared test documents are missing, so third-party documents were not checked: %v", err)
+	}
+	return shared
+}
+
+// sharedDoc is one row of ../shared/testdata/SOURCES.md's table.
+type sharedDoc struct {
+	file              string
+	paths, operations int
+}
+
+// sourcesRow reads "| `file` | ... | ... | 3.0.0 | 2 / 3 (allOf) | ..." rows.
+var sourcesRow = regexp.MustCompile("^\\| `([^`]+)` \\|[^|]*\\|[^|]*\\|[^|]*\\| (\\d+) / (\\d+)")
+
+// sharedDocs reads SOURCES.md's table. A row whose counts are not
+// "paths / operations" must be in counted, which says them instead.
+func sharedDocs(t *testing.T, dir string, counted map[string]sharedDoc) []sharedDoc {
+	f, err := os.Open(filepath.Join(filepath.Dir(dir), "SOURCES.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var docs []sharedDoc
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		line := s.Text()
+		if !strings.HasPrefix(line, "| `") {
+			continue
+		}
+		if m := sourcesRow.FindStringSubmatch(line); m != nil {
+			p, _ := strconv.Atoi(m[2])
+			o, _ := strconv.Atoi(m[3])
+			docs = append(docs, sharedDoc{m[1], p, o})
+			continue
+		}
+		file := strings.Split(line, "`")[1]
+		d, ok := counted[file]
+		if !ok {
+			t.Fatalf("SOURCES.md gives no paths / operations for %s, and the test does not either: %s", file, line)
+		}
+		docs = append(docs, d)
+	}
+	return docs
+}
+
+func TestEverySharedDocumentIsAcceptedWithTheOperationsItDeclares(t *testing.T) {
+	dir := sharedOpenAPIDir(t)
+	docs := sharedDocs(t, dir, map[string]sharedDoc{
+		// SOURCES.md says "1 webhook"; its one path has one operation,
+		// and the webhook is not one.
+		"oai-webhook-example.yaml": {"oai-webhook-example.yaml", 1, 1},
+	})
+	files, _ := filepath.Glob(filepath.Join(dir, "*"))
+	if len(files) != len(docs) {
+		t.Fatalf("got %d files in %s; SOURCES.md lists %d", len(files), dir, len(docs))
+	}
+	for _, sd := range docs {
+		t.Run(sd.file, func(t *testing.T) {
+			data, err := os.ReadFile(filepath.Join(dir, sd.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, problems := Parse(data)
+			if problems != nil {
+				t.Fatalf("got problems %v; want the document accepted", problems)
+			}
+			paths := map[string]bool{}
+			for _, op := range d.Operations {
+				paths[op.Path] = true
+			}
+			if len(paths) != sd.paths || len(d.Operations) != sd.operations {
+				t.Fatalf("got %d paths / %d operations; want %d / %d", len(paths), len(d.Operations), sd.paths, sd.operations)
+			}
+			// kin-openapi's reading of the same document agrees.
+			kin := 0
+			for _, item := range d.doc.Paths.Map() {
+				kin += len(item.Operations())
+			}
+			if kin != len(d.Operations) {
+				t.Fatalf("got %d operations; kin-openapi counts %d", len(d.Operations), kin)
+			}
+			if d.Title == "" || d.APIVersion == "" || !strings.HasPrefix(d.Version, "3.") {
+				t.Fatalf("got title %q, API version %q, version %q; want all three", d.Title, d.APIVersion, d.Version)
+			}
+		})
+	}
+}
+
+func TestOperationsFollowTheDocumentsPathOrderAndAFixedMethodOrder(t *testing.T) {
+	want := []Operation{
+		{"GET", "/zebras", "listZebras"},
+		{"POST", "/zebras", "createZebra"},
+		{"GET", "/ants/{id}", ""},
+		{"POST", "/ants/{id}", ""},
+		{"PUT", "/ants/{id}", "putAnt"},
+		{"DELETE", "/ants/{id}", "deleteAnt"},
+	}
+	yamlDoc := `openapi: 3.0.3
+info: {title: Order, version: "2.1"}
+paths:
+  /zebras:
+    post: {operationId: createZebra, responses: {"201": {description: created}}}
+    get: {operationId: listZebras, responses: {"200": {description: ok}}}
+  /ants/{id}:
+    parameters: [{name: id, in: path, required: true, schema: {type: string}}]
+    delete: {operationId: deleteAnt, responses: {"204": {description: gone}}}
+    put: {operationId: putAnt, responses: {"200": {description: ok}}}
+    get: {responses: {"200": {description: ok}}}
+    post:
+      callbacks:
+        onAnt:
+          "{$request.body#/url}":
+            post: {operationId: antCallback, responses: {"200": {description: ok}}}
+      responses: {"200": {description: ok}}
+`
+	jsonDoc := `{"openapi": "3.1.0", "info": {"title": "Order", "version": "2.1"}, "paths": {
+  "/zebras": {
+    "post": {"operationId": "createZebra", "responses": {"201": {"description": "created"}}},
+    "get": {"operationId": "listZebras", "responses": {"200": {"description": "ok"}}}},
+  "/ants/{id}": {
+    "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+    "delete": {"operationId": "deleteAnt", "responses": {"204": {"description": "gone"}}},
+    "put": {"operationId": "putAnt", "responses": {"200": {"description": "ok"}}},
+    "get": {"responses": {"200": {"description": "ok"}}},
+    "post": {"responses": {"200": {"description": "ok"}}}}},
+  "webhooks": {"newAnt": {"post": {"operationId": "antHook", "responses": {"200": {"description": "ok"}}}}}}`
+	for name, doc := range map[string]string{"yaml": yamlDoc, "json": jsonDoc} {
+		t.Run(name, func(t *testing.T) {
+			d, problems := Parse([]byte(doc))
+			if problems != nil {
+				t.Fatalf("got problems %v", problems)
+			}
+			if !slices.Equal(d.Operations, want) {
+				t.Fatalf("got operations %v; want %v", d.Operations, want)
+			}
+			if d.Title != "Order" || d.APIVersion != "2.1" {
+				t.Fatalf("got title %q, API version %q; want Order, 2.1", d.Title, d.APIVersion)
+			}
+		})
+	}
+}
+
+// minimal30 and minimal31 are valid documents that bad ones are made from.
+const minimal30 = "openapi: 3.0.3\ninfo: {title: t, version: '1'}\n"
+const minimal31 = "openapi: 3.1.0\ninfo: {title: t, version: '1'}\n"
+
+func TestDocumentsThatAreLegalButUnusualAreAccepted(t *testing.T) {
+	for _, tc := range []struct{ name, doc string }{
+		{"recursive schema, and refs that reach it through refs", minimal30 + `paths: {}
+components:
+  schemas:
+    Node:
+      type: object
+      properties:
+        children: {type: array, items: {$ref: "#/components/schemas/Node"}}
+        parent: {$ref: "#/components/schemas/Node"}
+    Alias: {$ref: "#/components/schemas/Other"}
+    Other: {$ref: "#/components/schemas/Node"}
+`},
+		{"a $ref member in example data is data", minimal30 + `paths:
+  /a:
+    get:
+      responses:
+        "200":
+          description: ok
+          content:
+            application/json:
+              schema: {type: object, default: {$ref: "https://example.com/default"}, example: {$ref: "other.yaml"}}
+              examples:
+                one: {value: {$ref: "https://example.com/value"}}
+`},
+		{"properties named after keywords", minimal31 + `paths: {}
+components:
+  schemas:
+    Odd:
+      type: object
+      properties:
+        enum: {type: string, pattern: "^[a-z]+$"}
+        example: {$ref: "#/components/schemas/Odd"}
+        value: {$ref: "#/components/schemas/Odd"}
+`},
+		{"a pointer with escapes and percent-encoding", minimal30 + `paths:
+  /a/{b}:
+    get:
+      parameters: [{name: b, in: path, required: true, schema: {type: string}}]
+      responses: {"200": {description: ok}}
+  /c:
+    get:
+      responses:
+        "200": {$ref: "#/paths/~1a~1%7Bb%7D/get/responses/200"}
+`},
+		{"a YAML alias within the bounds", minimal30 + `paths:
+  /a:
+    get: &op {responses: {"200": {description: ok}}}
+  /b:
+    get: *op
+`},
+		{"unquoted status codes and YAML number spellings", minimal30 + `paths:
+  /a:
+    get:
+      parameters: [{name: n, in: query, schema: {type: integer, maximum: 0x7F, minimum: 1_0}}]
+      responses: {200: {description: ok}}
+`},
+		{"3.1 with only components", minimal31 + "components: {schemas: {A: {type: [string, \"null\"]}}}\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, problems := Parse([]byte(tc.doc)); problems != nil {
+				t.Fatalf("got problems %v; want the document accepted", problems)
+			}
+		})
+	}
+}
+
+func TestBadDocumentsAreRefusedWithEachProblemAtItsPointer(t *testing.T) {
+	refChain := minimal30 + "paths: {}\ncomponents:\n  schemas:\n    S0: {type: string}\n"
+	for i := 1; i <= MaxRefChain+2; i++ {
+		refChain += fmt.Sprintf("    S%d: {$ref: '#/components/schemas/S%d'}\n", i, i-1)
+	}
+	bigEnum := minimal30 + "paths: {}\ncomponents: {schemas: {Big: {type: integer, enum: [" + strings.Repeat("1, ", MaxEnum) + "1]}}}\n"
+	var deep strings.Builder
+	deep.WriteString(minimal30 + "paths: {}\nx-deep: ")
+	deep.WriteString(strings.Repeat("[", MaxDepth+1) + strings.Repeat("]", MaxDepth+1) + "\n")
+	deepJSON := `{"openapi": "3.0.3", "x": ` + strings.Repeat("[", MaxDepth+1) + strings.Repeat("]", MaxDepth+1) + "}"
+	// Ten levels of ten aliases: 10^10 values from 300 bytes.
+	bomb := minimal30 + "paths: {}\nx-a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+	for c := 'b'; c <= 'k'; c++ {
+		p := c - 1
+		bomb += fmt.Sprintf("x-%c: &%c [*%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c, *%c]\n", c, c, p, p, p, p, p, p, p, p, p, p)
+	}
+	var manyPaths, manyOps strings.Builder
+	manyPaths.WriteString(minimal30 + "paths:\n")
+	for i := 0; i <= MaxPaths; i++ {
+		fmt.Fprintf(&manyPaths, "  /p%d: {}\n", i)
+	}
+	manyOps.WriteString(minimal30 + "paths:\n")
+	for i := 0; i <= MaxOperations/len(methodOrder); i++ {
+		fmt.Fprintf(&manyOps, "  /p%d:\n", i)
+		for _, m := range methodOrder {
+			fmt.Fprintf(&manyOps, "    %s: {responses: {default: {description: d}}}\n", strings.ToLower(m))
+		}
+	}
+
+	for _, tc := range []struct {
+		name, doc string
+		want      []string // the pointers, in order
+	}{
+		// What the document is.
+		{"not UTF-8", "openapi: \xff", []string{""}},
+		{"empty", " \n", []string{""}},
+		{"not JSON", `{"openapi": "3.0.3",}`, []string{""}},
+		{"not YAML", "openapi: [3.0.3\n", []string{""}},
+		{"two YAML documents", minimal30 + "paths: {}\n---\n" + minimal30, []string{""}},
+		{"not an object", "- openapi\n", []string{""}},
+		{"no openapi member", "info: {title: t, version: '1'}\npaths: {}\n", []string{"/openapi"}},
+		{"Swagger 2.0", `{"swagger": "2.0", "info": {"title": "t", "version": "1"}, "paths": {}}`, []string{"/openapi"}},
+		{"OpenAPI 3.2", "openapi: 3.2.0\ninfo: {title: t, version: '1'}\npaths: {}\n", []string{"/openapi"}},
+		{"openapi as a YAML number", "openapi: 3.0\ninfo: {title: t, version: '1'}\npaths: {}\n", []string{"/openapi"}},
+		{"duplicate YAML key", minimal30 + "paths:\n  /a: {}\n  /a: {}\n", []string{"/paths/~1a"}},
+		{"duplicate JSON key", `{"openapi": "3.1.0", "info": {"title": "t", "title": "u", "version": "1"}}`, []string{"/info/title"}},
+		{"YAML merge key", minimal30 + "paths: {}\nx-a: &a {b: 1}\nx-c: {<<: *a}\n", []string{"/x-c/<<"}},
+		{"infinity", minimal30 + "paths: {}\nx-n: .inf\n", []string{"/x-n"}},
+
+		// What the OAS schemas say.
+		{"wrong schema type, 3.0", minimal30 + `paths:
+  /pets/{petId}:
+    get:
+      parameters: [{name: petId, in: path, required: true, schema: {type: integr}}]
+      responses: {"200": {description: ok}}
+`, []string{"/paths/~1pets~1{petId}/get/parameters/0/schema/type"}},
+		{"wrong schema type, 3.1", minimal31 + `paths:
+  /pets/{petId}:
+    get:
+      parameters: [{name: petId, in: path, required: true, schema: {type: integr}}]
+      responses: {"200": {description: ok}}
+`, []string{"/paths/~1pets~1{petId}/get/parameters/0/schema/type"}},
+		{"missing and unknown members, 3.0", "openapi: 3.0.3\ninfo: {title: t}\n" + `paths:
+  /pets:
+    get:
+      foo: 1
+      parameters: [{name: x, in: body, schema: {type: string}}]
+      responses: {"200": {descripton: ok}}
+`, []string{"/info/version", "/paths/~1pets/get/foo", "/paths/~1pets/get/parameters/0/in", "/paths/~1pets/get/responses/200/description", "/paths/~1pets/get/responses/200/descripton"}},
+		{"missing and unknown members, 3.1", "openapi: 3.1.0\ninfo: {title: t}\n" + `paths:
+  /pets:
+    get:
+      foo: 1
+      parameters: [{name: x, in: query}]
+      responses: {"200": {descripton: ok}}
+`, []string{"/info/version", "/paths/~1pets/get/foo", "/paths/~1pets/get/parameters/0", "/paths/~1pets/get/responses/200/description", "/paths/~1pets/get/responses/200/descripton"}},
+		{"a parameter that is neither a Reference nor a Parameter", minimal30 + `paths:
+  /a:
+    get:
+      parameters: [{in: query, schema: {type: string}}]
+      responses: {"200": {description: ok}}
+`, []string{"/paths/~1a/get/parameters/0/name"}},
+
+		// $refs.
+		{"external reference to a file", minimal30 + `paths:
+  /a:
+    get:
+      responses: {"200": {$ref: "responses.yaml#/ok"}}
+`, []string{"/paths/~1a/get/responses/200/$ref"}},
+		{"external reference to a URL", minimal31 + `paths: {}
+components: {schemas: {A: {$ref: "https://example.com/schemas/a.json"}}}
+`, []string{"/components/schemas/A/$ref"}},
+		{"unresolvable local reference", minimal30 + `paths:
+  /a:
+    get:
+      parameters: [{$ref: "#/components/parameters/nope"}]
+      responses: {"200": {description: ok}}
+`, []string{"/paths/~1a/get/parameters/0/$ref"}},
+		{"reference loop", minimal30 + `paths: {}
+components:
+  schemas:
+    A: {$ref: "#/components/schemas/B"}
+    B: {$ref: "#/components/schemas/A"}
+    C: {$ref: "#/components/schemas/A"}
+`, []string{"/components/schemas/A/$ref", "/components/schemas/B/$ref", "/components/schemas/C/$ref"}},
+		{"self reference", minimal30 + "paths: {}\ncomponents: {schemas: {A: {$ref: '#/components/schemas/A'}}}\n", []string{"/components/schemas/A/$ref"}},
+		{"reference chain too long", refChain, []string{
+			fmt.Sprintf("/components/schemas/S%d/$ref", MaxRefChain+1),
+			fmt.Sprintf("/components/schemas/S%d/$ref", MaxRefChain+2),
+		}},
+
+		// Bounds.
+		{"enum too large", bigEnum, []string{"/components/schemas/Big/enum"}},
+		{"pattern RE2 cannot compile", minimal30 + `paths: {}
+components: {schemas: {A: {type: string, pattern: "^(?=a)b$"}}}
+`, []string{"/components/schemas/A/pattern"}},
+		{"pattern too long", minimal30 + "paths: {}\ncomponents: {schemas: {A: {type: string, pattern: '" + strings.Repeat("a", MaxPattern+1) + "'}}}\n",
+			[]string{"/components/schemas/A/pattern"}},
+		{"patternProperties key RE2 cannot compile", minimal31 + `paths: {}
+components: {schemas: {A: {type: object, patternProperties: {"^x(?!y)": {type: string}}}}}
+`, []string{"/components/schemas/A/patternProperties/^x(?!y)"}},
+		{"nesting too deep, YAML", deep.String(), []string{"/x-deep" + strings.Repeat("/0", MaxDepth-1)}},
+		{"nesting too deep, JSON", deepJSON, []string{"/x" + strings.Repeat("/0", MaxDepth-1)}},
+		{"YAML alias bomb", bomb, []string{"/x-g/0"}},
+		{"YAML alias to itself", minimal30 + "paths: {}\nx-a: &a [1, *a]\n", []string{"/x-a/1"}},
+		{"too many paths", manyPaths.String(), []string{"/paths"}},
+		{"too many operations", manyOps.String(), []string{"/paths"}},
+		{"too large a YAML document", "openapi: 3.0.3\nx: [" + strings.Repeat("1,", maxYAMLMarks) + "1]\n", []string{""}},
+
+		// What kin-openapi would have said only at "".
+		{"duplicate operationId", minimal30 + `paths:
+  /a: {get: {operationId: x, responses: {"200": {description: ok}}}}
+  /b: {get: {operationId: x, responses: {"200": {description: ok}}}}
+`, []string{"/paths/~1b/get/operationId"}},
+		// kin-openapi's own checks, after every other passed.
+		{"undeclared path parameter", minimal30 + `paths:
+  /a/{id}: {get: {responses: {"200": {description: ok}}}}
+`, []string{""}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, problems := Parse([]byte(tc.doc))
+			if d != nil {
+				t.Fatalf("got a document; want problems at %q", tc.want)
+			}
+			var got []string
+			for _, p := range problems {
+				got = append(got, p.Pointer)
+				if p.Message == "" {
+					t.Errorf("got a problem at %q without a message", p.Pointer)
+				}
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("got problems %v; want at %q", problems, tc.want)
+			}
+		})
+	}
+}
+
+func TestAProblemListIsCutAtMaxProblemsAndCountsTheRest(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(minimal30 + "paths: {}\ninfo2: 1\ncomponents:\n  schemas:\n")
+	for i := 0; i < MaxProblems+50; i++ {
+		fmt.Fprintf(&b, "    S%03d: {type: wrong}\n", i)
+	}
+	_, problems := Parse([]byte(b.String()))
+	if len(problems) != MaxProblems+1 {
+		t.Fatalf("got %d problems; want %d and one counting the rest", len(problems), MaxProblems+1)
+	}
+	last := problems[MaxProblems]
+	if last.Pointer != "" || last.Unlisted != 51 || !strings.Contains(last.Message, "51 more") {
+		t.Fatalf("got last problem %+v; want one at \"\" counting 51 more", last)
+	}
+	if problems[0].Pointer != "/components/schemas/S000/type" {
+		t.Fatalf("got first problem at %q; want the list sorted by pointer", problems[0].Pointer)
+	}
+}
+
+// TestLoaderNeverFetchesExternalReferences gives kin-openapi's loader, as
+// Parse builds it, documents whose $refs name a real server and a real
+// file: it must refuse both without reading either.
+func TestLoaderNeverFetchesExternalReferences(t *testing.T) {
+	var requests atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"type": "string"}`)
+	}))
+	defer srv.Close()
+	file := filepath.Join(t.TempDir(), "schema.json")
+	if err := os.WriteFile(file, []byte(`{"type": "string"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, ref := range []string{srv.URL + "/schema.json", "file://" + file, file} {
+		doc := fmt.Sprintf(`{"openapi": "3.0.3", "info": {"title": "t", "version": "1"}, "paths": {},
+			"components": {"schemas": {"A": {"$ref": %q}}}}`, ref)
+		if _, err := newLoader().LoadFromData([]byte(doc)); err == nil {
+			t.Errorf("kin-openapi's loader accepted a $ref to %s; want it refused", ref)
+		}
+		if _, problems := Parse([]byte(doc)); len(problems) != 1 || problems[0].Pointer != "/components/schemas/A/$ref" {
+			t.Errorf("got problems %v for a $ref to %s; want one at its $ref", problems, ref)
+		}
+	}
+	if n := requests.Load(); n != 0 {
+		t.Fatalf("the server got %d requests; want none", n)
+	}
+}

@@ -107,14 +107,19 @@ func Parse(data []byte) (*Document, []Problem) {
 
 // load gives the checked tree to kin-openapi, as JSON: kin then reads
 // exactly the values checked above (no second YAML reading, no alias
-// expanded again), and can read nothing else.
+// expanded again), and can read nothing else. The JSON goes to
+// encoding/json, not to the loader's LoadFromData, which reads JSON with
+// its YAML parser: that parser is superlinear on one long line.
 func load(root any) (*openapi3.T, error) {
 	data, err := json.Marshal(root)
 	if err != nil {
 		return nil, err
 	}
-	doc, err := newLoader().LoadFromData(data)
-	if err != nil {
+	doc := &openapi3.T{}
+	if err := json.Unmarshal(data, doc); err != nil {
+		return nil, err
+	}
+	if err := newLoader().ResolveRefsIn(doc, nil); err != nil {
 		return nil, err
 	}
 	if err := doc.Validate(context.Background()); err != nil {

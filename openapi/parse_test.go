@@ -15,9 +15,10 @@ import (
 	"testing"
 )
 
-// sharedOpenAPIDir is ../shared/testdata/openapi beside the repository:
-// third parties' documents, read in place, never copied. Without it the
-// test is skipped loudly, except in CI, where it must run.
+// sharedOpenAPIDir is shared/testdata/openapi beside the repository (or,
+// for a git worktree nested deeper, beside the nearest directory above
+// it): third parties' documents, read in place, never copied. Without it
+// the test is skipped loudly, except in CI, where it must run.
 func sharedOpenAPIDir(t testing.TB) string {
 	t.Helper()
 	dir, err := os.Getwd()
@@ -34,14 +35,21 @@ func sharedOpenAPIDir(t testing.TB) string {
 		}
 		dir = parent
 	}
-	shared := filepath.Join(filepath.Dir(dir), "shared", "testdata", "openapi")
-	if _, err := os.Stat(shared); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("the shared test documents are missing, and CI=true requires them: %v", err)
+	root := dir
+	for dir = filepath.Dir(root); ; dir = filepath.Dir(dir) {
+		shared := filepath.Join(dir, "shared", "testdata", "openapi")
+		if _, err := os.Stat(shared); err == nil {
+			return shared
 		}
-		t.Skipf("SKIPPED: the shared test documents are missing, so third-party documents were not checked: %v", err)
+		if filepath.Dir(dir) == dir {
+			break
+		}
 	}
-	return shared
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("shared/testdata/openapi is not beside %s or above it, and CI=true requires the shared test documents", root)
+	}
+	t.Skipf("SKIPPED: shared/testdata/openapi is not beside %s or above it, so third-party documents were not checked", root)
+	return ""
 }
 
 // sharedDoc is one row of ../shared/testdata/SOURCES.md's table.
@@ -185,8 +193,13 @@ paths:
 const minimal30 = "openapi: 3.0.3\ninfo: {title: t, version: '1'}\n"
 const minimal31 = "openapi: 3.1.0\ninfo: {title: t, version: '1'}\n"
 
-func TestDocumentsThatAreLegalButUnusualAreAccepted(t *testing.T) {
-	for _, tc := range []struct{ name, doc string }{
+// goodCase is a document Parse must accept.
+type goodCase struct{ name, doc string }
+
+// unusualDocuments are legal documents that a checker could wrongly
+// refuse; FuzzParse starts from them too.
+func unusualDocuments() []goodCase {
+	return []goodCase{
 		{"recursive schema, and refs that reach it through refs", minimal30 + `paths: {}
 components:
   schemas:
@@ -243,7 +256,11 @@ components:
       responses: {200: {description: ok}}
 `},
 		{"3.1 with only components", minimal31 + "components: {schemas: {A: {type: [string, \"null\"]}}}\n"},
-	} {
+	}
+}
+
+func TestDocumentsThatAreLegalButUnusualAreAccepted(t *testing.T) {
+	for _, tc := range unusualDocuments() {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, problems := Parse([]byte(tc.doc)); problems != nil {
 				t.Fatalf("got problems %v; want the document accepted", problems)
@@ -252,7 +269,16 @@ components:
 	}
 }
 
-func TestBadDocumentsAreRefusedWithEachProblemAtItsPointer(t *testing.T) {
+// badCase is a document Parse must refuse, and the pointers of its
+// problems, in order.
+type badCase struct {
+	name, doc string
+	want      []string
+}
+
+// badDocuments are documents Parse must refuse; FuzzParse starts from
+// them too.
+func badDocuments() []badCase {
 	refChain := minimal30 + "paths: {}\ncomponents:\n  schemas:\n    S0: {type: string}\n"
 	for i := 1; i <= MaxRefChain+2; i++ {
 		refChain += fmt.Sprintf("    S%d: {$ref: '#/components/schemas/S%d'}\n", i, i-1)
@@ -281,10 +307,7 @@ func TestBadDocumentsAreRefusedWithEachProblemAtItsPointer(t *testing.T) {
 		}
 	}
 
-	for _, tc := range []struct {
-		name, doc string
-		want      []string // the pointers, in order
-	}{
+	return []badCase{
 		// What the document is.
 		{"not UTF-8", "openapi: \xff", []string{""}},
 		{"empty", " \n", []string{""}},
@@ -390,7 +413,11 @@ components: {schemas: {A: {type: object, patternProperties: {"^x(?!y)": {type: s
 		{"undeclared path parameter", minimal30 + `paths:
   /a/{id}: {get: {responses: {"200": {description: ok}}}}
 `, []string{""}},
-	} {
+	}
+}
+
+func TestBadDocumentsAreRefusedWithEachProblemAtItsPointer(t *testing.T) {
+	for _, tc := range badDocuments() {
 		t.Run(tc.name, func(t *testing.T) {
 			d, problems := Parse([]byte(tc.doc))
 			if d != nil {

@@ -94,7 +94,7 @@ func Parse(data []byte) (*Document, []Problem) {
 	if len(problems) > 0 {
 		return nil, capProblems(problems)
 	}
-	doc, err := load(t.root)
+	doc, err := load(t)
 	if err != nil {
 		return nil, []Problem{{Message: err.Error()}}
 	}
@@ -110,10 +110,13 @@ func Parse(data []byte) (*Document, []Problem) {
 // expanded again), and can read nothing else. The JSON goes to
 // encoding/json, not to the loader's LoadFromData, which reads JSON with
 // its YAML parser: that parser is superlinear on one long line.
-func load(root any) (*openapi3.T, error) {
-	data, err := json.Marshal(root)
-	if err != nil {
-		return nil, err
+func load(t *tree) (*openapi3.T, error) {
+	data := t.json
+	if data == nil {
+		var err error
+		if data, err = json.Marshal(t.root); err != nil {
+			return nil, err
+		}
 	}
 	doc := &openapi3.T{}
 	if err := json.Unmarshal(data, doc); err != nil {

@@ -2,7 +2,9 @@ package openapi
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -13,6 +15,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"go.yaml.in/yaml/v4"
 )
 
 // sharedOpenAPIDir is shared/testdata/openapi beside the repository (or,
@@ -484,4 +488,103 @@ func TestLoaderNeverFetchesExternalReferences(t *testing.T) {
 	if n := requests.Load(); n != 0 {
 		t.Fatalf("the server got %d requests; want none", n)
 	}
+}
+
+// BenchmarkParse measures Parse on the largest shared document and on
+// 16 MiB documents made of copies of its paths (with their own
+// operationIds), as JSON and as YAML: the --spec-max-bytes default.
+//
+//	go test -run '^$' -bench BenchmarkParse -benchmem ./openapi/
+func BenchmarkParse(b *testing.B) {
+	data, err := os.ReadFile(filepath.Join(sharedOpenAPIDir(b), "apisguru-apideck.com-vault-10.0.0-openapi.yaml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	bigJSON, bigYAML := sixteenMiB(b, data)
+	for _, bc := range []struct {
+		name string
+		data []byte
+	}{
+		{"apideck-170KB-yaml", data},
+		{"16MiB-json", bigJSON},
+		{"16MiB-yaml", bigYAML},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			if _, problems := Parse(bc.data); problems != nil {
+				b.Fatalf("got problems %v", problems[:min(len(problems), 5)])
+			}
+			b.SetBytes(int64(len(bc.data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				Parse(bc.data)
+			}
+		})
+	}
+}
+
+// sixteenMiB copies the paths of a document under /v0, /v1, ... until
+// its JSON passes 16 MiB, and gives it as JSON and as YAML.
+func sixteenMiB(b *testing.B, data []byte) (jsonDoc, yamlDoc []byte) {
+	t, problems := readTree(data)
+	if problems != nil {
+		b.Fatal(problems)
+	}
+	root := t.root.(map[string]any)
+	orig := root["paths"].(map[string]any)
+	paths := map[string]any{}
+	root["paths"] = paths
+	for copyN := 0; len(jsonDoc) < 16<<20; copyN++ {
+		for p, item := range orig {
+			paths[fmt.Sprintf("/v%d%s", copyN, p)] = renameOperations(item, copyN)
+		}
+		if copyN%16 == 15 {
+			jsonDoc, _ = json.Marshal(root)
+		}
+	}
+	yamlDoc, err := yaml.Marshal(yamlValues(root))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return jsonDoc, yamlDoc
+}
+
+// renameOperations copies a path item, suffixing its operationIds.
+func renameOperations(item any, n int) any {
+	m := maps.Clone(item.(map[string]any))
+	for _, method := range methodOrder {
+		if op, ok := m[strings.ToLower(method)].(map[string]any); ok {
+			op = maps.Clone(op)
+			if id, ok := op["operationId"].(string); ok {
+				op["operationId"] = fmt.Sprintf("%s%d", id, n)
+			}
+			m[strings.ToLower(method)] = op
+		}
+	}
+	return m
+}
+
+// yamlValues turns json.Numbers into numbers, which the YAML encoder
+// would otherwise write as strings.
+func yamlValues(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, x := range v {
+			out[k] = yamlValues(x)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, x := range v {
+			out[i] = yamlValues(x)
+		}
+		return out
+	case json.Number:
+		if i, err := v.Int64(); err == nil {
+			return i
+		}
+		f, _ := v.Float64()
+		return f
+	}
+	return v
 }

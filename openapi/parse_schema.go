@@ -58,8 +58,6 @@ var oasSchemas = sync.OnceValues(func() (map[string]*jsonschema.Schema, error) {
 	return out, nil
 })
 
-var printer = message.NewPrinter(language.English)
-
 // schemaProblems validates a document's tree against the OAS schema of
 // its minor version and turns the validator's tree of errors into one
 // problem per leaf cause.
@@ -287,7 +285,7 @@ func describe(e *jsonschema.ValidationError) []Problem {
 			return nil // checker.pattern owns patterns, and bounds them too
 		}
 	}
-	return []Problem{{Pointer: ptr, Message: e.ErrorKind.LocalizedString(printer)}}
+	return []Problem{{Pointer: ptr, Message: e.ErrorKind.LocalizedString(message.NewPrinter(language.English))}}
 }
 
 func pointer(tokens []string) string {

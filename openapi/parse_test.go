@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -587,4 +588,26 @@ func yamlValues(v any) any {
 		return f
 	}
 	return v
+}
+
+// TestParseIsSafeForConcurrentUse parses from several goroutines at once,
+// as concurrent admin writes do, the first ones racing to compile the
+// embedded schemas (run with -race).
+func TestParseIsSafeForConcurrentUse(t *testing.T) {
+	docs := []string{
+		minimal30 + "paths: {}\ncomponents: {schemas: {A: {type: wrong}, B: {$ref: '#/nope'}}}\n",
+		minimal31 + "paths: {/a: {get: {parameters: [{name: x, in: body}]}}}\n",
+		minimal31 + "paths: {}\n",
+	}
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			doc := docs[i%len(docs)]
+			d, problems := Parse([]byte(doc))
+			if (d == nil) == (problems == nil) {
+				t.Errorf("got document %v and problems %v for %q; want exactly one", d != nil, problems, doc)
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -146,7 +146,7 @@ func (c *contract) checkContentType(r *Request) error {
 	typ, sub, ok := contentType(r.R.Header["Content-Type"])
 	if ok {
 		for _, m := range c.accepts {
-			if m.matches(typ, sub) {
+			if m.Matches(typ, sub) {
 				return nil
 			}
 		}

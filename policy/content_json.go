@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
@@ -31,22 +30,14 @@ const maxViolationMessage = 200
 func decodeJSON(b []byte) (any, error) {
 	v, err := jsondoc.Decode(b)
 	if err != nil {
-		return nil, badJSON(b, err.Offset, err.What)
+		return nil, badJSON(err.Describe(b))
 	}
 	return v, nil
 }
 
-// badJSON is the 400 for a body that is not a JSON document, naming the
-// byte at offset i (0-based; -1 for none) by line, column and byte, all
-// counted from 1. The column counts bytes.
-func badJSON(b []byte, i int, what string) *gatehouse.Error {
-	msg := what
-	if i >= 0 {
-		i = min(i, len(b))
-		line := 1 + bytes.Count(b[:i], []byte{'\n'})
-		col := i - bytes.LastIndexByte(b[:i], '\n')
-		msg = fmt.Sprintf("%s at line %d, column %d (byte %d)", what, line, col, i+1)
-	}
+// badJSON is the 400 for a body that is not a JSON document; msg says
+// what and where (jsondoc.Error.Describe).
+func badJSON(msg string) *gatehouse.Error {
 	return &gatehouse.Error{Code: gatehouse.EINVALID, Message: "The request body " + msg + ".",
 		Fields: []gatehouse.FieldError{{Field: "body", Message: msg}}}
 }

@@ -23,6 +23,18 @@ type Error struct {
 
 func (e *Error) Error() string { return e.What }
 
+// Describe says what is wrong with b and where: the byte at Offset by
+// line, column and byte, all counted from 1 (the column counts bytes).
+func (e *Error) Describe(b []byte) string {
+	if e.Offset < 0 {
+		return e.What
+	}
+	i := min(e.Offset, len(b))
+	line := 1 + bytes.Count(b[:i], []byte{'\n'})
+	col := i - bytes.LastIndexByte(b[:i], '\n')
+	return fmt.Sprintf("%s at line %d, column %d (byte %d)", e.What, line, col, i+1)
+}
+
 func fail(i int, what string) *Error { return &Error{Offset: i, What: what} }
 
 // MaxDepth is the deepest nesting of arrays and objects Decode reads;

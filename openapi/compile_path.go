@@ -17,7 +17,7 @@ type pathNode struct {
 	literal map[string]*pathNode
 	mixed   []*mixedEdge
 	param   *pathNode // a segment that is one parameter
-	item *pathItem // a template ends here
+	item    *pathItem // a template ends here
 }
 
 type mixedEdge struct {

@@ -76,3 +76,5 @@ func TestCompileNamesWhatItCannotValidateByPointer(t *testing.T) {
 		t.Fatalf("problems at\n%s\nwant\n%s\n(%v)", strings.Join(got, "\n"), strings.Join(want, "\n"), probs)
 	}
 }
+
+func sharedDoc(t testing.TB, name string) []byte { return testenv.SharedOpenAPI(t, name) }

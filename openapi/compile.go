@@ -32,9 +32,10 @@ type Op struct {
 	// OperationID is the operationId, "" if the document gives none.
 	OperationID string
 
-	item   *pathItem
-	params []*param
-	body   *requestBody // nil: the operation declares none
+	item     *pathItem
+	params   []*param
+	hasQuery bool         // some parameter is in the query
+	body     *requestBody // nil: the operation declares none
 
 	responses map[int]*ResponseSpec
 	ranges    [6]*ResponseSpec // 1XX..5XX
@@ -215,6 +216,7 @@ func (c *compiler) params(op *Op, itemPtr string, itemParams openapi3.Parameters
 			continue
 		}
 		op.params = append(op.params, p)
+		op.hasQuery = op.hasQuery || p.in == openapi3.ParameterInQuery
 		if p.in == openapi3.ParameterInPath {
 			byName[p.name] = p
 		}

@@ -32,6 +32,8 @@ type param struct {
 	// a schema; its value is a JSON text.
 	jsonContent bool
 	schema      *jsonschema.Schema
+	fast        *fastCheck // nil: only the validator can tell
+	deepPrefix  string     // deepObject: "name["
 	// pathIndex is a path parameter's place among the template's.
 	pathIndex int
 	ptr       string // where the document declares it
@@ -135,6 +137,9 @@ func (c *compiler) param(ptr string, p *openapi3.Parameter) *param {
 	case p.Schema != nil:
 		s = p.Schema.Value
 		out.schema = c.schema(ptr + "/schema")
+		if out.schema != nil {
+			out.fast = newFastCheck(out.schema, 0)
+		}
 	case len(p.Content) == 1:
 		for mt, m := range p.Content {
 			rng, ok := media.ParseRange(strings.SplitN(mt, ";", 2)[0])
@@ -175,7 +180,9 @@ func (c *compiler) param(ptr string, p *openapi3.Parameter) *param {
 		out.types = t
 	}
 	switch {
-	case out.style == "deepObject" && out.shape != object:
+	case out.style == "deepObject" && out.shape == object:
+		out.deepPrefix = out.name + "["
+	case out.style == "deepObject":
 		c.add(ptr+"/style", "is deepObject, which OpenAPI defines for objects only")
 		return nil
 	case (out.style == "spaceDelimited" || out.style == "pipeDelimited") && out.shape == primitive:

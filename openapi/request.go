@@ -111,12 +111,17 @@ func (s *Spec) CheckHead(r *http.Request) (*Op, *Refusal) {
 			Detail: "The Accept header excludes every media type this operation produces: " + op.producesText + "."}
 	}
 	var bad []Violation
+	var qbuf [16]queryPair
+	var query []queryPair
+	if op.hasQuery {
+		query = splitQuery(r.URL.RawQuery, qbuf[:0])
+	}
 	for _, p := range op.params {
 		raw := ""
 		if p.in == "path" && p.pathIndex < len(vals) {
 			raw = vals[p.pathIndex]
 		}
-		v, ok, msg := p.value(r, raw)
+		v, ok, msg := p.value(r, raw, query)
 		switch {
 		case msg != "":
 			bad = append(bad, Violation{Field: p.field, Message: msg})
@@ -124,7 +129,7 @@ func (s *Spec) CheckHead(r *http.Request) (*Op, *Refusal) {
 			if p.required {
 				bad = append(bad, Violation{Field: p.field, Message: "is required"})
 			}
-		case p.schema != nil:
+		case p.schema != nil && (p.fast == nil || !p.fast.check(v)):
 			if err := p.schema.Validate(v); err != nil {
 				bad = append(bad, violations(err, p.field)...)
 			}

@@ -15,14 +15,15 @@ import (
 // JSON type its schema expects. What cannot be read is a violation with
 // the parameter's field; what can is validated by its schema.
 
-// paramValue decodes p from r; path is the raw value of a path parameter.
+// value decodes p from r; path is the raw value of a path parameter,
+// query the request's query, split.
 // ok is false when the parameter is absent.
-func (p *param) value(r *http.Request, path string) (v any, ok bool, msg string) {
+func (p *param) value(r *http.Request, path string, query []queryPair) (v any, ok bool, msg string) {
 	switch p.in {
 	case "path":
 		return p.fromPath(path)
 	case "query":
-		return p.fromQuery(r.URL.RawQuery)
+		return p.fromQuery(query)
 	case "header":
 		vals := r.Header[p.name]
 		if len(vals) == 0 {
@@ -167,35 +168,52 @@ func (p *param) fromJSON(raw string, enc encoding) (any, bool, string) {
 	return v, true, ""
 }
 
-// fromQuery finds the parameter in a raw query string.
-func (p *param) fromQuery(q string) (any, bool, string) {
+// queryPair is one name=value of a query: the name decoded, the value
+// as sent.
+type queryPair struct{ key, raw string }
+
+// splitQuery splits a raw query once for all of an operation's
+// parameters; a name that does not decode is kept as sent.
+func splitQuery(q string, pairs []queryPair) []queryPair {
+	for q != "" {
+		var pair string
+		pair, q, _ = strings.Cut(q, "&")
+		k, v, _ := strings.Cut(pair, "=")
+		if key, ok := unescape(k, encQuery); ok {
+			k = key
+		}
+		pairs = append(pairs, queryPair{k, v})
+	}
+	return pairs
+}
+
+// fromQuery finds the parameter in a query.
+func (p *param) fromQuery(q []queryPair) (any, bool, string) {
 	switch {
 	case p.style == "deepObject":
 		return p.deepObject(q)
 	case p.shape == object && p.explode:
 		// Exploded form objects are the properties as fields of their own.
-		obj := map[string]any{}
-		found := false
-		for q != "" {
-			var k, v string
-			k, v, q = nextPair(q)
-			name, ok := unescape(k, encQuery)
-			if _, known := p.props[name]; !ok || !known {
+		var obj map[string]any
+		for _, kv := range q {
+			if _, known := p.props[kv.key]; !known {
 				continue
 			}
-			found = true
-			if msg := p.setProp(obj, k, v, encQuery); msg != "" {
-				return nil, true, msg
+			val, ok := unescape(kv.raw, encQuery)
+			if !ok {
+				return nil, true, "is not correctly percent-encoded"
 			}
+			if obj == nil {
+				obj = map[string]any{}
+			}
+			obj[kv.key] = coerce(val, p.props[kv.key])
 		}
-		return obj, found, ""
+		return obj, obj != nil, ""
 	case p.shape == array && p.explode:
 		var items []string
-		for q != "" {
-			var k, v string
-			k, v, q = nextPair(q)
-			if keyIs(k, p.name) {
-				items = append(items, v)
+		for _, kv := range q {
+			if kv.key == p.name {
+				items = append(items, kv.raw)
 			}
 		}
 		if items == nil {
@@ -203,12 +221,11 @@ func (p *param) fromQuery(q string) (any, bool, string) {
 		}
 		return p.items(items, encQuery)
 	}
-	for q != "" {
-		var k, v string
-		k, v, q = nextPair(q)
-		if !keyIs(k, p.name) {
+	for _, kv := range q {
+		if kv.key != p.name {
 			continue
 		}
+		v := kv.raw
 		if v == "" && p.allowEmpty {
 			return nil, false, ""
 		}
@@ -231,17 +248,10 @@ func (p *param) fromQuery(q string) (any, bool, string) {
 	return nil, false, ""
 }
 
-func (p *param) deepObject(q string) (any, bool, string) {
-	obj := map[string]any{}
-	found := false
-	for q != "" {
-		var k, v string
-		k, v, q = nextPair(q)
-		name, ok := unescape(k, encQuery)
-		if !ok {
-			continue
-		}
-		rest, ok := strings.CutPrefix(name, p.name+"[")
+func (p *param) deepObject(q []queryPair) (any, bool, string) {
+	var obj map[string]any
+	for _, kv := range q {
+		rest, ok := strings.CutPrefix(kv.key, p.deepPrefix)
 		if !ok {
 			continue
 		}
@@ -249,8 +259,7 @@ func (p *param) deepObject(q string) (any, bool, string) {
 		if !ok || strings.ContainsAny(prop, "[]") {
 			return nil, true, "must be " + p.name + "[name]=value pairs (deepObject style, one level)"
 		}
-		found = true
-		val, ok := unescape(v, encQuery)
+		val, ok := unescape(kv.raw, encQuery)
 		if !ok {
 			return nil, true, "is not correctly percent-encoded"
 		}
@@ -258,29 +267,12 @@ func (p *param) deepObject(q string) (any, bool, string) {
 		if !known {
 			t = p.types
 		}
+		if obj == nil {
+			obj = map[string]any{}
+		}
 		obj[prop] = coerce(val, t)
 	}
-	return obj, found, ""
-}
-
-// nextPair cuts the first name=value pair off a raw query.
-func nextPair(q string) (k, v, rest string) {
-	pair, rest, _ := strings.Cut(q, "&")
-	k, v, _ = strings.Cut(pair, "=")
-	return k, v, rest
-}
-
-// keyIs reports whether a raw query key is name, without allocating for
-// a key that needs no unescaping.
-func keyIs(raw, name string) bool {
-	if raw == name {
-		return true
-	}
-	if !strings.ContainsAny(raw, "%+") {
-		return false
-	}
-	k, ok := unescape(raw, encQuery)
-	return ok && k == name
+	return obj, obj != nil, ""
 }
 
 // encoding is how a parameter's text is escaped where it is sent.

@@ -96,7 +96,7 @@ func splitPath(p string, segs []string) []string {
 // when the request passes, for CheckBody.
 func (s *Spec) CheckHead(r *http.Request) (*Op, *Refusal) {
 	var buf [8]string
-	op, vals, ref := s.find(r.Method, requestPath(r.URL), buf[:0])
+	op, vals, ref := s.find(r.Method, r.URL.EscapedPath(), buf[:0])
 	if ref != nil {
 		return nil, ref
 	}
@@ -142,13 +142,6 @@ func (s *Spec) CheckHead(r *http.Request) (*Op, *Refusal) {
 		return nil, &Refusal{Kind: BadRequest, Violations: bad, Detail: fmt.Sprintf("The request breaks the API's description: %s.", count(len(bad), "invalid parameter"))}
 	}
 	return op, nil
-}
-
-func requestPath(u *url.URL) string {
-	if u.RawPath != "" {
-		return u.EscapedPath()
-	}
-	return u.Path
 }
 
 // ReadsBody reports whether CheckBody needs the body of a request that

@@ -64,6 +64,18 @@ func Decode(b []byte) (any, *Error) {
 	if len(bytes.TrimLeft(b, " \t\r\n")) == 0 {
 		return nil, fail(-1, "is empty; a JSON document is required")
 	}
+	if json.Valid(b) {
+		// The common case, read without encoding/json's token API, which
+		// allocates for every token; what is not JSON takes the slow path
+		// below, whose errors say exactly what and where.
+		p := parser{b: b}
+		p.space()
+		v, err := p.value(0)
+		if err != nil {
+			return nil, err
+		}
+		return v, nil
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	v, err := parseJSONValue(dec, b, 0)
@@ -172,4 +184,106 @@ func QuoteKey(s string) string {
 	}
 	sb.WriteByte('"')
 	return sb.String()
+}
+
+// parser reads a document json.Valid accepted: it needs to find only what
+// JSON allows and this package refuses (a key twice, nesting too deep).
+type parser struct {
+	b []byte
+	i int
+}
+
+func (p *parser) space() {
+	for p.i < len(p.b) && (p.b[p.i] == ' ' || p.b[p.i] == '\t' || p.b[p.i] == '\r' || p.b[p.i] == '\n') {
+		p.i++
+	}
+}
+
+func (p *parser) value(depth int) (any, *Error) {
+	switch c := p.b[p.i]; c {
+	case '{', '[':
+		if depth >= MaxDepth {
+			return nil, fail(p.i, fmt.Sprintf("nests deeper than %d levels", MaxDepth))
+		}
+		p.i++
+		p.space()
+		if c == '[' {
+			arr := []any{}
+			for p.b[p.i] != ']' {
+				v, err := p.value(depth + 1)
+				if err != nil {
+					return nil, err
+				}
+				arr = append(arr, v)
+				p.space()
+				if p.b[p.i] == ',' {
+					p.i++
+					p.space()
+				}
+			}
+			p.i++
+			return arr, nil
+		}
+		obj := map[string]any{}
+		for p.b[p.i] != '}' {
+			at := p.i
+			key := p.string()
+			if _, dup := obj[key]; dup {
+				return nil, fail(at, fmt.Sprintf("has the key %s twice in one object", QuoteKey(key)))
+			}
+			p.space()
+			p.i++ // ':'
+			p.space()
+			v, err := p.value(depth + 1)
+			if err != nil {
+				return nil, err
+			}
+			obj[key] = v
+			p.space()
+			if p.b[p.i] == ',' {
+				p.i++
+				p.space()
+			}
+		}
+		p.i++
+		return obj, nil
+	case '"':
+		return p.string(), nil
+	case 't':
+		p.i += len("true")
+		return true, nil
+	case 'f':
+		p.i += len("false")
+		return false, nil
+	case 'n':
+		p.i += len("null")
+		return nil, nil
+	}
+	start := p.i
+	for p.i < len(p.b) && strings.IndexByte("+-.0123456789eE", p.b[p.i]) >= 0 {
+		p.i++
+	}
+	return json.Number(p.b[start:p.i]), nil
+}
+
+// string reads a string; one with escapes is decoded by encoding/json,
+// so that it reads exactly as there (lone surrogates included).
+func (p *parser) string() string {
+	start := p.i
+	p.i++
+	escaped := false
+	for p.b[p.i] != '"' {
+		if p.b[p.i] == '\\' {
+			escaped = true
+			p.i++
+		}
+		p.i++
+	}
+	p.i++
+	if !escaped {
+		return string(p.b[start+1 : p.i-1])
+	}
+	var s string
+	_ = json.Unmarshal(p.b[start:p.i], &s) // valid: json.Valid said so
+	return s
 }

@@ -156,7 +156,8 @@ func (c *compiler) pathItem(s *Spec, template string, pi *openapi3.PathItem) {
 		allow = append(allow, m)
 	}
 	// HEAD is GET without a body (RFC 9110 §9.3.2): a path with GET and
-	// no head operation takes HEAD as GET.
+	// no head operation takes HEAD as GET. OPTIONS is an operation like
+	// any other: a document that wants preflights through declares it.
 	if get := item.ops[http.MethodGet]; get != nil && item.ops[http.MethodHead] == nil {
 		item.ops[http.MethodHead] = get
 		allow = slices.Insert(allow, 1, http.MethodHead)

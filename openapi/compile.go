@@ -259,7 +259,7 @@ func (c *compiler) requestBody(op *Op, ptr string, ref *openapi3.RequestBodyRef)
 		case media.IsJSON(rng.Type, rng.Sub):
 			bc.kind = bodyJSON
 			if sch := c.schema(mtPtr + "/schema"); sch != nil {
-				bc.json = &bodySchema{schema: sch}
+				bc.json = newBodySchema(sch)
 			}
 		case rng == media.Range{Type: "application", Sub: "x-www-form-urlencoded"}:
 			bc.kind = bodyForm

@@ -9,13 +9,14 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
-// Most parameters have schemas of a few keywords (a type, bounds, an
-// enum, a pattern, a format). The general validator spends most of a
-// parameter's check on them (every number becomes a big.Rat), so such a
-// schema also gets a fastCheck, read from the compiled schema itself and
-// so meaning exactly what it means: it proves a value valid without
-// allocating, and anything it cannot prove (a failure, a number out of
-// int64) goes to the validator, which decides and words the violations.
+// Most parameters, and most bodies, have schemas of a few keywords (a
+// type, bounds, an enum, a pattern, a format; properties, required,
+// items). The general validator spends most of a check on them (every
+// number becomes a big.Rat, every step allocates), so such a schema also
+// gets a fastCheck, read from the compiled schema itself and so meaning
+// exactly what it means: it proves a value valid without allocating, and
+// anything it cannot prove (a failure, a number out of int64) goes to
+// the validator, which decides and words the violations.
 type fastCheck struct {
 	types              typeSet // 0: any
 	enum               []string
@@ -26,33 +27,58 @@ type fastCheck struct {
 	min, max, xmin, xm *int64
 	items              *fastCheck // arrays
 	minItems, maxItems int
+	props              map[string]*fastCheck // objects
+	required           []string
+	// extra checks properties not in props; noExtra refuses them
+	// (additionalProperties: false).
+	extra   *fastCheck
+	noExtra bool
 }
 
-// maxFastDepth bounds the $ref chain and nesting a fastCheck follows.
-const maxFastDepth = 8
+// newFastCheck returns the fast check of s, nil if s, or a schema it
+// leads to, uses a keyword the fast check does not know.
+func newFastCheck(s *jsonschema.Schema) *fastCheck {
+	b := &fastBuilder{memo: map[*jsonschema.Schema]*fastCheck{}}
+	f := b.build(s)
+	if b.failed {
+		return nil
+	}
+	return f
+}
 
-// newFastCheck returns the fast check of s, nil if s uses a keyword it
-// does not know.
-func newFastCheck(s *jsonschema.Schema, depth int) *fastCheck {
+// fastBuilder builds the fast checks of a schema and those it leads to;
+// memo makes a recursive schema (an item whose parts are items) one
+// cyclic check.
+type fastBuilder struct {
+	memo   map[*jsonschema.Schema]*fastCheck
+	failed bool
+}
+
+func (b *fastBuilder) build(s *jsonschema.Schema) *fastCheck {
 	for s != nil && s.Ref != nil {
-		if depth > maxFastDepth || !onlyRef(s) {
+		if !onlyRef(s) {
+			b.failed = true
 			return nil
 		}
-		s, depth = s.Ref, depth+1
+		s = s.Ref
 	}
-	if s == nil || depth > maxFastDepth || s.Bool != nil || s.RecursiveRef != nil || s.DynamicRef != nil ||
+	if f, ok := b.memo[s]; ok {
+		return f
+	}
+	if s == nil || len(b.memo) > 1000 || s.Bool != nil || s.RecursiveRef != nil || s.DynamicRef != nil ||
 		s.Const != nil || s.Not != nil || len(s.AllOf)+len(s.AnyOf)+len(s.OneOf) > 0 || s.If != nil ||
-		s.MaxProperties != nil || s.MinProperties != nil || len(s.Required) > 0 || s.PropertyNames != nil ||
-		len(s.Properties) > 0 || len(s.PatternProperties) > 0 || s.AdditionalProperties != nil ||
+		s.MaxProperties != nil || s.MinProperties != nil || s.PropertyNames != nil || len(s.PatternProperties) > 0 ||
 		len(s.Dependencies)+len(s.DependentRequired)+len(s.DependentSchemas) > 0 || s.UnevaluatedProperties != nil ||
 		s.UniqueItems || s.Contains != nil || s.MinContains != nil || s.MaxContains != nil ||
 		s.AdditionalItems != nil || len(s.PrefixItems) > 0 || s.UnevaluatedItems != nil ||
 		s.ContentEncoding != nil || s.ContentMediaType != nil || s.ContentSchema != nil ||
 		s.MultipleOf != nil || len(s.Extensions) > 0 {
+		b.failed = true
 		return nil
 	}
 	f := &fastCheck{minLen: intOr(s.MinLength), maxLen: intOr(s.MaxLength), pattern: s.Pattern,
-		minItems: intOr(s.MinItems), maxItems: intOr(s.MaxItems)}
+		minItems: intOr(s.MinItems), maxItems: intOr(s.MaxItems), required: s.Required}
+	b.memo[s] = f
 	if s.Types != nil {
 		for _, name := range s.Types.ToStrings() {
 			f.types |= typeBits[name]
@@ -66,37 +92,45 @@ func newFastCheck(s *jsonschema.Schema, depth int) *fastCheck {
 		for _, v := range s.Enum.Values {
 			str, ok := v.(string)
 			if !ok {
+				b.failed = true
 				return nil
 			}
 			f.enum = append(f.enum, str)
 		}
 	}
-	var ok bool
-	if f.min, ok = bound(s.Minimum); !ok {
-		return nil
-	}
-	if f.max, ok = bound(s.Maximum); !ok {
-		return nil
-	}
-	if f.xmin, ok = bound(s.ExclusiveMinimum); !ok {
-		return nil
-	}
-	if f.xm, ok = bound(s.ExclusiveMaximum); !ok {
+	var ok [4]bool
+	f.min, ok[0] = bound(s.Minimum)
+	f.max, ok[1] = bound(s.Maximum)
+	f.xmin, ok[2] = bound(s.ExclusiveMinimum)
+	f.xm, ok[3] = bound(s.ExclusiveMaximum)
+	if ok != [4]bool{true, true, true, true} {
+		b.failed = true
 		return nil
 	}
 	switch items := s.Items.(type) {
 	case nil:
 	case *jsonschema.Schema:
-		if f.items = newFastCheck(items, depth+1); f.items == nil {
-			return nil
-		}
+		f.items = b.build(items)
 	default:
-		return nil
+		b.failed = true
 	}
 	if s.Items2020 != nil {
-		if f.items = newFastCheck(s.Items2020, depth+1); f.items == nil {
-			return nil
+		f.items = b.build(s.Items2020)
+	}
+	if len(s.Properties) > 0 {
+		f.props = make(map[string]*fastCheck, len(s.Properties))
+		for name, p := range s.Properties {
+			f.props[name] = b.build(p)
 		}
+	}
+	switch ap := s.AdditionalProperties.(type) {
+	case nil:
+	case bool:
+		f.noExtra = !ap
+	case *jsonschema.Schema:
+		f.extra = b.build(ap)
+	default:
+		b.failed = true
 	}
 	return f
 }
@@ -106,10 +140,11 @@ func newFastCheck(s *jsonschema.Schema, depth int) *fastCheck {
 func onlyRef(s *jsonschema.Schema) bool {
 	c := *s
 	c.Ref = nil
-	return newFastCheck(&c, maxFastDepth) != nil && c.Types == nil && c.Enum == nil && c.Format == nil &&
+	return (&fastBuilder{memo: map[*jsonschema.Schema]*fastCheck{}}).build(&c) != nil &&
+		c.Types == nil && c.Enum == nil && c.Format == nil &&
 		c.MinLength == nil && c.MaxLength == nil && c.Pattern == nil && c.MinItems == nil && c.MaxItems == nil &&
 		c.Minimum == nil && c.Maximum == nil && c.ExclusiveMinimum == nil && c.ExclusiveMaximum == nil &&
-		c.Items == nil && c.Items2020 == nil
+		c.Items == nil && c.Items2020 == nil && len(c.Properties) == 0 && len(c.Required) == 0 && c.AdditionalProperties == nil
 }
 
 func intOr(p *int) int {
@@ -179,6 +214,28 @@ func (f *fastCheck) check(v any) bool {
 	case nil:
 		if f.types != 0 && f.types&tNull == 0 || f.hasEnum {
 			return false
+		}
+	case map[string]any:
+		if f.types != 0 && f.types&tObject == 0 || f.hasEnum {
+			return false
+		}
+		for _, name := range f.required {
+			if _, ok := v[name]; !ok {
+				return false
+			}
+		}
+		for name, pv := range v {
+			p, ok := f.props[name]
+			switch {
+			case ok:
+				if p != nil && !p.check(pv) {
+					return false
+				}
+			case f.noExtra:
+				return false
+			case f.extra != nil && !f.extra.check(pv):
+				return false
+			}
 		}
 	case []any:
 		if f.types != 0 && f.types&tArray == 0 || f.hasEnum ||

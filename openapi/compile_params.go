@@ -138,7 +138,7 @@ func (c *compiler) param(ptr string, p *openapi3.Parameter) *param {
 		s = p.Schema.Value
 		out.schema = c.schema(ptr + "/schema")
 		if out.schema != nil {
-			out.fast = newFastCheck(out.schema, 0)
+			out.fast = newFastCheck(out.schema)
 		}
 	case len(p.Content) == 1:
 		for mt, m := range p.Content {

@@ -145,7 +145,7 @@ func (c *compiler) response(key, ptr string, r *openapi3.Response) *ResponseSpec
 		rc := &ResponseContent{MediaType: rng.String(), rng: rng}
 		if m := r.Content[mt]; m != nil && m.Schema != nil && media.IsJSON(rng.Type, rng.Sub) {
 			if sch := c.schema(mtPtr + "/schema"); sch != nil {
-				rc.schema = &bodySchema{schema: sch}
+				rc.schema = newBodySchema(sch)
 			}
 		}
 		out.contents = append(out.contents, rc)

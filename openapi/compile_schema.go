@@ -241,6 +241,11 @@ func clip(s string, n int) string {
 // bodySchema validates JSON bodies of one media type against a schema.
 type bodySchema struct {
 	schema *jsonschema.Schema
+	fast   *fastCheck // nil: only the validator can tell
+}
+
+func newBodySchema(s *jsonschema.Schema) *bodySchema {
+	return &bodySchema{schema: s, fast: newFastCheck(s)}
 }
 
 // validateJSON reads body (as jsondoc reads it) and validates it: a body
@@ -255,7 +260,7 @@ func (b *bodySchema) validateJSON(body []byte) (vs []Violation, malformed bool) 
 }
 
 func (b *bodySchema) validate(doc any) []Violation {
-	if b == nil || b.schema == nil {
+	if b == nil || b.schema == nil || b.fast != nil && b.fast.check(doc) {
 		return nil
 	}
 	if err := b.schema.Validate(doc); err != nil {

@@ -160,7 +160,8 @@ func bound(r *big.Rat) (*int64, bool) {
 	if r == nil {
 		return nil, true
 	}
-	if !r.IsInt() || !r.Num().IsInt64() {
+	// Bounds within ±2^53 are exact as float64s too.
+	if !r.IsInt() || !r.Num().IsInt64() || r.Num().Int64() > 1<<53 || r.Num().Int64() < -(1<<53) {
 		return nil, false
 	}
 	n := r.Num().Int64()
@@ -199,13 +200,33 @@ func (f *fastCheck) check(v any) bool {
 		if f.types != 0 && f.types&(tInteger|tNumber) == 0 || f.hasEnum {
 			return false
 		}
-		n, err := strconv.ParseInt(string(v), 10, 64)
-		if err != nil {
-			return false // a fraction, an exponent, or out of int64
+		if n, err := strconv.ParseInt(string(v), 10, 64); err == nil {
+			if f.min != nil && n < *f.min || f.max != nil && n > *f.max ||
+				f.xmin != nil && n <= *f.xmin || f.xm != nil && n >= *f.xm {
+				return false
+			}
+			break
 		}
-		if f.min != nil && n < *f.min || f.max != nil && n > *f.max ||
-			f.xmin != nil && n <= *f.xmin || f.xm != nil && n >= *f.xm {
+		// A fraction, an exponent, or out of int64: a number schema
+		// only. Rounding is monotonic and the bounds are exact in a
+		// float64, so a rounded value strictly inside a bound is inside
+		// it; one that rounds onto a bound is the validator's.
+		if f.types != 0 && f.types&tNumber == 0 {
 			return false
+		}
+		x, err := strconv.ParseFloat(string(v), 64)
+		if err != nil {
+			return false
+		}
+		for _, b := range [...]*int64{f.min, f.xmin} {
+			if b != nil && !(x > float64(*b)) {
+				return false
+			}
+		}
+		for _, b := range [...]*int64{f.max, f.xm} {
+			if b != nil && !(x < float64(*b)) {
+				return false
+			}
 		}
 	case bool:
 		if f.types != 0 && f.types&tBoolean == 0 || f.hasEnum {

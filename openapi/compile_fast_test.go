@@ -59,7 +59,7 @@ func TestFastCheckCoversTheCommonSchemas(t *testing.T) {
 func FuzzFastCheckNeverAcceptsWhatTheValidatorRefuses(f *testing.F) {
 	params := fastParams(f)
 	for _, seed := range []string{"5", "100", "101", "-1", "0", "1.0", "1e2", "9223372036854775808", "2147483648",
-		"asc", "ABC", "abcd", "2026-12-04T10:00:00Z", "", "true", "ÄÄÄ"} {
+		"asc", "ABC", "abcd", "2026-12-04T10:00:00Z", "", "true", "ÄÄÄ", "0.5", "99.999999999999999999", "min", "x"} {
 		f.Add(seed, seed)
 	}
 	f.Fuzz(func(t *testing.T, a, b string) {
@@ -68,6 +68,13 @@ func FuzzFastCheckNeverAcceptsWhatTheValidatorRefuses(f *testing.F) {
 			switch p.shape {
 			case array:
 				v = []any{coerce(a, p.types), coerce(b, p.types)}
+			case object:
+				obj := map[string]any{}
+				for name, t := range p.props {
+					obj[name] = coerce(a, t)
+				}
+				obj[b] = coerce(b, p.types)
+				v = obj
 			default:
 				v = coerce(a, p.types)
 			}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/media"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
@@ -357,9 +358,6 @@ func checkMediaTypes(field string, list []string, f *fields) {
 // "application/json", "text/*" or "*/*", without parameters; type and
 // subtype come back in lower case.
 func ParseMediaRange(s string) (typ, sub string, ok bool) {
-	typ, sub, found := strings.Cut(strings.Trim(s, " \t"), "/")
-	if !found || !IsToken(typ) || !IsToken(sub) || typ == "*" && sub != "*" {
-		return "", "", false
-	}
-	return strings.ToLower(typ), strings.ToLower(sub), true
+	m, ok := media.ParseRange(s)
+	return m.Type, m.Sub, ok
 }

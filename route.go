@@ -5,6 +5,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/gatehouse/gatehouse/internal/media"
 )
 
 // Route sends matching requests to a service.
@@ -224,16 +226,4 @@ func checkList(field string, list []string, limit int, norm func(string) string,
 
 // IsToken reports whether s is an RFC 9110 token: the syntax of a method,
 // a header name, a media type's type and subtype.
-func IsToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
-			continue
-		}
-		return false
-	}
-	return true
-}
+func IsToken(s string) bool { return media.IsToken(s) }

@@ -12,6 +12,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/httpx"
 )
 
 func init() { register(gatehouse.PolicyContent, buildContent) }
@@ -126,7 +127,7 @@ func (s *content) Late() Step {
 
 func (s *content) Check(r *Request) error {
 	for _, c := range s.contracts {
-		if len(c.accepts) > 0 && hasBody(r.R) {
+		if len(c.accepts) > 0 && httpx.HasBody(r.R) {
 			if err := c.checkContentType(r); err != nil {
 				return err
 			}
@@ -146,7 +147,7 @@ func (c *contract) checkContentType(r *Request) error {
 	typ, sub, ok := contentType(r.R.Header["Content-Type"])
 	if ok {
 		for _, m := range c.accepts {
-			if m.matches(typ, sub) {
+			if m.Matches(typ, sub) {
 				return nil
 			}
 		}
@@ -167,12 +168,6 @@ func (c *contract) checkContentType(r *Request) error {
 	return gatehouse.Errorf(gatehouse.EMEDIATYPE, "The request's Content-Type is not one media type; this route accepts %s.", c.acceptsText)
 }
 
-// hasBody reports whether a request declares a body: a length, or chunked
-// framing (or, over HTTP/2, no length and no end of stream).
-func hasBody(r *http.Request) bool {
-	return r.ContentLength > 0 || r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody
-}
-
 // schemaCheck validates JSON request bodies against the schemas of a
 // route's content policies. It reads the body whole, within the route's
 // limit, and puts it back for the upstream, unchanged.
@@ -184,7 +179,7 @@ type schemaCheck struct {
 // the accepts list: a route that must take JSON only says so there.
 func (s *schemaCheck) Check(r *Request) error {
 	req := r.R
-	if !hasBody(req) {
+	if !httpx.HasBody(req) {
 		return nil
 	}
 	if typ, sub, ok := contentType(req.Header["Content-Type"]); !ok || !isJSON(typ, sub) {

@@ -41,7 +41,7 @@ func FuzzMediaTypes(f *testing.F) {
 		if isPrintableASCII(header) && acceptable([]string{strings.ToUpper(header)}, produces) != got {
 			t.Fatalf("Accept %q and its upper case disagree on %s", header, p)
 		}
-		if p.typ != "*" && p.sub != "*" && !acceptable([]string{p.String() + ", " + header}, produces) {
+		if p.Type != "*" && p.Sub != "*" && !acceptable([]string{p.String() + ", " + header}, produces) {
 			t.Fatalf("Accept naming %s first does not admit it: %q", p, header)
 		}
 

@@ -1,12 +1,9 @@
 package policy
 
 import (
-	"bytes"
 	"cmp"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,134 +14,30 @@ import (
 	"golang.org/x/text/message"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/jsondoc"
 )
 
-// maxJSONDepth is the deepest nesting of arrays and objects a body checked
-// against a schema may have; deeper is 400.
-const maxJSONDepth = 256
+// maxJSONDepth is the deepest nesting a body checked against a schema
+// may have; deeper is 400.
+const maxJSONDepth = jsondoc.MaxDepth
 
 // maxViolationMessage bounds one violation's message in bytes: messages
 // quote the offending value, which may be long.
 const maxViolationMessage = 200
 
-// decodeJSON parses a request body as exactly one JSON document, as the
-// schema validator takes it (objects map[string]any, arrays []any,
-// numbers json.Number). It refuses, with a 400 that says where, what
-// parsers disagree on and so what could slip past the schema to an
-// upstream that reads it differently: invalid UTF-8 (which encoding/json
-// would silently replace), a key twice in one object (some parsers keep
-// the first, others the last), data after the document, and nesting over
-// maxJSONDepth.
+// decodeJSON parses a request body as exactly one JSON document, as
+// jsondoc.Decode reads it; what it refuses is a 400 that says where.
 func decodeJSON(b []byte) (any, error) {
-	if !utf8.Valid(b) {
-		i := 0
-		for i < len(b) {
-			r, n := utf8.DecodeRune(b[i:])
-			if r == utf8.RuneError && n <= 1 {
-				break
-			}
-			i += n
-		}
-		return nil, badJSON(b, i, "is not valid UTF-8")
-	}
-	if len(bytes.TrimLeft(b, " \t\r\n")) == 0 {
-		return nil, badJSON(b, -1, "is empty; a JSON document is required")
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	v, err := parseJSONValue(dec, b, 0)
+	v, err := jsondoc.Decode(b)
 	if err != nil {
-		var ge *gatehouse.Error
-		var se *json.SyntaxError
-		switch {
-		case errors.As(err, &ge):
-			return nil, ge
-		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
-			return nil, badJSON(b, len(b), "ends before the JSON document does")
-		case errors.As(err, &se):
-			// Offset counts the bytes before the offending one.
-			return nil, badJSON(b, int(se.Offset), "is not valid JSON: "+strings.TrimPrefix(se.Error(), "json: "))
-		default:
-			return nil, badJSON(b, int(dec.InputOffset()), "is not valid JSON")
-		}
-	}
-	end := int(dec.InputOffset())
-	if _, err := dec.Token(); err != io.EOF {
-		for end < len(b) && strings.IndexByte(" \t\r\n", b[end]) >= 0 {
-			end++
-		}
-		return nil, badJSON(b, end, "has data after the JSON document")
+		return nil, badJSON(err.Describe(b))
 	}
 	return v, nil
 }
 
-func parseJSONValue(dec *json.Decoder, b []byte, depth int) (any, error) {
-	start := int(dec.InputOffset())
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, err
-	}
-	d, ok := tok.(json.Delim)
-	if !ok {
-		return tok, nil
-	}
-	if depth >= maxJSONDepth {
-		return nil, badJSON(b, skipSpace(b, start), fmt.Sprintf("nests deeper than %d levels", maxJSONDepth))
-	}
-	if d == '[' {
-		arr := []any{}
-		for dec.More() {
-			v, err := parseJSONValue(dec, b, depth+1)
-			if err != nil {
-				return nil, err
-			}
-			arr = append(arr, v)
-		}
-		_, err := dec.Token() // ']'
-		return arr, err
-	}
-	obj := map[string]any{}
-	for dec.More() {
-		at := skipSpace(b, int(dec.InputOffset()))
-		kt, err := dec.Token()
-		if err != nil {
-			return nil, err
-		}
-		key, ok := kt.(string)
-		if !ok { // the decoder returns nothing else here
-			return nil, badJSON(b, at, "has an object key that is not a string")
-		}
-		if _, dup := obj[key]; dup {
-			return nil, badJSON(b, at, fmt.Sprintf("has the key %s twice in one object", quoteKey(key)))
-		}
-		if obj[key], err = parseJSONValue(dec, b, depth+1); err != nil {
-			return nil, err
-		}
-	}
-	_, err = dec.Token() // '}'
-	return obj, err
-}
-
-// skipSpace returns the offset of the first byte at or after i that is
-// neither JSON whitespace nor a separator: where the next value starts.
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && strings.IndexByte(" \t\r\n,:", b[i]) >= 0 {
-		i++
-	}
-	return i
-}
-
-// badJSON is the 400 for a body that is not a JSON document, naming the
-// byte at offset i (0-based; -1 for none) by line, column and byte, all
-// counted from 1. The column counts bytes.
-func badJSON(b []byte, i int, what string) *gatehouse.Error {
-	msg := what
-	if i >= 0 {
-		i = min(i, len(b))
-		line := 1 + bytes.Count(b[:i], []byte{'\n'})
-		col := i - bytes.LastIndexByte(b[:i], '\n')
-		msg = fmt.Sprintf("%s at line %d, column %d (byte %d)", what, line, col, i+1)
-	}
+// badJSON is the 400 for a body that is not a JSON document; msg says
+// what and where (jsondoc.Error.Describe).
+func badJSON(msg string) *gatehouse.Error {
 	return &gatehouse.Error{Code: gatehouse.EINVALID, Message: "The request body " + msg + ".",
 		Fields: []gatehouse.FieldError{{Field: "body", Message: msg}}}
 }
@@ -260,7 +153,7 @@ func instancePath(doc any, loc []string) string {
 		switch {
 		case !isIdentifier(tok) || sb.Len() == 0 && tok == "body":
 			sb.WriteByte('[')
-			sb.WriteString(quoteKey(tok))
+			sb.WriteString(jsondoc.QuoteKey(tok))
 			sb.WriteByte(']')
 		case sb.Len() == 0:
 			sb.WriteString(tok)
@@ -283,30 +176,4 @@ func isIdentifier(s string) bool {
 		}
 	}
 	return true
-}
-
-// quoteKey writes s as a JSON string, HTML characters as they are.
-func quoteKey(s string) string {
-	var sb strings.Builder
-	sb.Grow(len(s) + 2)
-	sb.WriteByte('"')
-	for _, r := range s {
-		switch {
-		case r == '"' || r == '\\':
-			sb.WriteByte('\\')
-			sb.WriteRune(r)
-		case r == '\n':
-			sb.WriteString(`\n`)
-		case r == '\r':
-			sb.WriteString(`\r`)
-		case r == '\t':
-			sb.WriteString(`\t`)
-		case r < 0x20:
-			fmt.Fprintf(&sb, `\u%04x`, r)
-		default:
-			sb.WriteRune(r)
-		}
-	}
-	sb.WriteByte('"')
-	return sb.String()
 }

@@ -80,7 +80,7 @@ func TestAcceptable(t *testing.T) {
 
 func TestAcceptableDoesNotAllocate(t *testing.T) {
 	accept := []string{`text/html, application/xhtml+xml;q=0.9, image/*;q=0.8, */*;q=0.1`}
-	produces := []mediaRange{{"application", "xml"}, {"application", "json"}}
+	produces := []mediaRange{{Type: "application", Sub: "xml"}, {Type: "application", Sub: "json"}}
 	if n := testing.AllocsPerRun(100, func() { acceptable(accept, produces) }); n != 0 {
 		t.Fatalf("%v allocations per check; want 0", n)
 	}

@@ -226,6 +226,8 @@ type Build struct {
 	Route     *gatehouse.Route
 	Service   *gatehouse.Service
 	Consumers *Consumers
+	// Specs are the revision's OpenAPI documents, by id.
+	Specs map[string]*gatehouse.Spec
 }
 
 // StateKey names state belonging to policy p on this build's route (or,
@@ -280,6 +282,10 @@ func Compile(rev *gatehouse.Revision, env *Env) (*Set, error) {
 			global = append(global, p)
 		}
 	}
+	specs := make(map[string]*gatehouse.Spec, len(rev.Specs))
+	for _, s := range rev.Specs {
+		specs[s.ID] = s
+	}
 	services := make(map[string]*gatehouse.Service, len(rev.Services))
 	for _, s := range rev.Services {
 		services[s.ID] = s
@@ -327,7 +333,7 @@ func Compile(rev *gatehouse.Revision, env *Env) (*Set, error) {
 			if !ok {
 				return nil, fmt.Errorf("route %q: policy %q is of type %s, which this gatehouse does not enforce", r.ID, pols[0].ID, typ)
 			}
-			step, err := build(&Build{Env: env, Route: r, Service: svc, Consumers: consumers}, pols)
+			step, err := build(&Build{Env: env, Route: r, Service: svc, Consumers: consumers, Specs: specs}, pols)
 			if err != nil {
 				return nil, fmt.Errorf("route %q: %w", r.ID, err)
 			}

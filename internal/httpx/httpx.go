@@ -63,3 +63,9 @@ func AddVia(h http.Header, major, minor int) {
 // via11 is shared by every message: header maps only ever replace a value
 // slice, never append to it.
 var via11 = []string{"1.1 gatehouse"}
+
+// HasBody reports whether a request declares a body: a length, or chunked
+// framing (or, over HTTP/2, no length and no end of stream).
+func HasBody(r *http.Request) bool {
+	return r.ContentLength > 0 || r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody
+}

@@ -1,0 +1,125 @@
+package openapi
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestResponseHonoursExactCodesThenRangesThenDefault(t *testing.T) {
+	s := stylesSpec(t)
+	op, ref := s.Find("GET", "/v2/items")
+	if ref != nil {
+		t.Fatal(ref)
+	}
+	tests := []struct {
+		status int
+		key    string
+	}{
+		{200, "200"}, {404, "4XX"}, {499, "4XX"}, {500, "default"}, {201, "default"},
+	}
+	for _, tt := range tests {
+		r, ok := op.Response(tt.status)
+		if !ok || r.Key != tt.key {
+			t.Errorf("Response(%d) = %+v, %v; want %s", tt.status, r, ok, tt.key)
+		}
+	}
+	// Without default, what no code or range covers is undocumented.
+	del, _ := s.Find("DELETE", "/v2/items/7")
+	if r, ok := del.Response(200); ok {
+		t.Errorf("DELETE's Response(200) = %+v; want none documented", r)
+	}
+	if r, ok := del.Response(204); !ok || len(r.MediaTypes) != 0 {
+		t.Errorf("DELETE's Response(204) = %+v, %v; want documented, without a body", r, ok)
+	}
+}
+
+func TestResponseDocumentsMediaTypesAndRequiredHeaders(t *testing.T) {
+	s := stylesSpec(t)
+	op, _ := s.Find("GET", "/v2/items")
+	r, _ := op.Response(404)
+	if !slices.Equal(r.RequiredHeaders, []string{"X-Trace"}) {
+		t.Errorf("required headers %q; want X-Trace alone", r.RequiredHeaders)
+	}
+	if _, ok := r.Content("application/problem+json; charset=utf-8"); !ok {
+		t.Error("application/problem+json with parameters is not documented")
+	}
+	if _, ok := r.Content("application/json"); ok {
+		t.Error("application/json is documented for 4XX")
+	}
+	d, _ := op.Response(500)
+	if c, ok := d.Content("text/plain"); !ok || c.HasSchema() || c.ValidateJSON([]byte("not json")) != nil {
+		t.Errorf("text/* of default: %+v, %v; want documented, without a schema", c, ok)
+	}
+}
+
+func TestResponseBodiesAreJudgedByTheirSchema(t *testing.T) {
+	s := stylesSpec(t)
+	op, _ := s.Find("GET", "/v2/items")
+	r, _ := op.Response(400)
+	c, _ := r.Content("application/problem+json")
+	tests := []struct {
+		body   string
+		fields []string
+	}{
+		{`{"status":400}`, nil},
+		{`{"status":"bad"}`, []string{"body/status"}},
+		{`{}`, []string{"body"}},
+		{`{"status":`, []string{"body"}},
+	}
+	for _, tt := range tests {
+		var got []string
+		for _, v := range c.ValidateJSON([]byte(tt.body)) {
+			got = append(got, v.Field)
+		}
+		if !slices.Equal(got, tt.fields) {
+			t.Errorf("ValidateJSON(%s) on %q; want %q", tt.body, got, tt.fields)
+		}
+	}
+}
+
+// apideck's error bodies have a detail that is anyOf a string or an
+// object.
+func TestAnyOfAcceptsEitherBranchAndRefusesNeither(t *testing.T) {
+	s := mustCompile(t, sharedDoc(t, "apisguru-apideck.com-vault-10.0.0-openapi.yaml"), "")
+	op, ref := s.Find("GET", "/vault/logs")
+	if ref != nil {
+		t.Fatal(ref)
+	}
+	r, _ := op.Response(400)
+	c, ok := r.Content("application/json")
+	if !ok || !c.HasSchema() {
+		t.Fatalf("400 of logsAll: %+v, %v; want a JSON schema", c, ok)
+	}
+	for body, valid := range map[string]bool{
+		`{"detail":"Missing property foobar"}`:           true,
+		`{"detail":{"missing":[{"foobar":"required"}]}}`: true,
+		`{"detail":42}`: false,
+	} {
+		if vs := c.ValidateJSON([]byte(body)); (vs == nil) != valid {
+			t.Errorf("ValidateJSON(%s) = %+v; want valid=%v", body, vs, valid)
+		}
+	}
+}
+
+// 3.1 writes null as a type of a type array; 3.0 as nullable.
+func TestNullIsReadAsEachVersionWritesIt(t *testing.T) {
+	for _, tt := range []struct{ version, schema string }{
+		{"3.0.3", `{"type":"string","nullable":true}`},
+		{"3.1.0", `{"type":["string","null"]}`},
+	} {
+		t.Run(tt.version, func(t *testing.T) {
+			doc := `{"openapi":"` + tt.version + `","info":{"title":"t","version":"1"},"paths":{"/a":{"get":{
+				"parameters":[{"name":"q","in":"query","schema":{"type":"integer"}}],
+				"responses":{"200":{"description":"ok","content":{"application/json":{"schema":{"type":"object","properties":{"n":` + tt.schema + `}}}}}}}}}}`
+			s := mustCompile(t, []byte(doc), "/")
+			op, _ := s.Find("GET", "/a")
+			r, _ := op.Response(200)
+			c, _ := r.Content("application/json")
+			for body, valid := range map[string]bool{`{"n":null}`: true, `{"n":"x"}`: true, `{"n":1}`: false} {
+				if vs := c.ValidateJSON([]byte(body)); (vs == nil) != valid {
+					t.Errorf("ValidateJSON(%s) = %+v; want valid=%v", body, vs, valid)
+				}
+			}
+		})
+	}
+}

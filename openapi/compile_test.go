@@ -1,0 +1,87 @@
+package openapi
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/gatehouse/gatehouse/internal/testenv"
+)
+
+// sharedDocs are the third-party documents of ../shared/testdata/openapi.
+var sharedDocs = []string{
+	"apisguru-apideck.com-vault-10.0.0-openapi.yaml",
+	"oai-api-with-examples.yaml",
+	"oai-callback-example.yaml",
+	"oai-link-example.yaml",
+	"oai-non-oauth-scopes.json",
+	"oai-petstore-expanded.yaml",
+	"oai-petstore.yaml",
+	"oai-uspto.yaml",
+	"oai-webhook-example.yaml",
+}
+
+func mustParse(t testing.TB, text []byte) *Document {
+	t.Helper()
+	d, probs := Parse(text)
+	if len(probs) > 0 {
+		t.Fatalf("Parse: %v", probs)
+	}
+	return d
+}
+
+func mustCompile(t testing.TB, text []byte, basePath string) *Spec {
+	t.Helper()
+	s, probs := Compile(mustParse(t, text), basePath)
+	if len(probs) > 0 {
+		t.Fatalf("Compile: %v", probs)
+	}
+	return s
+}
+
+func TestEverySharedDocumentCompiles(t *testing.T) {
+	for _, name := range sharedDocs {
+		t.Run(name, func(t *testing.T) {
+			mustCompile(t, testenv.SharedOpenAPI(t, name), "")
+		})
+	}
+}
+
+// testDoc reads a document of this package's testdata.
+func testDoc(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestCompileNamesWhatItCannotValidateByPointer(t *testing.T) {
+	tests := []struct {
+		desc, op string
+		pointer  string
+	}{
+		{"a parameter whose content is not JSON",
+			`"parameters":[{"name":"q","in":"query","content":{"application/xml":{"schema":{"type":"string"}}}}]`,
+			"/paths/~1a/post/parameters/0/content/application~1xml"},
+		{"a body type with a schema gatehouse cannot read",
+			`"requestBody":{"content":{"multipart/form-data":{"schema":{"type":"object","properties":{"n":{"type":"integer"}}}}}}`,
+			"/paths/~1a/post/requestBody/content/multipart~1form-data/schema"},
+		{"deepObject on a primitive",
+			`"parameters":[{"name":"q","in":"query","style":"deepObject","schema":{"type":"string"}}]`,
+			"/paths/~1a/post/parameters/0/style"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			doc := `{"openapi":"3.0.3","info":{"title":"t","version":"1"},"paths":{"/a":{"post":{` + tt.op + `,
+				"responses":{"200":{"description":"ok"}}}}}}`
+			s, probs := Compile(mustParse(t, []byte(doc)), "/")
+			if s != nil || len(probs) != 1 || probs[0].Pointer != tt.pointer {
+				t.Fatalf("Compile = %v, %+v; want one problem at %s", s, probs, tt.pointer)
+			}
+		})
+	}
+}
+
+func sharedDoc(t testing.TB, name string) []byte { return testenv.SharedOpenAPI(t, name) }

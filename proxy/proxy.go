@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/audit"
 	"github.com/gatehouse/gatehouse/internal/tunnel"
 	"github.com/gatehouse/gatehouse/policy"
 	"github.com/gatehouse/gatehouse/proxy/core"
@@ -53,6 +54,10 @@ type Options struct {
 	// Now is the policies' clock (circuit breakers, sunsets); nil means
 	// time.Now. Tests set it to move time without waiting.
 	Now func() time.Time
+	// Findings keeps what the response audit (http-audit and openapi
+	// policies) finds; nil discards it. An audit.Recorder, usually, made
+	// with Metrics.Conformance.
+	Findings audit.Sink
 }
 
 // Handler is the data plane's HTTP handler. It implements
@@ -112,7 +117,7 @@ func (h *Handler) Apply(ctx context.Context, rev *gatehouse.Revision) error {
 		return err
 	}
 	policies, err := policy.Compile(rev, &policy.Env{State: h.policyState, Redis: h.opts.Redis, Log: h.opts.Logger,
-		Context: h.background, Now: h.opts.Now})
+		Context: h.background, Now: h.opts.Now, Findings: h.opts.Findings})
 	if err != nil {
 		return err
 	}
@@ -178,6 +183,9 @@ func (h *Handler) Close() {
 // plane: a shutdown waits until they are its listener's only requests,
 // then cuts them (serve.Server.Drain).
 func (h *Handler) Tunnels() *tunnel.Set { return &h.tunnels }
+
+// Findings is what keeps the response audit's findings (Options.Findings).
+func (h *Handler) Findings() audit.Sink { return h.opts.Findings }
 
 // Ready reports whether a revision has been applied.
 func (h *Handler) Ready() bool { return h.state.Load() != nil }

@@ -155,8 +155,9 @@ var checks = []check{
 
 func missing(status int, field string) func(r *Response) string {
 	detail := "a " + strconv.Itoa(status) + " response has no " + field
+	key := http.CanonicalHeaderKey(field) // Www-Authenticate
 	return func(r *Response) string {
-		if r.Status == status && !has(r.Header, field) {
+		if r.Status == status && !has(r.Header, key) {
 			return detail
 		}
 		return ""

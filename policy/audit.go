@@ -207,9 +207,10 @@ func (a *auditor) RespondHeld(r *Request, resp *Response, state uint8) {
 	if state&stateNormalize == 0 {
 		return
 	}
-	if state&stateJudge != 0 && resp.Complete {
-		// The body ended within what was held: its rules are judged now,
-		// on what the upstream sent, not on the problem that replaces it.
+	if state&stateJudge != 0 {
+		// Its rules are judged now, on what the upstream sent, not on the
+		// problem that replaces it: held, the body is known present (over
+		// the hold) or ended.
 		a.judgeEnd(r, resp)
 	}
 	var msg string

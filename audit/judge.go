@@ -99,7 +99,14 @@ var checks = []check{
 		}
 		return ""
 	}},
-	{AllowMissing, Head, missing(http.StatusMethodNotAllowed, "Allow")},
+	{AllowMissing, Head, func(r *Response) string {
+		// An empty Allow is one: the resource allows no method now (RFC
+		// 9110 §10.2.1).
+		if _, ok := r.Header["Allow"]; r.Status == http.StatusMethodNotAllowed && !ok {
+			return "a 405 response has no Allow"
+		}
+		return ""
+	}},
 	{ChallengeMissing, Head, missing(http.StatusUnauthorized, "WWW-Authenticate")},
 	{ProxyChallengeMissing, Head, missing(http.StatusProxyAuthRequired, "Proxy-Authenticate")},
 	{ContentRangeMissing, Head, func(r *Response) string {

@@ -55,7 +55,9 @@ var auditCases = []struct {
 
 	{"405 without Allow", "GET", problemResponse(405, ""), []string{audit.AllowMissing}},
 	{"405 with Allow", "GET", problemResponse(405, "Allow: GET, HEAD\r\n"), nil},
+	{"405 with an empty Allow", "GET", problemResponse(405, "Allow: \r\n"), nil},
 	{"401 without WWW-Authenticate", "GET", problemResponse(401, ""), []string{audit.ChallengeMissing}},
+	{"401 with a blank WWW-Authenticate", "GET", problemResponse(401, "WWW-Authenticate:  \r\n"), []string{audit.ChallengeMissing}},
 	{"401 with WWW-Authenticate", "GET", problemResponse(401, "WWW-Authenticate: Bearer\r\n"), nil},
 	{"407 without Proxy-Authenticate", "GET", problemResponse(407, ""), []string{audit.ProxyChallengeMissing}},
 	{"407 with Proxy-Authenticate", "GET", problemResponse(407, "Proxy-Authenticate: Basic\r\n"), nil},

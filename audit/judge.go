@@ -215,8 +215,13 @@ func Judge(r *Response, phase Phase, broke func(rule, detail string)) {
 }
 
 // HeadRule reports whether rule is judged from the head alone, whatever
-// the body: an enforcing policy may replace a response breaking it.
+// the body: an enforcing policy may replace a response breaking it. Of
+// the spec's rules, all but body-schema are.
 func HeadRule(rule string) bool {
+	switch rule {
+	case UndocumentedStatus, UndocumentedMediaType, MissingResponseHeader:
+		return true
+	}
 	for i := range checks {
 		if checks[i].rule == rule {
 			return checks[i].phase == Head

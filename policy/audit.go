@@ -60,6 +60,9 @@ type Response struct {
 	// Complete: the body ended cleanly (RespondEnd), or within what was
 	// held (RespondHeld).
 	Complete bool
+	// Operation is the request's operation in the route's API
+	// description, for findings; "" without one.
+	Operation string
 }
 
 // MaxResponseSteps bounds the ResponseSteps of one route.
@@ -140,12 +143,35 @@ type auditor struct {
 	normalize bool
 	rate      float64
 	sink      audit.Sink
+	// spec, if set, judges the response against the route's API
+	// description too (the openapi policy), its body within bodyLimit
+	// bytes.
+	spec      SpecRules
+	bodyLimit int64
+}
+
+// SpecRules judges a response against a route's API description: the
+// openapi policy's part, which an auditor runs beside the rules of HTTP,
+// sharing their sampling, recording, enforcement and normalisation.
+type SpecRules interface {
+	// Operation names the request's operation in findings ("" if none).
+	Operation(r *Request) string
+	// JudgeHead calls broke for each rule of the description the head
+	// breaks (undocumented-status, undocumented-media-type,
+	// missing-response-header), and reports whether the body is to be
+	// judged against a schema (JudgeBody).
+	JudgeHead(r *Request, resp *Response, broke func(rule, detail string)) (judgeBody bool)
+	// JudgeBody calls broke if body, the whole body, breaks the schema of
+	// its status and media type (body-schema). It is called only for a
+	// body within the auditor's bodyLimit.
+	JudgeBody(r *Request, resp *Response, body []byte, broke func(rule, detail string))
 }
 
 // States an auditor keeps for a response (bits).
 const (
 	stateJudge     uint8 = 1 << iota // sampled: judge the body's rules at the end
 	stateNormalize                   // restate the held error body as a problem
+	stateSchema                      // judge the body against its schema
 )
 
 func buildHTTPAudit(b *Build, pols []*gatehouse.Policy) (Step, error) {
@@ -170,23 +196,28 @@ func (a *auditor) sampled() bool { return a.rate >= 1 || a.rate > 0 && rand.Floa
 
 func (a *auditor) RespondHead(r *Request, resp *Response) uint8 {
 	var state uint8
-	if a.judge {
-		// Sampling thins the report, never enforcement: on enforce every
-		// head is judged, and a replaced response always recorded.
-		sampled := a.sampled()
-		if sampled || a.enforce {
-			audit.Judge(&resp.Response, audit.Head, func(rule, detail string) {
-				replace := a.enforce && resp.Replace == nil && audit.SeverityOf(rule) == audit.Error && audit.HeadRule(rule)
-				if replace {
-					resp.Replace = &problem.Nonconforming{Rule: rule, UpstreamStatus: resp.Status, Detail: detail}
-				}
-				if sampled || replace {
-					a.record(r, resp, rule, detail)
-				}
-			})
-			if resp.Replace != nil {
-				return 0
+	if a.spec != nil {
+		resp.Operation = a.spec.Operation(r)
+	}
+	// Sampling thins the report, never enforcement: on enforce every head
+	// is judged, and a replaced response always recorded.
+	if sampled := a.judge && a.sampled(); sampled || a.judge && a.enforce {
+		broke := a.broke(r, resp, sampled)
+		audit.Judge(&resp.Response, audit.Head, broke)
+		if a.spec != nil && resp.Replace == nil && a.spec.JudgeHead(r, resp, broke) && resp.Replace == nil {
+			// body-schema: on enforce the body is held, within the limit,
+			// so that it can still be replaced; on report it streams and
+			// is judged at its end from what was kept.
+			if a.enforce {
+				resp.Hold(a.bodyLimit)
+				state |= stateSchema
+			} else if sampled {
+				resp.Keep(a.bodyLimit)
+				state |= stateSchema
 			}
+		}
+		if resp.Replace != nil {
+			return 0
 		}
 		if sampled && resp.Body == audit.BodyUnknown {
 			state |= stateJudge
@@ -203,7 +234,35 @@ func (a *auditor) RespondHead(r *Request, resp *Response) uint8 {
 	return state
 }
 
+// broke returns the callback that records a broken rule, when sampled,
+// and on enforce replaces the response for an error-severity rule judged
+// from its head.
+func (a *auditor) broke(r *Request, resp *Response, sampled bool) func(rule, detail string) {
+	return func(rule, detail string) {
+		replace := a.enforce && resp.Replace == nil && audit.SeverityOf(rule) == audit.Error && audit.HeadRule(rule)
+		if replace {
+			resp.Replace = &problem.Nonconforming{Rule: rule, UpstreamStatus: resp.Status, Detail: detail}
+		}
+		if sampled || replace {
+			a.record(r, resp, rule, detail)
+		}
+	}
+}
+
 func (a *auditor) RespondHeld(r *Request, resp *Response, state uint8) {
+	if state&stateSchema != 0 && a.enforce && resp.Complete && resp.Bytes <= a.bodyLimit {
+		// Held whole: a body that breaks its schema is replaced, as a
+		// head would be. A longer one passes unjudged by body-schema.
+		a.spec.JudgeBody(r, resp, resp.Prefix, func(rule, detail string) {
+			if resp.Replace == nil && audit.SeverityOf(rule) == audit.Error {
+				resp.Replace = &problem.Nonconforming{Rule: rule, UpstreamStatus: resp.Status, Detail: detail}
+			}
+			a.record(r, resp, rule, detail)
+		})
+		if resp.Replace != nil {
+			return
+		}
+	}
 	if state&stateNormalize == 0 {
 		return
 	}
@@ -224,6 +283,9 @@ func (a *auditor) RespondEnd(r *Request, resp *Response, state uint8) {
 	if state&stateJudge != 0 && state&stateNormalize == 0 {
 		a.judgeEnd(r, resp)
 	}
+	if state&stateSchema != 0 && !a.enforce && resp.Complete && resp.Bytes <= a.bodyLimit {
+		a.spec.JudgeBody(r, resp, resp.Prefix, func(rule, detail string) { a.record(r, resp, rule, detail) })
+	}
 }
 
 // judgeEnd judges the rules that needed the body's end, once it came.
@@ -242,8 +304,8 @@ func (a *auditor) record(r *Request, resp *Response, rule, detail string) {
 	if a.sink == nil {
 		return
 	}
-	f := audit.Finding{Rule: rule, RouteID: a.route, Status: resp.Status, RequestID: problem.RequestID(r.R),
-		Method: r.R.Method, Path: r.R.URL.Path, Detail: detail, At: r.Now}
+	f := audit.Finding{Rule: rule, RouteID: a.route, Operation: resp.Operation, Status: resp.Status,
+		RequestID: problem.RequestID(r.R), Method: r.R.Method, Path: r.R.URL.Path, Detail: detail, At: r.Now}
 	a.sink.Record(&f)
 }
 

@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"bufio"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -223,5 +225,72 @@ func BenchmarkServeHTTPWithAudit(b *testing.B) {
 		if w.status != 200 {
 			b.Fatalf("status %d", w.status)
 		}
+	}
+}
+
+// truncating starts an upstream that answers each connection's first
+// request with raw, then closes: a response cut short.
+func truncating(t *testing.T, raw string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					line, err := br.ReadSlice('\n')
+					if err != nil {
+						return
+					}
+					if len(line) <= 2 {
+						break
+					}
+				}
+				io.WriteString(c, raw)
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String()
+}
+
+func TestUpstreamBreakingOffAnErrorBodyBeingNormalisedIsAnswered502(t *testing.T) {
+	rec := audit.NewRecorder(audit.RecorderOptions{})
+	g := newGatewayWithOptions(t, Options{Findings: rec})
+	up := truncating(t, "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\nshort")
+	f := newPolicyFixture(t, up).policy(`{"name":"audit","type":"http-audit","config":{"normalize_errors":true}}`)
+	f.rev.Services[0].Retries = 0
+	g.apply(f.rev)
+	doc := assertProblem(t, g.get("/x"), http.StatusBadGateway)
+	if doc["type"] != problem.TypeBase+"bad-gateway" {
+		t.Fatalf("got %v; want gatehouse's own 502 for a broken upstream", doc)
+	}
+}
+
+func TestAuditedResponseBrokenOffBeforeAnyBodyIsCutAndJudgedOnItsHeadAlone(t *testing.T) {
+	g, rec := auditGateway(t, "", `{}`)
+	up := truncating(t, "HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: chunked\r\n\r\n")
+	f := newPolicyFixture(t, up).policy(`{"name":"audit","type":"http-audit","config":{}}`)
+	g.apply(f.rev)
+	resp, err := g.client.Get(g.base + "/x")
+	if err == nil {
+		_, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+	}
+	if err == nil {
+		t.Fatal("the client read a complete response; want the connection cut")
+	}
+	// Whether it had a body (error-without-body, content-type-missing)
+	// is unknown: only the head's rule is found.
+	if got := rules(rec); !slices.Equal(got, []string{audit.RetryAfterMissing}) {
+		t.Fatalf("findings %v; want retry-after-missing alone", got)
 	}
 }

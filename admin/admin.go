@@ -45,6 +45,9 @@ type Options struct {
 	// Metrics, if set, serves /metrics (Prometheus), without credentials
 	// like the probes: the admin listener is a private one.
 	Metrics http.Handler
+	// Conformance is the data plane's record of the response audit, for
+	// GET /conformance; nil lists none (a node without a data plane).
+	Conformance Conformance
 	// ProbesOnly serves /healthz, /readyz and /metrics and nothing else
 	// (404): the listener of a data node, which has no admin API.
 	ProbesOnly bool

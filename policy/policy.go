@@ -50,6 +50,9 @@ type Request struct {
 	// exchange failed because of the client's body (400, 408, 413 while it
 	// streamed) or because the upstream broke off mid-response.
 	ClientFault, UpstreamBroke bool
+	// Resp is the upstream's response, for the route's ResponseSteps
+	// (policy/audit.go).
+	Resp Response
 
 	done []func(Outcome)
 }
@@ -133,8 +136,9 @@ type lateStep interface {
 // Chain is a route's compiled policies, in gatehouse.PolicyOrder: those
 // the request's head decides, then those that read its body.
 type Chain struct {
-	steps []Step
-	late  []Step
+	steps   []Step
+	late    []Step
+	respond []ResponseStep
 	// Types lists the policy types on the route, for logs and tests.
 	Types []string
 }
@@ -339,6 +343,9 @@ func Compile(rev *gatehouse.Revision, env *Env) (*Set, error) {
 			}
 			chain.steps = append(chain.steps, step)
 			chain.Types = append(chain.Types, typ)
+			if err := chain.addResponseStep(step); err != nil {
+				return nil, fmt.Errorf("route %q: %w", r.ID, err)
+			}
 			if ls, ok := step.(lateStep); ok {
 				if s := ls.Late(); s != nil {
 					late = append(late, s)

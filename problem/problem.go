@@ -70,6 +70,10 @@ type Document struct {
 	Errors    []gatehouse.FieldError `json:"errors,omitempty" xml:"errors>i,omitempty"`
 	// Successor is where a retired route's API went (410).
 	Successor string `json:"successor,omitempty" xml:"successor,omitempty"`
+	// Rule is the audit rule an upstream response broke, and
+	// UpstreamStatus its status, when an enforcing audit replaced it.
+	Rule           string `json:"rule,omitempty" xml:"rule,omitempty"`
+	UpstreamStatus int    `json:"upstream_status,omitempty" xml:"upstream_status,omitempty"`
 }
 
 // New builds the document for err. Internal failures get a generic detail:
@@ -77,7 +81,7 @@ type Document struct {
 func New(err error, instance, requestID string) *Document {
 	code := gatehouse.ErrorCode(err)
 	status := Status(code)
-	return &Document{
+	d := &Document{
 		Type:      TypeBase + string(code),
 		Title:     title(status),
 		Status:    status,
@@ -87,6 +91,8 @@ func New(err error, instance, requestID string) *Document {
 		Errors:    gatehouse.ErrorFields(err),
 		Successor: gatehouse.ErrorSuccessor(err),
 	}
+	d.upstream(err)
+	return d
 }
 
 // title is the status's reason phrase as RFC 9110 names it; Go keeps two
@@ -135,6 +141,13 @@ func WriteNegotiated(w http.ResponseWriter, r *http.Request, err error) {
 func write(w http.ResponseWriter, r *http.Request, err error, mediaType string) {
 	id := RequestID(r)
 	doc := New(err, r.URL.Path, id)
+	h := w.Header()
+	if doc.Type == TypeUpstream {
+		// The upstream's own error: its fields stay, none is invented.
+		restated(h)
+		finish(w, r, h, doc, mediaType)
+		return
+	}
 	// Our own failures are logged with their cause, which the client never
 	// sees; an outage's cause is worth a warning. A deliberate 503 (a
 	// draining server) has no cause and is in the access log already.
@@ -144,7 +157,6 @@ func write(w http.ResponseWriter, r *http.Request, err error, mediaType string) 
 	case code == gatehouse.EUNAVAILABLE && errors.Unwrap(err) != nil:
 		slog.WarnContext(r.Context(), "request failed", "request_id", id, "status", doc.Status, "error", err)
 	}
-	h := w.Header()
 	switch doc.Status {
 	case http.StatusUnauthorized:
 		if h.Get("WWW-Authenticate") == "" {
@@ -167,10 +179,18 @@ func write(w http.ResponseWriter, r *http.Request, err error, mediaType string) 
 	h.Del("ETag")
 	h.Del("Last-Modified")
 	h.Del("Location")
+	h.Set("Cache-Control", "no-store")
+	finish(w, r, h, doc, mediaType)
+}
+
+// finish writes doc as the response.
+func finish(w http.ResponseWriter, r *http.Request, h http.Header, doc *Document, mediaType string) {
 	body := doc.Marshal(mediaType)
 	h.Set("Content-Type", mediaType)
 	h.Set("Content-Length", strconv.Itoa(len(body)))
-	h.Set("Cache-Control", "no-store")
+	if _, ok := h["Cache-Control"]; !ok {
+		h.Set("Cache-Control", "no-store")
+	}
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(doc.Status)
 	if r.Method != http.MethodHead {

@@ -32,8 +32,9 @@ type outcome struct {
 }
 
 // forward sends the request upstream and streams the answer back.
-// pr, if not nil, is told when the upstream's answer (or failure) came.
-func (h *Handler) forward(w http.ResponseWriter, r *http.Request, st *state, d *core.Decision, pool *forward.Pool, pr *policy.Request) outcome {
+// pr, if not nil, is told when the upstream's answer (or failure) came,
+// and chain's ResponseSteps, if any, see the answer (respond).
+func (h *Handler) forward(w http.ResponseWriter, r *http.Request, st *state, d *core.Decision, pool *forward.Pool, pr *policy.Request, chain *policy.Chain) outcome {
 	out, body, upgrade := h.outboundRequest(w, r, st, d)
 	resp, _, err := pool.RoundTrip(out)
 	if pr != nil {
@@ -61,6 +62,12 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, st *state, d *
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		return outcome{status: h.switchProtocols(w, r, d, resp, upgrade)}
+	}
+	if chain != nil && chain.Responds() {
+		if o, done := h.respond(w, r, d, resp, pr, chain); done {
+			return o
+		}
+		defer chain.RespondEnd(pr)
 	}
 	writeHead(w, resp)
 	if err := h.copyBody(w, resp); err != nil {

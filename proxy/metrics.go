@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gatehouse/gatehouse/audit"
 )
 
 // Metrics are the data plane's Prometheus collectors. Everything a request
@@ -22,6 +24,9 @@ type Metrics struct {
 	broken    *prometheus.CounterVec // service
 	aborted   prometheus.Counter
 	revision  prometheus.Gauge
+	// findings and dropped are the response audit's (Conformance).
+	findings *prometheus.CounterVec // route, operation, status, rule, severity
+	dropped  prometheus.Counter
 }
 
 // NewMetrics registers the data plane's collectors with reg.
@@ -57,8 +62,31 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Responses sent by the data plane, by status code.",
 		}, []string{"code"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.responses, m.failures, m.broken, m.aborted, m.revision)
+	m.findings = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "gatehouse_conformance_findings_total",
+		Help: "Upstream responses (or requests, for request-invalid) that broke a rule of the response audit, by route, operation, status and rule. Its series are bounded by the recorder's cap on entries.",
+	}, []string{"route", "operation", "status", "rule", "severity"})
+	m.dropped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "gatehouse_conformance_findings_dropped_total",
+		Help: "Findings not kept because the recorder's cap on distinct (route, operation, status, rule) entries was reached.",
+	})
+	reg.MustRegister(m.requests, m.duration, m.responses, m.failures, m.broken, m.aborted, m.revision, m.findings, m.dropped)
 	return m
+}
+
+// Conformance returns the options of an audit.Recorder whose findings
+// these metrics count, capped at maxEntries (0: audit.DefaultMaxEntries);
+// nil Metrics count nothing.
+func (m *Metrics) Conformance(maxEntries int) audit.RecorderOptions {
+	o := audit.RecorderOptions{MaxEntries: maxEntries}
+	if m == nil {
+		return o
+	}
+	o.Counter = func(k audit.Key, s audit.Severity) audit.Counter {
+		return m.findings.WithLabelValues(k.RouteID, k.Operation, strconv.Itoa(k.Status), k.Rule, string(s))
+	}
+	o.Dropped = m.dropped
+	return o
 }
 
 // response returns the counter of a status code (100-599), made on its

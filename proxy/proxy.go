@@ -184,6 +184,9 @@ func (h *Handler) Close() {
 // then cuts them (serve.Server.Drain).
 func (h *Handler) Tunnels() *tunnel.Set { return &h.tunnels }
 
+// Findings is what keeps the response audit's findings (Options.Findings).
+func (h *Handler) Findings() audit.Sink { return h.opts.Findings }
+
 // Ready reports whether a revision has been applied.
 func (h *Handler) Ready() bool { return h.state.Load() != nil }
 

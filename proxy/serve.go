@@ -50,7 +50,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	chain := st.policies.Chain(d.Route.ID)
 	if chain == nil {
-		o := h.forward(w, r, st, d, pool, nil)
+		o := h.forward(w, r, st, d, pool, nil, nil)
 		h.opts.Metrics.observe(st.routes[d.Route.ID], o.status, start)
 		if o.broke {
 			h.cut(d.Route.ServiceID)
@@ -93,7 +93,7 @@ func (h *Handler) serveWithPolicies(w http.ResponseWriter, r *http.Request, st *
 		pr.Finish(policy.Outcome{Status: status, Latency: latency, ClientFault: pr.ClientFault, UpstreamBroke: pr.UpstreamBroke})
 		pr.Release()
 	}()
-	o := h.forward(w, r, st, d, pool, pr)
+	o := h.forward(w, r, st, d, pool, pr, chain)
 	h.opts.Metrics.observe(m, o.status, start)
 	if o.broke {
 		// Policies see no status for a response that never completed.
@@ -113,7 +113,7 @@ func (h *Handler) now(start time.Time) time.Time {
 // fail answers err as a problem and returns the status sent.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) int {
 	problem.WriteNegotiated(w, r, err)
-	return problem.Status(gatehouse.ErrorCode(err))
+	return problem.StatusOf(err)
 }
 
 // abort ends the request without a response: net/http would otherwise

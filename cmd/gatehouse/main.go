@@ -29,6 +29,7 @@ import (
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/admin"
+	"github.com/gatehouse/gatehouse/audit"
 	"github.com/gatehouse/gatehouse/deploy"
 	"github.com/gatehouse/gatehouse/egress"
 	"github.com/gatehouse/gatehouse/internal/serve"
@@ -326,8 +327,9 @@ func runServe(args []string, stderr io.Writer) error {
 // newDataPlane builds the proxy of a node that serves traffic, with its
 // Redis client if --redis-url is set; release releases both.
 func newDataPlane(c *config, logger *slog.Logger, registry *prometheus.Registry, trusted []netip.Prefix) (dp *proxy.Handler, release func(), err error) {
-	popts := proxy.Options{MaxBodyBytes: c.proxyMaxBody, Logger: logger, Metrics: proxy.NewMetrics(registry),
-		TrustedProxies: trusted}
+	metrics := proxy.NewMetrics(registry)
+	popts := proxy.Options{MaxBodyBytes: c.proxyMaxBody, Logger: logger, Metrics: metrics,
+		TrustedProxies: trusted, Findings: audit.NewRecorder(metrics.Conformance(0))}
 	var rdb *redis.Client
 	if c.redisURL != "" {
 		ropts, err := redis.ParseURL(c.redisURL)
@@ -399,6 +401,7 @@ func newListeners(c *config, logger *slog.Logger, store gatehouse.Store, dataPla
 		opts := admin.Options{MaxBodyBytes: c.adminMaxBody, Deployments: deployer, Metrics: metrics, Nodes: deployer.Watch()}
 		if dataPlane != nil {
 			opts.Ready = dataPlane.Ready
+			opts.Conformance, _ = dataPlane.Findings().(admin.Conformance)
 		}
 		ls.servers = append(ls.servers, listener{"admin", c.adminAddr, serve.New(admin.New(store, opts), adminOpts), nil})
 	}

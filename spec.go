@@ -95,8 +95,9 @@ func (s *Spec) normalizeAndCheck() (invalid, unprocessable []FieldError) {
 // check is the one validation of a spec, whoever writes it (the admin API,
 // later the CLI and configuration files). A document that is not JSON or
 // YAML as its media type says is malformed, as a malformed body is (400,
-// field ""); one that is, but is not an OpenAPI document gatehouse can use,
-// is 422 with each problem at its JSON pointer into the document.
+// field "document"); one that is, but is not an OpenAPI document gatehouse
+// can use, is 422 with each problem at its JSON pointer into the document
+// ("/paths/~1pets/get"), "document" for the document as a whole.
 func (s *Spec) check() (doc *openapi.Document, bad, semantic fields) {
 	checkMeta(&s.Meta, &bad)
 	checkName(s.Name, false, &bad)
@@ -106,14 +107,14 @@ func (s *Spec) check() (doc *openapi.Document, bad, semantic fields) {
 		bad.add("media_type", "must be %s or %s", SpecJSON, SpecYAML)
 	}
 	if msg := documentSyntax(s.MediaType, []byte(s.Document)); msg != "" {
-		bad.add("", "%s", msg)
+		bad.add("document", "%s", msg)
 	}
 	if len(bad) > 0 {
 		return nil, bad, nil
 	}
 	doc, problems := openapi.Parse([]byte(s.Document))
 	for _, p := range problems {
-		semantic.add(p.Pointer, "%s", p.Message)
+		semantic.add(DocumentField(p.Pointer), "%s", p.Message)
 	}
 	if doc != nil && s.Name == "" && NameFrom(doc.Title) == "" {
 		semantic.add("name", "is required: the document's info.title (%q) gives no name by the name rule", doc.Title)
@@ -189,4 +190,13 @@ func SanitizeName(s string) string {
 		name = trim(name[:128])
 	}
 	return name
+}
+
+// DocumentField names a place in a spec's document in a field error: its
+// JSON pointer, or "document" for the whole of it (pointer "").
+func DocumentField(pointer string) string {
+	if pointer == "" {
+		return "document"
+	}
+	return pointer
 }

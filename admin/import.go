@@ -148,7 +148,7 @@ func (h *Handler) planImport(r *request, s *gatehouse.Spec, req *importRequest) 
 	if len(problems) > 0 {
 		fields := make([]gatehouse.FieldError, len(problems))
 		for i, p := range problems {
-			fields[i] = gatehouse.FieldError{Field: p.Pointer, Message: p.Message}
+			fields[i] = gatehouse.FieldError{Field: gatehouse.DocumentField(p.Pointer), Message: p.Message}
 		}
 		return nil, gatehouse.Unprocessable(fields)
 	}

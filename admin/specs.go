@@ -16,7 +16,7 @@ import (
 // document's info.title.
 var specs = &kindSpec{
 	kind: gatehouse.KindSpec, newRes: func() gatehouse.Resource { return gatehouse.NewSpec() },
-	filters: map[string]func(*gatehouse.Filter, string){"name": byName},
+	filters:  map[string]func(*gatehouse.Filter, string){"name": byName},
 	createFn: createSpec, putFn: putSpec, body: specBody,
 	summarize: func(res gatehouse.Resource) { res.(*gatehouse.Spec).Document = "" },
 }

@@ -484,6 +484,7 @@ func TestOpenAPISchemasMatchResources(t *testing.T) {
 		"ConcurrencyLimitConfig": gatehouse.ConcurrencyLimitConfig{}, "AdaptiveConcurrencyConfig": gatehouse.AdaptiveConcurrencyConfig{},
 		"CircuitBreakerConfig": gatehouse.CircuitBreakerConfig{}, "MaintenanceConfig": gatehouse.MaintenanceConfig{},
 		"DeprecationConfig": gatehouse.DeprecationConfig{}, "EgressConfig": gatehouse.EgressConfig{}, "EgressRule": gatehouse.EgressRule{},
+		"Spec": gatehouse.Spec{}, "RouteImport": gatehouse.RouteImport{}, "ImportRequest": importRequest{}, "ImportResult": importResult{},
 	} {
 		schema, _ := schemas[name].(map[string]any)
 		props, _ := schema["properties"].(map[string]any)

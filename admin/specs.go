@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"errors"
 	"mime"
 	"net/http"
 	"sort"
@@ -95,7 +96,7 @@ func createSpec(h *Handler, r *request) (*result, error) {
 		return nil, gatehouse.Internal(err)
 	}
 	if err := h.store.Create(r.Context(), rec); err != nil {
-		return nil, err
+		return nil, inQuery(err)
 	}
 	gatehouse.Sync(s, rec)
 	return &result{status: http.StatusCreated, body: s, version: rec.Version, modified: rec.UpdatedAt,
@@ -120,8 +121,8 @@ func putSpec(h *Handler, r *request) (*result, error) {
 // inQuery names the spec's members that come from the query as the query
 // parameters they are (query.name), as every other query error is named.
 func inQuery(err error) error {
-	e, ok := err.(*gatehouse.Error)
-	if !ok || e == nil {
+	var e *gatehouse.Error
+	if !errors.As(err, &e) {
 		return err
 	}
 	for i, f := range e.Fields {

@@ -237,9 +237,13 @@ func TestSpecNameComesFromTheQueryOrElseTheTitle(t *testing.T) {
 		t.Fatalf("from the query: got name %v, id %v; want Pets.v1, pets", got["name"], got["id"])
 	}
 	// The same title again: the derived name is taken.
-	assertProblem(t, api.do("POST", "/admin/v1/specs", petstoreYAML, h("Content-Type", yamlType)), 409)
+	r := api.do("POST", "/admin/v1/specs", petstoreYAML, h("Content-Type", yamlType))
+	assertProblem(t, r, 409)
+	if fmt.Sprint(r.problemFields()) != "[query.name]" {
+		t.Fatalf("a name taken: fields %v; want [query.name]", r.problemFields())
+	}
 	before := api.snapshot()
-	r := api.do("POST", "/admin/v1/specs", strings.Replace(petstoreYAML, "Swagger Petstore", `"!!!"`, 1), h("Content-Type", yamlType))
+	r = api.do("POST", "/admin/v1/specs", strings.Replace(petstoreYAML, "Swagger Petstore", `"!!!"`, 1), h("Content-Type", yamlType))
 	assertProblem(t, r, 422)
 	if fmt.Sprint(r.problemFields()) != "[query.name]" {
 		t.Fatalf("a title giving no name: fields %v; want [query.name]", r.problemFields())

@@ -181,6 +181,12 @@ func (h *Handler) planImport(r *request, s *gatehouse.Spec, req *importRequest) 
 		}
 	}
 
+	// A route re-imported with another of the spec's openapi policies
+	// lists that one instead of the one it had, never both.
+	specPolicies, err := h.specPolicies(r, s.ID)
+	if err != nil {
+		return nil, err
+	}
 	ops := slicesSorted(doc.Operations)
 	var semantic []gatehouse.FieldError
 	names := map[string]bool{}
@@ -201,7 +207,12 @@ func (h *Handler) planImport(r *request, s *gatehouse.Spec, req *importRequest) 
 		operation := op.Method + " " + op.Path
 		if cur := owned[operation]; cur != nil {
 			*want = *cur // keeps what the import does not set: priority, strip_path, limits, other policies
-			want.Policies = append([]string(nil), cur.Policies...)
+			want.Policies = []string{}
+			for _, id := range cur.Policies {
+				if !specPolicies[id] || id == policy.ID {
+					want.Policies = append(want.Policies, id)
+				}
+			}
 			delete(owned, operation)
 		} else {
 			want.ID = gatehouse.NewID()
@@ -402,6 +413,25 @@ func (h *Handler) applyImport(r *request, plan *importResult) error {
 	return nil
 }
 
+// specPolicies returns the ids of the openapi policies of spec specID.
+func (h *Handler) specPolicies(r *request, specID string) (map[string]bool, error) {
+	out := map[string]bool{}
+	opts := gatehouse.ListOptions{Limit: gatehouse.MaxPageSize, Filter: gatehouse.Filter{RefID: specID, RefKind: gatehouse.KindSpec}}
+	for {
+		page, err := h.store.List(r.Context(), gatehouse.KindPolicy, opts)
+		if err != nil {
+			return nil, err
+		}
+		for _, rec := range page.Records {
+			out[rec.ID] = true
+		}
+		if page.Next == 0 {
+			return out, nil
+		}
+		opts.After = page.Next
+	}
+}
+
 // allRoutes reads every route, page by page.
 func (h *Handler) allRoutes(r *request) ([]*gatehouse.Route, error) {
 	var out []*gatehouse.Route
@@ -487,6 +517,11 @@ var templateParam = regexp.MustCompile(`\{([^{}]*)\}`)
 // Names the pattern language refuses ("{pet-id}") become ones it takes
 // ("{pet_id}").
 func routePattern(prefix, tmpl string) (string, error) {
+	if strings.Contains(tmpl, "*") {
+		// In a route a final * matches every path below: a document's
+		// literal * must not widen the route.
+		return "", fmt.Errorf("%q holds a *, which a route pattern reads as a prefix match", tmpl)
+	}
 	segs := strings.Split(tmpl, "/")
 	used := map[string]bool{}
 	for i, seg := range segs {

@@ -188,6 +188,15 @@ func TestImportRequestIsCheckedBeforeAnythingIsWritten(t *testing.T) {
 			t.Errorf("route %s: paths %v, policies %v; want under /api, listing v", rt.Name, rt.Paths, rt.Policies)
 		}
 	}
+	// Imported again with another openapi policy of the spec, a route
+	// lists that one instead, and keeps the others it was given.
+	id := importedRoutes(t, r, "create")[0].ID
+	api.must(200, "PATCH", "/admin/v1/routes/"+id, `{"policies":["v","rl"]}`)
+	api.must(201, "POST", "/admin/v1/policies", `{"id":"w","name":"w","type":"openapi","config":{"spec_id":"pets","base_path":"/api"}}`)
+	api.must(200, "POST", "/admin/v1/specs/pets/import", fmt.Sprintf(`{"service_id":%q,"policy_id":"w"}`, svc))
+	if got := api.must(200, "GET", "/admin/v1/routes/"+id, "").json()["policies"]; fmt.Sprint(got) != "[rl w]" {
+		t.Fatalf("policies after importing with w: %v; want [rl w]", got)
+	}
 }
 
 func TestImportPolicyNameTakenByAnotherPolicyIs409(t *testing.T) {
@@ -209,8 +218,17 @@ func TestImportedPathTemplatesBecomeRoutePatterns(t *testing.T) {
 		"/pets/{pet-id}/v{version}":{"get":{"operationId":"get pet / version","parameters":[
 			{"name":"pet-id","in":"path","required":true,"schema":{"type":"string"}},
 			{"name":"version","in":"path","required":true,"schema":{"type":"string"}}],"responses":{"200":{"description":"ok"}}}}}}`
+	starred := strings.Replace(doc, `"/files/{name}.{ext}"`, `"/files/{name}.{ext}*"`, 1)
+	api.must(201, "POST", "/admin/v1/specs?id=starred&name=starred", starred)
+	before := api.snapshot()
+	r := api.do("POST", "/admin/v1/specs/starred/import", fmt.Sprintf(`{"service_id":%q}`, svc))
+	assertProblem(t, r, 422)
+	if fmt.Sprint(r.problemFields()) != "[/paths/~1files~1{name}.{ext}*/get]" {
+		t.Fatalf("a path with a *: fields %v; want the operation's pointer", r.problemFields())
+	}
+	api.unchanged(before)
 	api.must(201, "POST", "/admin/v1/specs?id=files", doc)
-	r := api.must(200, "POST", "/admin/v1/specs/files/import", fmt.Sprintf(`{"service_id":%q,"base_path":"/"}`, svc))
+	r = api.must(200, "POST", "/admin/v1/specs/files/import", fmt.Sprintf(`{"service_id":%q,"base_path":"/"}`, svc))
 	got := map[string]string{}
 	for _, rt := range importedRoutes(t, r, "create") {
 		got[rt.Name] = rt.Paths[0]

@@ -28,7 +28,7 @@ type Revision struct {
 	// shows the hashes (Redact).
 	Credentials []*RevisionCredential `json:"credentials"`
 	// Specs are the OpenAPI documents the revision's openapi policies
-	// name.
+	// name; a spec no policy names is not needed to serve and is left out.
 	Specs []*Spec `json:"specs"`
 }
 
@@ -55,7 +55,7 @@ func (r *Revision) Redact() {
 }
 
 // DraftKinds are the kinds a revision snapshots.
-var DraftKinds = []Kind{KindService, KindRoute, KindConsumer, KindCredential, KindPolicy}
+var DraftKinds = []Kind{KindService, KindRoute, KindConsumer, KindCredential, KindPolicy, KindSpec}
 
 func NewRevision() *Revision {
 	return &Revision{Services: []*Service{}, Routes: []*Route{}, Consumers: []*Consumer{}, Policies: []*Policy{},

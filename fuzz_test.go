@@ -10,6 +10,9 @@ import (
 )
 
 var resourceSeeds = []string{
+	// specs
+	`{"name":"s","media_type":"application/json","document":"{\"openapi\":\"3.1.0\",\"info\":{\"title\":\"t\",\"version\":\"1\"},\"paths\":{}}"}`,
+	`{"media_type":"application/yaml","document":"openapi: 3.0.3\ninfo: {title: T, version: '1'}\npaths: {}\n"}`,
 	// services
 	`{"name":"svc","url":"http://example.com:8080/base"}`,
 	`{"id":"svc-1","name":"svc","targets":[{"url":"http://a:1"},{"url":"https://[::1]:8443","weight":0}],"connect_timeout_ms":1,"read_timeout_ms":3600000,"retries":10}`,

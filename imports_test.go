@@ -11,7 +11,9 @@ import (
 
 // TestDomainImportsNoOuterPackage: the domain is what every other package
 // builds on; it depends on none of them (the data plane, the admin API,
-// the stores), only on internal helpers.
+// the stores), only on internal helpers and on openapi, which reads the
+// APIs' documents for the Spec resource's validation and imports nothing of
+// gatehouse's itself.
 func TestDomainImportsNoOuterPackage(t *testing.T) {
 	files, err := filepath.Glob("*.go")
 	if err != nil {
@@ -28,7 +30,7 @@ func TestDomainImportsNoOuterPackage(t *testing.T) {
 		}
 		for _, imp := range f.Imports {
 			path, _ := strconv.Unquote(imp.Path.Value)
-			if strings.HasPrefix(path, module) && !strings.HasPrefix(path, module+"internal/") {
+			if strings.HasPrefix(path, module) && !strings.HasPrefix(path, module+"internal/") && path != module+"openapi" {
 				t.Errorf("%s imports %s", name, path)
 			}
 		}

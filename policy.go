@@ -106,7 +106,11 @@ func (p *Policy) Kind() Kind  { return KindPolicy }
 func (p *Policy) Base() *Meta { return &p.Meta }
 
 func (p *Policy) Index() Index {
-	return Index{Name: p.Name, Unique: []string{"name:" + p.Name}}
+	var refs []Ref
+	if id := p.SpecID(); id != "" {
+		refs = append(refs, Ref{KindSpec, id})
+	}
+	return Index{Name: p.Name, Refs: refs, Unique: []string{"name:" + p.Name}}
 }
 
 // GlobalOnly reports whether the policy's type applies only globally.

@@ -1,5 +1,10 @@
 package gatehouse
 
+import (
+	"encoding/json"
+	"strings"
+)
+
 // Policy types that hold the APIs behind the gateway to their contract.
 const (
 	// PolicyOpenAPI validates requests against a spec's operations and
@@ -73,6 +78,7 @@ func init() {
 		case !ValidID(c.SpecID):
 			bad.add("config.spec_id", IDRule)
 		}
+		CheckBasePath("config.base_path", c.BasePath, bad, semantic)
 		checkMode("config.requests", c.Requests, []string{ModeEnforce, ModeReport, ModeOff}, bad)
 		checkMode("config.responses", c.Responses, []string{ModeEnforce, ModeReport, ModeOff}, bad)
 		if c.SampleRate < 0 || c.SampleRate > 1 {
@@ -88,4 +94,46 @@ func init() {
 			bad.add("config.sample_rate", "must be between 0 and 1")
 		}
 	})
+}
+
+// SpecID is the spec an openapi policy validates against, or "" for a
+// policy of another type: the reference that keeps the spec from being
+// deleted while the policy uses it.
+func (p *Policy) SpecID() string {
+	if p.Type != PolicyOpenAPI {
+		return ""
+	}
+	var c struct {
+		SpecID string `json:"spec_id"`
+	}
+	if json.Unmarshal(p.Config, &c) != nil {
+		return ""
+	}
+	return c.SpecID
+}
+
+// CheckBasePath checks what precedes a document's paths in a request's
+// path, as an openapi policy's config and a route import give it: "" (the
+// path of the document's first server URL), or a path pattern prefix
+// ("/" for none, "/v1", "/tenants/{tenant}").
+func CheckBasePath(field, v string, bad, semantic *fields) {
+	switch {
+	case v == "":
+	case !strings.HasPrefix(v, "/"):
+		bad.add(field, `must be "" (the path of the document's first server URL) or start with "/"`)
+	case strings.Contains(v, "*"):
+		semantic.add(field, "must not contain *: the document's paths follow it")
+	default:
+		if err := CheckPathPattern(v); err != nil {
+			semantic.add(field, "%v", err)
+		}
+	}
+}
+
+// CheckBasePathFields is CheckBasePath for callers outside the domain,
+// returning what a schema sees (400) and what needs meaning (422).
+func CheckBasePathFields(field, v string) (invalid, unprocessable []FieldError) {
+	var bad, semantic fields
+	CheckBasePath(field, v, &bad, &semantic)
+	return bad, semantic
 }

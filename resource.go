@@ -70,6 +70,22 @@ type WriteOnly interface {
 	KeepHidden(current Resource)
 }
 
+// ServerSet is a resource with members that only the server writes (a
+// route's import marker): what a client sends for them is ignored.
+type ServerSet interface {
+	// KeepServerSet sets the members from current, the resource as
+	// stored before a change, or clears them when current is nil (a
+	// creation).
+	KeepServerSet(current Resource)
+}
+
+// KeepServerSet is ServerSet.KeepServerSet for any resource.
+func KeepServerSet(next, current Resource) {
+	if s, ok := next.(ServerSet); ok {
+		s.KeepServerSet(current)
+	}
+}
+
 // KeepHidden is WriteOnly.KeepHidden for any resource.
 func KeepHidden(next, current Resource) {
 	if w, ok := next.(WriteOnly); ok {

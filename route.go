@@ -41,6 +41,31 @@ type Route struct {
 	// speaks HTTP/2 itself, and a tunnelled HTTP/2 connection would carry
 	// requests for any path to the upstream unchecked.
 	Upgrades []string `json:"upgrades"`
+	// Import marks a route that an import generated from a spec (nil for
+	// one made by hand), so that importing again updates and removes only
+	// the routes it made. Only the server sets it (KeepServerSet).
+	Import *RouteImport `json:"import,omitempty"`
+}
+
+// RouteImport says which spec and operation a route was imported from.
+type RouteImport struct {
+	SpecID string `json:"spec_id"`
+	// Operation is the operation's method and path template as the
+	// document writes them ("GET /pets/{petId}"): what identifies it
+	// across imports, whatever its operationId.
+	Operation   string `json:"operation"`
+	OperationID string `json:"operation_id,omitempty"`
+}
+
+// KeepServerSet gives the route the import marker of current (none for a
+// new route), whatever the client sent: a client echoing back what it
+// read changes nothing, and cannot mark its own route as imported.
+func (r *Route) KeepServerSet(current Resource) {
+	r.Import = nil
+	if c, ok := current.(*Route); ok && c.Import != nil {
+		imp := *c.Import
+		r.Import = &imp
+	}
 }
 
 // Limits of a route's match.

@@ -19,7 +19,7 @@ const (
 )
 
 // Kinds lists every resource kind.
-var Kinds = []Kind{KindService, KindRoute, KindConsumer, KindCredential, KindPolicy, KindToken}
+var Kinds = []Kind{KindService, KindRoute, KindConsumer, KindCredential, KindPolicy, KindToken, KindSpec}
 
 // Ref points at another resource.
 type Ref struct {

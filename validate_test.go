@@ -23,6 +23,7 @@ var constructors = map[gatehouse.Kind]func() gatehouse.Resource{
 	gatehouse.KindCredential: func() gatehouse.Resource { return gatehouse.NewCredential() },
 	gatehouse.KindPolicy:     func() gatehouse.Resource { return gatehouse.NewPolicy() },
 	gatehouse.KindToken:      func() gatehouse.Resource { return gatehouse.NewToken() },
+	gatehouse.KindSpec:       func() gatehouse.Resource { return gatehouse.NewSpec() },
 }
 
 // checkCase is one request body and the fields Check must reject: invalid

@@ -31,6 +31,9 @@ const Prefix = "/admin/v1"
 type Options struct {
 	// MaxBodyBytes limits request bodies; over it is 413. Default 1 MiB.
 	MaxBodyBytes int64
+	// SpecMaxBytes limits the body of a spec, an OpenAPI document, instead
+	// of MaxBodyBytes: real descriptions run to megabytes. Default 16 MiB.
+	SpecMaxBytes int64
 	// Now is the clock for token expiry; nil means time.Now.
 	Now func() time.Time
 	// Deployments creates deployments; nil refuses them with 503.
@@ -71,6 +74,9 @@ func New(store gatehouse.Store, opts Options) *Handler {
 	if opts.MaxBodyBytes == 0 {
 		opts.MaxBodyBytes = 1 << 20
 	}
+	if opts.SpecMaxBytes == 0 {
+		opts.SpecMaxBytes = 16 << 20
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -95,6 +101,10 @@ type result struct {
 	location string
 	// retryAfter, in seconds, suggests when to poll a 202's Location.
 	retryAfter int
+	// contentType, if set, is that of raw, which is then the body as is
+	// (a spec's document) instead of body as JSON.
+	contentType string
+	raw         []byte
 }
 
 type handlerFunc func(h *Handler, r *request) (*result, error)
@@ -153,7 +163,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (*result, error)
 		w.Header().Set("Allow", allow)
 		return &result{status: http.StatusNoContent}, nil
 	}
-	if !acceptsJSON(r.Header.Get("Accept")) {
+	if !ep.negotiates && !acceptsJSON(r.Header.Get("Accept")) {
 		return nil, gatehouse.Errorf(gatehouse.ENOTACCEPTABLE, "This API produces application/json only; the Accept header excludes it.")
 	}
 	for i, id := range params {
@@ -162,7 +172,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (*result, error)
 				Fields: []gatehouse.FieldError{{Field: ep.paramNames[i], Message: gatehouse.IDRule}}}
 		}
 	}
-	if err := h.checkBodyHeaders(w, r); err != nil {
+	if err := h.checkBodyHeaders(w, r, ep); err != nil {
 		return nil, err
 	}
 	if req.query, err = ep.checkQuery(r); err != nil {
@@ -198,17 +208,20 @@ func writeResult(w http.ResponseWriter, r *http.Request, res *result) {
 	if res.retryAfter > 0 {
 		hdr.Set("Retry-After", strconv.Itoa(res.retryAfter))
 	}
-	if res.status == http.StatusNoContent || res.status == http.StatusNotModified || res.body == nil {
+	if res.status == http.StatusNoContent || res.status == http.StatusNotModified || (res.body == nil && res.raw == nil) {
 		w.WriteHeader(res.status)
 		return
 	}
-	body, err := json.Marshal(res.body)
-	if err != nil {
-		problem.Write(w, r, gatehouse.Internal(err))
-		return
+	body, contentType := res.raw, res.contentType
+	if contentType == "" {
+		var err error
+		if body, err = json.Marshal(res.body); err != nil {
+			problem.Write(w, r, gatehouse.Internal(err))
+			return
+		}
+		body, contentType = append(body, '\n'), jsonType
 	}
-	body = append(body, '\n')
-	hdr.Set("Content-Type", "application/json")
+	hdr.Set("Content-Type", contentType)
 	hdr.Set("Content-Length", strconv.Itoa(len(body)))
 	hdr.Set("Cache-Control", "no-store")
 	w.WriteHeader(res.status)
@@ -235,6 +248,14 @@ type endpoint struct {
 	// with the check of its value; any other is a 400 before the handler
 	// runs.
 	query map[string]map[string]queryParam
+	// body, if set, is what POST and PUT take instead of the API's JSON.
+	body *bodyRule
+	// owner is the kind whose collection or items the endpoint serves
+	// (the handlers of a kind's own endpoints find it here).
+	owner *kindSpec
+	// negotiates marks an endpoint that answers in another media type
+	// than JSON (a spec's document) and judges Accept itself.
+	negotiates bool
 }
 
 // queryParam says what is wrong with a query parameter's value, or "".

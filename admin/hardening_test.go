@@ -395,6 +395,9 @@ func TestTargetWithoutETagAnswersAFailingIfMatchWith412(t *testing.T) {
 			return fmt.Sprintf(`{"name":"p%d","type":"rate-limit","config":{"requests":5,"per":"minute"}}`, i)
 		}, 201},
 		{Prefix + "/tokens", "/admin/v1/tokens", func(int) string { return `{}` }, 201},
+		{Prefix + "/specs", "/admin/v1/specs", func(i int) string {
+			return fmt.Sprintf(`{"openapi":"3.1.0","info":{"title":"t%d","version":"1"},"paths":{}}`, i)
+		}, 201},
 		{Prefix + "/revisions", "/admin/v1/revisions", nil, 0},
 		{Prefix + "/nodes", "/admin/v1/nodes", nil, 0},
 		{Prefix + "/conformance", "/admin/v1/conformance", nil, 0},

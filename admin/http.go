@@ -20,33 +20,77 @@ const (
 	mergePatchType = "application/merge-patch+json"
 )
 
+// bodyRule is what an endpoint's POST and PUT take when it is not the
+// API's JSON (a spec's document).
+type bodyRule struct {
+	// mediaType returns the media type a body of Content-Type ct is taken
+	// as, or "" if it is not taken.
+	mediaType func(ct string) string
+	// accepted lists the media types taken, for Accept-Post and Accept.
+	accepted string
+	// limit is the body's size limit.
+	limit func(o *Options) int64
+}
+
+// jsonBody is the rule of every body but a few: JSON, within MaxBodyBytes.
+var jsonBody = &bodyRule{
+	mediaType: func(ct string) string { return exactType(ct, jsonType) },
+	accepted:  jsonType,
+	limit:     func(o *Options) int64 { return o.MaxBodyBytes },
+}
+
+// mergePatchBody is the rule of every PATCH.
+var mergePatchBody = &bodyRule{
+	mediaType: func(ct string) string { return exactType(ct, mergePatchType) },
+	accepted:  mergePatchType,
+	limit:     func(o *Options) int64 { return o.MaxBodyBytes },
+}
+
+// exactType returns want if ct is want, in UTF-8 if it names a charset.
+func exactType(ct, want string) string {
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || mt != want || (params["charset"] != "" && !strings.EqualFold(params["charset"], "utf-8")) {
+		return ""
+	}
+	return want
+}
+
+// bodyRuleFor is the rule a request's body follows, or nil if its method
+// takes none.
+func bodyRuleFor(ep *endpoint, method string) *bodyRule {
+	switch method {
+	case http.MethodPost, http.MethodPut:
+		if ep != nil && ep.body != nil {
+			return ep.body
+		}
+		return jsonBody
+	case http.MethodPatch:
+		return mergePatchBody
+	}
+	return nil
+}
+
 // checkBodyHeaders refuses, before any of the body is read, a body of the
 // wrong media type or in a content coding (415), or a declared length over
-// the limit (413).
-func (h *Handler) checkBodyHeaders(w http.ResponseWriter, r *http.Request) error {
-	var want, advertise string
-	switch r.Method {
-	case http.MethodPost:
-		want, advertise = jsonType, "Accept-Post"
-	case http.MethodPut:
-		want = jsonType
-	case http.MethodPatch:
-		want, advertise = mergePatchType, "Accept-Patch"
-	default:
+// the limit (413). A 415 says what is taken: Accept-Post for POST,
+// Accept-Patch for PATCH, and for PUT, which has no header of its own,
+// Accept (RFC 9110 §12.5.1 lets a response carry it for the content of a
+// later request).
+func (h *Handler) checkBodyHeaders(w http.ResponseWriter, r *http.Request, ep *endpoint) error {
+	rule := bodyRuleFor(ep, r.Method)
+	if rule == nil {
 		return nil
 	}
-	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != want || (params["charset"] != "" && !strings.EqualFold(params["charset"], "utf-8")) {
-		if advertise != "" {
-			w.Header().Set(advertise, want)
-		}
-		return gatehouse.Errorf(gatehouse.EMEDIATYPE, "The body of %s must be %s (UTF-8).", r.Method, want)
+	if rule.mediaType(r.Header.Get("Content-Type")) == "" {
+		advertise := map[string]string{http.MethodPost: "Accept-Post", http.MethodPut: "Accept", http.MethodPatch: "Accept-Patch"}[r.Method]
+		w.Header().Set(advertise, rule.accepted)
+		return gatehouse.Errorf(gatehouse.EMEDIATYPE, "The body of %s must be %s (UTF-8).", r.Method, strings.ReplaceAll(rule.accepted, ", ", " or "))
 	}
 	if err := checkContentEncoding(w, r.Header.Values("Content-Encoding")); err != nil {
 		return err
 	}
-	if r.ContentLength > h.opts.MaxBodyBytes {
-		return tooLarge(h.opts.MaxBodyBytes)
+	if limit := rule.limit(&h.opts); r.ContentLength > limit {
+		return tooLarge(limit)
 	}
 	return nil
 }
@@ -75,12 +119,16 @@ func tooLarge(limit int64) error {
 // readBody reads the whole body within the size limit. This is the first
 // read, so it is what sends 100 Continue to a client that asked for it.
 func (h *Handler) readBody(r *request) ([]byte, error) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, h.opts.MaxBodyBytes+1))
+	limit := h.opts.MaxBodyBytes
+	if rule := bodyRuleFor(r.ep, r.Method); rule != nil {
+		limit = rule.limit(&h.opts)
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	switch {
 	case err != nil:
 		return nil, gatehouse.BodyUnreadable(err)
-	case int64(len(body)) > h.opts.MaxBodyBytes:
-		return nil, tooLarge(h.opts.MaxBodyBytes)
+	case int64(len(body)) > limit:
+		return nil, tooLarge(limit)
 	}
 	return body, nil
 }

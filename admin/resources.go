@@ -26,6 +26,11 @@ type kindSpec struct {
 	readOnly bool
 	// createFn replaces the generic create (deployments answer 202).
 	createFn handlerFunc
+	// putFn offers PUT alone, without PATCH, in place of mutable's (a
+	// spec, whose body is its document).
+	putFn handlerFunc
+	// body is what POST and PUT take, if not the API's JSON.
+	body *bodyRule
 	// filters are the query parameters, besides limit and cursor, that
 	// narrow a list.
 	filters map[string]func(*gatehouse.Filter, string)
@@ -38,6 +43,9 @@ type kindSpec struct {
 	// written, before it is answered (a node's derived state; hiding a
 	// policy's write-only secrets).
 	present func(h *Handler, res gatehouse.Resource)
+	// summarize, if set, shortens a resource for a list (leaving out
+	// documents that can be megabytes each), after present.
+	summarize func(res gatehouse.Resource)
 }
 
 type fieldRef struct {
@@ -85,11 +93,22 @@ var (
 		kind: gatehouse.KindPolicy, newRes: func() gatehouse.Resource { return gatehouse.NewPolicy() },
 		mutable: true, filters: map[string]func(*gatehouse.Filter, string){"name": byName},
 		present: func(h *Handler, res gatehouse.Resource) { res.(*gatehouse.Policy).Hide() },
+		refs: func(res gatehouse.Resource) []fieldRef {
+			if id := res.(*gatehouse.Policy).SpecID(); id != "" {
+				return []fieldRef{{"config.spec_id", gatehouse.Ref{Kind: gatehouse.KindSpec, ID: id}}}
+			}
+			return nil
+		},
 	}
 	revisions = &kindSpec{
 		kind: gatehouse.KindRevision, newRes: func() gatehouse.Resource { return gatehouse.NewRevision() },
 		readOnly: true, filters: map[string]func(*gatehouse.Filter, string){},
 		present: func(h *Handler, res gatehouse.Resource) { res.(*gatehouse.Revision).Redact() },
+		summarize: func(res gatehouse.Resource) {
+			for _, s := range res.(*gatehouse.Revision).Specs {
+				s.Document = ""
+			}
+		},
 	}
 	nodes = &kindSpec{
 		kind: gatehouse.KindNode, newRes: func() gatehouse.Resource { return gatehouse.NewNode() },
@@ -133,7 +152,7 @@ func buildEndpoints() []*endpoint {
 		pattern: Prefix + "/openapi.json", public: true, untagged: true,
 		methods: map[string]handlerFunc{http.MethodGet: serveOpenAPI, http.MethodHead: serveOpenAPI},
 	}}
-	for _, spec := range []*kindSpec{services, routes, consumers, policies, tokens, credentials, revisions, deployments, nodes} {
+	for _, spec := range []*kindSpec{services, routes, consumers, policies, tokens, credentials, revisions, deployments, nodes, specs} {
 		collection := Prefix + "/" + string(spec.kind)
 		var names []string
 		if spec.nested {
@@ -161,9 +180,20 @@ func buildEndpoints() []*endpoint {
 			item.methods[http.MethodPut] = spec.put
 			item.methods[http.MethodPatch] = spec.patch
 		}
+		if spec.putFn != nil {
+			item.methods[http.MethodPut] = spec.putFn
+		}
+		if spec.body != nil {
+			// The body is not JSON: what JSON would carry in it, the id
+			// and name, comes in the query.
+			coll.query[http.MethodPost] = specWriteQuery(true)
+			item.query = map[string]map[string]queryParam{http.MethodPut: specWriteQuery(false)}
+		}
+		coll.body, item.body = spec.body, spec.body
+		coll.owner, item.owner = spec, spec
 		eps = append(eps, coll, item)
 	}
-	return eps
+	return append(eps, specEndpoints(specs)...)
 }
 
 // parentID is a nested kind's parent, whose existence serve has checked.
@@ -244,6 +274,9 @@ func (spec *kindSpec) list(h *Handler, r *request) (*result, error) {
 		}
 		if spec.present != nil {
 			spec.present(h, res)
+		}
+		if spec.summarize != nil {
+			spec.summarize(res)
 		}
 		out.Data = append(out.Data, res)
 	}
@@ -332,6 +365,7 @@ func (spec *kindSpec) create(h *Handler, r *request) (*result, error) {
 		}
 		cred.ConsumerID = parentID
 	}
+	gatehouse.KeepServerSet(res, nil)
 	if err := h.validate(r, spec, res); err != nil {
 		return nil, err
 	}
@@ -406,22 +440,45 @@ func (h *Handler) validate(r *request, spec *kindSpec, res gatehouse.Resource) e
 const writeRetryBudget = 3 * time.Second
 
 func (spec *kindSpec) put(h *Handler, r *request) (*result, error) {
-	return spec.replace(h, r, func(current gatehouse.Resource, body map[string]any) (gatehouse.Resource, []strictjson.FieldError) {
+	return spec.replace(h, r, jsonBuilder(func(current gatehouse.Resource, body map[string]any) (gatehouse.Resource, []strictjson.FieldError) {
 		res := spec.newRes()
 		return res, strictjson.Assign(body, res)
-	})
+	}))
 }
 
 // patch applies an RFC 7396 merge patch to the current representation.
 func (spec *kindSpec) patch(h *Handler, r *request) (*result, error) {
-	return spec.replace(h, r, func(current gatehouse.Resource, patch map[string]any) (gatehouse.Resource, []strictjson.FieldError) {
+	return spec.replace(h, r, jsonBuilder(func(current gatehouse.Resource, patch map[string]any) (gatehouse.Resource, []strictjson.FieldError) {
 		tree, err := strictjson.ToTree(current)
 		if err != nil {
 			return nil, []strictjson.FieldError{{Field: "body", Message: "cannot be applied"}}
 		}
 		res := spec.newRes()
 		return res, strictjson.Assign(strictjson.Merge(tree, patch), res)
-	})
+	}))
+}
+
+// builder makes the next version of a resource from the current one.
+type builder func(current gatehouse.Resource) (gatehouse.Resource, error)
+
+// jsonBuilder parses a body that must be a JSON object (400 if not) into
+// the builder build makes of it.
+func jsonBuilder(build func(current gatehouse.Resource, body map[string]any) (gatehouse.Resource, []strictjson.FieldError)) func(raw []byte) (builder, error) {
+	return func(raw []byte) (builder, error) {
+		tree, perr := strictjson.ParseObject(raw)
+		if perr != nil {
+			var fe strictjson.FieldError
+			errors.As(perr, &fe)
+			return nil, invalid([]strictjson.FieldError{fe})
+		}
+		return func(current gatehouse.Resource) (gatehouse.Resource, error) {
+			next, errs := build(current, tree)
+			if len(errs) > 0 {
+				return nil, invalid(errs)
+			}
+			return next, nil
+		}, nil
+	}
 }
 
 // replace is PUT and PATCH: existence and preconditions are checked before
@@ -431,7 +488,7 @@ func (spec *kindSpec) patch(h *Handler, r *request) (*result, error) {
 // not hold the queue), so a write without a precondition does not lose a
 // race to its neighbours; one that loses to another process is built
 // again on the version that won.
-func (spec *kindSpec) replace(h *Handler, r *request, build func(current gatehouse.Resource, body map[string]any) (gatehouse.Resource, []strictjson.FieldError)) (*result, error) {
+func (spec *kindSpec) replace(h *Handler, r *request, parse func(raw []byte) (builder, error)) (*result, error) {
 	current, err := spec.load(h, r)
 	if err != nil {
 		return nil, err
@@ -443,11 +500,9 @@ func (spec *kindSpec) replace(h *Handler, r *request, build func(current gatehou
 	if err != nil {
 		return nil, err
 	}
-	tree, perr := strictjson.ParseObject(raw)
-	if perr != nil {
-		var fe strictjson.FieldError
-		errors.As(perr, &fe)
-		return nil, invalid([]strictjson.FieldError{fe})
+	build, err := parse(raw)
+	if err != nil {
+		return nil, err
 	}
 	unlock, err := h.writeLocks.lock(r.Context(), string(spec.kind)+"/"+current.Base().ID)
 	if err != nil {
@@ -466,9 +521,9 @@ func (spec *kindSpec) replace(h *Handler, r *request, build func(current gatehou
 	deadline := time.Now().Add(writeRetryBudget)
 	for attempt := 0; ; attempt++ {
 		m := current.Base()
-		next, errs := build(current, tree)
-		if len(errs) > 0 {
-			return nil, invalid(errs)
+		next, err := build(current)
+		if err != nil {
+			return nil, err
 		}
 		nm := next.Base()
 		if nm.ID != "" && nm.ID != m.ID {
@@ -478,6 +533,7 @@ func (spec *kindSpec) replace(h *Handler, r *request, build func(current gatehou
 		// read must not be refused for it, nor have it taken as input.
 		*nm = gatehouse.Meta{ID: m.ID}
 		gatehouse.KeepHidden(next, current)
+		gatehouse.KeepServerSet(next, current)
 		if err := h.validate(r, spec, next); err != nil {
 			return nil, err
 		}

@@ -117,6 +117,24 @@ func (d *Deployer) snapshot(ctx context.Context) (*gatehouse.Revision, error) {
 		}
 		rev.Policies = append(rev.Policies, p)
 	}
+	// Only the specs a policy names: a spec nothing uses is not needed to
+	// serve, and documents can be megabytes each.
+	used := map[string]bool{}
+	for _, p := range rev.Policies {
+		if id := p.SpecID(); id != "" {
+			used[id] = true
+		}
+	}
+	for _, rec := range snap[gatehouse.KindSpec] {
+		if !used[rec.ID] {
+			continue
+		}
+		s := gatehouse.NewSpec()
+		if err := gatehouse.Decode(rec, s); err != nil {
+			return nil, err
+		}
+		rev.Specs = append(rev.Specs, s)
+	}
 	// Revisions are never deleted, so the count numbers them; a clash with
 	// another node numbering at once is retried with the next number.
 	for attempt := 0; attempt < 5; attempt++ {

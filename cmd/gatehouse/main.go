@@ -89,6 +89,7 @@ type config struct {
 	proxyAddr          string
 	tombstoneRetention time.Duration
 	adminMaxBody       int64
+	specMaxBytes       int64
 	readHeaderTimeout  time.Duration
 	readTimeout        time.Duration
 	idleTimeout        time.Duration
@@ -119,6 +120,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.proxyAddr, "proxy-addr", ":8080", "listen address of the proxy")
 	fs.DurationVar(&c.tombstoneRetention, "tombstone-retention", 24*time.Hour, "how long a deleted id answers 410 Gone before 404")
 	fs.Int64Var(&c.adminMaxBody, "admin-max-body-bytes", 1<<20, "limit on admin request bodies (413 above)")
+	fs.Int64Var(&c.specMaxBytes, "spec-max-bytes", 16<<20, "limit on a spec's OpenAPI document, in place of --admin-max-body-bytes (413 above)")
 	fs.DurationVar(&c.readHeaderTimeout, "read-header-timeout", 10*time.Second, "time a client has to send its request headers (408 after)")
 	fs.DurationVar(&c.readTimeout, "read-timeout", 60*time.Second, "time a client has to send its whole request (408 after)")
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", 120*time.Second, "how long an idle keep-alive connection stays open")
@@ -166,6 +168,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	}
 	if c.egressAddr != "" && c.role == gatehouse.RoleControl {
 		return nil, errors.New("--egress-addr needs a node that serves traffic (--role data or all)")
+	}
+	if c.specMaxBytes <= 0 {
+		return nil, errors.New("--spec-max-bytes must be positive")
 	}
 	if c.heartbeat <= 0 || c.deployTimeout <= 0 {
 		return nil, errors.New("--heartbeat and --deploy-timeout must be positive")
@@ -398,7 +403,7 @@ func newListeners(c *config, logger *slog.Logger, store gatehouse.Store, dataPla
 		ls.servers = append(ls.servers, listener{"probes", c.adminAddr, serve.New(h, adminOpts), nil})
 	} else {
 		adminOpts.Name = "admin"
-		opts := admin.Options{MaxBodyBytes: c.adminMaxBody, Deployments: deployer, Metrics: metrics, Nodes: deployer.Watch()}
+		opts := admin.Options{MaxBodyBytes: c.adminMaxBody, SpecMaxBytes: c.specMaxBytes, Deployments: deployer, Metrics: metrics, Nodes: deployer.Watch()}
 		if dataPlane != nil {
 			opts.Ready = dataPlane.Ready
 			opts.Conformance, _ = dataPlane.Findings().(admin.Conformance)

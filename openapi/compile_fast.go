@@ -20,6 +20,7 @@ import (
 type fastCheck struct {
 	types              typeSet // 0: any
 	enum               []string
+	enumSet            map[string]bool // a long enum
 	hasEnum            bool
 	minLen, maxLen     int // -1: none
 	pattern            jsonschema.Regexp
@@ -34,6 +35,13 @@ type fastCheck struct {
 	extra   *fastCheck
 	noExtra bool
 }
+
+// maxRefHops bounds a chain of schemas that are only a $ref.
+const maxRefHops = 32
+
+// maxEnumScan is the longest enum the fast check scans; a longer one is
+// a set.
+const maxEnumScan = 16
 
 // newFastCheck returns the fast check of s, nil if s, or a schema it
 // leads to, uses a keyword the fast check does not know.
@@ -55,8 +63,10 @@ type fastBuilder struct {
 }
 
 func (b *fastBuilder) build(s *jsonschema.Schema) *fastCheck {
-	for s != nil && s.Ref != nil {
-		if !onlyRef(s) {
+	// A chain of $refs is followed a few steps: a cycle of them (A is
+	// B, B is A) must not hang a deploy.
+	for hops := 0; s != nil && s.Ref != nil; hops++ {
+		if hops == maxRefHops || !onlyRef(s) {
 			b.failed = true
 			return nil
 		}
@@ -96,6 +106,12 @@ func (b *fastBuilder) build(s *jsonschema.Schema) *fastCheck {
 				return nil
 			}
 			f.enum = append(f.enum, str)
+		}
+		if len(f.enum) > maxEnumScan {
+			f.enumSet = make(map[string]bool, len(f.enum))
+			for _, e := range f.enum {
+				f.enumSet[e] = true
+			}
 		}
 	}
 	var ok [4]bool
@@ -184,7 +200,10 @@ func (f *fastCheck) check(v any) bool {
 		if f.pattern != nil && !f.pattern.MatchString(v) {
 			return false
 		}
-		if f.hasEnum {
+		if f.enumSet != nil && !f.enumSet[v] {
+			return false
+		}
+		if f.hasEnum && f.enumSet == nil {
 			found := false
 			for _, e := range f.enum {
 				if e == v {

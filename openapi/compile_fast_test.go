@@ -2,7 +2,11 @@ package openapi
 
 import (
 	"encoding/json"
+	"fmt"
+	"strings"
 	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 // fastParams are the styles document's parameters that have a fast check.
@@ -86,4 +90,34 @@ func FuzzFastCheckNeverAcceptsWhatTheValidatorRefuses(f *testing.F) {
 			}
 		}
 	})
+}
+
+// Hostile schemas are compiled in bounded work: a cycle of schemas that
+// are only $refs (which the validator compiles), and an enum of
+// thousands, checked as a set.
+func TestHostileSchemasCompileAndCheckInBoundedWork(t *testing.T) {
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource("cycle.json", map[string]any{"$defs": map[string]any{
+		"A": map[string]any{"$ref": "#/$defs/B"}, "B": map[string]any{"$ref": "#/$defs/A"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if sch, err := c.Compile("cycle.json#/$defs/A"); err == nil && newFastCheck(sch) != nil {
+		t.Fatal("a cycle of $refs has a fast check")
+	}
+	var enum []string
+	for i := range 5000 {
+		enum = append(enum, fmt.Sprintf("%q", fmt.Sprint("v", i)))
+	}
+	doc := `{"openapi":"3.0.3","info":{"title":"t","version":"1"},"paths":{"/a":{"get":{
+		"parameters":[{"name":"e","in":"query","schema":{"type":"string","enum":[` + strings.Join(enum, ",") + `]}}],
+		"responses":{"200":{"description":"ok"}}}}}}`
+	s := mustCompile(t, []byte(doc), "/")
+	for _, tt := range []struct {
+		query string
+		ok    bool
+	}{{"e=v4999", true}, {"e=v5000", false}} {
+		if _, ref := s.CheckHead(head("GET", "/a?"+tt.query)); (ref == nil) != tt.ok {
+			t.Errorf("%s: %+v; want ok=%v", tt.query, ref, tt.ok)
+		}
+	}
 }

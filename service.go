@@ -2,6 +2,7 @@ package gatehouse
 
 import (
 	"fmt"
+	"github.com/gatehouse/gatehouse/internal/httpx"
 	"net"
 	"net/url"
 	"strconv"
@@ -178,20 +179,4 @@ func checkUpstreamURL(u string) string {
 // ending with a hyphen, at most 253 bytes in all (RFC 1123 §2.1). It is
 // gatehouse's one rule for a host name: in a route's hosts, in a service's
 // upstream URL, and in a request's Host (internal/httpx.ValidHost).
-func ValidHostname(h string) bool {
-	if h == "" || len(h) > 253 {
-		return false
-	}
-	for label := range strings.SplitSeq(h, ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for i := 0; i < len(label); i++ {
-			c := label[i]
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
-				return false
-			}
-		}
-	}
-	return true
-}
+func ValidHostname(h string) bool { return httpx.ValidHostname(h) }

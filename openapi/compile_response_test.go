@@ -80,7 +80,7 @@ func TestResponseBodiesAreJudgedByTheirSchema(t *testing.T) {
 // apideck's error bodies have a detail that is anyOf a string or an
 // object.
 func TestAnyOfAcceptsEitherBranchAndRefusesNeither(t *testing.T) {
-	s := mustCompile(t, sharedDoc(t, "apisguru-apideck.com-vault-10.0.0-openapi.yaml"), "")
+	s := mustCompile(t, readShared(t, "apisguru-apideck.com-vault-10.0.0-openapi.yaml"), "")
 	op, ref := s.Find("GET", "/vault/logs")
 	if ref != nil {
 		t.Fatal(ref)

@@ -8,8 +8,8 @@ import (
 	"github.com/gatehouse/gatehouse/internal/testenv"
 )
 
-// sharedDocs are the third-party documents of ../shared/testdata/openapi.
-var sharedDocs = []string{
+// sharedNames are the third-party documents of ../shared/testdata/openapi.
+var sharedNames = []string{
 	"apisguru-apideck.com-vault-10.0.0-openapi.yaml",
 	"oai-api-with-examples.yaml",
 	"oai-callback-example.yaml",
@@ -40,7 +40,7 @@ func mustCompile(t testing.TB, text []byte, basePath string) *Spec {
 }
 
 func TestEverySharedDocumentCompiles(t *testing.T) {
-	for _, name := range sharedDocs {
+	for _, name := range sharedNames {
 		t.Run(name, func(t *testing.T) {
 			mustCompile(t, testenv.SharedOpenAPI(t, name), "")
 		})
@@ -84,4 +84,4 @@ func TestCompileNamesWhatItCannotValidateByPointer(t *testing.T) {
 	}
 }
 
-func sharedDoc(t testing.TB, name string) []byte { return testenv.SharedOpenAPI(t, name) }
+func readShared(t testing.TB, name string) []byte { return testenv.SharedOpenAPI(t, name) }

@@ -212,7 +212,7 @@ func mergeWrongForms(branches [][]*jsonschema.ValidationError) []*jsonschema.Val
 			default:
 				continue
 			}
-			ptr := pointer(x.InstanceLocation)
+			ptr := pointer("", x.InstanceLocation)
 			if en, ok := enums[ptr]; ok {
 				for _, w := range want {
 					if !slices.Contains(en.Want, w) {
@@ -231,7 +231,7 @@ func mergeWrongForms(branches [][]*jsonschema.ValidationError) []*jsonschema.Val
 	if len(enums) > 0 {
 		out = slices.DeleteFunc(out, func(x *jsonschema.ValidationError) bool {
 			_, isType := x.ErrorKind.(*kind.Type)
-			return isType && enums[pointer(x.InstanceLocation)] != nil
+			return isType && enums[pointer("", x.InstanceLocation)] != nil
 		})
 	}
 	return out
@@ -253,7 +253,7 @@ func onlyMissingRef(l []*jsonschema.ValidationError) bool {
 // validator names only its object: a missing or unknown member is a
 // problem at that member's pointer.
 func describe(e *jsonschema.ValidationError) []Problem {
-	ptr := pointer(e.InstanceLocation)
+	ptr := pointer("", e.InstanceLocation)
 	switch k := e.ErrorKind.(type) {
 	case *kind.Required:
 		out := make([]Problem, 0, len(k.Missing))
@@ -286,13 +286,4 @@ func describe(e *jsonschema.ValidationError) []Problem {
 		}
 	}
 	return []Problem{{Pointer: ptr, Message: e.ErrorKind.LocalizedString(message.NewPrinter(language.English))}}
-}
-
-func pointer(tokens []string) string {
-	var b strings.Builder
-	for _, t := range tokens {
-		b.WriteByte('/')
-		b.WriteString(escapePointer(t))
-	}
-	return b.String()
 }

@@ -360,14 +360,6 @@ func scalar(n *yaml.Node, ptr string) (any, error) {
 	}
 }
 
-// escapePointer escapes one reference token of a JSON pointer (RFC 6901).
-func escapePointer(s string) string {
-	if !strings.ContainsAny(s, "~/") {
-		return s
-	}
-	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
-}
-
 // unescapePointer undoes escapePointer.
 func unescapePointer(s string) string {
 	if !strings.Contains(s, "~") {

@@ -29,7 +29,7 @@ func BenchmarkCheckParameters(b *testing.B) {
 // BenchmarkCheckPathParameter is a GET of one path parameter, the most
 // common operation.
 func BenchmarkCheckPathParameter(b *testing.B) {
-	s := mustCompile(b, sharedDoc(b, "oai-petstore.yaml"), "")
+	s := mustCompile(b, readShared(b, "oai-petstore.yaml"), "")
 	r := httptest.NewRequest("GET", "/v1/pets/7", nil)
 	b.ReportAllocs()
 	for b.Loop() {

@@ -3,8 +3,6 @@ package httpx
 import (
 	"net/netip"
 	"strings"
-
-	"github.com/gatehouse/gatehouse"
 )
 
 // ValidHost reports whether h is a Host field value (or :authority) that
@@ -35,7 +33,7 @@ func ValidHost(h string) bool {
 		if i := strings.IndexByte(h, ':'); i >= 0 {
 			host, port = h[:i], h[i:]
 		}
-		if !gatehouse.ValidHostname(strings.TrimSuffix(host, ".")) {
+		if !ValidHostname(strings.TrimSuffix(host, ".")) {
 			return false
 		}
 	}
@@ -54,4 +52,27 @@ func ValidHost(h string) bool {
 		n = n*10 + int(port[i]-'0')
 	}
 	return n >= 1 && n <= 65535
+}
+
+// ValidHostname reports whether h is a host name: dot-separated labels of
+// letters, digits and hyphens, none empty, longer than 63 bytes, starting or
+// ending with a hyphen, at most 253 bytes in all (RFC 1123 §2.1). It lives
+// here, below the domain, so that packages the domain imports can use it;
+// gatehouse.ValidHostname is this.
+func ValidHostname(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(h, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -524,7 +524,7 @@ func BenchmarkParse(b *testing.B) {
 }
 
 // sixteenMiB copies the paths of a document under /v0, /v1, ... until
-// its JSON passes 16 MiB, and gives it as JSON and as YAML.
+// it passes 16 MiB, as JSON and, with its own number of copies, as YAML.
 func sixteenMiB(b *testing.B, data []byte) (jsonDoc, yamlDoc []byte) {
 	t, problems := readTree(data)
 	if problems != nil {
@@ -532,17 +532,34 @@ func sixteenMiB(b *testing.B, data []byte) (jsonDoc, yamlDoc []byte) {
 	}
 	root := t.root.(map[string]any)
 	orig := root["paths"].(map[string]any)
-	paths := map[string]any{}
-	root["paths"] = paths
-	for copyN := 0; len(jsonDoc) < 16<<20; copyN++ {
-		for p, item := range orig {
-			paths[fmt.Sprintf("/v%d%s", copyN, p)] = renameOperations(item, copyN)
+	withCopies := func(n int) map[string]any {
+		paths := map[string]any{}
+		for c := range n {
+			for p, item := range orig {
+				paths[fmt.Sprintf("/v%d%s", c, p)] = renameOperations(item, c)
+			}
 		}
-		if copyN%16 == 15 {
-			jsonDoc, _ = json.Marshal(root)
-		}
+		doc := maps.Clone(root)
+		doc["paths"] = paths
+		return doc
 	}
-	yamlDoc, err := yaml.Marshal(yamlValues(root))
+	// Each format's size is its size without paths plus that of one
+	// copy of them, times the copies.
+	size := func(encode func(any) ([]byte, error)) (base, per int) {
+		zero, err := encode(withCopies(0))
+		if err != nil {
+			b.Fatal(err)
+		}
+		one, _ := encode(withCopies(1))
+		return len(zero), len(one) - len(zero)
+	}
+	copies := func(base, per int) int { return (16<<20-base)/per + 1 }
+	toYAML := func(v any) ([]byte, error) { return yaml.Marshal(yamlValues(v)) }
+	jsonDoc, err := json.Marshal(withCopies(copies(size(json.Marshal))))
+	if err != nil {
+		b.Fatal(err)
+	}
+	yamlDoc, err = toYAML(withCopies(copies(size(toYAML))))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -118,6 +118,10 @@ func (c *checker) walk(v any, ptr, parent string, names bool) {
 				if s, ok := x.(string); ok {
 					c.pattern(kp, s)
 				}
+			case "mapping":
+				if m, ok := x.(map[string]any); ok && parent == "discriminator" {
+					c.mapping(kp, m)
+				}
 			case "patternProperties":
 				if m, ok := x.(map[string]any); ok {
 					for re := range m {
@@ -130,6 +134,22 @@ func (c *checker) walk(v any, ptr, parent string, names bool) {
 			}
 			c.walk(x, kp, k, nameMaps[k])
 		}
+	}
+}
+
+// mapping checks a discriminator's mapping: each value names a schema,
+// by reference or by its name under components, and must lead to one.
+func (c *checker) mapping(ptr string, m map[string]any) {
+	for name, v := range m {
+		s, ok := v.(string)
+		if !ok {
+			continue // the schema says what is wrong with it
+		}
+		ref := s
+		if !strings.ContainsAny(s, "#/.") {
+			ref = "#/components/schemas/" + escapePointer(s)
+		}
+		c.ref(ptr+"/"+escapePointer(name), ref)
 	}
 }
 

@@ -378,6 +378,14 @@ components: {schemas: {A: {$ref: "https://example.com/schemas/a.json"}}}
       parameters: [{$ref: "#/components/parameters/nope"}]
       responses: {"200": {description: ok}}
 `, []string{"/paths/~1a/get/parameters/0/$ref"}},
+		{"discriminator mapping to nothing", minimal31 + `paths: {}
+components:
+  schemas:
+    Pet:
+      type: object
+      discriminator: {propertyName: kind, mapping: {cat: "#/components/schemas/Cat", dog: Dog, ok: Pet}}
+    Cat: {type: object}
+`, []string{"/components/schemas/Pet/discriminator/mapping/dog"}},
 		{"reference loop", minimal30 + `paths: {}
 components:
   schemas:

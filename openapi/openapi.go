@@ -70,8 +70,10 @@ type Document struct {
 //   - reading, within the bounds on size, depth and YAML aliases;
 //   - the openapi member: 3.0.x or 3.1.x;
 //   - the OpenAPI Initiative's JSON Schema of that version, and what it
-//     cannot say: $refs local and resolvable, bounds on enums, patterns
-//     that Go's regexp compiles, paths and operations;
+//     cannot say: $refs (and discriminator mappings) local, resolvable
+//     and not looping, bounds on enums, patterns that Go's regexp
+//     compiles, paths and operations, unique operationIds, and what
+//     kin-openapi cannot load;
 //   - kin-openapi's loader and its Validate, whose error names no
 //     pointer and is given at "".
 //
@@ -89,6 +91,7 @@ func Parse(data []byte) (*Document, []Problem) {
 	c := &checker{root: t.root, chains: map[string]verdict{}}
 	c.walk(t.root, "", "", false)
 	problems = append(problems, c.problems...)
+	problems = append(problems, unloadable(t.root)...)
 	ops, opProblems := operations(t)
 	problems = append(problems, opProblems...)
 	if len(problems) > 0 {

@@ -273,6 +273,17 @@ func (c *checker) resolve(ref string) (any, string) {
 	return v, ""
 }
 
+// unloadable names what valid documents may hold but kin-openapi, which
+// the data plane's validators are built on, refuses to load (it would
+// say so at "" only).
+func unloadable(root any) []Problem {
+	components, _ := root.(map[string]any)["components"].(map[string]any)
+	if _, ok := components["pathItems"]; ok {
+		return []Problem{{Pointer: "/components/pathItems", Message: "is not supported: define the path items under paths"}}
+	}
+	return nil
+}
+
 // operations lists the document's operations, paths in document order,
 // methods in a fixed order, and checks the bounds on their numbers.
 func operations(t *tree) ([]Operation, []Problem) {

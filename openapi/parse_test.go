@@ -422,6 +422,9 @@ components: {schemas: {A: {type: object, patternProperties: {"^x(?!y)": {type: s
   /a: {get: {operationId: x, responses: {"200": {description: ok}}}}
   /b: {get: {operationId: x, responses: {"200": {description: ok}}}}
 `, []string{"/paths/~1b/get/operationId"}},
+		{"components.pathItems, which kin-openapi cannot load", minimal31 + `paths: {/a: {$ref: "#/components/pathItems/P"}}
+components: {pathItems: {P: {get: {responses: {"200": {description: ok}}}}}}
+`, []string{"/components/pathItems"}},
 		// kin-openapi's own checks, after every other passed.
 		{"undeclared path parameter", minimal30 + `paths:
   /a/{id}: {get: {responses: {"200": {description: ok}}}}

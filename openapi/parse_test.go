@@ -202,9 +202,17 @@ const minimal31 = "openapi: 3.1.0\ninfo: {title: t, version: '1'}\n"
 type goodCase struct{ name, doc string }
 
 // unusualDocuments are legal documents that a checker could wrongly
-// refuse; FuzzParse starts from them too.
+// refuse, or take forever over; FuzzParse starts from them too.
 func unusualDocuments() []goodCase {
+	// Each schema refers to the one before twice: followed naively, its
+	// $refs are 2^40 paths, the $ref form of an alias bomb. Every
+	// checker must visit each schema once.
+	fanOut := minimal31 + "paths: {}\ncomponents:\n  schemas:\n    S0: {type: string}\n"
+	for i := 1; i <= 40; i++ {
+		fanOut += fmt.Sprintf("    S%d: {properties: {a: {$ref: '#/components/schemas/S%d'}}, allOf: [{$ref: '#/components/schemas/S%d'}]}\n", i, i-1, i-1)
+	}
 	return []goodCase{
+		{"$refs that fan out 2^40 ways", fanOut},
 		{"recursive schema, and refs that reach it through refs", minimal30 + `paths: {}
 components:
   schemas:

@@ -420,6 +420,8 @@ components: {schemas: {A: {type: object, patternProperties: {"^x(?!y)": {type: s
 		{"nesting too deep, YAML", deep.String(), []string{"/x-deep" + strings.Repeat("/0", MaxDepth-1)}},
 		{"nesting too deep, JSON", deepJSON, []string{"/x" + strings.Repeat("/0", MaxDepth-1)}},
 		{"YAML alias bomb", bomb, []string{"/x-f/7"}},
+		// The root, "3.0.3" and the array are three values of the bound.
+		{"too many values", `{"openapi": "3.0.3", "x": [` + strings.Repeat("0,", MaxNodes) + "0]}", []string{fmt.Sprintf("/x/%d", MaxNodes-3)}},
 		{"YAML alias to itself", minimal30 + "paths: {}\nx-a: &a [1, *a]\n", []string{"/x-a/1"}},
 		{"too many paths", manyPaths.String(), []string{"/paths"}},
 		{"too many operations", manyOps.String(), []string{"/paths"}},

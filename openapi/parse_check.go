@@ -97,6 +97,13 @@ func (c *checker) walk(v any, ptr, parent string, names bool) {
 		for k, x := range v {
 			kp := ptr + "/" + escapePointer(k)
 			if names {
+				if s, ok := x.(string); ok && k == "$ref" && parent != "scopes" && parent != "mapping" {
+					// A name map holds objects, so this is a
+					// Reference: a callback's, which is itself a
+					// map of names (expressions).
+					c.ref(kp, s)
+					continue
+				}
 				// A callback maps names to maps of expressions.
 				c.walk(x, kp, "", parent == "callbacks")
 				continue

@@ -394,6 +394,12 @@ components:
       discriminator: {propertyName: kind, mapping: {cat: "#/components/schemas/Cat", dog: Dog, ok: Pet}}
     Cat: {type: object}
 `, []string{"/components/schemas/Pet/discriminator/mapping/dog"}},
+		{"callback reference to nothing", minimal30 + `paths:
+  /a:
+    post:
+      callbacks: {onA: {$ref: "#/components/callbacks/nope"}}
+      responses: {"200": {description: ok}}
+`, []string{"/paths/~1a/post/callbacks/onA/$ref"}},
 		{"reference loop", minimal30 + `paths: {}
 components:
   schemas:

@@ -63,19 +63,21 @@ type Document struct {
 }
 
 // Parse reads and checks a document given as JSON (when its first byte
-// past white space is '{') or YAML. It returns the document, or every
-// problem found (at most MaxProblems and one counting the rest), each at
-// its JSON pointer. The checks run cheapest first, each only on what
-// passed the one before:
-//   - reading, within the bounds on size, depth and YAML aliases;
-//   - the openapi member: 3.0.x or 3.1.x;
+// past white space is '{' or '[') or YAML. It returns the document, or
+// every problem found (at most MaxProblems and one counting the rest),
+// each at its JSON pointer. Cheapest first:
+//   - reading, within the bounds on size, depth and YAML aliases, and
+//     the openapi member: 3.0.x or 3.1.x; a failure here ends Parse;
 //   - the OpenAPI Initiative's JSON Schema of that version, and what it
-//     cannot say: $refs local and resolvable, bounds on enums, patterns
-//     that Go's regexp compiles, paths and operations;
-//   - kin-openapi's loader and its Validate, whose error names no
-//     pointer and is given at "".
+//     cannot say: $refs (and discriminator mappings) local, resolvable
+//     and not looping, bounds on enums, patterns that Go's regexp
+//     compiles, paths and operations, unique operationIds, and what
+//     kin-openapi cannot load; all of these are reported together;
+//   - only then kin-openapi's loader and its Validate, whose error names
+//     no pointer and is given at "".
 //
 // Parse never reads a file or the network: external $refs are refused.
+// It is safe for concurrent use.
 func Parse(data []byte) (*Document, []Problem) {
 	t, problems := readTree(data)
 	if problems != nil {
@@ -89,6 +91,7 @@ func Parse(data []byte) (*Document, []Problem) {
 	c := &checker{root: t.root, chains: map[string]verdict{}}
 	c.walk(t.root, "", "", false)
 	problems = append(problems, c.problems...)
+	problems = append(problems, unloadable(t.root)...)
 	ops, opProblems := operations(t)
 	problems = append(problems, opProblems...)
 	if len(problems) > 0 {
@@ -143,9 +146,15 @@ func newLoader() *openapi3.Loader {
 	return loader
 }
 
-// capProblems sorts problems by pointer and cuts the list at MaxProblems.
+// capProblems sorts problems by pointer (and message, so that the order
+// never depends on a map's) and cuts the list at MaxProblems.
 func capProblems(p []Problem) []Problem {
-	sort.SliceStable(p, func(i, j int) bool { return p[i].Pointer < p[j].Pointer })
+	sort.Slice(p, func(i, j int) bool {
+		if p[i].Pointer != p[j].Pointer {
+			return p[i].Pointer < p[j].Pointer
+		}
+		return p[i].Message < p[j].Message
+	})
 	if len(p) <= MaxProblems {
 		return p
 	}

@@ -97,6 +97,13 @@ func (c *checker) walk(v any, ptr, parent string, names bool) {
 		for k, x := range v {
 			kp := ptr + "/" + escapePointer(k)
 			if names {
+				if s, ok := x.(string); ok && k == "$ref" && parent != "scopes" && parent != "mapping" {
+					// A name map holds objects, so this is a
+					// Reference: a callback's, which is itself a
+					// map of names (expressions).
+					c.ref(kp, s)
+					continue
+				}
 				// A callback maps names to maps of expressions.
 				c.walk(x, kp, "", parent == "callbacks")
 				continue
@@ -118,6 +125,10 @@ func (c *checker) walk(v any, ptr, parent string, names bool) {
 				if s, ok := x.(string); ok {
 					c.pattern(kp, s)
 				}
+			case "mapping":
+				if m, ok := x.(map[string]any); ok && parent == "discriminator" {
+					c.mapping(kp, m)
+				}
 			case "patternProperties":
 				if m, ok := x.(map[string]any); ok {
 					for re := range m {
@@ -130,6 +141,22 @@ func (c *checker) walk(v any, ptr, parent string, names bool) {
 			}
 			c.walk(x, kp, k, nameMaps[k])
 		}
+	}
+}
+
+// mapping checks a discriminator's mapping: each value names a schema,
+// by reference or by its name under components, and must lead to one.
+func (c *checker) mapping(ptr string, m map[string]any) {
+	for name, v := range m {
+		s, ok := v.(string)
+		if !ok {
+			continue // the schema says what is wrong with it
+		}
+		ref := s
+		if !strings.ContainsAny(s, "#/.") {
+			ref = "#/components/schemas/" + escapePointer(s)
+		}
+		c.ref(ptr+"/"+escapePointer(name), ref)
 	}
 }
 
@@ -251,6 +278,17 @@ func (c *checker) resolve(ref string) (any, string) {
 		}
 	}
 	return v, ""
+}
+
+// unloadable names what valid documents may hold but kin-openapi, which
+// the data plane's validators are built on, refuses to load (it would
+// say so at "" only).
+func unloadable(root any) []Problem {
+	components, _ := root.(map[string]any)["components"].(map[string]any)
+	if _, ok := components["pathItems"]; ok {
+		return []Problem{{Pointer: "/components/pathItems", Message: "is not supported: define the path items under paths"}}
+	}
+	return nil
 }
 
 // operations lists the document's operations, paths in document order,

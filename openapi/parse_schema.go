@@ -4,7 +4,6 @@ import (
 	"embed"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 
@@ -85,7 +84,6 @@ func schemaProblems(minor string, root any) []Problem {
 			}
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Pointer < out[j].Pointer })
 	return out
 }
 

@@ -202,9 +202,17 @@ const minimal31 = "openapi: 3.1.0\ninfo: {title: t, version: '1'}\n"
 type goodCase struct{ name, doc string }
 
 // unusualDocuments are legal documents that a checker could wrongly
-// refuse; FuzzParse starts from them too.
+// refuse, or take forever over; FuzzParse starts from them too.
 func unusualDocuments() []goodCase {
+	// Each schema refers to the one before twice: followed naively, its
+	// $refs are 2^40 paths, the $ref form of an alias bomb. Every
+	// checker must visit each schema once.
+	fanOut := minimal31 + "paths: {}\ncomponents:\n  schemas:\n    S0: {type: string}\n"
+	for i := 1; i <= 40; i++ {
+		fanOut += fmt.Sprintf("    S%d: {properties: {a: {$ref: '#/components/schemas/S%d'}}, allOf: [{$ref: '#/components/schemas/S%d'}]}\n", i, i-1, i-1)
+	}
 	return []goodCase{
+		{"$refs that fan out 2^40 ways", fanOut},
 		{"recursive schema, and refs that reach it through refs", minimal30 + `paths: {}
 components:
   schemas:
@@ -378,6 +386,20 @@ components: {schemas: {A: {$ref: "https://example.com/schemas/a.json"}}}
       parameters: [{$ref: "#/components/parameters/nope"}]
       responses: {"200": {description: ok}}
 `, []string{"/paths/~1a/get/parameters/0/$ref"}},
+		{"discriminator mapping to nothing", minimal31 + `paths: {}
+components:
+  schemas:
+    Pet:
+      type: object
+      discriminator: {propertyName: kind, mapping: {cat: "#/components/schemas/Cat", dog: Dog, ok: Pet}}
+    Cat: {type: object}
+`, []string{"/components/schemas/Pet/discriminator/mapping/dog"}},
+		{"callback reference to nothing", minimal30 + `paths:
+  /a:
+    post:
+      callbacks: {onA: {$ref: "#/components/callbacks/nope"}}
+      responses: {"200": {description: ok}}
+`, []string{"/paths/~1a/post/callbacks/onA/$ref"}},
 		{"reference loop", minimal30 + `paths: {}
 components:
   schemas:
@@ -403,7 +425,9 @@ components: {schemas: {A: {type: object, patternProperties: {"^x(?!y)": {type: s
 `, []string{"/components/schemas/A/patternProperties/^x(?!y)"}},
 		{"nesting too deep, YAML", deep.String(), []string{"/x-deep" + strings.Repeat("/0", MaxDepth-1)}},
 		{"nesting too deep, JSON", deepJSON, []string{"/x" + strings.Repeat("/0", MaxDepth-1)}},
-		{"YAML alias bomb", bomb, []string{"/x-g/0"}},
+		{"YAML alias bomb", bomb, []string{"/x-f/7"}},
+		// The root, "3.0.3" and the array are three values of the bound.
+		{"too many values", `{"openapi": "3.0.3", "x": [` + strings.Repeat("0,", MaxNodes) + "0]}", []string{fmt.Sprintf("/x/%d", MaxNodes-3)}},
 		{"YAML alias to itself", minimal30 + "paths: {}\nx-a: &a [1, *a]\n", []string{"/x-a/1"}},
 		{"too many paths", manyPaths.String(), []string{"/paths"}},
 		{"too many operations", manyOps.String(), []string{"/paths"}},
@@ -414,6 +438,9 @@ components: {schemas: {A: {type: object, patternProperties: {"^x(?!y)": {type: s
   /a: {get: {operationId: x, responses: {"200": {description: ok}}}}
   /b: {get: {operationId: x, responses: {"200": {description: ok}}}}
 `, []string{"/paths/~1b/get/operationId"}},
+		{"components.pathItems, which kin-openapi cannot load", minimal31 + `paths: {/a: {$ref: "#/components/pathItems/P"}}
+components: {pathItems: {P: {get: {responses: {"200": {description: ok}}}}}}
+`, []string{"/components/pathItems"}},
 		// kin-openapi's own checks, after every other passed.
 		{"undeclared path parameter", minimal30 + `paths:
   /a/{id}: {get: {responses: {"200": {description: ok}}}}
@@ -524,7 +551,7 @@ func BenchmarkParse(b *testing.B) {
 }
 
 // sixteenMiB copies the paths of a document under /v0, /v1, ... until
-// its JSON passes 16 MiB, and gives it as JSON and as YAML.
+// it passes 16 MiB, as JSON and, with its own number of copies, as YAML.
 func sixteenMiB(b *testing.B, data []byte) (jsonDoc, yamlDoc []byte) {
 	t, problems := readTree(data)
 	if problems != nil {
@@ -532,17 +559,34 @@ func sixteenMiB(b *testing.B, data []byte) (jsonDoc, yamlDoc []byte) {
 	}
 	root := t.root.(map[string]any)
 	orig := root["paths"].(map[string]any)
-	paths := map[string]any{}
-	root["paths"] = paths
-	for copyN := 0; len(jsonDoc) < 16<<20; copyN++ {
-		for p, item := range orig {
-			paths[fmt.Sprintf("/v%d%s", copyN, p)] = renameOperations(item, copyN)
+	withCopies := func(n int) map[string]any {
+		paths := map[string]any{}
+		for c := range n {
+			for p, item := range orig {
+				paths[fmt.Sprintf("/v%d%s", c, p)] = renameOperations(item, c)
+			}
 		}
-		if copyN%16 == 15 {
-			jsonDoc, _ = json.Marshal(root)
-		}
+		doc := maps.Clone(root)
+		doc["paths"] = paths
+		return doc
 	}
-	yamlDoc, err := yaml.Marshal(yamlValues(root))
+	// Each format's size is its size without paths plus that of one
+	// copy of them, times the copies.
+	size := func(encode func(any) ([]byte, error)) (base, per int) {
+		zero, err := encode(withCopies(0))
+		if err != nil {
+			b.Fatal(err)
+		}
+		one, _ := encode(withCopies(1))
+		return len(zero), len(one) - len(zero)
+	}
+	copies := func(base, per int) int { return (16<<20-base)/per + 1 }
+	toYAML := func(v any) ([]byte, error) { return yaml.Marshal(yamlValues(v)) }
+	jsonDoc, err := json.Marshal(withCopies(copies(size(json.Marshal))))
+	if err != nil {
+		b.Fatal(err)
+	}
+	yamlDoc, err = toYAML(withCopies(copies(size(toYAML))))
 	if err != nil {
 		b.Fatal(err)
 	}

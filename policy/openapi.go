@@ -49,9 +49,11 @@ func buildOpenAPI(b *Build, pols []*gatehouse.Policy) (Step, error) {
 		return nil, err
 	}
 	s := &openAPI{}
+	var responses *auditor
 	for i, cfg := range cfgs {
-		if cfg.Requests == gatehouse.ModeOff {
-			continue // the responses are the response hook's
+		judgesResponses := cfg.Responses != gatehouse.ModeOff || cfg.NormalizeErrors
+		if cfg.Requests == gatehouse.ModeOff && (!judgesResponses || responses != nil) {
+			continue
 		}
 		doc, ok := b.Specs[cfg.SpecID]
 		if !ok {
@@ -66,14 +68,36 @@ func buildOpenAPI(b *Build, pols []*gatehouse.Policy) (Step, error) {
 		if cs.err != nil {
 			return nil, fmt.Errorf("policy %q: %w", pols[i].ID, cs.err)
 		}
-		s.checks = append(s.checks, &specCheck{spec: cs.spec, report: cfg.Requests == gatehouse.ModeReport,
-			routeID: b.Route.ID, findings: b.Env.Findings, now: b.Env.Now})
+		if cfg.Requests != gatehouse.ModeOff {
+			s.checks = append(s.checks, &specCheck{spec: cs.spec, report: cfg.Requests == gatehouse.ModeReport,
+				routeID: b.Route.ID, findings: b.Env.Findings, now: b.Env.Now})
+		}
+		// Several at one level: the first one that judges responses
+		// speaks for them, as with http-audit.
+		if judgesResponses && responses == nil {
+			responses = newAuditor(b, cfg.Responses, cfg.SampleRate, cfg.NormalizeErrors)
+			responses.spec = specRules{cs.spec}
+			responses.bodyLimit = cfg.MaxBodyBytes
+		}
 	}
 	if len(s.checks) > 0 {
 		s.late = &openAPIBody{checks: s.checks}
 	}
+	if responses != nil {
+		return &openAPIAudited{openAPI: s, auditor: responses}, nil
+	}
 	return s, nil
 }
+
+// openAPIAudited is an openapi policy that also judges responses: by
+// the rules of HTTP, as http-audit does, and by its spec's.
+type openAPIAudited struct {
+	*openAPI
+	*auditor
+}
+
+// Check is the request side's.
+func (s *openAPIAudited) Check(r *Request) error { return s.openAPI.Check(r) }
 
 func compileSpec(doc *gatehouse.Spec, basePath string) *compiledSpec {
 	d, probs := openapi.Parse([]byte(doc.Document))

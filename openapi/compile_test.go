@@ -57,7 +57,9 @@ func testDoc(t testing.TB, name string) []byte {
 	return b
 }
 
-func TestCompileNamesWhatItCannotValidateByPointer(t *testing.T) {
+// Parse calls Compile, so that what the data plane could not validate is
+// refused when the document is written, at its pointer.
+func TestParseRefusesWhatCompileCannotValidateByPointer(t *testing.T) {
 	tests := []struct {
 		desc, op string
 		pointer  string
@@ -76,9 +78,9 @@ func TestCompileNamesWhatItCannotValidateByPointer(t *testing.T) {
 		t.Run(tt.desc, func(t *testing.T) {
 			doc := `{"openapi":"3.0.3","info":{"title":"t","version":"1"},"paths":{"/a":{"post":{` + tt.op + `,
 				"responses":{"200":{"description":"ok"}}}}}}`
-			s, probs := Compile(mustParse(t, []byte(doc)), "/")
-			if s != nil || len(probs) != 1 || probs[0].Pointer != tt.pointer {
-				t.Fatalf("Compile = %v, %+v; want one problem at %s", s, probs, tt.pointer)
+			d, probs := Parse([]byte(doc))
+			if d != nil || len(probs) != 1 || probs[0].Pointer != tt.pointer {
+				t.Fatalf("Parse = %v, %+v; want one problem at %s", d, probs, tt.pointer)
 			}
 		})
 	}

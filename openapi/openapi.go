@@ -105,6 +105,11 @@ func Parse(data []byte) (*Document, []Problem) {
 	if doc.Info != nil {
 		d.Title, d.APIVersion = doc.Info.Title, doc.Info.Version
 	}
+	// What the data plane could not validate is refused now, at its
+	// pointer, rather than failing a deployment later.
+	if _, problems := Compile(d, "/"); len(problems) > 0 {
+		return nil, capProblems(problems)
+	}
 	return d, nil
 }
 

@@ -96,6 +96,17 @@ type openAPIAudited struct {
 	*auditor
 }
 
+// judgesBySpec reports whether an openapi policy judges the chain's
+// responses.
+func (c *Chain) judgesBySpec() bool {
+	for _, s := range c.respond {
+		if _, ok := s.(*openAPIAudited); ok {
+			return true
+		}
+	}
+	return false
+}
+
 // Check is the request side's.
 func (s *openAPIAudited) Check(r *Request) error { return s.openAPI.Check(r) }
 

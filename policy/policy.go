@@ -333,6 +333,11 @@ func Compile(rev *gatehouse.Revision, env *Env) (*Set, error) {
 			if len(pols) == 0 {
 				continue
 			}
+			if typ == gatehouse.PolicyHTTPAudit && chain.judgesBySpec() {
+				// An openapi policy judging responses judges HTTP's rules
+				// too: a second judge would count each finding twice.
+				continue
+			}
 			build, ok := builders[typ]
 			if !ok {
 				return nil, fmt.Errorf("route %q: policy %q is of type %s, which this gatehouse does not enforce", r.ID, pols[0].ID, typ)

@@ -1,0 +1,140 @@
+package proxy
+
+import (
+	"slices"
+	"strconv"
+	"testing"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/audit"
+	"github.com/gatehouse/gatehouse/internal/testenv"
+	"github.com/gatehouse/gatehouse/internal/testupstream"
+)
+
+// petDoc documents one operation whose responses the spec rules judge:
+// a 200 with a required header and a JSON schema, a 404 problem.
+const petDoc = `{"openapi":"3.1.0","info":{"title":"pets","version":"1"},"paths":{"/pets/{id}":{"get":{
+  "operationId":"showPet",
+  "parameters":[{"name":"id","in":"path","required":true,"schema":{"type":"integer"}}],
+  "responses":{
+    "200":{"description":"a pet","headers":{"X-Rate-Limit":{"required":true,"schema":{"type":"integer"}}},
+      "content":{"application/json":{"schema":{"type":"object","required":["id"],"properties":{"id":{"type":"integer"},"name":{"type":"string"}}}}}},
+    "404":{"description":"none","content":{"application/problem+json":{"schema":{"type":"object"}}}}}}}}}`
+
+// specAuditGateway is a gateway whose one route, to an upstream that
+// answers every request with rawResponse, has an openapi policy for doc
+// with config's members added, and the recorder its findings go to.
+func specAuditGateway(t *testing.T, doc, rawResponse, config string) (*gateway, *audit.Recorder) {
+	t.Helper()
+	rec := audit.NewRecorder(audit.RecorderOptions{})
+	g := newGatewayWithOptions(t, Options{Findings: rec})
+	f := newPolicyFixture(t, testupstream.Canned(t, []byte(rawResponse)))
+	spec := gatehouse.NewSpec()
+	spec.ID, spec.Version, spec.Name, spec.MediaType, spec.Document = "api", 1, "api", "application/json", doc
+	f.rev.Specs = append(f.rev.Specs, spec)
+	f.policy(`{"name":"contract","type":"openapi","config":{"spec_id":"api","base_path":"/"` + config + `}}`)
+	g.apply(f.rev)
+	return g, rec
+}
+
+func jsonResponse(status int, extra, body string) string {
+	return "HTTP/1.1 " + strconv.Itoa(status) + " X\r\nContent-Type: application/json\r\n" + extra +
+		"Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body
+}
+
+func TestResponseAuditFindsWhatBreaksTheSpecAndFlagsNoDocumentedResponse(t *testing.T) {
+	tests := []struct {
+		name  string
+		raw   string
+		rules []string
+	}{
+		{"a documented response", jsonResponse(200, "X-Rate-Limit: 10\r\n", `{"id":7,"name":"Rex"}`), nil},
+		{"a documented error", "HTTP/1.1 404 Not Found\r\nContent-Type: application/problem+json\r\nContent-Length: 2\r\n\r\n{}", nil},
+		{"an undocumented status", "HTTP/1.1 418 Teapot\r\nContent-Type: application/problem+json\r\nContent-Length: 2\r\n\r\n{}",
+			[]string{audit.UndocumentedStatus}},
+		{"an undocumented media type", "HTTP/1.1 200 OK\r\nX-Rate-Limit: 10\r\nContent-Type: text/html\r\nContent-Length: 4\r\n\r\n<p/>",
+			[]string{audit.UndocumentedMediaType}},
+		{"a body breaking its schema", jsonResponse(200, "X-Rate-Limit: 10\r\n", `{"id":"seven","name":3}`), []string{audit.BodySchema}},
+		{"a body breaking its schema, chunked", "HTTP/1.1 200 OK\r\nX-Rate-Limit: 10\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" +
+			"9\r\n{\"name\":1\r\n1\r\n}\r\n0\r\n\r\n", []string{audit.BodySchema}},
+		{"a required header missing", jsonResponse(200, "", `{"id":7}`), []string{audit.MissingResponseHeader}},
+		{"a coded body is not judged by its schema", jsonResponse(200, "X-Rate-Limit: 10\r\nContent-Encoding: gzip\r\n", `notjson`), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g, rec := specAuditGateway(t, petDoc, tt.raw, "")
+			r := g.get("/pets/7")
+			if r.status != 200 && r.status != 404 && r.status != 418 {
+				t.Fatalf("status %d; want the upstream's", r.status)
+			}
+			if got := rules(rec); !slices.Equal(got, tt.rules) {
+				t.Fatalf("findings %q; want %q", got, tt.rules)
+			}
+			for _, e := range rec.Entries(audit.Filter{}) {
+				if e.Operation != "showPet" {
+					t.Fatalf("finding for operation %q; want showPet", e.Operation)
+				}
+			}
+		})
+	}
+}
+
+func TestResponseAuditOnEnforceReplacesWhatBreaksTheSpecWith502(t *testing.T) {
+	tests := []struct {
+		name, raw, rule string
+		upstream        int
+	}{
+		{"an undocumented status", "HTTP/1.1 418 Teapot\r\nContent-Type: application/problem+json\r\nContent-Length: 2\r\n\r\n{}", audit.UndocumentedStatus, 418},
+		{"a body breaking its schema", jsonResponse(200, "X-Rate-Limit: 10\r\n", `{"id":"seven"}`), audit.BodySchema, 200},
+		{"a required header missing", jsonResponse(200, "", `{"id":7}`), audit.MissingResponseHeader, 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g, _ := specAuditGateway(t, petDoc, tt.raw, `,"responses":"enforce"`)
+			doc := assertProblem(t, g.get("/pets/7"), 502)
+			if doc["rule"] != tt.rule || doc["upstream_status"] != float64(tt.upstream) {
+				t.Fatalf("rule %v, upstream_status %v; want %s, %d", doc["rule"], doc["upstream_status"], tt.rule, tt.upstream)
+			}
+		})
+	}
+	g, _ := specAuditGateway(t, petDoc, jsonResponse(200, "X-Rate-Limit: 10\r\n", `{"id":7}`), `,"responses":"enforce"`)
+	if r := g.get("/pets/7"); r.status != 200 || string(r.body) != `{"id":7}` {
+		t.Fatalf("a documented response on enforce: %d %q; want it unchanged", r.status, r.body)
+	}
+}
+
+// A real document's documented answers are not flagged: petstore's
+// listPets, with its optional x-next header and an array of pets.
+func TestResponseAuditFlagsNothingThatPetstoreDocuments(t *testing.T) {
+	doc := string(testenv.SharedOpenAPI(t, "oai-petstore.yaml"))
+	g, rec := specAuditGateway(t, doc, jsonResponse(200, "x-next: /v1/pets?page=2\r\n", `[{"id":1,"name":"Rex"},{"id":2,"name":"Tom","tag":"cat"}]`), "")
+	if r := g.get("/pets?limit=2"); r.status != 200 {
+		t.Fatalf("status %d: %s", r.status, r.body)
+	}
+	if got := rules(rec); len(got) != 0 {
+		t.Fatalf("findings %q; want none", got)
+	}
+}
+
+// A route with both an openapi policy that judges responses and an
+// http-audit policy records each finding once.
+func TestAnOpenAPIPolicyJudgingResponsesSupersedesHTTPAudit(t *testing.T) {
+	rec := audit.NewRecorder(audit.RecorderOptions{})
+	g := newGatewayWithOptions(t, Options{Findings: rec})
+	f := newPolicyFixture(t, testupstream.Canned(t, []byte("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")))
+	spec := gatehouse.NewSpec()
+	spec.ID, spec.Version, spec.Name, spec.MediaType, spec.Document = "api", 1, "api", "application/json", petDoc
+	f.rev.Specs = append(f.rev.Specs, spec)
+	f.policy(`{"name":"contract","type":"openapi","config":{"spec_id":"api","base_path":"/"}}`)
+	f.policy(`{"name":"audit","type":"http-audit","config":{}}`)
+	g.apply(f.rev)
+	g.get("/pets/7")
+	for _, e := range rec.Entries(audit.Filter{}) {
+		if e.Count != 1 {
+			t.Fatalf("%s counted %d times; want once", e.Rule, e.Count)
+		}
+	}
+	if got := rules(rec); !slices.Equal(got, []string{audit.ErrorWithoutBody}) {
+		t.Fatalf("findings %q; want error-without-body", got)
+	}
+}

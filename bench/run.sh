@@ -17,7 +17,7 @@ export LC_ALL=C # one decimal point for $EPOCHREALTIME, awk and the tools
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
-all_proxies="nginx haproxy caddy gatehouse gatehouse-policies"
+all_proxies="nginx haproxy caddy gatehouse gatehouse-policies gatehouse-openapi"
 # Every request carries this API key: gatehouse-policies (gatehouse with a
 # key-auth policy and a rate-limit policy on its route) needs it, the
 # others ignore it.
@@ -209,7 +209,7 @@ log "temp dir $tmp"
 cd "$root"
 go build -o "$tmp/benchtool" ./bench/benchtool
 bt=$tmp/benchtool
-if want gatehouse || want gatehouse-policies; then
+if want gatehouse || want gatehouse-policies || want gatehouse-openapi; then
 	if [ -n "$gatehouse_bin" ]; then
 		[ -x "$gatehouse_bin" ] || die "--gatehouse-bin: $gatehouse_bin is not an executable"
 		cp "$gatehouse_bin" "$tmp/gatehouse"
@@ -227,11 +227,11 @@ if [ "$upstream" = testupstream ]; then
 	go build -o "$tmp/testupstream" ./cmd/testupstream
 fi
 
-read -r -a ports <<<"$("$bt" freeports 8 | tr '\n' ' ')"
+read -r -a ports <<<"$("$bt" freeports 10 | tr '\n' ' ')"
 upport=${ports[0]}
 declare -A port=([nginx]=${ports[1]} [haproxy]=${ports[2]} [caddy]=${ports[3]} [gatehouse]=${ports[4]}
-	[gatehouse-policies]=${ports[6]})
-declare -A admin_port=([gatehouse]=${ports[5]} [gatehouse-policies]=${ports[7]})
+	[gatehouse-policies]=${ports[6]} [gatehouse-openapi]=${ports[8]})
+declare -A admin_port=([gatehouse]=${ports[5]} [gatehouse-policies]=${ports[7]} [gatehouse-openapi]=${ports[9]})
 gh_admin=${ports[5]} # the admin API gh talks to
 
 # fill TEMPLATE OUT: the template with @TMP@, @PORT@ and @UPPORT@ replaced.
@@ -274,6 +274,7 @@ start_caddy() {
 }
 start_gatehouse() { start_gatehouse_as gatehouse; }
 start_gatehouse-policies() { start_gatehouse_as gatehouse-policies; }
+start_gatehouse-openapi() { start_gatehouse_as gatehouse-openapi; }
 start_gatehouse_as() { # NAME
 	local unset=() v
 	for v in $(compgen -e | grep '^GATEHOUSE_' || true); do unset+=(-u "$v"); done
@@ -313,8 +314,19 @@ configure_gatehouse() {
 		[ "$st" = 201 ] || gh_fail "POST /admin/v1/policies (rate-limit)" "$st"
 		policies=',"policies":["key","rate"]'
 	fi
-	st=$(gh POST /admin/v1/routes "{\"name\":\"all\",\"paths\":[\"/*\"],\"service_id\":\"up\"$policies}")
-	[ "$st" = 201 ] || gh_fail "POST /admin/v1/routes" "$st"
+	if [ "$1" = gatehouse-openapi ]; then
+		# The route is imported from the upstream's description, with an
+		# openapi policy: requests enforced, responses judged (report).
+		st=$(curl -sS --max-time 10 -o "$tmp/gh.body" -w '%{http_code}' -X POST \
+			-H 'Authorization: Bearer bench-token-0123456789abcdef0123456' -H 'Content-Type: application/yaml' \
+			--data-binary "@$here/conf/testupstream-openapi.yaml" "http://127.0.0.1:$gh_admin/admin/v1/specs?id=up" || true)
+		[ "$st" = 201 ] || gh_fail "POST /admin/v1/specs" "$st"
+		st=$(gh POST /admin/v1/specs/up/import '{"service_id":"up"}')
+		[ "$st" = 200 ] || gh_fail "POST /admin/v1/specs/up/import" "$st"
+	else
+		st=$(gh POST /admin/v1/routes "{\"name\":\"all\",\"paths\":[\"/*\"],\"service_id\":\"up\"$policies}")
+		[ "$st" = 201 ] || gh_fail "POST /admin/v1/routes" "$st"
+	fi
 	st=$(gh POST /admin/v1/deployments '{}')
 	case $st in
 	202) ;;
@@ -345,6 +357,10 @@ for p in "${proxies[@]}"; do
 	if [ "$p" = gatehouse-policies ]; then # the policies are really on
 		st=$(curl -s -o /dev/null --max-time 5 -w '%{http_code}' "http://127.0.0.1:${port[$p]}$path" || true)
 		[ "$st" = 401 ] || die "gatehouse-policies: GET $path without the API key gave $st, want 401"
+	fi
+	if [ "$p" = gatehouse-openapi ]; then # the document is really enforced
+		st=$(curl -s -o /dev/null --max-time 5 -w '%{http_code}' "http://127.0.0.1:${port[$p]}/bytes/ten" || true)
+		[ "$st" = 400 ] || die "gatehouse-openapi: GET /bytes/ten gave $st, want 400"
 	fi
 	wait_http "$p" "http://127.0.0.1:${port[$p]}/"
 	ok=0
@@ -437,7 +453,7 @@ versions=()
 want nginx && versions+=("$(ver nginx -v | sed 's/^nginx version: //')")
 want haproxy && versions+=("$(ver haproxy -v | awk '{print "HAProxy " $3}')")
 want caddy && versions+=("Caddy $(ver caddy version | awk '{print $1}')")
-{ want gatehouse || want gatehouse-policies; } && versions+=("$(ver "$tmp/gatehouse" version)")
+{ want gatehouse || want gatehouse-policies || want gatehouse-openapi; } && versions+=("$(ver "$tmp/gatehouse" version)")
 versions+=("wrk $(ver wrk -v | awk '{print $2}')" "$(go version | awk '{print $3}')")
 commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 [ -z "$(git -C "$root" status --porcelain 2>/dev/null)" ] || commit="$commit (with uncommitted changes)"

@@ -30,7 +30,14 @@ func compiledSpecOf(t *testing.T, set *Set) *openapi.Spec {
 	if chain == nil || len(chain.steps) != 1 {
 		t.Fatalf("chain %+v; want the openapi step", chain)
 	}
-	return chain.steps[0].(*openAPI).checks[0].spec
+	switch s := chain.steps[0].(type) {
+	case *openAPI:
+		return s.checks[0].spec
+	case *openAPIAudited:
+		return s.checks[0].spec
+	}
+	t.Fatalf("step %T; want the openapi step", chain.steps[0])
+	return nil
 }
 
 func TestRedeployingAnUnchangedSpecDoesNotCompileItAgain(t *testing.T) {

@@ -592,6 +592,10 @@ type problemDoc struct {
 	Status    int    `json:"status" xml:"status"`
 	Detail    string `json:"detail" xml:"detail"`
 	RequestID string `json:"request_id" xml:"request_id"`
+	Errors    []struct {
+		Field   string `json:"field"`
+		Message string `json:"message"`
+	} `json:"errors" xml:"-"`
 }
 
 // checkProblem checks that r is a problem document of the given status and

@@ -3,13 +3,16 @@ package admin
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/audit"
+	"github.com/gatehouse/gatehouse/deploy"
 )
 
 // publish stores node's findings as its Agent would.
@@ -101,4 +104,30 @@ func TestConformanceReportWithAFindingsRecordThatDoesNotDecodeIs500(t *testing.T
 		t.Fatal(err)
 	}
 	assertProblem(t, api.do("GET", Prefix+"/conformance", ""), http.StatusInternalServerError)
+}
+
+// TestConformanceDocumentStatesTheBoundsOfPublishedFindings: the numbers
+// the admin API's document gives are the code's.
+func TestConformanceDocumentStatesTheBoundsOfPublishedFindings(t *testing.T) {
+	var doc struct {
+		Paths map[string]struct {
+			Get struct {
+				Description string `json:"description"`
+			} `json:"get"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal(openAPIDocument, &doc); err != nil {
+		t.Fatal(err)
+	}
+	desc := doc.Paths[Prefix+"/conformance"].Get.Description
+	for _, want := range []string{
+		fmt.Sprintf("every %d seconds", int(deploy.DefaultFindingsInterval/time.Second)),
+		fmt.Sprintf("at most %d entries", audit.SnapshotMaxEntries),
+		fmt.Sprintf("cut to %d bytes", audit.SnapshotMaxSampleBytes),
+		fmt.Sprintf("(%d)", audit.DefaultMaxEntries),
+	} {
+		if !strings.Contains(desc, want) {
+			t.Errorf("GET /conformance's description lacks %q", want)
+		}
+	}
 }

@@ -113,3 +113,24 @@ func TestAgentPublishesFindingsAtMostEveryDefaultIntervalUnlessTold(t *testing.T
 		t.Fatalf("interval %v (default %v); want the default, at least 10s: the bound on a node's write rate", a.opts.FindingsInterval, DefaultFindingsInterval)
 	}
 }
+
+// TestAChangeWakesOnlyWhomItConcerns: a store's change notices wake the
+// agent for the active pointer, the deployer for the nodes' reports, both
+// when notices may have been missed, and neither for published findings,
+// which every data node writes on its own interval.
+func TestAChangeWakesOnlyWhomItConcerns(t *testing.T) {
+	for _, tc := range []struct {
+		kind            gatehouse.Kind
+		agent, deployer bool
+	}{
+		{gatehouse.KindActive, true, false},
+		{gatehouse.KindNode, false, true},
+		{gatehouse.KindDeployment, true, true},
+		{"", true, true},
+		{gatehouse.KindFindings, false, false},
+	} {
+		if agent, deployer := wakes(tc.kind); agent != tc.agent || deployer != tc.deployer {
+			t.Errorf("a change to %q wakes the agent %v, the deployer %v; want %v, %v", tc.kind, agent, deployer, tc.agent, tc.deployer)
+		}
+	}
+}

@@ -85,19 +85,28 @@ func (n *Node) Run(ctx context.Context) {
 	if notifier, ok := n.store.(gatehouse.Notifier); ok {
 		wg.Go(func() {
 			for kind := range notifier.Subscribe(ctx) {
-				if kind == gatehouse.KindFindings {
-					continue
-				}
-				if kind != gatehouse.KindNode {
+				agent, deployer := wakes(kind)
+				if agent {
 					n.Agent.Notify()
 				}
-				if n.Deployer != nil && kind != gatehouse.KindActive {
+				if deployer && n.Deployer != nil {
 					n.Deployer.Progressed()
 				}
 			}
 		})
 	}
 	wg.Wait()
+}
+
+// wakes says whom a change to records of kind, which another process may
+// have made, concerns: the Agent follows the active pointer, the Deployer
+// the nodes' reports; "" (changes maybe missed) wakes both, and published
+// findings neither.
+func wakes(kind gatehouse.Kind) (agent, deployer bool) {
+	if kind == gatehouse.KindFindings {
+		return false, false
+	}
+	return kind != gatehouse.KindNode, kind != gatehouse.KindActive
 }
 
 // Stop records that the node shut down (Agent.Stop).

@@ -185,11 +185,12 @@ func (a *Agent) Stop(ctx context.Context) error {
 	a.mu.Lock()
 	a.stopping = true
 	a.mu.Unlock()
-	var err error
+	// The node's state first: deployments wait on it, nobody on findings.
+	err := a.report(ctx)
 	if a.opts.Findings != nil {
-		err = a.publish(ctx)
+		err = errors.Join(err, a.publish(ctx))
 	}
-	return errors.Join(err, a.report(ctx))
+	return err
 }
 
 // publish writes the node's findings, unless they are what it last wrote.

@@ -48,7 +48,7 @@ func waitReport(t *testing.T, ctl *proc, q string, done func(clusterReport) bool
 			return rep
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the control node's report is still %s", r.body)
+			t.Fatalf("the control node's report is still %.2000s", r.body)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -7,6 +7,13 @@ import "time"
 // reads them.
 const KindNode Kind = "nodes"
 
+// KindFindings is the collection of the response audit's findings that
+// the nodes serving traffic publish, one record per node (its id the
+// node's), for the conformance report of every node with the admin API.
+// Nodes write them like their own records. The body is the audit
+// package's Snapshot, opaque to the domain.
+const KindFindings Kind = "findings"
+
 // Node roles: a control node serves the admin API and runs deployments, a
 // data node serves traffic, and an all node (the default) does both.
 const (

@@ -51,6 +51,9 @@ type Options struct {
 	// Conformance is the data plane's record of the response audit, for
 	// GET /conformance; nil lists none (a node without a data plane).
 	Conformance Conformance
+	// NodeName is this process's node: the findings it published to the
+	// store are Conformance's, which the report reads instead.
+	NodeName string
 	// ProbesOnly serves /healthz, /readyz and /metrics and nothing else
 	// (404): the listener of a data node, which has no admin API.
 	ProbesOnly bool

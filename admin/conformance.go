@@ -50,8 +50,9 @@ type findingSample struct {
 // conformancePage is the body of GET /conformance.
 type conformancePage struct {
 	Data []finding `json:"data"`
-	// Dropped counts the findings not kept since the node started: the
-	// recorder's cap on distinct entries was reached.
+	// Dropped counts the findings not kept: by this node's recorder at
+	// its cap on distinct entries, and by the other nodes' (their
+	// published snapshots included).
 	Dropped    int64  `json:"dropped"`
 	NextCursor string `json:"next_cursor,omitempty"`
 }
@@ -99,9 +100,9 @@ func conformanceQuery() map[string]queryParam {
 	}
 }
 
-// listConformance lists the findings of this node's data plane, ordered
-// by route, operation, status and rule; serve has checked the query. A
-// node without a data plane has none to list.
+// listConformance lists the findings of the cluster's data planes
+// (Handler.conformance), ordered by route, operation, status and rule;
+// serve has checked the query.
 func listConformance(h *Handler, r *request) (*result, error) {
 	var f audit.Filter
 	limit, offset := gatehouse.DefaultPageSize, 0
@@ -125,23 +126,24 @@ func listConformance(h *Handler, r *request) (*result, error) {
 		}
 	}
 	page := conformancePage{Data: []finding{}}
-	if c := h.opts.Conformance; c != nil {
-		entries := c.Entries(f)
-		page.Dropped = c.Dropped()
-		if offset < len(entries) {
-			entries = entries[offset:]
-		} else {
-			entries = nil
-		}
-		if len(entries) > limit {
-			entries = entries[:limit]
-			page.NextCursor = encodeCursor(int64(offset + limit + 1))
-		}
-		for _, e := range entries {
-			page.Data = append(page.Data, finding{Rule: e.Rule, Severity: e.Severity, RouteID: e.RouteID,
-				Operation: e.Operation, Status: e.Status, Count: e.Count, FirstSeen: e.FirstSeen.UTC(), LastSeen: e.LastSeen.UTC(),
-				Sample: findingSample(e.Sample)})
-		}
+	entries, dropped, err := h.conformance(r.Context(), f)
+	if err != nil {
+		return nil, err
+	}
+	page.Dropped = dropped
+	if offset < len(entries) {
+		entries = entries[offset:]
+	} else {
+		entries = nil
+	}
+	if len(entries) > limit {
+		entries = entries[:limit]
+		page.NextCursor = encodeCursor(int64(offset + limit + 1))
+	}
+	for _, e := range entries {
+		page.Data = append(page.Data, finding{Rule: e.Rule, Severity: e.Severity, RouteID: e.RouteID,
+			Operation: e.Operation, Status: e.Status, Count: e.Count, FirstSeen: e.FirstSeen.UTC(), LastSeen: e.LastSeen.UTC(),
+			Sample: findingSample(e.Sample)})
 	}
 	return &result{status: http.StatusOK, body: page}, nil
 }

@@ -13,30 +13,32 @@ import (
 const DefaultMaxEntries = 10000
 
 // Key is what a Recorder counts findings by.
+// Its JSON, and Sample's and Entry's, is the form of a published
+// Snapshot.
 type Key struct {
-	RouteID   string
-	Operation string
-	Status    int
-	Rule      string
+	RouteID   string `json:"route_id"`
+	Operation string `json:"operation"`
+	Status    int    `json:"status"`
+	Rule      string `json:"rule"`
 }
 
 // Sample is one recent finding of an entry.
 type Sample struct {
-	RequestID string
-	Method    string
-	Path      string
-	Status    int
-	Detail    string
+	RequestID string `json:"request_id"`
+	Method    string `json:"method"`
+	Path      string `json:"path"`
+	Status    int    `json:"status"`
+	Detail    string `json:"detail"`
 }
 
 // Entry is the aggregate of one Key's findings.
 type Entry struct {
 	Key
-	Severity  Severity
-	Count     int64
-	FirstSeen time.Time
-	LastSeen  time.Time
-	Sample    Sample
+	Severity  Severity  `json:"severity"`
+	Count     int64     `json:"count"`
+	FirstSeen time.Time `json:"first_seen"`
+	LastSeen  time.Time `json:"last_seen"`
+	Sample    Sample    `json:"sample"`
 }
 
 // Counter counts; a Prometheus counter is one.
@@ -150,6 +152,9 @@ type Filter struct {
 	Status   int
 }
 
+// Match reports whether f selects e.
+func (f *Filter) Match(e *Entry) bool { return f.match(e.Key, e.Severity) }
+
 func (f *Filter) match(k Key, s Severity) bool {
 	return (f.RouteID == "" || f.RouteID == k.RouteID) && (f.Rule == "" || f.Rule == k.Rule) &&
 		(f.Severity == "" || f.Severity == s) && (f.Status == 0 || f.Status == k.Status)
@@ -175,9 +180,15 @@ func (rc *Recorder) Entries(f Filter) []Entry {
 		out = append(out, en)
 	}
 	rc.mu.RUnlock()
-	slices.SortFunc(out, func(a, b Entry) int {
+	sortEntries(out)
+	return out
+}
+
+// sortEntries orders entries by route, operation, status and rule: the
+// report's order.
+func sortEntries(es []Entry) {
+	slices.SortFunc(es, func(a, b Entry) int {
 		return cmp.Or(cmp.Compare(a.RouteID, b.RouteID), cmp.Compare(a.Operation, b.Operation),
 			cmp.Compare(a.Status, b.Status), cmp.Compare(a.Rule, b.Rule))
 	})
-	return out
 }

@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -27,7 +28,19 @@ type AgentOptions struct {
 	// an apply (the local Deployer listens to it, so that a
 	// single-node deployment completes at once).
 	OnReport func()
+	// Findings, if set, returns the node's conformance findings, encoded,
+	// to publish as its record of gatehouse.KindFindings: read every
+	// FindingsInterval and written only when they changed, so that a
+	// node's writes stay bounded in rate as Findings bounds their size.
+	Findings func() ([]byte, error)
+	// FindingsInterval is how often Findings is read. Default
+	// DefaultFindingsInterval.
+	FindingsInterval time.Duration
 }
+
+// DefaultFindingsInterval is how often, at most, a node publishes its
+// conformance findings.
+const DefaultFindingsInterval = 10 * time.Second
 
 // Agent is one node's membership of the cluster: it registers the node,
 // heartbeats, and on a node that serves traffic, follows the Active record,
@@ -51,6 +64,13 @@ type Agent struct {
 	// twinWarned is when a twin (another process reporting under this
 	// node's name) was last logged.
 	twinWarned time.Time
+
+	pubMu sync.Mutex // one publish at a time; guards the two below
+	// published is the findings body as this agent last wrote it (nil:
+	// not yet, so the first publish replaces a predecessor's), at
+	// version findingsVersion.
+	published       []byte
+	findingsVersion int64
 }
 
 // NewAgent returns an Agent for the node opts names. applier is the data
@@ -67,6 +87,9 @@ func NewAgent(store gatehouse.Store, applier gatehouse.Applier, log *slog.Logger
 	}
 	if opts.Role == "" {
 		opts.Role = gatehouse.RoleAll
+	}
+	if opts.FindingsInterval <= 0 {
+		opts.FindingsInterval = DefaultFindingsInterval
 	}
 	a := &Agent{store: store, applier: applier, log: log, opts: opts, now: time.Now, wake: make(chan struct{}, 1)}
 	a.node = gatehouse.Node{Meta: gatehouse.Meta{ID: opts.Name}, Role: opts.Role, HeartbeatMS: opts.Heartbeat.Milliseconds(),
@@ -113,15 +136,21 @@ func (a *Agent) Node() gatehouse.Node {
 	return a.node
 }
 
-// Run heartbeats and follows the active pointer until ctx is done.
+// Run heartbeats, publishes the node's findings and follows the active
+// pointer until ctx is done.
 func (a *Agent) Run(ctx context.Context) {
 	beat := time.NewTicker(a.opts.Heartbeat)
 	defer beat.Stop()
-	var poll <-chan time.Time
+	var poll, publish <-chan time.Time
 	if a.follows() {
 		t := time.NewTicker(a.opts.Poll)
 		defer t.Stop()
 		poll = t.C
+	}
+	if a.opts.Findings != nil {
+		t := time.NewTicker(a.opts.FindingsInterval)
+		defer t.Stop()
+		publish = t.C
 	}
 	for {
 		select {
@@ -130,6 +159,11 @@ func (a *Agent) Run(ctx context.Context) {
 		case <-beat.C:
 			if err := a.report(ctx); err != nil && ctx.Err() == nil {
 				a.log.Warn("heartbeat failed", "node", a.opts.Name, "error", err)
+			}
+			continue
+		case <-publish:
+			if err := a.publish(ctx); err != nil && ctx.Err() == nil {
+				a.log.Warn("publishing the conformance findings failed", "node", a.opts.Name, "error", err)
 			}
 			continue
 		case <-poll:
@@ -145,12 +179,38 @@ func (a *Agent) Run(ctx context.Context) {
 }
 
 // Stop records that the node shut down, so that it is down at once rather
-// than after three missed heartbeats, and deployments stop waiting for it.
+// than after three missed heartbeats, and deployments stop waiting for it;
+// and publishes the findings since the last publish, which would be lost.
 func (a *Agent) Stop(ctx context.Context) error {
 	a.mu.Lock()
 	a.stopping = true
 	a.mu.Unlock()
-	return a.report(ctx)
+	// The node's state first: deployments wait on it, nobody on findings.
+	err := a.report(ctx)
+	if a.opts.Findings != nil {
+		err = errors.Join(err, a.publish(ctx))
+	}
+	return err
+}
+
+// publish writes the node's findings, unless they are what it last wrote.
+func (a *Agent) publish(ctx context.Context) error {
+	a.pubMu.Lock()
+	defer a.pubMu.Unlock()
+	body, err := a.opts.Findings()
+	if err != nil {
+		return gatehouse.Internal(err)
+	}
+	if a.published != nil && bytes.Equal(body, a.published) {
+		return nil
+	}
+	rec := &gatehouse.Record{Kind: gatehouse.KindFindings, ID: a.opts.Name, Body: body}
+	current := func() (int64, error) { return storedVersion(ctx, a.store, gatehouse.KindFindings, a.opts.Name) }
+	if err := a.put(ctx, rec, &a.findingsVersion, current); err != nil {
+		return err
+	}
+	a.published = body
+	return nil
 }
 
 // sync applies what the active pointer names, unless this node already
@@ -236,43 +296,49 @@ func (a *Agent) report(ctx context.Context) error {
 	if err != nil {
 		return gatehouse.Internal(err)
 	}
+	return a.put(ctx, rec, &a.version, func() (int64, error) { return a.reread(ctx) })
+}
+
+// put writes rec, which the agent last wrote at *version (0: never):
+// Create at first, Update afterwards, taking the stored version from
+// current when another writer (an earlier process of the same name) moved
+// it. It sets *version to what it wrote.
+func (a *Agent) put(ctx context.Context, rec *gatehouse.Record, version *int64, current func() (int64, error)) error {
+	var err error
 	for attempt := 0; attempt < 5; attempt++ {
-		if a.version == 0 {
+		if *version == 0 {
 			err = a.store.Create(ctx, rec)
-			if gatehouse.ErrorCode(err) == gatehouse.ECONFLICT {
-				if err = a.reread(ctx); err != nil {
-					return err
-				}
-				continue
-			}
 		} else {
-			err = a.store.Update(ctx, rec, a.version)
-			switch gatehouse.ErrorCode(err) {
-			case gatehouse.EPRECONDITION:
-				if err = a.reread(ctx); err != nil {
-					return err
-				}
-				continue
-			case gatehouse.ENOTFOUND, gatehouse.EGONE:
-				a.version = 0
-				continue
+			err = a.store.Update(ctx, rec, *version)
+		}
+		switch gatehouse.ErrorCode(err) {
+		case gatehouse.ECONFLICT, gatehouse.EPRECONDITION:
+			v, err := current()
+			if err != nil {
+				return err
 			}
+			*version = v
+			continue
+		case gatehouse.ENOTFOUND, gatehouse.EGONE:
+			*version = 0
+			continue
 		}
 		if err != nil {
 			return err
 		}
-		a.version = rec.Version
+		*version = rec.Version
 		return nil
 	}
-	return errors.New("the node record keeps changing under this node: is another process using the same --node-name?")
+	return fmt.Errorf("the %s record keeps changing under this node: is another process using the same --node-name?", rec.Kind)
 }
 
-// reread takes the stored record's version; a.mu is held. A record another
-// instance wrote after this one registered means two processes share the
-// node's name: each overwrites the other's reports, so deployments and the
-// node list see one node that flips between two states. It is logged, at
-// most once a minute, rather than refused: both still serve correctly.
-func (a *Agent) reread(ctx context.Context) error {
+// reread returns the stored node record's version (0: none); a.mu is
+// held. A record another instance wrote after this one registered means
+// two processes share the node's name: each overwrites the other's
+// reports, so deployments and the node list see one node that flips
+// between two states. It is logged, at most once a minute, rather than
+// refused: both still serve correctly.
+func (a *Agent) reread(ctx context.Context) (int64, error) {
 	cur, err := a.store.Get(ctx, gatehouse.KindNode, a.opts.Name)
 	switch {
 	case err == nil:
@@ -284,13 +350,24 @@ func (a *Agent) reread(ctx context.Context) error {
 					"node", a.opts.Name, "instance", a.node.Instance, "other_instance", other.Instance)
 			}
 		}
-		a.version = cur.Version
-		return nil
+		return cur.Version, nil
 	case gatehouse.Absent(err):
-		a.version = 0
-		return nil
+		return 0, nil
 	default:
-		return err
+		return 0, err
+	}
+}
+
+// storedVersion returns the stored record's version, 0 if there is none.
+func storedVersion(ctx context.Context, store gatehouse.Store, kind gatehouse.Kind, id string) (int64, error) {
+	rec, err := store.Get(ctx, kind, id)
+	switch {
+	case err == nil:
+		return rec.Version, nil
+	case gatehouse.Absent(err):
+		return 0, nil
+	default:
+		return 0, err
 	}
 }
 

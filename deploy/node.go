@@ -21,6 +21,10 @@ type NodeOptions struct {
 	// DeployTimeout is how long a deployment waits for every live data
 	// node to report. Default 30s.
 	DeployTimeout time.Duration
+	// Findings and FindingsInterval: the node's conformance findings,
+	// published by its Agent (AgentOptions).
+	Findings         func() ([]byte, error)
+	FindingsInterval time.Duration
 }
 
 // Node is one gatehouse process's part in the cluster, wired the same way
@@ -35,7 +39,8 @@ type NodeOptions struct {
 //   - on a store that says when records change (gatehouse.Notifier), a
 //     change to the active pointer (or anything but a node's report) wakes
 //     the Agent, and a node's report (or anything but the pointer) wakes
-//     the Deployer: the other processes' doings.
+//     the Deployer: the other processes' doings. Published findings wake
+//     neither.
 type Node struct {
 	// Agent is the node's membership of the cluster.
 	Agent *Agent
@@ -54,7 +59,8 @@ func NewNode(store gatehouse.Store, applier gatehouse.Applier, log *slog.Logger,
 		opts.Heartbeat = 2 * time.Second
 	}
 	n := &Node{store: store}
-	agentOpts := AgentOptions{Name: opts.Name, Role: opts.Role, Heartbeat: opts.Heartbeat}
+	agentOpts := AgentOptions{Name: opts.Name, Role: opts.Role, Heartbeat: opts.Heartbeat,
+		Findings: opts.Findings, FindingsInterval: opts.FindingsInterval}
 	if opts.Role != gatehouse.RoleData {
 		n.Deployer = NewCluster(store, log, ClusterOptions{Timeout: opts.DeployTimeout, Owner: opts.Name,
 			Observe: opts.Heartbeat, Kick: func() { n.Agent.Notify() }})
@@ -79,16 +85,28 @@ func (n *Node) Run(ctx context.Context) {
 	if notifier, ok := n.store.(gatehouse.Notifier); ok {
 		wg.Go(func() {
 			for kind := range notifier.Subscribe(ctx) {
-				if kind != gatehouse.KindNode {
+				agent, deployer := wakes(kind)
+				if agent {
 					n.Agent.Notify()
 				}
-				if n.Deployer != nil && kind != gatehouse.KindActive {
+				if deployer && n.Deployer != nil {
 					n.Deployer.Progressed()
 				}
 			}
 		})
 	}
 	wg.Wait()
+}
+
+// wakes says whom a change to records of kind, which another process may
+// have made, concerns: the Agent follows the active pointer, the Deployer
+// the nodes' reports; "" (changes maybe missed) wakes both, and published
+// findings neither.
+func wakes(kind gatehouse.Kind) (agent, deployer bool) {
+	if kind == gatehouse.KindFindings {
+		return false, false
+	}
+	return kind != gatehouse.KindNode, kind != gatehouse.KindActive
 }
 
 // Stop records that the node shut down (Agent.Stop).

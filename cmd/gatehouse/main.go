@@ -10,6 +10,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -105,6 +106,7 @@ type config struct {
 	role               string
 	nodeName           string
 	heartbeat          time.Duration
+	findingsInterval   time.Duration
 	deployTimeout      time.Duration
 	redisURL           string
 	egressAddr         string
@@ -137,6 +139,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.role, "role", gatehouse.RoleAll, "what this node does: control (the admin API and deployments), data (the proxy) or all (both)")
 	fs.StringVar(&c.nodeName, "node-name", "", "this node's id among the nodes sharing the store (default: the host name and the proxy port, or for a control node the admin port)")
 	fs.DurationVar(&c.heartbeat, "heartbeat", 2*time.Second, "how often the node records that it is alive; it is down after missing 3")
+	fs.DurationVar(&c.findingsInterval, "findings-interval", deploy.DefaultFindingsInterval, "how often, at most, a node that serves traffic publishes its conformance findings to the store for the admin API's report (only when they changed)")
 	fs.DurationVar(&c.deployTimeout, "deploy-timeout", 30*time.Second, "how long a deployment waits for every live data node to apply it before it fails")
 	fs.StringVar(&c.egressAddr, "egress-addr", "", "listen address of the egress forward proxy for internal services' outbound calls (off if empty; roles data and all)")
 	fs.StringVar(&c.redisURL, "redis-url", "", "Redis for cluster-wide rate limits (redis://[user:password@]host:port[/db]); policies with store redis need it")
@@ -172,8 +175,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if c.specMaxBytes <= 0 {
 		return nil, errors.New("--spec-max-bytes must be positive")
 	}
-	if c.heartbeat <= 0 || c.deployTimeout <= 0 {
-		return nil, errors.New("--heartbeat and --deploy-timeout must be positive")
+	if c.heartbeat <= 0 || c.deployTimeout <= 0 || c.findingsInterval <= 0 {
+		return nil, errors.New("--heartbeat, --findings-interval and --deploy-timeout must be positive")
 	}
 	if c.nodeName == "" {
 		addr := c.proxyAddr
@@ -279,8 +282,15 @@ func runServe(args []string, stderr io.Writer) error {
 	// Every node registers itself and heartbeats; a node that serves
 	// traffic also follows the active revision; a control node runs
 	// deployments (deploy.Node says who wakes whom).
-	node := deploy.NewNode(store, applier, logger, deploy.NodeOptions{Name: c.nodeName, Role: c.role,
-		Heartbeat: c.heartbeat, DeployTimeout: c.deployTimeout})
+	nodeOpts := deploy.NodeOptions{Name: c.nodeName, Role: c.role, Heartbeat: c.heartbeat,
+		DeployTimeout: c.deployTimeout, FindingsInterval: c.findingsInterval}
+	if dataPlane != nil {
+		// The admin API of every node reports the whole cluster's findings.
+		if rc, ok := dataPlane.Findings().(*audit.Recorder); ok {
+			nodeOpts.Findings = func() ([]byte, error) { return json.Marshal(rc.Snapshot()) }
+		}
+	}
+	node := deploy.NewNode(store, applier, logger, nodeOpts)
 	// The data plane serves the active revision before anything else
 	// starts, so a restart does not interrupt routing.
 	if served, err := node.Start(ctx); err != nil {
@@ -403,7 +413,8 @@ func newListeners(c *config, logger *slog.Logger, store gatehouse.Store, dataPla
 		ls.servers = append(ls.servers, listener{"probes", c.adminAddr, serve.New(h, adminOpts), nil})
 	} else {
 		adminOpts.Name = "admin"
-		opts := admin.Options{MaxBodyBytes: c.adminMaxBody, SpecMaxBytes: c.specMaxBytes, Deployments: deployer, Metrics: metrics, Nodes: deployer.Watch()}
+		opts := admin.Options{MaxBodyBytes: c.adminMaxBody, SpecMaxBytes: c.specMaxBytes, Deployments: deployer, Metrics: metrics,
+			Nodes: deployer.Watch(), NodeName: c.nodeName}
 		if dataPlane != nil {
 			opts.Ready = dataPlane.Ready
 			opts.Conformance, _ = dataPlane.Findings().(admin.Conformance)

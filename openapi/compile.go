@@ -3,6 +3,7 @@ package openapi
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"sort"
@@ -245,7 +246,7 @@ func (c *compiler) requestBody(op *Op, ptr string, ref *openapi3.RequestBodyRef)
 	ptr = refPointer(ref.Ref, ptr)
 	rb := &requestBody{required: ref.Value.Required}
 	var names []string
-	for _, mt := range sortedKeys(ref.Value.Content) {
+	for _, mt := range slices.Sorted(maps.Keys(ref.Value.Content)) {
 		mtPtr := ptr + "/content/" + escapePointer(mt)
 		rng, ok := media.ParseRange(strings.SplitN(mt, ";", 2)[0])
 		if !ok {
@@ -309,13 +310,4 @@ func (c *compiler) schema(ptr string) *jsonschema.Schema {
 		return nil
 	}
 	return sch
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

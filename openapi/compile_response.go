@@ -1,7 +1,9 @@
 package openapi
 
 import (
+	"maps"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -129,13 +131,13 @@ func (c *compiler) responses(op *Op, ptr string, rs *openapi3.Responses) {
 
 func (c *compiler) response(key, ptr string, r *openapi3.Response) *ResponseSpec {
 	out := &ResponseSpec{Key: key}
-	for _, name := range sortedKeys(r.Headers) {
+	for _, name := range slices.Sorted(maps.Keys(r.Headers)) {
 		h := r.Headers[name]
 		if h != nil && h.Value != nil && h.Value.Required {
 			out.RequiredHeaders = append(out.RequiredHeaders, http.CanonicalHeaderKey(name))
 		}
 	}
-	for _, mt := range sortedKeys(r.Content) {
+	for _, mt := range slices.Sorted(maps.Keys(r.Content)) {
 		mtPtr := ptr + "/content/" + escapePointer(mt)
 		rng, ok := media.ParseRange(strings.SplitN(mt, ";", 2)[0])
 		if !ok {

@@ -197,7 +197,7 @@ func (h *Handler) planImport(r *request, s *gatehouse.Spec, req *importRequest) 
 	}
 	var all []planned
 	for _, op := range ops {
-		ptr := "/paths/" + pointerEscape(op.Path) + "/" + strings.ToLower(op.Method)
+		ptr := op.Pointer()
 		pattern, err := routePattern(prefix, op.Path)
 		if err != nil {
 			semantic = append(semantic, gatehouse.FieldError{Field: ptr, Message: "cannot be a route: " + err.Error()})
@@ -501,10 +501,6 @@ func slicesSorted(ops []openapi.Operation) []openapi.Operation {
 		return out[i].Method < out[j].Method
 	})
 	return out
-}
-
-func pointerEscape(s string) string {
-	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
 }
 
 var templateParam = regexp.MustCompile(`\{([^{}]*)\}`)

@@ -2,10 +2,8 @@ package admin
 
 import (
 	"errors"
-	"mime"
 	"net/http"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/gatehouse/gatehouse"
@@ -152,26 +150,4 @@ func getSpecDocument(h *Handler, r *request) (*result, error) {
 	}
 	return &result{status: http.StatusOK, version: s.Version, modified: s.UpdatedAt,
 		contentType: s.MediaType, raw: []byte(s.Document)}, nil
-}
-
-// accepts reports whether an Accept header admits media type mt: absent,
-// */*, its type's wildcard, or mt itself, with a non-zero q.
-func accepts(accept, mt string) bool {
-	if strings.TrimSpace(accept) == "" {
-		return true
-	}
-	major, _, _ := strings.Cut(mt, "/")
-	for _, part := range strings.Split(accept, ",") {
-		t, params, err := mime.ParseMediaType(strings.TrimSpace(part))
-		if err != nil {
-			continue
-		}
-		if q, err := strconv.ParseFloat(params["q"], 64); err == nil && q <= 0 {
-			continue
-		}
-		if t == "*/*" || t == major+"/*" || t == mt {
-			return true
-		}
-	}
-	return false
 }

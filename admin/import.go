@@ -376,14 +376,9 @@ func importPolicyName(s *gatehouse.Spec) string {
 func (h *Handler) applyImport(r *request, plan *importResult) error {
 	ctx := r.Context()
 	if plan.PolicyAction == "create" {
-		rec, err := gatehouse.Encode(plan.Policy, nil)
-		if err != nil {
-			return gatehouse.Internal(err)
-		}
-		if err := h.store.Create(ctx, rec); err != nil {
+		if err := h.createRecord(ctx, plan.Policy); err != nil {
 			return err
 		}
-		gatehouse.Sync(plan.Policy, rec)
 	}
 	for _, rt := range plan.Delete {
 		if err := h.store.Delete(ctx, gatehouse.KindRoute, rt.ID, rt.Version); err != nil {
@@ -391,24 +386,14 @@ func (h *Handler) applyImport(r *request, plan *importResult) error {
 		}
 	}
 	for _, rt := range plan.Update {
-		rec, err := gatehouse.Encode(rt, nil)
-		if err != nil {
-			return gatehouse.Internal(err)
-		}
-		if err := h.store.Update(ctx, rec, rt.Version); err != nil {
+		if err := h.updateRecord(ctx, rt); err != nil {
 			return err
 		}
-		gatehouse.Sync(rt, rec)
 	}
 	for _, rt := range plan.Create {
-		rec, err := gatehouse.Encode(rt, nil)
-		if err != nil {
-			return gatehouse.Internal(err)
-		}
-		if err := h.store.Create(ctx, rec); err != nil {
+		if err := h.createRecord(ctx, rt); err != nil {
 			return err
 		}
-		gatehouse.Sync(rt, rec)
 	}
 	return nil
 }

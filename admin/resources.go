@@ -360,6 +360,34 @@ func decodeCursor(s string) (int64, bool) {
 	return n, true
 }
 
+// createRecord stores res as a new record (no secret) and takes back
+// what the store assigned: version and times.
+func (h *Handler) createRecord(ctx context.Context, res gatehouse.Resource) error {
+	rec, err := gatehouse.Encode(res, nil)
+	if err != nil {
+		return gatehouse.Internal(err)
+	}
+	if err := h.store.Create(ctx, rec); err != nil {
+		return err
+	}
+	gatehouse.Sync(res, rec)
+	return nil
+}
+
+// updateRecord stores res (no secret) over the version it was read at
+// and takes back what the store assigned.
+func (h *Handler) updateRecord(ctx context.Context, res gatehouse.Resource) error {
+	rec, err := gatehouse.Encode(res, nil)
+	if err != nil {
+		return gatehouse.Internal(err)
+	}
+	if err := h.store.Update(ctx, rec, res.Base().Version); err != nil {
+		return err
+	}
+	gatehouse.Sync(res, rec)
+	return nil
+}
+
 func (spec *kindSpec) create(h *Handler, r *request) (*result, error) {
 	parentID := spec.parentID(r)
 	body, err := h.readBody(r)

@@ -89,16 +89,11 @@ func createSpec(h *Handler, r *request) (*result, error) {
 	if s.ID == "" {
 		s.ID = gatehouse.NewID()
 	}
-	rec, err := gatehouse.Encode(s, nil)
-	if err != nil {
-		return nil, gatehouse.Internal(err)
-	}
-	if err := h.store.Create(r.Context(), rec); err != nil {
+	if err := h.createRecord(r.Context(), s); err != nil {
 		return nil, inQuery(err)
 	}
-	gatehouse.Sync(s, rec)
-	return &result{status: http.StatusCreated, body: s, version: rec.Version, modified: rec.UpdatedAt,
-		location: r.ep.owner.location(r, rec.ID)}, nil
+	return &result{status: http.StatusCreated, body: s, version: s.Version, modified: s.UpdatedAt,
+		location: r.ep.owner.location(r, s.ID)}, nil
 }
 
 // putSpec replaces the document; without ?name= the spec keeps its name,

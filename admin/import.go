@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -222,7 +223,7 @@ func (h *Handler) planImport(r *request, s *gatehouse.Spec, req *importRequest) 
 		want.Paths = []string{pattern}
 		want.Methods = []string{op.Method}
 		want.ServiceID = req.ServiceID
-		if !containsString(want.Policies, policy.ID) {
+		if !slices.Contains(want.Policies, policy.ID) {
 			want.Policies = append(want.Policies, policy.ID)
 		}
 		want.Import = &gatehouse.RouteImport{SpecID: s.ID, Operation: operation, OperationID: op.OperationID}
@@ -460,15 +461,6 @@ func sameRoute(a, b *gatehouse.Route) (bool, error) {
 		return false, gatehouse.Internal(err)
 	}
 	return bytes.Equal(ra.Body, rb.Body), nil
-}
-
-func containsString(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func unprocessable(field, msg string) error {

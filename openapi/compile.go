@@ -229,7 +229,7 @@ func (c *compiler) params(op *Op, itemPtr string, itemParams openapi3.Parameters
 		}
 	}
 	for name, p := range byName {
-		if !contains(op.item.names, name) {
+		if !slices.Contains(op.item.names, name) {
 			c.add(p.ptr, "is a path parameter the path %s does not have", op.Path)
 		}
 	}

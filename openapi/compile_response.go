@@ -137,16 +137,10 @@ func (c *compiler) response(key, ptr string, r *openapi3.Response) *ResponseSpec
 			out.RequiredHeaders = append(out.RequiredHeaders, http.CanonicalHeaderKey(name))
 		}
 	}
-	for _, mt := range slices.Sorted(maps.Keys(r.Content)) {
-		mtPtr := ptr + "/content/" + escapePointer(mt)
-		rng, ok := media.ParseRange(strings.SplitN(mt, ";", 2)[0])
-		if !ok {
-			c.add(mtPtr, "is not a media type")
-			continue
-		}
-		rc := &ResponseContent{MediaType: rng.String(), rng: rng}
-		if m := r.Content[mt]; m != nil && m.Schema != nil && media.IsJSON(rng.Type, rng.Sub) {
-			if sch := c.schema(mtPtr + "/schema"); sch != nil {
+	for _, ct := range c.contentTypes(ptr, r.Content) {
+		rc := &ResponseContent{MediaType: ct.rng.String(), rng: ct.rng}
+		if ct.m != nil && ct.m.Schema != nil && media.IsJSON(ct.rng.Type, ct.rng.Sub) {
+			if sch := c.schema(ct.ptr + "/schema"); sch != nil {
 				rc.schema = newBodySchema(sch)
 			}
 		}

@@ -3,6 +3,7 @@ package openapi
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/gatehouse/gatehouse/internal/testenv"
@@ -57,14 +58,23 @@ func TestParseRefusesWhatCompileCannotValidateByPointer(t *testing.T) {
 		{"a body type with a schema gatehouse cannot read",
 			`"requestBody":{"content":{"multipart/form-data":{"schema":{"type":"object","properties":{"n":{"type":"integer"}}}}}}`,
 			"/paths/~1a/post/requestBody/content/multipart~1form-data/schema"},
+		{"a body type that is not a media type",
+			`"requestBody":{"content":{"json":{"schema":{"type":"object"}}}}`,
+			"/paths/~1a/post/requestBody/content/json"},
+		{"a response type that is not a media type",
+			`"responses":{"201":{"description":"ok","content":{"text":{}}}}`,
+			"/paths/~1a/post/responses/201/content/text"},
 		{"deepObject on a primitive",
 			`"parameters":[{"name":"q","in":"query","style":"deepObject","schema":{"type":"string"}}]`,
 			"/paths/~1a/post/parameters/0/style"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
-			doc := `{"openapi":"3.0.3","info":{"title":"t","version":"1"},"paths":{"/a":{"post":{` + tt.op + `,
-				"responses":{"200":{"description":"ok"}}}}}}`
+			op := tt.op
+			if !strings.HasPrefix(op, `"responses"`) {
+				op += `,"responses":{"200":{"description":"ok"}}`
+			}
+			doc := `{"openapi":"3.0.3","info":{"title":"t","version":"1"},"paths":{"/a":{"post":{` + op + `}}}}`
 			d, probs := Parse([]byte(doc))
 			if d != nil || len(probs) != 1 || probs[0].Pointer != tt.pointer {
 				t.Fatalf("Parse = %v, %+v; want one problem at %s", d, probs, tt.pointer)

@@ -1,7 +1,6 @@
 package admin
 
 import (
-	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -58,14 +57,8 @@ type conformancePage struct {
 }
 
 func conformanceQuery() map[string]queryParam {
-	text := func(v string) string {
-		if v == "" || len(v) > 128 {
-			return "must be 1 to 128 characters"
-		}
-		return ""
-	}
-	return map[string]queryParam{
-		"route": text,
+	return pagedQuery(map[string]queryParam{
+		"route": textFilter,
 		"rule": func(v string) string {
 			if audit.SeverityOf(v) == "" {
 				return "is not a rule of the response audit"
@@ -85,19 +78,7 @@ func conformanceQuery() map[string]queryParam {
 			}
 			return ""
 		},
-		"limit": func(v string) string {
-			if n, err := strconv.Atoi(v); err != nil || n < 1 || n > gatehouse.MaxPageSize {
-				return fmt.Sprintf("must be an integer from 1 to %d", gatehouse.MaxPageSize)
-			}
-			return ""
-		},
-		"cursor": func(v string) string {
-			if _, ok := decodeCursor(v); !ok {
-				return "is not a cursor this API issued"
-			}
-			return ""
-		},
-	}
+	})
 }
 
 // listConformance lists the findings of the cluster's data planes

@@ -134,22 +134,27 @@ func (h *Handler) readBody(r *request) ([]byte, error) {
 }
 
 // acceptsJSON reports whether an Accept header admits application/json
-// (or the problem+json of errors): absent, */*, application/*, or the type
-// itself, with a non-zero q.
+// or the problem+json of errors.
 func acceptsJSON(accept string) bool {
+	return accepts(accept, jsonType) || accepts(accept, "application/problem+json")
+}
+
+// accepts reports whether an Accept header admits media type mt: absent,
+// */*, its type's wildcard, or mt itself, with a non-zero q.
+func accepts(accept, mt string) bool {
 	if strings.TrimSpace(accept) == "" {
 		return true
 	}
+	major, _, _ := strings.Cut(mt, "/")
 	for _, part := range strings.Split(accept, ",") {
-		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+		t, params, err := mime.ParseMediaType(strings.TrimSpace(part))
 		if err != nil {
 			continue
 		}
 		if q, err := strconv.ParseFloat(params["q"], 64); err == nil && q <= 0 {
 			continue
 		}
-		switch mt {
-		case "*/*", "application/*", jsonType, "application/problem+json":
+		if t == "*/*" || t == major+"/*" || t == mt {
 			return true
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -197,7 +198,7 @@ func (h *Handler) planImport(r *request, s *gatehouse.Spec, req *importRequest) 
 	}
 	var all []planned
 	for _, op := range ops {
-		ptr := "/paths/" + pointerEscape(op.Path) + "/" + strings.ToLower(op.Method)
+		ptr := op.Pointer()
 		pattern, err := routePattern(prefix, op.Path)
 		if err != nil {
 			semantic = append(semantic, gatehouse.FieldError{Field: ptr, Message: "cannot be a route: " + err.Error()})
@@ -222,7 +223,7 @@ func (h *Handler) planImport(r *request, s *gatehouse.Spec, req *importRequest) 
 		want.Paths = []string{pattern}
 		want.Methods = []string{op.Method}
 		want.ServiceID = req.ServiceID
-		if !containsString(want.Policies, policy.ID) {
+		if !slices.Contains(want.Policies, policy.ID) {
 			want.Policies = append(want.Policies, policy.ID)
 		}
 		want.Import = &gatehouse.RouteImport{SpecID: s.ID, Operation: operation, OperationID: op.OperationID}
@@ -376,14 +377,9 @@ func importPolicyName(s *gatehouse.Spec) string {
 func (h *Handler) applyImport(r *request, plan *importResult) error {
 	ctx := r.Context()
 	if plan.PolicyAction == "create" {
-		rec, err := gatehouse.Encode(plan.Policy, nil)
-		if err != nil {
-			return gatehouse.Internal(err)
-		}
-		if err := h.store.Create(ctx, rec); err != nil {
+		if err := h.createRecord(ctx, plan.Policy); err != nil {
 			return err
 		}
-		gatehouse.Sync(plan.Policy, rec)
 	}
 	for _, rt := range plan.Delete {
 		if err := h.store.Delete(ctx, gatehouse.KindRoute, rt.ID, rt.Version); err != nil {
@@ -391,24 +387,14 @@ func (h *Handler) applyImport(r *request, plan *importResult) error {
 		}
 	}
 	for _, rt := range plan.Update {
-		rec, err := gatehouse.Encode(rt, nil)
-		if err != nil {
-			return gatehouse.Internal(err)
-		}
-		if err := h.store.Update(ctx, rec, rt.Version); err != nil {
+		if err := h.updateRecord(ctx, rt); err != nil {
 			return err
 		}
-		gatehouse.Sync(rt, rec)
 	}
 	for _, rt := range plan.Create {
-		rec, err := gatehouse.Encode(rt, nil)
-		if err != nil {
-			return gatehouse.Internal(err)
-		}
-		if err := h.store.Create(ctx, rec); err != nil {
+		if err := h.createRecord(ctx, rt); err != nil {
 			return err
 		}
-		gatehouse.Sync(rt, rec)
 	}
 	return nil
 }
@@ -477,15 +463,6 @@ func sameRoute(a, b *gatehouse.Route) (bool, error) {
 	return bytes.Equal(ra.Body, rb.Body), nil
 }
 
-func containsString(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
 func unprocessable(field, msg string) error {
 	return gatehouse.Unprocessable([]gatehouse.FieldError{{Field: field, Message: msg}})
 }
@@ -501,10 +478,6 @@ func slicesSorted(ops []openapi.Operation) []openapi.Operation {
 		return out[i].Method < out[j].Method
 	})
 	return out
-}
-
-func pointerEscape(s string) string {
-	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
 }
 
 var templateParam = regexp.MustCompile(`\{([^{}]*)\}`)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"reflect"
@@ -111,7 +112,7 @@ func openAPIRouteProblems(doc map[string]any) []string {
 		add("has no paths object")
 		return out
 	}
-	for _, pattern := range sortedKeys(paths) {
+	for _, pattern := range slices.Sorted(maps.Keys(paths)) {
 		item, _ := paths[pattern].(map[string]any)
 		ep := endpointFor(pattern)
 		if ep == nil {
@@ -122,7 +123,7 @@ func openAPIRouteProblems(doc map[string]any) []string {
 			add("paths[%q] is not an object", pattern)
 			continue
 		}
-		for _, key := range sortedKeys(item) {
+		for _, key := range slices.Sorted(maps.Keys(item)) {
 			method, isOp := openAPIOperations[key]
 			switch {
 			case isOp && !supports(ep, method):
@@ -173,10 +174,10 @@ func openAPIRouteProblems(doc map[string]any) []string {
 func openAPIStatusProblems(doc map[string]any, seen map[string]map[string]map[int]bool) []string {
 	var out []string
 	paths, _ := doc["paths"].(map[string]any)
-	for _, pattern := range sortedKeys(seen) {
+	for _, pattern := range slices.Sorted(maps.Keys(seen)) {
 		ep := endpointFor(pattern)
 		item, _ := paths[pattern].(map[string]any)
-		for _, method := range sortedKeys(seen[pattern]) {
+		for _, method := range slices.Sorted(maps.Keys(seen[pattern])) {
 			where := fmt.Sprintf("paths[%q].%s.responses", pattern, strings.ToLower(method))
 			var responses map[string]any
 			switch {
@@ -215,15 +216,6 @@ func responsesOf(doc map[string]any, v any) (map[string]any, bool) {
 	}
 	r, err := resolve(doc, op["responses"])
 	return r, err == nil && r != nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func TestOpenAPIDocumentListsEveryRoute(t *testing.T) {
@@ -301,7 +293,7 @@ func openAPIWellFormedProblems(doc map[string]any) []string {
 		}
 	})
 	components, _ := doc["components"].(map[string]any)
-	for _, section := range sortedKeys(components) {
+	for _, section := range slices.Sorted(maps.Keys(components)) {
 		if section == "securitySchemes" {
 			continue
 		}
@@ -314,7 +306,7 @@ func openAPIWellFormedProblems(doc map[string]any) []string {
 			continue
 		}
 		items, _ := components[section].(map[string]any)
-		for _, name := range sortedKeys(items) {
+		for _, name := range slices.Sorted(maps.Keys(items)) {
 			if ref := "#/components/" + section + "/" + escapePointer(name); !used[ref] {
 				add("%s is never referenced", ref)
 			}
@@ -339,7 +331,7 @@ func openAPIWellFormedProblems(doc map[string]any) []string {
 
 	paths, _ := doc["paths"].(map[string]any)
 	template := regexp.MustCompile(`\{([^}]*)\}`)
-	for _, pattern := range sortedKeys(paths) {
+	for _, pattern := range slices.Sorted(maps.Keys(paths)) {
 		item, _ := paths[pattern].(map[string]any)
 		var want []string
 		for _, m := range template.FindAllStringSubmatch(pattern, -1) {
@@ -364,7 +356,7 @@ func openAPIWellFormedProblems(doc map[string]any) []string {
 			return names
 		}
 		common := pathParams(item["parameters"])
-		for _, key := range sortedKeys(item) {
+		for _, key := range slices.Sorted(maps.Keys(item)) {
 			var responses map[string]any
 			if _, isOp := openAPIOperations[key]; isOp {
 				got := append(pathParams(item[key].(map[string]any)["parameters"]), common...)
@@ -381,7 +373,7 @@ func openAPIWellFormedProblems(doc map[string]any) []string {
 			} else {
 				continue
 			}
-			for _, status := range sortedKeys(responses) {
+			for _, status := range slices.Sorted(maps.Keys(responses)) {
 				code, err := strconv.Atoi(status)
 				if err != nil || len(status) != 3 || http.StatusText(code) == "" {
 					add("paths[%q].%s.responses has %q, which is not an HTTP status code", pattern, key, status)
@@ -397,7 +389,7 @@ func walkJSON(v any, ptr string, fn func(ptr string, v any)) {
 	fn(ptr, v)
 	switch v := v.(type) {
 	case map[string]any:
-		for _, k := range sortedKeys(v) {
+		for _, k := range slices.Sorted(maps.Keys(v)) {
 			walkJSON(v[k], ptr+"/"+escapePointer(k), fn)
 		}
 	case []any:
@@ -494,7 +486,7 @@ func TestOpenAPISchemasMatchResources(t *testing.T) {
 		}
 		want := jsonFields(reflect.TypeOf(v))
 		sort.Strings(want)
-		if got := sortedKeys(props); !slices.Equal(got, want) {
+		if got := slices.Sorted(maps.Keys(props)); !slices.Equal(got, want) {
 			t.Errorf("components.schemas.%s has properties %v; gatehouse.%s has JSON fields %v", name, got, reflect.TypeOf(v).Name(), want)
 		}
 	}
@@ -602,7 +594,7 @@ func (l linkedParams) follow(doc map[string]any, response any, body []byte) erro
 	if err := json.Unmarshal(body, &tree); err != nil {
 		return fmt.Errorf("body is not JSON: %v", err)
 	}
-	for _, name := range sortedKeys(links) {
+	for _, name := range slices.Sorted(maps.Keys(links)) {
 		link, err := resolve(doc, links[name])
 		if err != nil {
 			return err
@@ -654,7 +646,7 @@ func exampleRequest(doc map[string]any, pattern string, item, op map[string]any,
 			params[fmt.Sprint(p["in"], " ", p["name"])] = p
 		}
 	}
-	for _, key := range sortedKeys(params) {
+	for _, key := range slices.Sorted(maps.Keys(params)) {
 		p := params[key]
 		if p["in"] != "path" && p["required"] != true {
 			continue
@@ -847,7 +839,7 @@ func TestOpenAPIDocumentsThe415OfAContentCoding(t *testing.T) {
 		headers, _ := resp["headers"].(map[string]any)
 		if headers["Accept-Encoding"] == nil {
 			t.Errorf("%s %s answers a content coding 415 with Accept-Encoding; its documented 415 declares headers %v",
-				method, pattern, sortedKeys(headers))
+				method, pattern, slices.Sorted(maps.Keys(headers)))
 		}
 	})
 }
@@ -863,9 +855,9 @@ func TestOpenAPIOperationsThatList412TakeItsPreconditions(t *testing.T) {
 		t.Fatalf("admin/openapi.json %v", err)
 	}
 	paths, _ := doc["paths"].(map[string]any)
-	for _, pattern := range sortedKeys(paths) {
+	for _, pattern := range slices.Sorted(maps.Keys(paths)) {
 		item, _ := paths[pattern].(map[string]any)
-		for _, key := range sortedKeys(item) {
+		for _, key := range slices.Sorted(maps.Keys(item)) {
 			if _, isOp := openAPIOperations[key]; !isOp {
 				continue
 			}

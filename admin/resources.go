@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -306,6 +307,16 @@ func (spec *kindSpec) listOptions(r *request) gatehouse.ListOptions {
 // listQuery is the query parameters a list takes: limit, cursor and the
 // kind's filters.
 func (spec *kindSpec) listQuery() map[string]queryParam {
+	filters := make(map[string]queryParam, len(spec.filters))
+	for name := range spec.filters {
+		filters[name] = textFilter
+	}
+	return pagedQuery(filters)
+}
+
+// pagedQuery is the query parameters of a list, store-backed or not:
+// limit, cursor and the filters given.
+func pagedQuery(filters map[string]queryParam) map[string]queryParam {
 	q := map[string]queryParam{
 		"limit": func(v string) string {
 			if n, err := strconv.Atoi(v); err != nil || n < 1 || n > gatehouse.MaxPageSize {
@@ -320,15 +331,16 @@ func (spec *kindSpec) listQuery() map[string]queryParam {
 			return ""
 		},
 	}
-	for name := range spec.filters {
-		q[name] = func(v string) string {
-			if v == "" || len(v) > 128 {
-				return "must be 1 to 128 characters"
-			}
-			return ""
-		}
-	}
+	maps.Copy(q, filters)
 	return q
+}
+
+// textFilter checks a filter that matches text.
+func textFilter(v string) string {
+	if v == "" || len(v) > 128 {
+		return "must be 1 to 128 characters"
+	}
+	return ""
 }
 
 // Cursors are opaque to clients: a versioned, encoded position.
@@ -346,6 +358,34 @@ func decodeCursor(s string) (int64, bool) {
 		return 0, false
 	}
 	return n, true
+}
+
+// createRecord stores res as a new record (no secret) and takes back
+// what the store assigned: version and times.
+func (h *Handler) createRecord(ctx context.Context, res gatehouse.Resource) error {
+	rec, err := gatehouse.Encode(res, nil)
+	if err != nil {
+		return gatehouse.Internal(err)
+	}
+	if err := h.store.Create(ctx, rec); err != nil {
+		return err
+	}
+	gatehouse.Sync(res, rec)
+	return nil
+}
+
+// updateRecord stores res (no secret) over the version it was read at
+// and takes back what the store assigned.
+func (h *Handler) updateRecord(ctx context.Context, res gatehouse.Resource) error {
+	rec, err := gatehouse.Encode(res, nil)
+	if err != nil {
+		return gatehouse.Internal(err)
+	}
+	if err := h.store.Update(ctx, rec, res.Base().Version); err != nil {
+		return err
+	}
+	gatehouse.Sync(res, rec)
+	return nil
 }
 
 func (spec *kindSpec) create(h *Handler, r *request) (*result, error) {

@@ -2,10 +2,8 @@ package admin
 
 import (
 	"errors"
-	"mime"
 	"net/http"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/gatehouse/gatehouse"
@@ -91,16 +89,11 @@ func createSpec(h *Handler, r *request) (*result, error) {
 	if s.ID == "" {
 		s.ID = gatehouse.NewID()
 	}
-	rec, err := gatehouse.Encode(s, nil)
-	if err != nil {
-		return nil, gatehouse.Internal(err)
-	}
-	if err := h.store.Create(r.Context(), rec); err != nil {
+	if err := h.createRecord(r.Context(), s); err != nil {
 		return nil, inQuery(err)
 	}
-	gatehouse.Sync(s, rec)
-	return &result{status: http.StatusCreated, body: s, version: rec.Version, modified: rec.UpdatedAt,
-		location: r.ep.owner.location(r, rec.ID)}, nil
+	return &result{status: http.StatusCreated, body: s, version: s.Version, modified: s.UpdatedAt,
+		location: r.ep.owner.location(r, s.ID)}, nil
 }
 
 // putSpec replaces the document; without ?name= the spec keeps its name,
@@ -152,26 +145,4 @@ func getSpecDocument(h *Handler, r *request) (*result, error) {
 	}
 	return &result{status: http.StatusOK, version: s.Version, modified: s.UpdatedAt,
 		contentType: s.MediaType, raw: []byte(s.Document)}, nil
-}
-
-// accepts reports whether an Accept header admits media type mt: absent,
-// */*, its type's wildcard, or mt itself, with a non-zero q.
-func accepts(accept, mt string) bool {
-	if strings.TrimSpace(accept) == "" {
-		return true
-	}
-	major, _, _ := strings.Cut(mt, "/")
-	for _, part := range strings.Split(accept, ",") {
-		t, params, err := mime.ParseMediaType(strings.TrimSpace(part))
-		if err != nil {
-			continue
-		}
-		if q, err := strconv.ParseFloat(params["q"], 64); err == nil && q <= 0 {
-			continue
-		}
-		if t == "*/*" || t == major+"/*" || t == mt {
-			return true
-		}
-	}
-	return false
 }

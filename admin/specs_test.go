@@ -54,20 +54,11 @@ func withAdminOptions(set func(*Options)) apiOption {
 	return func(c *apiConfig) { set(&c.admin) }
 }
 
-// thirdPartyDocuments are the documents of shared/testdata/openapi, the
-// first found going up from here (CI clones the repository beside
-// shared; a git worktree may sit deeper): real descriptions written by
-// others. Without them the test is skipped, loudly, except in CI, where
-// it fails.
+// thirdPartyDocuments are the documents of the shared corpus
+// (testenv.SharedOpenAPIDir): real descriptions written by others.
 func thirdPartyDocuments(t *testing.T) []string {
 	t.Helper()
-	dir := "shared/testdata/openapi"
-	for up := "../"; len(up) < 30; up += "../" {
-		if _, err := os.Stat(up + dir); err == nil {
-			dir = up + dir
-			break
-		}
-	}
+	dir := testenv.SharedOpenAPIDir(t)
 	files, err := filepath.Glob(filepath.Join(dir, "*"))
 	var docs []string
 	for _, f := range files {
@@ -76,11 +67,7 @@ func thirdPartyDocuments(t *testing.T) []string {
 		}
 	}
 	if err != nil || len(docs) == 0 {
-		if testenv.InCI() {
-			t.Fatalf("no OpenAPI documents in %s: CI clones the repository beside ../shared", dir)
-		}
-		fmt.Fprintf(os.Stderr, "\n!!! %s: SKIPPED: no OpenAPI documents in %s (the repository is not beside ../shared)\n\n", t.Name(), dir)
-		t.Skip("no ../shared/testdata/openapi")
+		t.Fatalf("no OpenAPI documents in %s", dir)
 	}
 	return docs
 }

@@ -427,28 +427,13 @@ func TestConnectionKeptAliveUnderAnExactRuleServesNoWildcardRequest(t *testing.T
 // client has half-closed, then closes.
 func halfCloser(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(10 * time.Second))
-				b, err := io.ReadAll(c)
-				if err == nil {
-					c.Write(append([]byte("got "), b...))
-				}
-			}()
+	return testupstream.Raw(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		b, err := io.ReadAll(c)
+		if err == nil {
+			c.Write(append([]byte("got "), b...))
 		}
-	}()
-	return l.Addr().String()
+	})
 }
 
 func TestTunnelPassesClientsHalfCloseOn(t *testing.T) {

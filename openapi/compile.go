@@ -3,6 +3,7 @@ package openapi
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"sort"
@@ -228,7 +229,7 @@ func (c *compiler) params(op *Op, itemPtr string, itemParams openapi3.Parameters
 		}
 	}
 	for name, p := range byName {
-		if !contains(op.item.names, name) {
+		if !slices.Contains(op.item.names, name) {
 			c.add(p.ptr, "is a path parameter the path %s does not have", op.Path)
 		}
 	}
@@ -245,15 +246,9 @@ func (c *compiler) requestBody(op *Op, ptr string, ref *openapi3.RequestBodyRef)
 	ptr = refPointer(ref.Ref, ptr)
 	rb := &requestBody{required: ref.Value.Required}
 	var names []string
-	for _, mt := range sortedKeys(ref.Value.Content) {
-		mtPtr := ptr + "/content/" + escapePointer(mt)
-		rng, ok := media.ParseRange(strings.SplitN(mt, ";", 2)[0])
-		if !ok {
-			c.add(mtPtr, "is not a media type")
-			continue
-		}
+	for _, ct := range c.contentTypes(ptr, ref.Value.Content) {
+		mtPtr, rng, m := ct.ptr, ct.rng, ct.m
 		bc := &bodyContent{rng: rng}
-		m := ref.Value.Content[mt]
 		switch {
 		case m == nil || m.Schema == nil:
 		case media.IsJSON(rng.Type, rng.Sub):
@@ -279,6 +274,30 @@ func (c *compiler) requestBody(op *Op, ptr string, ref *openapi3.RequestBodyRef)
 	rb.acceptsText = strings.Join(names, ", ")
 	rb.acceptsHeader = []string{rb.acceptsText}
 	op.body = rb
+}
+
+// contentType is one media type of a content map.
+type contentType struct {
+	ptr string // of its media type object
+	rng media.Range
+	m   *openapi3.MediaType
+}
+
+// contentTypes lists the media types of the content map at ptr, in a
+// fixed order, each key's parameters dropped; a key that is not a media
+// type is a problem, and left out.
+func (c *compiler) contentTypes(ptr string, content openapi3.Content) []contentType {
+	var out []contentType
+	for _, mt := range slices.Sorted(maps.Keys(content)) {
+		mtPtr := ptr + "/content/" + escapePointer(mt)
+		rng, ok := media.ParseRange(strings.SplitN(mt, ";", 2)[0])
+		if !ok {
+			c.add(mtPtr, "is not a media type")
+			continue
+		}
+		out = append(out, contentType{ptr: mtPtr, rng: rng, m: content[mt]})
+	}
+	return out
 }
 
 func specificity(r media.Range) int {
@@ -309,13 +328,4 @@ func (c *compiler) schema(ptr string) *jsonschema.Schema {
 		return nil
 	}
 	return sch
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -2,6 +2,7 @@ package openapi
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -123,7 +124,7 @@ func (c *compiler) param(ptr string, p *openapi3.Parameter) *param {
 	if out.style == "" {
 		out.style = allowed[0]
 	}
-	if !contains(allowed, out.style) {
+	if !slices.Contains(allowed, out.style) {
 		c.add(ptr+"/style", "is %q, which OpenAPI does not allow for %s parameters", out.style, p.In)
 		return nil
 	}
@@ -217,13 +218,4 @@ func (c *compiler) formBody(ptr string, s *openapi3.Schema) *formBody {
 		f.props[name] = t
 	}
 	return f
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }

@@ -1,7 +1,9 @@
 package openapi
 
 import (
+	"maps"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -129,22 +131,16 @@ func (c *compiler) responses(op *Op, ptr string, rs *openapi3.Responses) {
 
 func (c *compiler) response(key, ptr string, r *openapi3.Response) *ResponseSpec {
 	out := &ResponseSpec{Key: key}
-	for _, name := range sortedKeys(r.Headers) {
+	for _, name := range slices.Sorted(maps.Keys(r.Headers)) {
 		h := r.Headers[name]
 		if h != nil && h.Value != nil && h.Value.Required {
 			out.RequiredHeaders = append(out.RequiredHeaders, http.CanonicalHeaderKey(name))
 		}
 	}
-	for _, mt := range sortedKeys(r.Content) {
-		mtPtr := ptr + "/content/" + escapePointer(mt)
-		rng, ok := media.ParseRange(strings.SplitN(mt, ";", 2)[0])
-		if !ok {
-			c.add(mtPtr, "is not a media type")
-			continue
-		}
-		rc := &ResponseContent{MediaType: rng.String(), rng: rng}
-		if m := r.Content[mt]; m != nil && m.Schema != nil && media.IsJSON(rng.Type, rng.Sub) {
-			if sch := c.schema(mtPtr + "/schema"); sch != nil {
+	for _, ct := range c.contentTypes(ptr, r.Content) {
+		rc := &ResponseContent{MediaType: ct.rng.String(), rng: ct.rng}
+		if ct.m != nil && ct.m.Schema != nil && media.IsJSON(ct.rng.Type, ct.rng.Sub) {
+			if sch := c.schema(ct.ptr + "/schema"); sch != nil {
 				rc.schema = newBodySchema(sch)
 			}
 		}

@@ -3,6 +3,8 @@ package openapi
 import (
 	"slices"
 	"testing"
+
+	"github.com/gatehouse/gatehouse/internal/testenv"
 )
 
 func TestResponseHonoursExactCodesThenRangesThenDefault(t *testing.T) {
@@ -80,7 +82,7 @@ func TestResponseBodiesAreJudgedByTheirSchema(t *testing.T) {
 // apideck's error bodies have a detail that is anyOf a string or an
 // object.
 func TestAnyOfAcceptsEitherBranchAndRefusesNeither(t *testing.T) {
-	s := mustCompile(t, readShared(t, "apisguru-apideck.com-vault-10.0.0-openapi.yaml"), "")
+	s := mustCompile(t, testenv.SharedOpenAPI(t, "apisguru-apideck.com-vault-10.0.0-openapi.yaml"), "")
 	op, ref := s.Find("GET", "/vault/logs")
 	if ref != nil {
 		t.Fatal(ref)

@@ -1,7 +1,6 @@
 package openapi
 
 import (
-	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,13 +8,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
-	"golang.org/x/text/language"
-	"golang.org/x/text/message"
 
 	"github.com/gatehouse/gatehouse/internal/jsondoc"
+	"github.com/gatehouse/gatehouse/internal/schemaerr"
 )
 
 // Schemas are compiled by santhosh-tekuri/jsonschema, once per
@@ -30,10 +27,6 @@ import (
 
 // docURL names the document inside the compiler.
 const docURL = "gatehouse:openapi.json"
-
-// maxViolationMessage bounds one violation's message in bytes: messages
-// quote the offending value, which may be long.
-const maxViolationMessage = 200
 
 // Violation is one thing wrong with a request (or a response body): the
 // field, as a parameter's location ("query.limit") or a body's JSON
@@ -143,49 +136,16 @@ func intRange(bits uint) func(v any) error {
 	}
 }
 
-// printer words the validator's messages.
-var printer = message.NewPrinter(language.English)
-
-// violations lists what a failed validation found: each leaf of the
-// validator's tree (what it was checking nests what it found), at
-// prefix followed by the instance's JSON pointer, sorted by location
-// (array indexes by number) for a stable answer; the branches of an
-// anyOf that say the same thing are said once.
+// violations lists what a failed validation found (schemaerr.Leaves),
+// each at prefix followed by the instance's JSON pointer.
 func violations(err error, prefix string) []Violation {
-	var ve *jsonschema.ValidationError
-	if !errors.As(err, &ve) {
+	leaves, ok := schemaerr.Leaves(err, func(loc []string) string { return pointer(prefix, loc) })
+	if !ok {
 		return []Violation{{Field: prefix, Message: "cannot be validated"}}
 	}
-	type located struct {
-		loc []string
-		Violation
-	}
-	var all []located
-	seen := map[Violation]bool{}
-	var walk func(e *jsonschema.ValidationError)
-	walk = func(e *jsonschema.ValidationError) {
-		if len(e.Causes) == 0 {
-			v := Violation{Field: pointer(prefix, e.InstanceLocation),
-				Message: clip(e.ErrorKind.LocalizedString(printer), maxViolationMessage)}
-			if !seen[v] {
-				seen[v] = true
-				all = append(all, located{e.InstanceLocation, v})
-			}
-		}
-		for _, c := range e.Causes {
-			walk(c)
-		}
-	}
-	walk(ve)
-	slices.SortStableFunc(all, func(a, b located) int {
-		if c := slices.CompareFunc(a.loc, b.loc, compareToken); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Message, b.Message)
-	})
-	out := make([]Violation, len(all))
-	for i, v := range all {
-		out[i] = v.Violation
+	out := make([]Violation, len(leaves))
+	for i, v := range leaves {
+		out[i] = Violation(v)
 	}
 	return out
 }
@@ -209,33 +169,6 @@ func escapePointer(s string) string {
 		return s
 	}
 	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
-}
-
-// compareToken orders instance location tokens: numbers (array indexes)
-// by value, before names.
-func compareToken(a, b string) int {
-	x, errA := strconv.Atoi(a)
-	y, errB := strconv.Atoi(b)
-	switch {
-	case errA == nil && errB == nil:
-		return cmp.Compare(x, y)
-	case errA == nil:
-		return -1
-	case errB == nil:
-		return 1
-	}
-	return strings.Compare(a, b)
-}
-
-// clip shortens s to at most n bytes, at a rune boundary, marking the cut.
-func clip(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }
 
 // bodySchema validates JSON bodies of one media type against a schema.

@@ -3,23 +3,11 @@ package openapi
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/gatehouse/gatehouse/internal/testenv"
 )
-
-// sharedNames are the third-party documents of ../shared/testdata/openapi.
-var sharedNames = []string{
-	"apisguru-apideck.com-vault-10.0.0-openapi.yaml",
-	"oai-api-with-examples.yaml",
-	"oai-callback-example.yaml",
-	"oai-link-example.yaml",
-	"oai-non-oauth-scopes.json",
-	"oai-petstore-expanded.yaml",
-	"oai-petstore.yaml",
-	"oai-uspto.yaml",
-	"oai-webhook-example.yaml",
-}
 
 func mustParse(t testing.TB, text []byte) *Document {
 	t.Helper()
@@ -40,9 +28,9 @@ func mustCompile(t testing.TB, text []byte, basePath string) *Spec {
 }
 
 func TestEverySharedDocumentCompiles(t *testing.T) {
-	for _, name := range sharedNames {
-		t.Run(name, func(t *testing.T) {
-			mustCompile(t, testenv.SharedOpenAPI(t, name), "")
+	for _, sd := range sharedDocs(t) {
+		t.Run(sd.file, func(t *testing.T) {
+			mustCompile(t, testenv.SharedOpenAPI(t, sd.file), "")
 		})
 	}
 }
@@ -70,14 +58,23 @@ func TestParseRefusesWhatCompileCannotValidateByPointer(t *testing.T) {
 		{"a body type with a schema gatehouse cannot read",
 			`"requestBody":{"content":{"multipart/form-data":{"schema":{"type":"object","properties":{"n":{"type":"integer"}}}}}}`,
 			"/paths/~1a/post/requestBody/content/multipart~1form-data/schema"},
+		{"a body type that is not a media type",
+			`"requestBody":{"content":{"json":{"schema":{"type":"object"}}}}`,
+			"/paths/~1a/post/requestBody/content/json"},
+		{"a response type that is not a media type",
+			`"responses":{"201":{"description":"ok","content":{"text":{}}}}`,
+			"/paths/~1a/post/responses/201/content/text"},
 		{"deepObject on a primitive",
 			`"parameters":[{"name":"q","in":"query","style":"deepObject","schema":{"type":"string"}}]`,
 			"/paths/~1a/post/parameters/0/style"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
-			doc := `{"openapi":"3.0.3","info":{"title":"t","version":"1"},"paths":{"/a":{"post":{` + tt.op + `,
-				"responses":{"200":{"description":"ok"}}}}}}`
+			op := tt.op
+			if !strings.HasPrefix(op, `"responses"`) {
+				op += `,"responses":{"200":{"description":"ok"}}`
+			}
+			doc := `{"openapi":"3.0.3","info":{"title":"t","version":"1"},"paths":{"/a":{"post":{` + op + `}}}}`
 			d, probs := Parse([]byte(doc))
 			if d != nil || len(probs) != 1 || probs[0].Pointer != tt.pointer {
 				t.Fatalf("Parse = %v, %+v; want one problem at %s", d, probs, tt.pointer)
@@ -85,5 +82,3 @@ func TestParseRefusesWhatCompileCannotValidateByPointer(t *testing.T) {
 		})
 	}
 }
-
-func readShared(t testing.TB, name string) []byte { return testenv.SharedOpenAPI(t, name) }

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"net/url"
 	"sort"
+	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
 
@@ -44,6 +45,12 @@ type Operation struct {
 	Path string
 	// OperationID is the operationId, "" if the document gives none.
 	OperationID string
+}
+
+// Pointer is the JSON pointer (RFC 6901) of the operation in its
+// document: "/paths/~1pets~1{petId}/get".
+func (o Operation) Pointer() string {
+	return "/paths/" + escapePointer(o.Path) + "/" + strings.ToLower(o.Method)
 }
 
 // Document is a description that Parse accepted.

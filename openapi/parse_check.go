@@ -324,7 +324,7 @@ func operations(t *tree) ([]Operation, []Problem) {
 			// operations with one id would be one route.
 			if first, dup := ids[o.OperationID]; dup {
 				problems = append(problems, Problem{
-					Pointer: "/paths/" + escapePointer(path) + "/" + strings.ToLower(method) + "/operationId",
+					Pointer: o.Pointer() + "/operationId",
 					Message: fmt.Sprintf("is %q, already the operationId of %s %s", o.OperationID, first.Method, first.Path),
 				})
 				continue

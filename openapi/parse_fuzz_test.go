@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse/gatehouse/internal/testenv"
 )
 
 // FuzzParse feeds Parse mutations of the shared documents and of the
@@ -13,7 +15,7 @@ import (
 // has operations a router can take, and a refused one problems at
 // pointers.
 func FuzzParse(f *testing.F) {
-	files, _ := filepath.Glob(filepath.Join(sharedOpenAPIDir(f), "*"))
+	files, _ := filepath.Glob(filepath.Join(testenv.SharedOpenAPIDir(f), "*"))
 	for _, file := range files {
 		data, err := os.ReadFile(file)
 		if err != nil {

@@ -18,44 +18,9 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v4"
-)
 
-// sharedOpenAPIDir is shared/testdata/openapi beside the repository (or,
-// for a git worktree nested deeper, beside the nearest directory above
-// it): third parties' documents, read in place, never copied. Without it
-// the test is skipped loudly, except in CI, where it must run.
-func sharedOpenAPIDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test's directory")
-		}
-		dir = parent
-	}
-	root := dir
-	for dir = filepath.Dir(root); ; dir = filepath.Dir(dir) {
-		shared := filepath.Join(dir, "shared", "testdata", "openapi")
-		if _, err := os.Stat(shared); err == nil {
-			return shared
-		}
-		if filepath.Dir(dir) == dir {
-			break
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("shared/testdata/openapi is not beside %s or above it, and CI=true requires the shared test documents", root)
-	}
-	t.Skipf("SKIPPED: shared/testdata/openapi is not beside %s or above it, so third-party documents were not checked", root)
-	return ""
-}
+	"github.com/gatehouse/gatehouse/internal/testenv"
+)
 
 // sharedDoc is one row of ../shared/testdata/SOURCES.md's table.
 type sharedDoc struct {
@@ -66,9 +31,20 @@ type sharedDoc struct {
 // sourcesRow reads "| `file` | ... | ... | 3.0.0 | 2 / 3 (allOf) | ..." rows.
 var sourcesRow = regexp.MustCompile("^\\| `([^`]+)` \\|[^|]*\\|[^|]*\\|[^|]*\\| (\\d+) / (\\d+)")
 
-// sharedDocs reads SOURCES.md's table. A row whose counts are not
-// "paths / operations" must be in counted, which says them instead.
-func sharedDocs(t *testing.T, dir string, counted map[string]sharedDoc) []sharedDoc {
+// sharedCounted gives the counts of SOURCES.md's rows that do not say
+// them as "paths / operations".
+var sharedCounted = map[string]sharedDoc{
+	// SOURCES.md says "1 webhook"; its one path has one operation, and
+	// the webhook is not one.
+	"oai-webhook-example.yaml": {"oai-webhook-example.yaml", 1, 1},
+}
+
+// sharedDocs reads the table of SOURCES.md, beside the shared corpus
+// (testenv.SharedOpenAPIDir): the one list of its documents. A row
+// whose counts are not "paths / operations" must be in sharedCounted.
+func sharedDocs(t testing.TB) []sharedDoc {
+	t.Helper()
+	dir := testenv.SharedOpenAPIDir(t)
 	f, err := os.Open(filepath.Join(filepath.Dir(dir), "SOURCES.md"))
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +64,7 @@ func sharedDocs(t *testing.T, dir string, counted map[string]sharedDoc) []shared
 			continue
 		}
 		file := strings.Split(line, "`")[1]
-		d, ok := counted[file]
+		d, ok := sharedCounted[file]
 		if !ok {
 			t.Fatalf("SOURCES.md gives no paths / operations for %s, and the test does not either: %s", file, line)
 		}
@@ -98,12 +74,8 @@ func sharedDocs(t *testing.T, dir string, counted map[string]sharedDoc) []shared
 }
 
 func TestEverySharedDocumentIsAcceptedWithTheOperationsItDeclares(t *testing.T) {
-	dir := sharedOpenAPIDir(t)
-	docs := sharedDocs(t, dir, map[string]sharedDoc{
-		// SOURCES.md says "1 webhook"; its one path has one operation,
-		// and the webhook is not one.
-		"oai-webhook-example.yaml": {"oai-webhook-example.yaml", 1, 1},
-	})
+	dir := testenv.SharedOpenAPIDir(t)
+	docs := sharedDocs(t)
 	files, _ := filepath.Glob(filepath.Join(dir, "*"))
 	if len(files) != len(docs) {
 		t.Fatalf("got %d files in %s; SOURCES.md lists %d", len(files), dir, len(docs))
@@ -524,10 +496,7 @@ func TestLoaderNeverFetchesExternalReferences(t *testing.T) {
 //
 //	go test -run '^$' -bench BenchmarkParse -benchmem ./openapi/
 func BenchmarkParse(b *testing.B) {
-	data, err := os.ReadFile(filepath.Join(sharedOpenAPIDir(b), "apisguru-apideck.com-vault-10.0.0-openapi.yaml"))
-	if err != nil {
-		b.Fatal(err)
-	}
+	data := testenv.SharedOpenAPI(b, "apisguru-apideck.com-vault-10.0.0-openapi.yaml")
 	bigJSON, bigYAML := sixteenMiB(b, data)
 	for _, bc := range []struct {
 		name string

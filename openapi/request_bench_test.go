@@ -5,6 +5,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse/gatehouse/internal/testenv"
 )
 
 // BenchmarkCheckParameters is the whole head check of a GET with query,
@@ -29,7 +31,7 @@ func BenchmarkCheckParameters(b *testing.B) {
 // BenchmarkCheckPathParameter is a GET of one path parameter, the most
 // common operation.
 func BenchmarkCheckPathParameter(b *testing.B) {
-	s := mustCompile(b, readShared(b, "oai-petstore.yaml"), "")
+	s := mustCompile(b, testenv.SharedOpenAPI(b, "oai-petstore.yaml"), "")
 	r := httptest.NewRequest("GET", "/v1/pets/7", nil)
 	b.ReportAllocs()
 	for b.Loop() {

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/schemaerr"
 )
 
 func TestAcceptable(t *testing.T) {
@@ -356,7 +357,7 @@ func TestLongOffendingValuesAreClippedInMessages(t *testing.T) {
 	chain := f.compile(NewState()).Chain("r")
 	r := newContentRequest(t, "POST", "application/json", `"`+strings.Repeat("é", 1000)+`"`)
 	e := wantCode(t, chain.Run(r.Request), gatehouse.EUNPROCESSABLE)
-	if m := e.Fields[0].Message; len(m) > maxViolationMessage+len("…") || !strings.HasSuffix(m, "…") || !strings.Contains(m, "éé") {
+	if m := e.Fields[0].Message; len(m) > schemaerr.MaxMessage+len("…") || !strings.HasSuffix(m, "…") || !strings.Contains(m, "éé") {
 		t.Fatalf("message of %d bytes: %q", len(m), m)
 	}
 }

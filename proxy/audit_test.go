@@ -1,9 +1,7 @@
 package proxy
 
 import (
-	"bufio"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -212,60 +210,15 @@ func TestConformanceFindingsAreVisibleOnMetrics(t *testing.T) {
 func BenchmarkServeHTTPWithAudit(b *testing.B) {
 	g := &gateway{t: b, handler: New(Options{Findings: audit.NewRecorder(audit.RecorderOptions{})})}
 	b.Cleanup(g.handler.Close)
-	up := testupstream.Canned(b, []byte("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: 1024\r\n\r\n"+strings.Repeat("x", 1024)))
+	up := testupstream.Canned(b, okKiB)
 	g.apply(newPolicyFixture(b, up).policy(`{"name":"audit","type":"http-audit","config":{"normalize_errors":true}}`).rev)
-	req := httptest.NewRequest("GET", "http://gw.example.com/bytes/1024", nil)
-	req.Header.Set("X-Request-Id", "bench")
-	w := &discardWriter{h: http.Header{}}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		clear(w.h)
-		g.handler.ServeHTTP(w, req)
-		if w.status != 200 {
-			b.Fatalf("status %d", w.status)
-		}
-	}
-}
-
-// truncating starts an upstream that answers each connection's first
-// request with raw, then closes: a response cut short.
-func truncating(t *testing.T, raw string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					line, err := br.ReadSlice('\n')
-					if err != nil {
-						return
-					}
-					if len(line) <= 2 {
-						break
-					}
-				}
-				io.WriteString(c, raw)
-			}()
-		}
-	}()
-	return "http://" + ln.Addr().String()
+	benchServeHTTP(b, g.handler, nil)
 }
 
 func TestUpstreamBreakingOffAnErrorBodyBeingNormalisedIsAnswered502(t *testing.T) {
 	rec := audit.NewRecorder(audit.RecorderOptions{})
 	g := newGatewayWithOptions(t, Options{Findings: rec})
-	up := truncating(t, "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\nshort")
+	up := testupstream.CannedOnce(t, []byte("HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\nshort"))
 	f := newPolicyFixture(t, up).policy(`{"name":"audit","type":"http-audit","config":{"normalize_errors":true}}`)
 	f.rev.Services[0].Retries = 0
 	g.apply(f.rev)
@@ -277,7 +230,7 @@ func TestUpstreamBreakingOffAnErrorBodyBeingNormalisedIsAnswered502(t *testing.T
 
 func TestAuditedResponseBrokenOffBeforeAnyBodyIsCutAndJudgedOnItsHeadAlone(t *testing.T) {
 	g, rec := auditGateway(t, "", `{}`)
-	up := truncating(t, "HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: chunked\r\n\r\n")
+	up := testupstream.CannedOnce(t, []byte("HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: chunked\r\n\r\n"))
 	f := newPolicyFixture(t, up).policy(`{"name":"audit","type":"http-audit","config":{}}`)
 	g.apply(f.rev)
 	resp, err := g.client.Get(g.base + "/x")

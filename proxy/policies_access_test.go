@@ -461,7 +461,7 @@ func TestHEADGets401WithoutBody(t *testing.T) {
 func BenchmarkServeHTTPWithAuth(b *testing.B) {
 	g := &gateway{t: b, handler: New(Options{})}
 	b.Cleanup(g.handler.Close)
-	upstream := testupstream.Canned(b, []byte("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: 1024\r\n\r\n"+strings.Repeat("x", 1024)))
+	upstream := testupstream.Canned(b, okKiB)
 	f := newPolicyFixture(b, upstream).consumer("c-alice", "alice", "staff").key("c-alice", aliceAPIKey).
 		policy(`{"name":"auth","type":"auth","config":{"key_auth":{},"jwt":{"keys":[{"alg":"HS256","secret":"` + jwtHS256Secret + `"}]}}}`)
 	g.apply(f.rev)
@@ -471,19 +471,10 @@ func BenchmarkServeHTTPWithAuth(b *testing.B) {
 		{"cached-jwt", "Authorization", jwt},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			req := httptest.NewRequest("GET", "http://gw.example.com/bytes/1024", nil)
-			req.Header.Set("X-Request-Id", "bench")
 			cred := []string{bc.value}
-			w := &discardWriter{h: http.Header{}}
-			b.ReportAllocs()
-			for b.Loop() {
-				clear(w.h)
+			benchServeHTTP(b, g.handler, func(req *http.Request) {
 				req.Header[bc.header] = cred // the policy takes it out
-				g.handler.ServeHTTP(w, req)
-				if w.status != 200 {
-					b.Fatalf("status %d", w.status)
-				}
-			}
+			})
 		})
 	}
 }

@@ -22,9 +22,7 @@ func TestConformanceFindingsOfTheDataPlaneReachTheAdminReportAndMetrics(t *testi
 		{"/admin/v1/policies", `{"id":"audit","name":"audit","type":"http-audit","config":{"responses":"report","normalize_errors":true}}`},
 		{"/admin/v1/routes", `{"id":"api","name":"api","paths":["/*"],"service_id":"up","policies":["audit"]}`},
 	} {
-		if r := p.do("POST", w[0], token, w[1]); r.status != http.StatusCreated {
-			t.Fatalf("POST %s: %d %s", w[0], r.status, r.body)
-		}
+		wantStatus(t, "POST "+w[0], p.do("POST", w[0], token, w[1]), http.StatusCreated)
 	}
 	if dep := p.deployAndWait(token, `{}`); dep["state"] != "succeeded" {
 		t.Fatalf("deployment: %v", dep)

@@ -7,11 +7,11 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/media"
 )
 
 // Media types the API takes, by method.
@@ -139,26 +139,12 @@ func acceptsJSON(accept string) bool {
 	return accepts(accept, jsonType) || accepts(accept, "application/problem+json")
 }
 
-// accepts reports whether an Accept header admits media type mt: absent,
-// */*, its type's wildcard, or mt itself, with a non-zero q.
+// accepts reports whether an Accept header admits media type mt, read as
+// the data plane reads Accept (internal/media): the most specific range
+// that matches decides, so "application/yaml;q=0, */*" refuses YAML.
 func accepts(accept, mt string) bool {
-	if strings.TrimSpace(accept) == "" {
-		return true
-	}
-	major, _, _ := strings.Cut(mt, "/")
-	for _, part := range strings.Split(accept, ",") {
-		t, params, err := mime.ParseMediaType(strings.TrimSpace(part))
-		if err != nil {
-			continue
-		}
-		if q, err := strconv.ParseFloat(params["q"], 64); err == nil && q <= 0 {
-			continue
-		}
-		if t == "*/*" || t == major+"/*" || t == mt {
-			return true
-		}
-	}
-	return false
+	r, ok := media.ParseRange(mt)
+	return !ok || media.Acceptable([]string{accept}, []media.Range{r})
 }
 
 // checkPreconditions evaluates If-Match and If-Unmodified-Since against the

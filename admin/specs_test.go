@@ -207,6 +207,9 @@ func TestSpecDocumentRoundTripsVerbatimWithItsMediaTypeAndETag(t *testing.T) {
 	path := "/admin/v1/specs/" + spec["id"].(string) + "/document"
 	api.must(200, "GET", path, "", h("Accept", "application/*"))
 	assertProblem(t, api.do("GET", path, "", h("Accept", "application/json")), 406)
+	// The most specific range decides (RFC 9110 §12.5.1): q=0 refuses YAML
+	// whatever */* says.
+	assertProblem(t, api.do("GET", path, "", h("Accept", "application/yaml;q=0, */*")), 406)
 	assertProblem(t, api.do("GET", path, "", h("If-Match", `"1"`)), 412)
 	if names := api.must(200, "GET", "/admin/v1/specs", "").json()["data"].([]any); len(names) != 5 {
 		t.Fatalf("listed %d specs; want 5", len(names))

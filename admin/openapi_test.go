@@ -885,3 +885,48 @@ func TestOpenAPIOperationsThatList412TakeItsPreconditions(t *testing.T) {
 		}
 	}
 }
+
+// Every policy type the domain knows is one the document names, with a
+// config schema of its own, in the order the data plane runs them.
+func TestOpenAPIDocumentsEveryPolicyType(t *testing.T) {
+	var doc struct {
+		Components struct {
+			Schemas struct {
+				Policy struct {
+					Description string `json:"description"`
+					Properties  struct {
+						Type struct {
+							Enum []string `json:"enum"`
+						} `json:"type"`
+					} `json:"properties"`
+					AllOf []struct {
+						If struct {
+							Properties struct {
+								Type struct {
+									Const string `json:"const"`
+								} `json:"type"`
+							} `json:"properties"`
+						} `json:"if"`
+					} `json:"allOf"`
+				} `json:"Policy"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(openAPIDocument, &doc); err != nil {
+		t.Fatal(err)
+	}
+	pol := doc.Components.Schemas.Policy
+	configured := map[string]bool{}
+	for _, a := range pol.AllOf {
+		configured[a.If.Properties.Type.Const] = true
+	}
+	for typ := range gatehouse.PolicyTypes {
+		if !slices.Contains(pol.Properties.Type.Enum, typ) || !configured[typ] {
+			t.Errorf("policy type %s: in the enum %v, with a config schema %v; want both", typ,
+				slices.Contains(pol.Properties.Type.Enum, typ), configured[typ])
+		}
+	}
+	if want := strings.Join(gatehouse.PolicyOrder, ", "); !strings.Contains(pol.Description, want) {
+		t.Errorf("the Policy description does not give the order %s", want)
+	}
+}

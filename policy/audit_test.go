@@ -53,6 +53,7 @@ func respondWith(a *auditor, status int, body string) (*Response, bool) {
 	resp.Bytes, resp.Complete = int64(len(body)), true
 	resp.Prefix = []byte(body[:min(len(body), int(resp.Kept()))])
 	a.RespondEnd(r, resp, state)
+	WaitJudges()
 	return resp, false
 }
 

@@ -138,3 +138,58 @@ func TestAnOpenAPIPolicyJudgingResponsesSupersedesHTTPAudit(t *testing.T) {
 		t.Fatalf("findings %q; want error-without-body", got)
 	}
 }
+
+// blockingSink records findings in rec, but holds each body-schema
+// finding (the judge that reports it) until release is closed, telling
+// held of each.
+type blockingSink struct {
+	rec     *audit.Recorder
+	held    chan struct{}
+	release chan struct{}
+}
+
+func (s *blockingSink) Record(f *audit.Finding) {
+	if f.Rule == audit.BodySchema {
+		s.held <- struct{}{}
+		<-s.release
+	}
+	s.rec.Record(f)
+}
+
+func TestReportedBodySchemaJudgeNeverDelaysTheResponseNorTheNextOnTheConnection(t *testing.T) {
+	rec := audit.NewRecorder(audit.RecorderOptions{})
+	sink := &blockingSink{rec: rec, held: make(chan struct{}, 2), release: make(chan struct{})}
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			close(sink.release)
+		}
+	}
+	t.Cleanup(release)
+	g := newGatewayWithOptions(t, Options{Findings: sink})
+	// Chunked: the last chunk is written only once the handler returned.
+	raw := "HTTP/1.1 200 OK\r\nX-Rate-Limit: 10\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" +
+		"a\r\n{\"id\":\"x\"}\r\n0\r\n\r\n"
+	f := newPolicyFixture(t, testupstream.Canned(t, []byte(raw)))
+	spec := gatehouse.NewSpec()
+	spec.ID, spec.Version, spec.Name, spec.MediaType, spec.Document = "api", 1, "api", "application/json", petDoc
+	f.rev.Specs = append(f.rev.Specs, spec)
+	f.policy(`{"name":"contract","type":"openapi","config":{"spec_id":"api","base_path":"/"}}`)
+	g.apply(f.rev)
+
+	c := g.dial()
+	for i := range 2 {
+		c.send("GET /pets/7 HTTP/1.1\r\nHost: x\r\n\r\n")
+		// Read fails the test at the connection's deadline if the
+		// response waits for the judge, held below.
+		if r := c.read("GET"); r.status != 200 || string(r.body) != `{"id":"x"}` {
+			t.Fatalf("response %d: %d %q; want the upstream's whole response", i, r.status, r.body)
+		}
+	}
+	<-sink.held // the first judge is still held: the responses did not wait for it
+	release()
+	if got := rules(rec); !slices.Contains(got, audit.BodySchema) {
+		t.Fatalf("findings %q; want body-schema, judged after the responses", got)
+	}
+}

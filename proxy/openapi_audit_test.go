@@ -1,8 +1,10 @@
 package proxy
 
 import (
+	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/gatehouse/gatehouse"
@@ -198,5 +200,24 @@ func TestReportedBodySchemaJudgeNeverDelaysTheResponseNorTheNextOnTheConnection(
 	release()
 	if got := rules(rec); !slices.Contains(got, audit.BodySchema) {
 		t.Fatalf("findings %q; want body-schema, judged after the responses", got)
+	}
+}
+
+// A 304 answers the client's own precondition: on enforce it passes
+// unjudged by the document when the request was conditional, and is
+// undocumented-status when it was not.
+func TestEnforcedSpecPassesA304ToAConditionalRequest(t *testing.T) {
+	g, rec := specAuditGateway(t, petDoc, "HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\n\r\n", `,"responses":"enforce"`)
+	for _, cond := range [][]string{{"If-None-Match", `"v1"`}, {"If-Modified-Since", "Fri, 04 Dec 2026 10:00:00 GMT"}} {
+		if r := g.get("/pets/7", cond...); r.status != http.StatusNotModified || r.header.Get("ETag") != `"v1"` {
+			t.Fatalf("%s: %d %v; want the upstream's 304", cond[0], r.status, r.header)
+		}
+	}
+	if got := rules(rec); len(got) != 0 {
+		t.Fatalf("findings %q; want none", got)
+	}
+	doc := assertProblem(t, g.get("/pets/7"), 502)
+	if doc["rule"] != audit.UndocumentedStatus || strings.Contains(doc["detail"].(string), "..") {
+		t.Fatalf("unconditional 304: rule %v, detail %q; want undocumented-status in one sentence", doc["rule"], doc["detail"])
 	}
 }

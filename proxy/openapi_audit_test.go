@@ -221,3 +221,23 @@ func TestEnforcedSpecPassesA304ToAConditionalRequest(t *testing.T) {
 		t.Fatalf("unconditional 304: rule %v, detail %q; want undocumented-status in one sentence", doc["rule"], doc["detail"])
 	}
 }
+
+// An openapi policy that only normalises errors (responses: off) judges
+// no response: the route's http-audit still does.
+func TestAnOpenAPIPolicyNotJudgingResponsesLeavesThemToHTTPAudit(t *testing.T) {
+	rec := audit.NewRecorder(audit.RecorderOptions{})
+	g := newGatewayWithOptions(t, Options{Findings: rec})
+	f := newPolicyFixture(t, testupstream.Canned(t, []byte("HTTP/1.1 200 OK\r\nX-Rate-Limit: 10\r\nContent-Length: 2\r\n\r\n{}")))
+	spec := gatehouse.NewSpec()
+	spec.ID, spec.Version, spec.Name, spec.MediaType, spec.Document = "api", 1, "api", "application/json", petDoc
+	f.rev.Specs = append(f.rev.Specs, spec)
+	f.policy(`{"name":"contract","type":"openapi","config":{"spec_id":"api","base_path":"/","responses":"off","normalize_errors":true}}`)
+	f.policy(`{"name":"audit","type":"http-audit","config":{}}`)
+	g.apply(f.rev)
+	if r := g.get("/pets/7"); r.status != 200 {
+		t.Fatalf("status %d; want the upstream's 200", r.status)
+	}
+	if got := rules(rec); !slices.Equal(got, []string{audit.ContentTypeMissing}) {
+		t.Fatalf("findings %q; want http-audit's content-type-missing", got)
+	}
+}

@@ -29,7 +29,10 @@ func init() { register(gatehouse.PolicyHTTPAudit, buildHTTPAudit) }
 //     still Replace the response.
 //  3. RespondEnd, once the body ended (Response.Complete says cleanly),
 //     with Response.Bytes and up to Keep bytes in Response.Prefix: for
-//     findings only, the response is sent.
+//     findings only, the response is sent. It runs before the handler
+//     returns, so the response's end and the next request on its
+//     connection wait for it: costly work goes off the request path
+//     (judgeLater).
 //
 // A response no step holds streams as it would without them.
 type ResponseStep interface {

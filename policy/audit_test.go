@@ -96,3 +96,28 @@ func TestSpecRulesPlugIntoTheAuditor(t *testing.T) {
 		}
 	})
 }
+
+// Judges off the request path are bounded: with every slot busy, one more
+// is dropped rather than queued or run on the request's goroutine.
+func TestBodyJudgesBeyondTheBoundAreDropped(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{}, cap(judges))
+	for range cap(judges) {
+		judgeLater(func() { started <- struct{}{}; <-release })
+	}
+	for range cap(judges) {
+		<-started
+	}
+	ran := false
+	judgeLater(func() { ran = true })
+	close(release)
+	WaitJudges()
+	if ran {
+		t.Fatal("a judge beyond the bound ran; want it dropped")
+	}
+	judgeLater(func() { ran = true })
+	WaitJudges()
+	if !ran {
+		t.Fatal("a judge with a slot free did not run")
+	}
+}

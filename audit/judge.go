@@ -1,10 +1,11 @@
 package audit
 
 import (
-	"mime"
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/gatehouse/gatehouse/internal/media"
 )
 
 // Body is what is known of a response's body.
@@ -115,7 +116,7 @@ var checks = []check{
 		}
 		// Several ranges come as multipart/byteranges, each part with its
 		// own Content-Range (RFC 9110 §14.6).
-		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err == nil && mt == "multipart/byteranges" {
+		if typ, sub, ok := media.ContentType(r.Header["Content-Type"]); ok && strings.EqualFold(typ, "multipart") && strings.EqualFold(sub, "byteranges") {
 			return ""
 		}
 		return "a 206 response has no Content-Range"
@@ -185,12 +186,9 @@ func has(h http.Header, canonical string) bool {
 // IsProblem reports whether a header's Content-Type is an RFC 9457
 // problem document, in JSON or XML.
 func IsProblem(h http.Header) bool {
-	v := h["Content-Type"]
-	if len(v) == 0 {
-		return false
-	}
-	mt, _, err := mime.ParseMediaType(v[0])
-	return err == nil && (mt == "application/problem+json" || mt == "application/problem+xml")
+	typ, sub, ok := media.ContentType(h["Content-Type"])
+	return ok && strings.EqualFold(typ, "application") &&
+		(strings.EqualFold(sub, "problem+json") || strings.EqualFold(sub, "problem+xml"))
 }
 
 // Judge calls broke for each rule of the phase that r breaks, in the

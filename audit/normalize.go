@@ -2,10 +2,11 @@ package audit
 
 import (
 	"encoding/json"
-	"mime"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/gatehouse/gatehouse/internal/media"
 )
 
 // MaxErrorBody is how much of an upstream's error body error
@@ -28,18 +29,18 @@ var messageFields = []string{"message", "error_description", "detail", "error", 
 // errors[0].message...), or a short text/plain body; "" if it has none.
 // The message is one line of printable UTF-8, at most MaxMessage bytes.
 func UpstreamMessage(contentType string, body []byte) string {
-	mt, _, err := mime.ParseMediaType(contentType)
-	if err != nil {
+	typ, sub, ok := media.ContentType([]string{contentType})
+	if !ok {
 		return ""
 	}
 	switch {
-	case mt == "application/json" || strings.HasSuffix(mt, "+json"):
+	case media.IsJSON(typ, sub):
 		var v any
 		if json.Unmarshal(body, &v) != nil {
 			return ""
 		}
 		return fromJSON(v, 0)
-	case mt == "text/plain":
+	case strings.EqualFold(typ, "text") && strings.EqualFold(sub, "plain"):
 		if len(body) > MaxMessage {
 			return ""
 		}

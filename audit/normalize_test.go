@@ -25,6 +25,7 @@ func TestUpstreamMessageFindsTheCommonFields(t *testing.T) {
 		{"application/json", `{not json`, ""},
 		{"text/plain; charset=utf-8", "Not found\n", "Not found"},
 		{"text/plain", strings.Repeat("x", MaxMessage+1), ""},
+		{"Text/Plain; charset", "read as every Content-Type is", "read as every Content-Type is"},
 		{"text/html", "<h1>Not found</h1>", ""},
 		{"", "plain", ""},
 	} {

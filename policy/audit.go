@@ -4,6 +4,8 @@ import (
 	"errors"
 	"math/rand/v2"
 	"net/http"
+	"runtime"
+	"sync"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/audit"
@@ -27,7 +29,10 @@ func init() { register(gatehouse.PolicyHTTPAudit, buildHTTPAudit) }
 //     still Replace the response.
 //  3. RespondEnd, once the body ended (Response.Complete says cleanly),
 //     with Response.Bytes and up to Keep bytes in Response.Prefix: for
-//     findings only, the response is sent.
+//     findings only, the response is sent. It runs before the handler
+//     returns, so the response's end and the next request on its
+//     connection wait for it: costly work goes off the request path
+//     (judgeLater).
 //
 // A response no step holds streams as it would without them.
 type ResponseStep interface {
@@ -250,7 +255,7 @@ func (a *auditor) broke(r *Request, resp *Response, sampled bool) func(rule, det
 }
 
 func (a *auditor) RespondHeld(r *Request, resp *Response, state uint8) {
-	if state&stateSchema != 0 && a.enforce && resp.Complete && resp.Bytes <= a.bodyLimit {
+	if state&stateSchema != 0 && a.enforce && a.judgesBody(resp) {
 		// Held whole: a body that breaks its schema is replaced, as a
 		// head would be. A longer one passes unjudged by body-schema.
 		a.spec.JudgeBody(r, resp, resp.Prefix, func(rule, detail string) {
@@ -283,9 +288,58 @@ func (a *auditor) RespondEnd(r *Request, resp *Response, state uint8) {
 	if state&stateJudge != 0 && state&stateNormalize == 0 {
 		a.judgeEnd(r, resp)
 	}
-	if state&stateSchema != 0 && !a.enforce && resp.Complete && resp.Bytes <= a.bodyLimit {
-		a.spec.JudgeBody(r, resp, resp.Prefix, func(rule, detail string) { a.record(r, resp, rule, detail) })
+	if state&stateSchema != 0 && !a.enforce && a.judgesBody(resp) {
+		// The response is sent: its body is judged off the request path,
+		// so that neither the response's end nor the next request on the
+		// connection waits for a judge that only reports.
+		dr := detach(r)
+		judgeLater(func() {
+			a.spec.JudgeBody(dr, &dr.Resp, dr.Resp.Prefix, func(rule, detail string) { a.record(dr, &dr.Resp, rule, detail) })
+		})
 	}
+}
+
+// judgesBody reports whether a body is judged against its schema: one
+// read whole, within the limit, and not empty (no body is not a JSON
+// body breaking its schema; HTTP's rules judge an empty body).
+func (a *auditor) judgesBody(resp *Response) bool {
+	return resp.Complete && resp.Bytes > 0 && resp.Bytes <= a.bodyLimit
+}
+
+// judges bounds the body judges running off the request path; one that
+// finds them all busy is dropped, as an unsampled response is.
+var (
+	judges  = make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))
+	judging sync.WaitGroup
+)
+
+func judgeLater(judge func()) {
+	select {
+	case judges <- struct{}{}:
+	default:
+		return
+	}
+	judging.Add(1)
+	go func() {
+		defer func() { <-judges; judging.Done() }()
+		judge()
+	}()
+}
+
+// WaitJudges waits for the body judges started off the request path to
+// end (tests read their findings after it).
+func WaitJudges() { judging.Wait() }
+
+// detach copies of r what a judge and its findings read, so that the
+// judge may run after the handler returned and r went back to its pool.
+func detach(r *Request) *Request {
+	u := *r.R.URL
+	d := &Request{RouteID: r.RouteID, ServiceID: r.ServiceID, Now: r.Now, Resp: r.Resp}
+	d.R = &http.Request{Method: r.R.Method, URL: &u, Header: http.Header{}}
+	if id := problem.RequestID(r.R); id != "" {
+		d.R.Header["X-Request-Id"] = []string{id}
+	}
+	return d
 }
 
 // judgeEnd judges the rules that needed the body's end, once it came.

@@ -53,6 +53,7 @@ func respondWith(a *auditor, status int, body string) (*Response, bool) {
 	resp.Bytes, resp.Complete = int64(len(body)), true
 	resp.Prefix = []byte(body[:min(len(body), int(resp.Kept()))])
 	a.RespondEnd(r, resp, state)
+	WaitJudges()
 	return resp, false
 }
 
@@ -94,4 +95,29 @@ func TestSpecRulesPlugIntoTheAuditor(t *testing.T) {
 			t.Fatalf("a body over the limit was replaced by %v; want it passed unjudged", resp.Replace)
 		}
 	})
+}
+
+// Judges off the request path are bounded: with every slot busy, one more
+// is dropped rather than queued or run on the request's goroutine.
+func TestBodyJudgesBeyondTheBoundAreDropped(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{}, cap(judges))
+	for range cap(judges) {
+		judgeLater(func() { started <- struct{}{}; <-release })
+	}
+	for range cap(judges) {
+		<-started
+	}
+	ran := false
+	judgeLater(func() { ran = true })
+	close(release)
+	WaitJudges()
+	if ran {
+		t.Fatal("a judge beyond the bound ran; want it dropped")
+	}
+	judgeLater(func() { ran = true })
+	WaitJudges()
+	if !ran {
+		t.Fatal("a judge with a slot free did not run")
+	}
 }

@@ -51,8 +51,8 @@ func buildOpenAPI(b *Build, pols []*gatehouse.Policy) (Step, error) {
 	s := &openAPI{}
 	var responses *auditor
 	for i, cfg := range cfgs {
-		judgesResponses := cfg.Responses != gatehouse.ModeOff || cfg.NormalizeErrors
-		if cfg.Requests == gatehouse.ModeOff && (!judgesResponses || responses != nil) {
+		seesResponses := cfg.Responses != gatehouse.ModeOff || cfg.NormalizeErrors
+		if cfg.Requests == gatehouse.ModeOff && (!seesResponses || responses != nil) {
 			continue
 		}
 		doc, ok := b.Specs[cfg.SpecID]
@@ -72,9 +72,9 @@ func buildOpenAPI(b *Build, pols []*gatehouse.Policy) (Step, error) {
 			s.checks = append(s.checks, &specCheck{spec: cs.spec, report: cfg.Requests == gatehouse.ModeReport,
 				routeID: b.Route.ID, findings: b.Env.Findings, now: b.Env.Now})
 		}
-		// Several at one level: the first one that judges responses
+		// Several at one level: the first one that sees responses
 		// speaks for them, as with http-audit.
-		if judgesResponses && responses == nil {
+		if seesResponses && responses == nil {
 			responses = newAuditor(b, cfg.Responses, cfg.SampleRate, cfg.NormalizeErrors)
 			responses.spec = specRules{cs.spec}
 			responses.bodyLimit = cfg.MaxBodyBytes
@@ -97,10 +97,11 @@ type openAPIAudited struct {
 }
 
 // judgesBySpec reports whether an openapi policy judges the chain's
-// responses.
+// responses (responses: report or enforce), and so supersedes
+// http-audit; one that only normalises errors judges none.
 func (c *Chain) judgesBySpec() bool {
 	for _, s := range c.respond {
-		if _, ok := s.(*openAPIAudited); ok {
+		if a, ok := s.(*openAPIAudited); ok && a.judge {
 			return true
 		}
 	}

@@ -35,12 +35,14 @@ func (s specRules) JudgeHead(r *Request, resp *Response, broke func(rule, detail
 	}
 	rs, ok := op.Response(resp.Status)
 	if !ok {
-		broke(audit.UndocumentedStatus, fmt.Sprintf("The operation %s documents no response for status %d.", op.Name(), resp.Status))
+		if resp.Status != http.StatusNotModified || !conditional(r.R) {
+			broke(audit.UndocumentedStatus, fmt.Sprintf("the operation %s documents no response for status %d", op.Name(), resp.Status))
+		}
 		return false
 	}
 	for _, name := range rs.RequiredHeaders {
 		if len(resp.Header[name]) == 0 {
-			broke(audit.MissingResponseHeader, fmt.Sprintf("The operation %s requires the header %s on a %s response.", op.Name(), name, rs.Key))
+			broke(audit.MissingResponseHeader, fmt.Sprintf("the operation %s requires the header %s on a %s response", op.Name(), name, rs.Key))
 		}
 	}
 	ct := resp.Header["Content-Type"]
@@ -56,7 +58,7 @@ func (s specRules) JudgeHead(r *Request, resp *Response, broke func(rule, detail
 		if len(rs.MediaTypes) > 0 {
 			documented = strings.Join(rs.MediaTypes, ", ")
 		}
-		broke(audit.UndocumentedMediaType, fmt.Sprintf("The operation %s documents for a %s response the media types %s, not %s.",
+		broke(audit.UndocumentedMediaType, fmt.Sprintf("the operation %s documents for a %s response the media types %s, not %s",
 			op.Name(), rs.Key, documented, ct[0]))
 		return false
 	}
@@ -79,7 +81,7 @@ func (s specRules) JudgeBody(r *Request, resp *Response, body []byte, broke func
 		return
 	}
 	if vs := c.ValidateJSON(body); len(vs) > 0 {
-		broke(audit.BodySchema, violationsDetail(fmt.Sprintf("The %d response of %s breaks its documented schema:", resp.Status, op.Name()), vs))
+		broke(audit.BodySchema, violationsDetail(fmt.Sprintf("the %d response of %s breaks its documented schema:", resp.Status, op.Name()), vs))
 	}
 }
 
@@ -97,6 +99,14 @@ func violationsDetail(head string, vs []openapi.Violation) string {
 		fmt.Fprintf(&sb, " %s: %s;", v.Field, v.Message)
 	}
 	return strings.TrimSuffix(sb.String(), ";")
+}
+
+// conditional reports whether r is a GET or HEAD that a 304 may answer
+// (RFC 9110 §15.4.5): the answer to the client's own precondition, which
+// is not the document's to list.
+func conditional(r *http.Request) bool {
+	return (r.Method == http.MethodGet || r.Method == http.MethodHead) &&
+		(len(r.Header["If-None-Match"]) > 0 || len(r.Header["If-Modified-Since"]) > 0)
 }
 
 // sentAsIs reports whether a response's body is sent as it is (no

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/audit"
 	"github.com/gatehouse/gatehouse/internal/testupstream"
+	"github.com/gatehouse/gatehouse/policy"
 	"github.com/gatehouse/gatehouse/problem"
 )
 
@@ -29,8 +30,10 @@ func auditGateway(t *testing.T, rawResponse, config string) (*gateway, *audit.Re
 	return g, rec
 }
 
-// rules lists the rules of rec's entries, sorted.
+// rules lists the rules of rec's entries, sorted, once the body judges
+// running off the request path have ended.
 func rules(rec *audit.Recorder) []string {
+	policy.WaitJudges()
 	var out []string
 	for _, e := range rec.Entries(audit.Filter{}) {
 		out = append(out, e.Rule)

@@ -81,6 +81,9 @@ func TestErrorNormalisationLeavesProblemsAndSuccessesAlone(t *testing.T) {
 	for _, raw := range []string{
 		rawError(404, "Content-Type: application/problem+json\r\n", `{"type":"about:blank","status":404,"title":"mine"}`),
 		rawError(400, "Content-Type: application/problem+xml\r\n", `<problem/>`),
+		// A parameter the strict parser refuses does not make it less a
+		// problem: its type is read as every Content-Type is.
+		rawError(422, "Content-Type: Application/Problem+JSON; charset\r\n", `{"type":"about:blank","status":422,"detail":"mine"}`),
 		rawError(200, "Content-Type: text/html\r\n", `<p>fine</p>`),
 		rawError(302, "Location: /there\r\nContent-Type: text/html\r\n", `<a href="/there">moved</a>`),
 	} {

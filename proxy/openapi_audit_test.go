@@ -1,8 +1,10 @@
 package proxy
 
 import (
+	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/gatehouse/gatehouse"
@@ -59,6 +61,7 @@ func TestResponseAuditFindsWhatBreaksTheSpecAndFlagsNoDocumentedResponse(t *test
 			"9\r\n{\"name\":1\r\n1\r\n}\r\n0\r\n\r\n", []string{audit.BodySchema}},
 		{"a required header missing", jsonResponse(200, "", `{"id":7}`), []string{audit.MissingResponseHeader}},
 		{"a coded body is not judged by its schema", jsonResponse(200, "X-Rate-Limit: 10\r\nContent-Encoding: gzip\r\n", `notjson`), nil},
+		{"an empty body is not judged by its schema", emptyChunkedJSON, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -97,11 +100,17 @@ func TestResponseAuditOnEnforceReplacesWhatBreaksTheSpecWith502(t *testing.T) {
 			}
 		})
 	}
-	g, _ := specAuditGateway(t, petDoc, jsonResponse(200, "X-Rate-Limit: 10\r\n", `{"id":7}`), `,"responses":"enforce"`)
-	if r := g.get("/pets/7"); r.status != 200 || string(r.body) != `{"id":7}` {
-		t.Fatalf("a documented response on enforce: %d %q; want it unchanged", r.status, r.body)
+	for _, raw := range []string{jsonResponse(200, "X-Rate-Limit: 10\r\n", `{"id":7}`), emptyChunkedJSON} {
+		g, _ := specAuditGateway(t, petDoc, raw, `,"responses":"enforce"`)
+		if r := g.get("/pets/7"); r.status != 200 {
+			t.Fatalf("a documented response on enforce: %d %q; want it unchanged", r.status, r.body)
+		}
 	}
 }
+
+// emptyChunkedJSON is a 200 typed JSON whose chunked body is empty: no
+// body, not a JSON body breaking its schema.
+const emptyChunkedJSON = "HTTP/1.1 200 OK\r\nX-Rate-Limit: 10\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
 
 // A real document's documented answers are not flagged: petstore's
 // listPets, with its optional x-next header and an array of pets.
@@ -136,5 +145,99 @@ func TestAnOpenAPIPolicyJudgingResponsesSupersedesHTTPAudit(t *testing.T) {
 	}
 	if got := rules(rec); !slices.Equal(got, []string{audit.ErrorWithoutBody}) {
 		t.Fatalf("findings %q; want error-without-body", got)
+	}
+}
+
+// blockingSink records findings in rec, but holds each body-schema
+// finding (the judge that reports it) until release is closed, telling
+// held of each.
+type blockingSink struct {
+	rec     *audit.Recorder
+	held    chan struct{}
+	release chan struct{}
+}
+
+func (s *blockingSink) Record(f *audit.Finding) {
+	if f.Rule == audit.BodySchema {
+		s.held <- struct{}{}
+		<-s.release
+	}
+	s.rec.Record(f)
+}
+
+func TestReportedBodySchemaJudgeNeverDelaysTheResponseNorTheNextOnTheConnection(t *testing.T) {
+	rec := audit.NewRecorder(audit.RecorderOptions{})
+	sink := &blockingSink{rec: rec, held: make(chan struct{}, 2), release: make(chan struct{})}
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			close(sink.release)
+		}
+	}
+	t.Cleanup(release)
+	g := newGatewayWithOptions(t, Options{Findings: sink})
+	// Chunked: the last chunk is written only once the handler returned.
+	raw := "HTTP/1.1 200 OK\r\nX-Rate-Limit: 10\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" +
+		"a\r\n{\"id\":\"x\"}\r\n0\r\n\r\n"
+	f := newPolicyFixture(t, testupstream.Canned(t, []byte(raw)))
+	spec := gatehouse.NewSpec()
+	spec.ID, spec.Version, spec.Name, spec.MediaType, spec.Document = "api", 1, "api", "application/json", petDoc
+	f.rev.Specs = append(f.rev.Specs, spec)
+	f.policy(`{"name":"contract","type":"openapi","config":{"spec_id":"api","base_path":"/"}}`)
+	g.apply(f.rev)
+
+	c := g.dial()
+	for i := range 2 {
+		c.send("GET /pets/7 HTTP/1.1\r\nHost: x\r\n\r\n")
+		// Read fails the test at the connection's deadline if the
+		// response waits for the judge, held below.
+		if r := c.read("GET"); r.status != 200 || string(r.body) != `{"id":"x"}` {
+			t.Fatalf("response %d: %d %q; want the upstream's whole response", i, r.status, r.body)
+		}
+	}
+	<-sink.held // the first judge is still held: the responses did not wait for it
+	release()
+	if got := rules(rec); !slices.Contains(got, audit.BodySchema) {
+		t.Fatalf("findings %q; want body-schema, judged after the responses", got)
+	}
+}
+
+// A 304 answers the client's own precondition: on enforce it passes
+// unjudged by the document when the request was conditional, and is
+// undocumented-status when it was not.
+func TestEnforcedSpecPassesA304ToAConditionalRequest(t *testing.T) {
+	g, rec := specAuditGateway(t, petDoc, "HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\n\r\n", `,"responses":"enforce"`)
+	for _, cond := range [][]string{{"If-None-Match", `"v1"`}, {"If-Modified-Since", "Fri, 04 Dec 2026 10:00:00 GMT"}} {
+		if r := g.get("/pets/7", cond...); r.status != http.StatusNotModified || r.header.Get("ETag") != `"v1"` {
+			t.Fatalf("%s: %d %v; want the upstream's 304", cond[0], r.status, r.header)
+		}
+	}
+	if got := rules(rec); len(got) != 0 {
+		t.Fatalf("findings %q; want none", got)
+	}
+	doc := assertProblem(t, g.get("/pets/7"), 502)
+	if doc["rule"] != audit.UndocumentedStatus || strings.Contains(doc["detail"].(string), "..") {
+		t.Fatalf("unconditional 304: rule %v, detail %q; want undocumented-status in one sentence", doc["rule"], doc["detail"])
+	}
+}
+
+// An openapi policy that only normalises errors (responses: off) judges
+// no response: the route's http-audit still does.
+func TestAnOpenAPIPolicyNotJudgingResponsesLeavesThemToHTTPAudit(t *testing.T) {
+	rec := audit.NewRecorder(audit.RecorderOptions{})
+	g := newGatewayWithOptions(t, Options{Findings: rec})
+	f := newPolicyFixture(t, testupstream.Canned(t, []byte("HTTP/1.1 200 OK\r\nX-Rate-Limit: 10\r\nContent-Length: 2\r\n\r\n{}")))
+	spec := gatehouse.NewSpec()
+	spec.ID, spec.Version, spec.Name, spec.MediaType, spec.Document = "api", 1, "api", "application/json", petDoc
+	f.rev.Specs = append(f.rev.Specs, spec)
+	f.policy(`{"name":"contract","type":"openapi","config":{"spec_id":"api","base_path":"/","responses":"off","normalize_errors":true}}`)
+	f.policy(`{"name":"audit","type":"http-audit","config":{}}`)
+	g.apply(f.rev)
+	if r := g.get("/pets/7"); r.status != 200 {
+		t.Fatalf("status %d; want the upstream's 200", r.status)
+	}
+	if got := rules(rec); !slices.Equal(got, []string{audit.ContentTypeMissing}) {
+		t.Fatalf("findings %q; want http-audit's content-type-missing", got)
 	}
 }

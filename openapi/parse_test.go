@@ -22,7 +22,7 @@ import (
 	"github.com/gatehouse/gatehouse/internal/testenv"
 )
 
-// sharedDoc is one row of ../shared/testdata/SOURCES.md's table.
+// sharedDoc is one row of testdata/SOURCES.md's table.
 type sharedDoc struct {
 	file              string
 	paths, operations int

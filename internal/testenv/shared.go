@@ -1,18 +1,16 @@
 package testenv
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 )
 
-// SharedOpenAPIDir is the shared corpus of third-party OpenAPI
-// descriptions, shared/testdata/openapi, read in place, never copied: a
-// sibling of the repository (CI clones it beside the repository) or of a
-// directory above it (a git worktree nested deeper), the first found
-// going up from the test's directory. Without it the test is skipped,
-// loudly, except in CI, where it fails.
+// SharedOpenAPIDir is the corpus of third-party OpenAPI descriptions,
+// testdata/openapi at the repository's root: the documents of
+// ../shared/testdata/openapi, copied unchanged with their SOURCES.md, so
+// that the tests need nothing outside the repository wherever it is
+// cloned. It fails the test if the corpus is missing.
 func SharedOpenAPIDir(t testing.TB) string {
 	t.Helper()
 	start, err := os.Getwd()
@@ -20,9 +18,8 @@ func SharedOpenAPIDir(t testing.TB) string {
 		t.Fatal(err)
 	}
 	for dir := start; ; {
-		shared := filepath.Join(dir, "shared", "testdata", "openapi")
-		if fi, err := os.Stat(shared); err == nil && fi.IsDir() {
-			return shared
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return filepath.Join(dir, "testdata", "openapi")
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
@@ -30,12 +27,7 @@ func SharedOpenAPIDir(t testing.TB) string {
 		}
 		dir = parent
 	}
-	if InCI() {
-		t.Fatalf("shared/testdata/openapi is not beside %s or above it, and CI=true requires the shared test documents", start)
-	}
-	msg := fmt.Sprintf("SKIPPED: shared/testdata/openapi is not beside %s or above it, so third-party documents were not checked", start)
-	fmt.Fprintf(os.Stderr, "\n!!! %s: %s\n\n", t.Name(), msg)
-	t.Skip(msg)
+	t.Fatalf("no go.mod at or above %s: the corpus testdata/openapi is found from the repository's root", start)
 	return ""
 }
 

@@ -129,6 +129,7 @@ func (s *Spec) CheckHead(r *http.Request) (*Op, *Refusal) {
 			if p.required {
 				bad = append(bad, Violation{Field: p.field, Message: "is required"})
 			}
+		case v == allowedEmpty{}:
 		case p.schema != nil && (p.fast == nil || !p.fast.check(v)):
 			if err := p.schema.Validate(v); err != nil {
 				bad = append(bad, violations(err, p.field)...)

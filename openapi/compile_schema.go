@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/jsondoc"
 	"github.com/gatehouse/gatehouse/internal/schemaerr"
+	"github.com/gatehouse/gatehouse/internal/strictjson"
 )
 
 // Schemas are compiled by santhosh-tekuri/jsonschema, once per
@@ -34,6 +35,19 @@ const docURL = "gatehouse:openapi.json"
 type Violation struct {
 	Field   string
 	Message string
+	// Unlisted is set only on the entry that ends a list cut at
+	// strictjson.MaxErrors: how many violations it stands for (as
+	// gatehouse.FieldError's).
+	Unlisted int
+}
+
+// total counts the violations vs lists and stands for.
+func total(vs []Violation) int {
+	n := 0
+	for _, v := range vs {
+		n += max(v.Unlisted, 1)
+	}
+	return n
 }
 
 // schemas compiles the schemas of one document.
@@ -137,15 +151,22 @@ func intRange(bits uint) func(v any) error {
 }
 
 // violations lists what a failed validation found (schemaerr.Leaves),
-// each at prefix followed by the instance's JSON pointer.
+// each at prefix followed by the instance's JSON pointer: the first
+// strictjson.MaxErrors, and an entry counting the rest, as every problem
+// lists them. Only those listed are worded: a body failing millions of
+// times costs no more here than one failing a hundred.
 func violations(err error, prefix string) []Violation {
-	leaves, ok := schemaerr.Leaves(err, func(loc []string) string { return pointer(prefix, loc) })
+	leaves, unlisted, ok := schemaerr.FirstLeaves(err, func(loc []string) string { return pointer(prefix, loc) }, strictjson.MaxErrors)
 	if !ok {
 		return []Violation{{Field: prefix, Message: "cannot be validated"}}
 	}
-	out := make([]Violation, len(leaves))
+	out := make([]Violation, len(leaves), len(leaves)+1)
 	for i, v := range leaves {
-		out[i] = Violation(v)
+		out[i] = Violation{Field: v.Field, Message: v.Message}
+	}
+	if unlisted > 0 {
+		u := strictjson.Unlisted(unlisted)
+		out = append(out, Violation{Field: prefix, Message: u.Message, Unlisted: u.Unlisted})
 	}
 	return out
 }

@@ -140,7 +140,7 @@ func (s *Spec) CheckHead(r *http.Request) (*Op, *Refusal) {
 		bad = append(bad, Violation{Field: "body", Message: "is required"})
 	}
 	if len(bad) > 0 {
-		return nil, &Refusal{Kind: BadRequest, Violations: bad, Detail: fmt.Sprintf("The request breaks the API's description: %s.", count(len(bad), "invalid parameter"))}
+		return nil, &Refusal{Kind: BadRequest, Violations: bad, Detail: fmt.Sprintf("The request breaks the API's description: %s.", count(total(bad), "invalid parameter"))}
 	}
 	return op, nil
 }
@@ -186,7 +186,7 @@ func (op *Op) CheckBody(contentType []string, body []byte) *Refusal {
 
 func schemaRefusal(vs []Violation) *Refusal {
 	return &Refusal{Kind: Unprocessable, Violations: vs,
-		Detail: fmt.Sprintf("The request body does not match the API's description: %s.", count(len(vs), "violation"))}
+		Detail: fmt.Sprintf("The request body does not match the API's description: %s.", count(total(vs), "violation"))}
 }
 
 func count(n int, what string) string {

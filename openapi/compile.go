@@ -19,10 +19,11 @@ import (
 // plane checks requests against and judges responses by. It is safe for
 // concurrent use and never changes.
 type Spec struct {
-	// basePath is what precedes the templates in a request's path, without
-	// a trailing "/" ("" for none).
-	basePath string
-	root     pathNode
+	// base is what precedes the templates in a request's path, by
+	// segment, matched as the templates' are (a server URL may have
+	// variables: /tenants/{tenant}); nil for none.
+	base []segment
+	root pathNode
 }
 
 // Op is one operation compiled.
@@ -106,7 +107,7 @@ func Compile(doc *Document, basePath string) (*Spec, []Problem) {
 		return nil, []Problem{{Message: schemaError(err)}}
 	}
 	c := &compiler{schemas: sch, add: add}
-	s := &Spec{basePath: doc.BasePath(basePath)}
+	s := &Spec{base: baseSegments(doc.BasePath(basePath))}
 	if t.Paths != nil {
 		for _, template := range t.Paths.InMatchingOrder() {
 			c.pathItem(s, template, t.Paths.Value(template))

@@ -56,15 +56,17 @@ var (
 )
 
 func (s *Spec) find(method, path string, vals []string) (*Op, []string, *Refusal) {
-	rest, ok := strings.CutPrefix(path, s.basePath)
-	if !ok || rest != "" && rest[0] != '/' {
+	if !strings.HasPrefix(path, "/") {
 		return nil, nil, notInDocument
 	}
-	if rest == "" {
-		rest = "/"
-	}
 	var segBuf [16]string
-	segs := splitPath(rest[1:], segBuf[:0])
+	segs, ok := matchBase(s.base, splitPath(path[1:], segBuf[:0]))
+	if !ok {
+		return nil, nil, notInDocument
+	}
+	if len(segs) == 0 {
+		segs = append(segs, "") // the base path alone is "/"
+	}
 	item, vals := s.root.match(segs, vals)
 	if item == nil {
 		return nil, nil, notInDocument
@@ -75,6 +77,33 @@ func (s *Spec) find(method, path string, vals []string) (*Op, []string, *Refusal
 			Detail: fmt.Sprintf("The API's description does not declare %s for this path; it declares %s.", method, item.allow)}
 	}
 	return op, vals, nil
+}
+
+// matchBase matches the leading segments of a path (still escaped) with
+// the base path's, as the templates' segments are matched: a literal
+// against the decoded segment, a parameter against any non-empty one.
+// It returns the segments after the base path.
+func matchBase(base []segment, segs []string) ([]string, bool) {
+	if len(segs) < len(base) {
+		return nil, false
+	}
+	for i, b := range base {
+		switch {
+		case b.names == nil:
+			if unescapeLiteral(segs[i]) != b.lits[0] {
+				return nil, false
+			}
+		case b.whole():
+			if segs[i] == "" {
+				return nil, false
+			}
+		default:
+			if _, ok := b.match(segs[i], nil); !ok {
+				return nil, false
+			}
+		}
+	}
+	return segs[len(base):], true
 }
 
 // splitPath splits a path after its leading "/" at every "/".

@@ -295,3 +295,32 @@ func TestNullableArraysAndObjectsAndEmptyValuesAreReadAsTheirShape(t *testing.T)
 		}
 	}
 }
+
+func TestBasePathIsMatchedSegmentBySegmentLikeTheTemplates(t *testing.T) {
+	doc := []byte(minimal30 + "paths: {/items: {get: {responses: {200: {description: ok}}}}}\n")
+	tests := []struct {
+		base, path string
+		found      bool
+	}{
+		{"/api", "/api/items", true},
+		{"/api", "/%61pi/items", true},
+		{"/api", "/apix/items", false},
+		{"/api", "/items", false},
+		{"/tenants/{tenant}", "/tenants/acme/items", true},
+		{"/tenants/{tenant}", "/tenants/a%2Fb/items", true},
+		{"/tenants/{tenant}", "/tenants//items", false},
+		{"/tenants/{tenant}", "/tenants/items", false},
+		{"/t/{tenant}.eu", "/t/acme.eu/items", true},
+		{"/t/{tenant}.eu", "/t/acme.us/items", false},
+		{"/", "/items", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.base+" "+tt.path, func(t *testing.T) {
+			s := mustCompile(t, doc, tt.base)
+			_, ref := s.Find("GET", tt.path)
+			if found := ref == nil; found != tt.found || !found && ref.Kind != NotFound {
+				t.Fatalf("Find: %+v; want found %v", ref, tt.found)
+			}
+		})
+	}
+}

@@ -67,6 +67,13 @@ func newSchemas(doc any, v31 bool) (*schemas, error) {
 		nullable(doc)
 	}
 	c.AssertFormat()
+	// Every schema the document holds at a place OpenAPI defines is made
+	// known to the compiler when it loads the document. Otherwise each
+	// pointer compiled on its own makes the compiler copy what it knows
+	// of the document (its roots' processed subschemas), once per
+	// pointer: a compile quadratic in the number of schemas.
+	c.RegisterVocabulary(schemaPlaces)
+	c.AssertVocabs()
 	for _, f := range intFormats {
 		c.RegisterFormat(f)
 	}
@@ -75,6 +82,44 @@ func newSchemas(doc any, v31 bool) (*schemas, error) {
 	}
 	return &schemas{c: c, byPointer: map[string]*jsonschema.Schema{}}, nil
 }
+
+// schemaPlaces is a vocabulary with no keywords of its own: its
+// subschema positions are where OpenAPI 3.0 and 3.1 put schemas, so that
+// the compiler, reading the document as a schema, finds them all at
+// once.
+var schemaPlaces = func() *jsonschema.Vocabulary {
+	var paths []jsonschema.SchemaPath
+	// in adds the places of a parameter's, a media type map's or a header
+	// map's schemas below prefix.
+	param := func(prefix ...jsonschema.Position) {
+		paths = append(paths,
+			append(slices.Clone(prefix), jsonschema.Prop("schema")),
+			append(slices.Clone(prefix), jsonschema.Prop("content"), jsonschema.AllProp{}, jsonschema.Prop("schema")))
+	}
+	content := func(prefix ...jsonschema.Position) {
+		paths = append(paths, append(slices.Clone(prefix), jsonschema.Prop("content"), jsonschema.AllProp{}, jsonschema.Prop("schema")))
+	}
+	response := func(prefix ...jsonschema.Position) {
+		content(prefix...)
+		param(append(slices.Clone(prefix), jsonschema.Prop("headers"), jsonschema.AllProp{})...)
+	}
+	p, all, items := jsonschema.Prop("paths"), jsonschema.AllProp{}, jsonschema.AllItem{}
+	param(p, all, jsonschema.Prop("parameters"), items)
+	param(p, all, all, jsonschema.Prop("parameters"), items)
+	content(p, all, all, jsonschema.Prop("requestBody"))
+	response(p, all, all, jsonschema.Prop("responses"), all)
+	c := jsonschema.Prop("components")
+	paths = append(paths, jsonschema.SchemaPath{c, jsonschema.Prop("schemas"), all})
+	param(c, jsonschema.Prop("parameters"), all)
+	param(c, jsonschema.Prop("headers"), all)
+	content(c, jsonschema.Prop("requestBodies"), all)
+	response(c, jsonschema.Prop("responses"), all)
+	return &jsonschema.Vocabulary{
+		URL:        "gatehouse:openapi-schema-places",
+		Subschemas: paths,
+		Compile:    func(*jsonschema.CompilerContext, map[string]any) (jsonschema.SchemaExt, error) { return nil, nil },
+	}
+}()
 
 // compile compiles the schema at pointer (RFC 6901, escaped).
 func (s *schemas) compile(pointer string) (*jsonschema.Schema, error) {

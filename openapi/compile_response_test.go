@@ -163,3 +163,58 @@ components: {schemas: {Strings: {type: array, items: {type: string}}}}
 		t.Fatalf("detail %q; want it to count %s", ref.Detail, want)
 	}
 }
+
+// OpenAPI: a required readOnly property is required in responses only,
+// a required writeOnly one in requests only.
+func TestReadOnlyIsRequiredInResponsesAndWriteOnlyInRequests(t *testing.T) {
+	for version, prefix := range map[string]string{"3.0 ": minimal30, "3.1 ": minimal31} {
+		doc := prefix + `paths:
+  /items:
+    post:
+      requestBody: {content: {application/json: {schema: {$ref: '#/components/schemas/Item'}}}}
+      responses: {201: {description: ok, content: {application/json: {schema: {$ref: '#/components/schemas/Item'}}}}}
+components:
+  schemas:
+    Id: {type: integer, readOnly: true}
+    Item:
+      type: object
+      required: [id, name, secret, created]
+      properties:
+        id: {$ref: '#/components/schemas/Id'}
+        created: {type: string, readOnly: true}
+        name: {type: string}
+        secret: {type: string, writeOnly: true}
+`
+		s := mustCompile(t, []byte(doc), "")
+		op, _ := s.Find("POST", "/items")
+		r, _ := op.Response(201)
+		c, _ := r.Content("application/json")
+		tests := []struct {
+			desc, body string
+			response   bool
+			bad        []string
+		}{
+			{"request without the readOnly ones", `{"name":"a","secret":"s"}`, false, nil},
+			{"request without the writeOnly one", `{"name":"a"}`, false, []string{"body"}},
+			{"response without the writeOnly one", `{"id":1,"created":"x","name":"a"}`, true, nil},
+			{"response without a readOnly one", `{"created":"x","name":"a"}`, true, []string{"body"}},
+		}
+		for _, tt := range tests {
+			t.Run(version+tt.desc, func(t *testing.T) {
+				var vs []Violation
+				if tt.response {
+					vs = c.ValidateJSON([]byte(tt.body))
+				} else if ref := op.CheckBody([]string{"application/json"}, []byte(tt.body)); ref != nil {
+					vs = ref.Violations
+				}
+				var got []string
+				for _, v := range vs {
+					got = append(got, v.Field)
+				}
+				if !slices.Equal(got, tt.bad) {
+					t.Fatalf("violations %+v; want on %q", vs, tt.bad)
+				}
+			})
+		}
+	}
+}

@@ -139,6 +139,84 @@ func schemaError(err error) string {
 	return strings.ReplaceAll(err.Error(), docURL+"#", "")
 }
 
+// notRequired takes out of every required list of v the properties
+// whose schema (or the schema its local $ref leads to) has keyword
+// (readOnly, writeOnly) true; root is the document, for the $refs. It
+// reports whether it took any. Like nullable, it walks every object,
+// examples too, which nothing validates against.
+func notRequired(v, root any, keyword string) bool {
+	changed := false
+	switch v := v.(type) {
+	case map[string]any:
+		req, _ := v["required"].([]any)
+		props, _ := v["properties"].(map[string]any)
+		if len(req) > 0 && props != nil {
+			kept := req[:0:0]
+			for _, name := range req {
+				n, _ := name.(string)
+				if p, ok := followRef(props[n], root).(map[string]any); ok && p[keyword] == true {
+					continue
+				}
+				kept = append(kept, name)
+			}
+			switch {
+			case len(kept) == len(req):
+			case len(kept) == 0:
+				delete(v, "required") // draft 4 refuses an empty list
+				changed = true
+			default:
+				v["required"] = kept
+				changed = true
+			}
+		}
+		for _, c := range v {
+			changed = notRequired(c, root, keyword) || changed
+		}
+	case []any:
+		for _, c := range v {
+			changed = notRequired(c, root, keyword) || changed
+		}
+	}
+	return changed
+}
+
+// followRef follows a chain of local $refs from v in root, a few steps.
+func followRef(v, root any) any {
+	for range maxRefHops {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return v
+		}
+		ref, ok := m["$ref"].(string)
+		if !ok {
+			return v
+		}
+		frag, ok := strings.CutPrefix(ref, "#")
+		if !ok {
+			return nil
+		}
+		v = root
+		for _, tok := range strings.Split(strings.TrimPrefix(frag, "/"), "/") {
+			if frag == "" {
+				break
+			}
+			switch c := v.(type) {
+			case map[string]any:
+				v = c[unescapePointer(tok)]
+			case []any:
+				i, err := strconv.Atoi(tok)
+				if err != nil || i < 0 || i >= len(c) {
+					return nil
+				}
+				v = c[i]
+			default:
+				return nil
+			}
+		}
+	}
+	return v
+}
+
 // nullable rewrites the 3.0 keyword nullable: true as what it means in
 // JSON Schema, null added to the type (and to the enum, which would
 // otherwise still refuse it). It walks every object: one that is not a

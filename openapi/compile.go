@@ -19,10 +19,11 @@ import (
 // plane checks requests against and judges responses by. It is safe for
 // concurrent use and never changes.
 type Spec struct {
-	// basePath is what precedes the templates in a request's path, without
-	// a trailing "/" ("" for none).
-	basePath string
-	root     pathNode
+	// base is what precedes the templates in a request's path, by
+	// segment, matched as the templates' are (a server URL may have
+	// variables: /tenants/{tenant}); nil for none.
+	base []segment
+	root pathNode
 }
 
 // Op is one operation compiled.
@@ -97,16 +98,31 @@ func Compile(doc *Document, basePath string) (*Spec, []Problem) {
 	if err != nil {
 		return nil, []Problem{{Message: "cannot be read as JSON: " + err.Error()}}
 	}
-	var tree any
-	if err := json.Unmarshal(raw, &tree); err != nil {
+	// OpenAPI's required does not hold for a readOnly property in a
+	// request nor for a writeOnly one in a response: each direction
+	// compiles its own reading of the document, with those properties
+	// out of required, unless neither has any.
+	var reqTree, respTree any
+	if err := json.Unmarshal(raw, &reqTree); err != nil {
 		return nil, []Problem{{Message: "cannot be read as JSON: " + err.Error()}}
 	}
-	sch, err := newSchemas(tree, strings.HasPrefix(t.OpenAPI, "3.1"))
+	if err := json.Unmarshal(raw, &respTree); err != nil {
+		return nil, []Problem{{Message: "cannot be read as JSON: " + err.Error()}}
+	}
+	v31 := strings.HasPrefix(t.OpenAPI, "3.1")
+	reqChanged := notRequired(reqTree, reqTree, "readOnly")
+	respChanged := notRequired(respTree, respTree, "writeOnly")
+	sch, err := newSchemas(reqTree, v31)
 	if err != nil {
 		return nil, []Problem{{Message: schemaError(err)}}
 	}
-	c := &compiler{schemas: sch, add: add}
-	s := &Spec{basePath: doc.BasePath(basePath)}
+	c := &compiler{schemas: sch, respSchemas: sch, add: add}
+	if reqChanged || respChanged {
+		if c.respSchemas, err = newSchemas(respTree, v31); err != nil {
+			return nil, []Problem{{Message: schemaError(err)}}
+		}
+	}
+	s := &Spec{base: baseSegments(doc.BasePath(basePath))}
 	if t.Paths != nil {
 		for _, template := range t.Paths.InMatchingOrder() {
 			c.pathItem(s, template, t.Paths.Value(template))
@@ -120,8 +136,9 @@ func Compile(doc *Document, basePath string) (*Spec, []Problem) {
 }
 
 type compiler struct {
-	schemas *schemas
-	add     func(ptr, format string, args ...any)
+	schemas     *schemas // requests'
+	respSchemas *schemas // responses', the same unless the directions differ
+	add         func(ptr, format string, args ...any)
 }
 
 // methods are the methods OpenAPI 3.0 and 3.1 name, in Allow's order.
@@ -320,9 +337,17 @@ func opaqueSchema(s *openapi3.Schema) bool {
 		s.MinLength == 0 && s.MaxLength == nil && len(s.AllOf)+len(s.AnyOf)+len(s.OneOf) == 0 && s.Not == nil
 }
 
-// schema compiles the schema at ptr, adding a problem if it cannot.
-func (c *compiler) schema(ptr string) *jsonschema.Schema {
-	sch, err := c.schemas.compile(ptr)
+// schema compiles the schema at ptr for requests, adding a problem if it
+// cannot.
+func (c *compiler) schema(ptr string) *jsonschema.Schema { return c.schemaIn(c.schemas, ptr) }
+
+// responseSchema compiles the schema at ptr for responses.
+func (c *compiler) responseSchema(ptr string) *jsonschema.Schema {
+	return c.schemaIn(c.respSchemas, ptr)
+}
+
+func (c *compiler) schemaIn(s *schemas, ptr string) *jsonschema.Schema {
+	sch, err := s.compile(ptr)
 	if err != nil {
 		c.add(ptr, "%v", err)
 		return nil

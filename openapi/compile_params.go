@@ -70,9 +70,17 @@ var typeBits = map[string]typeSet{
 // schema without one, those of its allOf, anyOf and oneOf branches; 0
 // means any (nothing to convert to).
 func typesOf(s *openapi3.Schema) typeSet {
-	if s == nil {
+	return typesOfSeen(s, map[*openapi3.Schema]bool{})
+}
+
+// typesOfSeen carries the schemas already on the walk: a recursive schema
+// (legal in OpenAPI) adds nothing the second time round, and must not
+// recurse forever.
+func typesOfSeen(s *openapi3.Schema, seen map[*openapi3.Schema]bool) typeSet {
+	if s == nil || seen[s] {
 		return 0
 	}
+	seen[s] = true
 	var t typeSet
 	if s.Type != nil {
 		for _, name := range s.Type.Slice() {
@@ -88,7 +96,7 @@ func typesOf(s *openapi3.Schema) typeSet {
 	for _, list := range []openapi3.SchemaRefs{s.AllOf, s.AnyOf, s.OneOf} {
 		for _, r := range list {
 			if r != nil {
-				t |= typesOf(r.Value)
+				t |= typesOfSeen(r.Value, seen)
 			}
 		}
 	}
@@ -159,13 +167,15 @@ func (c *compiler) param(ptr string, p *openapi3.Parameter) *param {
 		return nil
 	}
 	t := typesOf(s)
+	// A nullable array or object is still read as an array or object: a
+	// query string has no null to send.
 	switch {
-	case t == tArray:
+	case t&^tNull == tArray:
 		out.shape = array
 		if s.Items != nil {
 			out.types = typesOf(s.Items.Value)
 		}
-	case t == tObject || t == 0 && len(s.Properties) > 0:
+	case t&^tNull == tObject || t&^tNull == 0 && len(s.Properties) > 0:
 		out.shape = object
 		out.props = map[string]typeSet{}
 		for name, ref := range s.Properties {
@@ -211,7 +221,7 @@ func (c *compiler) formBody(ptr string, s *openapi3.Schema) *formBody {
 			continue
 		}
 		t := typesOf(ref.Value)
-		if t == tArray && ref.Value.Items != nil {
+		if t&^tNull == tArray && ref.Value.Items != nil {
 			f.arrays[name] = typesOf(ref.Value.Items.Value)
 			continue
 		}

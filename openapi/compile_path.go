@@ -53,6 +53,24 @@ func parseTemplate(t string) (segs []string, ok bool) {
 	return strings.Split(t[1:], "/"), true
 }
 
+// baseSegments reads a base path ("" for none) as template segments; a
+// segment whose braces do not pair is a literal.
+func baseSegments(basePath string) []segment {
+	p := strings.TrimPrefix(basePath, "/")
+	if p == "" {
+		return nil
+	}
+	var out []segment
+	for _, raw := range strings.Split(p, "/") {
+		seg, err := parseSegment(raw)
+		if err != nil {
+			seg = segment{lits: []string{raw}}
+		}
+		out = append(out, seg)
+	}
+	return out
+}
+
 // parseSegment reads a template segment: a literal (names nil), a whole
 // parameter, or a mix.
 func parseSegment(s string) (segment, error) {

@@ -140,7 +140,7 @@ func (c *compiler) response(key, ptr string, r *openapi3.Response) *ResponseSpec
 	for _, ct := range c.contentTypes(ptr, r.Content) {
 		rc := &ResponseContent{MediaType: ct.rng.String(), rng: ct.rng}
 		if ct.m != nil && ct.m.Schema != nil && media.IsJSON(ct.rng.Type, ct.rng.Sub) {
-			if sch := c.schema(ct.ptr + "/schema"); sch != nil {
+			if sch := c.responseSchema(ct.ptr + "/schema"); sch != nil {
 				rc.schema = newBodySchema(sch)
 			}
 		}

@@ -1,9 +1,12 @@
 package openapi
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/gatehouse/gatehouse/internal/strictjson"
 	"github.com/gatehouse/gatehouse/internal/testenv"
 )
 
@@ -123,5 +126,95 @@ func TestNullIsReadAsEachVersionWritesIt(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestAHostileBodyListsTheFirstViolationsAndCountsTheRest(t *testing.T) {
+	doc := minimal30 + `paths:
+  /r:
+    post:
+      requestBody: {content: {application/json: {schema: {$ref: '#/components/schemas/Strings'}}}}
+      responses: {200: {description: ok, content: {application/json: {schema: {$ref: '#/components/schemas/Strings'}}}}}
+components: {schemas: {Strings: {type: array, items: {type: string}}}}
+`
+	s := mustCompile(t, []byte(doc), "")
+	op, _ := s.Find("POST", "/r")
+	r, _ := op.Response(200)
+	c, _ := r.Content("application/json")
+	const n = 5000
+	body := []byte("[" + strings.Repeat("1,", n-1) + "1]")
+	ref := op.CheckBody([]string{"application/json"}, body)
+	if ref == nil {
+		t.Fatal("CheckBody passed a body of numbers")
+	}
+	for _, tt := range []struct {
+		name string
+		vs   []Violation
+	}{{"CheckBody", ref.Violations}, {"ValidateJSON", c.ValidateJSON(body)}} {
+		vs := tt.vs
+		if len(vs) != strictjson.MaxErrors+1 || vs[0].Field != "body/0" || vs[strictjson.MaxErrors-1].Field != fmt.Sprintf("body/%d", strictjson.MaxErrors-1) {
+			t.Fatalf("%s: %d violations, first %v; want the first %d in order and one more", tt.name, len(vs), vs[0], strictjson.MaxErrors)
+		}
+		if last := vs[len(vs)-1]; last.Unlisted != n-strictjson.MaxErrors || total(vs) != n {
+			t.Fatalf("%s: last %+v; want it to count the %d unlisted", tt.name, last, n-strictjson.MaxErrors)
+		}
+	}
+	if want := fmt.Sprintf("%d violations", n); !strings.Contains(ref.Detail, want) {
+		t.Fatalf("detail %q; want it to count %s", ref.Detail, want)
+	}
+}
+
+// OpenAPI: a required readOnly property is required in responses only,
+// a required writeOnly one in requests only.
+func TestReadOnlyIsRequiredInResponsesAndWriteOnlyInRequests(t *testing.T) {
+	for version, prefix := range map[string]string{"3.0 ": minimal30, "3.1 ": minimal31} {
+		doc := prefix + `paths:
+  /items:
+    post:
+      requestBody: {content: {application/json: {schema: {$ref: '#/components/schemas/Item'}}}}
+      responses: {201: {description: ok, content: {application/json: {schema: {$ref: '#/components/schemas/Item'}}}}}
+components:
+  schemas:
+    Id: {type: integer, readOnly: true}
+    Item:
+      type: object
+      required: [id, name, secret, created]
+      properties:
+        id: {$ref: '#/components/schemas/Id'}
+        created: {type: string, readOnly: true}
+        name: {type: string}
+        secret: {type: string, writeOnly: true}
+`
+		s := mustCompile(t, []byte(doc), "")
+		op, _ := s.Find("POST", "/items")
+		r, _ := op.Response(201)
+		c, _ := r.Content("application/json")
+		tests := []struct {
+			desc, body string
+			response   bool
+			bad        []string
+		}{
+			{"request without the readOnly ones", `{"name":"a","secret":"s"}`, false, nil},
+			{"request without the writeOnly one", `{"name":"a"}`, false, []string{"body"}},
+			{"response without the writeOnly one", `{"id":1,"created":"x","name":"a"}`, true, nil},
+			{"response without a readOnly one", `{"created":"x","name":"a"}`, true, []string{"body"}},
+		}
+		for _, tt := range tests {
+			t.Run(version+tt.desc, func(t *testing.T) {
+				var vs []Violation
+				if tt.response {
+					vs = c.ValidateJSON([]byte(tt.body))
+				} else if ref := op.CheckBody([]string{"application/json"}, []byte(tt.body)); ref != nil {
+					vs = ref.Violations
+				}
+				var got []string
+				for _, v := range vs {
+					got = append(got, v.Field)
+				}
+				if !slices.Equal(got, tt.bad) {
+					t.Fatalf("violations %+v; want on %q", vs, tt.bad)
+				}
+			})
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse/gatehouse/internal/jsondoc"
 	"github.com/gatehouse/gatehouse/internal/schemaerr"
+	"github.com/gatehouse/gatehouse/internal/strictjson"
 )
 
 // Schemas are compiled by santhosh-tekuri/jsonschema, once per
@@ -34,6 +35,19 @@ const docURL = "gatehouse:openapi.json"
 type Violation struct {
 	Field   string
 	Message string
+	// Unlisted is set only on the entry that ends a list cut at
+	// strictjson.MaxErrors: how many violations it stands for (as
+	// gatehouse.FieldError's).
+	Unlisted int
+}
+
+// total counts the violations vs lists and stands for.
+func total(vs []Violation) int {
+	n := 0
+	for _, v := range vs {
+		n += max(v.Unlisted, 1)
+	}
+	return n
 }
 
 // schemas compiles the schemas of one document.
@@ -53,6 +67,13 @@ func newSchemas(doc any, v31 bool) (*schemas, error) {
 		nullable(doc)
 	}
 	c.AssertFormat()
+	// Every schema the document holds at a place OpenAPI defines is made
+	// known to the compiler when it loads the document. Otherwise each
+	// pointer compiled on its own makes the compiler copy what it knows
+	// of the document (its roots' processed subschemas), once per
+	// pointer: a compile quadratic in the number of schemas.
+	c.RegisterVocabulary(schemaPlaces)
+	c.AssertVocabs()
 	for _, f := range intFormats {
 		c.RegisterFormat(f)
 	}
@@ -61,6 +82,44 @@ func newSchemas(doc any, v31 bool) (*schemas, error) {
 	}
 	return &schemas{c: c, byPointer: map[string]*jsonschema.Schema{}}, nil
 }
+
+// schemaPlaces is a vocabulary with no keywords of its own: its
+// subschema positions are where OpenAPI 3.0 and 3.1 put schemas, so that
+// the compiler, reading the document as a schema, finds them all at
+// once.
+var schemaPlaces = func() *jsonschema.Vocabulary {
+	var paths []jsonschema.SchemaPath
+	// in adds the places of a parameter's, a media type map's or a header
+	// map's schemas below prefix.
+	param := func(prefix ...jsonschema.Position) {
+		paths = append(paths,
+			append(slices.Clone(prefix), jsonschema.Prop("schema")),
+			append(slices.Clone(prefix), jsonschema.Prop("content"), jsonschema.AllProp{}, jsonschema.Prop("schema")))
+	}
+	content := func(prefix ...jsonschema.Position) {
+		paths = append(paths, append(slices.Clone(prefix), jsonschema.Prop("content"), jsonschema.AllProp{}, jsonschema.Prop("schema")))
+	}
+	response := func(prefix ...jsonschema.Position) {
+		content(prefix...)
+		param(append(slices.Clone(prefix), jsonschema.Prop("headers"), jsonschema.AllProp{})...)
+	}
+	p, all, items := jsonschema.Prop("paths"), jsonschema.AllProp{}, jsonschema.AllItem{}
+	param(p, all, jsonschema.Prop("parameters"), items)
+	param(p, all, all, jsonschema.Prop("parameters"), items)
+	content(p, all, all, jsonschema.Prop("requestBody"))
+	response(p, all, all, jsonschema.Prop("responses"), all)
+	c := jsonschema.Prop("components")
+	paths = append(paths, jsonschema.SchemaPath{c, jsonschema.Prop("schemas"), all})
+	param(c, jsonschema.Prop("parameters"), all)
+	param(c, jsonschema.Prop("headers"), all)
+	content(c, jsonschema.Prop("requestBodies"), all)
+	response(c, jsonschema.Prop("responses"), all)
+	return &jsonschema.Vocabulary{
+		URL:        "gatehouse:openapi-schema-places",
+		Subschemas: paths,
+		Compile:    func(*jsonschema.CompilerContext, map[string]any) (jsonschema.SchemaExt, error) { return nil, nil },
+	}
+}()
 
 // compile compiles the schema at pointer (RFC 6901, escaped).
 func (s *schemas) compile(pointer string) (*jsonschema.Schema, error) {
@@ -78,6 +137,84 @@ func (s *schemas) compile(pointer string) (*jsonschema.Schema, error) {
 // schemaError words a compile error without the compiler's internal URL.
 func schemaError(err error) string {
 	return strings.ReplaceAll(err.Error(), docURL+"#", "")
+}
+
+// notRequired takes out of every required list of v the properties
+// whose schema (or the schema its local $ref leads to) has keyword
+// (readOnly, writeOnly) true; root is the document, for the $refs. It
+// reports whether it took any. Like nullable, it walks every object,
+// examples too, which nothing validates against.
+func notRequired(v, root any, keyword string) bool {
+	changed := false
+	switch v := v.(type) {
+	case map[string]any:
+		req, _ := v["required"].([]any)
+		props, _ := v["properties"].(map[string]any)
+		if len(req) > 0 && props != nil {
+			kept := req[:0:0]
+			for _, name := range req {
+				n, _ := name.(string)
+				if p, ok := followRef(props[n], root).(map[string]any); ok && p[keyword] == true {
+					continue
+				}
+				kept = append(kept, name)
+			}
+			switch {
+			case len(kept) == len(req):
+			case len(kept) == 0:
+				delete(v, "required") // draft 4 refuses an empty list
+				changed = true
+			default:
+				v["required"] = kept
+				changed = true
+			}
+		}
+		for _, c := range v {
+			changed = notRequired(c, root, keyword) || changed
+		}
+	case []any:
+		for _, c := range v {
+			changed = notRequired(c, root, keyword) || changed
+		}
+	}
+	return changed
+}
+
+// followRef follows a chain of local $refs from v in root, a few steps.
+func followRef(v, root any) any {
+	for range maxRefHops {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return v
+		}
+		ref, ok := m["$ref"].(string)
+		if !ok {
+			return v
+		}
+		frag, ok := strings.CutPrefix(ref, "#")
+		if !ok {
+			return nil
+		}
+		v = root
+		for _, tok := range strings.Split(strings.TrimPrefix(frag, "/"), "/") {
+			if frag == "" {
+				break
+			}
+			switch c := v.(type) {
+			case map[string]any:
+				v = c[unescapePointer(tok)]
+			case []any:
+				i, err := strconv.Atoi(tok)
+				if err != nil || i < 0 || i >= len(c) {
+					return nil
+				}
+				v = c[i]
+			default:
+				return nil
+			}
+		}
+	}
+	return v
 }
 
 // nullable rewrites the 3.0 keyword nullable: true as what it means in
@@ -137,15 +274,22 @@ func intRange(bits uint) func(v any) error {
 }
 
 // violations lists what a failed validation found (schemaerr.Leaves),
-// each at prefix followed by the instance's JSON pointer.
+// each at prefix followed by the instance's JSON pointer: the first
+// strictjson.MaxErrors, and an entry counting the rest, as every problem
+// lists them. Only those listed are worded: a body failing millions of
+// times costs no more here than one failing a hundred.
 func violations(err error, prefix string) []Violation {
-	leaves, ok := schemaerr.Leaves(err, func(loc []string) string { return pointer(prefix, loc) })
+	leaves, unlisted, ok := schemaerr.FirstLeaves(err, func(loc []string) string { return pointer(prefix, loc) }, strictjson.MaxErrors)
 	if !ok {
 		return []Violation{{Field: prefix, Message: "cannot be validated"}}
 	}
-	out := make([]Violation, len(leaves))
+	out := make([]Violation, len(leaves), len(leaves)+1)
 	for i, v := range leaves {
-		out[i] = Violation(v)
+		out[i] = Violation{Field: v.Field, Message: v.Message}
+	}
+	if unlisted > 0 {
+		u := strictjson.Unlisted(unlisted)
+		out = append(out, Violation{Field: prefix, Message: u.Message, Unlisted: u.Unlisted})
 	}
 	return out
 }

@@ -241,6 +241,20 @@ components:
       responses: {200: {description: ok}}
 `},
 		{"3.1 with only components", minimal31 + "components: {schemas: {A: {type: [string, \"null\"]}}}\n"},
+		// A schema that refers to itself through anyOf: legal, and must not
+		// send the parameter's type reading into endless recursion.
+		{"a recursive parameter schema", minimal30 + `paths:
+  /r:
+    get:
+      parameters: [{name: x, in: query, schema: {$ref: '#/components/schemas/A'}}]
+      requestBody:
+        content:
+          application/x-www-form-urlencoded: {schema: {properties: {f: {$ref: '#/components/schemas/A'}}}}
+      responses: {200: {description: ok}}
+components:
+  schemas:
+    A: {anyOf: [{$ref: '#/components/schemas/A'}, {type: string}]}
+`},
 	}
 }
 

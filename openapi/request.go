@@ -56,15 +56,17 @@ var (
 )
 
 func (s *Spec) find(method, path string, vals []string) (*Op, []string, *Refusal) {
-	rest, ok := strings.CutPrefix(path, s.basePath)
-	if !ok || rest != "" && rest[0] != '/' {
+	if !strings.HasPrefix(path, "/") {
 		return nil, nil, notInDocument
 	}
-	if rest == "" {
-		rest = "/"
-	}
 	var segBuf [16]string
-	segs := splitPath(rest[1:], segBuf[:0])
+	segs, ok := matchBase(s.base, splitPath(path[1:], segBuf[:0]))
+	if !ok {
+		return nil, nil, notInDocument
+	}
+	if len(segs) == 0 {
+		segs = append(segs, "") // the base path alone is "/"
+	}
 	item, vals := s.root.match(segs, vals)
 	if item == nil {
 		return nil, nil, notInDocument
@@ -75,6 +77,33 @@ func (s *Spec) find(method, path string, vals []string) (*Op, []string, *Refusal
 			Detail: fmt.Sprintf("The API's description does not declare %s for this path; it declares %s.", method, item.allow)}
 	}
 	return op, vals, nil
+}
+
+// matchBase matches the leading segments of a path (still escaped) with
+// the base path's, as the templates' segments are matched: a literal
+// against the decoded segment, a parameter against any non-empty one.
+// It returns the segments after the base path.
+func matchBase(base []segment, segs []string) ([]string, bool) {
+	if len(segs) < len(base) {
+		return nil, false
+	}
+	for i, b := range base {
+		switch {
+		case b.names == nil:
+			if unescapeLiteral(segs[i]) != b.lits[0] {
+				return nil, false
+			}
+		case b.whole():
+			if segs[i] == "" {
+				return nil, false
+			}
+		default:
+			if _, ok := b.match(segs[i], nil); !ok {
+				return nil, false
+			}
+		}
+	}
+	return segs[len(base):], true
 }
 
 // splitPath splits a path after its leading "/" at every "/".
@@ -129,6 +158,7 @@ func (s *Spec) CheckHead(r *http.Request) (*Op, *Refusal) {
 			if p.required {
 				bad = append(bad, Violation{Field: p.field, Message: "is required"})
 			}
+		case v == allowedEmpty{}:
 		case p.schema != nil && (p.fast == nil || !p.fast.check(v)):
 			if err := p.schema.Validate(v); err != nil {
 				bad = append(bad, violations(err, p.field)...)
@@ -139,7 +169,7 @@ func (s *Spec) CheckHead(r *http.Request) (*Op, *Refusal) {
 		bad = append(bad, Violation{Field: "body", Message: "is required"})
 	}
 	if len(bad) > 0 {
-		return nil, &Refusal{Kind: BadRequest, Violations: bad, Detail: fmt.Sprintf("The request breaks the API's description: %s.", count(len(bad), "invalid parameter"))}
+		return nil, &Refusal{Kind: BadRequest, Violations: bad, Detail: fmt.Sprintf("The request breaks the API's description: %s.", count(total(bad), "invalid parameter"))}
 	}
 	return op, nil
 }
@@ -185,7 +215,7 @@ func (op *Op) CheckBody(contentType []string, body []byte) *Refusal {
 
 func schemaRefusal(vs []Violation) *Refusal {
 	return &Refusal{Kind: Unprocessable, Violations: vs,
-		Detail: fmt.Sprintf("The request body does not match the API's description: %s.", count(len(vs), "violation"))}
+		Detail: fmt.Sprintf("The request body does not match the API's description: %s.", count(total(vs), "violation"))}
 }
 
 func count(n int, what string) string {

@@ -39,6 +39,11 @@ func (p *param) value(r *http.Request, path string, query []queryPair) (v any, o
 	}
 }
 
+// allowedEmpty is the value of a query parameter sent empty (?q=) where
+// its allowEmptyValue says so: present, so a required one is satisfied,
+// but with no value for its schema to judge.
+type allowedEmpty struct{}
+
 func (p *param) fromPath(raw string) (any, bool, string) {
 	switch p.style {
 	case "label":
@@ -227,7 +232,7 @@ func (p *param) fromQuery(q []queryPair) (any, bool, string) {
 		}
 		v := kv.raw
 		if v == "" && p.allowEmpty {
-			return nil, false, ""
+			return allowedEmpty{}, true, ""
 		}
 		switch p.style {
 		case "spaceDelimited", "pipeDelimited":

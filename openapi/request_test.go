@@ -256,3 +256,71 @@ func TestAcceptExcludingEverySuccessTypeIsNotAcceptable(t *testing.T) {
 		})
 	}
 }
+
+func TestNullableArraysAndObjectsAndEmptyValuesAreReadAsTheirShape(t *testing.T) {
+	const params = `
+        - {name: q, in: query, required: true, allowEmptyValue: true, schema: {type: string, minLength: 2}}
+        - {name: ids, in: query, explode: false, schema: %s}
+        - {name: filter, in: query, style: deepObject, explode: true, schema: %s}
+`
+	docs := map[string]string{
+		"3.0": minimal30 + "paths:\n  /r:\n    get:\n      responses: {200: {description: ok}}\n      parameters:" + fmt.Sprintf(params,
+			"{type: array, nullable: true, items: {type: integer}}",
+			"{type: object, nullable: true, properties: {min: {type: integer}}, additionalProperties: false}"),
+		"3.1": minimal31 + "paths:\n  /r:\n    get:\n      responses: {200: {description: ok}}\n      parameters:" + fmt.Sprintf(params,
+			`{type: [array, "null"], items: {type: integer}}`,
+			`{type: [object, "null"], properties: {min: {type: integer}}, additionalProperties: false}`),
+	}
+	tests := []struct {
+		desc, query string
+		bad         []string
+	}{
+		{"required q sent empty, allowEmptyValue", "q=", nil},
+		{"required q absent", "", []string{"query.q"}},
+		{"q with a value is still judged", "q=x", []string{"query.q"}},
+		{"nullable array, items", "q=ab&ids=1,2", nil},
+		{"nullable array, a bad item", "q=ab&ids=1,x", []string{"query.ids/1"}},
+		{"nullable deepObject", "q=ab&filter[min]=3", nil},
+		{"nullable deepObject, a bad property", "q=ab&filter[min]=x", []string{"query.filter/min"}},
+	}
+	for version, doc := range docs {
+		s := mustCompile(t, []byte(doc), "")
+		for _, tt := range tests {
+			t.Run(version+"/"+tt.desc, func(t *testing.T) {
+				_, ref := s.CheckHead(head("GET", "/r?"+tt.query))
+				if got := fields(ref); !slices.Equal(got, tt.bad) {
+					t.Fatalf("bad fields %q; want %q (%+v)", got, tt.bad, ref)
+				}
+			})
+		}
+	}
+}
+
+func TestBasePathIsMatchedSegmentBySegmentLikeTheTemplates(t *testing.T) {
+	doc := []byte(minimal30 + "paths: {/items: {get: {responses: {200: {description: ok}}}}}\n")
+	tests := []struct {
+		base, path string
+		found      bool
+	}{
+		{"/api", "/api/items", true},
+		{"/api", "/%61pi/items", true},
+		{"/api", "/apix/items", false},
+		{"/api", "/items", false},
+		{"/tenants/{tenant}", "/tenants/acme/items", true},
+		{"/tenants/{tenant}", "/tenants/a%2Fb/items", true},
+		{"/tenants/{tenant}", "/tenants//items", false},
+		{"/tenants/{tenant}", "/tenants/items", false},
+		{"/t/{tenant}.eu", "/t/acme.eu/items", true},
+		{"/t/{tenant}.eu", "/t/acme.us/items", false},
+		{"/", "/items", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.base+" "+tt.path, func(t *testing.T) {
+			s := mustCompile(t, doc, tt.base)
+			_, ref := s.Find("GET", tt.path)
+			if found := ref == nil; found != tt.found || !found && ref.Kind != NotFound {
+				t.Fatalf("Find: %+v; want found %v", ref, tt.found)
+			}
+		})
+	}
+}

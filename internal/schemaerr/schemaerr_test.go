@@ -2,6 +2,7 @@ package schemaerr
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -76,5 +77,37 @@ func TestLeafMessagesAreClippedAtARuneBoundary(t *testing.T) {
 func TestLeavesOfAnErrorThatIsNotAValidationErrorAreNone(t *testing.T) {
 	if got, ok := Leaves(errors.New("io"), slashed); ok || got != nil {
 		t.Fatalf("got %+v, %v; want nothing, false", got, ok)
+	}
+}
+
+func TestFirstLeavesKeepsTheFirstInOrderAndNamesOnlyThose(t *testing.T) {
+	// 300 items each failing, and an object whose 300 properties fail in
+	// the validator's map order.
+	items := make([]string, 300)
+	props := make([]string, 300)
+	for i := range items {
+		items[i] = "1"
+		props[i] = fmt.Sprintf(`"p%03d": 1`, i)
+	}
+	err := validate(t, `{"properties": {"a": {"items": {"type": "string"}}, "o": {"additionalProperties": {"type": "string"}}}}`,
+		`{"a": [`+strings.Join(items, ",")+`], "o": {`+strings.Join(props, ",")+`}}`)
+	want, _ := Leaves(err, slashed)
+	for _, max := range []int{0, 1, 7, 100, len(want), len(want) + 5} {
+		named := 0
+		got, unlisted, ok := FirstLeaves(err, func(loc []string) string { named++; return slashed(loc) }, max)
+		n := min(max, len(want))
+		if !ok || len(got) != n || unlisted != len(want)-n {
+			t.Fatalf("max %d: %d leaves, %d unlisted; want %d and %d", max, len(got), unlisted, n, len(want)-n)
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("max %d: leaf %d is %v; want %v", max, i, got[i], want[i])
+			}
+		}
+		// Only leaves that could be kept are named: at most the kept ones
+		// and those displaced, never every leaf.
+		if max < len(want) && named > 4*max+2 {
+			t.Fatalf("max %d: named %d leaves of %d", max, named, len(want))
+		}
 	}
 }

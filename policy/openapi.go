@@ -225,7 +225,7 @@ func refusalError(ref *openapi.Refusal) *gatehouse.Error {
 	if len(ref.Violations) > 0 {
 		e.Fields = make([]gatehouse.FieldError, len(ref.Violations))
 		for i, v := range ref.Violations {
-			e.Fields[i] = gatehouse.FieldError{Field: v.Field, Message: v.Message}
+			e.Fields[i] = gatehouse.FieldError{Field: v.Field, Message: v.Message, Unlisted: v.Unlisted}
 		}
 	}
 	return e

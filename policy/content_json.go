@@ -8,6 +8,7 @@ import (
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/jsondoc"
 	"github.com/gatehouse/gatehouse/internal/schemaerr"
+	"github.com/gatehouse/gatehouse/internal/strictjson"
 )
 
 // maxJSONDepth is the deepest nesting a body checked against a schema
@@ -31,23 +32,26 @@ func badJSON(msg string) *gatehouse.Error {
 		Fields: []gatehouse.FieldError{{Field: "body", Message: msg}}}
 }
 
-// schemaViolations is the 422 for a body that fails a schema: every
-// violation the validator found (schemaerr.Leaves), each a field
-// (instancePath) and the validator's message. The problem lists the
-// first gatehouse.MaxFieldErrors and counts the rest, as every problem
-// does.
+// schemaViolations is the 422 for a body that fails a schema: the
+// violations the validator found (schemaerr.FirstLeaves), each a field
+// (instancePath) and the validator's message. Only the first
+// gatehouse.MaxFieldErrors are worded and listed, the rest counted, as
+// every problem does: a hostile body can fail a schema millions of times.
 func schemaViolations(err error, doc any) error {
-	leaves, ok := schemaerr.Leaves(err, func(loc []string) string { return instancePath(doc, loc) })
+	leaves, unlisted, ok := schemaerr.FirstLeaves(err, func(loc []string) string { return instancePath(doc, loc) }, gatehouse.MaxFieldErrors)
 	if !ok {
 		return gatehouse.Internal(fmt.Errorf("validating against the content schema: %w", err))
 	}
-	msg := fmt.Sprintf("The request body does not match this route's schema: %d violations.", len(leaves))
-	if len(leaves) == 1 {
+	msg := fmt.Sprintf("The request body does not match this route's schema: %d violations.", len(leaves)+unlisted)
+	if len(leaves)+unlisted == 1 {
 		msg = "The request body does not match this route's schema: 1 violation."
 	}
-	fields := make([]gatehouse.FieldError, len(leaves))
+	fields := make([]gatehouse.FieldError, len(leaves), len(leaves)+1)
 	for i, v := range leaves {
 		fields[i] = gatehouse.FieldError{Field: v.Field, Message: v.Message}
+	}
+	if unlisted > 0 {
+		fields = append(fields, gatehouse.FieldError(strictjson.Unlisted(unlisted)))
 	}
 	return &gatehouse.Error{Code: gatehouse.EUNPROCESSABLE, Message: msg, Fields: fields}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/audit"
+	"github.com/gatehouse/gatehouse/openapi"
 	"github.com/gatehouse/gatehouse/problem"
 )
 
@@ -68,6 +69,11 @@ type Response struct {
 	// Operation is the request's operation in the route's API
 	// description, for findings; "" without one.
 	Operation string
+
+	// op and content are what the spec rules found for this response
+	// (its operation, then its documented content), found once.
+	op      *openapi.Op
+	content *openapi.ResponseContent
 }
 
 // MaxResponseSteps bounds the ResponseSteps of one route.
@@ -159,8 +165,10 @@ type auditor struct {
 // openapi policy's part, which an auditor runs beside the rules of HTTP,
 // sharing their sampling, recording, enforcement and normalisation.
 type SpecRules interface {
-	// Operation names the request's operation in findings ("" if none).
-	Operation(r *Request) string
+	// Operation names the request's operation in findings ("" if none);
+	// it is called first, and may keep on resp what the other calls for
+	// the same response need.
+	Operation(r *Request, resp *Response) string
 	// JudgeHead calls broke for each rule of the description the head
 	// breaks (undocumented-status, undocumented-media-type,
 	// missing-response-header), and reports whether the body is to be
@@ -202,7 +210,7 @@ func (a *auditor) sampled() bool { return a.rate >= 1 || a.rate > 0 && rand.Floa
 func (a *auditor) RespondHead(r *Request, resp *Response) uint8 {
 	var state uint8
 	if a.spec != nil {
-		resp.Operation = a.spec.Operation(r)
+		resp.Operation = a.spec.Operation(r, resp)
 	}
 	// Sampling thins the report, never enforcement: on enforce every head
 	// is judged, and a replaced response always recorded.

@@ -15,7 +15,7 @@ import (
 // only 200, and whose body schema is broken by the body "bad".
 type fakeSpec struct{ bodies [][]byte }
 
-func (*fakeSpec) Operation(*Request) string { return "getPet" }
+func (*fakeSpec) Operation(*Request, *Response) string { return "getPet" }
 
 func (*fakeSpec) JudgeHead(r *Request, resp *Response, broke func(rule, detail string)) bool {
 	if resp.Status != 200 {

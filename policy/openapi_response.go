@@ -14,22 +14,19 @@ import (
 // required headers and, for JSON, schema.
 type specRules struct{ spec *openapi.Spec }
 
-// op is the request's operation; nil for a request the document does not
-// describe (the request side answered or recorded that).
-func (s specRules) op(r *Request) *openapi.Op {
-	op, _ := s.spec.Find(r.R.Method, r.R.URL.EscapedPath())
-	return op
-}
-
-func (s specRules) Operation(r *Request) string {
-	if op := s.op(r); op != nil {
-		return op.Name()
+// Operation finds the request's operation, once per response, and keeps
+// it on resp for JudgeHead and JudgeBody; nil for a request the document
+// does not describe (the request side answered or recorded that).
+func (s specRules) Operation(r *Request, resp *Response) string {
+	resp.op, _ = s.spec.Find(r.R.Method, r.R.URL.EscapedPath())
+	if resp.op == nil {
+		return ""
 	}
-	return ""
+	return resp.op.Name()
 }
 
 func (s specRules) JudgeHead(r *Request, resp *Response, broke func(rule, detail string)) bool {
-	op := s.op(r)
+	op := resp.op
 	if op == nil {
 		return false
 	}
@@ -64,20 +61,16 @@ func (s specRules) JudgeHead(r *Request, resp *Response, broke func(rule, detail
 	}
 	// A coded body is judged only as it was sent: decoding it is not the
 	// audit's to spend on.
-	return c.HasSchema() && sentAsIs(resp.Header)
+	if !c.HasSchema() || !sentAsIs(resp.Header) {
+		return false
+	}
+	resp.content = c
+	return true
 }
 
 func (s specRules) JudgeBody(r *Request, resp *Response, body []byte, broke func(rule, detail string)) {
-	op := s.op(r)
-	if op == nil {
-		return
-	}
-	rs, ok := op.Response(resp.Status)
-	if !ok {
-		return
-	}
-	c, ok := rs.Content(resp.Header.Get("Content-Type"))
-	if !ok {
+	op, c := resp.op, resp.content
+	if op == nil || c == nil {
 		return
 	}
 	if vs := c.ValidateJSON(body); len(vs) > 0 {

@@ -119,6 +119,12 @@ var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$`)
 
 const nameRule = "must be 1 to 128 letters, digits, '.', '_', '~' or '-', starting with a letter or digit"
 
+// ValidName reports whether s is a valid resource name.
+func ValidName(s string) bool { return namePattern.MatchString(s) }
+
+// NameRule describes valid names for error messages and documentation.
+const NameRule = nameRule
+
 // fields collects field errors in the order they are found.
 type fields []FieldError
 

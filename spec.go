@@ -130,6 +130,13 @@ func documentSyntax(mediaType string, data []byte) string {
 	case !utf8.Valid(data):
 		return "is not valid UTF-8"
 	}
+	// A document that opens as JSON is read as JSON whatever its label
+	// (JSON is YAML), as openapi.Parse reads it: the YAML parser is
+	// superlinear on one long line, and a large JSON document labelled
+	// YAML must not reach it.
+	if t := bytes.TrimLeft(data, " \t\r\n"); t[0] == '{' || t[0] == '[' {
+		mediaType = SpecJSON
+	}
 	switch mediaType {
 	case SpecJSON:
 		var v any

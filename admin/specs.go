@@ -40,8 +40,8 @@ func specTypes() string {
 // specWriteQuery is what POST and PUT of a spec take in the query.
 func specWriteQuery(withID bool) map[string]queryParam {
 	q := map[string]queryParam{"name": func(v string) string {
-		if gatehouse.SanitizeName(v) != v || len(v) > 128 {
-			return "must be 1 to 128 letters, digits, '.', '_', '~' or '-', starting and ending with a letter or digit"
+		if !gatehouse.ValidName(v) {
+			return gatehouse.NameRule
 		}
 		return ""
 	}}

@@ -226,6 +226,10 @@ func TestSpecNameComesFromTheQueryOrElseTheTitle(t *testing.T) {
 	if got := api.must(201, "POST", "/admin/v1/specs?name=Pets.v1&id=pets", petstoreYAML, h("Content-Type", yamlType)).json(); got["name"] != "Pets.v1" || got["id"] != "pets" {
 		t.Fatalf("from the query: got name %v, id %v; want Pets.v1, pets", got["name"], got["id"])
 	}
+	// The query takes what the name rule takes, as every other name does.
+	if got := api.must(201, "POST", "/admin/v1/specs?name=pets-&id=pets2", petstoreYAML, h("Content-Type", yamlType)).json(); got["name"] != "pets-" {
+		t.Fatalf("a name ending in '-': got %v; want pets-", got["name"])
+	}
 	// The same title again: the derived name is taken.
 	r := api.do("POST", "/admin/v1/specs", petstoreYAML, h("Content-Type", yamlType))
 	assertProblem(t, r, 409)
@@ -312,6 +316,7 @@ func TestMalformedDocumentIs400AndOneThatIsNotOpenAPIIs422AtItsPointer(t *testin
 		{"YAML that does not parse", yamlType, "openapi: 3.1.0\ninfo: [\n", 400},
 		{"YAML sent as JSON", "application/json", petstoreYAML, 400},
 		{"a JSON array", "application/json", `[]`, 400},
+		{"JSON labelled YAML that does not parse (read as JSON, never by the YAML parser)", yamlType, `{"openapi": "3.1.0",`, 400},
 		{"empty", yamlType, " \n", 400},
 		{"no info", "application/json", `{"openapi":"3.1.0","paths":{}}`, 422},
 		{"a $ref that does not resolve", yamlType, strings.Replace(petstoreYAML, "          description: a pet\n",

@@ -145,8 +145,8 @@ func (c *Chain) addResponseStep(s Step) error {
 // auditor judges a route's responses by the rules that need no spec,
 // records what it finds, replaces on enforce what breaks an error rule of
 // the head, and normalises upstream errors. The http-audit policy is one;
-// the openapi policy's response side is meant to embed one and add its
-// spec's rules.
+// the openapi policy's response side is one with its spec's rules
+// (SpecRules) added.
 type auditor struct {
 	route     string
 	enforce   bool
@@ -209,12 +209,14 @@ func (a *auditor) sampled() bool { return a.rate >= 1 || a.rate > 0 && rand.Floa
 
 func (a *auditor) RespondHead(r *Request, resp *Response) uint8 {
 	var state uint8
-	if a.spec != nil {
-		resp.Operation = a.spec.Operation(r, resp)
-	}
 	// Sampling thins the report, never enforcement: on enforce every head
 	// is judged, and a replaced response always recorded.
 	if sampled := a.judge && a.sampled(); sampled || a.judge && a.enforce {
+		if a.spec != nil {
+			// Only a judged response needs its operation (for the spec's
+			// rules and the findings' names).
+			resp.Operation = a.spec.Operation(r, resp)
+		}
 		broke := a.broke(r, resp, sampled)
 		audit.Judge(&resp.Response, audit.Head, broke)
 		if a.spec != nil && resp.Replace == nil && a.spec.JudgeHead(r, resp, broke) && resp.Replace == nil {

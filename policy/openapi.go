@@ -59,11 +59,11 @@ func buildOpenAPI(b *Build, pols []*gatehouse.Policy) (Step, error) {
 		if !ok {
 			return nil, fmt.Errorf("policy %q uses spec %q, which is not in the revision", pols[i].ID, cfg.SpecID)
 		}
-		// Keyed by the document's hash too, so that a spec deleted and
-		// written again under the same id and version cannot run the old
-		// document; an unchanged one is not compiled again on redeploy.
-		sum := sha256.Sum256([]byte(doc.Document))
-		key := fmt.Sprintf("openapi/%s@%d/%s/%s", doc.ID, doc.Version, hex.EncodeToString(sum[:8]), cfg.BasePath)
+		key, ok := b.specKeys[doc.ID]
+		if !ok {
+			key = specKey(doc)
+		}
+		key += "/" + cfg.BasePath
 		cs := Get(b.Env.State, key, func() *compiledSpec { return compileSpec(doc, cfg.BasePath) })
 		if cs.err != nil {
 			return nil, fmt.Errorf("policy %q: %w", pols[i].ID, cs.err)
@@ -110,6 +110,15 @@ func (c *Chain) judgesBySpec() bool {
 
 // Check is the request side's.
 func (s *openAPIAudited) Check(r *Request) error { return s.openAPI.Check(r) }
+
+// specKey is the State key of a spec's compiled form: its id and version,
+// and its document's hash, so that a spec deleted and written again under
+// the same id and version cannot run the old document, while an unchanged
+// one is not compiled again on redeploy.
+func specKey(doc *gatehouse.Spec) string {
+	sum := sha256.Sum256([]byte(doc.Document))
+	return fmt.Sprintf("openapi/%s@%d/%s", doc.ID, doc.Version, hex.EncodeToString(sum[:8]))
+}
 
 func compileSpec(doc *gatehouse.Spec, basePath string) *compiledSpec {
 	d, probs := openapi.Parse([]byte(doc.Document))

@@ -232,6 +232,9 @@ type Build struct {
 	Consumers *Consumers
 	// Specs are the revision's OpenAPI documents, by id.
 	Specs map[string]*gatehouse.Spec
+	// specKeys are their State keys (specKey), by id: made once per
+	// Compile, not once per route that lists the spec's policy.
+	specKeys map[string]string
 }
 
 // StateKey names state belonging to policy p on this build's route (or,
@@ -287,8 +290,9 @@ func Compile(rev *gatehouse.Revision, env *Env) (*Set, error) {
 		}
 	}
 	specs := make(map[string]*gatehouse.Spec, len(rev.Specs))
+	specKeys := make(map[string]string, len(rev.Specs))
 	for _, s := range rev.Specs {
-		specs[s.ID] = s
+		specs[s.ID], specKeys[s.ID] = s, specKey(s)
 	}
 	services := make(map[string]*gatehouse.Service, len(rev.Services))
 	for _, s := range rev.Services {
@@ -342,7 +346,7 @@ func Compile(rev *gatehouse.Revision, env *Env) (*Set, error) {
 			if !ok {
 				return nil, fmt.Errorf("route %q: policy %q is of type %s, which this gatehouse does not enforce", r.ID, pols[0].ID, typ)
 			}
-			step, err := build(&Build{Env: env, Route: r, Service: svc, Consumers: consumers, Specs: specs}, pols)
+			step, err := build(&Build{Env: env, Route: r, Service: svc, Consumers: consumers, Specs: specs, specKeys: specKeys}, pols)
 			if err != nil {
 				return nil, fmt.Errorf("route %q: %w", r.ID, err)
 			}

@@ -241,3 +241,21 @@ func TestAnOpenAPIPolicyNotJudgingResponsesLeavesThemToHTTPAudit(t *testing.T) {
 		t.Fatalf("findings %q; want http-audit's content-type-missing", got)
 	}
 }
+
+// A body of an undeclared type is 415 saying what is taken, in the header
+// of its method (RFC 9110 §15.5.16; Accept-Patch, RFC 5789 §3.1).
+func TestUndeclaredBodyTypeOfAPatchIs415WithAcceptPatch(t *testing.T) {
+	const doc = `{"openapi":"3.1.0","info":{"title":"pets","version":"1"},"paths":{"/pets/{id}":{"patch":{
+  "parameters":[{"name":"id","in":"path","required":true,"schema":{"type":"integer"}}],
+  "requestBody":{"required":true,"content":{"application/merge-patch+json":{"schema":{"type":"object"}}}},
+  "responses":{"204":{"description":"patched"}}}}}}`
+	g, _ := specAuditGateway(t, doc, "HTTP/1.1 204 No Content\r\n\r\n", "")
+	r := g.do("PATCH", "/pets/7", strings.NewReader("name=x"), "Content-Type", "text/plain")
+	assertProblem(t, r, 415)
+	if got := r.header.Get("Accept-Patch"); got != "application/merge-patch+json" {
+		t.Fatalf("Accept-Patch %q; want application/merge-patch+json", got)
+	}
+	if r.header.Get("Accept-Post") != "" {
+		t.Fatalf("Accept-Post %q on a PATCH", r.header.Get("Accept-Post"))
+	}
+}

@@ -289,7 +289,8 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 	b.reading.Lock()
 	n, err := b.r.Read(p)
 	if err != nil && err != io.EOF {
-		b.clientErr.Store(&err)
+		e := err // a copy, so that err itself stays off the heap
+		b.clientErr.Store(&e)
 	}
 	b.reading.Unlock()
 	b.remaining -= int64(n)

@@ -295,13 +295,10 @@ func outboundHeader(r *http.Request, upgrade string) http.Header {
 // quoteIfNeeded quotes a Forwarded value that is not a token (a host with
 // a port has a colon).
 func quoteIfNeeded(s string) string {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
-			return strconv.Quote(s)
-		}
+	if s == "" || gatehouse.IsToken(s) {
+		return s
 	}
-	return s
+	return strconv.Quote(s)
 }
 
 // clientAddr is the client's address as policies judge it: the peer, or,

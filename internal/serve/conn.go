@@ -204,13 +204,22 @@ func (c *conn) Read(p []byte) (int, error) {
 		// handler, which answers 408 itself.
 		c.writeProblem(gatehouse.Errorf(gatehouse.ETIMEOUT, "The request was not received in time."))
 	}
-	var rhe tls.RecordHeaderError
-	if errors.As(err, &rhe) && rhe.Conn != nil && 'A' <= rhe.RecordHeader[0] && rhe.RecordHeader[0] <= 'Z' {
-		// A method, not a TLS record type: cleartext HTTP to the TLS
-		// listener. Answer in cleartext, as net/http's own TLS path does.
-		c.writeProblemTo(rhe.Conn, gatehouse.Errorf(gatehouse.EINVALID, "This listener speaks HTTPS; the request was sent in cleartext."))
+	if err != nil {
+		c.answerCleartext(err)
 	}
 	return n, err
+}
+
+// answerCleartext answers, in cleartext, a TLS read that failed because
+// a method came instead of a TLS record: cleartext HTTP to the TLS
+// listener, answered as net/http's own TLS path does. Apart from Read, so
+// that a successful read does not put the error it might match on the
+// heap.
+func (c *conn) answerCleartext(err error) {
+	var rhe tls.RecordHeaderError
+	if errors.As(err, &rhe) && rhe.Conn != nil && 'A' <= rhe.RecordHeader[0] && rhe.RecordHeader[0] <= 'Z' {
+		c.writeProblemTo(rhe.Conn, gatehouse.Errorf(gatehouse.EINVALID, "This listener speaks HTTPS; the request was sent in cleartext."))
+	}
 }
 
 // h2Preface is what a client sends first to speak HTTP/2 (RFC 9113 §3.4).

@@ -15,6 +15,7 @@ import (
 // Consumer is a client of the data plane, identified by its credentials.
 type Consumer struct {
 	Meta
+	Tagged
 	Name string `json:"name"`
 	// Groups are the names ACL policies allow or deny.
 	Groups []string `json:"groups"`
@@ -34,6 +35,7 @@ func (c *Consumer) Index() Index {
 func (c *Consumer) Check() (invalid, unprocessable []FieldError) {
 	var bad fields
 	checkMeta(&c.Meta, &bad)
+	checkTags("tags", c.Tags, &bad)
 	checkName(c.Name, true, &bad)
 	checkGroups("groups", c.Groups, &bad)
 	return bad, nil
@@ -61,6 +63,7 @@ const (
 // response to its creation, and stored only as a hash.
 type Credential struct {
 	Meta
+	Tagged
 	ConsumerID string `json:"consumer_id"`
 	Type       string `json:"type"`
 	// Key is the API key of a key-auth credential. Clients may supply one
@@ -108,6 +111,7 @@ func BasicAuthLookup(username string) string { return "basic:" + username }
 func (c *Credential) Check() (invalid, unprocessable []FieldError) {
 	var bad fields
 	checkMeta(&c.Meta, &bad)
+	checkTags("tags", c.Tags, &bad)
 	switch c.Type {
 	case "":
 		bad.add("type", "is required: %s or %s", CredentialKeyAuth, CredentialBasicAuth)

@@ -21,6 +21,7 @@ import (
 // PolicyOrder.
 type Policy struct {
 	Meta
+	Tagged
 	Name   string          `json:"name"`
 	Type   string          `json:"type"`
 	Global bool            `json:"global"`
@@ -135,6 +136,7 @@ func (p *Policy) normalizeAndCheck() (invalid, unprocessable []FieldError) {
 // is valid (errors elsewhere, in the name say, do not matter to it).
 func (p *Policy) check() (cfg any, bad, semantic fields) {
 	checkMeta(&p.Meta, &bad)
+	checkTags("tags", p.Tags, &bad)
 	checkName(p.Name, true, &bad)
 	pt, known := PolicyTypes[p.Type]
 	switch {

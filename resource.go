@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"time"
 )
 
@@ -25,6 +26,59 @@ type Meta struct {
 	Version   int64     `json:"version"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// Tagged is embedded by the resources an operator manages (not those the
+// server writes: revisions, deployments, nodes). Tags label a resource for
+// its owners: a declarative sync with selected tags manages exactly the
+// resources that carry them all.
+type Tagged struct {
+	Tags []string `json:"tags,omitempty"`
+}
+
+// MaxTags bounds a resource's tags.
+const MaxTags = 16
+
+// TagList returns the tags.
+func (t *Tagged) TagList() []string { return t.Tags }
+
+// Labelled is a resource that has tags (embeds Tagged).
+type Labelled interface {
+	Resource
+	TagList() []string
+}
+
+// HasTags reports whether res carries every tag of selected. A resource
+// without tags carries none, and no selection matches a kind without them.
+func HasTags(res Resource, selected []string) bool {
+	l, ok := res.(Labelled)
+	if !ok {
+		return len(selected) == 0
+	}
+	for _, want := range selected {
+		if !slices.Contains(l.TagList(), want) {
+			return false
+		}
+	}
+	return true
+}
+
+// checkTags checks a list of tags: names, at most MaxTags, none repeated.
+func checkTags(field string, tags []string, f *fields) {
+	checkList(field, tags, MaxTags, func(s string) string { return s }, f)
+	for i, t := range tags {
+		if t != "" && !namePattern.MatchString(t) {
+			f.add(fmt.Sprintf("%s[%d]", field, i), nameRule)
+		}
+	}
+}
+
+// CheckTags returns what is wrong with a list of tags, as resources carry
+// them and commands and the admin API select them.
+func CheckTags(field string, tags []string) []FieldError {
+	var f fields
+	checkTags(field, tags, &f)
+	return f
 }
 
 // Index is what a resource asks the store to enforce for it.

@@ -19,6 +19,7 @@ import (
 // with what comes before it ("/api/*").
 type Route struct {
 	Meta
+	Tagged
 	Name      string   `json:"name"`
 	Hosts     []string `json:"hosts"`
 	Paths     []string `json:"paths"`
@@ -153,6 +154,7 @@ func normalizePathPattern(p string) string {
 func (r *Route) Check() (invalid, unprocessable []FieldError) {
 	var bad, semantic fields
 	checkMeta(&r.Meta, &bad)
+	checkTags("tags", r.Tags, &bad)
 	checkName(r.Name, false, &bad)
 	if r.ServiceID == "" {
 		bad.add("service_id", "is required")

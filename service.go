@@ -12,6 +12,7 @@ import (
 // Service is an upstream: one URL, or several weighted targets.
 type Service struct {
 	Meta
+	Tagged
 	Name string `json:"name"`
 	// URL is http or https, a host, an optional port and an optional base
 	// path. Exactly one of URL and Targets is set.
@@ -85,6 +86,7 @@ func (s *Service) Index() Index {
 func (s *Service) Check() (invalid, unprocessable []FieldError) {
 	var bad, semantic fields
 	checkMeta(&s.Meta, &bad)
+	checkTags("tags", s.Tags, &bad)
 	checkName(s.Name, true, &bad)
 	checkPolicyIDs(s.Policies, &bad)
 	switch {

@@ -51,6 +51,7 @@ func SpecMediaType(ct string) string {
 // policies validate requests and judge responses against it.
 type Spec struct {
 	Meta
+	Tagged
 	Name      string `json:"name"`
 	MediaType string `json:"media_type"`
 	// OpenAPI, Title and Operations are read from Document when it is
@@ -100,6 +101,7 @@ func (s *Spec) normalizeAndCheck() (invalid, unprocessable []FieldError) {
 // ("/paths/~1pets/get"), "document" for the document as a whole.
 func (s *Spec) check() (doc *openapi.Document, bad, semantic fields) {
 	checkMeta(&s.Meta, &bad)
+	checkTags("tags", s.Tags, &bad)
 	checkName(s.Name, false, &bad)
 	switch s.MediaType {
 	case SpecJSON, SpecYAML:

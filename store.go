@@ -2,6 +2,11 @@ package gatehouse
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -169,6 +174,19 @@ type Store interface {
 	// snapshot the draft configuration with it.
 	Snapshot(ctx context.Context, kinds ...Kind) (map[Kind][]*Record, error)
 
+	// Apply makes every change of a batch in order, in one transaction: all
+	// of them or none. Each change is judged as Create, Update or Delete
+	// would judge it alone, against the state the earlier changes of the
+	// batch left; the first that fails fails the batch, with a
+	// *ChangeError naming it. A non-empty ifDraft must equal the DraftTag
+	// of the draft kinds as the transaction begins, else EPRECONDITION
+	// (and no ChangeError). On success every record of a create or update
+	// carries what the store assigned, as after Create and Update.
+	Apply(ctx context.Context, changes []Change, ifDraft string) error
+
+	// DraftTag returns the DraftTag of the draft kinds as of one moment.
+	DraftTag(ctx context.Context) (string, error)
+
 	// Count returns how many records of kind exist.
 	Count(ctx context.Context, kind Kind) (int, error)
 
@@ -193,4 +211,62 @@ type DamageReporter interface {
 // poller early, never a replacement for polling.
 type Notifier interface {
 	Subscribe(ctx context.Context) <-chan Kind
+}
+
+// Op is what a Change does.
+type Op string
+
+const (
+	OpCreate Op = "create"
+	OpUpdate Op = "update"
+	OpDelete Op = "delete"
+)
+
+// Change is one write of a Store.Apply batch. A delete needs only the
+// record's Kind and ID; IfVersion, for an update or a delete, is the
+// version the record must be at (an update's is required, a delete's zero
+// means any), exactly as for Update and Delete.
+type Change struct {
+	Op        Op
+	Record    *Record
+	IfVersion int64
+}
+
+// ChangeError is the failure of one change of an Apply batch: Index is its
+// position in the batch, Err what Create, Update or Delete would have
+// returned.
+type ChangeError struct {
+	Index int
+	Err   error
+}
+
+func (e *ChangeError) Error() string { return fmt.Sprintf("change %d: %v", e.Index, e.Err) }
+func (e *ChangeError) Unwrap() error { return e.Err }
+
+// Stamp is what DraftTag reads of a record: which it is and its version.
+type Stamp struct {
+	Kind    Kind
+	ID      string
+	Version int64
+}
+
+// DraftTag is the ETag of the draft configuration: a digest of the kind,
+// id and version of every record of the DraftKinds, in any order. Every
+// write of a draft record gives a new version, never reused, and a delete
+// removes its stamp, so the tag changes with every change of the draft
+// and with nothing else (heartbeats, deployments). Stores compute it from
+// the rows they read in their transaction.
+func DraftTag(stamps []Stamp) string {
+	sorted := slices.Clone(stamps)
+	slices.SortFunc(sorted, func(a, b Stamp) int {
+		if c := strings.Compare(string(a.Kind), string(b.Kind)); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	h := sha256.New()
+	for _, s := range sorted {
+		fmt.Fprintf(h, "%s/%s@%d\n", s.Kind, s.ID, s.Version)
+	}
+	return "d-" + base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:18])
 }

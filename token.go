@@ -11,6 +11,7 @@ const (
 // Token authenticates a caller of the admin API.
 type Token struct {
 	Meta
+	Tagged
 	Name string `json:"name"`
 	Role string `json:"role"`
 	// ConsumerID, if set, limits the token to that consumer and its
@@ -49,6 +50,7 @@ func TokenLookup(hash string) string { return "hash:" + hash }
 func (t *Token) Check() (invalid, unprocessable []FieldError) {
 	var bad fields
 	checkMeta(&t.Meta, &bad)
+	checkTags("tags", t.Tags, &bad)
 	checkName(t.Name, false, &bad)
 	if t.Role != RoleAdmin && t.Role != RoleReadOnly {
 		bad.add("role", "must be %s or %s", RoleAdmin, RoleReadOnly)

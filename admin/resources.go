@@ -35,9 +35,6 @@ type kindSpec struct {
 	// filters are the query parameters, besides limit and cursor, that
 	// narrow a list.
 	filters map[string]func(*gatehouse.Filter, string)
-	// refs names the fields that reference other resources, so that a
-	// missing one is a 422 naming the field.
-	refs func(gatehouse.Resource) []fieldRef
 	// nested kinds live under a parent's path; the parent id is params[0].
 	nested bool
 	// present, if set, completes a resource read from the store, or just
@@ -49,37 +46,18 @@ type kindSpec struct {
 	summarize func(res gatehouse.Resource)
 }
 
-type fieldRef struct {
-	field string
-	ref   gatehouse.Ref
-}
-
 func byName(f *gatehouse.Filter, v string) { f.Name = v }
-
-// policyRefs names each entry of a policies list.
-func policyRefs(ids []string) []fieldRef {
-	refs := make([]fieldRef, len(ids))
-	for i, id := range ids {
-		refs[i] = fieldRef{fmt.Sprintf("policies[%d]", i), gatehouse.Ref{Kind: gatehouse.KindPolicy, ID: id}}
-	}
-	return refs
-}
 
 var (
 	services = &kindSpec{
 		kind: gatehouse.KindService, newRes: func() gatehouse.Resource { return gatehouse.NewService() },
 		mutable: true, filters: map[string]func(*gatehouse.Filter, string){"name": byName},
-		refs: func(res gatehouse.Resource) []fieldRef { return policyRefs(res.(*gatehouse.Service).Policies) },
 	}
 	routes = &kindSpec{
 		kind: gatehouse.KindRoute, newRes: func() gatehouse.Resource { return gatehouse.NewRoute() },
 		mutable: true, filters: map[string]func(*gatehouse.Filter, string){
 			"name":       byName,
 			"service_id": func(f *gatehouse.Filter, v string) { f.RefID, f.RefKind = v, gatehouse.KindService },
-		},
-		refs: func(res gatehouse.Resource) []fieldRef {
-			rt := res.(*gatehouse.Route)
-			return append([]fieldRef{{"service_id", gatehouse.Ref{Kind: gatehouse.KindService, ID: rt.ServiceID}}}, policyRefs(rt.Policies)...)
 		},
 	}
 	consumers = &kindSpec{
@@ -94,12 +72,6 @@ var (
 		kind: gatehouse.KindPolicy, newRes: func() gatehouse.Resource { return gatehouse.NewPolicy() },
 		mutable: true, filters: map[string]func(*gatehouse.Filter, string){"name": byName},
 		present: func(h *Handler, res gatehouse.Resource) { res.(*gatehouse.Policy).Hide() },
-		refs: func(res gatehouse.Resource) []fieldRef {
-			if id := res.(*gatehouse.Policy).SpecID(); id != "" {
-				return []fieldRef{{"config.spec_id", gatehouse.Ref{Kind: gatehouse.KindSpec, ID: id}}}
-			}
-			return nil
-		},
 	}
 	revisions = &kindSpec{
 		kind: gatehouse.KindRevision, newRes: func() gatehouse.Resource { return gatehouse.NewRevision() },
@@ -135,12 +107,6 @@ var (
 		filters: map[string]func(*gatehouse.Filter, string){
 			"name":        byName,
 			"consumer_id": func(f *gatehouse.Filter, v string) { f.RefID, f.RefKind = v, gatehouse.KindConsumer },
-		},
-		refs: func(res gatehouse.Resource) []fieldRef {
-			if id := res.(*gatehouse.Token).ConsumerID; id != "" {
-				return []fieldRef{{"consumer_id", gatehouse.Ref{Kind: gatehouse.KindConsumer, ID: id}}}
-			}
-			return nil
 		},
 	}
 )
@@ -445,31 +411,38 @@ func (h *Handler) validate(r *request, spec *kindSpec, res gatehouse.Resource) e
 	if tok, ok := res.(*gatehouse.Token); ok && tok.Expired(h.opts.Now()) {
 		semantic = append(semantic, gatehouse.FieldError{Field: "expires_at", Message: "is in the past"})
 	}
-	if spec.refs != nil {
-		for _, fr := range spec.refs(res) {
-			rec, err := h.store.Get(r.Context(), fr.ref.Kind, fr.ref.ID)
-			switch {
-			case err == nil && fr.ref.Kind == gatehouse.KindPolicy:
-				// Egress policies govern the egress listener; listing
-				// one on a route or service would mean nothing.
-				p := gatehouse.NewPolicy()
-				if gatehouse.Decode(rec, p) == nil && p.GlobalOnly() {
-					semantic = append(semantic, gatehouse.FieldError{Field: fr.field,
-						Message: fmt.Sprintf("refers to policy %q of type %s, which applies only globally", fr.ref.ID, p.Type)})
-				}
-			case err == nil:
-			case gatehouse.Absent(err):
-				semantic = append(semantic, gatehouse.FieldError{Field: fr.field,
-					Message: fmt.Sprintf("refers to %s %q, which does not exist", fr.ref.Kind, fr.ref.ID)})
-			default:
-				return err
-			}
+	for _, fr := range gatehouse.FieldRefs(res) {
+		target, err := h.loadRef(r.Context(), fr.Ref)
+		if err != nil {
+			return err
+		}
+		if msg := gatehouse.CheckRef(fr, target); msg != "" {
+			semantic = append(semantic, gatehouse.FieldError{Field: fr.Field, Message: msg})
 		}
 	}
 	if len(semantic) > 0 {
 		return gatehouse.Unprocessable(semantic)
 	}
 	return nil
+}
+
+// loadRef loads the target of a reference, or nil if it does not exist.
+func (h *Handler) loadRef(ctx context.Context, ref gatehouse.Ref) (gatehouse.Resource, error) {
+	rec, err := h.store.Get(ctx, ref.Kind, ref.ID)
+	if gatehouse.Absent(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	res := gatehouse.New(ref.Kind)
+	if res == nil {
+		return nil, gatehouse.Internal(fmt.Errorf("no resource type for kind %s", ref.Kind))
+	}
+	if err := gatehouse.Decode(rec, res); err != nil {
+		return nil, err
+	}
+	return res, nil
 }
 
 // writeRetryBudget bounds how long a PUT or PATCH without a precondition

@@ -1,0 +1,79 @@
+package gatehouse
+
+import "fmt"
+
+// FieldRef is a reference a resource makes, with the field that makes it,
+// so that a reference that cannot be followed is reported where it is
+// written.
+type FieldRef struct {
+	Field string
+	Ref   Ref
+}
+
+// FieldRefs returns the references res makes to other resources, each
+// with its field: a route's service and policies, a service's policies, an
+// openapi policy's spec, a consumer-scoped token's consumer. A nested
+// resource's parent is not among them.
+func FieldRefs(res Resource) []FieldRef {
+	switch r := res.(type) {
+	case *Route:
+		return append([]FieldRef{{"service_id", Ref{KindService, r.ServiceID}}}, policyFieldRefs(r.Policies)...)
+	case *Service:
+		return policyFieldRefs(r.Policies)
+	case *Policy:
+		if id := r.SpecID(); id != "" {
+			return []FieldRef{{"config.spec_id", Ref{KindSpec, id}}}
+		}
+	case *Token:
+		if r.ConsumerID != "" {
+			return []FieldRef{{"consumer_id", Ref{KindConsumer, r.ConsumerID}}}
+		}
+	}
+	return nil
+}
+
+func policyFieldRefs(ids []string) []FieldRef {
+	refs := make([]FieldRef, len(ids))
+	for i, id := range ids {
+		refs[i] = FieldRef{fmt.Sprintf("policies[%d]", i), Ref{KindPolicy, id}}
+	}
+	return refs
+}
+
+// CheckRef judges one reference against its target, nil if the target
+// does not exist, and returns what is wrong with it (422), or "". The
+// admin API finds targets in the store, a configuration file among its
+// own entries: both judge them here.
+func CheckRef(fr FieldRef, target Resource) string {
+	if target == nil {
+		return fmt.Sprintf("refers to %s %q, which does not exist", fr.Ref.Kind, fr.Ref.ID)
+	}
+	// Egress policies govern the egress listener; listing one on a route
+	// or service would mean nothing.
+	if p, ok := target.(*Policy); ok && p.GlobalOnly() {
+		return fmt.Sprintf("refers to policy %q of type %s, which applies only globally", fr.Ref.ID, p.Type)
+	}
+	return ""
+}
+
+// New returns an empty resource of an operator-managed kind (the draft
+// kinds and tokens), or nil for another kind.
+func New(kind Kind) Resource {
+	switch kind {
+	case KindService:
+		return NewService()
+	case KindRoute:
+		return NewRoute()
+	case KindConsumer:
+		return NewConsumer()
+	case KindCredential:
+		return NewCredential()
+	case KindPolicy:
+		return NewPolicy()
+	case KindSpec:
+		return NewSpec()
+	case KindToken:
+		return NewToken()
+	}
+	return nil
+}

@@ -1,0 +1,18 @@
+package sqlite
+
+import (
+	"context"
+	"errors"
+
+	"github.com/gatehouse/gatehouse"
+)
+
+// Apply is not implemented yet.
+func (s *DB) Apply(ctx context.Context, changes []gatehouse.Change, ifDraft string) error {
+	return gatehouse.Internal(errors.New("sqlite: Apply is not implemented yet"))
+}
+
+// DraftTag is not implemented yet.
+func (s *DB) DraftTag(ctx context.Context) (string, error) {
+	return "", gatehouse.Internal(errors.New("sqlite: DraftTag is not implemented yet"))
+}

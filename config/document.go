@@ -55,7 +55,11 @@ type Credential struct {
 type Spec struct {
 	gatehouse.Meta
 	gatehouse.Tagged
-	Name         string `json:"name,omitempty"`
+	Name string `json:"name,omitempty"`
+	// MediaType is the document's type, as the spec API takes it; by
+	// default application/json for a document that is JSON text or an
+	// inline value, application/yaml for other text.
+	MediaType    string `json:"media_type,omitempty"`
 	Document     any    `json:"document,omitempty"`
 	DocumentFile string `json:"document_file,omitempty"`
 }

@@ -70,10 +70,13 @@ type Spec struct {
 // schema could see, EUNPROCESSABLE for what needs meaning, ECONFLICT for
 // a clash with the store).
 type Problem struct {
-	Pointer string         `json:"pointer"`
-	Message string         `json:"message"`
-	Code    gatehouse.Code `json:"-"`
-	Pos     *Pos           `json:"-"`
+	Pointer string `json:"pointer"`
+	Message string `json:"message"`
+	// Other, if set, points at a second place the problem involves (the
+	// first entry with an id that Pointer's repeats).
+	Other string         `json:"other,omitempty"`
+	Code  gatehouse.Code `json:"-"`
+	Pos   *Pos           `json:"-"`
 }
 
 // Pos is a place in a file: 1-based line and column.

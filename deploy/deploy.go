@@ -72,6 +72,25 @@ func (d *Deployer) Create(ctx context.Context, dep *gatehouse.Deployment) error 
 	return nil
 }
 
+// Refuse records a deploy that failed before it made a revision, with the
+// reason (a node configured from files refusing an invalid change): the
+// deployments list shows it beside the others, and the active revision
+// is untouched.
+func (d *Deployer) Refuse(ctx context.Context, reason string) (*gatehouse.Deployment, error) {
+	now := d.now().UTC()
+	dep := &gatehouse.Deployment{Meta: gatehouse.Meta{ID: gatehouse.NewID()}, Action: gatehouse.ActionDeploy,
+		State: gatehouse.StateFailed, Reason: reason, StartedAt: &now, FinishedAt: &now}
+	rec, err := gatehouse.Encode(dep, nil)
+	if err != nil {
+		return nil, gatehouse.Internal(err)
+	}
+	if err := d.store.Create(ctx, rec); err != nil {
+		return nil, err
+	}
+	gatehouse.Sync(dep, rec)
+	return dep, nil
+}
+
 // snapshot freezes the draft into the next revision.
 func (d *Deployer) snapshot(ctx context.Context) (*gatehouse.Revision, error) {
 	d.mu.Lock()

@@ -147,3 +147,37 @@ func TestRollbackToAMissingRevisionIsUnprocessable(t *testing.T) {
 		t.Fatalf("%d deployments stored by a refused request", n)
 	}
 }
+
+func TestARefusedChangeIsListedAsFailedAndTheActiveRevisionKeepsServing(t *testing.T) {
+	db := open(t, t.TempDir()+"/g.db")
+	a := &applier{}
+	n := NewNode(db, a, quiet, NodeOptions{Name: "n"})
+	runNode(t, n)
+	good := &gatehouse.Deployment{Action: gatehouse.ActionDeploy}
+	if err := n.Deployer.Create(context.Background(), good); err != nil {
+		t.Fatal(err)
+	}
+	if got := waitState(t, db, good.ID); got.State != gatehouse.StateSucceeded {
+		t.Fatalf("deploy: %s %s", got.State, got.Reason)
+	}
+	refused, err := n.Deployer.Refuse(context.Background(), "routes.yaml:3:7: /routes/0/paths/0: must start with '/'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Notify as a create would; a refused deployment must not be taken up.
+	n.Deployer.Notify()
+	got := waitState(t, db, refused.ID)
+	if got.State != gatehouse.StateFailed || got.Reason != refused.Reason || got.Revision != 0 || got.FinishedAt == nil {
+		t.Fatalf("refused deployment reads %+v; want failed with its reason, no revision, finished", got)
+	}
+	later := &gatehouse.Deployment{Action: gatehouse.ActionDeploy}
+	if err := n.Deployer.Create(context.Background(), later); err != nil {
+		t.Fatal(err)
+	}
+	if got := waitState(t, db, later.ID); got.State != gatehouse.StateSucceeded {
+		t.Fatalf("deploy after the refusal: %s %s", got.State, got.Reason)
+	}
+	if got := a.numbers(); len(got) != 2 || got[0] != 1 || got[1] != 2 {
+		t.Fatalf("applied %v; want [1 2]: the refusal applies nothing", got)
+	}
+}

@@ -300,6 +300,9 @@ type endpoint struct {
 	// owner is the kind whose collection or items the endpoint serves
 	// (the handlers of a kind's own endpoints find it here).
 	owner *kindSpec
+	// undated marks a target whose ETag has no modification date (the
+	// draft's): If-Unmodified-Since means nothing to it.
+	undated bool
 	// negotiates marks an endpoint that answers in another media type
 	// than JSON (a spec's document) and judges Accept itself.
 	negotiates bool

@@ -18,7 +18,7 @@ const configYAMLType = "application/yaml"
 // in, each to the one it is read as.
 var configMediaTypes = map[string]string{
 	jsonType:             jsonType,
-	configYAMLType:             configYAMLType,
+	configYAMLType:       configYAMLType,
 	"application/x-yaml": configYAMLType,
 	"text/yaml":          configYAMLType,
 }
@@ -43,7 +43,7 @@ var configBody = &bodyRule{
 func configEndpoint() *endpoint {
 	read := map[string]queryParam{"select_tags": checkSelectTags}
 	write := map[string]queryParam{"select_tags": checkSelectTags, "dry_run": checkBool}
-	return &endpoint{pattern: Prefix + "/config", negotiates: true, body: configBody,
+	return &endpoint{pattern: Prefix + "/config", negotiates: true, undated: true, body: configBody,
 		methods: map[string]handlerFunc{
 			http.MethodGet: getConfig, http.MethodHead: getConfig,
 			http.MethodPost: applyConfig(false), http.MethodPut: applyConfig(true),

@@ -39,7 +39,7 @@ func Apply(ctx context.Context, store gatehouse.Store, doc *Document, opts Apply
 			return nil, err
 		}
 		if opts.IfDraft != "" && opts.IfDraft != d.tag {
-			return nil, staleDraft(d.tag)
+			return nil, gatehouse.DraftChanged(d.tag, opts.IfDraft)
 		}
 		// Judged against this draft: an entry that updates a resource
 		// keeps its write-only and server-set members, as PUT keeps them.
@@ -72,19 +72,12 @@ func Apply(ctx context.Context, store gatehouse.Store, doc *Document, opts Apply
 			return nil, err
 		}
 		if opts.IfDraft != "" {
-			return nil, staleDraft("")
+			return nil, err
 		}
 		if attempt == applyAttempts {
 			return nil, gatehouse.Errorf(gatehouse.EUNAVAILABLE, "The configuration is being changed by other writers faster than this document could be applied; retry.")
 		}
 	}
-}
-
-func staleDraft(tag string) error {
-	if tag == "" {
-		return gatehouse.Errorf(gatehouse.EPRECONDITION, "If-Match does not match the draft's ETag: the configuration changed; dump it again and retry.")
-	}
-	return gatehouse.Errorf(gatehouse.EPRECONDITION, "If-Match does not match the draft's ETag \"%s\": the configuration changed; dump it again and retry.", tag)
 }
 
 // newDraft is the draft tag after the plan's changes were applied: the

@@ -47,8 +47,6 @@ type secret struct {
 	key, keyHash, password, passwordHash string
 }
 
-func (s secret) given() bool { return s != secret{} }
-
 // currentFunc returns the resource of kind and id as the store holds it,
 // as the admin API shows it (write-only members hidden), or nil: what an
 // entry that omits write-only members keeps.

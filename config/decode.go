@@ -80,7 +80,9 @@ func (c *collector) top(root any) map[string]any {
 	}
 	switch v, ok := obj["format_version"]; {
 	case !ok || v == nil:
-		c.add("/format_version", fmt.Sprintf("is required: %q, the version of this format", FormatVersion))
+		// Without it, what the rest is wrong about is beside the point.
+		c.add("/format_version", fmt.Sprintf("is required (%q): without it this is not a gatehouse configuration document", FormatVersion))
+		return nil
 	case v != FormatVersion:
 		c.add("/format_version", fmt.Sprintf("must be the string %q, the only version of this format (in YAML: format_version: %q)", FormatVersion, FormatVersion))
 	}

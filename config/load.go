@@ -166,22 +166,33 @@ func Load(paths []string, opts LoadOptions) (*Source, []Problem) {
 		env = os.LookupEnv
 	}
 	src := &Source{added: map[string]Pos{}}
-	names, problems := listFiles(paths)
+	files, problems := listFiles(paths)
+	for _, f := range files {
+		f.tree, f.problems = readFile(f.name)
+	}
+	specs := namedDocumentFiles(files)
 	var trees []any
-	for _, name := range names {
-		root, ps := readFile(name)
-		problems = append(problems, ps...)
-		if ps == nil {
-			f := &sourceFile{name: name, pos: root.Pos, start: map[string]int{}, count: map[string]int{}}
-			src.files = append(src.files, f)
-			trees = append(trees, root.Root)
+	for _, f := range files {
+		if f.inDir && slices.ContainsFunc(specs, func(s os.FileInfo) bool { return os.SameFile(s, f.info) }) {
+			continue
 		}
+		if f.problems != nil {
+			problems = append(problems, f.problems...)
+			continue
+		}
+		if ps := checkTop(f); ps != nil {
+			problems = append(problems, ps...)
+			continue
+		}
+		src.files = append(src.files, &sourceFile{name: f.name, pos: f.tree.Pos, start: map[string]int{}, count: map[string]int{}})
+		trees = append(trees, f.tree.Root)
 	}
 	merged := map[string]any{"format_version": FormatVersion}
 	for _, kind := range Lists {
 		var list []any
 		for i, f := range src.files {
-			entries, ok := trees[i].(map[string]any)[kind].([]any)
+			root, _ := trees[i].(map[string]any) // checkTop made sure
+			entries, ok := root[kind].([]any)
 			if ok {
 				f.start[kind], f.count[kind] = len(list), len(entries)
 				list = append(list, entries...)
@@ -201,6 +212,32 @@ func Load(paths []string, opts LoadOptions) (*Source, []Problem) {
 	return src, problems
 }
 
+// namedDocumentFiles returns the files that the documents name as
+// specs' document_file. In a directory, such a file is the spec's
+// document and not a configuration file: a ConfigMap, which cannot hold
+// subdirectories, holds both side by side.
+func namedDocumentFiles(files []*listedFile) []os.FileInfo {
+	var out []os.FileInfo
+	for _, f := range files {
+		if f.tree == nil {
+			continue
+		}
+		root, _ := f.tree.Root.(map[string]any)
+		specs, _ := root["specs"].([]any)
+		for _, s := range specs {
+			spec, _ := s.(map[string]any)
+			name, _ := spec["document_file"].(string)
+			if !filepath.IsLocal(name) {
+				continue
+			}
+			if fi, err := os.Stat(filepath.Join(filepath.Dir(f.name), name)); err == nil {
+				out = append(out, fi)
+			}
+		}
+	}
+	return out
+}
+
 // located collects problems that Load places once the merge is done.
 type located struct{ problems []Problem }
 
@@ -217,25 +254,32 @@ func isDocumentFile(name string) bool {
 	return false
 }
 
+// listedFile is a file Load reads, and what reading it gave.
+type listedFile struct {
+	name     string
+	info     os.FileInfo
+	inDir    bool // found in a directory, rather than named
+	tree     *doctree.Tree
+	problems []Problem
+}
+
 // listFiles expands paths into the files to read. A directory's hidden
 // entries are skipped: a Kubernetes ConfigMap mounted as a directory
 // holds each file as a symlink into ..data, itself a symlink to a
 // ..2026_* directory, and only the symlinks at the top are its files. A
 // file reached twice (named and in a named directory) is read once.
-func listFiles(paths []string) ([]string, []Problem) {
+func listFiles(paths []string) ([]*listedFile, []Problem) {
 	if len(paths) == 0 {
 		return nil, []Problem{{Message: "names no configuration file or directory", Code: gatehouse.EINVALID}}
 	}
-	var names []string
-	var seen []os.FileInfo
+	var files []*listedFile
 	var problems []Problem
 	fail := func(name, msg string) {
 		problems = append(problems, Problem{Message: msg, Code: gatehouse.EINVALID, Pos: &Pos{File: name}})
 	}
-	add := func(name string, fi os.FileInfo) {
-		if !slices.ContainsFunc(seen, func(s os.FileInfo) bool { return os.SameFile(s, fi) }) {
-			seen = append(seen, fi)
-			names = append(names, name)
+	add := func(name string, fi os.FileInfo, inDir bool) {
+		if !slices.ContainsFunc(files, func(f *listedFile) bool { return os.SameFile(f.info, fi) }) {
+			files = append(files, &listedFile{name: name, info: fi, inDir: inDir})
 		}
 	}
 	for _, path := range paths {
@@ -245,7 +289,7 @@ func listFiles(paths []string) ([]string, []Problem) {
 			continue
 		}
 		if !fi.IsDir() {
-			add(path, fi)
+			add(path, fi, false)
 			continue
 		}
 		entries, err := os.ReadDir(path)
@@ -253,7 +297,7 @@ func listFiles(paths []string) ([]string, []Problem) {
 			fail(path, "cannot be read: "+pathError(err))
 			continue
 		}
-		before, failed := len(names), len(problems)
+		before, failed := len(files), len(problems)
 		for _, e := range entries { // in name order
 			if !isDocumentFile(e.Name()) {
 				continue
@@ -264,14 +308,14 @@ func listFiles(paths []string) ([]string, []Problem) {
 			case err != nil:
 				fail(name, "cannot be read: "+pathError(err))
 			case fi.Mode().IsRegular():
-				add(name, fi)
+				add(name, fi, true)
 			}
 		}
-		if len(names) == before && len(problems) == failed {
+		if len(files) == before && len(problems) == failed {
 			fail(path, "is a directory holding no *.yaml, *.yml or *.json file")
 		}
 	}
-	return names, problems
+	return files, problems
 }
 
 // pathError is an error's text without the path, which the problem's
@@ -284,8 +328,7 @@ func pathError(err error) string {
 	return err.Error()
 }
 
-// readFile reads one file as a partial document, checking its top level
-// as Decode does, so that each problem there names its file.
+// readFile reads one file into a tree with the place of every value.
 func readFile(name string) (*doctree.Tree, []Problem) {
 	f, err := os.Open(name)
 	if err != nil {
@@ -299,20 +342,26 @@ func readFile(name string) (*doctree.Tree, []Problem) {
 	if len(data) > MaxFileBytes {
 		return nil, []Problem{{Message: fmt.Sprintf("is larger than %d MiB", MaxFileBytes>>20), Code: gatehouse.EINVALID, Pos: &Pos{File: name}}}
 	}
-	t, tp := doctree.Read(data, doctree.Options{What: "a configuration document", Positions: true})
-	if tp != nil {
-		return nil, fromTree(tp, name)
+	t, problems := doctree.Read(data, doctree.Options{What: "a configuration document", Positions: true})
+	if problems != nil {
+		return nil, fromTree(problems, name)
 	}
+	return t, nil
+}
+
+// checkTop checks a file's top level as Decode does, so that each
+// problem there names its file: every file is a document of its own.
+func checkTop(f *listedFile) []Problem {
 	var c collector
-	c.top(t.Root)
+	c.top(f.tree.Root)
 	if len(c.problems) == 0 {
-		return t, nil
+		return nil
 	}
-	one := &Source{files: []*sourceFile{{name: name, pos: t.Pos}}}
+	one := &Source{files: []*sourceFile{{name: f.name, pos: f.tree.Pos}}}
 	for i, p := range c.problems {
 		c.problems[i] = one.Locate(p)
 	}
-	return nil, c.problems
+	return c.problems
 }
 
 // substitute replaces every ${{ env "GATEHOUSE_VAR_NAME" }} in the

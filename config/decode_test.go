@@ -109,11 +109,17 @@ func TestReadRefusesWhatIsNotADocument(t *testing.T) {
 	}
 }
 
-func TestDecodeNamesEachProblemByPointer(t *testing.T) {
-	for _, tc := range []struct {
-		desc, doc string
-		want      []string
-	}{
+// decodeCase is a document and the pointers of the problems Decode
+// finds in it.
+type decodeCase struct {
+	desc, doc string
+	want      []string
+}
+
+// decodeCases are documents wrong in every way Decode sees, and the
+// fuzzer's seeds.
+func decodeCases() []decodeCase {
+	return []decodeCase{
 		{"not an object", `["routes"]`, []string{""}},
 		{"no format_version", `{"routes": []}`, []string{"/format_version"}},
 		{"another format_version", `{"format_version": "2"}`, []string{"/format_version"}},
@@ -135,7 +141,11 @@ func TestDecodeNamesEachProblemByPointer(t *testing.T) {
 			[]string{"/routes/0/", "/routes/0/a.b", "/routes/0/c[0]", "/routes/0/~0"}},
 		{"a server-set time that is not one", `{"format_version": "1", "policies": [{"id": "p", "created_at": "yesterday"}]}`,
 			[]string{"/policies/0/created_at"}},
-	} {
+	}
+}
+
+func TestDecodeNamesEachProblemByPointer(t *testing.T) {
+	for _, tc := range decodeCases() {
 		t.Run(tc.desc, func(t *testing.T) {
 			src, problems := Read([]byte(tc.doc))
 			if problems != nil {

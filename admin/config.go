@@ -159,7 +159,11 @@ func applyConfig(prune bool) handlerFunc {
 		if err != nil {
 			return nil, err
 		}
-		doc, problems := config.ReadInterim(body)
+		src, problems := config.Read(body)
+		if len(problems) > 0 {
+			return nil, config.ProblemsError(problems)
+		}
+		doc, problems := config.Decode(src.Root)
 		if len(problems) > 0 {
 			return nil, config.ProblemsError(problems)
 		}

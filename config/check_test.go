@@ -11,9 +11,13 @@ import (
 // problem.
 func readDoc(t testing.TB, text string) *Document {
 	t.Helper()
-	doc, problems := ReadInterim([]byte(text))
+	src, problems := Read([]byte(text))
 	if len(problems) > 0 {
 		t.Fatalf("reading the document: %v", problems)
+	}
+	doc, problems := Decode(src.Root)
+	if len(problems) > 0 {
+		t.Fatalf("decoding the document: %v", problems)
 	}
 	return doc
 }

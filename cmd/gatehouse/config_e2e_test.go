@@ -120,6 +120,15 @@ func configFlow(t *testing.T, flags []string) {
 		`^1 to create, 1 to update, 0 to delete\.$`)
 	wantStatus(t, "diff writes nothing", p.do("GET", "/admin/v1/routes/hello", token, ""), http.StatusNotFound)
 
+	r = runCLI(t, env, "config", "apply", "--dry-run", file).want(t, "apply --dry-run", 0)
+	wantLines(t, "apply --dry-run", r.stdout, `^1 to create, 1 to update, 0 to delete\.$`)
+	wantStatus(t, "apply --dry-run writes nothing", p.do("GET", "/admin/v1/routes/hello", token, ""), http.StatusNotFound)
+	// The selection reaches the server, which finds the file's entries
+	// outside it.
+	r = runCLI(t, env, "config", "diff", "--select-tag", "team-x", file).want(t, "diff --select-tag of untagged entries", 1)
+	wantLines(t, "diff --select-tag of untagged entries", r.stderr,
+		`^  - `+regexp.QuoteMeta(file)+`:\d+:\d+: /services/0/tags: must include every selected tag \(team-x\)`)
+
 	r = runCLI(t, env, "config", "apply", "--deploy", "--wait", file).want(t, "apply --deploy --wait", 0)
 	wantLines(t, "apply --deploy --wait", r.stdout,
 		`^Applied: 1 created, 1 updated, 0 deleted\.$`,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -139,6 +138,15 @@ func TestConfigSelectedTagsNeverTouchOtherResources(t *testing.T) {
 	assertProblem(t, r, 409)
 	if got := r.problemFields(); fmt.Sprint(got) != "[/services/0/id]" {
 		t.Fatalf("another selection's id: got fields %v; want /services/0/id", got)
+	}
+	a.unchanged(before)
+
+	// A name another selection's resource holds is the store's to refuse,
+	// at the entry's pointer.
+	r = a.do("PUT", configPath+"?select_tags=team-a", without(t, `"id": "s1", "name": "svc"`, `"id": "s2", "name": "other"`))
+	assertProblem(t, r, 409)
+	if got := r.problemFields(); fmt.Sprint(got) != "[/services/0]" {
+		t.Fatalf("a name taken outside the selection: got fields %v; want /services/0 (%s)", got, r.body)
 	}
 	a.unchanged(before)
 }
@@ -389,5 +397,18 @@ func TestConfigAnswersInTheTypeAcceptPrefers(t *testing.T) {
 			t.Fatalf("Accept %q: got %d %s; want %d %s", tt.accept, r.status, r.header.Get("Content-Type"), tt.status, tt.want)
 		}
 	}
-	_ = http.MethodGet
+}
+
+func TestConfigBodyIsBoundedByConfigMaxBytesAndTakesJSONOrYAML(t *testing.T) {
+	a := newTestAPI(t, withAdminOptions(func(o *Options) { o.ConfigMaxBytes = 256 }))
+	before := a.snapshot()
+	assertProblem(t, a.do("PUT", configPath, configDoc), 413)
+	r := a.do("POST", configPath, "format_version: 1", h("Content-Type", "text/plain"))
+	assertProblem(t, r, 415)
+	if got := r.header.Get("Accept-Post"); got != configBody.accepted {
+		t.Fatalf("got Accept-Post %q; want %q", got, configBody.accepted)
+	}
+	a.unchanged(before)
+	a.must(200, "PUT", configPath, "format_version: \"1\"\nservices:\n  - id: s1\n    name: svc\n    url: http://127.0.0.1:9\n", h("Content-Type", "text/yaml"))
+	a.must(200, "GET", "/admin/v1/services/s1", "")
 }

@@ -153,7 +153,7 @@ func ProblemsError(problems []Problem) error {
 	}
 	code := gatehouse.ECONFLICT
 	switch {
-	case hasCode(problems, gatehouse.EINVALID):
+	case hasCode(problems, gatehouse.EINVALID) || hasCode(problems, ""):
 		code = gatehouse.EINVALID
 	case hasCode(problems, gatehouse.EUNPROCESSABLE):
 		code = gatehouse.EUNPROCESSABLE

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -124,6 +125,28 @@ func TestFieldPointer(t *testing.T) {
 	for _, tt := range tests {
 		if got := FieldPointer(tt.base, tt.field); got != tt.want {
 			t.Errorf("FieldPointer(%q, %q) = %q; want %q", tt.base, tt.field, got, tt.want)
+		}
+	}
+}
+
+// A dump omits write-only members, which the store keeps: judged without
+// a store, an entry without them is not refused for it.
+func TestCheckAcceptsAPolicyWithoutItsHiddenSecret(t *testing.T) {
+	policy := `"policies": [{"id": "jwt", "name": "jwt", "type": "auth", "config": {"jwt": {"keys": [{"kid": "k1", "alg": "HS256"%s}]}}}]`
+	for _, tt := range []struct {
+		secret string
+		ok     bool
+	}{
+		{``, true},
+		{`, "secret": "short"`, false},
+		{`, "secret": "` + strings.Repeat("s", 32) + `"`, true},
+	} {
+		doc := readDoc(t, `{"format_version": "1", `+fmt.Sprintf(policy, tt.secret)+`}`)
+		if problems := Check(doc, CheckOptions{}); (len(problems) == 0) != tt.ok {
+			t.Fatalf("secret %q: got %v; want ok %v", tt.secret, problems, tt.ok)
+		}
+		if tt.secret == `` && strings.Contains(string(doc.Policies[0].Config), "secret") {
+			t.Fatalf("Check changed the document: %s", doc.Policies[0].Config)
 		}
 	}
 }

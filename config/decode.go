@@ -61,7 +61,11 @@ func (c *collector) add(ptr, msg string) {
 	c.problems = append(c.problems, Problem{Pointer: ptr, Message: msg, Code: gatehouse.EINVALID})
 }
 
+// done returns the problems, the last one counting those left out.
 func (c *collector) done() []Problem {
+	if n := len(c.problems) - strictjson.MaxErrors; n > 0 {
+		c.problems, c.omitted = c.problems[:strictjson.MaxErrors], c.omitted+n
+	}
 	if c.omitted > 0 {
 		c.problems = append(c.problems, Problem{Message: fmt.Sprintf("has %d more problems, not listed: only the first %d are", c.omitted, strictjson.MaxErrors), Code: gatehouse.EINVALID})
 		c.omitted = 0

@@ -12,9 +12,9 @@ import (
 	"github.com/gatehouse/gatehouse/internal/strictjson"
 )
 
-// Lists are the members of a document that hold resources, in the
+// lists are the members of a document that hold resources, in the
 // order of Document's fields.
-var Lists = []string{"services", "routes", "consumers", "policies", "specs"}
+var lists = []string{"services", "routes", "consumers", "policies", "specs"}
 
 // knownMembers is how a problem at the top level names what may be there.
 const knownMembers = "a configuration document holds format_version, services, routes, consumers, policies and specs"
@@ -93,7 +93,7 @@ func (c *collector) top(root any) map[string]any {
 	for _, k := range slices.Sorted(maps.Keys(obj)) {
 		switch {
 		case k == "format_version":
-		case !slices.Contains(Lists, k):
+		case !slices.Contains(lists, k):
 			c.add("/"+doctree.EscapeToken(k), "is not a known member: "+knownMembers)
 		default:
 			if _, isList := obj[k].([]any); !isList && obj[k] != nil {

@@ -193,7 +193,7 @@ func Load(paths []string, opts LoadOptions) (*Source, []Problem) {
 		trees = append(trees, f.tree.Root)
 	}
 	merged := map[string]any{"format_version": FormatVersion}
-	for _, kind := range Lists {
+	for _, kind := range lists {
 		var list []any
 		for i, f := range src.files {
 			root, _ := trees[i].(map[string]any) // checkTop made sure

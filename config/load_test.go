@@ -352,7 +352,6 @@ func TestLoadReadsDocumentFilesOnlyInsideTheirDirectory(t *testing.T) {
 func TestLoadDocumentFileThroughAYAMLAlias(t *testing.T) {
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{
-		"c.yaml": "format_version: \"1\"\nx: 1\n",
 		"d.yaml": "format_version: \"1\"\nspecs:\n  - &s {id: a, document_file: o.yaml}\n  - *s\n",
 		"o.yaml": "openapi: 3.1.0\n",
 	})

@@ -12,9 +12,9 @@ import (
 	"github.com/gatehouse/gatehouse/internal/strictjson"
 )
 
-// Lists are the members of a document that hold resources, in the
+// lists are the members of a document that hold resources, in the
 // order of Document's fields.
-var Lists = []string{"services", "routes", "consumers", "policies", "specs"}
+var lists = []string{"services", "routes", "consumers", "policies", "specs"}
 
 // knownMembers is how a problem at the top level names what may be there.
 const knownMembers = "a configuration document holds format_version, services, routes, consumers, policies and specs"
@@ -61,7 +61,11 @@ func (c *collector) add(ptr, msg string) {
 	c.problems = append(c.problems, Problem{Pointer: ptr, Message: msg, Code: gatehouse.EINVALID})
 }
 
+// done returns the problems, the last one counting those left out.
 func (c *collector) done() []Problem {
+	if n := len(c.problems) - strictjson.MaxErrors; n > 0 {
+		c.problems, c.omitted = c.problems[:strictjson.MaxErrors], c.omitted+n
+	}
 	if c.omitted > 0 {
 		c.problems = append(c.problems, Problem{Message: fmt.Sprintf("has %d more problems, not listed: only the first %d are", c.omitted, strictjson.MaxErrors), Code: gatehouse.EINVALID})
 		c.omitted = 0
@@ -89,7 +93,7 @@ func (c *collector) top(root any) map[string]any {
 	for _, k := range slices.Sorted(maps.Keys(obj)) {
 		switch {
 		case k == "format_version":
-		case !slices.Contains(Lists, k):
+		case !slices.Contains(lists, k):
 			c.add("/"+doctree.EscapeToken(k), "is not a known member: "+knownMembers)
 		default:
 			if _, isList := obj[k].([]any); !isList && obj[k] != nil {

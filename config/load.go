@@ -43,6 +43,8 @@ type Source struct {
 	// added holds the places of values loading put in the tree (a spec's
 	// document, read from its document_file), by pointer.
 	added map[string]Pos
+	// documents are the files read as specs' documents.
+	documents []string
 }
 
 // sourceFile is one file of a Source, and where its entries went.
@@ -156,7 +158,10 @@ func fromTree(problems []doctree.Problem, file string) []Problem {
 // specs, and merges the files into one tree, each list the concatenation
 // of the files' lists in order. Every file is a document of its own, with
 // its own format_version, so that a stray YAML file in a directory is
-// refused rather than silently read. Problems carry their place (a Pos
+// refused rather than silently read; a directory's file that a spec names
+// as its document_file is that document, not a configuration file. A
+// document_file's text is taken as it is, without env substitution: it
+// is served back as written. Problems carry their place (a Pos
 // with Line 0 is about a file as a whole); the Source is returned with
 // them, to place the problems later stages find, but its tree is not to
 // be applied.
@@ -188,7 +193,7 @@ func Load(paths []string, opts LoadOptions) (*Source, []Problem) {
 		trees = append(trees, f.tree.Root)
 	}
 	merged := map[string]any{"format_version": FormatVersion}
-	for _, kind := range Lists {
+	for _, kind := range lists {
 		var list []any
 		for i, f := range src.files {
 			root, _ := trees[i].(map[string]any) // checkTop made sure
@@ -203,13 +208,25 @@ func Load(paths []string, opts LoadOptions) (*Source, []Problem) {
 		}
 	}
 	src.Root = merged
-	var c located
+	var c collector
+	c.problems = problems
 	substitute(merged, "", env, &c)
 	src.documentFiles(&c)
-	for _, p := range c.problems {
-		problems = append(problems, src.Locate(p))
+	for i, p := range c.problems {
+		c.problems[i] = src.Locate(p)
 	}
-	return src, problems
+	return src, c.done()
+}
+
+// Files returns the files Load read: the configuration files merged, in
+// order, then the documents read for specs' document_file. A caller
+// watching for changes watches these (and the directories named).
+func (s *Source) Files() []string {
+	var out []string
+	for _, f := range s.files {
+		out = append(out, f.name)
+	}
+	return append(out, s.documents...)
 }
 
 // namedDocumentFiles returns the files that the documents name as
@@ -236,13 +253,6 @@ func namedDocumentFiles(files []*listedFile) []os.FileInfo {
 		}
 	}
 	return out
-}
-
-// located collects problems that Load places once the merge is done.
-type located struct{ problems []Problem }
-
-func (c *located) add(ptr, msg string) {
-	c.problems = append(c.problems, Problem{Pointer: ptr, Message: msg, Code: gatehouse.EINVALID})
 }
 
 // isDocumentFile reports whether a directory's entry is one Load reads.
@@ -366,7 +376,7 @@ func checkTop(f *listedFile) []Problem {
 
 // substitute replaces every ${{ env "GATEHOUSE_VAR_NAME" }} in the
 // string values of v (not in keys: they are the format's names).
-func substitute(v any, ptr string, env func(string) (string, bool), c *located) {
+func substitute(v any, ptr string, env func(string) (string, bool), c *collector) {
 	switch v := v.(type) {
 	case map[string]any:
 		for k, e := range v {
@@ -390,7 +400,7 @@ func substitute(v any, ptr string, env func(string) (string, bool), c *located) 
 // expand substitutes the env expressions of one string. Text that opens
 // an expression but is not one is refused rather than kept: a mistyped
 // expression for a secret must not become the secret.
-func expand(s, ptr string, env func(string) (string, bool), c *located) string {
+func expand(s, ptr string, env func(string) (string, bool), c *collector) string {
 	const open, close = "${{", "}}"
 	if !strings.Contains(s, open) {
 		return s
@@ -447,7 +457,7 @@ func envName(inner string) (string, bool) {
 
 // documentFiles reads each spec's document_file into its document, and
 // takes its media type from the file's extension unless one is given.
-func (s *Source) documentFiles(c *located) {
+func (s *Source) documentFiles(c *collector) {
 	specs, _ := s.Root.(map[string]any)["specs"].([]any)
 	for i, e := range specs {
 		spec, ok := e.(map[string]any)
@@ -474,6 +484,7 @@ func (s *Source) documentFiles(c *located) {
 			c.add(ptr+"/document_file", msg)
 			continue
 		}
+		s.documents = append(s.documents, filepath.Join(filepath.Dir(at.File), name))
 		// A copy: an entry reached through a YAML alias is shared.
 		spec = maps.Clone(spec)
 		delete(spec, "document_file")

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/strictjson"
 )
 
 // writeFiles writes name -> content under dir, making directories; a
@@ -98,6 +99,9 @@ func TestLoadReadsOneFileWithItsSpecDocument(t *testing.T) {
 				t.Fatal(err)
 			}
 			s := doc.Specs[0]
+			if got, want := src.Files(), []string{tc.file, "testdata/orders-openapi.yaml"}; !reflect.DeepEqual(got, want) {
+				t.Errorf("got files %v; want %v", got, want)
+			}
 			if s.Document != string(want) || s.MediaType != gatehouse.SpecYAML || s.DocumentFile != "" {
 				t.Errorf("got spec document %q, media type %q, document_file %q; want the file's text as YAML, and no document_file", s.Document, s.MediaType, s.DocumentFile)
 			}
@@ -189,6 +193,11 @@ func TestLoadReadsAConfigMapDirectoryOnce(t *testing.T) {
 	}
 	if p := src.Position("/routes/0"); p == nil || p.File != filepath.Join(dir, "routes.yaml") {
 		t.Errorf("got place %v; want routes.yaml as the directory lists it", p)
+	}
+	// spec.json is the spec's document, not a configuration file.
+	want := []string{filepath.Join(dir, "routes.yaml"), filepath.Join(dir, "services.yaml"), filepath.Join(dir, "spec.json")}
+	if got := src.Files(); !reflect.DeepEqual(got, want) {
+		t.Errorf("got files %v; want %v", got, want)
 	}
 }
 
@@ -297,6 +306,7 @@ func TestLoadReadsDocumentFilesOnlyInsideTheirDirectory(t *testing.T) {
 	}{
 		{"next to the file", "{id: s, document_file: o.yaml}", map[string]string{"o.yaml": "openapi: 3.1.0\n"}, "openapi: 3.1.0\n", gatehouse.SpecYAML, ""},
 		{"in a subdirectory, JSON", "{id: s, document_file: specs/o.json}", map[string]string{"specs/o.json": "{}"}, "{}", gatehouse.SpecJSON, ""},
+		{"its text is kept as written", "{id: s, document_file: o.yaml}", map[string]string{"o.yaml": `x: ${{ env "HOME" }}`}, `x: ${{ env "HOME" }}`, gatehouse.SpecYAML, ""},
 		{".yml", "{id: s, document_file: o.yml}", map[string]string{"o.yml": "x"}, "x", gatehouse.SpecYAML, ""},
 		{"a media type given is kept", "{id: s, document_file: o.txt, media_type: application/vnd.oai.openapi}", map[string]string{"o.txt": "x"}, "x", "application/vnd.oai.openapi", ""},
 		{"an unknown extension sets none", "{id: s, document_file: o.txt}", map[string]string{"o.txt": "x"}, "x", "", ""},
@@ -342,7 +352,6 @@ func TestLoadReadsDocumentFilesOnlyInsideTheirDirectory(t *testing.T) {
 func TestLoadDocumentFileThroughAYAMLAlias(t *testing.T) {
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{
-		"c.yaml": "format_version: \"1\"\nx: 1\n",
 		"d.yaml": "format_version: \"1\"\nspecs:\n  - &s {id: a, document_file: o.yaml}\n  - *s\n",
 		"o.yaml": "openapi: 3.1.0\n",
 	})
@@ -411,5 +420,22 @@ func TestLoadRefusesFilesThatAreNotDocuments(t *testing.T) {
 func TestLoadWithoutPathsIsAProblem(t *testing.T) {
 	if _, problems := Load(nil, LoadOptions{}); len(problems) != 1 {
 		t.Errorf("got %v; want one problem", describe(problems))
+	}
+}
+
+func TestLoadListsAtMostMaxErrorsProblems(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	b.WriteString("format_version: \"1\"\nroutes:\n")
+	for i := range 150 {
+		fmt.Fprintf(&b, "  - {id: r%d, name: '${{ env \"GATEHOUSE_VAR_UNSET\" }}'}\n", i)
+	}
+	writeFiles(t, dir, map[string]string{"a.yaml": b.String()})
+	_, problems := Load([]string{filepath.Join(dir, "a.yaml")}, LoadOptions{Env: func(string) (string, bool) { return "", false }})
+	if len(problems) != strictjson.MaxErrors+1 {
+		t.Fatalf("got %d problems; want %d and one counting the rest", len(problems), strictjson.MaxErrors+1)
+	}
+	if last := problems[len(problems)-1]; !strings.Contains(last.Message, "50 more") {
+		t.Errorf("got last problem %+v; want one counting 50 more", last)
 	}
 }

@@ -53,14 +53,14 @@ func TestReadPositionsEveryValue(t *testing.T) {
 			"/routes/0/paths/1": {3, 34}, // "/é" is four bytes but three characters
 			"/n":                {5, 8},
 		}},
-		{"YAML", "routes:\n  - id: r1\n    paths: [/a, /b]\nn: 1\n", map[string]Pos{
+		{"YAML", "routes:\n  - id: r1\n    paths: [/é, /b]\nn: 1\n", map[string]Pos{
 			"":                  {1, 1},
 			"/routes":           {2, 3},
 			"/routes/0":         {2, 5},
 			"/routes/0/id":      {2, 9},
 			"/routes/0/paths":   {3, 12},
 			"/routes/0/paths/0": {3, 13},
-			"/routes/0/paths/1": {3, 17},
+			"/routes/0/paths/1": {3, 17}, // characters, as for JSON
 			"/n":                {4, 4},
 		}},
 		{"YAML alias: the alias has a place, its expansion none", "a: &x {b: 1}\nc: *x\n", map[string]Pos{

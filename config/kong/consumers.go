@@ -142,6 +142,9 @@ func (c *conv) keyAuth(o *obj, path string, owner *consumer) {
 		c.drop(o.node, path, "key-auth credential", fmt.Sprintf("gatehouse keys are %d to %d printable ASCII characters; issue a new key", gatehouse.MinKeyLength, gatehouse.MaxSecretLength))
 		return
 	}
+	if !c.unique("key:"+gatehouse.HashToken(key), o, path, "key-auth credential", "its key") {
+		return
+	}
 	cr := c.credential(o, path, owner, gatehouse.CredentialKeyAuth, "key")
 	// The file keeps the key's hash only, as the store does.
 	cr.KeyHash = gatehouse.HashToken(key)
@@ -162,6 +165,9 @@ func (c *conv) basicAuth(o *obj, path string, owner *consumer) {
 		c.drop(o.node, path, "basic-auth credential", fmt.Sprintf("gatehouse passwords are %d to %d printable ASCII characters; set a new password", gatehouse.MinPasswordLength, gatehouse.MaxSecretLength))
 		return
 	}
+	if !c.unique("basic:"+user, o, path, "basic-auth credential", "its username") {
+		return
+	}
 	cr := c.credential(o, path, owner, gatehouse.CredentialBasicAuth, "basic")
 	cr.Username = user
 	// A salt unique to the credential but not to the conversion, so that
@@ -170,6 +176,18 @@ func (c *conv) basicAuth(o *obj, path string, owner *consumer) {
 	salt := sha256.Sum256([]byte("gatehouse kong basic-auth\x00" + owner.gh.Name + "\x00" + user))
 	cr.PasswordHash = string(gatehouse.HashPasswordSalt(pw, salt[:16]))
 	owner.gh.Credentials = append(owner.gh.Credentials, cr)
+}
+
+// unique records a credential's unique key, or reports that an earlier
+// credential holds it (Kong refuses that too; gatehouse could not tell
+// the two apart).
+func (c *conv) unique(key string, o *obj, path, what, part string) bool {
+	if first, dup := c.seen[key]; dup {
+		c.drop(o.node, path, what, part+" repeats that of "+first)
+		return false
+	}
+	c.seen[key] = path
+	return true
 }
 
 func printableASCII(s string) bool {

@@ -133,6 +133,11 @@ type conv struct {
 	plugins    []*plugin
 	// jwtSecrets are the consumers' jwt_secrets, for the jwt plugins.
 	jwtSecrets []*jwtSecret
+	// fileTags are decK's _info.select_tags, which every entity carries.
+	fileTags []string
+	// seen holds the unique keys of the credentials converted (a key's
+	// hash, a basic-auth username), each with its path.
+	seen map[string]string
 }
 
 func (c *conv) pos(n *yaml.Node) config.Pos {
@@ -180,6 +185,14 @@ var topLevel = map[string]string{
 
 func (c *conv) convert(o *obj) {
 	c.transform = c.boolean(o, "_transform", true)
+	c.seen = map[string]string{}
+	if info := c.object(o.get("_info")); info != nil {
+		// decK's select_tags: every entity of the file carries them.
+		c.fileTags = c.tags(info, "_info", "select_tags")
+		if info.has("defaults") {
+			c.dropField(info, "_info", "defaults", "decK's entity defaults are not applied; the conversion uses Kong's own defaults")
+		}
+	}
 	c.upstreams = map[string]*upstream{}
 	c.serviceBy, c.routeBy, c.consumerBy = map[string]*service{}, map[string]*route{}, map[string]*consumer{}
 	for _, k := range o.keys {
@@ -313,12 +326,16 @@ func shorten(s string, n int) string {
 
 // tags converts an entity's tags: those that are not gatehouse tag names,
 // and those past gatehouse.MaxTags, are reported.
-func (c *conv) tags(o *obj, path string) []string {
+func (c *conv) tags(o *obj, path string, member ...string) []string {
+	key := "tags"
+	if len(member) > 0 {
+		key = member[0]
+	}
 	var out []string
 	seen := map[string]bool{}
-	for i, n := range c.items(o.get("tags")) {
+	for i, n := range c.items(o.get(key)) {
 		n = c.deref(n)
-		p := fmt.Sprintf("%s.tags[%d]", path, i)
+		p := fmt.Sprintf("%s.%s[%d]", path, key, i)
 		switch {
 		case n.Kind != yaml.ScalarNode || !gatehouse.ValidName(n.Value):
 			c.drop(n, p, "tag "+strconv.Quote(n.Value), "is not a gatehouse tag: "+gatehouse.NameRule)
@@ -328,6 +345,12 @@ func (c *conv) tags(o *obj, path string) []string {
 		default:
 			seen[n.Value] = true
 			out = append(out, n.Value)
+		}
+	}
+	for _, t := range c.fileTags {
+		if !seen[t] && len(out) < gatehouse.MaxTags {
+			seen[t] = true
+			out = append(out, t)
 		}
 	}
 	return out

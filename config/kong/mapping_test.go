@@ -196,6 +196,10 @@ func TestConvertReportsEachDropWithItsPlace(t *testing.T) {
 		{"ip restriction status", svc + "plugins:\n- name: ip-restriction\n  config: {deny: [10.0.0.1], status: 404}\n", "plugins[0].config.status", "403", 7, nil},
 		{"upstream algorithm", "_format_version: \"3.0\"\nupstreams:\n- name: u\n  algorithm: least-connections\n  targets: [{target: 'a:80'}]\n", "upstreams[0].algorithm", "round robin", 4, nil},
 		{"upstream without targets", "_format_version: \"3.0\"\nupstreams:\n- name: u\nservices:\n- name: s\n  host: u\n", "services[0]", "no targets", 5, nil},
+		{"decK defaults", "_format_version: \"3.0\"\n_info:\n  defaults: {service: {retries: 1}}\n", "_info.defaults", "Kong's own defaults", 3, nil},
+		{"regex priority", svc + "  routes:\n  - name: r\n    paths: ['~/r/[^/]+$']\n    regex_priority: 5\n", "services[0].routes[0].regex_priority", "specificity", 8, []string{"r"}},
+		{"repeated key", svc + "consumers:\n- username: c\n  keyauth_credentials: [{key: 0123456789abcdef0123}]\n- username: d\n  keyauth_credentials: [{key: 0123456789abcdef0123}]\n", "consumers[1].keyauth_credentials[0]", "repeats that of consumers[0].keyauth_credentials[0]", 9, nil},
+		{"repeated basic-auth username", svc + "consumers:\n- username: c\n  basicauth_credentials: [{username: u, password: password-1}]\n- username: d\n  basicauth_credentials: [{username: u, password: password-2}]\n", "consumers[1].basicauth_credentials[0]", "its username repeats", 9, nil},
 		{"consumer hmac credentials", svc + "consumers:\n- username: c\n  hmacauth_credentials: [{username: c, secret: s}]\n", "consumers[0].hmacauth_credentials", "HMAC", 7, nil},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
@@ -476,5 +480,42 @@ func TestConvertBoundsAliasExpansion(t *testing.T) {
 	_, _, err := Convert([]byte(b.String()), "in.yml")
 	if err == nil || !strings.Contains(err.Error(), fmt.Sprint(maxVisits)) {
 		t.Fatalf("err = %v; want the bound on values read", err)
+	}
+}
+
+// TestConvertCarriesTags: an entity's tags, and decK's _info.select_tags
+// on every entity, as a team's sync selects them.
+func TestConvertCarriesTags(t *testing.T) {
+	in := `_format_version: "3.0"
+_info:
+  select_tags: [team-a]
+services:
+- name: s
+  url: http://s.internal
+  tags: [web, team-a]
+  routes: [{name: r, paths: [/r]}]
+  plugins: [{name: basic-auth, tags: [auth]}]
+consumers:
+- username: c
+  basicauth_credentials: [{username: c, password: password-1, tags: [login]}]
+`
+	doc, dropped := convert(t, in)
+	if len(dropped) > 0 {
+		t.Fatalf("dropped %v", dropped)
+	}
+	for _, tc := range []struct {
+		what string
+		got  []string
+		want []string
+	}{
+		{"service", doc.Services[0].Tags, []string{"web", "team-a"}},
+		{"route", doc.Routes[0].Tags, []string{"team-a"}},
+		{"policy", doc.Policies[0].Tags, []string{"auth", "team-a"}},
+		{"consumer", doc.Consumers[0].Tags, []string{"team-a"}},
+		{"credential", doc.Consumers[0].Credentials[0].Tags, []string{"login", "team-a"}},
+	} {
+		if !slices.Equal(tc.got, tc.want) {
+			t.Errorf("%s tags %v; want %v", tc.what, tc.got, tc.want)
+		}
 	}
 }

@@ -135,7 +135,7 @@ func (c *conv) finishPlugins() {
 		case ok:
 			cfg := c.object(p.o.get("config"))
 			if cfg == nil {
-				cfg = &obj{m: map[string]field{}}
+				cfg = &obj{node: p.o.node, m: map[string]field{}}
 			}
 			conv(c, p, cfg)
 		case guards[p.name]:

@@ -415,15 +415,14 @@ func (c *conv) convertRoute(o *obj, path string, svc *service) (*gatehouse.Route
 		// Kong routes with only methods match any host and path.
 		r.Paths = []string{"/*"}
 	}
-	if v, ok := c.integer(o, "regex_priority"); ok && v != 0 {
-		if regex {
-			// Kong orders regex routes by regex_priority; gatehouse's
-			// priority orders every route, which for the regex routes
-			// that convert (exact and parameter paths, which outrank
-			// prefixes in gatehouse as regexes do in Kong) keeps that
-			// order.
-			r.Priority = min(max(v, -gatehouse.MaxPriority), gatehouse.MaxPriority)
-		}
+	if v, ok := c.integer(o, "regex_priority"); ok && v != 0 && regex {
+		// Kong ranks regex routes by regex_priority only among routes
+		// with as many match conditions; gatehouse's priority outranks
+		// everything, hosts included, so carrying it over would let this
+		// route win requests Kong gave a route with hosts. Without it,
+		// gatehouse ranks the converted patterns by specificity, which is
+		// what regex_priority usually spells out.
+		c.dropField(o, path, "regex_priority", "gatehouse ranks overlapping routes by specificity (an exact path over a prefix, a literal segment over a {param}); its priority would also outrank routes with hosts, which Kong's regex_priority does not")
 	}
 	if c.boolean(o, "preserve_host", false) {
 		c.dropField(o, path, "preserve_host", "gatehouse sends the upstream's own host in Host")

@@ -174,20 +174,7 @@ func (c *conv) finishPlugins() {
 // route's jwt: both auth policies), the route lists every policy of the
 // type itself.
 func (c *conv) resolve(r *route) {
-	var effective []*plugin
-	names := map[string]bool{}
-	for _, level := range [][]*plugin{c.pluginsOf(scope{route: r}), c.pluginsOf(scope{service: r.svc}), c.pluginsOf(scope{})} {
-		seen := map[string]bool{}
-		for _, p := range level {
-			if !names[p.name] {
-				effective = append(effective, p)
-				seen[p.name] = true
-			}
-		}
-		for n := range seen {
-			names[n] = true
-		}
-	}
+	effective := c.effective(r)
 	var limit int64
 	for _, p := range effective {
 		if p.failed != "" && r.guarded == "" {
@@ -244,6 +231,26 @@ func (c *conv) resolve(r *route) {
 		}
 		r.gh.Policies = append(kept, w...)
 	}
+}
+
+// effective returns the plugins Kong ran for r: of each name, those of
+// the most specific level that has it.
+func (c *conv) effective(r *route) []*plugin {
+	var out []*plugin
+	names := map[string]bool{}
+	for _, level := range [][]*plugin{c.pluginsOf(scope{route: r}), c.pluginsOf(scope{service: r.svc}), c.pluginsOf(scope{})} {
+		here := map[string]bool{}
+		for _, p := range level {
+			if !names[p.name] {
+				out = append(out, p)
+				here[p.name] = true
+			}
+		}
+		for n := range here {
+			names[n] = true
+		}
+	}
+	return out
 }
 
 func sameSet(a, b []string) bool {

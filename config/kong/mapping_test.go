@@ -229,6 +229,7 @@ func TestConvertReportsEachDropWithItsPlace(t *testing.T) {
 		{"size limit unit", svc + "plugins:\n- name: request-size-limiting\n  config: {size_unit: gigabytes}\n", "plugins[0]", "size_unit", 6, nil},
 		{"upstream hashing", "_format_version: \"3.0\"\nupstreams:\n- name: u\n  hash_on: ip\n", "upstreams[0].hash_on", "consistent hashing", 4, nil},
 		{"target of an unknown upstream", "_format_version: \"3.0\"\ntargets:\n- upstream: nope\n  target: a:80\n", "targets[0]", "no upstream", 3, nil},
+		{"shadowing plugin that did not convert", svc + "  plugins: [{name: rate-limiting, config: {minute: 5}}]\n  routes:\n  - name: r\n    paths: [/r]\n    plugins: [{name: rate-limiting, config: {day: 5}}]\n", "services[0].routes[0]", "gatehouse applies rate-limiting-s-minute to it", 7, []string{"r"}},
 		{"consumer hmac credentials", svc + "consumers:\n- username: c\n  hmacauth_credentials: [{username: c, secret: s}]\n", "consumers[0].hmacauth_credentials", "HMAC", 7, nil},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {

@@ -221,6 +221,14 @@ func (c *conv) resolve(r *route) {
 		if sameSet(w, got) {
 			continue
 		}
+		if len(w) == 0 {
+			// The route's own plugin of the name did not convert, and in
+			// Kong it shadowed the less specific one; a gatehouse route
+			// cannot list "none", so the less specific one applies.
+			c.drop(r.node, r.path, r.what, fmt.Sprintf("gatehouse applies %s to it, which Kong did not: Kong ran the route's (or its service's) own plugin of that name instead, which did not convert",
+				strings.Join(got, ", ")))
+			continue
+		}
 		// Only the route's own policies of the type are in its list.
 		ownIDs := byType(own, typ)
 		kept := r.gh.Policies[:0:0]

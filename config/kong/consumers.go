@@ -3,8 +3,10 @@ package kong
 import (
 	"crypto/sha256"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/config"
@@ -142,6 +144,9 @@ func (c *conv) keyAuth(o *obj, path string, owner *consumer) {
 		c.drop(o.node, path, "key-auth credential", fmt.Sprintf("gatehouse keys are %d to %d printable ASCII characters; issue a new key", gatehouse.MinKeyLength, gatehouse.MaxSecretLength))
 		return
 	}
+	if !c.unique("key:"+gatehouse.HashToken(key), o, path, "key-auth credential", "its key") {
+		return
+	}
 	cr := c.credential(o, path, owner, gatehouse.CredentialKeyAuth, "key")
 	// The file keeps the key's hash only, as the store does.
 	cr.KeyHash = gatehouse.HashToken(key)
@@ -162,14 +167,29 @@ func (c *conv) basicAuth(o *obj, path string, owner *consumer) {
 		c.drop(o.node, path, "basic-auth credential", fmt.Sprintf("gatehouse passwords are %d to %d printable ASCII characters; set a new password", gatehouse.MinPasswordLength, gatehouse.MaxSecretLength))
 		return
 	}
+	if !c.unique("basic:"+user, o, path, "basic-auth credential", "its username") {
+		return
+	}
 	cr := c.credential(o, path, owner, gatehouse.CredentialBasicAuth, "basic")
 	cr.Username = user
 	// A salt unique to the credential but not to the conversion, so that
 	// converting twice writes the same hash; never derived from the
 	// password, which would make the salt a fast hash of it.
 	salt := sha256.Sum256([]byte("gatehouse kong basic-auth\x00" + owner.gh.Name + "\x00" + user))
-	cr.PasswordHash = string(gatehouse.HashPasswordSalt(pw, salt[:16]))
+	c.passwords = append(c.passwords, password{cr, pw, salt[:16]})
 	owner.gh.Credentials = append(owner.gh.Credentials, cr)
+}
+
+// unique records a credential's unique key, or reports that an earlier
+// credential holds it (Kong refuses that too; gatehouse could not tell
+// the two apart).
+func (c *conv) unique(key string, o *obj, path, what, part string) bool {
+	if first, dup := c.seen[key]; dup {
+		c.drop(o.node, path, what, part+" repeats that of "+first)
+		return false
+	}
+	c.seen[key] = path
+	return true
 }
 
 func printableASCII(s string) bool {
@@ -215,6 +235,33 @@ func (c *conv) jwtSecret(o *obj, path string, owner *consumer) {
 	owner.jwt = append(owner.jwt, j)
 }
 
+// password is a basic-auth credential's password waiting to be hashed.
+type password struct {
+	cr       *config.Credential
+	password string
+	salt     []byte
+}
+
+// hashPasswords hashes the basic-auth passwords on every core: each
+// takes PBKDF2's deliberate 20 ms or so, and a Kong file may hold
+// thousands.
+func (c *conv) hashPasswords() {
+	jobs := make(chan password)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(c.passwords)) {
+		wg.Go(func() {
+			for j := range jobs {
+				j.cr.PasswordHash = string(gatehouse.HashPasswordSalt(j.password, j.salt))
+			}
+		})
+	}
+	for _, j := range c.passwords {
+		jobs <- j
+	}
+	close(jobs)
+	wg.Wait()
+}
+
 // finishConsumers gives each consumer its id and adds it to the document.
 //
 // Kong's jwt plugin finds a token's credential by the token's iss claim
@@ -224,6 +271,7 @@ func (c *conv) jwtSecret(o *obj, path string, owner *consumer) {
 // accepted name it as before. A consumer's further jwt secrets (or one
 // whose key cannot be an id) would name no consumer, and are left out.
 func (c *conv) finishConsumers() {
+	c.hashPasswords()
 	for _, cs := range c.consumers {
 		var keep []*jwtSecret
 		for _, j := range cs.jwt {

@@ -3,21 +3,30 @@
 // configuration document.
 //
 // Whatever has an exact gatehouse equivalent is converted; whatever has
-// none is left out and reported as a Dropped entry with its place in the
-// input and why, and the rest is still converted. The conversion never
-// widens what a route lets through: a route whose match or whose
-// guarding plugin (authentication, acl, ip-restriction,
-// request-termination) cannot be converted is left out rather than
-// served with less than Kong checked. Converting the same input twice
-// gives the same document, ids and password hashes included.
+// none is left out, or converted with a difference, and reported as a
+// Dropped entry with its place in the input and why, and the rest is
+// still converted. A route is never served with less than Kong checked:
+// one whose match condition (headers, SNIs, a regex with no exact
+// pattern, ...) or whose guarding plugin (authentication, acl,
+// ip-restriction, request-termination) does not convert is left out. The
+// one reported exception is the jwt plugin: Kong ties each secret to its
+// consumer, gatehouse lets any of a policy's keys sign for any consumer.
+// Converting the same input twice gives the same document, ids and
+// password hashes included, and secrets are written only as hashes.
 //
-// Known differences that are not reported per entity, because every
-// conversion has them: gatehouse never forwards credentials upstream
-// (Kong's hide_credentials: false did); Kong's route precedence (more
-// match conditions first, regex paths before prefixes by regex_priority)
-// and gatehouse's (priority, then host, path and method specificity)
-// agree on ordinary configurations but can differ where routes overlap;
-// group names compare case-insensitively in gatehouse.
+// Differences every conversion has, and so not reported entity by
+// entity: gatehouse never forwards credentials upstream (Kong's
+// hide_credentials: false did) and sends X-Consumer-ID (the gatehouse
+// consumer id), X-Consumer-Username and X-Consumer-Groups, not
+// X-Consumer-Custom-ID, X-Credential-Identifier or X-Anonymous-Consumer;
+// rate limits count by GCRA (a period's requests may come at once, then
+// evenly) where Kong counts fixed windows, and a plugin's several windows
+// become several rate-limit policies, all of which apply, rather than
+// the tightest alone; Kong's route precedence (more match conditions
+// first, regex paths before prefixes by regex_priority) and gatehouse's
+// (priority, then host, path and method specificity) agree on ordinary
+// configurations but can differ where routes overlap; group names
+// compare case-insensitively in gatehouse.
 package kong
 
 import (
@@ -133,6 +142,13 @@ type conv struct {
 	plugins    []*plugin
 	// jwtSecrets are the consumers' jwt_secrets, for the jwt plugins.
 	jwtSecrets []*jwtSecret
+	// fileTags are decK's _info.select_tags, which every entity carries.
+	fileTags []string
+	// passwords wait to be hashed, all at once (hashPasswords).
+	passwords []password
+	// seen holds the unique keys of the credentials converted (a key's
+	// hash, a basic-auth username), each with its path.
+	seen map[string]string
 }
 
 func (c *conv) pos(n *yaml.Node) config.Pos {
@@ -180,6 +196,14 @@ var topLevel = map[string]string{
 
 func (c *conv) convert(o *obj) {
 	c.transform = c.boolean(o, "_transform", true)
+	c.seen = map[string]string{}
+	if info := c.object(o.get("_info")); info != nil {
+		// decK's select_tags: every entity of the file carries them.
+		c.fileTags = c.tags(info, "_info", "select_tags")
+		if info.has("defaults") {
+			c.dropField(info, "_info", "defaults", "decK's entity defaults are not applied; the conversion uses Kong's own defaults")
+		}
+	}
 	c.upstreams = map[string]*upstream{}
 	c.serviceBy, c.routeBy, c.consumerBy = map[string]*service{}, map[string]*route{}, map[string]*consumer{}
 	for _, k := range o.keys {
@@ -313,12 +337,16 @@ func shorten(s string, n int) string {
 
 // tags converts an entity's tags: those that are not gatehouse tag names,
 // and those past gatehouse.MaxTags, are reported.
-func (c *conv) tags(o *obj, path string) []string {
+func (c *conv) tags(o *obj, path string, member ...string) []string {
+	key := "tags"
+	if len(member) > 0 {
+		key = member[0]
+	}
 	var out []string
 	seen := map[string]bool{}
-	for i, n := range c.items(o.get("tags")) {
+	for i, n := range c.items(o.get(key)) {
 		n = c.deref(n)
-		p := fmt.Sprintf("%s.tags[%d]", path, i)
+		p := fmt.Sprintf("%s.%s[%d]", path, key, i)
 		switch {
 		case n.Kind != yaml.ScalarNode || !gatehouse.ValidName(n.Value):
 			c.drop(n, p, "tag "+strconv.Quote(n.Value), "is not a gatehouse tag: "+gatehouse.NameRule)
@@ -328,6 +356,12 @@ func (c *conv) tags(o *obj, path string) []string {
 		default:
 			seen[n.Value] = true
 			out = append(out, n.Value)
+		}
+	}
+	for _, t := range c.fileTags {
+		if !seen[t] && len(out) < gatehouse.MaxTags {
+			seen[t] = true
+			out = append(out, t)
 		}
 	}
 	return out

@@ -135,7 +135,7 @@ func (c *conv) finishPlugins() {
 		case ok:
 			cfg := c.object(p.o.get("config"))
 			if cfg == nil {
-				cfg = &obj{m: map[string]field{}}
+				cfg = &obj{node: p.o.node, m: map[string]field{}}
 			}
 			conv(c, p, cfg)
 		case guards[p.name]:
@@ -174,20 +174,7 @@ func (c *conv) finishPlugins() {
 // route's jwt: both auth policies), the route lists every policy of the
 // type itself.
 func (c *conv) resolve(r *route) {
-	var effective []*plugin
-	names := map[string]bool{}
-	for _, level := range [][]*plugin{c.pluginsOf(scope{route: r}), c.pluginsOf(scope{service: r.svc}), c.pluginsOf(scope{})} {
-		seen := map[string]bool{}
-		for _, p := range level {
-			if !names[p.name] {
-				effective = append(effective, p)
-				seen[p.name] = true
-			}
-		}
-		for n := range seen {
-			names[n] = true
-		}
-	}
+	effective := c.effective(r)
 	var limit int64
 	for _, p := range effective {
 		if p.failed != "" && r.guarded == "" {
@@ -234,6 +221,14 @@ func (c *conv) resolve(r *route) {
 		if sameSet(w, got) {
 			continue
 		}
+		if len(w) == 0 {
+			// The route's own plugin of the name did not convert, and in
+			// Kong it shadowed the less specific one; a gatehouse route
+			// cannot list "none", so the less specific one applies.
+			c.drop(r.node, r.path, r.what, fmt.Sprintf("gatehouse applies %s to it, which Kong did not: Kong ran the route's (or its service's) own plugin of that name instead, which did not convert",
+				strings.Join(got, ", ")))
+			continue
+		}
 		// Only the route's own policies of the type are in its list.
 		ownIDs := byType(own, typ)
 		kept := r.gh.Policies[:0:0]
@@ -244,6 +239,26 @@ func (c *conv) resolve(r *route) {
 		}
 		r.gh.Policies = append(kept, w...)
 	}
+}
+
+// effective returns the plugins Kong ran for r: of each name, those of
+// the most specific level that has it.
+func (c *conv) effective(r *route) []*plugin {
+	var out []*plugin
+	names := map[string]bool{}
+	for _, level := range [][]*plugin{c.pluginsOf(scope{route: r}), c.pluginsOf(scope{service: r.svc}), c.pluginsOf(scope{})} {
+		here := map[string]bool{}
+		for _, p := range level {
+			if !names[p.name] {
+				out = append(out, p)
+				here[p.name] = true
+			}
+		}
+		for n := range here {
+			names[n] = true
+		}
+	}
+	return out
 }
 
 func sameSet(a, b []string) bool {

@@ -357,6 +357,36 @@ func (c *conv) convertRoute(o *obj, path string, svc *service) (*gatehouse.Route
 	r.ServiceID = svc.gh.ID
 	r.Tags = c.tags(o, path)
 	r.StripPath = c.boolean(o, "strip_path", true)
+	regex, why := c.routeMatch(o, path, r)
+	if why != "" {
+		return nil, why
+	}
+	if v, ok := c.integer(o, "regex_priority"); ok && v != 0 && regex {
+		// Kong ranks regex routes by regex_priority only among routes
+		// with as many match conditions; gatehouse's priority outranks
+		// everything, hosts included, so carrying it over would let this
+		// route win requests Kong gave a route with hosts. Without it,
+		// gatehouse ranks the converted patterns by specificity, which is
+		// what regex_priority usually spells out.
+		c.dropField(o, path, "regex_priority", "gatehouse ranks overlapping routes by specificity (an exact path over a prefix, a literal segment over a {param}); its priority would also outrank routes with hosts, which Kong's regex_priority does not")
+	}
+	if c.boolean(o, "preserve_host", false) {
+		c.dropField(o, path, "preserve_host", "gatehouse sends the upstream's own host in Host")
+	}
+	if s, _ := c.str(o, "path_handling"); s == "v1" {
+		c.dropField(o, path, "path_handling", "gatehouse joins the service's path and the request's as Kong's v0 does (one slash between them)")
+	}
+	if inv, unp := gatehouse.NormalizeAndCheck(r); len(inv)+len(unp) > 0 {
+		all := append(inv, unp...)
+		return nil, fmt.Sprintf("converts to a route gatehouse refuses: %s %s", all[0].Field, all[0].Message)
+	}
+	return r, ""
+}
+
+// routeMatch converts a route's hosts, paths and methods into r,
+// reporting each that does not convert, and says whether a regex path
+// converted, or why the route cannot be converted at all.
+func (c *conv) routeMatch(o *obj, path string, r *gatehouse.Route) (regex bool, why string) {
 	hadHosts, hadPaths, hadMethods := false, false, false
 	for i, n := range c.items(o.get("hosts")) {
 		hadHosts = true
@@ -375,7 +405,6 @@ func (c *conv) convertRoute(o *obj, path string, svc *service) (*gatehouse.Route
 			r.Hosts = append(r.Hosts, h)
 		}
 	}
-	regex := false
 	for i, n := range c.items(o.get("paths")) {
 		hadPaths = true
 		n = c.deref(n)
@@ -406,36 +435,16 @@ func (c *conv) convertRoute(o *obj, path string, svc *service) (*gatehouse.Route
 	// would take requests Kong never sent to it.
 	switch {
 	case hadHosts && len(r.Hosts) == 0:
-		return nil, "none of its hosts converts"
+		return false, "none of its hosts converts"
 	case hadPaths && len(r.Paths) == 0:
-		return nil, "none of its paths converts"
+		return false, "none of its paths converts"
 	case hadMethods && len(r.Methods) == 0:
-		return nil, "none of its methods converts"
+		return false, "none of its methods converts"
 	case len(r.Hosts) == 0 && len(r.Paths) == 0:
 		// Kong routes with only methods match any host and path.
 		r.Paths = []string{"/*"}
 	}
-	if v, ok := c.integer(o, "regex_priority"); ok && v != 0 {
-		if regex {
-			// Kong orders regex routes by regex_priority; gatehouse's
-			// priority orders every route, which for the regex routes
-			// that convert (exact and parameter paths, which outrank
-			// prefixes in gatehouse as regexes do in Kong) keeps that
-			// order.
-			r.Priority = min(max(v, -gatehouse.MaxPriority), gatehouse.MaxPriority)
-		}
-	}
-	if c.boolean(o, "preserve_host", false) {
-		c.dropField(o, path, "preserve_host", "gatehouse sends the upstream's own host in Host")
-	}
-	if s, _ := c.str(o, "path_handling"); s == "v1" {
-		c.dropField(o, path, "path_handling", "gatehouse joins the service's path and the request's as Kong's v0 does (one slash between them)")
-	}
-	if inv, unp := gatehouse.NormalizeAndCheck(r); len(inv)+len(unp) > 0 {
-		all := append(inv, unp...)
-		return nil, fmt.Sprintf("converts to a route gatehouse refuses: %s %s", all[0].Field, all[0].Message)
-	}
-	return r, ""
+	return regex, ""
 }
 
 // finishRoutes adds the routes that survived their plugins to the

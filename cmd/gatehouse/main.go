@@ -1,75 +1,200 @@
-// Command gatehouse runs the gatehouse API gateway.
+// Command gatehouse is the gatehouse API gateway and its command-line
+// client:
 //
-//	gatehouse serve [flags]   run the admin API and the proxy (--role all),
-//	                          or one of them (--role control, --role data)
-//	gatehouse version         print the version
+//	gatehouse serve [flags]        run the admin API and the proxy (--role all),
+//	                               or one of them (--role control, --role data)
+//	gatehouse config ...           configuration as code: validate, dump, diff,
+//	                               apply, sync, convert
+//	gatehouse deploy | rollback    deploy the draft, or an earlier revision
+//	gatehouse status               the active revision, nodes, deployments
+//	gatehouse version              print the version
+//	gatehouse completion SHELL     a shell completion script
 //
-// Every flag can also be set as an environment variable: --admin-addr is
-// GATEHOUSE_ADMIN_ADDR. A flag given on the command line wins.
+// Exit codes: 0 success; 1 an error (a usage error included); 2 drift
+// found by config diff; 3 something config convert could not convert.
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
-	"net/http"
-	"net/netip"
 	"os"
-	"os/signal"
-	"path/filepath"
 	"runtime/debug"
 	"strings"
-	"sync"
-	"syscall"
-	"time"
 
-	"github.com/gatehouse/gatehouse"
-	"github.com/gatehouse/gatehouse/admin"
-	"github.com/gatehouse/gatehouse/audit"
-	"github.com/gatehouse/gatehouse/deploy"
-	"github.com/gatehouse/gatehouse/egress"
-	"github.com/gatehouse/gatehouse/internal/serve"
-	"github.com/gatehouse/gatehouse/internal/tunnel"
-	"github.com/gatehouse/gatehouse/postgres"
-	"github.com/gatehouse/gatehouse/proxy"
-	"github.com/gatehouse/gatehouse/sqlite"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/redis/go-redis/v9"
+	"github.com/spf13/cobra"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3".
 var version = ""
 
 func main() {
-	err := run(os.Args[1:], os.Stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return
+	os.Exit(execute(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// Exit codes of the commands.
+const (
+	exitOK      = 0
+	exitError   = 1 // any failure, a usage error included
+	exitDrift   = 2 // config diff: the draft differs from the files
+	exitDropped = 3 // config convert: something could not be converted
+)
+
+// exitStatus ends a command with code. Its error, if any, is printed like
+// any other; a nil one means the command already said what happened.
+type exitStatus struct {
+	code int
+	err  error
+}
+
+func (e *exitStatus) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
 	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "gatehouse:", err)
-		os.Exit(1)
+	return e.err.Error()
+}
+
+func (e *exitStatus) Unwrap() error { return e.err }
+
+// reported is a failure the command has printed already: exit 1, no
+// further message.
+var reported = &exitStatus{code: exitError}
+
+// usageError is a command line that does not parse: it is printed with a
+// pointer to the command's help.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+
+// execute runs the command line args and returns the exit code.
+func execute(args []string, stdout, stderr io.Writer) int {
+	root := newRootCmd()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	cmd, err := root.ExecuteC()
+	if err == nil {
+		return exitOK
+	}
+	var st *exitStatus
+	if errors.As(err, &st) {
+		if st.err != nil {
+			fmt.Fprintln(stderr, "gatehouse:", st.err)
+		}
+		return st.code
+	}
+	fmt.Fprintln(stderr, "gatehouse:", err)
+	var ue *usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
+	}
+	return exitError
+}
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "gatehouse",
+		Short: "The gatehouse API gateway and its command-line client",
+		Long: `gatehouse is an API gateway (gatehouse serve) and the client of its admin
+API: configuration as code (gatehouse config), deployments and the cluster's
+state.
+
+Commands that talk to the admin API take --admin-url (default
+http://127.0.0.1:9080, or GATEHOUSE_ADMIN_URL) and an admin token from
+GATEHOUSE_ADMIN_TOKEN or --token-file (such as <data-dir>/admin-token, which
+serve writes on its first start).
+
+Exit codes: 0 success; 1 an error (a usage error included); 2 drift found by
+"config diff"; 3 something "config convert" could not convert.`,
+		Version:       buildVersion(),
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	needsCommand(root)
+	// A group runs only to say that it needs a command: its usage shows
+	// "gatehouse config [command]", not a line of its own.
+	root.SetUsageTemplate(strings.Replace(root.UsageTemplate(),
+		"Usage:{{if .Runnable}}", "Usage:{{if and .Runnable (not .HasAvailableSubCommands)}}", 1))
+	root.SetVersionTemplate("gatehouse {{.Version}}\n")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err.Error()} })
+	root.AddGroup(&cobra.Group{ID: "server", Title: "Running the gateway:"},
+		&cobra.Group{ID: "client", Title: "Managing a gateway through its admin API:"})
+	root.SetHelpCommandGroupID("")
+	for _, c := range []*cobra.Command{newServeCmd()} {
+		c.GroupID = "server"
+		root.AddCommand(c)
+	}
+	for _, c := range []*cobra.Command{newConfigCmd(), newDeployCmd(), newRollbackCmd(), newStatusCmd()} {
+		c.GroupID = "client"
+		root.AddCommand(c)
+	}
+	root.AddCommand(newVersionCmd())
+	return root
+}
+
+// needsCommand makes cmd, a group of commands, answer a missing or unknown
+// subcommand with its usage and a usage error (exit 1), rather than
+// cobra's default for a command that does nothing itself: its help and
+// success, which would let a typo in a script pass.
+func needsCommand(cmd *cobra.Command) {
+	cmd.SuggestionsMinimumDistance = 2
+	cmd.Args = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return nil
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+			msg += "; did you mean " + strings.Join(s, " or ") + "?"
+		}
+		return &usageError{msg}
+	}
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		fmt.Fprint(cmd.ErrOrStderr(), cmd.UsageString())
+		if !cmd.HasParent() {
+			return usagef("a command is needed")
+		}
+		return usagef("%s needs a command", cmd.Name())
 	}
 }
 
-func run(args []string, stderr io.Writer) error {
-	if len(args) == 0 {
-		return errors.New("usage: gatehouse serve [flags] | gatehouse version")
-	}
-	switch args[0] {
-	case "serve":
-		return runServe(args[1:], stderr)
-	case "version", "--version", "-v":
-		fmt.Println("gatehouse", buildVersion())
+// exactArgs is cobra.ExactArgs reporting a usage error.
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := cobra.ExactArgs(n)(cmd, args); err != nil {
+			return &usageError{err.Error()}
+		}
 		return nil
-	default:
-		return fmt.Errorf("unknown command %q; usage: gatehouse serve [flags] | gatehouse version", args[0])
+	}
+}
+
+// minArgs is cobra.MinimumNArgs reporting a usage error.
+func minArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := cobra.MinimumNArgs(n)(cmd, args); err != nil {
+			return &usageError{err.Error()}
+		}
+		return nil
+	}
+}
+
+// noArgs is cobra.NoArgs reporting a usage error.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if err := cobra.NoArgs(cmd, args); err != nil {
+		return &usageError{err.Error()}
+	}
+	return nil
+}
+
+func newVersionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  noArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprintln(cmd.OutOrStdout(), "gatehouse", buildVersion())
+		},
 	}
 }
 
@@ -81,580 +206,4 @@ func buildVersion() string {
 		return bi.Main.Version
 	}
 	return "devel"
-}
-
-type config struct {
-	store              string
-	dataDir            string
-	adminAddr          string
-	proxyAddr          string
-	tombstoneRetention time.Duration
-	adminMaxBody       int64
-	specMaxBytes       int64
-	readHeaderTimeout  time.Duration
-	readTimeout        time.Duration
-	idleTimeout        time.Duration
-	maxHeaderBytes     int
-	shutdownTimeout    time.Duration
-	logFormat          string
-	logLevel           string
-	proxyMaxBody       int64
-	tlsCert, tlsKey    string
-	h2c                bool
-	accessLogSample    float64
-	trustedProxies     string
-	role               string
-	nodeName           string
-	heartbeat          time.Duration
-	findingsInterval   time.Duration
-	deployTimeout      time.Duration
-	redisURL           string
-	egressAddr         string
-}
-
-func parseFlags(args []string, stderr io.Writer) (*config, error) {
-	c := &config{}
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&c.store, "store", "sqlite", "the configuration store: sqlite (in --data-dir), or a postgres:// URL")
-	fs.StringVar(&c.dataDir, "data-dir", "./gatehouse-data", "directory of the embedded SQLite store and the bootstrap admin token")
-	fs.StringVar(&c.adminAddr, "admin-addr", "127.0.0.1:9080", "listen address of the admin API")
-	fs.StringVar(&c.proxyAddr, "proxy-addr", ":8080", "listen address of the proxy")
-	fs.DurationVar(&c.tombstoneRetention, "tombstone-retention", 24*time.Hour, "how long a deleted id answers 410 Gone before 404")
-	fs.Int64Var(&c.adminMaxBody, "admin-max-body-bytes", 1<<20, "limit on admin request bodies (413 above)")
-	fs.Int64Var(&c.specMaxBytes, "spec-max-bytes", 16<<20, "limit on a spec's OpenAPI document, in place of --admin-max-body-bytes (413 above)")
-	fs.DurationVar(&c.readHeaderTimeout, "read-header-timeout", 10*time.Second, "time a client has to send its request headers (408 after)")
-	fs.DurationVar(&c.readTimeout, "read-timeout", 60*time.Second, "time a client has to send its whole request (408 after)")
-	fs.DurationVar(&c.idleTimeout, "idle-timeout", 120*time.Second, "how long an idle keep-alive connection stays open")
-	fs.IntVar(&c.maxHeaderBytes, "max-header-bytes", 32<<10, "limit on request line and headers (431 above)")
-	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight requests may run after SIGTERM")
-	fs.StringVar(&c.logFormat, "log-format", "json", "log format: json or text")
-	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	fs.Int64Var(&c.proxyMaxBody, "proxy-max-body-bytes", 8<<20, "body limit of routes that set none (413 above)")
-	fs.StringVar(&c.tlsCert, "tls-cert", "", "certificate file: the proxy serves HTTPS and HTTP/2 with it")
-	fs.StringVar(&c.tlsKey, "tls-key", "", "private key file for --tls-cert")
-	fs.BoolVar(&c.h2c, "h2c", false, "also accept cleartext HTTP/2 (prior knowledge) on the proxy")
-	fs.Float64Var(&c.accessLogSample, "access-log-sample", 1, "share of proxy requests logged, 0 to 1; 5xx answers are always logged, so 0 logs only those")
-	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of proxies in front of gatehouse whose X-Forwarded-For/Forwarded are believed")
-	fs.StringVar(&c.role, "role", gatehouse.RoleAll, "what this node does: control (the admin API and deployments), data (the proxy) or all (both)")
-	fs.StringVar(&c.nodeName, "node-name", "", "this node's id among the nodes sharing the store (default: the host name and the proxy port, or for a control node the admin port)")
-	fs.DurationVar(&c.heartbeat, "heartbeat", 2*time.Second, "how often the node records that it is alive; it is down after missing 3")
-	fs.DurationVar(&c.findingsInterval, "findings-interval", deploy.DefaultFindingsInterval, "how often, at most, a node that serves traffic publishes its conformance findings to the store for the admin API's report (only when they changed)")
-	fs.DurationVar(&c.deployTimeout, "deploy-timeout", 30*time.Second, "how long a deployment waits for every live data node to apply it before it fails")
-	fs.StringVar(&c.egressAddr, "egress-addr", "", "listen address of the egress forward proxy for internal services' outbound calls (off if empty; roles data and all)")
-	fs.StringVar(&c.redisURL, "redis-url", "", "Redis for cluster-wide rate limits (redis://[user:password@]host:port[/db]); policies with store redis need it")
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
-	}
-	// Environment fills in what the command line did not set.
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var envErr error
-	fs.VisitAll(func(f *flag.Flag) {
-		env := "GATEHOUSE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := os.LookupEnv(env); ok && !set[f.Name] {
-			if err := f.Value.Set(v); err != nil && envErr == nil {
-				envErr = fmt.Errorf("%s=%q: %v", env, v, err)
-			}
-		}
-	})
-	if envErr != nil {
-		return nil, envErr
-	}
-	switch c.role {
-	case gatehouse.RoleAll, gatehouse.RoleControl, gatehouse.RoleData:
-	default:
-		return nil, fmt.Errorf("--role must be all, control or data, not %q", c.role)
-	}
-	if c.egressAddr != "" && c.role == gatehouse.RoleControl {
-		return nil, errors.New("--egress-addr needs a node that serves traffic (--role data or all)")
-	}
-	if c.specMaxBytes <= 0 {
-		return nil, errors.New("--spec-max-bytes must be positive")
-	}
-	if c.heartbeat <= 0 || c.deployTimeout <= 0 || c.findingsInterval <= 0 {
-		return nil, errors.New("--heartbeat, --findings-interval and --deploy-timeout must be positive")
-	}
-	if c.nodeName == "" {
-		addr := c.proxyAddr
-		if c.role == gatehouse.RoleControl {
-			addr = c.adminAddr
-		}
-		c.nodeName = defaultNodeName(addr)
-	}
-	if !gatehouse.ValidID(c.nodeName) {
-		return nil, fmt.Errorf("--node-name %q: %s", c.nodeName, gatehouse.IDRule)
-	}
-	return c, nil
-}
-
-// defaultNodeName is the host name and the port of addr, made a valid id
-// ("edge-1.example:8080" is edge-1-example-8080).
-func defaultNodeName(addr string) string {
-	host, _ := os.Hostname()
-	if host == "" {
-		host = "gatehouse"
-	}
-	_, port, _ := net.SplitHostPort(addr)
-	name := host
-	if port != "" {
-		name += "-" + port
-	}
-	name = strings.Map(func(r rune) rune {
-		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-' {
-			return r
-		}
-		return '-'
-	}, name)
-	name = strings.TrimLeft(name, "-_")
-	if len(name) > 64 {
-		name = name[len(name)-64:]
-		name = strings.TrimLeft(name, "-_")
-	}
-	if name == "" {
-		name = gatehouse.NewID()
-	}
-	return name
-}
-
-func newLogger(c *config, w io.Writer) (*slog.Logger, error) {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(c.logLevel)); err != nil {
-		return nil, fmt.Errorf("--log-level: %v", err)
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	switch c.logFormat {
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	}
-	return nil, fmt.Errorf("--log-format must be json or text, not %q", c.logFormat)
-}
-
-func runServe(args []string, stderr io.Writer) error {
-	// Signals are caught from the start, so that one arriving while the
-	// store opens still ends in an orderly exit.
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	c, err := parseFlags(args, stderr)
-	if err != nil {
-		return err
-	}
-	logger, err := newLogger(c, stderr)
-	if err != nil {
-		return err
-	}
-	slog.SetDefault(logger)
-
-	store, err := openStore(ctx, c)
-	if err != nil {
-		return fmt.Errorf("open store: %w", err)
-	}
-	defer store.Close()
-
-	// A data node has no admin API, so it needs no admin token.
-	if c.role != gatehouse.RoleData {
-		if err := bootstrapToken(ctx, store, c.dataDir, stderr); err != nil {
-			return err
-		}
-	}
-	trusted, err := parsePrefixes(c.trustedProxies)
-	if err != nil {
-		return fmt.Errorf("--trusted-proxies: %w", err)
-	}
-	registry := prometheus.NewRegistry()
-	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-
-	var dataPlane *proxy.Handler
-	var applier gatehouse.Applier // nil on a control node
-	if c.role != gatehouse.RoleControl {
-		dp, closeDataPlane, err := newDataPlane(c, logger, registry, trusted)
-		if err != nil {
-			return err
-		}
-		defer closeDataPlane()
-		dataPlane, applier = dp, dp
-	}
-	// Every node registers itself and heartbeats; a node that serves
-	// traffic also follows the active revision; a control node runs
-	// deployments (deploy.Node says who wakes whom).
-	nodeOpts := deploy.NodeOptions{Name: c.nodeName, Role: c.role, Heartbeat: c.heartbeat,
-		DeployTimeout: c.deployTimeout, FindingsInterval: c.findingsInterval}
-	if dataPlane != nil {
-		// The admin API of every node reports the whole cluster's findings.
-		if rc, ok := dataPlane.Findings().(*audit.Recorder); ok {
-			nodeOpts.Findings = func() ([]byte, error) { return json.Marshal(rc.Snapshot()) }
-		}
-	}
-	node := deploy.NewNode(store, applier, logger, nodeOpts)
-	// The data plane serves the active revision before anything else
-	// starts, so a restart does not interrupt routing.
-	if served, err := node.Start(ctx); err != nil {
-		return err
-	} else if served {
-		logger.Info("serving the active revision", "revision", dataPlane.Revision(), "node", c.nodeName)
-	} else if n := node.Agent.Node(); n.ApplyError != "" {
-		logger.Error("cannot serve the active revision", "node", c.nodeName, "error", n.ApplyError)
-	}
-
-	ls, err := newListeners(c, logger, store, dataPlane, node.Deployer, promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
-	if err != nil {
-		return err
-	}
-	defer ls.close()
-	errc, err := ls.serve(c, logger)
-	if err != nil {
-		return err
-	}
-	// The node uses the store: it is stopped, and waited for, before the
-	// store closes, whichever way this function returns.
-	runCtx, stopNode := context.WithCancel(context.Background())
-	nodeDone := make(chan struct{})
-	go func() { node.Run(runCtx); close(nodeDone) }()
-	defer func() { stopNode(); <-nodeDone }()
-
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	// A second signal during the drain kills the process at once.
-	stop()
-	logger.Info("shutting down: draining in-flight requests", "timeout", c.shutdownTimeout)
-	ls.shutdown(c.shutdownTimeout, logger)
-	stopNode()
-	<-nodeDone
-	// The drain may have used up its time: recording the shutdown gets its
-	// own few seconds, so that the node is down at once for the cluster.
-	rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer rcancel()
-	if err := node.Stop(rctx); err != nil {
-		logger.Warn("recording the node's shutdown", "error", err)
-	}
-	logger.Info("stopped")
-	return nil
-}
-
-// newDataPlane builds the proxy of a node that serves traffic, with its
-// Redis client if --redis-url is set; release releases both.
-func newDataPlane(c *config, logger *slog.Logger, registry *prometheus.Registry, trusted []netip.Prefix) (dp *proxy.Handler, release func(), err error) {
-	metrics := proxy.NewMetrics(registry)
-	popts := proxy.Options{MaxBodyBytes: c.proxyMaxBody, Logger: logger, Metrics: metrics,
-		TrustedProxies: trusted, Findings: audit.NewRecorder(metrics.Conformance(0))}
-	var rdb *redis.Client
-	if c.redisURL != "" {
-		ropts, err := redis.ParseURL(c.redisURL)
-		if err != nil {
-			return nil, nil, fmt.Errorf("--redis-url: %w", err)
-		}
-		// Rate limits bound each Redis call by its context; the client
-		// honours that only when told to.
-		ropts.ContextTimeoutEnabled = true
-		// The rate limiter logs Redis outages itself, once per back-off;
-		// the client's own dial errors are detail.
-		redis.SetLogger(redisLog{logger})
-		rdb = redis.NewClient(ropts)
-		popts.Redis = rdb // set only if not nil: a nil *redis.Client in the interface would not be nil
-	}
-	dp = proxy.New(popts)
-	return dp, func() {
-		dp.Close()
-		if rdb != nil {
-			rdb.Close()
-		}
-	}, nil
-}
-
-// listener is one of the process's HTTP servers.
-type listener struct {
-	name, addr string
-	srv        *serve.Server
-	tunnels    *tunnel.Set // its handler's tunnels; nil if it makes none
-}
-
-// listeners are the process's HTTP servers: the proxy on a node that
-// serves traffic; the admin API on a control node, or on a data node only
-// the probes and metrics; and the egress proxy if asked for.
-type listeners struct {
-	servers     []listener
-	egressProxy *egress.Handler // nil without --egress-addr
-}
-
-func newListeners(c *config, logger *slog.Logger, store gatehouse.Store, dataPlane *proxy.Handler,
-	deployer *deploy.Deployer, metrics http.Handler) (*listeners, error) {
-	serverOpts := serve.Options{
-		ReadHeaderTimeout: c.readHeaderTimeout,
-		ReadTimeout:       c.readTimeout,
-		IdleTimeout:       c.idleTimeout,
-		MaxHeaderBytes:    c.maxHeaderBytes,
-		Logger:            logger,
-	}
-	ls := &listeners{}
-	if dataPlane != nil {
-		opts := serverOpts
-		opts.Name = "proxy"
-		opts.AccessLogSample = c.accessLogSample
-		if c.accessLogSample == 0 {
-			opts.AccessLogSample = -1 // serve's zero means "all"
-		}
-		opts.NegotiateProblems = true
-		opts.TLSCert, opts.TLSKey, opts.H2C = c.tlsCert, c.tlsKey, c.h2c
-		ls.servers = append(ls.servers, listener{"proxy", c.proxyAddr, serve.New(dataPlane, opts), dataPlane.Tunnels()})
-	}
-	adminOpts := serverOpts
-	if c.role == gatehouse.RoleData {
-		// No admin API; the probes and metrics stay on the admin address.
-		adminOpts.Name = "probes"
-		h := admin.New(store, admin.Options{ProbesOnly: true, Ready: dataPlane.Ready, Metrics: metrics})
-		ls.servers = append(ls.servers, listener{"probes", c.adminAddr, serve.New(h, adminOpts), nil})
-	} else {
-		adminOpts.Name = "admin"
-		opts := admin.Options{MaxBodyBytes: c.adminMaxBody, SpecMaxBytes: c.specMaxBytes, Deployments: deployer, Metrics: metrics,
-			Nodes: deployer.Watch(), NodeName: c.nodeName}
-		if dataPlane != nil {
-			opts.Ready = dataPlane.Ready
-			opts.Conformance, _ = dataPlane.Findings().(admin.Conformance)
-		}
-		ls.servers = append(ls.servers, listener{"admin", c.adminAddr, serve.New(admin.New(store, opts), adminOpts), nil})
-	}
-	if c.egressAddr != "" {
-		// The egress proxy reads the data plane's active policies: its
-		// allowed destinations and the consumers that may use it.
-		eg, err := egress.New(dataPlane.Policies, egress.Options{Logger: logger,
-			Self: []string{c.adminAddr, c.proxyAddr, c.egressAddr}})
-		if err != nil {
-			return nil, err
-		}
-		egressOpts := serverOpts
-		egressOpts.Name, egressOpts.NegotiateProblems = "egress", true
-		// No TLS or h2c: CONNECT tunnels hijack HTTP/1.1 connections.
-		ls.servers = append(ls.servers, listener{"egress", c.egressAddr, serve.New(eg, egressOpts), eg.Tunnels()})
-		ls.egressProxy = eg
-	}
-	return ls, nil
-}
-
-// serve listens on every address and serves each in the background; the
-// channel receives the first server that fails.
-func (ls *listeners) serve(c *config, logger *slog.Logger) (<-chan error, error) {
-	errc := make(chan error, len(ls.servers))
-	for _, s := range ls.servers {
-		l, err := net.Listen("tcp", s.addr)
-		if err != nil {
-			return nil, fmt.Errorf("listen %s: %w", s.addr, err)
-		}
-		logger.Info("listening", "listener", s.name, "addr", l.Addr().String(), "role", c.role, "node", c.nodeName)
-		go func() { errc <- s.srv.Serve(l) }()
-	}
-	return errc, nil
-}
-
-// shutdown drains every listener at once, within timeout. A tunnel
-// (WebSocket on the proxy, CONNECT on egress) runs inside its request and
-// would hold its listener's drain until the timeout: tunnels get as long
-// as the ordinary requests of every listener take to finish, then are
-// cut, and the drain completes.
-func (ls *listeners) shutdown(timeout time.Duration, logger *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	var drained sync.WaitGroup
-	for _, s := range ls.servers {
-		var open func() int
-		if s.tunnels != nil {
-			open = s.tunnels.Open
-		}
-		drained.Go(func() { s.srv.Drain(ctx, open) }) // Shutdown below reports a timeout
-	}
-	drained.Wait()
-	for _, s := range ls.servers {
-		if s.tunnels != nil {
-			s.tunnels.Close()
-		}
-	}
-	var stopped sync.WaitGroup
-	for _, s := range ls.servers {
-		stopped.Go(func() {
-			if err := s.srv.Shutdown(ctx); err != nil {
-				logger.Warn("shutdown incomplete", "listener", s.name, "error", err)
-			}
-		})
-	}
-	stopped.Wait()
-}
-
-// close releases what the listeners hold besides their servers.
-func (ls *listeners) close() {
-	if ls.egressProxy != nil {
-		ls.egressProxy.Close()
-	}
-}
-
-// bootstrapToken gives a new installation its first admin token: the value
-// of GATEHOUSE_ADMIN_TOKEN if set, otherwise a random one, printed once and
-// written to <data-dir>/admin-token with mode 0600.
-//
-// The file is written before the token is stored. In the other order, a
-// failed write or a crash in between would leave a stored token that nobody
-// was shown, and every later start, finding a token, would make no new one:
-// the installation would have no usable admin token.
-func bootstrapToken(ctx context.Context, store gatehouse.Store, dataDir string, stderr io.Writer) error {
-	n, err := store.Count(ctx, gatehouse.KindToken)
-	if err != nil {
-		return err
-	}
-	if n > 0 {
-		if os.Getenv("GATEHOUSE_ADMIN_TOKEN") != "" {
-			slog.Warn("GATEHOUSE_ADMIN_TOKEN is ignored: the store already has admin tokens")
-		}
-		return nil
-	}
-	secret := os.Getenv("GATEHOUSE_ADMIN_TOKEN")
-	fromEnv := secret != ""
-	if fromEnv {
-		if err := checkBootstrapToken(secret); err != nil {
-			return err
-		}
-	}
-	tok := gatehouse.NewToken()
-	tok.ID, tok.Name = "bootstrap", "bootstrap"
-	hash := tok.SealWith(secret)
-	path := filepath.Join(dataDir, "admin-token")
-	if !fromEnv {
-		if err := writeSecretFile(path, []byte(tok.Token+"\n")); err != nil {
-			return fmt.Errorf("write %s: %w", path, err)
-		}
-	}
-	restore := tok.Redact()
-	rec, err := gatehouse.Encode(tok, hash)
-	restore()
-	if err == nil {
-		err = store.Create(ctx, rec)
-	}
-	if err != nil {
-		if !fromEnv {
-			os.Remove(path)
-		}
-		return fmt.Errorf("create bootstrap admin token: %w", err)
-	}
-	if fromEnv {
-		slog.Info("created the bootstrap admin token from GATEHOUSE_ADMIN_TOKEN")
-		return nil
-	}
-	fmt.Fprintf(stderr, "\nGenerated the admin token (shown once; also saved to %s):\n\n    %s\n\n", path, tok.Token)
-	return nil
-}
-
-// minBootstrapToken is the shortest GATEHOUSE_ADMIN_TOKEN accepted. Admin
-// tokens are stored as one SHA-256 (gatehouse.HashToken, meant for
-// high-entropy secrets): a short one could be found from a copy of the
-// store. 32 characters of base64 are 192 bits.
-const minBootstrapToken = 32
-
-// checkBootstrapToken refuses a GATEHOUSE_ADMIN_TOKEN that is too short or
-// that a bearer header cannot carry as it is. The error never repeats it.
-func checkBootstrapToken(secret string) error {
-	for i := 0; i < len(secret); i++ {
-		if secret[i] < 0x21 || secret[i] > 0x7e {
-			return errors.New("GATEHOUSE_ADMIN_TOKEN must be printable ASCII without spaces")
-		}
-	}
-	if len(secret) < minBootstrapToken {
-		return fmt.Errorf("GATEHOUSE_ADMIN_TOKEN must be at least %d characters, and it has %d: "+
-			"use a random one, such as the output of `openssl rand -base64 32`", minBootstrapToken, len(secret))
-	}
-	return nil
-}
-
-// writeSecretFile replaces path with a file holding data, readable by its
-// owner only: written to a temporary file, synced and renamed into place,
-// so that neither a crash leaves a partial file nor an existing file lends
-// the secret its permissions.
-func writeSecretFile(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".admin-token-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name()) // fails harmlessly once renamed
-	err = f.Chmod(0o600)
-	if err == nil {
-		_, err = f.Write(data)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		return err
-	}
-	// Make the rename itself durable.
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
-
-// parsePrefixes parses a comma-separated list of CIDRs; a bare address is
-// a single host.
-func parsePrefixes(list string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, f := range strings.Split(list, ",") {
-		f = strings.TrimSpace(f)
-		if f == "" {
-			continue
-		}
-		if !strings.Contains(f, "/") {
-			a, err := netip.ParseAddr(f)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, netip.PrefixFrom(a, a.BitLen()))
-			continue
-		}
-		p, err := netip.ParsePrefix(f)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p.Masked())
-	}
-	return out, nil
-}
-
-// openStore opens the store --store names. The data directory is created
-// either way: it holds the generated admin token.
-func openStore(ctx context.Context, c *config) (gatehouse.Store, error) {
-	// The store holds credential hashes: keep it private to this user.
-	if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
-		return nil, err
-	}
-	switch {
-	case c.store == "sqlite":
-		// SQLite gives its WAL and shared-memory files the database's mode.
-		dbPath := filepath.Join(c.dataDir, "gatehouse.db")
-		if f, err := os.OpenFile(dbPath, os.O_RDONLY|os.O_CREATE, 0o600); err == nil {
-			f.Close()
-		}
-		return sqlite.Open(dbPath, sqlite.Options{TombstoneRetention: c.tombstoneRetention})
-	case strings.HasPrefix(c.store, "postgres://"), strings.HasPrefix(c.store, "postgresql://"):
-		return postgres.Open(ctx, c.store, postgres.Options{TombstoneRetention: c.tombstoneRetention})
-	}
-	return nil, fmt.Errorf("--store %q: want sqlite or a postgres:// URL", c.store)
-}
-
-// redisLog sends go-redis's own messages to the log at debug level.
-type redisLog struct{ l *slog.Logger }
-
-func (r redisLog) Printf(ctx context.Context, format string, v ...any) {
-	r.l.DebugContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 }

@@ -221,6 +221,12 @@ func Stale(kind Kind, id string, current, want int64) *Error {
 	return Errorf(EPRECONDITION, "%s %q is at version %d, not %d", kind, id, current, want)
 }
 
+// DraftChanged is an Apply conditional on a DraftTag the draft is no
+// longer at (EPRECONDITION).
+func DraftChanged(current, want string) *Error {
+	return Errorf(EPRECONDITION, "the draft configuration has changed since it was read: its ETag is %q, not %q", current, want)
+}
+
 // MissingRef is a write naming a parent or reference that does not exist
 // (EUNPROCESSABLE).
 func MissingRef(ref Ref) *Error {

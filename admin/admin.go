@@ -54,6 +54,14 @@ type Options struct {
 	// NodeName is this process's node: the findings it published to the
 	// store are Conformance's, which the report reads instead.
 	NodeName string
+	// ConfigMaxBytes limits the body of a configuration document (PUT and
+	// POST /config) instead of MaxBodyBytes: a whole gateway's
+	// configuration. Default 32 MiB.
+	ConfigMaxBytes int64
+	// ReadOnly is file-only mode: the configuration comes from files, and
+	// every write to the API (POST, PUT, PATCH, DELETE, anywhere) answers
+	// 405 with Allow: GET, HEAD.
+	ReadOnly bool
 	// ProbesOnly serves /healthz, /readyz and /metrics and nothing else
 	// (404): the listener of a data node, which has no admin API.
 	ProbesOnly bool
@@ -79,6 +87,9 @@ func New(store gatehouse.Store, opts Options) *Handler {
 	}
 	if opts.SpecMaxBytes == 0 {
 		opts.SpecMaxBytes = 16 << 20
+	}
+	if opts.ConfigMaxBytes == 0 {
+		opts.ConfigMaxBytes = 32 << 20
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -108,6 +119,9 @@ type result struct {
 	// (a spec's document) instead of body as JSON.
 	contentType string
 	raw         []byte
+	// etag, if set, is the ETag as sent (the draft's), in place of
+	// version's.
+	etag string
 }
 
 type handlerFunc func(h *Handler, r *request) (*result, error)
@@ -143,7 +157,14 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (*result, error)
 	if err != nil {
 		return nil, err
 	}
+	if h.opts.ReadOnly && writes(r.Method) {
+		w.Header().Set("Allow", "GET, HEAD")
+		return nil, gatehouse.Errorf(gatehouse.EMETHOD, "This node is configured from files: its admin API is read-only. Change the files instead.")
+	}
 	allow := ep.allow()
+	if h.opts.ReadOnly {
+		allow = readOnlyAllow(allow)
+	}
 	if r.Method != http.MethodOptions && ep.methods[r.Method] == nil {
 		w.Header().Set("Allow", allow)
 		return nil, gatehouse.Errorf(gatehouse.EMETHOD, "%s does not support %s; it supports %s.", ep.pattern, r.Method, allow)
@@ -196,11 +217,34 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (*result, error)
 	return ep.methods[r.Method](h, req)
 }
 
+// writes reports whether method changes what it targets.
+func writes(method string) bool {
+	switch method {
+	case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
+// readOnlyAllow is an Allow list without the methods that write.
+func readOnlyAllow(allow string) string {
+	var out []string
+	for _, m := range strings.Split(allow, ", ") {
+		if !writes(m) {
+			out = append(out, m)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
 // writeResult writes a success. HEAD gets the headers GET would.
 func writeResult(w http.ResponseWriter, r *http.Request, res *result) {
 	hdr := w.Header()
 	if res.version != 0 {
 		hdr.Set("ETag", etag(res.version))
+	}
+	if res.etag != "" {
+		hdr.Set("ETag", res.etag)
 	}
 	if !res.modified.IsZero() {
 		hdr.Set("Last-Modified", res.modified.UTC().Format(http.TimeFormat))
@@ -256,6 +300,9 @@ type endpoint struct {
 	// owner is the kind whose collection or items the endpoint serves
 	// (the handlers of a kind's own endpoints find it here).
 	owner *kindSpec
+	// undated marks a target whose ETag has no modification date (the
+	// draft's): If-Unmodified-Since means nothing to it.
+	undated bool
 	// negotiates marks an endpoint that answers in another media type
 	// than JSON (a spec's document) and judges Accept itself.
 	negotiates bool

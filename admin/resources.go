@@ -160,7 +160,7 @@ func buildEndpoints() []*endpoint {
 		coll.owner, item.owner = spec, spec
 		eps = append(eps, coll, item)
 	}
-	return append(eps, specEndpoints(specs)...)
+	return append(append(eps, specEndpoints(specs)...), configEndpoint())
 }
 
 // parentID is a nested kind's parent, whose existence serve has checked.

@@ -12,6 +12,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/gatehouse/gatehouse/internal/doctree"
 	"github.com/gatehouse/gatehouse/internal/media"
 )
 
@@ -148,7 +149,7 @@ var methods = []string{
 }
 
 func (c *compiler) pathItem(s *Spec, template string, pi *openapi3.PathItem) {
-	ptr := "/paths/" + escapePointer(template)
+	ptr := "/paths/" + doctree.EscapeToken(template)
 	if pi == nil {
 		return
 	}
@@ -306,7 +307,7 @@ type contentType struct {
 func (c *compiler) contentTypes(ptr string, content openapi3.Content) []contentType {
 	var out []contentType
 	for _, mt := range slices.Sorted(maps.Keys(content)) {
-		mtPtr := ptr + "/content/" + escapePointer(mt)
+		mtPtr := ptr + "/content/" + doctree.EscapeToken(mt)
 		rng, ok := media.ParseRange(strings.SplitN(mt, ";", 2)[0])
 		if !ok {
 			c.add(mtPtr, "is not a media type")

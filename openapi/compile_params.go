@@ -8,6 +8,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/gatehouse/gatehouse/internal/doctree"
 	"github.com/gatehouse/gatehouse/internal/media"
 )
 
@@ -153,12 +154,12 @@ func (c *compiler) param(ptr string, p *openapi3.Parameter) *param {
 		for mt, m := range p.Content {
 			rng, ok := media.ParseRange(strings.SplitN(mt, ";", 2)[0])
 			if !ok || !media.IsJSON(rng.Type, rng.Sub) {
-				c.add(ptr+"/content/"+escapePointer(mt), "is a parameter of type %s, which gatehouse cannot validate", mt)
+				c.add(ptr+"/content/"+doctree.EscapeToken(mt), "is a parameter of type %s, which gatehouse cannot validate", mt)
 				return nil
 			}
 			out.jsonContent = true
 			if m != nil && m.Schema != nil {
-				out.schema = c.schema(ptr + "/content/" + escapePointer(mt) + "/schema")
+				out.schema = c.schema(ptr + "/content/" + doctree.EscapeToken(mt) + "/schema")
 			}
 		}
 		return out

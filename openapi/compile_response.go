@@ -10,6 +10,7 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 
+	"github.com/gatehouse/gatehouse/internal/doctree"
 	"github.com/gatehouse/gatehouse/internal/media"
 )
 
@@ -94,7 +95,7 @@ func (c *compiler) responses(op *Op, ptr string, rs *openapi3.Responses) {
 		if ref == nil || ref.Value == nil {
 			continue
 		}
-		at := refPointer(ref.Ref, ptr+"/"+escapePointer(key))
+		at := refPointer(ref.Ref, ptr+"/"+doctree.EscapeToken(key))
 		r := c.response(key, at, ref.Value)
 		switch up := strings.ToUpper(key); {
 		case key == "default":
@@ -104,7 +105,7 @@ func (c *compiler) responses(op *Op, ptr string, rs *openapi3.Responses) {
 		default:
 			code, err := strconv.Atoi(key)
 			if err != nil || code < 100 || code > 599 {
-				c.add(ptr+"/"+escapePointer(key), "is not a status code, a range such as 4XX, or default")
+				c.add(ptr+"/"+doctree.EscapeToken(key), "is not a status code, a range such as 4XX, or default")
 				continue
 			}
 			op.responses[code] = r

@@ -11,6 +11,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/gatehouse/gatehouse/internal/doctree"
 	"github.com/gatehouse/gatehouse/internal/jsondoc"
 	"github.com/gatehouse/gatehouse/internal/schemaerr"
 	"github.com/gatehouse/gatehouse/internal/strictjson"
@@ -202,7 +203,7 @@ func followRef(v, root any) any {
 			}
 			switch c := v.(type) {
 			case map[string]any:
-				v = c[unescapePointer(tok)]
+				v = c[doctree.UnescapeToken(tok)]
 			case []any:
 				i, err := strconv.Atoi(tok)
 				if err != nil || i < 0 || i >= len(c) {
@@ -303,16 +304,9 @@ func pointer(prefix string, loc []string) string {
 	sb.WriteString(prefix)
 	for _, tok := range loc {
 		sb.WriteByte('/')
-		sb.WriteString(escapePointer(tok))
+		sb.WriteString(doctree.EscapeToken(tok))
 	}
 	return sb.String()
-}
-
-func escapePointer(s string) string {
-	if !strings.ContainsAny(s, "~/") {
-		return s
-	}
-	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
 }
 
 // bodySchema validates JSON bodies of one media type against a schema.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 
+	"github.com/gatehouse/gatehouse/internal/doctree"
 	"github.com/gatehouse/gatehouse/internal/strictjson"
 )
 
@@ -50,7 +51,7 @@ type Operation struct {
 // Pointer is the JSON pointer (RFC 6901) of the operation in its
 // document: "/paths/~1pets~1{petId}/get".
 func (o Operation) Pointer() string {
-	return "/paths/" + escapePointer(o.Path) + "/" + strings.ToLower(o.Method)
+	return "/paths/" + doctree.EscapeToken(o.Path) + "/" + strings.ToLower(o.Method)
 }
 
 // Document is a description that Parse accepted.
@@ -90,15 +91,15 @@ func Parse(data []byte) (*Document, []Problem) {
 	if problems != nil {
 		return nil, problems
 	}
-	ver, minor, p := version(t.root)
+	ver, minor, p := version(t.Root)
 	if p != nil {
 		return nil, []Problem{*p}
 	}
-	problems = schemaProblems(minor, t.root)
-	c := &checker{root: t.root, chains: map[string]verdict{}}
-	c.walk(t.root, "", "", false)
+	problems = schemaProblems(minor, t.Root)
+	c := &checker{root: t.Root, chains: map[string]verdict{}}
+	c.walk(t.Root, "", "", false)
 	problems = append(problems, c.problems...)
-	problems = append(problems, unloadable(t.root)...)
+	problems = append(problems, unloadable(t.Root)...)
 	ops, opProblems := operations(t)
 	problems = append(problems, opProblems...)
 	if len(problems) > 0 {
@@ -125,11 +126,11 @@ func Parse(data []byte) (*Document, []Problem) {
 // expanded again), and can read nothing else. The JSON goes to
 // encoding/json, not to the loader's LoadFromData, which reads JSON with
 // its YAML parser: that parser is superlinear on one long line.
-func load(t *tree) (*openapi3.T, error) {
-	data := t.json
+func load(t *doctree.Tree) (*openapi3.T, error) {
+	data := t.JSON
 	if data == nil {
 		var err error
-		if data, err = json.Marshal(t.root); err != nil {
+		if data, err = json.Marshal(t.Root); err != nil {
 			return nil, err
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/gatehouse/gatehouse/internal/doctree"
 )
 
 // Bounds on what a document may ask of the gateway. The validators of the
@@ -95,7 +97,7 @@ func (c *checker) walk(v any, ptr, parent string, names bool) {
 		}
 	case map[string]any:
 		for k, x := range v {
-			kp := ptr + "/" + escapePointer(k)
+			kp := ptr + "/" + doctree.EscapeToken(k)
 			if names {
 				if s, ok := x.(string); ok && k == "$ref" && parent != "scopes" && parent != "mapping" {
 					// A name map holds objects, so this is a
@@ -132,7 +134,7 @@ func (c *checker) walk(v any, ptr, parent string, names bool) {
 			case "patternProperties":
 				if m, ok := x.(map[string]any); ok {
 					for re := range m {
-						c.pattern(kp+"/"+escapePointer(re), re)
+						c.pattern(kp+"/"+doctree.EscapeToken(re), re)
 					}
 				}
 			}
@@ -154,9 +156,9 @@ func (c *checker) mapping(ptr string, m map[string]any) {
 		}
 		ref := s
 		if !strings.ContainsAny(s, "#/.") {
-			ref = "#/components/schemas/" + escapePointer(s)
+			ref = "#/components/schemas/" + doctree.EscapeToken(s)
 		}
-		c.ref(ptr+"/"+escapePointer(name), ref)
+		c.ref(ptr+"/"+doctree.EscapeToken(name), ref)
 	}
 }
 
@@ -260,7 +262,7 @@ func (c *checker) resolve(ref string) (any, string) {
 			frag = "/" + frag
 		}
 		at += "/" + tok
-		tok = unescapePointer(tok)
+		tok = doctree.UnescapeToken(tok)
 		switch x := v.(type) {
 		case map[string]any:
 			v, ok = x[tok]
@@ -293,12 +295,12 @@ func unloadable(root any) []Problem {
 
 // operations lists the document's operations, paths in document order,
 // methods in a fixed order, and checks the bounds on their numbers.
-func operations(t *tree) ([]Operation, []Problem) {
-	paths, _ := t.root.(map[string]any)["paths"].(map[string]any)
+func operations(t *doctree.Tree) ([]Operation, []Problem) {
+	paths, _ := t.Root.(map[string]any)["paths"].(map[string]any)
 	if len(paths) > MaxPaths {
 		return nil, []Problem{{Pointer: "/paths", Message: fmt.Sprintf("has %d paths; at most %d are accepted", len(paths), MaxPaths)}}
 	}
-	order := t.pathOrder
+	order := t.Order["/paths"]
 	if len(order) != len(paths) {
 		// /paths came from a YAML alias: its order is that of its
 		// anchor, not recorded; sorted is still deterministic.

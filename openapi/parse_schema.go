@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/gatehouse/gatehouse/internal/doctree"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
 	"golang.org/x/text/language"
@@ -42,7 +43,7 @@ var oasSchemas = sync.OnceValues(func() (map[string]*jsonschema.Schema, error) {
 		if problems != nil {
 			return nil, fmt.Errorf("%s: %s", file, problems[0].Message)
 		}
-		if err := c.AddResource(id, t.root); err != nil {
+		if err := c.AddResource(id, t.Root); err != nil {
 			return nil, err
 		}
 	}
@@ -256,13 +257,13 @@ func describe(e *jsonschema.ValidationError) []Problem {
 	case *kind.Required:
 		out := make([]Problem, 0, len(k.Missing))
 		for _, m := range k.Missing {
-			out = append(out, Problem{Pointer: ptr + "/" + escapePointer(m), Message: "is required"})
+			out = append(out, Problem{Pointer: ptr + "/" + doctree.EscapeToken(m), Message: "is required"})
 		}
 		return out
 	case *kind.AdditionalProperties:
 		out := make([]Problem, 0, len(k.Properties))
 		for _, m := range k.Properties {
-			out = append(out, Problem{Pointer: ptr + "/" + escapePointer(m), Message: "is not a known field"})
+			out = append(out, Problem{Pointer: ptr + "/" + doctree.EscapeToken(m), Message: "is not a known field"})
 		}
 		return out
 	case *kind.FalseSchema:

@@ -19,6 +19,7 @@ import (
 
 	"go.yaml.in/yaml/v4"
 
+	"github.com/gatehouse/gatehouse/internal/doctree"
 	"github.com/gatehouse/gatehouse/internal/testenv"
 )
 
@@ -417,7 +418,7 @@ components: {schemas: {A: {type: object, patternProperties: {"^x(?!y)": {type: s
 		{"YAML alias to itself", minimal30 + "paths: {}\nx-a: &a [1, *a]\n", []string{"/x-a/1"}},
 		{"too many paths", manyPaths.String(), []string{"/paths"}},
 		{"too many operations", manyOps.String(), []string{"/paths"}},
-		{"too large a YAML document", "openapi: 3.0.3\nx: [" + strings.Repeat("1,", maxYAMLMarks) + "1]\n", []string{""}},
+		{"too large a YAML document", "openapi: 3.0.3\nx: [" + strings.Repeat("1,", doctree.MaxYAMLMarks) + "1]\n", []string{""}},
 
 		// What kin-openapi would have said only at "".
 		{"duplicate operationId", minimal30 + `paths:
@@ -540,7 +541,7 @@ func sixteenMiB(b *testing.B, data []byte) (jsonDoc, yamlDoc []byte) {
 	if problems != nil {
 		b.Fatal(problems)
 	}
-	root := t.root.(map[string]any)
+	root := t.Root.(map[string]any)
 	orig := root["paths"].(map[string]any)
 	withCopies := func(n int) map[string]any {
 		paths := map[string]any{}

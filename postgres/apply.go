@@ -3,16 +3,131 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
+	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/jackc/pgx/v5"
 )
 
-// Apply is not implemented yet.
+// Apply makes every change in one write transaction, in order, with the
+// same functions as Create, Update and Delete, and so with their locks.
+//
+// With ifDraft, the transaction first takes draftLock exclusively, then
+// reads the draft's tag. Every other write of a draft record holds the
+// same lock in shared mode from before its first statement until it
+// commits, so once the Apply holds it no such write is in flight: the tag
+// it reads (each statement at READ COMMITTED sees every commit before it)
+// is the draft as it stands, and stays so until the Apply commits. Of two
+// Applies with the same ifDraft, the second to get the lock finds the tag
+// changed by the first. Writes of other kinds (nodes, deployments) take
+// no such lock and do not wait.
 func (s *DB) Apply(ctx context.Context, changes []gatehouse.Change, ifDraft string) error {
-	return gatehouse.Internal(errors.New("postgres: Apply is not implemented yet"))
+	var done []assigned
+	err := s.write(ctx, func(w *wtx) error {
+		now := s.clock()
+		if ifDraft != "" {
+			if _, err := w.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, draftLock); err != nil {
+				return err
+			}
+			w.draft = true
+			tag, err := draftTag(ctx, w)
+			if err != nil {
+				return err
+			}
+			if tag != ifDraft {
+				return gatehouse.DraftChanged(tag, ifDraft)
+			}
+		}
+		done = make([]assigned, len(changes))
+		deleted := false
+		for i, c := range changes {
+			var err error
+			done[i], err = s.change(ctx, w, c, now)
+			if err != nil {
+				return changeFailed(i, err)
+			}
+			deleted = deleted || c.Op == gatehouse.OpDelete
+		}
+		if deleted {
+			return s.purgeTombstones(ctx, w, now)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for i, c := range changes {
+		if c.Op != gatehouse.OpDelete {
+			done[i].put(c.Record)
+		}
+	}
+	return nil
 }
 
-// DraftTag is not implemented yet.
+// change makes one change of a batch within w.
+func (s *DB) change(ctx context.Context, w *wtx, c gatehouse.Change, now time.Time) (assigned, error) {
+	if c.Record == nil {
+		return assigned{}, gatehouse.Internal(errors.New("postgres: Apply: a change without a record"))
+	}
+	switch c.Op {
+	case gatehouse.OpCreate:
+		return s.createTx(ctx, w, c.Record, now)
+	case gatehouse.OpUpdate:
+		return s.updateTx(ctx, w, c.Record, c.IfVersion, now)
+	case gatehouse.OpDelete:
+		return assigned{}, s.deleteTx(ctx, w, c.Record.Kind, c.Record.ID, c.IfVersion, now)
+	}
+	return assigned{}, gatehouse.Internal(fmt.Errorf("postgres: Apply: unknown op %q", c.Op))
+}
+
+// changeFailed names change i as the cause of err if err is the change's
+// own fault (an *gatehouse.Error a single write would return). A failure
+// of the store itself (a lost connection, a deadlock, a canceled context)
+// is no change's fault and comes back as it is, to be retried or
+// classified.
+func changeFailed(i int, err error) error {
+	var ge *gatehouse.Error
+	if errors.As(err, &ge) {
+		return &gatehouse.ChangeError{Index: i, Err: err}
+	}
+	return err
+}
+
+// DraftTag returns the DraftTag of the draft kinds, read by one statement
+// and so from one snapshot.
 func (s *DB) DraftTag(ctx context.Context) (string, error) {
-	return "", gatehouse.Internal(errors.New("postgres: DraftTag is not implemented yet"))
+	var tag string
+	err := s.retry(ctx, func() error {
+		var err error
+		tag, err = draftTag(ctx, s.pool)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	return tag, nil
+}
+
+// draftTag computes the DraftTag from the stamps of every draft record.
+func draftTag(ctx context.Context, q querier) (string, error) {
+	kinds := make([]string, len(gatehouse.DraftKinds))
+	for i, k := range gatehouse.DraftKinds {
+		kinds[i] = string(k)
+	}
+	rows, err := q.Query(ctx, `SELECT kind, id, version FROM records WHERE kind = ANY($1)`, kinds)
+	if err != nil {
+		return "", err
+	}
+	stamps, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (gatehouse.Stamp, error) {
+		var st gatehouse.Stamp
+		var kind string
+		err := row.Scan(&kind, &st.ID, &st.Version)
+		st.Kind = gatehouse.Kind(kind)
+		return st, err
+	})
+	if err != nil {
+		return "", err
+	}
+	return gatehouse.DraftTag(stamps), nil
 }

@@ -27,6 +27,10 @@
 //     insert, so that records' seq (the List cursor) is handed out in
 //     commit order, and a List that paged past a seq never misses a record
 //     committed later.
+//   - Writes of draft records take another advisory lock in shared mode,
+//     and an Apply that checks the draft's tag (ifDraft) takes it
+//     exclusively, so that no write of the draft comes between its check
+//     and its commit (see DB.Apply).
 //
 // Deadlocks (40P01) and serialisation failures (40001) are retried a few
 // times with a fresh transaction, then reported as EUNAVAILABLE. So are
@@ -47,6 +51,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -164,8 +169,49 @@ var (
 
 // write runs fn in a READ COMMITTED transaction and commits it if fn
 // succeeds, retrying as retry does. Errors come back classified.
-func (s *DB) write(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	return s.retry(ctx, func() error { return s.inTx(ctx, writeTx, fn) })
+func (s *DB) write(ctx context.Context, fn func(w *wtx) error) error {
+	return s.retry(ctx, func() error {
+		return s.inTx(ctx, writeTx, func(tx pgx.Tx) error { return fn(&wtx{Tx: tx}) })
+	})
+}
+
+// wtx is a write transaction and the advisory locks it holds, so that a
+// batch of writes takes each lock once. Locks taken in a transaction that
+// is retried are gone with it: each attempt gets a fresh wtx.
+type wtx struct {
+	pgx.Tx
+	draft   bool // holds draftLock, shared or exclusive
+	creates bool // holds createLock
+}
+
+// shareDraft takes draftLock in shared mode, unless it holds it already,
+// before a write of a record of kind if that is a draft kind. Writes of
+// the draft do not wait for each other, only for an Apply checking the
+// draft's tag, which takes the lock exclusively (see DB.Apply).
+func (w *wtx) shareDraft(ctx context.Context, kind gatehouse.Kind) error {
+	if w.draft || !slices.Contains(gatehouse.DraftKinds, kind) {
+		return nil
+	}
+	if _, err := w.Exec(ctx, `SELECT pg_advisory_xact_lock_shared($1)`, draftLock); err != nil {
+		return err
+	}
+	w.draft = true
+	return nil
+}
+
+// orderCreates takes createLock, unless it holds it already, just before
+// the first insert of a record: held until commit, it makes the seq this
+// insert takes higher than every committed one, and no later-committing
+// Create takes a lower one.
+func (w *wtx) orderCreates(ctx context.Context) error {
+	if w.creates {
+		return nil
+	}
+	if _, err := w.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, createLock); err != nil {
+		return err
+	}
+	w.creates = true
+	return nil
 }
 
 // read runs fn in a REPEATABLE READ READ ONLY transaction, so that

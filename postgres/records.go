@@ -15,59 +15,79 @@ import (
 
 // Create inserts rec and sets its Version, CreatedAt and UpdatedAt.
 func (s *DB) Create(ctx context.Context, rec *gatehouse.Record) error {
-	if rec.Kind == "" || rec.ID == "" {
-		return gatehouse.Internal(errors.New("postgres: Create needs a kind and an id"))
-	}
-	refs, keys := rec.DistinctRefs(), rec.DistinctKeys()
-	var version int64
-	var now time.Time
-	err := s.write(ctx, func(tx pgx.Tx) error {
-		now = s.clock()
-		exists, err := recordExists(ctx, tx, rec.Kind, rec.ID)
-		if err != nil {
-			return err
-		}
-		if exists {
-			return gatehouse.AlreadyExists(rec.Kind, rec.ID)
-		}
-		if err := lockTargets(ctx, tx, rec.Parent, refs); err != nil {
-			return err
-		}
-		// Held until commit: the seq this insert takes is higher than
-		// every committed one, and no later-committing Create takes a
-		// lower one.
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, createLock); err != nil {
-			return err
-		}
-		var seq int64
-		pk, pid := parentColumns(rec.Parent)
-		err = tx.QueryRow(ctx,
-			`INSERT INTO records (kind, id, version, created_at, updated_at, name, parent_kind, parent_id, secret, body)
-			 VALUES ($1, $2, nextval('record_versions'), $3, $3, $4, $5, $6, $7, $8)
-			 ON CONFLICT (kind, id) DO NOTHING
-			 RETURNING seq, version`,
-			string(rec.Kind), rec.ID, now, rec.Name, pk, pid, rec.StoredSecret(), rec.Body).Scan(&seq, &version)
-		if errors.Is(err, pgx.ErrNoRows) {
-			// Created by another transaction since the check above.
-			return gatehouse.AlreadyExists(rec.Kind, rec.ID)
-		}
-		if err != nil {
-			return err
-		}
-		if err := insertRefs(ctx, tx, seq, refs); err != nil {
-			return err
-		}
-		if err := claimKeys(ctx, tx, rec.Kind, seq, keys); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `DELETE FROM tombstones WHERE kind = $1 AND id = $2`, string(rec.Kind), rec.ID)
+	var a assigned
+	err := s.write(ctx, func(w *wtx) error {
+		var err error
+		a, err = s.createTx(ctx, w, rec, s.clock())
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	rec.Version, rec.CreatedAt, rec.UpdatedAt = version, now, now
+	a.put(rec)
 	return nil
+}
+
+// assigned is what a create or update gave a record. It is put on the
+// record only once the transaction has committed, so that a failed write
+// leaves the caller's record as it was.
+type assigned struct {
+	version          int64
+	created, updated time.Time
+}
+
+func (a assigned) put(rec *gatehouse.Record) {
+	rec.Version, rec.CreatedAt, rec.UpdatedAt = a.version, a.created, a.updated
+}
+
+// createTx is Create within w, at time now: every rule of a create, for
+// Create and Apply alike.
+func (s *DB) createTx(ctx context.Context, w *wtx, rec *gatehouse.Record, now time.Time) (assigned, error) {
+	if rec.Kind == "" || rec.ID == "" {
+		return assigned{}, gatehouse.Internal(errors.New("postgres: Create needs a kind and an id"))
+	}
+	if err := w.shareDraft(ctx, rec.Kind); err != nil {
+		return assigned{}, err
+	}
+	refs, keys := rec.DistinctRefs(), rec.DistinctKeys()
+	exists, err := recordExists(ctx, w, rec.Kind, rec.ID)
+	if err != nil {
+		return assigned{}, err
+	}
+	if exists {
+		return assigned{}, gatehouse.AlreadyExists(rec.Kind, rec.ID)
+	}
+	if err := lockTargets(ctx, w, rec.Parent, refs); err != nil {
+		return assigned{}, err
+	}
+	if err := w.orderCreates(ctx); err != nil {
+		return assigned{}, err
+	}
+	var seq, version int64
+	pk, pid := parentColumns(rec.Parent)
+	err = w.QueryRow(ctx,
+		`INSERT INTO records (kind, id, version, created_at, updated_at, name, parent_kind, parent_id, secret, body)
+		 VALUES ($1, $2, nextval('record_versions'), $3, $3, $4, $5, $6, $7, $8)
+		 ON CONFLICT (kind, id) DO NOTHING
+		 RETURNING seq, version`,
+		string(rec.Kind), rec.ID, now, rec.Name, pk, pid, rec.StoredSecret(), rec.Body).Scan(&seq, &version)
+	if errors.Is(err, pgx.ErrNoRows) {
+		// Created by another transaction since the check above.
+		return assigned{}, gatehouse.AlreadyExists(rec.Kind, rec.ID)
+	}
+	if err != nil {
+		return assigned{}, err
+	}
+	if err := insertRefs(ctx, w, seq, refs); err != nil {
+		return assigned{}, err
+	}
+	if err := claimKeys(ctx, w, rec.Kind, seq, keys); err != nil {
+		return assigned{}, err
+	}
+	if _, err := w.Exec(ctx, `DELETE FROM tombstones WHERE kind = $1 AND id = $2`, string(rec.Kind), rec.ID); err != nil {
+		return assigned{}, err
+	}
+	return assigned{version: version, created: now, updated: now}, nil
 }
 
 // Get returns the record kind/id.
@@ -126,99 +146,122 @@ func (s *DB) Lookup(ctx context.Context, kind gatehouse.Kind, key string) (*gate
 // On success rec carries the new Version and UpdatedAt and the original
 // CreatedAt.
 func (s *DB) Update(ctx context.Context, rec *gatehouse.Record, ifVersion int64) error {
-	refs, keys := rec.DistinctRefs(), rec.DistinctKeys()
-	var version int64
-	var created, now time.Time
-	err := s.write(ctx, func(tx pgx.Tx) error {
-		now = s.clock()
-		// The row lock queues concurrent writers of this record: the
-		// version read here stays current until commit. NO KEY UPDATE,
-		// not UPDATE, so that writers merely pointing at this record
-		// (FOR KEY SHARE) are not held up.
-		var seq, current int64
-		err := tx.QueryRow(ctx,
-			`SELECT seq, version, created_at FROM records WHERE kind = $1 AND id = $2 FOR NO KEY UPDATE`,
-			string(rec.Kind), rec.ID).Scan(&seq, &current, &created)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return s.missing(ctx, tx, rec.Kind, rec.ID)
-		}
-		if err != nil {
-			return err
-		}
-		if current != ifVersion {
-			return gatehouse.Stale(rec.Kind, rec.ID, current, ifVersion)
-		}
-		if err := lockTargets(ctx, tx, rec.Parent, refs); err != nil {
-			return err
-		}
-		// The version condition repeats the check above in the write
-		// itself, so that the check cannot be separated from the write
-		// even if the locking around it ever changes.
-		pk, pid := parentColumns(rec.Parent)
-		err = tx.QueryRow(ctx,
-			`UPDATE records SET version = nextval('record_versions'), updated_at = $1, name = $2,
-			        parent_kind = $3, parent_id = $4, secret = $5, body = $6
-			 WHERE seq = $7 AND version = $8
-			 RETURNING version`,
-			now, rec.Name, pk, pid, rec.StoredSecret(), rec.Body, seq, ifVersion).Scan(&version)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return gatehouse.Stale(rec.Kind, rec.ID, 0, ifVersion)
-		}
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM record_refs WHERE record_seq = $1`, seq); err != nil {
-			return err
-		}
-		if err := insertRefs(ctx, tx, seq, refs); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `DELETE FROM unique_keys WHERE owner_seq = $1`, seq); err != nil {
-			return err
-		}
-		return claimKeys(ctx, tx, rec.Kind, seq, keys)
+	var a assigned
+	err := s.write(ctx, func(w *wtx) error {
+		var err error
+		a, err = s.updateTx(ctx, w, rec, ifVersion, s.clock())
+		return err
 	})
 	if err != nil {
 		return err
 	}
-	rec.Version, rec.CreatedAt, rec.UpdatedAt = version, created.UTC(), now
+	a.put(rec)
 	return nil
+}
+
+// updateTx is Update within w, at time now.
+func (s *DB) updateTx(ctx context.Context, w *wtx, rec *gatehouse.Record, ifVersion int64, now time.Time) (assigned, error) {
+	if err := w.shareDraft(ctx, rec.Kind); err != nil {
+		return assigned{}, err
+	}
+	refs, keys := rec.DistinctRefs(), rec.DistinctKeys()
+	// The row lock queues concurrent writers of this record: the version
+	// read here stays current until commit. NO KEY UPDATE, not UPDATE, so
+	// that writers merely pointing at this record (FOR KEY SHARE) are not
+	// held up.
+	var seq, current int64
+	var created time.Time
+	err := w.QueryRow(ctx,
+		`SELECT seq, version, created_at FROM records WHERE kind = $1 AND id = $2 FOR NO KEY UPDATE`,
+		string(rec.Kind), rec.ID).Scan(&seq, &current, &created)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return assigned{}, s.missing(ctx, w, rec.Kind, rec.ID)
+	}
+	if err != nil {
+		return assigned{}, err
+	}
+	if current != ifVersion {
+		return assigned{}, gatehouse.Stale(rec.Kind, rec.ID, current, ifVersion)
+	}
+	if err := lockTargets(ctx, w, rec.Parent, refs); err != nil {
+		return assigned{}, err
+	}
+	// The version condition repeats the check above in the write itself,
+	// so that the check cannot be separated from the write even if the
+	// locking around it ever changes.
+	var version int64
+	pk, pid := parentColumns(rec.Parent)
+	err = w.QueryRow(ctx,
+		`UPDATE records SET version = nextval('record_versions'), updated_at = $1, name = $2,
+		        parent_kind = $3, parent_id = $4, secret = $5, body = $6
+		 WHERE seq = $7 AND version = $8
+		 RETURNING version`,
+		now, rec.Name, pk, pid, rec.StoredSecret(), rec.Body, seq, ifVersion).Scan(&version)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return assigned{}, gatehouse.Stale(rec.Kind, rec.ID, 0, ifVersion)
+	}
+	if err != nil {
+		return assigned{}, err
+	}
+	if _, err := w.Exec(ctx, `DELETE FROM record_refs WHERE record_seq = $1`, seq); err != nil {
+		return assigned{}, err
+	}
+	if err := insertRefs(ctx, w, seq, refs); err != nil {
+		return assigned{}, err
+	}
+	if _, err := w.Exec(ctx, `DELETE FROM unique_keys WHERE owner_seq = $1`, seq); err != nil {
+		return assigned{}, err
+	}
+	if err := claimKeys(ctx, w, rec.Kind, seq, keys); err != nil {
+		return assigned{}, err
+	}
+	return assigned{version: version, created: created.UTC(), updated: now}, nil
 }
 
 // Delete removes kind/id and, recursively, every record whose Parent it
 // is, leaving a tombstone for each.
 func (s *DB) Delete(ctx context.Context, kind gatehouse.Kind, id string, ifVersion int64) error {
-	return s.write(ctx, func(tx pgx.Tx) error {
+	return s.write(ctx, func(w *wtx) error {
 		now := s.clock()
-		// FOR UPDATE conflicts with the FOR KEY SHARE that writers take on
-		// what they point at: once this holds, no new child or use of the
-		// record can appear, and any that was being written has committed
-		// and is seen by the statements below.
-		var seq, current int64
-		err := tx.QueryRow(ctx,
-			`SELECT seq, version FROM records WHERE kind = $1 AND id = $2 FOR UPDATE`,
-			string(kind), id).Scan(&seq, &current)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return s.missing(ctx, tx, kind, id)
-		}
-		if err != nil {
+		if err := s.deleteTx(ctx, w, kind, id, ifVersion, now); err != nil {
 			return err
 		}
-		if ifVersion != 0 && current != ifVersion {
-			return gatehouse.Stale(kind, id, current, ifVersion)
-		}
-		doomed, err := lockSubtree(ctx, tx, node{seq: seq, kind: kind, id: id})
-		if err != nil {
-			return err
-		}
-		if err := checkUnused(ctx, tx, doomed); err != nil {
-			return err
-		}
-		if err := deleteRecords(ctx, tx, doomed, now); err != nil {
-			return err
-		}
-		return s.purgeTombstones(ctx, tx, now)
+		return s.purgeTombstones(ctx, w, now)
 	})
+}
+
+// deleteTx is Delete within w, at time now, except for purging old
+// tombstones, which a transaction needs to do once however much it
+// deletes.
+func (s *DB) deleteTx(ctx context.Context, w *wtx, kind gatehouse.Kind, id string, ifVersion int64, now time.Time) error {
+	if err := w.shareDraft(ctx, kind); err != nil {
+		return err
+	}
+	// FOR UPDATE conflicts with the FOR KEY SHARE that writers take on
+	// what they point at: once this holds, no new child or use of the
+	// record can appear, and any that was being written has committed and
+	// is seen by the statements below.
+	var seq, current int64
+	err := w.QueryRow(ctx,
+		`SELECT seq, version FROM records WHERE kind = $1 AND id = $2 FOR UPDATE`,
+		string(kind), id).Scan(&seq, &current)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return s.missing(ctx, w, kind, id)
+	}
+	if err != nil {
+		return err
+	}
+	if ifVersion != 0 && current != ifVersion {
+		return gatehouse.Stale(kind, id, current, ifVersion)
+	}
+	doomed, err := lockSubtree(ctx, w, node{seq: seq, kind: kind, id: id})
+	if err != nil {
+		return err
+	}
+	if err := checkUnused(ctx, w, doomed); err != nil {
+		return err
+	}
+	return deleteRecords(ctx, w, doomed, now)
 }
 
 // List returns a page of kind's records in creation order.

@@ -125,6 +125,10 @@ const (
 	// createLock orders Creates, so that seqs are handed out in commit
 	// order (see the package comment).
 	createLock int64 = 0x67617465_73657121 // "gate" "seq!"
+	// draftLock orders an Apply that checks the draft's tag against
+	// every other write of the draft: the Apply takes it exclusively,
+	// other writes of draft kinds in shared mode (see DB.Apply).
+	draftLock int64 = 0x67617465_64726166 // "gate" "draf"
 )
 
 // migrate brings the schema up to date in one transaction, under an

@@ -12,48 +12,69 @@ import (
 
 // Create inserts rec and sets its Version, CreatedAt and UpdatedAt.
 func (s *DB) Create(ctx context.Context, rec *gatehouse.Record) error {
-	if rec.Kind == "" || rec.ID == "" {
-		return gatehouse.Internal(errors.New("sqlite: Create needs a kind and an id"))
-	}
-	var version int64
-	var now time.Time
+	var a assigned
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		now = s.clock()
-		exists, err := recordExists(ctx, tx, rec.Kind, rec.ID)
-		if err != nil {
-			return err
-		}
-		if exists {
-			return gatehouse.AlreadyExists(rec.Kind, rec.ID)
-		}
-		if err := checkTargets(ctx, tx, rec); err != nil {
-			return err
-		}
-		keys := rec.DistinctKeys()
-		if err := checkUnique(ctx, tx, rec.Kind, keys, 0); err != nil {
-			return err
-		}
-		if version, err = nextVersion(ctx, tx); err != nil {
-			return err
-		}
-		seq, err := insertRecord(ctx, tx, rec, version, now)
-		if err != nil {
-			return err
-		}
-		if err := insertRefs(ctx, tx, seq, rec.DistinctRefs()); err != nil {
-			return err
-		}
-		if err := insertUnique(ctx, tx, rec.Kind, seq, keys); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM tombstones WHERE kind = ? AND id = ?`, rec.Kind, rec.ID)
+		var err error
+		a, err = s.createTx(ctx, tx, rec, s.clock())
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	rec.Version, rec.CreatedAt, rec.UpdatedAt = version, now, now
+	a.put(rec)
 	return nil
+}
+
+// assigned is what a create or update gave a record. It is put on the
+// record only once the transaction has committed, so that a failed write
+// leaves the caller's record as it was.
+type assigned struct {
+	version          int64
+	created, updated time.Time
+}
+
+func (a assigned) put(rec *gatehouse.Record) {
+	rec.Version, rec.CreatedAt, rec.UpdatedAt = a.version, a.created, a.updated
+}
+
+// createTx is Create within tx, at time now: every rule of a create, for
+// Create and Apply alike.
+func (s *DB) createTx(ctx context.Context, tx *sql.Tx, rec *gatehouse.Record, now time.Time) (assigned, error) {
+	if rec.Kind == "" || rec.ID == "" {
+		return assigned{}, gatehouse.Internal(errors.New("sqlite: Create needs a kind and an id"))
+	}
+	exists, err := recordExists(ctx, tx, rec.Kind, rec.ID)
+	if err != nil {
+		return assigned{}, err
+	}
+	if exists {
+		return assigned{}, gatehouse.AlreadyExists(rec.Kind, rec.ID)
+	}
+	if err := checkTargets(ctx, tx, rec); err != nil {
+		return assigned{}, err
+	}
+	keys := rec.DistinctKeys()
+	if err := checkUnique(ctx, tx, rec.Kind, keys, 0); err != nil {
+		return assigned{}, err
+	}
+	version, err := nextVersion(ctx, tx)
+	if err != nil {
+		return assigned{}, err
+	}
+	seq, err := insertRecord(ctx, tx, rec, version, now)
+	if err != nil {
+		return assigned{}, err
+	}
+	if err := insertRefs(ctx, tx, seq, rec.DistinctRefs()); err != nil {
+		return assigned{}, err
+	}
+	if err := insertUnique(ctx, tx, rec.Kind, seq, keys); err != nil {
+		return assigned{}, err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM tombstones WHERE kind = ? AND id = ?`, rec.Kind, rec.ID); err != nil {
+		return assigned{}, err
+	}
+	return assigned{version: version, created: now, updated: now}, nil
 }
 
 // Get returns the record kind/id.
@@ -95,59 +116,64 @@ func (s *DB) Lookup(ctx context.Context, kind gatehouse.Kind, key string) (*gate
 // On success rec carries the new Version and UpdatedAt and the original
 // CreatedAt.
 func (s *DB) Update(ctx context.Context, rec *gatehouse.Record, ifVersion int64) error {
-	var version int64
-	var created, now time.Time
+	var a assigned
 	err := s.write(ctx, func(tx *sql.Tx) error {
-		now = s.clock()
-		var seq, current, createdMicros int64
-		err := tx.QueryRowContext(ctx,
-			`SELECT seq, version, created_at FROM records WHERE kind = ? AND id = ?`,
-			rec.Kind, rec.ID).Scan(&seq, &current, &createdMicros)
-		if errors.Is(err, sql.ErrNoRows) {
-			return s.missing(ctx, tx, rec.Kind, rec.ID)
-		}
-		if err != nil {
-			return err
-		}
-		if current != ifVersion {
-			return gatehouse.Stale(rec.Kind, rec.ID, current, ifVersion)
-		}
-		if err := checkTargets(ctx, tx, rec); err != nil {
-			return err
-		}
-		keys := rec.DistinctKeys()
-		if err := checkUnique(ctx, tx, rec.Kind, keys, seq); err != nil {
-			return err
-		}
-		if version, err = nextVersion(ctx, tx); err != nil {
-			return err
-		}
-		// The version condition repeats the check above in the write
-		// itself, so that the check cannot be separated from the write
-		// even if the locking around it ever changes.
-		if err := updateRecord(ctx, tx, seq, ifVersion, rec, version, now); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM record_refs WHERE record_seq = ?`, seq); err != nil {
-			return err
-		}
-		if err := insertRefs(ctx, tx, seq, rec.DistinctRefs()); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM unique_keys WHERE owner_seq = ?`, seq); err != nil {
-			return err
-		}
-		if err := insertUnique(ctx, tx, rec.Kind, seq, keys); err != nil {
-			return err
-		}
-		created = fromMicros(createdMicros)
-		return nil
+		var err error
+		a, err = s.updateTx(ctx, tx, rec, ifVersion, s.clock())
+		return err
 	})
 	if err != nil {
 		return err
 	}
-	rec.Version, rec.CreatedAt, rec.UpdatedAt = version, created, now
+	a.put(rec)
 	return nil
+}
+
+// updateTx is Update within tx, at time now.
+func (s *DB) updateTx(ctx context.Context, tx *sql.Tx, rec *gatehouse.Record, ifVersion int64, now time.Time) (assigned, error) {
+	var seq, current, createdMicros int64
+	err := tx.QueryRowContext(ctx,
+		`SELECT seq, version, created_at FROM records WHERE kind = ? AND id = ?`,
+		rec.Kind, rec.ID).Scan(&seq, &current, &createdMicros)
+	if errors.Is(err, sql.ErrNoRows) {
+		return assigned{}, s.missing(ctx, tx, rec.Kind, rec.ID)
+	}
+	if err != nil {
+		return assigned{}, err
+	}
+	if current != ifVersion {
+		return assigned{}, gatehouse.Stale(rec.Kind, rec.ID, current, ifVersion)
+	}
+	if err := checkTargets(ctx, tx, rec); err != nil {
+		return assigned{}, err
+	}
+	keys := rec.DistinctKeys()
+	if err := checkUnique(ctx, tx, rec.Kind, keys, seq); err != nil {
+		return assigned{}, err
+	}
+	version, err := nextVersion(ctx, tx)
+	if err != nil {
+		return assigned{}, err
+	}
+	// The version condition repeats the check above in the write itself,
+	// so that the check cannot be separated from the write even if the
+	// locking around it ever changes.
+	if err := updateRecord(ctx, tx, seq, ifVersion, rec, version, now); err != nil {
+		return assigned{}, err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM record_refs WHERE record_seq = ?`, seq); err != nil {
+		return assigned{}, err
+	}
+	if err := insertRefs(ctx, tx, seq, rec.DistinctRefs()); err != nil {
+		return assigned{}, err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM unique_keys WHERE owner_seq = ?`, seq); err != nil {
+		return assigned{}, err
+	}
+	if err := insertUnique(ctx, tx, rec.Kind, seq, keys); err != nil {
+		return assigned{}, err
+	}
+	return assigned{version: version, created: fromMicros(createdMicros), updated: now}, nil
 }
 
 // Delete removes kind/id and, recursively, every record whose Parent it
@@ -155,30 +181,37 @@ func (s *DB) Update(ctx context.Context, rec *gatehouse.Record, ifVersion int64)
 func (s *DB) Delete(ctx context.Context, kind gatehouse.Kind, id string, ifVersion int64) error {
 	return s.write(ctx, func(tx *sql.Tx) error {
 		now := s.clock()
-		var current int64
-		err := tx.QueryRowContext(ctx,
-			`SELECT version FROM records WHERE kind = ? AND id = ?`, kind, id).Scan(&current)
-		if errors.Is(err, sql.ErrNoRows) {
-			return s.missing(ctx, tx, kind, id)
-		}
-		if err != nil {
-			return err
-		}
-		if ifVersion != 0 && current != ifVersion {
-			return gatehouse.Stale(kind, id, current, ifVersion)
-		}
-		doomed, err := subtree(ctx, tx, kind, id)
-		if err != nil {
-			return err
-		}
-		if err := checkUnused(ctx, tx, doomed); err != nil {
-			return err
-		}
-		if err := deleteRecords(ctx, tx, doomed, now); err != nil {
+		if err := s.deleteTx(ctx, tx, kind, id, ifVersion, now); err != nil {
 			return err
 		}
 		return s.purgeTombstones(ctx, tx, now)
 	})
+}
+
+// deleteTx is Delete within tx, at time now, except for purging old
+// tombstones, which a transaction needs to do once however much it
+// deletes.
+func (s *DB) deleteTx(ctx context.Context, tx *sql.Tx, kind gatehouse.Kind, id string, ifVersion int64, now time.Time) error {
+	var current int64
+	err := tx.QueryRowContext(ctx,
+		`SELECT version FROM records WHERE kind = ? AND id = ?`, kind, id).Scan(&current)
+	if errors.Is(err, sql.ErrNoRows) {
+		return s.missing(ctx, tx, kind, id)
+	}
+	if err != nil {
+		return err
+	}
+	if ifVersion != 0 && current != ifVersion {
+		return gatehouse.Stale(kind, id, current, ifVersion)
+	}
+	doomed, err := subtree(ctx, tx, kind, id)
+	if err != nil {
+		return err
+	}
+	if err := checkUnused(ctx, tx, doomed); err != nil {
+		return err
+	}
+	return deleteRecords(ctx, tx, doomed, now)
 }
 
 // List returns a page of kind's records in creation order.

@@ -131,11 +131,21 @@ var tests = []test{
 	{name: "SnapshotNeverSeesHalfAWrite", run: testSnapshotNeverSeesHalfAWrite},
 	{name: "Ping", run: testPing},
 
+	// Apply and DraftTag (apply.go).
+	{name: "ApplyFailingChangeAbortsTheWholeBatch", run: testApplyFailingChangeAbortsTheWholeBatch},
+	{name: "ApplyMakesEveryChangeInOrder", run: testApplyMakesEveryChangeInOrder},
+	{name: "ApplyWithTheCurrentDraftTagApplies", run: testApplyWithTheCurrentDraftTagApplies},
+	{name: "ApplyWithAStaleDraftTagFailsAndWritesNothing", run: testApplyWithAStaleDraftTagFailsAndWritesNothing},
+	{name: "ApplyOfAnEmptyBatchSucceeds", run: testApplyOfAnEmptyBatchSucceeds},
+	{name: "DraftTagChangesWithTheDraftAndNothingElse", run: testDraftTagChangesWithTheDraftAndNothingElse},
+	{name: "DraftTagIsTheTagOfASnapshotOfTheDraft", run: testDraftTagIsTheTagOfASnapshotOfTheDraft},
+
 	// Concurrency.
 	{name: "ConcurrentUpdatesFromSameVersionExactlyOneWins", run: testConcurrentUpdatesFromSameVersionExactlyOneWins},
 	{name: "ConcurrentCreatesAllSurvive", run: testConcurrentCreatesAllSurvive},
 	{name: "ConcurrentCreatesOfOneIDExactlyOneWins", run: testConcurrentCreatesOfOneIDExactlyOneWins},
 	{name: "ConcurrentClaimsOfOneKeyExactlyOneWins", run: testConcurrentClaimsOfOneKeyExactlyOneWins},
+	{name: "ConcurrentAppliesFromOneDraftTagExactlyOneWins", run: testConcurrentAppliesFromOneDraftTagExactlyOneWins},
 }
 
 // --- helpers ---

@@ -153,3 +153,35 @@ func TestCheckNamesAProblemInASpecsDocumentWithinIt(t *testing.T) {
 		t.Fatalf("got %+v; want a problem under /specs/0/document/paths", problems)
 	}
 }
+
+// What one entry held can move to another in one sync: a route's match,
+// a key, a basic-auth username.
+func TestApplyMovesAMatchAKeyAndAUsernameFromOneEntryToAnother(t *testing.T) {
+	store := openStore(t)
+	ctx := context.Background()
+	start := strings.NewReplacer(
+		`"routes": [{"id": "r1", "name": "r1", "paths": ["/a"]`,
+		`"routes": [{"id": "r0", "paths": ["/b"], "service_id": "s1"}, {"id": "r1", "name": "r1", "paths": ["/a"]`,
+	).Replace(goodDoc)
+	if _, err := Apply(ctx, store, readDoc(t, start), ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ name, old, new string }{
+		// r0 goes and r1 takes its path; r2 is new and takes r1's.
+		{"a route's match", `{"id": "r0", "paths": ["/b"], "service_id": "s1"}, {"id": "r1", "name": "r1", "paths": ["/a"]`,
+			`{"id": "r1", "name": "r1", "paths": ["/b"], "service_id": "s1"}, {"id": "r2", "paths": ["/a"]`},
+		{"a key", `{"id": "k1", "type": "key-auth"`, `{"id": "k2", "type": "key-auth"`},
+		{"a username", `{"id": "b1", "type": "basic-auth"`, `{"id": "b2", "type": "basic-auth"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			doc := strings.Replace(start, tt.old, tt.new, 1)
+			if doc == start {
+				t.Fatalf("the edit %q changed nothing", tt.old)
+			}
+			if _, err := Apply(ctx, store, readDoc(t, doc), ApplyOptions{Prune: true}); err != nil {
+				t.Fatalf("sync: %v", err)
+			}
+			start = doc
+		})
+	}
+}

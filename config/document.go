@@ -6,7 +6,12 @@
 // valid by running the same code.
 package config
 
-import "github.com/gatehouse/gatehouse"
+import (
+	"fmt"
+	"strings"
+
+	"github.com/gatehouse/gatehouse"
+)
 
 // FormatVersion is the version of the document format this package reads
 // and writes, the value of a document's format_version.
@@ -128,4 +133,32 @@ type FieldChange struct {
 	Field string `json:"field"`
 	From  any    `json:"from,omitempty"`
 	To    any    `json:"to,omitempty"`
+}
+
+// String is "file:line:column", as much of it as is known.
+func (p *Pos) String() string {
+	switch {
+	case p == nil || p.File == "":
+		return ""
+	case p.Line <= 0:
+		return p.File
+	case p.Column <= 0:
+		return fmt.Sprintf("%s:%d", p.File, p.Line)
+	}
+	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Column)
+}
+
+// String is "file:line:column: pointer: message", as compilers place
+// their errors, with what is known of the place. The pointer leads the
+// message because messages are said of the value it names ("is not a
+// known field").
+func (p Problem) String() string {
+	var parts []string
+	if at := p.Pos.String(); at != "" {
+		parts = append(parts, at)
+	}
+	if p.Pointer != "" {
+		parts = append(parts, p.Pointer)
+	}
+	return strings.Join(append(parts, p.Message), ": ")
 }

@@ -184,14 +184,39 @@ func makePlan(d *draftState, entries []*entry, opts ApplyOptions) (*plan, []Prob
 			}
 		}
 	}
-	// Creates run in creation order of kinds (entries come so), then
-	// updates, which may refer to what was just created, then deletes,
-	// once nothing updated refers to them any more.
-	for _, i := range append(creates, updates...) {
-		p.add(all[i].change, all[i].pointer, all[i].report)
+	// The order makes each change valid when it runs, whatever moved from
+	// one entry to another: routes and credentials that go are deleted
+	// first, freeing their match keys, key hashes and usernames for the
+	// entries that take them over; then what routes and credentials refer
+	// to is created and updated (creates in creation order of kinds, as
+	// entries come); then routes and credentials are updated, freeing what
+	// they no longer hold, and created; last goes what nothing refers to
+	// any more.
+	leaf := func(c gatehouse.Change) bool {
+		return c.Record.Kind == gatehouse.KindRoute || c.Record.Kind == gatehouse.KindCredential
 	}
 	for _, pd := range deletes {
-		p.add(pd.change, "", pd.report)
+		if leaf(pd.change) {
+			p.add(pd.change, "", pd.report)
+		}
+	}
+	for _, wantLeaf := range []bool{false, true} {
+		steps := [][]int{creates, updates}
+		if wantLeaf {
+			steps = [][]int{updates, creates}
+		}
+		for _, step := range steps {
+			for _, i := range step {
+				if leaf(all[i].change) == wantLeaf {
+					p.add(all[i].change, all[i].pointer, all[i].report)
+				}
+			}
+		}
+	}
+	for _, pd := range deletes {
+		if !leaf(pd.change) {
+			p.add(pd.change, "", pd.report)
+		}
 	}
 	return p, nil, nil
 }

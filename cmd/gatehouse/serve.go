@@ -24,6 +24,7 @@ import (
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/admin"
 	"github.com/gatehouse/gatehouse/audit"
+	"github.com/gatehouse/gatehouse/config"
 	"github.com/gatehouse/gatehouse/deploy"
 	"github.com/gatehouse/gatehouse/egress"
 	"github.com/gatehouse/gatehouse/internal/serve"
@@ -66,6 +67,11 @@ type serveConfig struct {
 	deployTimeout      time.Duration
 	redisURL           string
 	egressAddr         string
+	configMaxBytes     int64
+	// configPaths, if set, are the files the configuration comes from
+	// (file-only mode), polled every configPoll.
+	configPaths []string
+	configPoll  time.Duration
 }
 
 // newServeCmd is gatehouse serve.
@@ -117,6 +123,9 @@ func serveFlags(fs *pflag.FlagSet, c *serveConfig) {
 	fs.DurationVar(&c.deployTimeout, "deploy-timeout", 30*time.Second, "how long a deployment waits for every live data node to apply it before it fails")
 	fs.StringVar(&c.egressAddr, "egress-addr", "", "listen address of the egress forward proxy for internal services' outbound calls (off if empty; roles data and all)")
 	fs.StringVar(&c.redisURL, "redis-url", "", "Redis for cluster-wide rate limits (redis://[user:password@]host:port[/db]); policies with store redis need it")
+	fs.Int64Var(&c.configMaxBytes, "config-max-bytes", 32<<20, "limit on a configuration document sent to /admin/v1/config, in place of --admin-max-body-bytes (413 above)")
+	fs.StringSliceVar(&c.configPaths, "config", nil, "serve the configuration in these files or directories (comma-separated or repeated) instead of a store: file-only mode, the admin API read-only")
+	fs.DurationVar(&c.configPoll, "config-poll", 2*time.Second, "with --config, how often the files are read for changes")
 }
 
 // parseFlags parses serve's arguments outside cobra, as the serve command
@@ -165,8 +174,21 @@ func completeFlags(fs *pflag.FlagSet, c *serveConfig) error {
 	if c.egressAddr != "" && c.role == gatehouse.RoleControl {
 		return errors.New("--egress-addr needs a node that serves traffic (--role data or all)")
 	}
-	if c.specMaxBytes <= 0 {
-		return errors.New("--spec-max-bytes must be positive")
+	if c.specMaxBytes <= 0 || c.configMaxBytes <= 0 {
+		return errors.New("--spec-max-bytes and --config-max-bytes must be positive")
+	}
+	if len(c.configPaths) > 0 {
+		// The files are the whole configuration of this one node: neither a
+		// store shared with other nodes nor a split of roles fits.
+		if fs.Changed("store") || os.Getenv("GATEHOUSE_STORE") != "" {
+			return errors.New("--config serves from files and keeps no store: leave out --store")
+		}
+		if c.role != gatehouse.RoleAll {
+			return errors.New("--config needs --role all: a node configured from files serves its own files")
+		}
+		if c.configPoll <= 0 {
+			return errors.New("--config-poll must be positive")
+		}
 	}
 	if c.heartbeat <= 0 || c.deployTimeout <= 0 || c.findingsInterval <= 0 {
 		return errors.New("--heartbeat, --findings-interval and --deploy-timeout must be positive")
@@ -247,6 +269,9 @@ func runServe(fs *pflag.FlagSet, c *serveConfig, stderr io.Writer) error {
 		return fmt.Errorf("open store: %w", err)
 	}
 	defer store.Close()
+	if len(c.configPaths) > 0 {
+		logger.Info("file-only mode: the configuration comes from files; the admin API is read-only", "config", c.configPaths)
+	}
 
 	// A data node has no admin API, so it needs no admin token.
 	if c.role != gatehouse.RoleData {
@@ -293,6 +318,23 @@ func runServe(fs *pflag.FlagSet, c *serveConfig, stderr io.Writer) error {
 		logger.Error("cannot serve the active revision", "node", c.nodeName, "error", n.ApplyError)
 	}
 
+	// From files: what they hold is applied and deployed before the
+	// listeners open; files that cannot be served stop the start.
+	var files *config.Files
+	if len(c.configPaths) > 0 {
+		files = &config.Files{Paths: c.configPaths, Store: store, Deployer: node.Deployer, Log: logger}
+		if _, err := files.Sync(ctx); err != nil {
+			var fe *config.FilesError
+			if errors.As(err, &fe) {
+				for _, line := range fe.Lines() {
+					fmt.Fprintln(stderr, line)
+				}
+				return errors.New("the configuration files are not valid")
+			}
+			return err
+		}
+	}
+
 	ls, err := newListeners(c, logger, store, dataPlane, node.Deployer, promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
 	if err != nil {
 		return err
@@ -306,7 +348,15 @@ func runServe(fs *pflag.FlagSet, c *serveConfig, stderr io.Writer) error {
 	// store closes, whichever way this function returns.
 	runCtx, stopNode := context.WithCancel(context.Background())
 	nodeDone := make(chan struct{})
-	go func() { node.Run(runCtx); close(nodeDone) }()
+	go func() {
+		var running sync.WaitGroup
+		if files != nil {
+			running.Go(func() { files.Run(runCtx, c.configPoll) })
+		}
+		node.Run(runCtx)
+		running.Wait()
+		close(nodeDone)
+	}()
 	defer func() { stopNode(); <-nodeDone }()
 
 	select {
@@ -405,8 +455,9 @@ func newListeners(c *serveConfig, logger *slog.Logger, store gatehouse.Store, da
 		ls.servers = append(ls.servers, listener{"probes", c.adminAddr, serve.New(h, adminOpts), nil})
 	} else {
 		adminOpts.Name = "admin"
-		opts := admin.Options{MaxBodyBytes: c.adminMaxBody, SpecMaxBytes: c.specMaxBytes, Deployments: deployer, Metrics: metrics,
-			Nodes: deployer.Watch(), NodeName: c.nodeName}
+		opts := admin.Options{MaxBodyBytes: c.adminMaxBody, SpecMaxBytes: c.specMaxBytes, ConfigMaxBytes: c.configMaxBytes,
+			Deployments: deployer, Metrics: metrics, Nodes: deployer.Watch(), NodeName: c.nodeName,
+			ReadOnly: len(c.configPaths) > 0}
 		if dataPlane != nil {
 			opts.Ready = dataPlane.Ready
 			opts.Conformance, _ = dataPlane.Findings().(admin.Conformance)
@@ -512,13 +563,27 @@ func parsePrefixes(list string) ([]netip.Prefix, error) {
 }
 
 // openStore opens the store --store names. The data directory is created
-// either way: it holds the generated admin token.
+// either way: it holds the generated admin token. In file-only mode the
+// store is a private SQLite file in a temporary directory, removed when
+// the store closes: the files are the configuration, and the store only
+// holds what the admin API shows of it (revisions, deployments, nodes).
 func openStore(ctx context.Context, c *serveConfig) (gatehouse.Store, error) {
 	// The store holds credential hashes: keep it private to this user.
 	if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
 		return nil, err
 	}
 	switch {
+	case len(c.configPaths) > 0:
+		dir, err := os.MkdirTemp("", "gatehouse-files-")
+		if err != nil {
+			return nil, err
+		}
+		db, err := sqlite.Open(filepath.Join(dir, "gatehouse.db"), sqlite.Options{TombstoneRetention: c.tombstoneRetention})
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+		return removeOnClose{db, dir}, nil
 	case c.store == "sqlite":
 		// SQLite gives its WAL and shared-memory files the database's mode.
 		dbPath := filepath.Join(c.dataDir, "gatehouse.db")
@@ -530,6 +595,20 @@ func openStore(ctx context.Context, c *serveConfig) (gatehouse.Store, error) {
 		return postgres.Open(ctx, c.store, postgres.Options{TombstoneRetention: c.tombstoneRetention})
 	}
 	return nil, fmt.Errorf("--store %q: want sqlite or a postgres:// URL", c.store)
+}
+
+// removeOnClose is a store whose directory goes when it closes.
+type removeOnClose struct {
+	*sqlite.DB
+	dir string
+}
+
+func (s removeOnClose) Close() error {
+	err := s.DB.Close()
+	if rerr := os.RemoveAll(s.dir); err == nil {
+		err = rerr
+	}
+	return err
 }
 
 // redisLog sends go-redis's own messages to the log at debug level.

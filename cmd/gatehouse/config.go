@@ -114,13 +114,13 @@ func printProblems(w io.Writer, src *config.Source, probs []config.Problem) {
 	}
 	slices.SortStableFunc(located, func(a, b config.Problem) int { return comparePos(a.Pos, b.Pos) })
 	for _, p := range located {
-		fmt.Fprintln(w, problemLine(p.Pos, p.Pointer, p.Message))
+		fmt.Fprintln(w, p.String())
 		if p.Other != "" {
 			var pos *config.Pos
 			if src != nil {
 				pos = src.Locate(config.Problem{Pointer: p.Other}).Pos
 			}
-			fmt.Fprintln(w, "  "+problemLine(pos, p.Other, "the other place"))
+			fmt.Fprintln(w, "  "+config.Problem{Pointer: p.Other, Message: "the other place", Pos: pos}.String())
 		}
 	}
 }
@@ -139,34 +139,6 @@ func comparePos(a, b *config.Pos) int {
 	return cmp.Or(cmp.Compare(a.File, b.File), cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column))
 }
 
-// problemLine is "file:line:col: pointer: message", as compilers place
-// their errors, with what is known of the place. The pointer leads the
-// message because messages are said of the value it names ("is not a
-// known field").
-func problemLine(pos *config.Pos, pointer, message string) string {
-	var parts []string
-	if at := posString(pos); at != "" {
-		parts = append(parts, at)
-	}
-	if pointer != "" {
-		parts = append(parts, pointer)
-	}
-	return strings.Join(append(parts, message), ": ")
-}
-
-// posString is "file:line:col", as much of it as is known.
-func posString(pos *config.Pos) string {
-	switch {
-	case pos == nil || pos.File == "":
-		return ""
-	case pos.Line <= 0:
-		return pos.File
-	case pos.Column <= 0:
-		return fmt.Sprintf("%s:%d", pos.File, pos.Line)
-	}
-	return fmt.Sprintf("%s:%d:%d", pos.File, pos.Line, pos.Column)
-}
-
 // locatedField prints a server's field error (a JSON pointer into the
 // document sent) at its place in the files.
 func locatedField(src *config.Source) func(client.FieldError) string {
@@ -176,7 +148,7 @@ func locatedField(src *config.Source) func(client.FieldError) string {
 			return e.String()
 		}
 		p := src.Locate(config.Problem{Pointer: e.Field, Message: e.Message})
-		return problemLine(p.Pos, e.Field, e.Message)
+		return p.String()
 	}
 }
 

@@ -52,7 +52,7 @@ still written, and the exit status is 3.`,
 		}
 		stderr := cmd.ErrOrStderr()
 		for _, d := range dropped {
-			at := posString(&d.Pos)
+			at := d.Pos.String()
 			if at == "" {
 				at = args[0]
 			}

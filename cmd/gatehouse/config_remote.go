@@ -199,7 +199,7 @@ deployment to finish on every node.`
 // placeIn gives an entry's place in the files from its pointer.
 func placeIn(src *config.Source) func(string) string {
 	return func(pointer string) string {
-		return posString(src.Locate(config.Problem{Pointer: pointer}).Pos)
+		return src.Locate(config.Problem{Pointer: pointer}).Pos.String()
 	}
 }
 

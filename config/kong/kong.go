@@ -61,7 +61,7 @@ type Dropped struct {
 }
 
 func (d Dropped) String() string {
-	return fmt.Sprintf("%s:%d:%d: %s: %s: %s", d.Pos.File, d.Pos.Line, d.Pos.Column, d.Path, d.What, d.Why)
+	return fmt.Sprintf("%s: %s: %s: %s", d.Pos.String(), d.Path, d.What, d.Why)
 }
 
 // Format versions Convert reads.

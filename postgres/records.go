@@ -186,12 +186,18 @@ func (s *DB) updateTx(ctx context.Context, w *wtx, rec *gatehouse.Record, ifVers
 	// The row lock queues concurrent writers of this record: the version
 	// read here stays current until commit. NO KEY UPDATE, not UPDATE, so
 	// that writers merely pointing at this record (FOR KEY SHARE) are not
-	// held up.
+	// held up. The refs and keys it holds come along, so that an update
+	// that keeps them (most do) need not rewrite them.
 	var seq, current int64
 	var created time.Time
+	var heldRefKinds, heldRefIDs, heldKeys []string
 	err := w.QueryRow(ctx,
-		`SELECT seq, version, created_at FROM records WHERE kind = $1 AND id = $2 FOR NO KEY UPDATE`,
-		string(rec.Kind), rec.ID).Scan(&seq, &current, &created)
+		`SELECT r.seq, r.version, r.created_at,
+		        ARRAY(SELECT f.ref_kind FROM record_refs f WHERE f.record_seq = r.seq ORDER BY f.pos),
+		        ARRAY(SELECT f.ref_id FROM record_refs f WHERE f.record_seq = r.seq ORDER BY f.pos),
+		        ARRAY(SELECT k.key FROM unique_keys k WHERE k.owner_seq = r.seq ORDER BY k.pos)
+		 FROM records r WHERE r.kind = $1 AND r.id = $2 FOR NO KEY UPDATE OF r`,
+		string(rec.Kind), rec.ID).Scan(&seq, &current, &created, &heldRefKinds, &heldRefIDs, &heldKeys)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return assigned{}, s.missing(ctx, w, rec.Kind, rec.ID)
 	}
@@ -221,17 +227,22 @@ func (s *DB) updateTx(ctx context.Context, w *wtx, rec *gatehouse.Record, ifVers
 	if err != nil {
 		return assigned{}, err
 	}
-	if _, err := w.Exec(ctx, `DELETE FROM record_refs WHERE record_seq = $1`, seq); err != nil {
-		return assigned{}, err
+	refKinds, refIDs := splitRefs(refs)
+	if !slices.Equal(refKinds, heldRefKinds) || !slices.Equal(refIDs, heldRefIDs) {
+		if _, err := w.Exec(ctx, `DELETE FROM record_refs WHERE record_seq = $1`, seq); err != nil {
+			return assigned{}, err
+		}
+		if err := insertRefs(ctx, w, seq, refs); err != nil {
+			return assigned{}, err
+		}
 	}
-	if err := insertRefs(ctx, w, seq, refs); err != nil {
-		return assigned{}, err
-	}
-	if _, err := w.Exec(ctx, `DELETE FROM unique_keys WHERE owner_seq = $1`, seq); err != nil {
-		return assigned{}, err
-	}
-	if err := claimKeys(ctx, w, rec.Kind, seq, keys); err != nil {
-		return assigned{}, err
+	if !slices.Equal(keys, heldKeys) {
+		if _, err := w.Exec(ctx, `DELETE FROM unique_keys WHERE owner_seq = $1`, seq); err != nil {
+			return assigned{}, err
+		}
+		if err := claimKeys(ctx, w, rec.Kind, seq, keys); err != nil {
+			return assigned{}, err
+		}
 	}
 	return assigned{version: version, created: created.UTC(), updated: now}, nil
 }
@@ -589,27 +600,22 @@ func checkUnused(ctx context.Context, tx pgx.Tx, doomed []node) error {
 }
 
 // deleteRecords deletes doomed with their refs and keys, and tombstones
-// each.
+// each, in one round trip: the statements are sent as one pipeline and
+// run in order.
 func deleteRecords(ctx context.Context, tx pgx.Tx, doomed []node, now time.Time) error {
 	kinds, ids, seqs := splitNodes(doomed)
-	if _, err := tx.Exec(ctx,
-		`INSERT INTO tombstones (kind, id, deleted_at)
+	b := &pgx.Batch{}
+	b.Queue(`INSERT INTO tombstones (kind, id, deleted_at)
 		 SELECT kind, id, $3 FROM unnest($1::text[], $2::text[]) AS u (kind, id)
 		 ON CONFLICT (kind, id) DO UPDATE SET deleted_at = excluded.deleted_at`,
-		kinds, ids, now); err != nil {
-		return err
-	}
+		kinds, ids, now)
 	// Refs and keys go first, then the records in one statement, so that
 	// the foreign keys between doomed records are only checked once they
 	// are all gone.
-	if _, err := tx.Exec(ctx, `DELETE FROM record_refs WHERE record_seq = ANY ($1)`, seqs); err != nil {
-		return err
-	}
-	if _, err := tx.Exec(ctx, `DELETE FROM unique_keys WHERE owner_seq = ANY ($1)`, seqs); err != nil {
-		return err
-	}
-	_, err := tx.Exec(ctx, `DELETE FROM records WHERE seq = ANY ($1)`, seqs)
-	return err
+	b.Queue(`DELETE FROM record_refs WHERE record_seq = ANY ($1)`, seqs)
+	b.Queue(`DELETE FROM unique_keys WHERE owner_seq = ANY ($1)`, seqs)
+	b.Queue(`DELETE FROM records WHERE seq = ANY ($1)`, seqs)
+	return tx.SendBatch(ctx, b).Close()
 }
 
 // querier is what reads run on: the pool (a single statement is its own

@@ -66,8 +66,13 @@ func TestApplyCheckingTheDraftWaitsForDraftWritesInFlight(t *testing.T) {
 			}()
 			if tc.wantApply == "" {
 				// It does not wait for the write, which is still held.
-				if err := <-applied; err != nil {
-					t.Fatalf("Apply while %s is in flight: got %v; want success", tc.desc, err)
+				select {
+				case err := <-applied:
+					if err != nil {
+						t.Fatalf("Apply while %s is in flight: got %v; want success", tc.desc, err)
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatalf("Apply while %s is in flight: still waiting after 10s; want it not to wait for the write", tc.desc)
 				}
 				tx.Rollback(ctx)
 				if err := <-written; err != nil {

@@ -178,10 +178,13 @@ type Store interface {
 	// of them or none. Each change is judged as Create, Update or Delete
 	// would judge it alone, against the state the earlier changes of the
 	// batch left; the first that fails fails the batch, with a
-	// *ChangeError naming it. A non-empty ifDraft must equal the DraftTag
-	// of the draft kinds as the transaction begins, else EPRECONDITION
-	// (and no ChangeError). On success every record of a create or update
-	// carries what the store assigned, as after Create and Update.
+	// *ChangeError naming it. A failure of the store itself (EUNAVAILABLE,
+	// the context's error) is no change's fault and names none. A
+	// non-empty ifDraft must equal the DraftTag of the draft kinds as the
+	// transaction begins, else EPRECONDITION (and no ChangeError). On
+	// success every record of a create or update carries what the store
+	// assigned, as after Create and Update; on failure the records are
+	// left as they were.
 	Apply(ctx context.Context, changes []Change, ifDraft string) error
 
 	// DraftTag returns the DraftTag of the draft kinds as of one moment.

@@ -4,6 +4,7 @@ package postgres
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,8 +67,13 @@ func TestApplyCheckingTheDraftWaitsForDraftWritesInFlight(t *testing.T) {
 			}()
 			if tc.wantApply == "" {
 				// It does not wait for the write, which is still held.
-				if err := <-applied; err != nil {
-					t.Fatalf("Apply while %s is in flight: got %v; want success", tc.desc, err)
+				select {
+				case err := <-applied:
+					if err != nil {
+						t.Fatalf("Apply while %s is in flight: got %v; want success", tc.desc, err)
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatalf("Apply while %s is in flight: still waiting after 10s; want it not to wait for the write", tc.desc)
 				}
 				tx.Rollback(ctx)
 				if err := <-written; err != nil {
@@ -110,4 +116,48 @@ func waitForLockWaiters(t *testing.T, pool *pgxpool.Pool, n int) {
 		}
 	}
 	t.Fatalf("got fewer than %d sessions waiting for a lock after 10s", n)
+}
+
+// TestApplyRetriesAfterItsSessionEnded ends every session of the store's
+// pool (as a server restart or failover does) before a batch: the batch
+// runs again whole on a fresh connection, its draft check included.
+func TestApplyRetriesAfterItsSessionEnded(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	dsn := newDatabase(t)
+	db := openTest(t, dsn, Options{})
+	if err := db.Create(ctx, svc("s1")); err != nil {
+		t.Fatal(err)
+	}
+	tag, err := db.DraftTag(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ended int
+	if err := admin.QueryRow(ctx, `SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE datname = $1`, dsn[strings.LastIndex(dsn, "/")+1:strings.Index(dsn, "?")]).Scan(&ended); err != nil {
+		t.Fatal(err)
+	}
+	if ended == 0 {
+		t.Fatal("terminated no session; want the store's")
+	}
+	time.Sleep(50 * time.Millisecond) // let the server finish ending them
+
+	changes := []gatehouse.Change{
+		{Op: gatehouse.OpCreate, Record: svc("s2")},
+		{Op: gatehouse.OpCreate, Record: &gatehouse.Record{Kind: gatehouse.KindRoute, ID: "r1", Body: []byte(`{}`),
+			Refs: []gatehouse.Ref{{Kind: gatehouse.KindService, ID: "s2"}}}},
+		{Op: gatehouse.OpDelete, Record: svc("s1")},
+	}
+	if err := db.Apply(ctx, changes, tag); err != nil {
+		t.Fatalf("Apply after its sessions were ended: got %v; want success on a fresh connection", err)
+	}
+	for _, c := range changes[:2] {
+		if _, err := db.Get(ctx, c.Record.Kind, c.Record.ID); err != nil {
+			t.Errorf("Get(%s/%s) after Apply: got %v; want success", c.Record.Kind, c.Record.ID, err)
+		}
+	}
+	if _, err := db.Get(ctx, gatehouse.KindService, "s1"); gatehouse.ErrorCode(err) != gatehouse.EGONE {
+		t.Errorf("Get(s1) after Apply deleted it: got %v; want %s", err, gatehouse.EGONE)
+	}
 }

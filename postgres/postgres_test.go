@@ -290,6 +290,8 @@ func calls(ctx context.Context, db gatehouse.Store) []struct {
 		{"List", func() error { _, err := db.List(ctx, gatehouse.KindService, gatehouse.ListOptions{}); return err }},
 		{"Snapshot", func() error { _, err := db.Snapshot(ctx, gatehouse.Kinds...); return err }},
 		{"Count", func() error { _, err := db.Count(ctx, gatehouse.KindService); return err }},
+		{"Apply", func() error { return db.Apply(ctx, []gatehouse.Change{{Op: gatehouse.OpCreate, Record: rec}}, "") }},
+		{"DraftTag", func() error { _, err := db.DraftTag(ctx); return err }},
 	}
 }
 
@@ -325,6 +327,9 @@ func TestCanceledContextPassesThrough(t *testing.T) {
 		}
 		if code := gatehouse.ErrorCode(err); code == gatehouse.EUNAVAILABLE {
 			t.Errorf("%s with a canceled context: got %s; want not %s", tc.name, code, gatehouse.EUNAVAILABLE)
+		}
+		if errors.As(err, new(*gatehouse.ChangeError)) {
+			t.Errorf("%s with a canceled context: got %v; want no change named (the change is not at fault)", tc.name, err)
 		}
 	}
 	n, err := db.Count(t.Context(), gatehouse.KindService)

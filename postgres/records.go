@@ -50,27 +50,51 @@ func (s *DB) createTx(ctx context.Context, w *wtx, rec *gatehouse.Record, now ti
 		return assigned{}, err
 	}
 	refs, keys := rec.DistinctRefs(), rec.DistinctKeys()
-	exists, err := recordExists(ctx, w, rec.Kind, rec.ID)
+	// A create takes three round trips, two in a batch (which holds
+	// createLock after its first create): one reads whether the id is
+	// taken and locks what the record points at, one writes the record
+	// with its refs and keys. In a batch of 10,000 creates, round trips
+	// are much of the cost.
+	exists, err := lockTargets(ctx, w, &gatehouse.Ref{Kind: rec.Kind, ID: rec.ID}, rec.Parent, refs)
 	if err != nil {
 		return assigned{}, err
 	}
 	if exists {
 		return assigned{}, gatehouse.AlreadyExists(rec.Kind, rec.ID)
 	}
-	if err := lockTargets(ctx, w, rec.Parent, refs); err != nil {
-		return assigned{}, err
-	}
 	if err := w.orderCreates(ctx); err != nil {
 		return assigned{}, err
 	}
+	// The refs, keys and tombstone go in the statement that inserts the
+	// record. Its foreign keys are checked at the end of the statement,
+	// when the record is there.
 	var seq, version int64
+	var claimed []string
 	pk, pid := parentColumns(rec.Parent)
+	refKinds, refIDs := splitRefs(refs)
 	err = w.QueryRow(ctx,
-		`INSERT INTO records (kind, id, version, created_at, updated_at, name, parent_kind, parent_id, secret, body)
-		 VALUES ($1, $2, nextval('record_versions'), $3, $3, $4, $5, $6, $7, $8)
-		 ON CONFLICT (kind, id) DO NOTHING
-		 RETURNING seq, version`,
-		string(rec.Kind), rec.ID, now, rec.Name, pk, pid, rec.StoredSecret(), rec.Body).Scan(&seq, &version)
+		`WITH ins AS (
+			INSERT INTO records (kind, id, version, created_at, updated_at, name, parent_kind, parent_id, secret, body)
+			VALUES ($1, $2, nextval('record_versions'), $3, $3, $4, $5, $6, $7, $8)
+			ON CONFLICT (kind, id) DO NOTHING
+			RETURNING seq, version
+		), refs AS (
+			INSERT INTO record_refs (record_seq, pos, ref_kind, ref_id)
+			SELECT ins.seq, u.ord - 1, u.kind, u.id
+			FROM ins, unnest($9::text[], $10::text[]) WITH ORDINALITY AS u (kind, id, ord)
+		), keys AS (
+			INSERT INTO unique_keys (kind, key, owner_seq, pos)
+			SELECT $1, u.key, ins.seq, u.ord - 1
+			FROM ins, unnest($11::text[]) WITH ORDINALITY AS u (key, ord)
+			ORDER BY u.key -- as in claimKeys
+			ON CONFLICT (kind, key) DO NOTHING
+			RETURNING key
+		), revived AS (
+			DELETE FROM tombstones WHERE kind = $1 AND id = $2 AND EXISTS (SELECT FROM ins)
+		)
+		SELECT seq, version, ARRAY(SELECT key FROM keys) FROM ins`,
+		string(rec.Kind), rec.ID, now, rec.Name, pk, pid, rec.StoredSecret(), rec.Body,
+		refKinds, refIDs, keys).Scan(&seq, &version, &claimed)
 	if errors.Is(err, pgx.ErrNoRows) {
 		// Created by another transaction since the check above.
 		return assigned{}, gatehouse.AlreadyExists(rec.Kind, rec.ID)
@@ -78,13 +102,7 @@ func (s *DB) createTx(ctx context.Context, w *wtx, rec *gatehouse.Record, now ti
 	if err != nil {
 		return assigned{}, err
 	}
-	if err := insertRefs(ctx, w, seq, refs); err != nil {
-		return assigned{}, err
-	}
-	if err := claimKeys(ctx, w, rec.Kind, seq, keys); err != nil {
-		return assigned{}, err
-	}
-	if _, err := w.Exec(ctx, `DELETE FROM tombstones WHERE kind = $1 AND id = $2`, string(rec.Kind), rec.ID); err != nil {
+	if err := nameHolder(ctx, w, rec.Kind, keys, claimed); err != nil {
 		return assigned{}, err
 	}
 	return assigned{version: version, created: now, updated: now}, nil
@@ -168,12 +186,18 @@ func (s *DB) updateTx(ctx context.Context, w *wtx, rec *gatehouse.Record, ifVers
 	// The row lock queues concurrent writers of this record: the version
 	// read here stays current until commit. NO KEY UPDATE, not UPDATE, so
 	// that writers merely pointing at this record (FOR KEY SHARE) are not
-	// held up.
+	// held up. The refs and keys it holds come along, so that an update
+	// that keeps them (most do) need not rewrite them.
 	var seq, current int64
 	var created time.Time
+	var heldRefKinds, heldRefIDs, heldKeys []string
 	err := w.QueryRow(ctx,
-		`SELECT seq, version, created_at FROM records WHERE kind = $1 AND id = $2 FOR NO KEY UPDATE`,
-		string(rec.Kind), rec.ID).Scan(&seq, &current, &created)
+		`SELECT r.seq, r.version, r.created_at,
+		        ARRAY(SELECT f.ref_kind FROM record_refs f WHERE f.record_seq = r.seq ORDER BY f.pos),
+		        ARRAY(SELECT f.ref_id FROM record_refs f WHERE f.record_seq = r.seq ORDER BY f.pos),
+		        ARRAY(SELECT k.key FROM unique_keys k WHERE k.owner_seq = r.seq ORDER BY k.pos)
+		 FROM records r WHERE r.kind = $1 AND r.id = $2 FOR NO KEY UPDATE OF r`,
+		string(rec.Kind), rec.ID).Scan(&seq, &current, &created, &heldRefKinds, &heldRefIDs, &heldKeys)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return assigned{}, s.missing(ctx, w, rec.Kind, rec.ID)
 	}
@@ -183,7 +207,7 @@ func (s *DB) updateTx(ctx context.Context, w *wtx, rec *gatehouse.Record, ifVers
 	if current != ifVersion {
 		return assigned{}, gatehouse.Stale(rec.Kind, rec.ID, current, ifVersion)
 	}
-	if err := lockTargets(ctx, w, rec.Parent, refs); err != nil {
+	if _, err := lockTargets(ctx, w, nil, rec.Parent, refs); err != nil {
 		return assigned{}, err
 	}
 	// The version condition repeats the check above in the write itself,
@@ -203,17 +227,22 @@ func (s *DB) updateTx(ctx context.Context, w *wtx, rec *gatehouse.Record, ifVers
 	if err != nil {
 		return assigned{}, err
 	}
-	if _, err := w.Exec(ctx, `DELETE FROM record_refs WHERE record_seq = $1`, seq); err != nil {
-		return assigned{}, err
+	refKinds, refIDs := splitRefs(refs)
+	if !slices.Equal(refKinds, heldRefKinds) || !slices.Equal(refIDs, heldRefIDs) {
+		if _, err := w.Exec(ctx, `DELETE FROM record_refs WHERE record_seq = $1`, seq); err != nil {
+			return assigned{}, err
+		}
+		if err := insertRefs(ctx, w, seq, refs); err != nil {
+			return assigned{}, err
+		}
 	}
-	if err := insertRefs(ctx, w, seq, refs); err != nil {
-		return assigned{}, err
-	}
-	if _, err := w.Exec(ctx, `DELETE FROM unique_keys WHERE owner_seq = $1`, seq); err != nil {
-		return assigned{}, err
-	}
-	if err := claimKeys(ctx, w, rec.Kind, seq, keys); err != nil {
-		return assigned{}, err
+	if !slices.Equal(keys, heldKeys) {
+		if _, err := w.Exec(ctx, `DELETE FROM unique_keys WHERE owner_seq = $1`, seq); err != nil {
+			return assigned{}, err
+		}
+		if err := claimKeys(ctx, w, rec.Kind, seq, keys); err != nil {
+			return assigned{}, err
+		}
 	}
 	return assigned{version: version, created: created.UTC(), updated: now}, nil
 }
@@ -371,55 +400,53 @@ func (s *DB) purgeTombstones(ctx context.Context, tx pgx.Tx, now time.Time) erro
 	return err
 }
 
-func recordExists(ctx context.Context, tx pgx.Tx, kind gatehouse.Kind, id string) (bool, error) {
-	var ok bool
-	err := tx.QueryRow(ctx,
-		`SELECT EXISTS (SELECT 1 FROM records WHERE kind = $1 AND id = $2)`, string(kind), id).Scan(&ok)
-	return ok, err
-}
-
 // lockTargets fails with EUNPROCESSABLE unless parent (if any) and every
 // one of refs exist, and locks those that do FOR KEY SHARE until commit, so
 // that none can be deleted before this write commits and a Delete that
 // waited for it sees the new use. The store does not know which request
 // field holds a reference, so the message names the reference and Fields
 // stays empty; the domain checks references by field before it gets here.
-func lockTargets(ctx context.Context, tx pgx.Tx, parent *gatehouse.Ref, refs []gatehouse.Ref) error {
+//
+// If self is not nil, the same statement reads whether self exists (a
+// create's id check, which comes first: if it exists, the targets are not
+// judged).
+func lockTargets(ctx context.Context, tx pgx.Tx, self, parent *gatehouse.Ref, refs []gatehouse.Ref) (selfExists bool, err error) {
 	targets := refs
 	if parent != nil {
 		targets = append([]gatehouse.Ref{*parent}, refs...)
 	}
-	if len(targets) == 0 {
-		return nil
+	if len(targets) == 0 && self == nil {
+		return false, nil
+	}
+	var selfKind, selfID string // matches no record
+	if self != nil {
+		selfKind, selfID = string(self.Kind), self.ID
 	}
 	kinds, ids := splitRefs(targets)
-	rows, err := tx.Query(ctx,
-		`SELECT kind, id FROM records
-		 WHERE (kind, id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
-		 ORDER BY seq
-		 FOR KEY SHARE`, kinds, ids)
-	if err != nil {
-		return err
+	var foundKinds, foundIDs []string
+	err = tx.QueryRow(ctx,
+		`WITH t AS (
+			SELECT kind, id FROM records
+			WHERE (kind, id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+			ORDER BY seq
+			FOR KEY SHARE
+		)
+		SELECT EXISTS (SELECT FROM records WHERE kind = $3 AND id = $4),
+		       ARRAY(SELECT kind FROM t), ARRAY(SELECT id FROM t)`,
+		kinds, ids, selfKind, selfID).Scan(&selfExists, &foundKinds, &foundIDs)
+	if err != nil || selfExists {
+		return selfExists, err
 	}
 	found := make(map[gatehouse.Ref]bool, len(targets))
-	for rows.Next() {
-		var kind, id string
-		if err := rows.Scan(&kind, &id); err != nil {
-			rows.Close()
-			return err
-		}
-		found[gatehouse.Ref{Kind: gatehouse.Kind(kind), ID: id}] = true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
+	for i := range foundKinds {
+		found[gatehouse.Ref{Kind: gatehouse.Kind(foundKinds[i]), ID: foundIDs[i]}] = true
 	}
 	for _, ref := range targets {
 		if !found[ref] {
-			return gatehouse.MissingRef(ref)
+			return false, gatehouse.MissingRef(ref)
 		}
 	}
-	return nil
+	return false, nil
 }
 
 func insertRefs(ctx context.Context, tx pgx.Tx, seq int64, refs []gatehouse.Ref) error {
@@ -438,7 +465,8 @@ func insertRefs(ctx context.Context, tx pgx.Tx, seq int64, refs []gatehouse.Ref)
 // claimKeys inserts keys for the record at seq, failing with ECONFLICT
 // (gatehouse.KeyTaken) if another record of kind holds one. ON CONFLICT DO
 // NOTHING waits for a concurrent claim of the same key to commit or roll
-// back, so of several racing claims exactly one gets each key.
+// back, so of several racing claims exactly one gets each key. (A create
+// claims its keys in the statement that inserts the record, likewise.)
 func claimKeys(ctx context.Context, tx pgx.Tx, kind gatehouse.Kind, seq int64, keys []string) error {
 	if len(keys) == 0 {
 		return nil
@@ -454,21 +482,21 @@ func claimKeys(ctx context.Context, tx pgx.Tx, kind gatehouse.Kind, seq int64, k
 	if err != nil {
 		return err
 	}
-	claimed := make(map[string]bool, len(keys))
-	for rows.Next() {
-		var key string
-		if err := rows.Scan(&key); err != nil {
-			rows.Close()
-			return err
-		}
-		claimed[key] = true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	claimed, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
 		return err
 	}
+	return nameHolder(ctx, tx, kind, keys, claimed)
+}
+
+// nameHolder fails with ECONFLICT (gatehouse.KeyTaken) naming the holder
+// of the first of keys that a claim did not get (is not in claimed).
+func nameHolder(ctx context.Context, tx pgx.Tx, kind gatehouse.Kind, keys, claimed []string) error {
+	if len(claimed) == len(keys) {
+		return nil
+	}
 	for _, key := range keys {
-		if claimed[key] {
+		if slices.Contains(claimed, key) {
 			continue
 		}
 		var owner string
@@ -572,27 +600,22 @@ func checkUnused(ctx context.Context, tx pgx.Tx, doomed []node) error {
 }
 
 // deleteRecords deletes doomed with their refs and keys, and tombstones
-// each.
+// each, in one round trip: the statements are sent as one pipeline and
+// run in order.
 func deleteRecords(ctx context.Context, tx pgx.Tx, doomed []node, now time.Time) error {
 	kinds, ids, seqs := splitNodes(doomed)
-	if _, err := tx.Exec(ctx,
-		`INSERT INTO tombstones (kind, id, deleted_at)
+	b := &pgx.Batch{}
+	b.Queue(`INSERT INTO tombstones (kind, id, deleted_at)
 		 SELECT kind, id, $3 FROM unnest($1::text[], $2::text[]) AS u (kind, id)
 		 ON CONFLICT (kind, id) DO UPDATE SET deleted_at = excluded.deleted_at`,
-		kinds, ids, now); err != nil {
-		return err
-	}
+		kinds, ids, now)
 	// Refs and keys go first, then the records in one statement, so that
 	// the foreign keys between doomed records are only checked once they
 	// are all gone.
-	if _, err := tx.Exec(ctx, `DELETE FROM record_refs WHERE record_seq = ANY ($1)`, seqs); err != nil {
-		return err
-	}
-	if _, err := tx.Exec(ctx, `DELETE FROM unique_keys WHERE owner_seq = ANY ($1)`, seqs); err != nil {
-		return err
-	}
-	_, err := tx.Exec(ctx, `DELETE FROM records WHERE seq = ANY ($1)`, seqs)
-	return err
+	b.Queue(`DELETE FROM record_refs WHERE record_seq = ANY ($1)`, seqs)
+	b.Queue(`DELETE FROM unique_keys WHERE owner_seq = ANY ($1)`, seqs)
+	b.Queue(`DELETE FROM records WHERE seq = ANY ($1)`, seqs)
+	return tx.SendBatch(ctx, b).Close()
 }
 
 // querier is what reads run on: the pool (a single statement is its own

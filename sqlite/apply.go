@@ -17,7 +17,8 @@ import (
 // come between the check and the changes.
 func (s *DB) Apply(ctx context.Context, changes []gatehouse.Change, ifDraft string) error {
 	var done []assigned
-	err := s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(sqlTx *sql.Tx) error {
+		tx := newStmtCache(sqlTx)
 		now := s.clock()
 		if ifDraft != "" {
 			tag, err := draftTag(ctx, tx)
@@ -55,7 +56,7 @@ func (s *DB) Apply(ctx context.Context, changes []gatehouse.Change, ifDraft stri
 }
 
 // change makes one change of a batch within tx.
-func (s *DB) change(ctx context.Context, tx *sql.Tx, c gatehouse.Change, now time.Time) (assigned, error) {
+func (s *DB) change(ctx context.Context, tx querier, c gatehouse.Change, now time.Time) (assigned, error) {
 	if c.Record == nil {
 		return assigned{}, gatehouse.Internal(errors.New("sqlite: Apply: a change without a record"))
 	}
@@ -98,7 +99,7 @@ func (s *DB) DraftTag(ctx context.Context) (string, error) {
 
 // draftTag computes the DraftTag from the stamps of every draft record
 // within tx.
-func draftTag(ctx context.Context, tx *sql.Tx) (string, error) {
+func draftTag(ctx context.Context, tx querier) (string, error) {
 	kinds := make([]any, len(gatehouse.DraftKinds))
 	for i, k := range gatehouse.DraftKinds {
 		kinds[i] = string(k)

@@ -39,7 +39,7 @@ func (a assigned) put(rec *gatehouse.Record) {
 
 // createTx is Create within tx, at time now: every rule of a create, for
 // Create and Apply alike.
-func (s *DB) createTx(ctx context.Context, tx *sql.Tx, rec *gatehouse.Record, now time.Time) (assigned, error) {
+func (s *DB) createTx(ctx context.Context, tx querier, rec *gatehouse.Record, now time.Time) (assigned, error) {
 	if rec.Kind == "" || rec.ID == "" {
 		return assigned{}, gatehouse.Internal(errors.New("sqlite: Create needs a kind and an id"))
 	}
@@ -130,7 +130,7 @@ func (s *DB) Update(ctx context.Context, rec *gatehouse.Record, ifVersion int64)
 }
 
 // updateTx is Update within tx, at time now.
-func (s *DB) updateTx(ctx context.Context, tx *sql.Tx, rec *gatehouse.Record, ifVersion int64, now time.Time) (assigned, error) {
+func (s *DB) updateTx(ctx context.Context, tx querier, rec *gatehouse.Record, ifVersion int64, now time.Time) (assigned, error) {
 	var seq, current, createdMicros int64
 	err := tx.QueryRowContext(ctx,
 		`SELECT seq, version, created_at FROM records WHERE kind = ? AND id = ?`,
@@ -191,7 +191,7 @@ func (s *DB) Delete(ctx context.Context, kind gatehouse.Kind, id string, ifVersi
 // deleteTx is Delete within tx, at time now, except for purging old
 // tombstones, which a transaction needs to do once however much it
 // deletes.
-func (s *DB) deleteTx(ctx context.Context, tx *sql.Tx, kind gatehouse.Kind, id string, ifVersion int64, now time.Time) error {
+func (s *DB) deleteTx(ctx context.Context, tx querier, kind gatehouse.Kind, id string, ifVersion int64, now time.Time) error {
 	var current int64
 	err := tx.QueryRowContext(ctx,
 		`SELECT version FROM records WHERE kind = ? AND id = ?`, kind, id).Scan(&current)
@@ -298,7 +298,7 @@ func (s *DB) Count(ctx context.Context, kind gatehouse.Kind) (int, error) {
 
 // missing explains why kind/id is not there: EGONE if it was deleted within
 // the retention, ENOTFOUND otherwise.
-func (s *DB) missing(ctx context.Context, tx *sql.Tx, kind gatehouse.Kind, id string) error {
+func (s *DB) missing(ctx context.Context, tx querier, kind gatehouse.Kind, id string) error {
 	cutoff := toMicros(s.clock().Add(-s.retention))
 	var gone bool
 	err := tx.QueryRowContext(ctx,
@@ -312,13 +312,13 @@ func (s *DB) missing(ctx context.Context, tx *sql.Tx, kind gatehouse.Kind, id st
 
 // purgeTombstones forgets deletions older than the retention. Get already
 // ignores them; this only keeps the table small.
-func (s *DB) purgeTombstones(ctx context.Context, tx *sql.Tx, now time.Time) error {
+func (s *DB) purgeTombstones(ctx context.Context, tx querier, now time.Time) error {
 	_, err := tx.ExecContext(ctx, `DELETE FROM tombstones WHERE deleted_at <= ?`,
 		toMicros(now.Add(-s.retention)))
 	return err
 }
 
-func recordExists(ctx context.Context, tx *sql.Tx, kind gatehouse.Kind, id string) (bool, error) {
+func recordExists(ctx context.Context, tx querier, kind gatehouse.Kind, id string) (bool, error) {
 	var ok bool
 	err := tx.QueryRowContext(ctx,
 		`SELECT EXISTS (SELECT 1 FROM records WHERE kind = ? AND id = ?)`, kind, id).Scan(&ok)
@@ -329,7 +329,7 @@ func recordExists(ctx context.Context, tx *sql.Tx, kind gatehouse.Kind, id strin
 // record it refers to exist. The store does not know which request field
 // holds a reference, so the message names the reference and Fields stays
 // empty; the domain checks references by field before it gets here.
-func checkTargets(ctx context.Context, tx *sql.Tx, rec *gatehouse.Record) error {
+func checkTargets(ctx context.Context, tx querier, rec *gatehouse.Record) error {
 	targets := rec.Refs
 	if rec.Parent != nil {
 		targets = append([]gatehouse.Ref{*rec.Parent}, targets...)
@@ -348,7 +348,7 @@ func checkTargets(ctx context.Context, tx *sql.Tx, rec *gatehouse.Record) error 
 
 // checkUnique fails with ECONFLICT if any of keys is held by a record of
 // kind other than the one at seq (0 for a record not yet written).
-func checkUnique(ctx context.Context, tx *sql.Tx, kind gatehouse.Kind, keys []string, seq int64) error {
+func checkUnique(ctx context.Context, tx querier, kind gatehouse.Kind, keys []string, seq int64) error {
 	for _, key := range keys {
 		var owner string
 		err := tx.QueryRowContext(ctx,
@@ -367,14 +367,14 @@ func checkUnique(ctx context.Context, tx *sql.Tx, kind gatehouse.Kind, keys []st
 }
 
 // nextVersion takes the next value of the store-wide version sequence.
-func nextVersion(ctx context.Context, tx *sql.Tx) (int64, error) {
+func nextVersion(ctx context.Context, tx querier) (int64, error) {
 	var v int64
 	err := tx.QueryRowContext(ctx,
 		`UPDATE sequence SET value = value + 1 WHERE id = 1 RETURNING value`).Scan(&v)
 	return v, err
 }
 
-func insertRecord(ctx context.Context, tx *sql.Tx, rec *gatehouse.Record, version int64, now time.Time) (int64, error) {
+func insertRecord(ctx context.Context, tx querier, rec *gatehouse.Record, version int64, now time.Time) (int64, error) {
 	pk, pid := parentColumns(rec.Parent)
 	var seq int64
 	err := tx.QueryRowContext(ctx,
@@ -385,7 +385,7 @@ func insertRecord(ctx context.Context, tx *sql.Tx, rec *gatehouse.Record, versio
 	return seq, err
 }
 
-func updateRecord(ctx context.Context, tx *sql.Tx, seq, ifVersion int64, rec *gatehouse.Record, version int64, now time.Time) error {
+func updateRecord(ctx context.Context, tx querier, seq, ifVersion int64, rec *gatehouse.Record, version int64, now time.Time) error {
 	pk, pid := parentColumns(rec.Parent)
 	res, err := tx.ExecContext(ctx,
 		`UPDATE records SET version = ?, updated_at = ?, name = ?, parent_kind = ?, parent_id = ?, secret = ?, body = ?
@@ -404,7 +404,7 @@ func updateRecord(ctx context.Context, tx *sql.Tx, seq, ifVersion int64, rec *ga
 	return nil
 }
 
-func insertRefs(ctx context.Context, tx *sql.Tx, seq int64, refs []gatehouse.Ref) error {
+func insertRefs(ctx context.Context, tx querier, seq int64, refs []gatehouse.Ref) error {
 	for i, ref := range refs {
 		if _, err := tx.ExecContext(ctx,
 			`INSERT INTO record_refs (record_seq, pos, ref_kind, ref_id) VALUES (?, ?, ?, ?)`,
@@ -415,7 +415,7 @@ func insertRefs(ctx context.Context, tx *sql.Tx, seq int64, refs []gatehouse.Ref
 	return nil
 }
 
-func insertUnique(ctx context.Context, tx *sql.Tx, kind gatehouse.Kind, seq int64, keys []string) error {
+func insertUnique(ctx context.Context, tx querier, kind gatehouse.Kind, seq int64, keys []string) error {
 	for i, key := range keys {
 		if _, err := tx.ExecContext(ctx,
 			`INSERT INTO unique_keys (kind, key, owner_seq, pos) VALUES (?, ?, ?, ?)`,
@@ -436,7 +436,7 @@ type node struct {
 // subtree returns kind/id and all its descendants by Parent. UNION (not
 // UNION ALL) makes it terminate even if parents were ever made to form a
 // cycle.
-func subtree(ctx context.Context, tx *sql.Tx, kind gatehouse.Kind, id string) ([]node, error) {
+func subtree(ctx context.Context, tx querier, kind gatehouse.Kind, id string) ([]node, error) {
 	rows, err := tx.QueryContext(ctx, `
 		WITH RECURSIVE doomed (seq, kind, id) AS (
 			SELECT seq, kind, id FROM records WHERE kind = ? AND id = ?
@@ -463,7 +463,7 @@ func subtree(ctx context.Context, tx *sql.Tx, kind gatehouse.Kind, id string) ([
 // checkUnused fails with ECONFLICT if a record outside doomed refers to a
 // record in it. References from within doomed (a child using its parent)
 // go away with the delete and do not count.
-func checkUnused(ctx context.Context, tx *sql.Tx, doomed []node) error {
+func checkUnused(ctx context.Context, tx querier, doomed []node) error {
 	inSet := make(map[int64]bool, len(doomed))
 	for _, n := range doomed {
 		inSet[n.seq] = true
@@ -500,7 +500,7 @@ func checkUnused(ctx context.Context, tx *sql.Tx, doomed []node) error {
 
 // deleteRecords deletes doomed with their refs and keys, and tombstones
 // each.
-func deleteRecords(ctx context.Context, tx *sql.Tx, doomed []node, now time.Time) error {
+func deleteRecords(ctx context.Context, tx querier, doomed []node, now time.Time) error {
 	for _, n := range doomed {
 		if _, err := tx.ExecContext(ctx,
 			`INSERT INTO tombstones (kind, id, deleted_at) VALUES (?, ?, ?)
@@ -533,7 +533,7 @@ const recordColumns = `seq, kind, id, version, created_at, updated_at, name, par
 
 // getRecord reads the one record matching where, with its refs and keys,
 // or sql.ErrNoRows.
-func getRecord(ctx context.Context, tx *sql.Tx, where string, args ...any) (*gatehouse.Record, error) {
+func getRecord(ctx context.Context, tx querier, where string, args ...any) (*gatehouse.Record, error) {
 	recs, seqs, err := queryRecords(ctx, tx, `SELECT `+recordColumns+` FROM records WHERE `+where, args...)
 	if err != nil {
 		return nil, err
@@ -549,7 +549,7 @@ func getRecord(ctx context.Context, tx *sql.Tx, where string, args ...any) (*gat
 
 // queryRecords runs a query selecting recordColumns and returns the
 // records, without refs and keys, and their seqs.
-func queryRecords(ctx context.Context, tx *sql.Tx, query string, args ...any) ([]*gatehouse.Record, []int64, error) {
+func queryRecords(ctx context.Context, tx querier, query string, args ...any) ([]*gatehouse.Record, []int64, error) {
 	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, nil, err
@@ -585,7 +585,7 @@ func queryRecords(ctx context.Context, tx *sql.Tx, query string, args ...any) ([
 
 // loadDetails fills in Refs and Unique of recs (whose seqs are seqs) with
 // one query each, in the order they were written.
-func loadDetails(ctx context.Context, tx *sql.Tx, recs []*gatehouse.Record, seqs []int64) error {
+func loadDetails(ctx context.Context, tx querier, recs []*gatehouse.Record, seqs []int64) error {
 	if len(recs) == 0 {
 		return nil
 	}

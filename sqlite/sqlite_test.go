@@ -182,6 +182,8 @@ func TestClosedStoreIsUnavailable(t *testing.T) {
 		{"Delete", func() error { return db.Delete(ctx, gatehouse.KindService, "s1", 0) }},
 		{"List", func() error { _, err := db.List(ctx, gatehouse.KindService, gatehouse.ListOptions{}); return err }},
 		{"Count", func() error { _, err := db.Count(ctx, gatehouse.KindService); return err }},
+		{"Apply", func() error { return db.Apply(ctx, []gatehouse.Change{{Op: gatehouse.OpCreate, Record: rec}}, "") }},
+		{"DraftTag", func() error { _, err := db.DraftTag(ctx); return err }},
 	} {
 		if got := gatehouse.ErrorCode(tc.call()); got != gatehouse.EUNAVAILABLE {
 			t.Errorf("%s after Close: got %s; want %s", tc.name, got, gatehouse.EUNAVAILABLE)
@@ -238,6 +240,10 @@ func TestCanceledContextPassesThrough(t *testing.T) {
 		{"Get", func() error { _, err := db.Get(ctx, gatehouse.KindService, "s1"); return err }},
 		{"List", func() error { _, err := db.List(ctx, gatehouse.KindService, gatehouse.ListOptions{}); return err }},
 		{"Ping", func() error { return db.Ping(ctx) }},
+		{"Apply", func() error {
+			return db.Apply(ctx, []gatehouse.Change{{Op: gatehouse.OpCreate, Record: &gatehouse.Record{Kind: gatehouse.KindService, ID: "s1", Body: []byte(`{}`)}}}, "")
+		}},
+		{"DraftTag", func() error { _, err := db.DraftTag(ctx); return err }},
 	} {
 		err := tc.call()
 		if !errors.Is(err, context.Canceled) {
@@ -245,6 +251,9 @@ func TestCanceledContextPassesThrough(t *testing.T) {
 		}
 		if code := gatehouse.ErrorCode(err); code == gatehouse.EUNAVAILABLE {
 			t.Errorf("%s with a canceled context: got %s; want not %s", tc.name, code, gatehouse.EUNAVAILABLE)
+		}
+		if errors.As(err, new(*gatehouse.ChangeError)) {
+			t.Errorf("%s with a canceled context: got %v; want no change named (the change is not at fault)", tc.name, err)
 		}
 	}
 	n, err := db.Count(t.Context(), gatehouse.KindService)

@@ -14,6 +14,7 @@ func Bench(b *testing.B, open func(b *testing.B) gatehouse.Store) {
 	b.Run("Update", func(b *testing.B) { benchUpdate(b, open(b)) })
 	b.Run("Get", func(b *testing.B) { benchGet(b, open(b)) })
 	b.Run("Snapshot", func(b *testing.B) { benchSnapshot(b, open(b)) })
+	b.Run("Apply10000Routes", func(b *testing.B) { benchApplyRoutes(b, open(b), 10000) })
 }
 
 func benchCreate(b *testing.B, db gatehouse.Store) {
@@ -93,6 +94,35 @@ func benchSnapshot(b *testing.B, db gatehouse.Store) {
 		}
 		if len(snap[gatehouse.KindRoute]) != 200 {
 			b.Fatalf("got %d routes; want 200", len(snap[gatehouse.KindRoute]))
+		}
+	}
+}
+
+// benchApplyRoutes applies a service and n routes using it in one batch,
+// as `gatehouse config apply` does with a large file. Each iteration
+// writes new ids, so the store holds the routes of earlier iterations.
+func benchApplyRoutes(b *testing.B, db gatehouse.Store, n int) {
+	ctx := b.Context()
+	b.ReportAllocs()
+	iter := 0
+	for b.Loop() {
+		changes := make([]gatehouse.Change, 0, n+1)
+		svc := fmt.Sprintf("i%d-svc", iter)
+		changes = append(changes, gatehouse.Change{Op: gatehouse.OpCreate, Record: &gatehouse.Record{
+			Kind: gatehouse.KindService, ID: svc, Name: svc, Unique: []string{"name:" + svc},
+			Body: []byte(`{"name":"` + svc + `","url":"http://upstream:8080","timeout":"5s"}`)}})
+		for i := range n {
+			id := fmt.Sprintf("i%d-r%d", iter, i)
+			changes = append(changes, gatehouse.Change{Op: gatehouse.OpCreate, Record: &gatehouse.Record{
+				Kind: gatehouse.KindRoute, ID: id, Name: id,
+				Refs:   []gatehouse.Ref{{Kind: gatehouse.KindService, ID: svc}},
+				Unique: []string{"name:" + id, "match:GET * /" + id + " 0"},
+				Body: []byte(`{"name":"` + id + `","service_id":"` + svc + `","hosts":[],"paths":["/` + id +
+					`"],"methods":["GET"],"strip_path":false,"policies":[],"upgrades":["websocket"],"tags":["bench"]}`)}})
+		}
+		iter++
+		if err := db.Apply(ctx, changes, ""); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

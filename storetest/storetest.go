@@ -101,6 +101,7 @@ var tests = []test{
 	{name: "UpdateMissingIsNotFoundOrGone", run: testUpdateMissingIsNotFoundOrGone},
 	{name: "UpdateReplacesUniqueKeysAndRefs", run: testUpdateReplacesUniqueKeysAndRefs},
 	{name: "UpdateKeepingItsOwnKeysSucceeds", run: testUpdateKeepingItsOwnKeysSucceeds},
+	{name: "UpdateChangingOnlyRefsOrOnlyKeys", run: testUpdateChangingOnlyRefsOrOnlyKeys},
 	{name: "UpdateUniqueKeyClashConflictsAndChangesNothing", run: testUpdateUniqueKeyClashConflictsAndChangesNothing},
 	{name: "UpdateMissingRefIsUnprocessableAndChangesNothing", run: testUpdateMissingRefIsUnprocessableAndChangesNothing},
 
@@ -699,6 +700,45 @@ func testUpdateKeepingItsOwnKeysSucceeds(e *env) {
 	u.Name = "renamed-but-same-key"
 	e.update(u, r.Version)
 	e.wantLookup(gatehouse.KindService, "name:s1", "s1")
+}
+
+// testUpdateChangingOnlyRefsOrOnlyKeys changes one of a record's refs and
+// keys at a time, and their order: a store that skips rewriting what an
+// update keeps must still notice each difference.
+func testUpdateChangingOnlyRefsOrOnlyKeys(e *env) {
+	for _, id := range []string{"s1", "s2", "s3"} {
+		e.create(rec(gatehouse.KindService, id))
+	}
+	cur := rec(gatehouse.KindRoute, "r1")
+	cur.Refs = []gatehouse.Ref{ref(gatehouse.KindService, "s1"), ref(gatehouse.KindService, "s2")}
+	cur.Unique = []string{"name:a", "match:/a"}
+	e.create(cur)
+	for _, step := range []struct {
+		desc   string
+		refs   []string
+		unique []string
+	}{
+		{"refs changed, keys kept", []string{"s2", "s3"}, []string{"name:a", "match:/a"}},
+		{"keys changed, refs kept", []string{"s2", "s3"}, []string{"name:b", "match:/a"}},
+		{"refs reordered", []string{"s3", "s2"}, []string{"name:b", "match:/a"}},
+		{"keys reordered", []string{"s3", "s2"}, []string{"match:/a", "name:b"}},
+		{"body alone changed", []string{"s3", "s2"}, []string{"match:/a", "name:b"}},
+	} {
+		u := rec(gatehouse.KindRoute, "r1")
+		u.Body = []byte(`{"step":"` + step.desc + `"}`)
+		for _, id := range step.refs {
+			u.Refs = append(u.Refs, ref(gatehouse.KindService, id))
+		}
+		u.Unique = step.unique
+		e.update(u, cur.Version)
+		e.wantEqual("Get after Update with "+step.desc, e.get(gatehouse.KindRoute, "r1"), u)
+		cur = u
+	}
+	e.wantLookup(gatehouse.KindRoute, "name:a", "")
+	e.wantLookup(gatehouse.KindRoute, "name:b", "r1")
+	e.delete(gatehouse.KindService, "s1") // no longer used
+	err := e.store.Delete(e.ctx, gatehouse.KindService, "s3", 0)
+	e.wantCode("Delete of a service the route still uses", err, gatehouse.ECONFLICT)
 }
 
 func testUpdateUniqueKeyClashConflictsAndChangesNothing(e *env) {

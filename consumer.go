@@ -199,22 +199,13 @@ func TokenMatches(secret string, stored []byte) bool {
 // passwords, which people choose and so need a slow hash.
 const passwordIterations = 100_000
 
-// HashPassword returns "pbkdf2-sha256$iterations$salt$hash", with a
-// random salt.
+// HashPassword returns "pbkdf2-sha256$iterations$salt$hash".
 func HashPassword(password string) []byte {
 	var salt [16]byte
 	rand.Read(salt[:])
-	return HashPasswordSalt(password, salt[:])
-}
-
-// HashPasswordSalt is HashPassword with the salt chosen by the caller:
-// for a converter that must write the same file from the same input. The
-// salt must be unique to the credential and must not be derived from the
-// password (that would make it a fast hash of the password).
-func HashPasswordSalt(password string, salt []byte) []byte {
-	key, _ := pbkdf2.Key(sha256.New, password, salt, passwordIterations, 32)
+	key, _ := pbkdf2.Key(sha256.New, password, salt[:], passwordIterations, 32)
 	return fmt.Appendf(nil, "pbkdf2-sha256$%d$%s$%s", passwordIterations,
-		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
+		base64.RawStdEncoding.EncodeToString(salt[:]), base64.RawStdEncoding.EncodeToString(key))
 }
 
 // PasswordMatches checks password against a HashPassword result in

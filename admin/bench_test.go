@@ -2,6 +2,7 @@ package admin
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -40,4 +41,32 @@ func BenchmarkGetServiceParallel(b *testing.B) {
 			api.must(200, "GET", "/admin/v1/services/s", "")
 		}
 	})
+}
+
+// A whole configuration of 10,000 routes in one request: read, checked,
+// planned against the draft and applied in one store transaction.
+//
+//	go test -run '^$' -bench ConfigApply -benchtime 1x -count 3 ./admin/
+func BenchmarkConfigApply10000Routes(b *testing.B) {
+	var doc strings.Builder
+	doc.WriteString(`{"format_version":"1","services":[{"id":"s","name":"s","url":"http://10.0.0.1:8080"}],"routes":[`)
+	for i := range 10_000 {
+		if i > 0 {
+			doc.WriteByte(',')
+		}
+		fmt.Fprintf(&doc, `{"id":"r%d","paths":["/api/v1/items-%d/{id}"],"methods":["GET","PUT"],"service_id":"s"}`, i, i)
+	}
+	doc.WriteString(`]}`)
+	body := doc.String()
+	for b.Loop() {
+		b.StopTimer()
+		api := newTestAPI(b)
+		b.StartTimer()
+		cs := api.must(200, "PUT", "/admin/v1/config", body)
+		b.StopTimer()
+		if !strings.Contains(string(cs.body), `"create":10001`) {
+			b.Fatalf("the change set does not count 10,001 creates: %.300s", cs.body)
+		}
+		b.StartTimer()
+	}
 }

@@ -1,7 +1,6 @@
 package kong
 
 import (
-	"crypto/sha256"
 	"fmt"
 	"runtime"
 	"strconv"
@@ -172,11 +171,7 @@ func (c *conv) basicAuth(o *obj, path string, owner *consumer) {
 	}
 	cr := c.credential(o, path, owner, gatehouse.CredentialBasicAuth, "basic")
 	cr.Username = user
-	// A salt unique to the credential but not to the conversion, so that
-	// converting twice writes the same hash; never derived from the
-	// password, which would make the salt a fast hash of it.
-	salt := sha256.Sum256([]byte("gatehouse kong basic-auth\x00" + owner.gh.Name + "\x00" + user))
-	c.passwords = append(c.passwords, password{cr, pw, salt[:16]})
+	c.passwords = append(c.passwords, password{cr, pw})
 	owner.gh.Credentials = append(owner.gh.Credentials, cr)
 }
 
@@ -239,7 +234,6 @@ func (c *conv) jwtSecret(o *obj, path string, owner *consumer) {
 type password struct {
 	cr       *config.Credential
 	password string
-	salt     []byte
 }
 
 // hashPasswords hashes the basic-auth passwords on every core: each
@@ -251,7 +245,7 @@ func (c *conv) hashPasswords() {
 	for range min(runtime.GOMAXPROCS(0), len(c.passwords)) {
 		wg.Go(func() {
 			for j := range jobs {
-				j.cr.PasswordHash = string(gatehouse.HashPasswordSalt(j.password, j.salt))
+				j.cr.PasswordHash = string(gatehouse.HashPassword(j.password))
 			}
 		})
 	}

@@ -61,7 +61,7 @@ func TestConfigDryRunWritesNothingAndListsTheChanges(t *testing.T) {
 	r := a.must(200, "POST", configPath+"?dry_run=true", configDoc)
 	a.unchanged(before)
 	cs := configChanges(t, r)
-	want := []string{"create specs/pets", "create policies/jwt", "create services/s1", "create routes/r1", "create consumers/c1", "create credentials/k1"}
+	want := []string{"create specs/pets", "create policies/jwt", "create services/s1", "create consumers/c1", "create routes/r1", "create credentials/k1"}
 	if got := actions(cs); fmt.Sprint(got) != fmt.Sprint(want) || !cs.DryRun || cs.Summary.Create != 6 {
 		t.Fatalf("got %v (dry run %v, summary %+v); want %v", got, cs.DryRun, cs.Summary, want)
 	}

@@ -75,14 +75,15 @@ func TestConfigDryRunWritesNothingAndListsTheChanges(t *testing.T) {
 	before = a.snapshot()
 	cs = configChanges(t, a.must(200, "PUT", configPath+"?dry_run=true", changed))
 	a.unchanged(before)
-	if got := actions(cs); fmt.Sprint(got) != "[update services/s1 delete routes/r1]" {
-		t.Fatalf("got %v; want the service updated and the route deleted", got)
+	// In the order they are made: a route that goes goes first.
+	if got := actions(cs); fmt.Sprint(got) != "[delete routes/r1 update services/s1]" {
+		t.Fatalf("got %v; want the route deleted and the service updated", got)
 	}
-	if f := cs.Changes[0].Fields; len(f) != 1 || f[0].Field != "/url" || f[0].From != "http://127.0.0.1:9" || f[0].To != "http://127.0.0.1:10" {
+	if f := cs.Changes[1].Fields; len(f) != 1 || f[0].Field != "/url" || f[0].From != "http://127.0.0.1:9" || f[0].To != "http://127.0.0.1:10" {
 		t.Fatalf("got fields %+v; want /url from http://127.0.0.1:9 to http://127.0.0.1:10", f)
 	}
-	if cs.Changes[0].Pointer != "/services/0" || cs.Changes[1].Pointer != "" {
-		t.Fatalf("got pointers %q, %q; want /services/0 and none for the delete", cs.Changes[0].Pointer, cs.Changes[1].Pointer)
+	if cs.Changes[1].Pointer != "/services/0" || cs.Changes[0].Pointer != "" {
+		t.Fatalf("got pointers %q, %q; want none for the delete and /services/0", cs.Changes[0].Pointer, cs.Changes[1].Pointer)
 	}
 }
 

@@ -35,8 +35,9 @@ type Files struct {
 	Env func(name string) (string, bool)
 
 	// seen is the digest of the content last handled, valid or not, so
-	// that a broken file is reported once, not at every poll.
-	seen [sha256.Size]byte
+	// that a broken file is reported once, not at every poll; pending is
+	// that of content read once and waiting to be read again (poll).
+	seen, pending [sha256.Size]byte
 }
 
 // maxReasonProblems bounds the problems a refused deployment's reason
@@ -45,15 +46,20 @@ const maxReasonProblems = 10
 
 // Sync reads the files and, if their content changed since the last call,
 // applies and deploys it. changed reports whether it deployed. A
-// configuration that cannot be served is returned as an error whose text
-// lists each problem by file, line and column; the caller decides whether
-// that stops the node (at start) or is recorded (Run).
+// configuration that cannot be served is returned as a *FilesError whose
+// problems are placed by file, line and column; the caller decides
+// whether that stops the node (at start) or is recorded (Run).
 func (f *Files) Sync(ctx context.Context) (changed bool, err error) {
 	src, problems := Load(f.Paths, LoadOptions{Env: f.Env})
 	digest := f.digest(src, problems)
 	if digest == f.seen {
 		return false, nil
 	}
+	return f.handle(ctx, src, problems, digest)
+}
+
+// handle applies and deploys what was read, or refuses it.
+func (f *Files) handle(ctx context.Context, src *Source, problems []Problem, digest [sha256.Size]byte) (changed bool, err error) {
 	var doc *Document
 	if len(problems) == 0 {
 		doc, problems = Decode(src.Root)
@@ -72,11 +78,10 @@ func (f *Files) Sync(ctx context.Context) (changed bool, err error) {
 			}
 		}
 	}
+	f.seen = digest
 	if len(problems) > 0 {
-		f.seen = digest
 		return false, &FilesError{Problems: locateAll(src, problems)}
 	}
-	f.seen = digest
 	if len(cs.Changes) == 0 {
 		return false, nil
 	}
@@ -99,7 +104,7 @@ func (f *Files) Run(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 		}
-		changed, err := f.Sync(ctx)
+		changed, err := f.poll(ctx)
 		var fe *FilesError
 		switch {
 		case errors.As(err, &fe):
@@ -110,9 +115,27 @@ func (f *Files) Run(ctx context.Context, interval time.Duration) {
 		case err != nil && ctx.Err() == nil:
 			f.Log.Error("applying the configuration files", "error", err)
 		case changed:
-			f.Log.Info("configuration files changed: deploying them")
+			f.Log.Info("configuration files changed: deployed them")
 		}
 	}
+}
+
+// poll is Sync for a change that has settled: content is handled once
+// the files have read the same at two polls in a row. A file caught
+// half-written (an editor saving it, a copy under way) could be valid and
+// hold only part of the configuration, which a sync would then make the
+// whole of it.
+func (f *Files) poll(ctx context.Context) (changed bool, err error) {
+	src, problems := Load(f.Paths, LoadOptions{Env: f.Env})
+	digest := f.digest(src, problems)
+	if digest == f.seen {
+		return false, nil
+	}
+	if digest != f.pending {
+		f.pending = digest
+		return false, nil
+	}
+	return f.handle(ctx, src, problems, digest)
 }
 
 // digest identifies what was read: the merged tree, or the problems

@@ -11,8 +11,9 @@
 // ip-restriction, request-termination) does not convert is left out. The
 // one reported exception is the jwt plugin: Kong ties each secret to its
 // consumer, gatehouse lets any of a policy's keys sign for any consumer.
-// Converting the same input twice gives the same document, ids and
-// password hashes included, and secrets are written only as hashes.
+// Converting the same input twice gives the same document but for the
+// password hashes, whose salts are random; secrets are written only as
+// hashes.
 //
 // Differences every conversion has, and so not reported entity by
 // entity: gatehouse never forwards credentials upstream (Kong's

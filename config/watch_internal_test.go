@@ -1,0 +1,61 @@
+package config
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/sqlite"
+)
+
+// deployCounter counts the deployments it is asked for.
+type deployCounter struct{ created, refused int }
+
+func (d *deployCounter) Create(context.Context, *gatehouse.Deployment) error { d.created++; return nil }
+func (d *deployCounter) Refuse(context.Context, string) (*gatehouse.Deployment, error) {
+	d.refused++
+	return &gatehouse.Deployment{}, nil
+}
+
+func TestAPollHandlesOnlyContentThatReadsTheSameTwice(t *testing.T) {
+	dir := t.TempDir()
+	db, err := sqlite.Open(filepath.Join(t.TempDir(), "g.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	deployer := &deployCounter{}
+	f := &Files{Paths: []string{dir}, Store: db, Deployer: deployer}
+	file := filepath.Join(dir, "gatehouse.yaml")
+	full := "format_version: \"1\"\nservices:\n  - id: a\n    name: a\n    url: http://a.internal\n  - id: b\n    name: b\n    url: http://b.internal\n"
+	// The file caught half-written: valid, and missing service b.
+	half := full[:strings.Index(full, "  - id: b")]
+	ctx := context.Background()
+	for i, step := range []struct {
+		write    string
+		deployed int
+	}{
+		{half, 0}, // read once: not yet
+		{full, 0}, // different: read once again
+		{"", 1},   // the same twice: deployed
+		{"", 1},   // unchanged: nothing more
+	} {
+		if step.write != "" {
+			if err := os.WriteFile(file, []byte(step.write), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := f.poll(ctx); err != nil {
+			t.Fatalf("poll %d: %v", i, err)
+		}
+		if deployer.created != step.deployed {
+			t.Fatalf("after poll %d: %d deployments; want %d", i, deployer.created, step.deployed)
+		}
+	}
+	if n, _ := db.Count(ctx, gatehouse.KindService); n != 2 {
+		t.Fatalf("%d services in the draft; want both of the settled file, never the half-written one alone", n)
+	}
+}

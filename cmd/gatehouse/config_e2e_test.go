@@ -237,3 +237,41 @@ func writeFile(t testing.TB, name, data string) {
 		t.Fatal(err)
 	}
 }
+
+// The README's way over from Kong: convert, validate, apply and deploy,
+// and the gateway answers as Kong did: the key-auth plugin's key lets a
+// request through, its absence is 401.
+func TestKongFileConvertedAppliedAndServed(t *testing.T) {
+	up := testupstream.Start(t)
+	dir := t.TempDir()
+	kongFile, out := filepath.Join(dir, "kong.yml"), filepath.Join(dir, "gatehouse.yaml")
+	writeFile(t, kongFile, `_format_version: "3.0"
+services:
+  - name: echo
+    url: `+up.URL+`
+    routes:
+      - name: echo
+        paths: [/echo]
+    plugins:
+      - name: key-auth
+        config:
+          key_names: [apikey]
+consumers:
+  - username: alice
+    keyauth_credentials:
+      - key: alice-secret-key-0123456789
+`)
+	runCLI(t, nil, "config", "convert", "--from", "kong", kongFile, "-o", out).want(t, "convert", 0)
+	if strings.Contains(readFile(t, out), "alice-secret-key-0123456789") {
+		t.Fatalf("the converted file holds the key in the clear:\n%s", readFile(t, out))
+	}
+	runCLI(t, nil, "config", "validate", out).want(t, "validate", 0)
+
+	const token = "kong-flow-token-0123456789abcdef"
+	p := launch(t, t.TempDir(), []string{"--node-name", "solo"}, "GATEHOUSE_ADMIN_TOKEN="+token)
+	runCLI(t, cliEnv(p, token), "config", "apply", "--deploy", "--wait", out).want(t, "apply --deploy --wait", 0)
+	proxy := "http://" + p.proxyAddr
+	wantStatus(t, "with the key", p.do("GET", proxy+"/echo/x", "", "", "apikey", "alice-secret-key-0123456789"), http.StatusOK)
+	wantStatus(t, "without a key", p.do("GET", proxy+"/echo/x", "", ""), http.StatusUnauthorized)
+	wantStatus(t, "Kong's prefix matched /echoes too", p.do("GET", proxy+"/echoes", "", "", "apikey", "alice-secret-key-0123456789"), http.StatusOK)
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -241,6 +242,19 @@ type Change struct {
 type ChangeError struct {
 	Index int
 	Err   error
+}
+
+// ChangeFailed names change i of a batch as the cause of err if err is
+// the change's own fault (an *Error a single write would return). A
+// failure of the store itself (a lost connection, a full disk, a canceled
+// context) is no change's fault and comes back as it is, to be retried or
+// classified.
+func ChangeFailed(i int, err error) error {
+	var ge *Error
+	if errors.As(err, &ge) {
+		return &ChangeError{Index: i, Err: err}
+	}
+	return err
 }
 
 func (e *ChangeError) Error() string { return fmt.Sprintf("change %d: %v", e.Index, e.Err) }

@@ -50,7 +50,7 @@ func (s *DB) Apply(ctx context.Context, changes []gatehouse.Change, ifDraft stri
 			var err error
 			done[i], err = s.change(ctx, w, c, now)
 			if err != nil {
-				return changeFailed(i, err)
+				return gatehouse.ChangeFailed(i, err)
 			}
 			deleted = deleted || c.Op == gatehouse.OpDelete
 		}
@@ -98,19 +98,6 @@ func (s *DB) change(ctx context.Context, w *wtx, c gatehouse.Change, now time.Ti
 		return assigned{}, s.deleteTx(ctx, w, c.Record.Kind, c.Record.ID, c.IfVersion, now)
 	}
 	return assigned{}, gatehouse.Internal(fmt.Errorf("postgres: Apply: unknown op %q", c.Op))
-}
-
-// changeFailed names change i as the cause of err if err is the change's
-// own fault (an *gatehouse.Error a single write would return). A failure
-// of the store itself (a lost connection, a deadlock, a canceled context)
-// is no change's fault and comes back as it is, to be retried or
-// classified.
-func changeFailed(i int, err error) error {
-	var ge *gatehouse.Error
-	if errors.As(err, &ge) {
-		return &gatehouse.ChangeError{Index: i, Err: err}
-	}
-	return err
 }
 
 // DraftTag returns the DraftTag of the draft kinds, read by one statement

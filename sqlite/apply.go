@@ -35,7 +35,7 @@ func (s *DB) Apply(ctx context.Context, changes []gatehouse.Change, ifDraft stri
 			var err error
 			done[i], err = s.change(ctx, tx, c, now)
 			if err != nil {
-				return changeFailed(i, err)
+				return gatehouse.ChangeFailed(i, err)
 			}
 			deleted = deleted || c.Op == gatehouse.OpDelete
 		}
@@ -69,18 +69,6 @@ func (s *DB) change(ctx context.Context, tx querier, c gatehouse.Change, now tim
 		return assigned{}, s.deleteTx(ctx, tx, c.Record.Kind, c.Record.ID, c.IfVersion, now)
 	}
 	return assigned{}, gatehouse.Internal(fmt.Errorf("sqlite: Apply: unknown op %q", c.Op))
-}
-
-// changeFailed names change i as the cause of err if err is the change's
-// own fault (an *gatehouse.Error a single write would return). A failure
-// of the store itself (a lost connection, a full disk, a canceled context)
-// is no change's fault and comes back as it is, to be classified.
-func changeFailed(i int, err error) error {
-	var ge *gatehouse.Error
-	if errors.As(err, &ge) {
-		return &gatehouse.ChangeError{Index: i, Err: err}
-	}
-	return err
 }
 
 // DraftTag returns the DraftTag of the draft kinds, read in one snapshot.

@@ -8,12 +8,17 @@
 // still converted. A route is never served with less than Kong checked:
 // one whose match condition (headers, SNIs, a regex with no exact
 // pattern, ...) or whose guarding plugin (authentication, acl,
-// ip-restriction, request-termination) does not convert is left out. The
-// one reported exception is the jwt plugin: Kong ties each secret to its
-// consumer, gatehouse lets any of a policy's keys sign for any consumer.
+// ip-restriction, request-termination) does not convert is left out. So
+// is one guarded by a jwt plugin whose keys more than one consumer holds:
+// Kong ties each secret to its consumer, gatehouse lets any of a policy's
+// keys sign for any consumer.
+//
 // Converting the same input twice gives the same document but for the
-// password hashes, whose salts are random; secrets are written only as
-// hashes.
+// password hashes, whose salts are random. API keys and passwords are
+// written only as hashes; HS256 jwt secrets are written in the clear, as
+// the data plane needs them to verify (the admin API never shows them),
+// and each policy holding one is reported so that the operator moves it
+// to ${{ env "GATEHOUSE_VAR_..." }}.
 //
 // Differences every conversion has, and so not reported entity by
 // entity: gatehouse never forwards credentials upstream (Kong's

@@ -216,6 +216,7 @@ func TestConvertReportsEachDropWithItsPlace(t *testing.T) {
 		{"jwt secret not base64", svc + "consumers:\n- username: c\n  jwt_secrets: [{key: k, secret: '!!not base64!!'}]\nplugins: [{name: jwt, config: {secret_is_base64: true}}]\n", "consumers[0].jwt_secrets[0].secret", "not base64", 7, nil},
 		{"jwt maximum expiration", svc + "consumers:\n- username: c\n  jwt_secrets: [{key: k, secret: 0123456789abcdef0123456789abcdef}]\nplugins:\n- name: jwt\n  config: {claims_to_verify: [exp], maximum_expiration: 60}\n", "plugins[0].config.maximum_expiration", "how far ahead", 10, nil},
 		{"jwt cookie", svc + "consumers:\n- username: c\n  jwt_secrets: [{key: k, secret: 0123456789abcdef0123456789abcdef}]\nplugins:\n- name: jwt\n  config: {claims_to_verify: [exp], cookie_names: [jwt]}\n", "plugins[0].config.cookie_names", "Bearer only", 10, nil},
+		{"jwt HS256 secret in the clear", svc + "  routes: [{name: r, paths: [/r]}]\nconsumers:\n- username: c\n  jwt_secrets: [{key: c-iss, secret: 0123456789abcdef0123456789abcdef}]\nplugins:\n- name: jwt\n  config: {claims_to_verify: [exp]}\n", "plugins[0]", `policy jwt holds the HS256 secret of jwt secret "c-iss" (kid c-iss) in the clear`, 10, []string{"r"}},
 		{"jwt header names", svc + "consumers:\n- username: c\n  jwt_secrets: [{key: k, secret: 0123456789abcdef0123456789abcdef}]\nplugins:\n- name: jwt\n  config: {claims_to_verify: [exp], header_names: [x-jwt]}\n", "plugins[0].config.header_names", "Bearer only", 10, nil},
 		{"plugin naming an unknown service", svc + "plugins:\n- name: cors\n  service: nope\n", "plugins[0]", `names service "nope"`, 6, nil},
 		{"plugin naming an unknown consumer", svc + "plugins:\n- name: cors\n  consumer: nope\n", "plugins[0]", `names consumer "nope"`, 6, nil},
@@ -263,6 +264,11 @@ func TestConvertLeavesOutRoutesWhoseGuardDidNotConvert(t *testing.T) {
 		{"key-auth without key names", "plugins:\n- name: key-auth\n  route: guarded\n  config: {key_names: []}\n", "no key_names"},
 		{"key-auth with a key name that is no header", "plugins:\n- name: key-auth\n  route: guarded\n  config: {key_names: ['a key'], key_in_query: false}\n", "policy gatehouse refuses"},
 		{"termination with another status", "plugins:\n- name: request-termination\n  route: guarded\n  config: {status_code: 403}\n", "answers 403"},
+		// Kong binds each jwt secret to its consumer; a gatehouse key signs
+		// for any, so mallory's secret would sign a token naming alice.
+		{"jwt whose keys two consumers hold", "consumers:\n- username: alice\n  jwt_secrets: [{key: alice-iss, secret: 0123456789abcdef0123456789abcdef}]\n" +
+			"- username: mallory\n  jwt_secrets: [{key: mallory-iss, algorithm: HS256, secret: fedcba9876543210fedcba9876543210}]\n" +
+			"plugins:\n- name: jwt\n  route: guarded\n  config: {claims_to_verify: [exp]}\n", `consumers "alice", "mallory" hold jwt secrets`},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			doc, dropped := convert(t, base+tc.plugin)
@@ -414,7 +420,7 @@ plugins:
 		"key-auth-s":             `{"key_auth":{"header":"x-key","query":""},"realm":"api","consumer_id_header":"X-Consumer-ID","consumer_name_header":"X-Consumer-Username","groups_header":"X-Consumer-Groups"}`,
 		"acl-s":                  `{"allow":[],"deny":["blocked"],"allow_consumers":[],"deny_consumers":[]}`,
 		"request-termination-s":  `{"message":"down for upgrade","retry_after_seconds":300}`,
-		"jwt":                    `{"jwt":{"keys":[{"kid":"","alg":"HS256","secret":"0123456789abcdef0123456789abcdef"}],"jwks_url":"","jwks_cache_seconds":300,"issuer":"","audience":"","consumer_claim":"iss","leeway_seconds":30,"require_exp":true},"realm":"gatehouse","consumer_id_header":"X-Consumer-ID","consumer_name_header":"X-Consumer-Username","groups_header":"X-Consumer-Groups"}`,
+		"jwt":                    `{"jwt":{"keys":[{"kid":"u-key","alg":"HS256","secret":"0123456789abcdef0123456789abcdef"}],"jwks_url":"","jwks_cache_seconds":300,"issuer":"","audience":"","consumer_claim":"iss","leeway_seconds":30,"require_exp":true},"realm":"gatehouse","consumer_id_header":"X-Consumer-ID","consumer_name_header":"X-Consumer-Username","groups_header":"X-Consumer-Groups"}`,
 	} {
 		if cfgs[id] != want {
 			t.Errorf("policy %s config\n got %s\nwant %s", id, cfgs[id], want)

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/config"
 	"go.yaml.in/yaml/v4"
 )
 
@@ -419,14 +420,23 @@ func (c *conv) basicAuthPlugin(p *plugin, cfg *obj) {
 	c.policy(p, gatehouse.PolicyAuth, "", a)
 }
 
+// jwtPlugin converts a jwt plugin to an auth policy whose keys are the
+// file's jwt secrets, each with the Kong credential's key as its kid (a
+// kid unique among the policy's keys is what lets an update that omits
+// the hidden secrets keep each key's own). Kong verified a token with the
+// secret of the credential its key claim names, binding each secret to
+// its consumer; a gatehouse key verifies tokens naming any consumer. With
+// one consumer holding the secrets that is the same check; with several,
+// one consumer's secret would sign tokens naming another, so the plugin
+// does not convert and the routes it guards are left out.
 func (c *conv) jwtPlugin(p *plugin, cfg *obj) {
 	cp := p.path + ".config"
 	c.authCommon(p, cfg)
 	b64 := c.boolean(cfg, "secret_is_base64", false)
 	var keys []gatehouse.JWTKey
-	holders := map[*consumer]bool{}
+	var holders []*consumer
 	for _, j := range c.jwtSecrets {
-		k := gatehouse.JWTKey{Alg: j.alg, PublicKey: j.publicKey, Secret: j.secret}
+		k := gatehouse.JWTKey{KeyID: j.key, Alg: j.alg, PublicKey: j.publicKey, Secret: j.secret}
 		if b64 && j.alg == "HS256" {
 			raw, err := base64.StdEncoding.DecodeString(j.secret)
 			if err != nil || !utf8.Valid(raw) {
@@ -440,15 +450,23 @@ func (c *conv) jwtPlugin(p *plugin, cfg *obj) {
 			continue
 		}
 		keys = append(keys, k)
-		holders[j.consumer] = true
+		if !slices.Contains(holders, j.consumer) {
+			holders = append(holders, j.consumer)
+		}
 	}
 	if len(keys) == 0 {
 		p.failed = "no jwt secret of this file converts, so gatehouse could verify no token"
 		return
 	}
 	if len(holders) > 1 {
-		c.drop(p.o.node, p.path, p.what+" keys", "Kong verified a token with the secret of the credential its "+
-			"iss names; gatehouse verifies it with any of the policy's keys and takes the consumer from the claim, so a consumer holding a secret could sign tokens naming another consumer")
+		names := make([]string, len(holders))
+		for i, h := range holders {
+			names[i] = strconv.Quote(h.gh.Name)
+		}
+		p.failed = fmt.Sprintf("consumers %s hold jwt secrets: Kong verified a token only with the secret of the credential its claim names, "+
+			"gatehouse verifies it with any of the policy's keys and takes the consumer from the claim, so one consumer's secret would sign tokens naming another",
+			strings.Join(names, ", "))
+		return
 	}
 	j := &gatehouse.JWTConfig{}
 	j.SetDefaults()
@@ -478,7 +496,25 @@ func (c *conv) jwtPlugin(p *plugin, cfg *obj) {
 	realm, _ := c.str(cfg, "realm")
 	a := authConfig(realm)
 	a.JWT = j
-	c.policy(p, gatehouse.PolicyAuth, "", a)
+	pol := c.policy(p, gatehouse.PolicyAuth, "", a)
+	if pol == nil {
+		return
+	}
+	// An HS256 secret cannot be hashed: the data plane signs with it to
+	// verify. The admin API never shows it, but the converted file holds
+	// it as Kong's did, and the operator should know before committing it.
+	for _, k := range keys {
+		if k.Alg == "HS256" {
+			c.drop(p.o.node, p.path, p.what, fmt.Sprintf("policy %s holds the HS256 secret of jwt secret %q (kid %s) in the clear, as the data plane needs it to verify: "+
+				"move it out of the file, to ${{ env \"%s%s\" }}", pol.ID, k.KeyID, k.KeyID, config.EnvPrefix, envName(k.KeyID)))
+		}
+	}
+}
+
+// envName makes a jwt secret's key (a valid id) the tail of an
+// environment variable's name.
+func envName(key string) string {
+	return "JWT_" + strings.ToUpper(strings.ReplaceAll(key, "-", "_"))
 }
 
 // allowDeny reads Kong's allow and deny lists, under their names before

@@ -80,7 +80,9 @@ func (c *JWTConfig) SetDefaults() {
 var JWTAlgorithms = []string{"HS256", "RS256", "ES256"}
 
 // JWTKey is one verification key: a shared secret for HS256, a PEM public
-// key for RS256 or ES256. KeyID, if set, must match the token's kid.
+// key for RS256 or ES256. KeyID, if set, must match the token's kid if
+// the token has one (a token without kid is tried with every key of its
+// alg); an update tells HS256 keys apart by it (Policy.KeepHidden).
 // Secret is write-only: the admin API never shows it (Policy.Hide), and an
 // update that omits it keeps the stored one (Policy.KeepHidden).
 type JWTKey struct {

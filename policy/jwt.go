@@ -54,9 +54,12 @@ type jwtKey struct {
 
 // matches reports whether k may verify a token of alg and kid. A key
 // only ever verifies its own algorithm: an RSA key's bytes are never an
-// HMAC secret (the alg-confusion attack).
+// HMAC secret (the alg-confusion attack). A token without a kid may be
+// any key's of its alg, as with a JWKS: a kid only chooses among keys the
+// policy trusts alike, so leaving it out gains nothing (and clients of a
+// key converted from Kong, which has a kid, send none).
 func (k *jwtKey) matches(alg, kid string) bool {
-	return k.alg == alg && (k.kid == "" || k.kid == kid)
+	return k.alg == alg && (kid == "" || k.kid == "" || k.kid == kid)
 }
 
 // verify checks sig over input, both as the token carries them.

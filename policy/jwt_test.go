@@ -158,6 +158,9 @@ func TestJWTVerification(t *testing.T) {
 		c.Issuer, c.Audience = "https://issuer.example", "api"
 	}
 	expOptional := func(c *gatehouse.JWTConfig) { staticKeys(c); c.RequireExp = false }
+	hsWithKid := func(c *gatehouse.JWTConfig) {
+		c.Keys = []gatehouse.JWTKey{{KeyID: "hs1", Alg: "HS256", Secret: string(hsSecret)}}
+	}
 	onlyRSA := func(c *gatehouse.JWTConfig) {
 		c.Keys = []gatehouse.JWTKey{{Alg: "RS256", PublicKey: pemOfKey(t, &rsaKey1.PublicKey)}}
 	}
@@ -198,6 +201,8 @@ func TestJWTVerification(t *testing.T) {
 		{"alg confusion: HS256 with the RSA key's PEM as secret", onlyRSA, signJWT(t, "HS256", rsaPEM, "", ok()), errTokenAlg, ""},
 		{"alg confusion with an HMAC key configured too", staticKeys, signJWT(t, "HS256", rsaPEM, "", ok()), errTokenSignature, ""},
 		{"alg confusion: ES256 header on an RSA signature", staticKeys, relabelAlg(t, signJWT(t, "RS256", rsaKey1, "ec1", ok()), "ES256"), errTokenSignature, ""},
+		{"no kid: tried against a key that has one", hsWithKid, signJWT(t, "HS256", hsSecret, "", jwtClaims("sub", "c-alice", "exp", now+60)), nil, "c-alice"},
+		{"another kid: not tried against a key that has one", hsWithKid, signJWT(t, "HS256", hsSecret, "hs2", jwtClaims("sub", "c-alice", "exp", now+60)), errTokenNoKey, ""},
 		{"unknown kid", staticKeys, signJWT(t, "RS256", rsaKey1, "rsa9", ok()), errTokenNoKey, ""},
 		{"wrong issuer", staticKeys, hs(ok("iss", "https://evil.example")), errTokenIssuer, ""},
 		{"no issuer", staticKeys, hs(jwtClaims("aud", "api", "sub", "c-alice", "exp", now+60)), errTokenIssuer, ""},

@@ -29,6 +29,9 @@ type Policy struct {
 
 	// hidden is what Hide took out of Config, for KeepHidden.
 	hidden *AuthConfig
+	// unkept are the HS256 secrets KeepHidden could not keep because the
+	// keys' kids do not tell them apart: Check explains their refusal.
+	unkept []FieldError
 }
 
 // Policy types.
@@ -148,6 +151,7 @@ func (p *Policy) check() (cfg any, bad, semantic fields) {
 		bad.add("config", "is required for type %s", p.Type)
 	default:
 		c, cbad, csemantic := p.decode(pt)
+		p.explainUnkept(&cbad, &csemantic)
 		bad, semantic = append(bad, cbad...), append(semantic, csemantic...)
 		if c != nil && pt.globalOnly && !p.Global {
 			semantic.add("global", "must be true: %s policies apply to the whole gateway", p.Type)

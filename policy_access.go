@@ -147,10 +147,21 @@ func (p *Policy) Hide() {
 }
 
 // KeepHidden gives each HS256 key of the config that has no secret the
-// secret current has for it: the current HS256 key with the same kid, or,
-// if several have it (keys without kid), the one at the same index. A key
-// that matches none keeps no secret, and validation asks for one.
+// secret of the stored key it stands for, where that can be told:
+//
+//   - the HS256 keys are the stored ones, in order, and none is sent
+//     with a secret (a read echoed back, a PATCH of another member): each
+//     keeps its own;
+//   - otherwise by kid: exactly one stored HS256 key with a secret has
+//     the key's kid, and no other HS256 key of the config has it.
+//
+// Keys sharing a kid (or having none) are told apart only by their order,
+// which an update may change: a guess could keep a removed key working
+// and fail the one kept. Such a key keeps no secret, and Check says why
+// (p.unkept); a key whose kid no stored key has keeps none either, and
+// Check asks for it as for a new key.
 func (p *Policy) KeepHidden(current Resource) {
+	p.unkept = nil
 	cur, ok := current.(*Policy)
 	if !ok || p.Type != PolicyAuth || cur.Type != PolicyAuth {
 		return
@@ -170,14 +181,40 @@ func (p *Policy) KeepHidden(current Resource) {
 	if err != nil || len(strictjson.Assign(tree, next)) > 0 || next.JWT == nil {
 		return
 	}
+	keys, old := next.JWT.Keys, stored.JWT.Keys
 	changed := false
-	for i := range next.JWT.Keys {
-		k := &next.JWT.Keys[i]
-		if k.Alg != "HS256" || k.Secret != "" {
-			continue
+	if sameHS256(keys, old) {
+		j := 0
+		for i := range keys {
+			if keys[i].Alg != "HS256" {
+				continue
+			}
+			for old[j].Alg != "HS256" {
+				j++
+			}
+			keys[i].Secret, changed = old[j].Secret, changed || old[j].Secret != ""
+			j++
 		}
-		if s := storedSecret(stored.JWT.Keys, i, k.KeyID); s != "" {
-			k.Secret, changed = s, true
+	} else {
+		for i := range keys {
+			k := &keys[i]
+			if k.Alg != "HS256" || k.Secret != "" {
+				continue
+			}
+			held, sent := hs256WithKid(old, k.KeyID, true), hs256WithKid(keys, k.KeyID, false)
+			switch {
+			case len(held) == 0:
+			case len(held) == 1 && len(sent) == 1:
+				k.Secret, changed = held[0].Secret, true
+			default:
+				who := fmt.Sprintf("kid %q", k.KeyID)
+				if k.KeyID == "" {
+					who = "no kid"
+				}
+				p.unkept = append(p.unkept, FieldError{Field: fmt.Sprintf("config.jwt.keys[%d].secret", i),
+					Message: fmt.Sprintf("is required: %d stored and %d sent HS256 keys have %s, so which stored secret this key keeps cannot be told; "+
+						"give each HS256 key a distinct kid, or send its secret", len(held), len(sent), who)})
+			}
 		}
 	}
 	if !changed {
@@ -188,22 +225,40 @@ func (p *Policy) KeepHidden(current Resource) {
 	}
 }
 
-// storedSecret is the secret of the HS256 key in keys that the key at
-// index i with kid stands for ("" if none does).
-func storedSecret(keys []JWTKey, i int, kid string) string {
-	var found []int
-	for j, k := range keys {
-		if k.Alg == "HS256" && k.KeyID == kid && k.Secret != "" {
-			found = append(found, j)
+// sameHS256 reports whether the HS256 keys of keys, as sent, are those
+// of old in order by kid, none sent with a secret: then no HS256 key was
+// added, removed or given a new secret (keys of other algs may have
+// changed), and each keeps its own. Keys sharing a kid are alike as sent,
+// so their order cannot say anything else.
+func sameHS256(keys, old []JWTKey) bool {
+	notHS := func(k JWTKey) bool { return k.Alg != "HS256" }
+	keys, old = slices.DeleteFunc(slices.Clone(keys), notHS), slices.DeleteFunc(slices.Clone(old), notHS)
+	return slices.EqualFunc(keys, old, func(k, o JWTKey) bool { return k.Secret == "" && k.KeyID == o.KeyID })
+}
+
+// hs256WithKid returns the HS256 keys of keys with kid, only those with
+// a secret if withSecret.
+func hs256WithKid(keys []JWTKey, kid string, withSecret bool) []JWTKey {
+	var out []JWTKey
+	for _, k := range keys {
+		if k.Alg == "HS256" && k.KeyID == kid && (k.Secret != "" || !withSecret) {
+			out = append(out, k)
 		}
 	}
-	switch {
-	case len(found) == 1:
-		return keys[found[0]].Secret
-	case slices.Contains(found, i):
-		return keys[i].Secret
+	return out
+}
+
+// explainUnkept replaces Check's refusal of each secret KeepHidden could
+// not keep for want of a distinct kid with one saying so: a 422, since
+// only the stored policy makes the key ambiguous.
+func (p *Policy) explainUnkept(bad, semantic *fields) {
+	for _, u := range p.unkept {
+		n := len(*bad)
+		*bad = slices.DeleteFunc(*bad, func(f FieldError) bool { return f.Field == u.Field })
+		if len(*bad) < n {
+			*semantic = append(*semantic, u)
+		}
 	}
-	return ""
 }
 
 // authConfig decodes an auth policy's stored config; nil for another

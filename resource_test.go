@@ -1,7 +1,12 @@
 package gatehouse_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"reflect"
@@ -179,32 +184,105 @@ func TestErrors(t *testing.T) {
 	}
 }
 
-// TestPolicyUpdateOmittingHS256SecretsKeepsEachKeysOwn proves the rule
-// by which an update that omits secrets gets the stored ones: the HS256
-// key of the same kid, and among keys sharing a kid, the same index.
-func TestPolicyUpdateOmittingHS256SecretsKeepsEachKeysOwn(t *testing.T) {
-	const a, b, c = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "cccccccccccccccccccccccccccccccc"
-	current := &gatehouse.Policy{Type: gatehouse.PolicyAuth, Config: json.RawMessage(`{"jwt":{"keys":[
-		{"alg":"HS256","secret":"` + a + `"},{"alg":"HS256","secret":"` + b + `"},{"kid":"k","alg":"HS256","secret":"` + c + `"}]}}`)}
-	current.Normalize()
-	current.Hide()
-	if strings.Contains(string(current.Config), a) {
-		t.Fatalf("hidden config %s holds a secret", current.Config)
-	}
-	next := &gatehouse.Policy{Type: gatehouse.PolicyAuth, Config: json.RawMessage(`{"jwt":{"keys":[
-		{"kid":"k","alg":"HS256"},{"alg":"HS256"},{"alg":"HS256"},{"kid":"new","alg":"HS256"}]}}`)}
-	gatehouse.KeepHidden(next, current)
-	var cfg gatehouse.AuthConfig
-	if err := json.Unmarshal(next.Config, &cfg); err != nil {
+// TestPolicyUpdateOmittingHS256SecretsKeepsOnlyWhatItCanTellApart
+// proves the rule by which an update that omits secrets gets the stored
+// ones: unchanged HS256 keys keep theirs; otherwise a key keeps the
+// secret of the one stored HS256 key of its kid, if no other key sent has
+// that kid. A key its kid does not tell apart keeps none, and the update
+// is refused (422) saying why, rather than guessing by order: a guess
+// could keep a removed key working and fail the one kept.
+func TestPolicyUpdateOmittingHS256SecretsKeepsOnlyWhatItCanTellApart(t *testing.T) {
+	const a, b, c, n = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "cccccccccccccccccccccccccccccccc", "nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn"
+	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
 		t.Fatal(err)
 	}
-	var got []string
-	for _, k := range cfg.JWT.Keys {
-		got = append(got, k.Secret)
+	der, err := x509.MarshalPKIXPublicKey(&ec.PublicKey)
+	if err != nil {
+		t.Fatal(err)
 	}
-	// Index 1 and 2 are both kid-less: each takes the stored kid-less key
-	// at its own index if there is one, else none.
-	if want := []string{c, b, "", ""}; !slices.Equal(got, want) {
-		t.Fatalf("secrets %q; want %q", got, want)
+	pub, _ := json.Marshal(string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})))
+	es := `{"kid":"e","alg":"ES256","public_key":` + string(pub) + `}`
+	hs := func(kid, secret string) string {
+		if secret == "" {
+			return `{"kid":"` + kid + `","alg":"HS256"}`
+		}
+		return `{"kid":"` + kid + `","alg":"HS256","secret":"` + secret + `"}`
+	}
+	const distinct = "give each HS256 key a distinct kid, or send its secret"
+	for _, tc := range []struct {
+		desc         string
+		stored, sent []string
+		want         []string          // the secrets after the update
+		refused      map[string]string // field -> "400" or "422: part of the message"
+	}{
+		{"echoed back unchanged: each keeps its own, kid-less too",
+			[]string{hs("", a), hs("", b), hs("k", c)}, []string{hs("", ""), hs("", ""), hs("k", "")},
+			[]string{a, b, c}, nil},
+		{"another alg's key removed: the HS256 keys keep theirs",
+			[]string{hs("", a), es, hs("", b)}, []string{hs("", ""), hs("", "")},
+			[]string{a, b}, nil},
+		{"one of two kid-less keys removed: refused, not guessed",
+			[]string{hs("", a), hs("", b)}, []string{hs("", "")},
+			[]string{""}, map[string]string{"config.jwt.keys[0].secret": "422: 2 stored and 1 sent HS256 keys have no kid, so which stored secret this key keeps cannot be told; " + distinct}},
+		{"one of two distinct kids removed: the other keeps its own",
+			[]string{hs("ka", a), hs("kb", b)}, []string{hs("kb", "")},
+			[]string{b}, nil},
+		{"keys reordered by kid keep their own",
+			[]string{hs("ka", a), hs("kb", b)}, []string{hs("kb", ""), hs("ka", "")},
+			[]string{b, a}, nil},
+		{"a kid sent twice: neither is told apart",
+			[]string{hs("ka", a)}, []string{hs("ka", ""), hs("ka", "")},
+			[]string{"", ""}, map[string]string{"config.jwt.keys[0].secret": "422: 1 stored and 2 sent HS256 keys have kid \"ka\"", "config.jwt.keys[1].secret": "422: " + distinct}},
+		{"a new secret beside the kid-less stored one: the other is not told apart",
+			[]string{hs("", a)}, []string{hs("", n), hs("", "")},
+			[]string{n, ""}, map[string]string{"config.jwt.keys[1].secret": "422: " + distinct}},
+		{"unique kids keep theirs; shared ones and a new kid do not",
+			[]string{hs("", a), hs("", b), hs("k", c)}, []string{hs("k", ""), hs("", ""), hs("", ""), hs("new", "")},
+			[]string{c, "", "", ""}, map[string]string{"config.jwt.keys[1].secret": "422: " + distinct, "config.jwt.keys[2].secret": "422: " + distinct,
+				"config.jwt.keys[3].secret": "400"}},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			current := &gatehouse.Policy{Name: "p", Type: gatehouse.PolicyAuth, Config: json.RawMessage(`{"jwt":{"keys":[` + strings.Join(tc.stored, ",") + `]}}`)}
+			if bad, semantic := gatehouse.NormalizeAndCheck(current); len(bad)+len(semantic) > 0 {
+				t.Fatalf("stored policy refused: %v %v", bad, semantic)
+			}
+			current.Hide()
+			for _, s := range []string{a, b, c} {
+				if strings.Contains(string(current.Config), s) {
+					t.Fatalf("hidden config %s holds a secret", current.Config)
+				}
+			}
+			next := &gatehouse.Policy{Name: "p", Type: gatehouse.PolicyAuth, Config: json.RawMessage(`{"jwt":{"keys":[` + strings.Join(tc.sent, ",") + `]}}`)}
+			gatehouse.KeepHidden(next, current)
+			var cfg gatehouse.AuthConfig
+			if err := json.Unmarshal(next.Config, &cfg); err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, k := range cfg.JWT.Keys {
+				got = append(got, k.Secret)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("secrets %q; want %q", got, tc.want)
+			}
+			bad, semantic := gatehouse.NormalizeAndCheck(next)
+			refused := map[string]string{}
+			for _, f := range bad {
+				refused[f.Field] = "400"
+			}
+			for _, f := range semantic {
+				refused[f.Field] = "422: " + f.Message
+			}
+			if len(refused) != len(tc.refused) {
+				t.Errorf("refused %v; want %v", refused, tc.refused)
+			}
+			for field, want := range tc.refused {
+				got := refused[field]
+				if want == "400" && got != "400" || want != "400" && !(strings.HasPrefix(got, "422: ") && strings.Contains(got, strings.TrimPrefix(want, "422: "))) {
+					t.Errorf("%s refused as %q; want %q", field, got, want)
+				}
+			}
+		})
 	}
 }

@@ -131,3 +131,32 @@ func TestHS256SecretsOfAuthPoliciesAreWriteOnly(t *testing.T) {
 		t.Fatalf("applied %+v; want the policy with its secret (the data plane verifies with it)", rev)
 	}
 }
+
+// TestUpdateRemovingAKidlessHS256KeyWithoutSecretsIs422AndChangesNothing:
+// of two HS256 keys without kid, which one a PUT without secrets keeps
+// cannot be told (keeping the wrong secret would leave the removed key
+// working): 422 naming the key and why, and the policy stays as it was.
+// A PATCH of another member keeps both keys' own secrets.
+func TestUpdateRemovingAKidlessHS256KeyWithoutSecretsIs422AndChangesNothing(t *testing.T) {
+	api := newTestAPI(t)
+	const secret1 = "first-secret-of-32-bytes-or-more"
+	const secret2 = "second-secret-of-32-bytes-or-mor"
+	api.must(201, "POST", "/admin/v1/policies", `{"id":"jwt","name":"jwt","type":"auth","config":{"jwt":{"keys":[`+
+		`{"alg":"HS256","secret":"`+secret1+`"},{"alg":"HS256","secret":"`+secret2+`"}]}}}`)
+	before := api.snapshot()
+	p := assertProblem(t, api.do("PUT", "/admin/v1/policies/jwt",
+		`{"name":"jwt","type":"auth","config":{"jwt":{"keys":[{"alg":"HS256"}]}}}`), 422)
+	if got := fmt.Sprint(p["errors"]); !strings.Contains(got, "config.jwt.keys[0].secret") || !strings.Contains(got, "give each HS256 key a distinct kid, or send its secret") {
+		t.Fatalf("errors %s; want config.jwt.keys[0].secret saying to give each key a distinct kid", got)
+	}
+	api.unchanged(before)
+
+	api.must(200, "PATCH", "/admin/v1/policies/jwt", `{"config":{"realm":"shop"}}`, h("Content-Type", "application/merge-patch+json"))
+	rec, err := api.store.Get(context.Background(), gatehouse.KindPolicy, "jwt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body := string(rec.Body); !strings.Contains(body, secret1) || strings.Index(body, secret2) < strings.Index(body, secret1) {
+		t.Fatalf("stored %s; want both secrets kept, in order", body)
+	}
+}

@@ -565,3 +565,50 @@ func TestParseJWKSSkipsKeysItCannotUse(t *testing.T) {
 		}
 	}
 }
+
+// TestHS256KeyRemovedByAnUpdateWithoutSecretsStopsVerifying: a client
+// removes one of two HS256 keys by sending back what it read (secrets
+// hidden) without it. The stored secret each kept key gets must be its
+// own: the removed key's tokens fail, the kept one's verify, with or
+// without its kid in the header.
+func TestHS256KeyRemovedByAnUpdateWithoutSecretsStopsVerifying(t *testing.T) {
+	secrets := map[string][]byte{"ka": []byte("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"), "kb": []byte("bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb")}
+	current := &gatehouse.Policy{Name: "jwt", Type: gatehouse.PolicyAuth, Config: json.RawMessage(
+		`{"jwt":{"keys":[{"kid":"ka","alg":"HS256","secret":"` + string(secrets["ka"]) + `"},{"kid":"kb","alg":"HS256","secret":"` + string(secrets["kb"]) + `"}]}}`)}
+	current.Normalize()
+	current.Hide()
+	for _, tc := range []struct{ removed, kept string }{{"ka", "kb"}, {"kb", "ka"}} {
+		t.Run("without "+tc.removed, func(t *testing.T) {
+			next := &gatehouse.Policy{Name: "jwt", Type: gatehouse.PolicyAuth, Config: json.RawMessage(
+				`{"jwt":{"keys":[{"kid":"` + tc.kept + `","alg":"HS256"}]}}`)}
+			gatehouse.KeepHidden(next, current)
+			if bad, semantic := gatehouse.NormalizeAndCheck(next); len(bad)+len(semantic) > 0 {
+				t.Fatalf("update refused: %v %v", bad, semantic)
+			}
+			cfg, err := next.DecodeConfig()
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := newTestVerifier(t, testenv.NewClock(tokenEpoch), nil, func(c *gatehouse.JWTConfig) {
+				c.Keys = cfg.(*gatehouse.AuthConfig).JWT.Keys
+			})
+			claims := jwtClaims("sub", "c-alice", "exp", tokenEpoch.Unix()+60)
+			for _, check := range []struct {
+				desc   string
+				secret []byte
+				kid    string
+				want   error
+			}{
+				{"kept key, its kid", secrets[tc.kept], tc.kept, nil},
+				{"kept key, no kid", secrets[tc.kept], "", nil},
+				{"removed key, its kid", secrets[tc.removed], tc.removed, errTokenNoKey},
+				{"removed key, no kid", secrets[tc.removed], "", errTokenSignature},
+				{"removed key, the kept key's kid", secrets[tc.removed], tc.kept, errTokenSignature},
+			} {
+				if _, err := v.verify(context.Background(), signJWT(t, "HS256", check.secret, check.kid, claims), tokenEpoch); err != check.want {
+					t.Errorf("%s: got error %v; want %v", check.desc, err, check.want)
+				}
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -159,4 +160,32 @@ func TestUpdateRemovingAKidlessHS256KeyWithoutSecretsIs422AndChangesNothing(t *t
 	if body := string(rec.Body); !strings.Contains(body, secret1) || strings.Index(body, secret2) < strings.Index(body, secret1) {
 		t.Fatalf("stored %s; want both secrets kept, in order", body)
 	}
+}
+
+// TestConfigSyncRemovingAKidlessHS256KeyFromItsDumpIs422: the review's
+// case through a configuration document. A dump hides both kid-less
+// secrets; applying it unchanged keeps both, but removing keys[0] from it
+// cannot say which secret the remaining key keeps: 422 at its pointer,
+// nothing written.
+func TestConfigSyncRemovingAKidlessHS256KeyFromItsDumpIs422(t *testing.T) {
+	a := newTestAPI(t)
+	const secret1 = "first-secret-of-32-bytes-or-more"
+	const secret2 = "second-secret-of-32-bytes-or-mor"
+	a.must(200, "PUT", configPath, `{"format_version": "1", "policies": [{"id": "jwt", "name": "jwt", "type": "auth",
+	  "config": {"jwt": {"keys": [{"alg": "HS256", "secret": "`+secret1+`"}, {"alg": "HS256", "secret": "`+secret2+`"}]}}}]}`)
+	dump := a.must(200, "GET", configPath, "")
+	if cs := configChanges(t, a.must(200, "PUT", configPath, string(dump.body))); len(cs.Changes) != 0 {
+		t.Fatalf("applying the dump changed %v; want nothing", actions(cs))
+	}
+	doc := dump.json()
+	cfg := doc["policies"].([]any)[0].(map[string]any)["config"].(map[string]any)["jwt"].(map[string]any)
+	cfg["keys"] = cfg["keys"].([]any)[1:]
+	body, _ := json.Marshal(doc)
+	before := a.snapshot()
+	r := a.do("PUT", configPath, string(body))
+	assertProblem(t, r, 422)
+	if got := fmt.Sprint(r.problemFields()); got != "[/policies/0/config/jwt/keys/0/secret]" || !strings.Contains(string(r.body), "distinct kid") {
+		t.Fatalf("got fields %s, body %s; want keys/0/secret saying to give each HS256 key a distinct kid", got, r.body)
+	}
+	a.unchanged(before)
 }

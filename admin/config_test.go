@@ -517,3 +517,20 @@ func TestConfigSyncRefusesToDeleteAConsumerHoldingCredentialsOutsideTheSelection
 	}
 	a.must(410, "GET", "/admin/v1/consumers/c1/credentials/k3", "")
 }
+
+// With selected tags a global policy is refused (422): it acts on every
+// route, beyond the selection.
+func TestConfigGlobalPolicyIsRefusedWithSelectedTags(t *testing.T) {
+	a := newTestAPI(t)
+	doc := `{"format_version": "1", "policies": [{"id": "down", "name": "down", "tags": ["team-b"], "global": true, "type": "maintenance", "config": {}}]}`
+	before := a.snapshot()
+	for _, query := range []string{"?select_tags=team-b&dry_run=true", "?select_tags=team-b"} {
+		r := a.do("POST", configPath+query, doc)
+		assertProblem(t, r, 422)
+		if got := fmt.Sprint(r.problemFields()); got != "[/policies/0/global]" {
+			t.Fatalf("%s: got fields %s; want /policies/0/global (%s)", query, got, r.body)
+		}
+	}
+	a.unchanged(before)
+	a.must(200, "POST", configPath, doc)
+}

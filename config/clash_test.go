@@ -207,3 +207,30 @@ func TestSyncDeletesNoCredentialItDoesNotList(t *testing.T) {
 		})
 	}
 }
+
+// With selected tags a global policy is refused: it would act on every
+// route, beyond the selection. Without, it is a policy like another.
+func TestAGlobalPolicyIsRefusedWithSelectedTags(t *testing.T) {
+	const doc = `{"format_version": "1", "policies": [{"id": "down", "name": "down", "tags": ["team-b"], "global": true,
+	  "type": "maintenance", "config": {}}]}`
+	for _, tt := range []struct {
+		desc string
+		opts ApplyOptions
+		want string
+	}{
+		{"selected tags", selectTag("team-b", true, false), "[/policies/0/global: must be false with selected tags: a global policy acts on every route, beyond the selected tags; manage it without --select-tag]"},
+		{"selected tags, dry run", selectTag("team-b", false, true), "[/policies/0/global: must be false with selected tags: a global policy acts on every route, beyond the selected tags; manage it without --select-tag]"},
+		{"no selection", ApplyOptions{Prune: true}, "[]"},
+	} {
+		t.Run(tt.desc, func(t *testing.T) {
+			store := openStore(t)
+			_, err := Apply(context.Background(), store, readDoc(t, doc), tt.opts)
+			if got := fmt.Sprint(fieldsOf(err)); got != tt.want || (tt.want != "[]" && gatehouse.ErrorCode(err) != gatehouse.EUNPROCESSABLE) {
+				t.Fatalf("got %v %s; want %s", err, got, tt.want)
+			}
+			if n, _ := store.Count(context.Background(), gatehouse.KindPolicy); (n == 1) != (tt.want == "[]" && !tt.opts.DryRun) {
+				t.Fatalf("got %d policies stored", n)
+			}
+		})
+	}
+}

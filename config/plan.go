@@ -117,6 +117,10 @@ func makePlan(d *draftState, entries []*entry, opts ApplyOptions) (*plan, []Prob
 	for _, e := range entries {
 		kind, id := e.res.Kind(), e.res.Base().ID
 		rec := d.records[kind][id]
+		if pol, ok := e.res.(*gatehouse.Policy); ok && pol.Global && len(opts.SelectTags) > 0 {
+			problems = append(problems, Problem{Pointer: e.pointer + "/global", Code: gatehouse.EUNPROCESSABLE,
+				Message: "must be false with selected tags: a global policy acts on every route, beyond the selected tags; manage it without --select-tag"})
+		}
 		// References to what the document does not hold resolve against
 		// the store, as the admin API resolves them.
 		for _, fr := range gatehouse.FieldRefs(e.res) {

@@ -188,6 +188,13 @@ type Store interface {
 	// left as they were.
 	Apply(ctx context.Context, changes []Change, ifDraft string) error
 
+	// Try judges a batch as Apply would, in one transaction that it then
+	// rolls back: it fails exactly as Apply would have failed at that
+	// moment, and writes nothing either way (the records of the changes
+	// are left as they were, versions unassigned). A dry run answers
+	// with it what the real write would.
+	Try(ctx context.Context, changes []Change, ifDraft string) error
+
 	// DraftTag returns the DraftTag of the draft kinds as of one moment.
 	DraftTag(ctx context.Context) (string, error)
 

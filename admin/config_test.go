@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -146,8 +147,10 @@ func TestConfigSelectedTagsNeverTouchOtherResources(t *testing.T) {
 	// at the entry's pointer.
 	r = a.do("PUT", configPath+"?select_tags=team-a", without(t, `"id": "s1", "name": "svc"`, `"id": "s2", "name": "other"`))
 	assertProblem(t, r, 409)
-	if got := r.problemFields(); fmt.Sprint(got) != "[/services/0]" {
-		t.Fatalf("a name taken outside the selection: got fields %v; want /services/0 (%s)", got, r.body)
+	// Every clash at once: the name, and the sync's delete of s1, which
+	// the document's route still uses.
+	if got := r.problemFields(); fmt.Sprint(got) != "[/services/0 services/s1]" {
+		t.Fatalf("a name taken outside the selection: got fields %v; want /services/0 and services/s1 (%s)", got, r.body)
 	}
 	a.unchanged(before)
 }
@@ -412,4 +415,122 @@ func TestConfigBodyIsBoundedByConfigMaxBytesAndTakesJSONOrYAML(t *testing.T) {
 	a.unchanged(before)
 	a.must(200, "PUT", configPath, "format_version: \"1\"\nservices:\n  - id: s1\n    name: svc\n    url: http://127.0.0.1:9\n", h("Content-Type", "text/yaml"))
 	a.must(200, "GET", "/admin/v1/services/s1", "")
+}
+
+// problemErrors lists a problem's errors as "field: message".
+func problemErrors(r *response) []string {
+	var p struct {
+		Errors []gatehouse.FieldError `json:"errors"`
+	}
+	json.Unmarshal(r.body, &p)
+	var out []string
+	for _, e := range p.Errors {
+		out = append(out, e.Field+": "+e.Message)
+	}
+	return out
+}
+
+// A dry run answers what the real request would: each conflict with the
+// store that the write meets is met by the dry run, at the entry's
+// pointer, and neither writes anything.
+func TestConfigDryRunIsRefusedAsTheRealRequestIs(t *testing.T) {
+	const spec = `"specs": [{"id": "pets", "tags": ["team-a"], "document": {"openapi": "3.1.0", "info": {"title": "Pets", "version": "1"}, "paths": {}}}],`
+	tests := []struct {
+		desc   string
+		setup  func(a *testAPI)
+		method string
+		query  string
+		doc    string
+		want   string
+	}{
+		{"a service named like another under another id", func(a *testAPI) {
+			a.must(201, "POST", "/admin/v1/services", `{"id":"other","name":"svc","url":"http://127.0.0.1:9"}`)
+		}, "POST", "", configDoc, `[/services/0: has the name "svc", which service "other" (not in the document, and kept: only a sync deletes) holds]`},
+		{"a route duplicating a stored route's match", func(a *testAPI) {
+			a.must(201, "POST", "/admin/v1/services", `{"id":"base","name":"base","url":"http://127.0.0.1:9"}`)
+			a.must(201, "POST", "/admin/v1/routes", `{"id":"old","paths":["/a"],"service_id":"base"}`)
+		}, "POST", "", configDoc, `[/routes/0: matches the same requests at the same priority as route "old" (not in the document, and kept: only a sync deletes)]`},
+		{"a reused API key", func(a *testAPI) {
+			a.must(201, "POST", "/admin/v1/consumers", `{"id":"bob","name":"bob"}`)
+			a.must(201, "POST", "/admin/v1/consumers/bob/credentials", `{"id":"bob-key","type":"key-auth","key":"alice-key-0123456789"}`)
+		}, "POST", "", configDoc, `[/consumers/0/credentials/0: has the same API key as credential "bob-key" of consumer "bob" (not in the document, and kept: only a sync deletes)]`},
+		{"a reused basic-auth username", func(a *testAPI) {
+			a.must(201, "POST", "/admin/v1/consumers", `{"id":"bob","name":"bob"}`)
+			a.must(201, "POST", "/admin/v1/consumers/bob/credentials", `{"id":"bob-basic","type":"basic-auth","username":"bob","password":"bob-password"}`)
+		}, "POST", "", strings.Replace(configDoc, `{"id": "k1", "type": "key-auth", "key": "alice-key-0123456789"}`,
+			`{"id": "b1", "type": "basic-auth", "username": "bob", "password": "alice-password"}`, 1),
+			`[/consumers/0/credentials/0: has the username "bob", which credential "bob-basic" of consumer "bob" (not in the document, and kept: only a sync deletes) holds]`},
+		{"the delete of a spec a policy outside the selection uses", func(a *testAPI) {
+			a.must(200, "PUT", configPath+"?select_tags=team-a", configDoc)
+			a.must(201, "POST", "/admin/v1/policies", `{"id":"oas","name":"oas","type":"openapi","config":{"spec_id":"pets"}}`)
+		}, "PUT", "?select_tags=team-a", strings.Replace(configDoc, spec, "", 1),
+			`[specs/pets: cannot be deleted: policy "oas" (outside the selected tags) uses it]`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			a := newTestAPI(t)
+			tt.setup(a)
+			before := a.snapshot()
+			dry := a.do(tt.method, configPath+tt.query+map[bool]string{true: "&", false: "?"}[tt.query != ""]+"dry_run=true", tt.doc)
+			real := a.do(tt.method, configPath+tt.query, tt.doc)
+			a.unchanged(before)
+			assertProblem(t, dry, 409)
+			assertProblem(t, real, 409)
+			if got := fmt.Sprint(problemErrors(real)); got != tt.want {
+				t.Fatalf("got errors %s; want %s", got, tt.want)
+			}
+			if d, r := fmt.Sprint(problemErrors(dry)), fmt.Sprint(problemErrors(real)); d != r {
+				t.Fatalf("dry run: got errors %s; want the real request's %s", d, r)
+			}
+		})
+	}
+}
+
+// A team's sync never deletes a credential it does not list: a consumer
+// holding one outside the selection is refused (the store would delete
+// it with its consumer), and the credential still answers.
+func TestConfigSyncRefusesToDeleteAConsumerHoldingCredentialsOutsideTheSelection(t *testing.T) {
+	a := newTestAPI(t)
+	a.must(200, "PUT", configPath+"?select_tags=team-a", configDoc)
+	a.must(201, "POST", "/admin/v1/consumers/c1/credentials", `{"id":"k2","type":"key-auth","key":"alice-key2-0123456789"}`)
+	empty := `{"format_version": "1"}`
+	before := a.snapshot()
+	for _, query := range []string{"?select_tags=team-a&dry_run=true", "?select_tags=team-a"} {
+		r := a.do("PUT", configPath+query, empty)
+		assertProblem(t, r, 409)
+		want := `consumers/c1: cannot be deleted: it holds credential "k2" of consumer "c1" (outside the selected tags), which deleting it would delete too, though this document does not manage it`
+		if got := problemErrors(r); !slices.Contains(got, want) {
+			t.Fatalf("%s: got errors %v; want among them %s", query, got, want)
+		}
+	}
+	a.unchanged(before)
+	a.must(200, "GET", "/admin/v1/consumers/c1/credentials/k2", "")
+
+	// A credential within the selection the sync deletes, and says so.
+	a.must(204, "DELETE", "/admin/v1/consumers/c1/credentials/k2", "")
+	a.must(201, "POST", "/admin/v1/consumers/c1/credentials", `{"id":"k3","type":"key-auth","key":"alice-key3-0123456789","tags":["team-a"]}`)
+	cs := configChanges(t, a.must(200, "PUT", configPath+"?select_tags=team-a", empty))
+	for _, want := range []string{"delete credentials/k1", "delete credentials/k3", "delete consumers/c1"} {
+		if !slices.Contains(actions(cs), want) {
+			t.Fatalf("got %v; want %s among them", actions(cs), want)
+		}
+	}
+	a.must(410, "GET", "/admin/v1/consumers/c1/credentials/k3", "")
+}
+
+// With selected tags a global policy is refused (422): it acts on every
+// route, beyond the selection.
+func TestConfigGlobalPolicyIsRefusedWithSelectedTags(t *testing.T) {
+	a := newTestAPI(t)
+	doc := `{"format_version": "1", "policies": [{"id": "down", "name": "down", "tags": ["team-b"], "global": true, "type": "maintenance", "config": {}}]}`
+	before := a.snapshot()
+	for _, query := range []string{"?select_tags=team-b&dry_run=true", "?select_tags=team-b"} {
+		r := a.do("POST", configPath+query, doc)
+		assertProblem(t, r, 422)
+		if got := fmt.Sprint(r.problemFields()); got != "[/policies/0/global]" {
+			t.Fatalf("%s: got fields %s; want /policies/0/global (%s)", query, got, r.body)
+		}
+	}
+	a.unchanged(before)
+	a.must(200, "POST", configPath, doc)
 }

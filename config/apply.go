@@ -17,7 +17,8 @@ type ApplyOptions struct {
 	// Prune makes Apply a sync: it deletes what the document (within the
 	// selection) lacks.
 	Prune bool
-	// DryRun computes the change set without writing.
+	// DryRun computes the change set without writing, refused exactly
+	// as the write would be.
 	DryRun bool
 	// IfDraft is the client's If-Match: the draft tag the document was
 	// written against; "" for none.
@@ -29,8 +30,9 @@ type ApplyOptions struct {
 const applyAttempts = 4
 
 // Apply judges doc against the store's draft and applies it in one
-// Store.Apply, or with DryRun only says what it would change. Errors are
-// *gatehouse.Error; field errors name JSON pointers into the document.
+// Store.Apply, or with DryRun has the store judge it in one Store.Try and
+// says what it would change. Errors are *gatehouse.Error; field errors
+// name JSON pointers into the document.
 func Apply(ctx context.Context, store gatehouse.Store, doc *Document, opts ApplyOptions) (*ChangeSet, error) {
 	checkOpts := CheckOptions{SelectTags: opts.SelectTags, External: true}
 	for attempt := 1; ; attempt++ {
@@ -54,14 +56,23 @@ func Apply(ctx context.Context, store gatehouse.Store, doc *Document, opts Apply
 		if len(problems) > 0 {
 			return nil, ProblemsError(problems)
 		}
-		if opts.DryRun || len(p.changes) == 0 {
+		if len(p.changes) == 0 {
 			p.set.NewDraft = d.tag
 			return &p.set, nil
 		}
-		// The draft the plan was made on is the one it is applied to.
-		err = store.Apply(ctx, p.changes, d.tag)
+		// The draft the plan was made on is the one it is applied to. A
+		// dry run has the store judge the changes as it would write them,
+		// and undo them: it answers what the real request would.
+		if opts.DryRun {
+			err = store.Try(ctx, p.changes, d.tag)
+		} else {
+			err = store.Apply(ctx, p.changes, d.tag)
+		}
 		if err == nil {
-			p.set.NewDraft = p.newDraft()
+			p.set.NewDraft = d.tag
+			if !opts.DryRun {
+				p.set.NewDraft = p.newDraft()
+			}
 			return &p.set, nil
 		}
 		var ce *gatehouse.ChangeError
@@ -82,7 +93,9 @@ func Apply(ctx context.Context, store gatehouse.Store, doc *Document, opts Apply
 
 // newDraft is the draft tag after the plan's changes were applied: the
 // snapshot's stamps with the versions the store assigned, without what
-// was deleted (a deleted consumer's credentials included).
+// was deleted. A plan deletes a consumer's credentials itself before the
+// consumer (clashes refuses one that would leave any to the store's
+// cascade), so every record that goes is one of its deletes.
 func (p *plan) newDraft() string {
 	versions := map[gatehouse.Ref]int64{}
 	for kind, recs := range p.draft.records {
@@ -97,13 +110,6 @@ func (p *plan) newDraft() string {
 			continue
 		}
 		delete(versions, ref)
-		if ref.Kind == gatehouse.KindConsumer {
-			for id, rec := range p.draft.records[gatehouse.KindCredential] {
-				if rec.Parent != nil && rec.Parent.ID == ref.ID {
-					delete(versions, gatehouse.Ref{Kind: gatehouse.KindCredential, ID: id})
-				}
-			}
-		}
 	}
 	stamps := make([]gatehouse.Stamp, 0, len(versions))
 	for ref, v := range versions {

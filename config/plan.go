@@ -25,14 +25,18 @@ type draftState struct {
 	records map[gatehouse.Kind]map[string]*gatehouse.Record
 	// order lists each kind's ids in creation order.
 	order map[gatehouse.Kind][]string
+	// tokens are the admin tokens of the same snapshot: not part of the
+	// draft, but a consumer-scoped one keeps its consumer from deletion.
+	tokens []*gatehouse.Record
 }
 
 func readDraft(ctx context.Context, store gatehouse.Store) (*draftState, error) {
-	snap, err := store.Snapshot(ctx, gatehouse.DraftKinds...)
+	snap, err := store.Snapshot(ctx, slices.Concat(gatehouse.DraftKinds, []gatehouse.Kind{gatehouse.KindToken})...)
 	if err != nil {
 		return nil, err
 	}
-	d := &draftState{records: map[gatehouse.Kind]map[string]*gatehouse.Record{}, order: map[gatehouse.Kind][]string{}}
+	d := &draftState{records: map[gatehouse.Kind]map[string]*gatehouse.Record{}, order: map[gatehouse.Kind][]string{},
+		tokens: snap[gatehouse.KindToken]}
 	var stamps []gatehouse.Stamp
 	for _, kind := range gatehouse.DraftKinds {
 		d.records[kind] = map[string]*gatehouse.Record{}
@@ -113,6 +117,10 @@ func makePlan(d *draftState, entries []*entry, opts ApplyOptions) (*plan, []Prob
 	for _, e := range entries {
 		kind, id := e.res.Kind(), e.res.Base().ID
 		rec := d.records[kind][id]
+		if pol, ok := e.res.(*gatehouse.Policy); ok && pol.Global && len(opts.SelectTags) > 0 {
+			problems = append(problems, Problem{Pointer: e.pointer + "/global", Code: gatehouse.EUNPROCESSABLE,
+				Message: "must be false with selected tags: a global policy acts on every route, beyond the selected tags; manage it without --select-tag"})
+		}
 		// References to what the document does not hold resolve against
 		// the store, as the admin API resolves them.
 		for _, fr := range gatehouse.FieldRefs(e.res) {
@@ -183,6 +191,15 @@ func makePlan(d *draftState, entries []*entry, opts ApplyOptions) (*plan, []Prob
 				})
 			}
 		}
+	}
+	// What the store would refuse, found here so that every clash is
+	// listed at once, not the first the store meets.
+	var changes []gatehouse.Change
+	for _, pd := range slices.Concat(all, deletes) {
+		changes = append(changes, pd.change)
+	}
+	if problems := clashes(d, entries, changes, opts); len(problems) > 0 {
+		return nil, problems, nil
 	}
 	// The order makes each change valid when it runs, whatever moved from
 	// one entry to another: routes and credentials that go are deleted

@@ -38,6 +38,9 @@ type Files struct {
 	// that a broken file is reported once, not at every poll; pending is
 	// that of content read once and waiting to be read again (poll).
 	seen, pending [sha256.Size]byte
+	// undeployed says the draft was changed but deploying it failed: the
+	// next handling deploys even if the files then change nothing more.
+	undeployed bool
 }
 
 // maxReasonProblems bounds the problems a refused deployment's reason
@@ -82,14 +85,17 @@ func (f *Files) handle(ctx context.Context, src *Source, problems []Problem, dig
 	if len(problems) > 0 {
 		return false, &FilesError{Problems: locateAll(src, problems)}
 	}
-	if len(cs.Changes) == 0 {
+	if len(cs.Changes) == 0 && !f.undeployed {
 		return false, nil
 	}
 	if err := f.Deployer.Create(ctx, &gatehouse.Deployment{Action: gatehouse.ActionDeploy}); err != nil {
-		// Applied but not deployed: handle the same content again.
+		// Applied but not deployed: handle the same content again, and
+		// deploy then, though applying it will change nothing.
 		f.seen = [sha256.Size]byte{}
+		f.undeployed = true
 		return false, err
 	}
+	f.undeployed = false
 	return true, nil
 }
 

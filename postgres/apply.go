@@ -23,6 +23,17 @@ import (
 // changed by the first. Writes of other kinds (nodes, deployments) take
 // no such lock and do not wait.
 func (s *DB) Apply(ctx context.Context, changes []gatehouse.Change, ifDraft string) error {
+	return s.apply(ctx, changes, ifDraft, false)
+}
+
+// Try judges a batch exactly as Apply does, in the same transaction and
+// with the same locks, and then rolls it back.
+func (s *DB) Try(ctx context.Context, changes []gatehouse.Change, ifDraft string) error {
+	return s.apply(ctx, changes, ifDraft, true)
+}
+
+// apply is Apply, or with rollback Try: every change made, then undone.
+func (s *DB) apply(ctx context.Context, changes []gatehouse.Change, ifDraft string, rollback bool) error {
 	var done []assigned
 	err := s.write(ctx, func(w *wtx) error {
 		now := s.clock()
@@ -54,12 +65,15 @@ func (s *DB) Apply(ctx context.Context, changes []gatehouse.Change, ifDraft stri
 			}
 			deleted = deleted || c.Op == gatehouse.OpDelete
 		}
+		if rollback {
+			return errRollback
+		}
 		if deleted {
 			return s.purgeTombstones(ctx, w, now)
 		}
 		return nil
 	})
-	if err != nil {
+	if err != nil || rollback {
 		return err
 	}
 	for i, c := range changes {

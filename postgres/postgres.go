@@ -220,6 +220,12 @@ func (s *DB) read(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	return s.retry(ctx, func() error { return s.inTx(ctx, readTx, fn) })
 }
 
+// errRollback, returned by a transaction's fn, rolls back what fn did and
+// is no failure: inTx returns nil (Try judges a batch this way).
+var errRollback = errors.New("postgres: roll back")
+
+// inTx runs fn in a transaction and commits it if fn succeeds, or rolls
+// it back if fn returns errRollback.
 func (s *DB) inTx(ctx context.Context, opts pgx.TxOptions, fn func(tx pgx.Tx) error) error {
 	tx, err := s.pool.BeginTx(ctx, opts)
 	if err != nil {
@@ -233,6 +239,9 @@ func (s *DB) inTx(ctx context.Context, opts pgx.TxOptions, fn func(tx pgx.Tx) er
 		_ = tx.Rollback(rctx)
 	}()
 	if err := fn(tx); err != nil {
+		if err == errRollback {
+			return nil
+		}
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {

@@ -16,6 +16,17 @@ import (
 // reads stays as it was read until the batch commits: no other writer can
 // come between the check and the changes.
 func (s *DB) Apply(ctx context.Context, changes []gatehouse.Change, ifDraft string) error {
+	return s.apply(ctx, changes, ifDraft, false)
+}
+
+// Try judges a batch exactly as Apply does, in the same transaction, and
+// then rolls it back.
+func (s *DB) Try(ctx context.Context, changes []gatehouse.Change, ifDraft string) error {
+	return s.apply(ctx, changes, ifDraft, true)
+}
+
+// apply is Apply, or with rollback Try: every change made, then undone.
+func (s *DB) apply(ctx context.Context, changes []gatehouse.Change, ifDraft string, rollback bool) error {
 	var done []assigned
 	err := s.write(ctx, func(sqlTx *sql.Tx) error {
 		tx := newStmtCache(sqlTx)
@@ -39,12 +50,15 @@ func (s *DB) Apply(ctx context.Context, changes []gatehouse.Change, ifDraft stri
 			}
 			deleted = deleted || c.Op == gatehouse.OpDelete
 		}
+		if rollback {
+			return errRollback
+		}
 		if deleted {
 			return s.purgeTombstones(ctx, tx, now)
 		}
 		return nil
 	})
-	if err != nil {
+	if err != nil || rollback {
 		return err
 	}
 	for i, c := range changes {

@@ -261,8 +261,13 @@ func (s *DB) read(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return s.tx(ctx, &sql.TxOptions{ReadOnly: true}, fn)
 }
 
-// tx runs fn in a transaction and commits it if fn succeeds. Errors come
-// back classified as *gatehouse.Error (or the context's error).
+// errRollback, returned by a transaction's fn, rolls back what fn did and
+// is no failure: tx returns nil (Try judges a batch this way).
+var errRollback = errors.New("sqlite: roll back")
+
+// tx runs fn in a transaction and commits it if fn succeeds, or rolls it
+// back if fn returns errRollback. Errors come back classified as
+// *gatehouse.Error (or the context's error).
 func (s *DB) tx(ctx context.Context, opts *sql.TxOptions, fn func(tx *sql.Tx) error) error {
 	if err := s.Damaged(); err != nil {
 		return err
@@ -274,6 +279,9 @@ func (s *DB) tx(ctx context.Context, opts *sql.TxOptions, fn func(tx *sql.Tx) er
 	defer tx.Rollback()
 
 	if err := fn(tx); err != nil {
+		if err == errRollback {
+			return nil
+		}
 		return s.classify(ctx, err)
 	}
 	if err := tx.Commit(); err != nil {

@@ -374,3 +374,127 @@ func testConcurrentAppliesFromOneDraftTagExactlyOneWins(e *env) {
 		e.wantCount(gatehouse.KindService, round+2)
 	}
 }
+
+// testTryFailsExactlyAsApplyWouldAndWritesNothing gives Try batches that
+// fail in each way: Try names the same change with the same code as the
+// Apply of the same batch does, and leaves the draft as it was.
+func testTryFailsExactlyAsApplyWouldAndWritesNothing(e *env) {
+	keep := rec(gatehouse.KindService, "keep")
+	keep.Unique = []string{"name:keep"}
+	e.create(keep)
+	e.create(route("used", "keep", "/used"))
+	stale := e.draftTag()
+	e.create(rec(gatehouse.KindConsumer, "c1"))
+	tag := e.draftTag()
+
+	for _, tc := range []struct {
+		desc    string
+		changes func() []gatehouse.Change
+		ifDraft string
+		index   int
+		code    gatehouse.Code
+	}{
+		{"route naming a missing service", func() []gatehouse.Change {
+			return []gatehouse.Change{create(rec(gatehouse.KindService, "s")), create(route("bad", "nowhere", "/bad"))}
+		}, "", 1, gatehouse.EUNPROCESSABLE},
+		{"route claiming a path a stored route holds", func() []gatehouse.Change {
+			return []gatehouse.Change{create(route("bad", "keep", "/used"))}
+		}, "", 0, gatehouse.ECONFLICT},
+		{"name a stored service holds", func() []gatehouse.Change {
+			s := rec(gatehouse.KindService, "s")
+			s.Unique = []string{"name:keep"}
+			return []gatehouse.Change{create(rec(gatehouse.KindConsumer, "c2")), create(s)}
+		}, "", 1, gatehouse.ECONFLICT},
+		{"delete of a service a stored route uses", func() []gatehouse.Change {
+			return []gatehouse.Change{remove(gatehouse.KindService, "keep", 0)}
+		}, "", 0, gatehouse.ECONFLICT},
+		{"update at a stale version", func() []gatehouse.Change {
+			return []gatehouse.Change{update(clone(keep), keep.Version-1)}
+		}, "", 0, gatehouse.EPRECONDITION},
+		{"stale draft tag", func() []gatehouse.Change {
+			return []gatehouse.Change{create(rec(gatehouse.KindService, "s"))}
+		}, stale, -1, gatehouse.EPRECONDITION},
+	} {
+		e.t.Run(tc.desc, func(t *testing.T) {
+			e := &env{t: t, ctx: e.ctx, store: e.store, clock: e.clock}
+			tried := tc.changes()
+			tryErr := e.store.Try(e.ctx, tried, tc.ifDraft)
+			applyErr := e.store.Apply(e.ctx, tc.changes(), tc.ifDraft)
+			if tc.index < 0 {
+				e.wantCode("Try", tryErr, tc.code)
+				e.wantCode("Apply", applyErr, tc.code)
+				if errors.As(tryErr, new(*gatehouse.ChangeError)) {
+					t.Errorf("Try with a stale draft tag: got %v, a ChangeError; want the batch refused as a whole", tryErr)
+				}
+			} else {
+				e.wantChangeError("Try", tryErr, tc.index, tc.code)
+				e.wantChangeError("Apply", applyErr, tc.index, tc.code)
+			}
+			if gatehouse.ErrorMessage(tryErr) != gatehouse.ErrorMessage(applyErr) {
+				t.Errorf("Try: got message %q; want Apply's %q", gatehouse.ErrorMessage(tryErr), gatehouse.ErrorMessage(applyErr))
+			}
+			for i, c := range tried {
+				if c.Record.Version != 0 && c.Op == gatehouse.OpCreate {
+					t.Errorf("change %d: got Version %d on the record of a Try; want it untouched", i, c.Record.Version)
+				}
+			}
+			e.wantDraftUnchanged("after Try and the failed Apply", tag)
+		})
+	}
+}
+
+// testTryOfABatchThatWouldSucceedWritesNothing tries creates, an update
+// and a cascading delete: nothing is written, no record of the batch is
+// given a version or times, and Apply of the same batch then succeeds.
+func testTryOfABatchThatWouldSucceedWritesNothing(e *env) {
+	old := e.create(rec(gatehouse.KindService, "old"))
+	upd := rec(gatehouse.KindService, "upd")
+	upd.Unique = []string{"name:upd"}
+	e.create(upd)
+	e.create(rec(gatehouse.KindConsumer, "c1"))
+	key := rec(gatehouse.KindCredential, "k1")
+	key.Parent = &gatehouse.Ref{Kind: gatehouse.KindConsumer, ID: "c1"}
+	key.Unique = []string{"key:k1"}
+	e.create(key)
+	tag := e.draftTag()
+	e.clock.Advance(time.Minute)
+
+	batch := func() []gatehouse.Change {
+		renamed := clone(upd)
+		renamed.Name = "renamed"
+		renamed.Unique = []string{"name:renamed"}
+		return []gatehouse.Change{
+			create(rec(gatehouse.KindService, "new")),
+			create(route("r-new", "new", "/new")),
+			update(renamed, upd.Version),
+			remove(gatehouse.KindConsumer, "c1", 0), // and its credential
+			remove(gatehouse.KindService, "old", old.Version),
+		}
+	}
+	tried := batch()
+	if err := e.store.Try(e.ctx, tried, tag); err != nil {
+		e.t.Fatalf("Try: got %v; want success", err)
+	}
+	for i, c := range tried {
+		if c.Op == gatehouse.OpCreate && (c.Record.Version != 0 || !c.Record.CreatedAt.IsZero()) {
+			e.t.Errorf("change %d: got Version %d, CreatedAt %v on the record of a Try; want them unassigned", i, c.Record.Version, c.Record.CreatedAt)
+		}
+	}
+	if got := tried[2].Record.Version; got != upd.Version {
+		e.t.Errorf("update of the Try: got Version %d on its record; want %d, untouched", got, upd.Version)
+	}
+	e.wantDraftUnchanged("after Try", tag)
+	e.wantGetCode(gatehouse.KindService, "new", gatehouse.ENOTFOUND)
+	e.wantGetCode(gatehouse.KindRoute, "r-new", gatehouse.ENOTFOUND)
+	e.wantLookup(gatehouse.KindRoute, "match:/new", "")
+	e.wantEqual("Get of the service the Try updated", e.get(gatehouse.KindService, "upd"), upd)
+	e.wantLookup(gatehouse.KindService, "name:upd", "upd")
+	e.wantEqual("Get of the service the Try deleted", e.get(gatehouse.KindService, "old"), old)
+	e.wantEqual("Get of the credential the Try's delete cascaded to", e.get(gatehouse.KindCredential, "k1"), key)
+
+	// The Try held no lock and left no claim behind: the real batch, with
+	// the same draft tag, applies.
+	e.apply(batch(), tag)
+	e.wantGetCode(gatehouse.KindCredential, "k1", gatehouse.EGONE)
+	e.wantLookup(gatehouse.KindService, "name:renamed", "upd")
+}

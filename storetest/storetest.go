@@ -138,6 +138,8 @@ var tests = []test{
 	{name: "ApplyWithTheCurrentDraftTagApplies", run: testApplyWithTheCurrentDraftTagApplies},
 	{name: "ApplyWithAStaleDraftTagFailsAndWritesNothing", run: testApplyWithAStaleDraftTagFailsAndWritesNothing},
 	{name: "ApplyOfAnEmptyBatchSucceeds", run: testApplyOfAnEmptyBatchSucceeds},
+	{name: "TryFailsExactlyAsApplyWouldAndWritesNothing", run: testTryFailsExactlyAsApplyWouldAndWritesNothing},
+	{name: "TryOfABatchThatWouldSucceedWritesNothing", run: testTryOfABatchThatWouldSucceedWritesNothing},
 	{name: "DraftTagChangesWithTheDraftAndNothingElse", run: testDraftTagChangesWithTheDraftAndNothingElse},
 	{name: "DraftTagIsTheTagOfASnapshotOfTheDraft", run: testDraftTagIsTheTagOfASnapshotOfTheDraft},
 

@@ -2,6 +2,7 @@ package config
 
 import (
 	"context"
+	"slices"
 
 	"github.com/gatehouse/gatehouse"
 )
@@ -53,7 +54,7 @@ func Dump(ctx context.Context, store gatehouse.Store, selectTags []string) (*Doc
 					continue
 				}
 				r.ConsumerID = ""
-				if slicesEqual(r.Tags, c.Tags) {
+				if slices.Equal(r.Tags, c.Tags) {
 					r.Tags = nil
 				}
 				c.Credentials = append(c.Credentials, &Credential{Credential: *r})
@@ -61,16 +62,4 @@ func Dump(ctx context.Context, store gatehouse.Store, selectTags []string) (*Doc
 		}
 	}
 	return doc, d.tag, nil
-}
-
-func slicesEqual(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -245,8 +245,9 @@ func specResource(s *Spec) gatehouse.Resource {
 // keyHashPattern is a key's SHA-256 as HashToken writes it.
 var keyHashPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
-// passwordHashPattern is HashPassword's form.
-var passwordHashPattern = regexp.MustCompile(`^pbkdf2-sha256\$[1-9][0-9]{0,8}\$[A-Za-z0-9+/]{16,}\$[A-Za-z0-9+/]{16,}$`)
+// passwordHashPattern is HashPassword's form, its iterations captured
+// (their bounds are gatehouse.CheckPasswordIterations').
+var passwordHashPattern = regexp.MustCompile(`^pbkdf2-sha256\$([1-9][0-9]{0,8})\$[A-Za-z0-9+/]{16,}\$[A-Za-z0-9+/]{16,}$`)
 
 // placeholderPassword stands in, while a credential is judged, for a
 // password the document does not give: the admin API requires one on
@@ -282,8 +283,12 @@ func (j *judgement) credential(pointer string, c *Consumer, cred *Credential) {
 	if sec.keyHash != "" && !keyHashPattern.MatchString(sec.keyHash) {
 		bad("key_hash", "must be the key's SHA-256 as 64 lowercase hexadecimal digits")
 	}
-	if sec.passwordHash != "" && !passwordHashPattern.MatchString(sec.passwordHash) {
-		bad("password_hash", "must be a password hash as gatehouse writes it (pbkdf2-sha256$iterations$salt$hash)")
+	if sec.passwordHash != "" {
+		if m := passwordHashPattern.FindStringSubmatch(sec.passwordHash); m == nil {
+			bad("password_hash", "must be a password hash as gatehouse writes it (pbkdf2-sha256$iterations$salt$hash)")
+		} else if n, _ := strconv.Atoi(m[1]); gatehouse.CheckPasswordIterations(n) != "" {
+			bad("password_hash", gatehouse.CheckPasswordIterations(n))
+		}
 	}
 	switch res.Type {
 	case gatehouse.CredentialKeyAuth:

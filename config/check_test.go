@@ -80,6 +80,10 @@ func TestCheckNamesEachProblemByItsPointer(t *testing.T) {
 			"/consumers/0/credentials/0/key_hash", "", gatehouse.EINVALID, "64 lowercase hexadecimal digits"},
 		{"a password hash on a key", `"key": "0123456789abcdef-key"`, `"password_hash": "pbkdf2-sha256$100000$c2FsdHNhbHRzYWx0c2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g"`, CheckOptions{},
 			"/consumers/0/credentials/0/password_hash", "", gatehouse.EINVALID, "belongs to basic-auth credentials only"},
+		{"a password hash of 999,999,999 iterations", `"password_hash": "pbkdf2-sha256$100000$`, `"password_hash": "pbkdf2-sha256$999999999$`, CheckOptions{},
+			"/consumers/0/credentials/1/password_hash", "", gatehouse.EINVALID, "must have 10000 to 1000000 PBKDF2 iterations, not 999999999"},
+		{"a password hash of one iteration", `"password_hash": "pbkdf2-sha256$100000$`, `"password_hash": "pbkdf2-sha256$1$`, CheckOptions{},
+			"/consumers/0/credentials/1/password_hash", "", gatehouse.EINVALID, "must have 10000 to 1000000 PBKDF2 iterations, not 1"},
 		{"an entry without a selected tag", `"id": "s1", `, `"id": "s1", "tags": ["other"], `, CheckOptions{SelectTags: []string{"team-a"}},
 			"/services/0/tags", "", gatehouse.EUNPROCESSABLE, "must include every selected tag (team-a)"},
 	}

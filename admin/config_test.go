@@ -413,3 +413,20 @@ func TestConfigBodyIsBoundedByConfigMaxBytesAndTakesJSONOrYAML(t *testing.T) {
 	a.must(200, "PUT", configPath, "format_version: \"1\"\nservices:\n  - id: s1\n    name: svc\n    url: http://127.0.0.1:9\n", h("Content-Type", "text/yaml"))
 	a.must(200, "GET", "/admin/v1/services/s1", "")
 }
+
+func TestConfigRefusesAnEnvExpressionItWouldStoreUnsubstituted(t *testing.T) {
+	a := newTestAPI(t)
+	before := a.snapshot()
+	doc := without(t, `"key": "alice-key-0123456789"`, `"key": "${{env \"GATEHOUSE_VAR_X\"}}"`)
+	for _, path := range []string{configPath + "?dry_run=true", configPath} {
+		r := a.do("POST", path, doc)
+		assertProblem(t, r, 400)
+		if got := r.problemFields(); fmt.Sprint(got) != "[/consumers/0/credentials/0/key]" {
+			t.Fatalf("POST %s: got fields %v; want [/consumers/0/credentials/0/key]; body %s", path, got, r.body)
+		}
+		if !strings.Contains(string(r.body), "does not substitute") {
+			t.Fatalf("POST %s: got %s; want it to say the server does not substitute", path, r.body)
+		}
+	}
+	a.unchanged(before)
+}

@@ -22,7 +22,7 @@ const configDoc = `{
   "services": [{"id": "s1", "name": "svc", "tags": ["team-a"], "url": "http://127.0.0.1:9"}],
   "routes": [{"id": "r1", "name": "r1", "tags": ["team-a"], "paths": ["/a"], "service_id": "s1", "policies": ["jwt"]}],
   "consumers": [{"id": "c1", "name": "alice", "tags": ["team-a"], "credentials": [
-    {"id": "k1", "type": "key-auth", "key": "alice-key-0123456789"}]}]
+    {"id": "k1", "type": "key-auth", "tags": ["team-a"], "key": "alice-key-0123456789"}]}]
 }`
 
 // without returns configDoc with old replaced by new.
@@ -304,7 +304,7 @@ func TestConfigDeleteOfAResourceStillInUseConflicts(t *testing.T) {
 	a.makeToken(gatehouse.RoleAdmin, "c1")
 	before := a.snapshot()
 	r := a.do("PUT", configPath, strings.Replace(configDoc, `"consumers": [{"id": "c1", "name": "alice", "tags": ["team-a"], "credentials": [
-    {"id": "k1", "type": "key-auth", "key": "alice-key-0123456789"}]}]`, `"consumers": []`, 1))
+    {"id": "k1", "type": "key-auth", "tags": ["team-a"], "key": "alice-key-0123456789"}]}]`, `"consumers": []`, 1))
 	assertProblem(t, r, 409)
 	if got := fmt.Sprint(r.problemFields()); got != "[consumers/c1]" {
 		t.Fatalf("got fields %s; want the consumer a token still uses (%s)", got, r.body)

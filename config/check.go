@@ -265,13 +265,10 @@ func (j *judgement) credential(pointer string, c *Consumer, cred *Credential) {
 	if res.ConsumerID != "" && res.ConsumerID != c.ID {
 		j.problem(pointer+"/consumer_id", gatehouse.EINVALID, "must be absent or match the consumer the credential is nested under")
 	}
+	// Its tags are its own, as every entry's: inherited, they could not
+	// say "none", and a dump of an untagged credential under a tagged
+	// consumer would not read back as itself.
 	res.ConsumerID = c.ID
-	// A credential is its consumer's: without tags of its own it carries
-	// the consumer's, so that a selection that takes the consumer takes
-	// its credentials.
-	if len(res.Tags) == 0 {
-		res.Tags = slices.Clone(c.Tags)
-	}
 	sec := secret{key: res.Key, keyHash: cred.KeyHash, password: res.Password, passwordHash: cred.PasswordHash}
 	bad := func(field, msg string) { j.problem(pointer+"/"+field, gatehouse.EINVALID, msg) }
 	if sec.key != "" && sec.keyHash != "" {

@@ -2,7 +2,6 @@ package config
 
 import (
 	"context"
-	"slices"
 
 	"github.com/gatehouse/gatehouse"
 )
@@ -54,9 +53,6 @@ func Dump(ctx context.Context, store gatehouse.Store, selectTags []string) (*Doc
 					continue
 				}
 				r.ConsumerID = ""
-				if slices.Equal(r.Tags, c.Tags) {
-					r.Tags = nil
-				}
 				c.Credentials = append(c.Credentials, &Credential{Credential: *r})
 			}
 		}

@@ -20,6 +20,11 @@ type CheckOptions struct {
 	// External: references to ids the document lacks are left to the
 	// store to judge (the server; offline validation with selected tags).
 	External bool
+	// Fresh judges every entry as new, as a node serving files alone
+	// (serve --config) does: no store keeps a secret the document omits,
+	// so a credential needs its key or password (or hash), and an HS256
+	// key its secret.
+	Fresh bool
 }
 
 // Check judges a document alone, as the admin API judges each resource,
@@ -125,7 +130,7 @@ func (j *judgement) add(pointer string, res gatehouse.Resource, sec secret) *ent
 	}
 	gatehouse.KeepHidden(res, cur)
 	gatehouse.KeepServerSet(res, cur)
-	if j.current == nil {
+	if j.current == nil && !j.opts.Fresh {
 		// Judged without a store, a write-only member the entry omits
 		// may be the store's to keep (a dump omits them): judged as
 		// given. Apply judges it with the store's.
@@ -301,9 +306,33 @@ func (j *judgement) credential(pointer string, c *Consumer, cred *Credential) {
 		}
 	}
 	e := j.add(pointer, &res, sec)
-	if e != nil {
-		e.res.(*gatehouse.Credential).Redact()
+	if e == nil {
+		return
 	}
+	e.res.(*gatehouse.Credential).Redact()
+	if j.opts.Fresh {
+		if p := missingSecret(e); p != nil {
+			j.problems = append(j.problems, *p)
+		}
+	}
+}
+
+// missingSecret is the problem of a new credential without a secret,
+// nil if it has one: a generated one would be shown to no one.
+func missingSecret(e *entry) *Problem {
+	switch e.res.(*gatehouse.Credential).Type {
+	case gatehouse.CredentialKeyAuth:
+		if e.secret.hashedKey() == "" {
+			return &Problem{Pointer: e.pointer + "/key", Code: gatehouse.EUNPROCESSABLE,
+				Message: "is required for a new credential (or key_hash): a generated key would be shown to no one"}
+		}
+	case gatehouse.CredentialBasicAuth:
+		if e.secret.password == "" && e.secret.passwordHash == "" {
+			return &Problem{Pointer: e.pointer + "/password", Code: gatehouse.EUNPROCESSABLE,
+				Message: "is required for a new credential (or password_hash)"}
+		}
+	}
+	return nil
 }
 
 // checkDocument judges what only the whole document can get wrong:

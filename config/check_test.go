@@ -1,6 +1,8 @@
 package config
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -152,5 +154,43 @@ func TestCheckAcceptsAPolicyWithoutItsHiddenSecret(t *testing.T) {
 		if tt.secret == `` && strings.Contains(string(doc.Policies[0].Config), "secret") {
 			t.Fatalf("Check changed the document: %s", doc.Policies[0].Config)
 		}
+	}
+}
+
+// Judged Fresh, as offline validation of a file-only node's files is,
+// Check refuses what Apply to an empty store refuses (serve --config),
+// with the same pointer and message: a new entry's secrets are required.
+func TestCheckFreshAgreesWithApplyToAnEmptyStore(t *testing.T) {
+	const consumer = `{"format_version": "1", "consumers": [{"id": "c1", "name": "alice", "credentials": [%s]}]}`
+	const policy = `{"format_version": "1", "policies": [{"id": "jwt", "name": "jwt", "type": "auth", "config": {"jwt": {"keys": [{"kid": "k1", "alg": "HS256"%s}]}}}]}`
+	for _, tt := range []struct {
+		desc, doc, pointer string
+	}{
+		{"a key-auth credential without its key", fmt.Sprintf(consumer, `{"id": "k1", "type": "key-auth"}`), "/consumers/0/credentials/0/key"},
+		{"a basic-auth credential without its password", fmt.Sprintf(consumer, `{"id": "b1", "type": "basic-auth", "username": "alice"}`), "/consumers/0/credentials/0/password"},
+		{"an HS256 key without its secret", fmt.Sprintf(policy, ``), "/policies/0/config/jwt/keys/0/secret"},
+		{"a key given as its hash", fmt.Sprintf(consumer, `{"id": "k1", "type": "key-auth", "key_hash": "`+strings.Repeat("a", 64)+`"}`), ""},
+		{"a password given as its hash", fmt.Sprintf(consumer, `{"id": "b1", "type": "basic-auth", "username": "alice", "password_hash": "pbkdf2-sha256$100000$c2FsdHNhbHRzYWx0c2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g"}`), ""},
+		{"an HS256 key with its secret", fmt.Sprintf(policy, `, "secret": "`+strings.Repeat("s", 32)+`"`), ""},
+	} {
+		t.Run(tt.desc, func(t *testing.T) {
+			var checked []gatehouse.FieldError
+			for _, p := range Check(readDoc(t, tt.doc), CheckOptions{Fresh: true}) {
+				checked = append(checked, gatehouse.FieldError{Field: p.Pointer, Message: p.Message})
+			}
+			_, err := Apply(context.Background(), openStore(t), readDoc(t, tt.doc), ApplyOptions{Prune: true, DryRun: true})
+			var applied []gatehouse.FieldError
+			if e, ok := errors.AsType[*gatehouse.Error](err); ok {
+				applied = e.Fields
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(checked) != fmt.Sprint(applied) {
+				t.Fatalf("Check(Fresh) found %v; Apply to an empty store %v; want the same", checked, applied)
+			}
+			if tt.pointer == "" && len(checked) > 0 || tt.pointer != "" && (len(checked) != 1 || checked[0].Field != tt.pointer) {
+				t.Fatalf("got %v; want a problem at %q only", checked, tt.pointer)
+			}
+		})
 	}
 }

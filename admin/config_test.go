@@ -430,3 +430,37 @@ func TestConfigRefusesAnEnvExpressionItWouldStoreUnsubstituted(t *testing.T) {
 	}
 	a.unchanged(before)
 }
+
+// A 415 says what the body may be: Accept-Post for POST, Accept for PUT
+// (which has no header of its own), as the spec API's PUT does.
+func TestConfigUnsupportedBodySaysWhatIsTaken(t *testing.T) {
+	a := newTestAPI(t)
+	for _, tt := range []struct{ method, header string }{
+		{"POST", "Accept-Post"},
+		{"PUT", "Accept"},
+	} {
+		r := a.do(tt.method, configPath, "format_version: 1", h("Content-Type", "text/plain"))
+		assertProblem(t, r, 415)
+		if got := r.header.Get(tt.header); got != configBody.accepted {
+			t.Errorf("%s: got %s %q; want %q", tt.method, tt.header, got, configBody.accepted)
+		}
+	}
+}
+
+// An If-Match that can never match is refused in words, naming the
+// draft's ETag, never with a placeholder of the server's.
+func TestConfigIfMatchThatCannotMatchSaysWhatTheDraftIs(t *testing.T) {
+	a := newTestAPI(t)
+	current := a.must(200, "GET", configPath, "").header.Get("ETag")
+	before := a.snapshot()
+	for _, im := range []string{"W/" + current, "unquoted", `"d-stale", W/` + current} {
+		r := a.do("POST", configPath, configDoc, h("If-Match", im))
+		p := assertProblem(t, r, 412)
+		detail, _ := p["detail"].(string)
+		if strings.Contains(detail, "no draft") || !strings.Contains(detail, "the draft's ETag "+current) {
+			t.Errorf("If-Match %s: got detail %q; want it to name the draft's ETag %s, no placeholder", im, detail, current)
+		}
+	}
+	a.unchanged(before)
+	a.must(200, "POST", configPath+"?dry_run=true", configDoc, h("If-Match", `"d-stale", `+current))
+}

@@ -356,7 +356,7 @@ func (j *judgement) checkDocument() {
 		for _, key := range uniqueKeys(e) {
 			if first := byKey[kind][key]; first != nil && first != e {
 				j.problems = append(j.problems, Problem{Pointer: e.pointer, Other: first.pointer, Code: gatehouse.EUNPROCESSABLE,
-					Message: fmt.Sprintf("clashes with %s: both have %s", first.pointer, describeKey(key))})
+					Message: clashMessage(first.pointer, key)})
 				break
 			}
 			byKey[kind][key] = e
@@ -406,17 +406,34 @@ func (s secret) hashedKey() string {
 	return s.keyHash
 }
 
-// describeKey says what a unique key is, for a message.
-func describeKey(key string) string {
-	switch kind, v, _ := strings.Cut(key, ":"); kind {
+// clashMessage says that an entry shares the unique key with the entry
+// at first, in words rather than the key's internal form.
+func clashMessage(first, key string) string {
+	kind, v, _ := strings.Cut(key, ":")
+	switch kind {
 	case "name":
-		return fmt.Sprintf("the name %q", v)
+		return fmt.Sprintf("clashes with %s: both have the name %q", first, v)
 	case "key":
-		return "the same API key"
+		return fmt.Sprintf("clashes with %s: both have the same API key", first)
 	case "basic":
-		return fmt.Sprintf("the username %q", v)
+		return fmt.Sprintf("clashes with %s: both have the username %q", first, v)
+	case "match":
+		// Route.MatchKeys' form: "priority METHOD host path", "*" for any.
+		if f := strings.SplitN(v, " ", 4); len(f) == 4 {
+			return fmt.Sprintf("matches the same requests as %s (priority %s, %s, %s, path %s)",
+				first, f[0], anyOr(f[1], "method", "method "+f[1]), anyOr(f[2], "host", "host "+f[2]), f[3])
+		}
+		return fmt.Sprintf("matches the same requests as %s", first)
 	}
-	return fmt.Sprintf("the match %q", key)
+	return fmt.Sprintf("clashes with %s", first)
+}
+
+// anyOr is "any what" for "*", else named.
+func anyOr(v, what, named string) string {
+	if v == "*" {
+		return "any " + what
+	}
+	return named
 }
 
 // FieldPointer turns the field a resource's check names ("targets[1].weight",

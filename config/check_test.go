@@ -71,7 +71,12 @@ func TestCheckNamesEachProblemByItsPointer(t *testing.T) {
 		{"a duplicate id", `"routes": [`, `"routes": [{"id": "r1", "name": "r0", "paths": ["/b"], "service_id": "s1"}, `, CheckOptions{},
 			"/routes/1/id", "/routes/0/id", gatehouse.EUNPROCESSABLE, `repeats the id "r1" of /routes/0`},
 		{"two routes with one match", `"routes": [`, `"routes": [{"id": "r0", "name": "r0", "paths": ["/a"], "service_id": "s1"}, `, CheckOptions{},
-			"/routes/1", "/routes/0", gatehouse.EUNPROCESSABLE, "clashes with /routes/0"},
+			"/routes/1", "/routes/0", gatehouse.EUNPROCESSABLE, "matches the same requests as /routes/0 (priority 0, any method, any host, path /a)"},
+		{"two routes with one match for GET on a host", `"routes": [`, `"routes": [{"id": "r0", "name": "r0", "paths": ["/a"], "methods": ["get"], "hosts": ["API.example"], "priority": 2, "service_id": "s1"}, ` +
+			`{"id": "r2", "name": "r2", "paths": ["/a"], "methods": ["GET"], "hosts": ["api.example"], "priority": 2, "service_id": "s1"}, `, CheckOptions{},
+			"/routes/1", "/routes/0", gatehouse.EUNPROCESSABLE, "matches the same requests as /routes/0 (priority 2, method GET, host api.example, path /a)"},
+		{"two consumers with one name", `"consumers": [`, `"consumers": [{"id": "c0", "name": "alice"}, `, CheckOptions{},
+			"/consumers/1", "/consumers/0", gatehouse.EUNPROCESSABLE, `clashes with /consumers/0: both have the name "alice"`},
 		{"a reference to an id the document lacks", `"policies": ["p1"]`, `"policies": ["p1", "p9"]`, CheckOptions{},
 			"/routes/0/policies/1", "", gatehouse.EUNPROCESSABLE, `refers to policies "p9", which does not exist`},
 		{"a credential of another consumer", `{"id": "k1", `, `{"id": "k1", "consumer_id": "c2", `, CheckOptions{},

@@ -195,9 +195,26 @@ func TokenMatches(secret string, stored []byte) bool {
 	return subtle.ConstantTimeCompare([]byte(HashToken(secret)), stored) == 1
 }
 
-// passwordIterations is PBKDF2-SHA256's work factor for basic-auth
-// passwords, which people choose and so need a slow hash.
-const passwordIterations = 100_000
+// The bounds of PBKDF2-SHA256's work factor for basic-auth passwords,
+// which people choose and so need a slow hash. A stored hash outside them
+// is refused unread: below, it protects too little; above, one request
+// naming its username would cost the data plane seconds of CPU (a hash
+// may come from a file, as password_hash, not only from HashPassword).
+const (
+	MinPasswordIterations = 10_000
+	MaxPasswordIterations = 1_000_000
+	// passwordIterations is HashPassword's.
+	passwordIterations = 100_000
+)
+
+// CheckPasswordIterations says what is wrong with n as a password hash's
+// work factor, "" if nothing.
+func CheckPasswordIterations(n int) string {
+	if n < MinPasswordIterations || n > MaxPasswordIterations {
+		return fmt.Sprintf("must have %d to %d PBKDF2 iterations, not %d", MinPasswordIterations, MaxPasswordIterations, n)
+	}
+	return ""
+}
 
 // HashPassword returns "pbkdf2-sha256$iterations$salt$hash".
 func HashPassword(password string) []byte {
@@ -209,14 +226,15 @@ func HashPassword(password string) []byte {
 }
 
 // PasswordMatches checks password against a HashPassword result in
-// constant time.
+// constant time. A hash whose iterations CheckPasswordIterations refuses
+// matches nothing, and costs nothing.
 func PasswordMatches(password string, stored []byte) bool {
 	parts := strings.Split(string(stored), "$")
 	if len(parts) != 4 || parts[0] != "pbkdf2-sha256" {
 		return false
 	}
 	iter, err := strconv.Atoi(parts[1])
-	if err != nil || iter < 1 {
+	if err != nil || CheckPasswordIterations(iter) != "" {
 		return false
 	}
 	salt, err1 := base64.RawStdEncoding.DecodeString(parts[2])

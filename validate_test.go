@@ -2,6 +2,9 @@ package gatehouse_test
 
 import (
 	"bytes"
+	"crypto/pbkdf2"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -806,5 +809,43 @@ func TestImplemented(t *testing.T) {
 		if gatehouse.Implemented(m) {
 			t.Errorf("Implemented(%q) = true", m)
 		}
+	}
+}
+
+// hashWith is HashPassword's form with a chosen number of iterations, as
+// a file's password_hash may carry.
+func hashWith(t *testing.T, password string, iterations int) []byte {
+	t.Helper()
+	salt := []byte("salt-salt-salt-1")
+	key, err := pbkdf2.Key(sha256.New, password, salt, iterations, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Appendf(nil, "pbkdf2-sha256$%d$%s$%s", iterations,
+		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
+}
+
+func TestPasswordMatchesRefusesAHashOutsideTheIterationBounds(t *testing.T) {
+	for _, tt := range []struct {
+		desc   string
+		stored []byte
+		want   bool
+	}{
+		{"one iteration", hashWith(t, "pw-123456", 1), false},
+		{"one below the minimum", hashWith(t, "pw-123456", gatehouse.MinPasswordIterations-1), false},
+		{"the minimum", hashWith(t, "pw-123456", gatehouse.MinPasswordIterations), true},
+		// Never computed: were it, this would take minutes.
+		{"999,999,999 iterations", []byte("pbkdf2-sha256$999999999$c2FsdHNhbHRzYWx0c2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g"), false},
+		{"one above the maximum", []byte(fmt.Sprintf("pbkdf2-sha256$%d$c2FsdHNhbHRzYWx0c2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g", gatehouse.MaxPasswordIterations+1)), false},
+	} {
+		t.Run(tt.desc, func(t *testing.T) {
+			start := time.Now()
+			if got := gatehouse.PasswordMatches("pw-123456", tt.stored); got != tt.want {
+				t.Errorf("PasswordMatches = %v; want %v", got, tt.want)
+			}
+			if !tt.want && time.Since(start) > 100*time.Millisecond {
+				t.Errorf("refusing took %v; want it refused before computing", time.Since(start))
+			}
+		})
 	}
 }

@@ -181,33 +181,36 @@ func applyConfig(prune bool) handlerFunc {
 }
 
 // ifDraft is the draft tag If-Match requires, "" for none ("*", or no
-// If-Match). A list of tags requires the current one if it is among them;
-// a weak tag never matches (If-Match compares strongly).
+// If-Match). One strong tag is left to Apply to compare, in its
+// transaction; a list requires the current tag if it is among them. A
+// weak or malformed tag never matches (If-Match compares strongly): such
+// an If-Match, or a list without the current tag, is refused here (412).
 func (h *Handler) ifDraft(r *request) (string, error) {
 	im := strings.TrimSpace(r.Header.Get("If-Match"))
 	if im == "" || im == "*" {
 		return "", nil
 	}
-	tags := strings.Split(im, ",")
-	if len(tags) == 1 {
-		return unquoteTag(tags[0]), nil
+	if tags := strings.Split(im, ","); len(tags) == 1 {
+		if tag, ok := strongTag(tags[0]); ok {
+			return tag, nil
+		}
 	}
 	current, err := h.store.DraftTag(r.Context())
 	if err != nil {
 		return "", err
 	}
-	if matchesETag(im, draftETag(current), false) {
-		return current, nil
+	if !matchesETag(im, draftETag(current), false) {
+		return "", gatehouse.Errorf(gatehouse.EPRECONDITION, "If-Match does not match the draft's ETag %s (it compares strongly: a weak tag never matches).", draftETag(current))
 	}
-	return unquoteTag(tags[0]), nil
+	return current, nil
 }
 
-// unquoteTag is the opaque part of a strong entity tag; a weak or
-// malformed one gives a value no draft has.
-func unquoteTag(t string) string {
+// strongTag is the opaque part of a strong entity tag; ok is false for a
+// weak or malformed one.
+func strongTag(t string) (string, bool) {
 	t = strings.TrimSpace(t)
 	if len(t) > 2 && t[0] == '"' && t[len(t)-1] == '"' {
-		return t[1 : len(t)-1]
+		return t[1 : len(t)-1], true
 	}
-	return "(no draft: " + t + ")"
+	return "", false
 }

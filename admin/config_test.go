@@ -23,7 +23,7 @@ const configDoc = `{
   "services": [{"id": "s1", "name": "svc", "tags": ["team-a"], "url": "http://127.0.0.1:9"}],
   "routes": [{"id": "r1", "name": "r1", "tags": ["team-a"], "paths": ["/a"], "service_id": "s1", "policies": ["jwt"]}],
   "consumers": [{"id": "c1", "name": "alice", "tags": ["team-a"], "credentials": [
-    {"id": "k1", "type": "key-auth", "key": "alice-key-0123456789"}]}]
+    {"id": "k1", "type": "key-auth", "tags": ["team-a"], "key": "alice-key-0123456789"}]}]
 }`
 
 // without returns configDoc with old replaced by new.
@@ -307,7 +307,7 @@ func TestConfigDeleteOfAResourceStillInUseConflicts(t *testing.T) {
 	a.makeToken(gatehouse.RoleAdmin, "c1")
 	before := a.snapshot()
 	r := a.do("PUT", configPath, strings.Replace(configDoc, `"consumers": [{"id": "c1", "name": "alice", "tags": ["team-a"], "credentials": [
-    {"id": "k1", "type": "key-auth", "key": "alice-key-0123456789"}]}]`, `"consumers": []`, 1))
+    {"id": "k1", "type": "key-auth", "tags": ["team-a"], "key": "alice-key-0123456789"}]}]`, `"consumers": []`, 1))
 	assertProblem(t, r, 409)
 	if got := fmt.Sprint(r.problemFields()); got != "[consumers/c1]" {
 		t.Fatalf("got fields %s; want the consumer a token still uses (%s)", got, r.body)
@@ -533,4 +533,55 @@ func TestConfigGlobalPolicyIsRefusedWithSelectedTags(t *testing.T) {
 	}
 	a.unchanged(before)
 	a.must(200, "POST", configPath, doc)
+}
+
+func TestConfigRefusesAnEnvExpressionItWouldStoreUnsubstituted(t *testing.T) {
+	a := newTestAPI(t)
+	before := a.snapshot()
+	doc := without(t, `"key": "alice-key-0123456789"`, `"key": "${{env \"GATEHOUSE_VAR_X\"}}"`)
+	for _, path := range []string{configPath + "?dry_run=true", configPath} {
+		r := a.do("POST", path, doc)
+		assertProblem(t, r, 400)
+		if got := r.problemFields(); fmt.Sprint(got) != "[/consumers/0/credentials/0/key]" {
+			t.Fatalf("POST %s: got fields %v; want [/consumers/0/credentials/0/key]; body %s", path, got, r.body)
+		}
+		if !strings.Contains(string(r.body), "does not substitute") {
+			t.Fatalf("POST %s: got %s; want it to say the server does not substitute", path, r.body)
+		}
+	}
+	a.unchanged(before)
+}
+
+// A 415 says what the body may be: Accept-Post for POST, Accept for PUT
+// (which has no header of its own), as the spec API's PUT does.
+func TestConfigUnsupportedBodySaysWhatIsTaken(t *testing.T) {
+	a := newTestAPI(t)
+	for _, tt := range []struct{ method, header string }{
+		{"POST", "Accept-Post"},
+		{"PUT", "Accept"},
+	} {
+		r := a.do(tt.method, configPath, "format_version: 1", h("Content-Type", "text/plain"))
+		assertProblem(t, r, 415)
+		if got := r.header.Get(tt.header); got != configBody.accepted {
+			t.Errorf("%s: got %s %q; want %q", tt.method, tt.header, got, configBody.accepted)
+		}
+	}
+}
+
+// An If-Match that can never match is refused in words, naming the
+// draft's ETag, never with a placeholder of the server's.
+func TestConfigIfMatchThatCannotMatchSaysWhatTheDraftIs(t *testing.T) {
+	a := newTestAPI(t)
+	current := a.must(200, "GET", configPath, "").header.Get("ETag")
+	before := a.snapshot()
+	for _, im := range []string{"W/" + current, "unquoted", `"d-stale", W/` + current} {
+		r := a.do("POST", configPath, configDoc, h("If-Match", im))
+		p := assertProblem(t, r, 412)
+		detail, _ := p["detail"].(string)
+		if strings.Contains(detail, "no draft") || !strings.Contains(detail, "the draft's ETag "+current) {
+			t.Errorf("If-Match %s: got detail %q; want it to name the draft's ETag %s, no placeholder", im, detail, current)
+		}
+	}
+	a.unchanged(before)
+	a.must(200, "POST", configPath+"?dry_run=true", configDoc, h("If-Match", `"d-stale", `+current))
 }

@@ -57,7 +57,14 @@ func New(baseURL, token string, timeout time.Duration) (*Client, error) {
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	u.RawPath = ""
-	return &Client{base: u, token: token, http: &http.Client{Timeout: timeout}}, nil
+	hc := &http.Client{
+		Timeout: timeout,
+		// A redirect is never followed: Go keeps Authorization when only
+		// the port or scheme changes, which would send the admin token
+		// wherever the answer points. Do turns it into an error.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return &Client{base: u, token: token, http: hc}, nil
 }
 
 // Request is one call of the admin API.
@@ -86,9 +93,10 @@ type Response struct {
 // ETag is the response's entity tag, quotes included, as If-Match takes it.
 func (r *Response) ETag() string { return r.Header.Get("ETag") }
 
-// Do sends req and reads the answer. A 2xx or 3xx answer is returned; any
-// other is a *Problem, from the problem document the server sent or, for
-// an answer without one (a proxy in front, say), from its status. A
+// Do sends req and reads the answer. A 2xx or 304 answer is returned; a
+// 4xx or 5xx is a *Problem, from the problem document the server sent or,
+// for an answer without one (a proxy in front, say), from its status. A
+// redirect is not followed but is an error saying where it pointed. A
 // failure to reach the server is an error naming the URL.
 func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 	u := *c.base
@@ -135,6 +143,9 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 	if resp.StatusCode >= 400 {
 		return nil, decodeProblem(resp.StatusCode, resp.Header, b)
 	}
+	if resp.StatusCode >= 300 && resp.StatusCode != http.StatusNotModified {
+		return nil, redirectError(req.Method, u.Redacted(), resp)
+	}
 	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, nil
 }
 
@@ -158,6 +169,17 @@ func (c *Client) DoJSON(ctx context.Context, req Request, in, out any) (*Respons
 		}
 	}
 	return resp, nil
+}
+
+// redirectError says where a redirect pointed, and that it was not
+// followed: the admin URL is to name the admin API itself.
+func redirectError(method, at string, resp *http.Response) error {
+	where := "nowhere (no Location)"
+	if loc, err := resp.Location(); err == nil {
+		where = loc.Redacted()
+	}
+	return fmt.Errorf("%s %s: the server answered %s, redirecting to %s; gatehouse follows no redirect and did not send the admin token there: give --admin-url the address of the admin API itself",
+		method, at, resp.Status, where)
 }
 
 // quoteETag quotes a bare entity tag; a quoted or weak one, or "*", is

@@ -3,10 +3,13 @@ package client
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -196,5 +199,35 @@ func TestNewRefusesAnAdminURLItCannotUse(t *testing.T) {
 	}
 	if _, err := New("https://gw.example:9443/base/", "", 0); err != nil {
 		t.Errorf("New with a path prefix: got %v; want none", err)
+	}
+}
+
+// A redirect is not followed, whatever its code: the token would go where
+// the answer points (Go keeps Authorization when only the port changes).
+func TestRedirectIsAnErrorAndTheTokenStaysHome(t *testing.T) {
+	var reached atomic.Int32
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached.Add(1)
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(elsewhere.Close)
+	for _, status := range []int{301, 302, 303, 307, 308} {
+		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			c := serve(t, func(w http.ResponseWriter, r *http.Request) {
+				http.Redirect(w, r, elsewhere.URL+r.URL.Path, status)
+			})
+			_, err := c.Do(context.Background(), Request{Method: "PUT", Path: Prefix + "/config", Body: []byte("{}"), ContentType: JSON})
+			if err == nil {
+				t.Fatal("got no error; want the redirect refused")
+			}
+			for _, want := range []string{fmt.Sprintf("answered %d", status), "redirecting to " + elsewhere.URL + Prefix + "/config", "did not send the admin token there"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("got %q; want it to say %q", err, want)
+				}
+			}
+			if n := reached.Load(); n != 0 {
+				t.Fatalf("the redirect's target got %d requests; want none", n)
+			}
+		})
 	}
 }

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -69,7 +71,12 @@ func TestCheckNamesEachProblemByItsPointer(t *testing.T) {
 		{"a duplicate id", `"routes": [`, `"routes": [{"id": "r1", "name": "r0", "paths": ["/b"], "service_id": "s1"}, `, CheckOptions{},
 			"/routes/1/id", "/routes/0/id", gatehouse.EUNPROCESSABLE, `repeats the id "r1" of /routes/0`},
 		{"two routes with one match", `"routes": [`, `"routes": [{"id": "r0", "name": "r0", "paths": ["/a"], "service_id": "s1"}, `, CheckOptions{},
-			"/routes/1", "/routes/0", gatehouse.EUNPROCESSABLE, "clashes with /routes/0"},
+			"/routes/1", "/routes/0", gatehouse.EUNPROCESSABLE, "matches the same requests as /routes/0 (priority 0, any method, any host, path /a)"},
+		{"two routes with one match for GET on a host", `"routes": [`, `"routes": [{"id": "r0", "name": "r0", "paths": ["/a"], "methods": ["get"], "hosts": ["API.example"], "priority": 2, "service_id": "s1"}, ` +
+			`{"id": "r2", "name": "r2", "paths": ["/a"], "methods": ["GET"], "hosts": ["api.example"], "priority": 2, "service_id": "s1"}, `, CheckOptions{},
+			"/routes/1", "/routes/0", gatehouse.EUNPROCESSABLE, "matches the same requests as /routes/0 (priority 2, method GET, host api.example, path /a)"},
+		{"two consumers with one name", `"consumers": [`, `"consumers": [{"id": "c0", "name": "alice"}, `, CheckOptions{},
+			"/consumers/1", "/consumers/0", gatehouse.EUNPROCESSABLE, `clashes with /consumers/0: both have the name "alice"`},
 		{"a reference to an id the document lacks", `"policies": ["p1"]`, `"policies": ["p1", "p9"]`, CheckOptions{},
 			"/routes/0/policies/1", "", gatehouse.EUNPROCESSABLE, `refers to policies "p9", which does not exist`},
 		{"a credential of another consumer", `{"id": "k1", `, `{"id": "k1", "consumer_id": "c2", `, CheckOptions{},
@@ -80,6 +87,10 @@ func TestCheckNamesEachProblemByItsPointer(t *testing.T) {
 			"/consumers/0/credentials/0/key_hash", "", gatehouse.EINVALID, "64 lowercase hexadecimal digits"},
 		{"a password hash on a key", `"key": "0123456789abcdef-key"`, `"password_hash": "pbkdf2-sha256$100000$c2FsdHNhbHRzYWx0c2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g"`, CheckOptions{},
 			"/consumers/0/credentials/0/password_hash", "", gatehouse.EINVALID, "belongs to basic-auth credentials only"},
+		{"a password hash of 999,999,999 iterations", `"password_hash": "pbkdf2-sha256$100000$`, `"password_hash": "pbkdf2-sha256$999999999$`, CheckOptions{},
+			"/consumers/0/credentials/1/password_hash", "", gatehouse.EINVALID, "must have 10000 to 1000000 PBKDF2 iterations, not 999999999"},
+		{"a password hash of one iteration", `"password_hash": "pbkdf2-sha256$100000$`, `"password_hash": "pbkdf2-sha256$1$`, CheckOptions{},
+			"/consumers/0/credentials/1/password_hash", "", gatehouse.EINVALID, "must have 10000 to 1000000 PBKDF2 iterations, not 1"},
 		{"an entry without a selected tag", `"id": "s1", `, `"id": "s1", "tags": ["other"], `, CheckOptions{SelectTags: []string{"team-a"}},
 			"/services/0/tags", "", gatehouse.EUNPROCESSABLE, "must include every selected tag (team-a)"},
 	}
@@ -148,5 +159,43 @@ func TestCheckAcceptsAPolicyWithoutItsHiddenSecret(t *testing.T) {
 		if tt.secret == `` && strings.Contains(string(doc.Policies[0].Config), "secret") {
 			t.Fatalf("Check changed the document: %s", doc.Policies[0].Config)
 		}
+	}
+}
+
+// Judged Fresh, as offline validation of a file-only node's files is,
+// Check refuses what Apply to an empty store refuses (serve --config),
+// with the same pointer and message: a new entry's secrets are required.
+func TestCheckFreshAgreesWithApplyToAnEmptyStore(t *testing.T) {
+	const consumer = `{"format_version": "1", "consumers": [{"id": "c1", "name": "alice", "credentials": [%s]}]}`
+	const policy = `{"format_version": "1", "policies": [{"id": "jwt", "name": "jwt", "type": "auth", "config": {"jwt": {"keys": [{"kid": "k1", "alg": "HS256"%s}]}}}]}`
+	for _, tt := range []struct {
+		desc, doc, pointer string
+	}{
+		{"a key-auth credential without its key", fmt.Sprintf(consumer, `{"id": "k1", "type": "key-auth"}`), "/consumers/0/credentials/0/key"},
+		{"a basic-auth credential without its password", fmt.Sprintf(consumer, `{"id": "b1", "type": "basic-auth", "username": "alice"}`), "/consumers/0/credentials/0/password"},
+		{"an HS256 key without its secret", fmt.Sprintf(policy, ``), "/policies/0/config/jwt/keys/0/secret"},
+		{"a key given as its hash", fmt.Sprintf(consumer, `{"id": "k1", "type": "key-auth", "key_hash": "`+strings.Repeat("a", 64)+`"}`), ""},
+		{"a password given as its hash", fmt.Sprintf(consumer, `{"id": "b1", "type": "basic-auth", "username": "alice", "password_hash": "pbkdf2-sha256$100000$c2FsdHNhbHRzYWx0c2FsdA$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g"}`), ""},
+		{"an HS256 key with its secret", fmt.Sprintf(policy, `, "secret": "`+strings.Repeat("s", 32)+`"`), ""},
+	} {
+		t.Run(tt.desc, func(t *testing.T) {
+			var checked []gatehouse.FieldError
+			for _, p := range Check(readDoc(t, tt.doc), CheckOptions{Fresh: true}) {
+				checked = append(checked, gatehouse.FieldError{Field: p.Pointer, Message: p.Message})
+			}
+			_, err := Apply(context.Background(), openStore(t), readDoc(t, tt.doc), ApplyOptions{Prune: true, DryRun: true})
+			var applied []gatehouse.FieldError
+			if e, ok := errors.AsType[*gatehouse.Error](err); ok {
+				applied = e.Fields
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(checked) != fmt.Sprint(applied) {
+				t.Fatalf("Check(Fresh) found %v; Apply to an empty store %v; want the same", checked, applied)
+			}
+			if tt.pointer == "" && len(checked) > 0 || tt.pointer != "" && (len(checked) != 1 || checked[0].Field != tt.pointer) {
+				t.Fatalf("got %v; want a problem at %q only", checked, tt.pointer)
+			}
+		})
 	}
 }

@@ -102,8 +102,6 @@ type ChangeSet struct {
 	DryRun   bool     `json:"dry_run"`
 	Changes  []Change `json:"changes"`
 	Summary  Summary  `json:"summary"`
-	// Warnings are accepted but dangerous choices the operator should see.
-	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Summary counts a change set's entries by action.
@@ -133,6 +131,16 @@ type FieldChange struct {
 	Field string `json:"field"`
 	From  any    `json:"from,omitempty"`
 	To    any    `json:"to,omitempty"`
+}
+
+// Singular names one resource of kind, for a message: "policy" for
+// policies.
+func Singular(kind gatehouse.Kind) string {
+	s := string(kind)
+	if r, ok := strings.CutSuffix(s, "ies"); ok {
+		return r + "y"
+	}
+	return strings.TrimSuffix(s, "s")
 }
 
 // String is "file:line:column", as much of it as is known.

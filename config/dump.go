@@ -53,24 +53,9 @@ func Dump(ctx context.Context, store gatehouse.Store, selectTags []string) (*Doc
 					continue
 				}
 				r.ConsumerID = ""
-				if slicesEqual(r.Tags, c.Tags) {
-					r.Tags = nil
-				}
 				c.Credentials = append(c.Credentials, &Credential{Credential: *r})
 			}
 		}
 	}
 	return doc, d.tag, nil
-}
-
-func slicesEqual(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

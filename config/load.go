@@ -132,12 +132,52 @@ type LoadOptions struct {
 // document_file specs (a body must not read the server's environment or
 // files), and records no places: the admin API names values by pointer.
 // Decode judges the tree's shape.
+//
+// A string value holding "${{" is refused: it is an expression only the
+// CLI substitutes, and kept as it is it would become, say, an API key
+// anyone reading the file could present. A spec's document is exempt: it
+// is text served back as written (the CLI does not substitute a
+// document_file either).
 func Read(data []byte) (*Source, []Problem) {
 	t, problems := doctree.Read(data, doctree.Options{What: "a configuration document"})
 	if problems != nil {
 		return nil, fromTree(problems, "")
 	}
+	var c collector
+	unsubstituted(t.Root, "", &c)
+	if ps := c.done(); len(ps) > 0 {
+		return nil, ps
+	}
 	return &Source{Root: t.Root}, nil
+}
+
+// unsubstituted reports each string value under v (keys aside) that holds
+// an env expression, specs' documents aside.
+func unsubstituted(v any, ptr string, c *collector) {
+	switch v := v.(type) {
+	case string:
+		if strings.Contains(v, "${{") {
+			c.add(ptr, `holds "${{", and the server does not substitute ${{ env }}: send files with `+"`gatehouse config apply`"+`, which does`)
+		}
+	case map[string]any:
+		for _, k := range slices.Sorted(maps.Keys(v)) {
+			if p := ptr + "/" + doctree.EscapeToken(k); !isSpecDocument(p) {
+				unsubstituted(v[k], p, c)
+			}
+		}
+	case []any:
+		for i, e := range v {
+			unsubstituted(e, ptr+"/"+strconv.Itoa(i), c)
+		}
+	}
+}
+
+// isSpecDocument reports whether ptr is /specs/N/document.
+func isSpecDocument(ptr string) bool {
+	rest, ok := strings.CutPrefix(ptr, "/specs/")
+	i, member, _ := strings.Cut(rest, "/")
+	_, err := strconv.Atoi(i)
+	return ok && err == nil && member == "document"
 }
 
 // fromTree converts doctree's problems, placing them in file.

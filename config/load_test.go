@@ -439,3 +439,32 @@ func TestLoadListsAtMostMaxErrorsProblems(t *testing.T) {
 		t.Errorf("got last problem %+v; want one counting 50 more", last)
 	}
 }
+
+func TestReadRefusesAnEnvExpressionTheServerWouldNotSubstitute(t *testing.T) {
+	for _, tt := range []struct {
+		desc, doc, pointer string
+	}{
+		{"an API key", `{"format_version": "1", "consumers": [{"id": "c1", "name": "alice", "credentials": [{"id": "k1", "type": "key-auth", "key": "${{env \"GATEHOUSE_VAR_X\"}}"}]}]}`,
+			"/consumers/0/credentials/0/key"},
+		{"a list's string", "format_version: \"1\"\nroutes:\n  - id: r1\n    paths: [/a, \"/b${{ env \\\"GATEHOUSE_VAR_P\\\" }}\"]\n",
+			"/routes/0/paths/1"},
+		{"a spec's name, beside its document", `{"format_version": "1", "specs": [{"id": "s", "name": "${{", "document": "x"}]}`,
+			"/specs/0/name"},
+		{"a spec's document, which is text served as written", `{"format_version": "1", "specs": [{"id": "s", "name": "s", "document": {"info": {"description": "use ${{ secrets.X }}"}}}]}`,
+			""},
+	} {
+		t.Run(tt.desc, func(t *testing.T) {
+			_, problems := Read([]byte(tt.doc))
+			if tt.pointer == "" {
+				if len(problems) > 0 {
+					t.Fatalf("got %v; want none", problems)
+				}
+				return
+			}
+			if len(problems) != 1 || problems[0].Pointer != tt.pointer || problems[0].Code != gatehouse.EINVALID ||
+				!strings.Contains(problems[0].Message, "the server does not substitute ${{ env }}: send files with `gatehouse config apply`, which does") {
+				t.Fatalf("got %+v; want one 400 problem at %s saying the server does not substitute", problems, tt.pointer)
+			}
+		})
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/gatehouse/gatehouse"
@@ -19,11 +18,11 @@ import (
 // shows; a longer one is cut with an ellipsis.
 const maxValueWidth = 72
 
-// printChangeSet prints the changes of cs and its warnings. place, if not
+// printChangeSet prints the changes of cs. place, if not
 // nil, gives an entry's place in the files from its pointer ("" if none).
 func printChangeSet(w io.Writer, cs *config.ChangeSet, place func(pointer string) string) {
 	for _, c := range cs.Changes {
-		line := changeSymbol(c.Action) + " " + kindNoun(c.Kind) + " " + c.ID
+		line := changeSymbol(c.Action) + " " + config.Singular(c.Kind) + " " + c.ID
 		if c.Name != "" && c.Name != c.ID {
 			line += fmt.Sprintf(" (%s)", c.Name)
 		}
@@ -36,9 +35,6 @@ func printChangeSet(w io.Writer, cs *config.ChangeSet, place func(pointer string
 		for _, f := range c.Fields {
 			fmt.Fprintf(w, "    %s: %s\n", f.Field, fieldChange(f))
 		}
-	}
-	for _, warn := range cs.Warnings {
-		fmt.Fprintln(w, "warning:", warn)
 	}
 }
 
@@ -55,13 +51,9 @@ func summaryLine(cs *config.ChangeSet) string {
 	return fmt.Sprintf("%d created, %d updated, %d deleted.", s.Create, s.Update, s.Delete)
 }
 
-// changeCount is the number of resources cs changes, by its summary or,
-// if that is empty, by its entries.
+// changeCount is the number of resources cs changes.
 func changeCount(cs *config.ChangeSet) int {
-	if n := cs.Summary.Create + cs.Summary.Update + cs.Summary.Delete; n > 0 {
-		return n
-	}
-	return len(cs.Changes)
+	return cs.Summary.Create + cs.Summary.Update + cs.Summary.Delete
 }
 
 func changeSymbol(op gatehouse.Op) string {
@@ -74,18 +66,6 @@ func changeSymbol(op gatehouse.Op) string {
 		return "-"
 	}
 	return "?"
-}
-
-// kindNoun is one resource of a kind: "policy" for policies.
-func kindNoun(k gatehouse.Kind) string {
-	s := string(k)
-	switch {
-	case strings.HasSuffix(s, "ies"):
-		return strings.TrimSuffix(s, "ies") + "y"
-	case strings.HasSuffix(s, "s"):
-		return strings.TrimSuffix(s, "s")
-	}
-	return s
 }
 
 // fieldChange is "from -> to"; a member that was or becomes absent shows

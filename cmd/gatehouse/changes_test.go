@@ -38,8 +38,7 @@ func TestChangeSetPrinterShowsCreateUpdateAndDeleteReadably(t *testing.T) {
 				{Action: gatehouse.OpUpdate, Kind: gatehouse.KindCredential, ID: "alice-key", Fields: []config.FieldChange{{Field: "/key"}}},
 				{Action: gatehouse.OpDelete, Kind: gatehouse.KindPolicy, ID: "old-limit"},
 			},
-			Summary:  config.Summary{Create: 1, Update: 2, Delete: 1},
-			Warnings: []string{"route hello has no policies"},
+			Summary: config.Summary{Create: 1, Update: 2, Delete: 1},
 		},
 		place: func(ptr string) string { return map[string]string{"/routes/1": "gw.yaml:20:5"}[ptr] },
 		want: `+ route hello (hello-route)  at gw.yaml:20:5
@@ -51,7 +50,6 @@ func TestChangeSetPrinterShowsCreateUpdateAndDeleteReadably(t *testing.T) {
 ~ credential alice-key
     /key: changed (value not shown)
 - policy old-limit
-warning: route hello has no policies
 1 to create, 2 to update, 1 to delete.
 `,
 	}, {

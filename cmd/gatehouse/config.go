@@ -56,17 +56,25 @@ func newValidateCmd() *cobra.Command {
 unknown fields, references, duplicate ids and matches, policy configurations.
 Each problem is printed as file:line:column: JSON pointer: message.
 
+By default the files are judged as a change to a server's draft: a
+credential or an HS256 key without its secret may be one the server keeps
+(a dump holds no secrets). With --file-only they are judged as
+'gatehouse serve --config' judges them, every entry new: each credential
+needs its key or password (or its hash), each HS256 key its secret.
+
 With --select-tag, every entry must carry the selected tags, and references
 to resources the files do not hold are left for the server to judge.`,
 		Args: minArgs(1),
 	}
 	tags := addSelectTags(cmd)
+	fileOnly := cmd.Flags().Bool("file-only", false, "judge the files as 'serve --config' does: every entry new, every secret given")
+	cmd.MarkFlagsMutuallyExclusive("file-only", "select-tag")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		src, doc, ok := loadDocument(cmd.ErrOrStderr(), args)
 		if !ok {
 			return reported
 		}
-		probs := config.Check(doc, config.CheckOptions{SelectTags: *tags, External: len(*tags) > 0})
+		probs := config.Check(doc, config.CheckOptions{SelectTags: *tags, External: len(*tags) > 0, Fresh: *fileOnly})
 		if len(probs) > 0 {
 			printProblems(cmd.ErrOrStderr(), src, probs)
 			return reported

@@ -51,6 +51,13 @@ func TestValidateReportsEachProblemAtFileLineColumn(t *testing.T) {
 		code: 1, wantStderr: "testdata/config/valid/services.yaml:9:5: /services/1/tags: must include every selected tag (team-a): " +
 			"the entry would be outside the part of the configuration this document manages\n",
 	}, {
+		desc: "secrets a server's draft may keep", args: []string{"testdata/config/no-secrets.yaml"},
+		code: 0, wantStdout: "valid: 0 services, 0 routes, 1 consumer, 1 credential, 1 policy, 0 specs\n",
+	}, {
+		desc: "secrets a file-only node needs", args: []string{"--file-only", "testdata/config/no-secrets.yaml"},
+		code: 1, wantStderr: "testdata/config/no-secrets.yaml:11:13: /policies/0/config/jwt/keys/0/secret: must be at least 32 bytes for HS256\n" +
+			"testdata/config/no-secrets.yaml:16:9: /consumers/0/credentials/0/key: is required for a new credential (or key_hash): a generated key would be shown to no one\n",
+	}, {
 		desc: "a file that is not there", args: []string{"testdata/config/none.yaml"},
 		code: 1, wantStderr: "testdata/config/none.yaml: cannot be read: no such file or directory\n",
 	}}

@@ -380,6 +380,10 @@ func (j *judgement) checkDocument() {
 			j.problem(e.pointer+"/tags", gatehouse.EUNPROCESSABLE,
 				fmt.Sprintf("must include every selected tag (%s): the entry would be outside the part of the configuration this document manages", strings.Join(j.opts.SelectTags, ", ")))
 		}
+		if pol, ok := e.res.(*gatehouse.Policy); ok && pol.Global && len(j.opts.SelectTags) > 0 {
+			j.problem(e.pointer+"/global", gatehouse.EUNPROCESSABLE,
+				"must be false with selected tags: a global policy acts on every route, beyond the selected tags; manage it without --select-tag")
+		}
 	}
 }
 
@@ -460,8 +464,3 @@ func FieldPointer(base, field string) string {
 	}
 	return b.String()
 }
-
-// escapePointer is doctree.EscapeToken under the name plan.go still calls
-// it by (plan.go belongs to another change in flight); it goes when
-// plan.go calls doctree.EscapeToken itself.
-var escapePointer = doctree.EscapeToken

@@ -144,7 +144,7 @@ func keyClash(key, other string) string {
 // why the plan leaves it (at an entry, outside the selection, or not in
 // the document of an apply that does not delete).
 func (d *draftState) describe(h *holder, opts ApplyOptions) string {
-	name := fmt.Sprintf("%s %q", singular(h.ref.Kind), h.ref.ID)
+	name := fmt.Sprintf("%s %q", Singular(h.ref.Kind), h.ref.ID)
 	if h.ref.Kind == gatehouse.KindCredential && h.rec.Parent != nil {
 		name += fmt.Sprintf(" of consumer %q", h.rec.Parent.ID)
 	}

@@ -19,8 +19,8 @@ const teamB = `{
   "services": [{"id": "sb", "name": "shared", "tags": ["team-b"], "url": "http://127.0.0.1:9"}],
   "routes": [{"id": "rb", "tags": ["team-b"], "paths": ["/b"], "service_id": "sb"}],
   "consumers": [{"id": "bob", "name": "bob", "tags": ["team-b"], "credentials": [
-    {"id": "bob-key", "type": "key-auth", "key": "shared-key-0123456789"},
-    {"id": "bob-basic", "type": "basic-auth", "username": "bob", "password": "bob-password"}]}]
+    {"id": "bob-key", "tags": ["team-b"], "type": "key-auth", "key": "shared-key-0123456789"},
+    {"id": "bob-basic", "tags": ["team-b"], "type": "basic-auth", "username": "bob", "password": "bob-password"}]}]
 }`
 
 // teamA is team-a's part: a spec (which team-b's policy uses) and a
@@ -39,8 +39,8 @@ const teamAClashing = `{
   "services": [{"id": "sa", "name": "shared", "tags": ["team-a"], "url": "http://127.0.0.1:9"}],
   "routes": [{"id": "ra", "tags": ["team-a"], "paths": ["/b"], "service_id": "sa"}],
   "consumers": [{"id": "alice", "name": "alice", "tags": ["team-a"], "credentials": [
-    {"id": "alice-key", "type": "key-auth", "key": "shared-key-0123456789"},
-    {"id": "alice-basic", "type": "basic-auth", "username": "bob", "password": "alice-password"}]}]
+    {"id": "alice-key", "tags": ["team-a"], "type": "key-auth", "key": "shared-key-0123456789"},
+    {"id": "alice-basic", "tags": ["team-a"], "type": "basic-auth", "username": "bob", "password": "alice-password"}]}]
 }`
 
 func selectTag(tag string, prune, dryRun bool) ApplyOptions {
@@ -148,7 +148,7 @@ func (s *refusingStore) Apply(context.Context, []gatehouse.Change, string) error
 func TestSyncDeletesNoCredentialItDoesNotList(t *testing.T) {
 	ctx := context.Background()
 	const aliceDoc = `{"format_version": "1", "consumers": [{"id": "alice", "name": "alice", "tags": ["team-a"], "credentials": [
-	  {"id": "alice-key", "type": "key-auth", "key": "alice-key-0123456789"}]}]}`
+	  {"id": "alice-key", "tags": ["team-a"], "type": "key-auth", "key": "alice-key-0123456789"}]}]}`
 	const empty = `{"format_version": "1"}`
 	for _, tt := range []struct {
 		desc      string

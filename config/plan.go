@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/doctree"
 )
 
 // creationOrder is the order in which kinds are created, each after those
@@ -117,10 +118,6 @@ func makePlan(d *draftState, entries []*entry, opts ApplyOptions) (*plan, []Prob
 	for _, e := range entries {
 		kind, id := e.res.Kind(), e.res.Base().ID
 		rec := d.records[kind][id]
-		if pol, ok := e.res.(*gatehouse.Policy); ok && pol.Global && len(opts.SelectTags) > 0 {
-			problems = append(problems, Problem{Pointer: e.pointer + "/global", Code: gatehouse.EUNPROCESSABLE,
-				Message: "must be false with selected tags: a global policy acts on every route, beyond the selected tags; manage it without --select-tag"})
-		}
 		// References to what the document does not hold resolve against
 		// the store, as the admin API resolves them.
 		for _, fr := range gatehouse.FieldRefs(e.res) {
@@ -151,7 +148,7 @@ func makePlan(d *draftState, entries []*entry, opts ApplyOptions) (*plan, []Prob
 		}
 		if !ok {
 			problems = append(problems, Problem{Pointer: e.pointer + "/id", Code: gatehouse.ECONFLICT,
-				Message: fmt.Sprintf("is the id of a %s outside the selected tags (%s): it belongs to another part of the configuration", singular(kind), strings.Join(opts.SelectTags, ", "))})
+				Message: fmt.Sprintf("is the id of a %s outside the selected tags (%s): it belongs to another part of the configuration", Singular(kind), strings.Join(opts.SelectTags, ", "))})
 			continue
 		}
 		change, report, problem, err := updateChange(d, e, rec)
@@ -252,15 +249,6 @@ func (p *plan) add(c gatehouse.Change, pointer string, report Change) {
 	}
 }
 
-// singular names one resource of a kind, for a message.
-func singular(kind gatehouse.Kind) string {
-	switch kind {
-	case gatehouse.KindPolicy:
-		return "policy"
-	}
-	return strings.TrimSuffix(string(kind), "s")
-}
-
 // createChange is the store's create of a new entry, as POST would make it.
 func createChange(e *entry) (gatehouse.Change, Change, *Problem) {
 	report := Change{Action: gatehouse.OpCreate, Kind: e.res.Kind(), ID: e.res.Base().ID, Name: e.res.Index().Name, Pointer: e.pointer}
@@ -282,23 +270,18 @@ func createChange(e *entry) (gatehouse.Change, Change, *Problem) {
 // credential must give its secret: one the server generated would be
 // shown to no one.
 func newSecret(e *entry, c *gatehouse.Credential) ([]byte, *Problem) {
+	if p := missingSecret(e); p != nil {
+		return nil, p
+	}
 	s := e.secret
 	switch c.Type {
 	case gatehouse.CredentialKeyAuth:
-		if h := s.hashedKey(); h != "" {
-			return []byte(h), nil
-		}
-		return nil, &Problem{Pointer: e.pointer + "/key", Code: gatehouse.EUNPROCESSABLE,
-			Message: "is required for a new credential (or key_hash): a generated key would be shown to no one"}
+		return []byte(s.hashedKey()), nil
 	case gatehouse.CredentialBasicAuth:
-		switch {
-		case s.password != "":
+		if s.password != "" {
 			return gatehouse.HashPassword(s.password), nil
-		case s.passwordHash != "":
-			return []byte(s.passwordHash), nil
 		}
-		return nil, &Problem{Pointer: e.pointer + "/password", Code: gatehouse.EUNPROCESSABLE,
-			Message: "is required for a new credential (or password_hash)"}
+		return []byte(s.passwordHash), nil
 	}
 	return nil, nil
 }
@@ -426,7 +409,7 @@ func diffTree(at string, a, b any, out *[]FieldChange) {
 			keys[k] = true
 		}
 		for k := range keys {
-			diffTree(at+"/"+escapePointer(k), am[k], bm[k], out)
+			diffTree(at+"/"+doctree.EscapeToken(k), am[k], bm[k], out)
 		}
 		return
 	}
@@ -454,7 +437,7 @@ func redact(at string, v any) any {
 	case map[string]any:
 		m := make(map[string]any, len(t))
 		for k, x := range t {
-			m[k] = redact(at+"/"+escapePointer(k), x)
+			m[k] = redact(at+"/"+doctree.EscapeToken(k), x)
 		}
 		return m
 	case []any:

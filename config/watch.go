@@ -68,7 +68,7 @@ func (f *Files) handle(ctx context.Context, src *Source, problems []Problem, dig
 		doc, problems = Decode(src.Root)
 	}
 	if len(problems) == 0 {
-		problems = Check(doc, CheckOptions{})
+		problems = Check(doc, CheckOptions{Fresh: true})
 	}
 	var cs *ChangeSet
 	if len(problems) == 0 {

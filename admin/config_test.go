@@ -457,8 +457,8 @@ func TestConfigDryRunIsRefusedAsTheRealRequestIs(t *testing.T) {
 		{"a reused basic-auth username", func(a *testAPI) {
 			a.must(201, "POST", "/admin/v1/consumers", `{"id":"bob","name":"bob"}`)
 			a.must(201, "POST", "/admin/v1/consumers/bob/credentials", `{"id":"bob-basic","type":"basic-auth","username":"bob","password":"bob-password"}`)
-		}, "POST", "", strings.Replace(configDoc, `{"id": "k1", "type": "key-auth", "key": "alice-key-0123456789"}`,
-			`{"id": "b1", "type": "basic-auth", "username": "bob", "password": "alice-password"}`, 1),
+		}, "POST", "", without(t, `{"id": "k1", "type": "key-auth", "tags": ["team-a"], "key": "alice-key-0123456789"}`,
+			`{"id": "b1", "type": "basic-auth", "tags": ["team-a"], "username": "bob", "password": "alice-password"}`),
 			`[/consumers/0/credentials/0: has the username "bob", which credential "bob-basic" of consumer "bob" (not in the document, and kept: only a sync deletes) holds]`},
 		{"the delete of a spec a policy outside the selection uses", func(a *testAPI) {
 			a.must(200, "PUT", configPath+"?select_tags=team-a", configDoc)

@@ -62,30 +62,7 @@ var corsMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPT
 
 func init() {
 	registerPolicyType(PolicyCORS, false, func(c *CORSConfig, bad, semantic *fields) {
-		if len(c.AllowOrigins) == 0 {
-			bad.add("config.allow_origins", "must list at least one origin, or \"*\"")
-		}
-		checkList("config.allow_origins", c.AllowOrigins, MaxCORSEntries, strings.ToLower, bad)
-		for i, o := range c.AllowOrigins {
-			field := fmt.Sprintf("config.allow_origins[%d]", i)
-			switch {
-			case o == "":
-			case o == "*":
-				if len(c.AllowOrigins) > 1 {
-					bad.add(field, "\"*\" allows every origin: list it alone")
-				}
-				if c.AllowCredentials {
-					semantic.add(field, "cannot be \"*\" with allow_credentials: browsers refuse a wildcard on credentialed requests; list the origins")
-				}
-			default:
-				norm, ok := NormalizeOrigin(o)
-				if !ok {
-					bad.add(field, "must be an origin, scheme://host[:port] without a path (the host may start with \"*.\" for any subdomain), or \"*\"")
-					continue
-				}
-				c.AllowOrigins[i] = norm
-			}
-		}
+		checkOrigins(c, bad, semantic)
 		if len(c.AllowMethods) == 0 {
 			bad.add("config.allow_methods", "must list at least one method, or \"*\"")
 		}
@@ -108,6 +85,42 @@ func init() {
 		}
 		checkRange("config.max_age_seconds", c.MaxAgeSeconds, 0, 86400, bad)
 	})
+}
+
+// checkOrigins checks allow_origins and rewrites each valid origin as
+// NormalizeOrigin does.
+func checkOrigins(c *CORSConfig, bad, semantic *fields) {
+	switch {
+	case len(c.AllowOrigins) == 0:
+		bad.add("config.allow_origins", "must list at least one origin, or \"*\"")
+		return
+	case len(c.AllowOrigins) > MaxCORSEntries:
+		bad.add("config.allow_origins", "must have at most %d entries", MaxCORSEntries)
+		return
+	}
+	for i, o := range c.AllowOrigins {
+		field := fmt.Sprintf("config.allow_origins[%d]", i)
+		switch {
+		case o == "":
+		case o == "*":
+			if len(c.AllowOrigins) > 1 {
+				bad.add(field, "\"*\" allows every origin: list it alone")
+			}
+			if c.AllowCredentials {
+				semantic.add(field, "cannot be \"*\" with allow_credentials: browsers refuse a wildcard on credentialed requests; list the origins")
+			}
+		default:
+			norm, ok := NormalizeOrigin(o)
+			if !ok {
+				bad.add(field, "must be an origin, scheme://host[:port] without a path (the host may start with \"*.\" for any subdomain), or \"*\"")
+				continue
+			}
+			c.AllowOrigins[i] = norm
+		}
+	}
+	// Repeats are judged as browsers send origins: "https://a:443"
+	// repeats "https://a".
+	checkList("config.allow_origins", c.AllowOrigins, MaxCORSEntries, func(s string) string { return s }, bad)
 }
 
 // checkHeaderNames checks a cors list of header names, or "*" alone.

@@ -36,6 +36,7 @@ type Policy struct {
 
 // Policy types.
 const (
+	PolicyCORS                = "cors"
 	PolicyDeprecation         = "deprecation"
 	PolicyMaintenance         = "maintenance"
 	PolicyAuth                = "auth"
@@ -50,16 +51,19 @@ const (
 )
 
 // PolicyOrder is the order policies run in on the data plane, as the
-// status-code contract orders checks: a retired route (410) or one under
-// maintenance (503) answers so whoever asks; then credentials (401), then
-// permissions (403), then what the headers say of the content (406, 415),
-// then limits, which count only requests that could be served (429, 503),
-// and last what needs the body (the content schema: 400, 422). The
-// openapi policy checks a request like content (its body late); the
-// http-audit policy only judges responses. Egress
-// policies govern the egress listener, not routes.
+// status-code contract orders checks: cors first, which refuses no actual
+// request but puts its fields on every answer, so that a browser can read
+// the refusals that follow (its preflights are answered before any policy
+// runs); then a retired route (410) or one under maintenance (503)
+// answers so whoever asks; then credentials (401), then permissions
+// (403), then what the headers say of the content (406, 415), then
+// limits, which count only requests that could be served (429, 503), and
+// last what needs the body (the content schema: 400, 422). The openapi
+// policy checks a request like content (its body late); the http-audit
+// policy only judges responses. Egress policies govern the egress
+// listener, not routes.
 var PolicyOrder = []string{
-	PolicyDeprecation, PolicyMaintenance, PolicyAuth, PolicyIPRestriction, PolicyACL,
+	PolicyCORS, PolicyDeprecation, PolicyMaintenance, PolicyAuth, PolicyIPRestriction, PolicyACL,
 	PolicyContent, PolicyOpenAPI, PolicyRateLimit, PolicyConcurrencyLimit, PolicyAdaptiveConcurrency, PolicyCircuitBreaker,
 	PolicyHTTPAudit,
 }

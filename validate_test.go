@@ -626,7 +626,7 @@ func TestPolicyCheck(t *testing.T) {
 		{desc: "egress bad rule", body: `{"name":"p","type":"egress","global":true,"config":{"allow":[{"host":"a/b","ports":[0]}]}}`, invalid: []string{"config.allow[0].host", "config.allow[0].ports[0]"}},
 
 		{desc: "missing type", body: `{"name":"p","config":{}}`, invalid: []string{"type"}},
-		{desc: "unknown type", body: `{"name":"p","type":"cors","config":{}}`, invalid: []string{"type"}},
+		{desc: "unknown type", body: `{"name":"p","type":"magic","config":{}}`, invalid: []string{"type"}},
 		{desc: "missing name", body: `{"type":"acl","config":{"allow":["a"]}}`, invalid: []string{"name"}},
 		{desc: "bad id", body: `{"id":"..","name":"p","type":"acl","config":{"allow":["a"]}}`, invalid: []string{"id"}},
 		{desc: "config with a duplicate key", body: rl(`{"requests":1,"requests":2}`), decode: []string{"body"}},

@@ -139,6 +139,9 @@ type Chain struct {
 	steps   []Step
 	late    []Step
 	respond []ResponseStep
+	// cors is the route's cors policy, nil if none: the data plane
+	// answers preflights with it and lets it scrub the upstream's header.
+	cors *CORS
 	// Types lists the policy types on the route, for logs and tests.
 	Types []string
 }
@@ -181,6 +184,8 @@ func run(steps []Step, r *Request) error {
 // Set is a revision's compiled policies: one Chain per route that has any.
 type Set struct {
 	chains map[string]*Chain
+	// preflights: some route has a cors policy.
+	preflights bool
 	// Egress is the revision's egress policies, for the egress listener.
 	Egress []*gatehouse.EgressConfig
 	// Consumers resolves credentials, for the egress listener too.
@@ -352,6 +357,9 @@ func Compile(rev *gatehouse.Revision, env *Env) (*Set, error) {
 			}
 			chain.steps = append(chain.steps, step)
 			chain.Types = append(chain.Types, typ)
+			if c, ok := step.(*CORS); ok {
+				chain.cors, set.preflights = c, true
+			}
 			if err := chain.addResponseStep(step); err != nil {
 				return nil, fmt.Errorf("route %q: %w", r.ID, err)
 			}

@@ -63,11 +63,18 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, st *state, d *
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		return outcome{status: h.switchProtocols(w, r, d, resp, upgrade)}
 	}
-	if chain != nil && chain.Responds() {
-		if o, done := h.respond(w, r, d, resp, pr, chain); done {
-			return o
+	if chain != nil {
+		if cors := chain.CORS(); cors != nil {
+			// Before the response steps, so that an upstream error
+			// restated as a problem keeps the policy's fields too.
+			cors.Scrub(resp.Header)
 		}
-		defer chain.RespondEnd(pr)
+		if chain.Responds() {
+			if o, done := h.respond(w, r, d, resp, pr, chain); done {
+				return o
+			}
+			defer chain.RespondEnd(pr)
+		}
 	}
 	writeHead(w, resp)
 	if err := h.copyBody(w, resp); err != nil {

@@ -94,6 +94,9 @@ type state struct {
 	// keys are the canonical names of the fields API keys are read from
 	// (authHeaders): never forwarded in a trailer.
 	keys []string
+	// preflights: some route has a cors policy, so an OPTIONS request
+	// may be a preflight gatehouse answers (serve.go's preflight).
+	preflights bool
 }
 
 // New returns a data plane serving nothing until the first Apply: every
@@ -123,7 +126,7 @@ func (h *Handler) Apply(ctx context.Context, rev *gatehouse.Revision) error {
 	}
 	pctx, cancel := context.WithCancel(context.Background())
 	next := &state{core: cfg, policies: policies, pools: map[string]*forward.Pool{}, cancel: cancel,
-		routes: map[string]*routeMetrics{}, unmatched: h.opts.Metrics.forRoute("")}
+		routes: map[string]*routeMetrics{}, unmatched: h.opts.Metrics.forRoute(""), preflights: policies.Preflights()}
 	next.identity, next.keys = authHeaders(rev)
 	if rev != nil {
 		for _, r := range rev.Routes {

@@ -43,6 +43,8 @@ type Service struct {
 
 	// hiddenKey is what Hide took out of TLS.ClientKey, for KeepHidden.
 	hiddenKey string
+	// keyKept: a missing client key is the store's (StandInForHiddenKey).
+	keyKept bool
 }
 
 // HealthCheck probes each target with GET Path: a 2xx or 3xx answer within

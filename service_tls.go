@@ -88,7 +88,7 @@ func (t *ServiceTLS) check(s *Service, bad, semantic *fields) {
 		bad.add("tls.min_version", "must be %q or %q", TLSVersion12, TLSVersion13)
 	}
 	switch {
-	case t.ClientCertificate != "" && t.ClientKey == "":
+	case t.ClientCertificate != "" && t.ClientKey == "" && !s.keyKept:
 		bad.add("tls.client_key", "is required with client_certificate")
 	case t.ClientKey != "" && t.ClientCertificate == "":
 		bad.add("tls.client_certificate", "is required with client_key")
@@ -110,13 +110,17 @@ func (t *ServiceTLS) check(s *Service, bad, semantic *fields) {
 			semantic.add("tls.ca_bundle", "%s", msg)
 		}
 	}
-	if t.ClientCertificate != "" && t.ClientKey != "" {
+	if t.ClientCertificate != "" && (t.ClientKey != "" || s.keyKept) {
+		// Without the key (the store's, unseen: keyKept), its match is
+		// judged by the apply that has it.
 		if msg := checkCertificates(t.ClientCertificate); msg != "" {
 			semantic.add("tls.client_certificate", "%s", msg)
-		} else if _, err := tls.X509KeyPair([]byte(t.ClientCertificate), []byte(t.ClientKey)); err != nil {
-			// The error names no key material: it says which of parsing
-			// and matching failed.
-			semantic.add("tls.client_key", "is not the PEM private key of client_certificate: %v", err)
+		} else if t.ClientKey != "" {
+			if _, err := tls.X509KeyPair([]byte(t.ClientCertificate), []byte(t.ClientKey)); err != nil {
+				// The error names no key material: it says which of
+				// parsing and matching failed.
+				semantic.add("tls.client_key", "is not the PEM private key of client_certificate: %v", err)
+			}
 		}
 	}
 }
@@ -194,6 +198,13 @@ func (s *Service) KeepHidden(current Resource) {
 	}
 	s.TLS.ClientKey = key
 }
+
+// StandInForHiddenKey is for judging a service without a store (offline
+// validation of a file, which a dump leaves without client keys): a
+// client certificate without its key is taken as keeping the stored key,
+// as an update to the store would, and the key's match is left to the
+// apply that has it.
+func (s *Service) StandInForHiddenKey() { s.keyKept = true }
 
 // KeepServerSet clears the warnings: they are the server's, derived from
 // the settings each time the service is shown (Warn).

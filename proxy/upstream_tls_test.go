@@ -296,3 +296,22 @@ func swapDefaultLogger(l *slog.Logger) func() {
 	slog.SetDefault(l)
 	return func() { slog.SetDefault(old) }
 }
+
+// TestUpstreamCertificateFailureIsRetriedOnAnotherTarget: a handshake
+// that fails on the certificate sent nothing, so an idempotent request
+// goes on to another target, whose good certificate answers.
+func TestUpstreamCertificateFailureIsRetriedOnAnotherTarget(t *testing.T) {
+	ca := testpki.NewCA(t, "gatehouse test CA")
+	good := tlsUpstream(t, ca.Server(t, "127.0.0.1"), nil, 0)
+	expired := tlsUpstream(t, ca.Expired(t, "127.0.0.1"), nil, 0)
+	g := newGateway(t)
+	g.apply(revision(t, 1,
+		[]string{fmt.Sprintf(`{"id":"s","name":"s","targets":[{"url":%q,"weight":1},{"url":%q,"weight":1}],"retries":1%s}`,
+			expired.URL, good.URL, tlsJSON(t, map[string]any{"ca_bundle": ca.PEM, "ca_only": true}))},
+		[]string{`{"id":"r","service_id":"s","paths":["/*"]}`}))
+	for i := range 4 {
+		if r := g.get("/x"); r.status != 200 {
+			t.Fatalf("GET %d: got %d %s; want 200 from the good target", i, r.status, r.body)
+		}
+	}
+}

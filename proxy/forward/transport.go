@@ -23,8 +23,8 @@ const (
 )
 
 // Transports shares one transport per (scheme, host, connect timeout,
-// read timeout, TLS settings) across pools, so a redeploy that keeps a service's
-// settings keeps its kept-alive connections. A transport lives while some
+// read timeout, TLS settings) across pools, so a redeploy that keeps a
+// service's settings keeps its kept-alive connections. A transport lives while some
 // pool holds it: Pool.Close releases it, and the last release closes its
 // idle connections and forgets it.
 //

@@ -43,14 +43,19 @@ type RevisionCredential struct {
 	Hash string `json:"hash,omitempty"`
 }
 
-// Redact clears the credentials' hashes and the policies' write-only
-// secrets, for showing a revision.
+// Redact clears the credentials' hashes and the policies' and services'
+// write-only secrets, for showing a revision; the services get their
+// warnings.
 func (r *Revision) Redact() {
 	for _, c := range r.Credentials {
 		c.Hash = ""
 	}
 	for _, p := range r.Policies {
 		p.Hide()
+	}
+	for _, s := range r.Services {
+		s.Hide()
+		s.Warn()
 	}
 }
 

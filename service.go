@@ -32,6 +32,19 @@ type Service struct {
 	// Policies are the ids of the policies that apply to the service's
 	// routes (unless a route has its own of the same type).
 	Policies []string `json:"policies"`
+	// TLS, if set, is how gatehouse speaks TLS to the service's https
+	// targets; without it they are verified against the system's roots
+	// under the URL's host name, with TLS 1.2 at least.
+	TLS *ServiceTLS `json:"tls,omitempty"`
+	// Warnings are the server's word on a risky setting (tls.verify
+	// false), set when the service is shown; what a client sends for them
+	// is ignored (KeepServerSet).
+	Warnings []string `json:"warnings,omitempty"`
+
+	// hiddenKey is what Hide took out of TLS.ClientKey, for KeepHidden.
+	hiddenKey string
+	// keyKept: a missing client key is the store's (StandInForHiddenKey).
+	keyKept bool
 }
 
 // HealthCheck probes each target with GET Path: a 2xx or 3xx answer within
@@ -126,6 +139,9 @@ func (s *Service) Check() (invalid, unprocessable []FieldError) {
 	checkRange("connect_timeout_ms", s.ConnectTimeoutMS, 1, MaxConnectTimeoutMS, &bad)
 	checkRange("read_timeout_ms", s.ReadTimeoutMS, 1, MaxReadTimeoutMS, &bad)
 	checkRange("retries", s.Retries, 0, MaxRetries, &bad)
+	if s.TLS != nil {
+		s.TLS.check(s, &bad, &semantic)
+	}
 	if hc := s.HealthCheck; hc != nil {
 		if !strings.HasPrefix(hc.Path, "/") {
 			bad.add("health_check.path", "is required and must start with /")

@@ -52,6 +52,11 @@ var (
 	services = &kindSpec{
 		kind: gatehouse.KindService, newRes: func() gatehouse.Resource { return gatehouse.NewService() },
 		mutable: true, filters: map[string]func(*gatehouse.Filter, string){"name": byName},
+		present: func(h *Handler, res gatehouse.Resource) {
+			s := res.(*gatehouse.Service)
+			s.Hide()
+			s.Warn()
+		},
 	}
 	routes = &kindSpec{
 		kind: gatehouse.KindRoute, newRes: func() gatehouse.Resource { return gatehouse.NewRoute() },

@@ -196,6 +196,10 @@ var placeholderHMACSecret = strings.Repeat("x", gatehouse.MinHMACSecret)
 // no secret a placeholder, so that judging it alone does not ask for what
 // the store may keep.
 func standInForHidden(res gatehouse.Resource) {
+	if s, ok := res.(*gatehouse.Service); ok {
+		s.StandInForHiddenKey() // a TLS client key, likewise
+		return
+	}
 	p, ok := res.(*gatehouse.Policy)
 	if !ok || p.Type != gatehouse.PolicyAuth {
 		return

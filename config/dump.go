@@ -37,6 +37,7 @@ func Dump(ctx context.Context, store gatehouse.Store, selectTags []string) (*Doc
 				r.Hide()
 				doc.Policies = append(doc.Policies, r)
 			case *gatehouse.Service:
+				r.Hide()
 				doc.Services = append(doc.Services, r)
 			case *gatehouse.Route:
 				gatehouse.KeepServerSet(r, nil)

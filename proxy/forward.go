@@ -183,6 +183,10 @@ func (h *Handler) failUpstream(w http.ResponseWriter, r *http.Request, d *core.D
 		h.opts.Logger.Debug("client went away before the upstream answered", "request_id", problem.RequestID(r))
 		h.abort()
 	}
+	if !gone && forward.TLSFailed(err) {
+		h.opts.Logger.Warn("TLS with the upstream failed", "request_id", problem.RequestID(r),
+			"service_id", d.Route.ServiceID, "error", err)
+	}
 	if after, ok := forward.RetryAfter(err); ok {
 		w.Header().Set("Retry-After", strconv.FormatInt(httpx.RetrySeconds(after), 10))
 	}

@@ -138,6 +138,10 @@ func (h *Handler) Apply(ctx context.Context, rev *gatehouse.Revision) error {
 				cancel()
 				return err
 			}
+			if fc.TLS.SkipsVerify() {
+				h.opts.Logger.Warn("service does not verify its upstream's TLS certificate (tls.verify false): anyone on the network path can impersonate the upstream",
+					"service_id", s.ID, "service", s.Name, "revision", cfg.Revision)
+			}
 			next.pools[s.ID] = forward.NewPool(pctx, fc, h.transports)
 		}
 	}
@@ -229,6 +233,17 @@ func poolConfig(s *gatehouse.Service) (forward.Config, error) {
 			return cfg, fmt.Errorf("service %q: target %q: %v", s.ID, t.URL, err)
 		}
 		cfg.Targets = append(cfg.Targets, forward.Target{URL: u, Weight: t.Weight})
+	}
+	if t := s.TLS; t != nil {
+		tc, err := forward.NewTLS(forward.TLSSettings{
+			CABundle: []byte(t.CABundle), CAOnly: t.CAOnly,
+			Certificate: []byte(t.ClientCertificate), Key: []byte(t.ClientKey),
+			ServerName: t.ServerName, MinVersion: gatehouse.TLSVersion(t.MinVersion), SkipVerify: !t.Verify,
+		})
+		if err != nil {
+			return cfg, fmt.Errorf("service %q: tls: %v", s.ID, err)
+		}
+		cfg.TLS = tc
 	}
 	if hc := s.HealthCheck; hc != nil {
 		cfg.HealthCheck = &forward.HealthCheck{

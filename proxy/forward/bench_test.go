@@ -101,7 +101,7 @@ func BenchmarkRoundTripCanned(b *testing.B) {
 		rt   roundTripper
 	}{
 		{"h1", newH1Transport(k)},
-		{"net-http", newNetHTTPTransport(k, nil)},
+		{"net-http", newNetHTTPTransport(k, nil, nil)},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			defer bc.rt.CloseIdleConnections()

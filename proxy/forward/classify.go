@@ -2,10 +2,13 @@ package forward
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"reflect"
 	"strconv"
 	"syscall"
 	"time"
@@ -17,24 +20,29 @@ import (
 type failure uint8
 
 const (
-	failInvalid        failure = iota // anything else: an answer that is not valid HTTP (502)
-	failRefused                       // dial refused (502, retryable)
-	failResolve                       // the host name did not resolve (502, retryable)
-	failConnect                       // dial or TLS handshake failed (502, retryable)
-	failConnectTimeout                // dial or TLS handshake not done within the connect timeout (504, retryable)
-	failReset                         // connection reset or closed before a response (502, retryable)
-	failTimeout                       // no response headers within the read timeout (504)
-	failCanceled                      // the client went away: no response is owed
+	failInvalid           failure = iota // anything else: an answer that is not valid HTTP (502)
+	failRefused                          // dial refused (502, retryable)
+	failResolve                          // the host name did not resolve (502, retryable)
+	failConnect                          // dial or TLS handshake failed (502, retryable)
+	failConnectTimeout                   // dial or TLS handshake not done within the connect timeout (504, retryable)
+	failReset                            // connection reset or closed before a response (502, retryable)
+	failTimeout                          // no response headers within the read timeout (504)
+	failCanceled                         // the client went away: no response is owed
+	failCertificate                      // the upstream's TLS certificate failed verification (502, retryable)
+	failClientCertificate                // the upstream refused gatehouse's TLS client certificate, or its lack (502)
 )
 
 // retryable reports whether the request can have done nothing upstream
 // that an idempotent retry would repeat harmfully: the connection failed
 // before any response. A read timeout is not retried: the upstream is
 // slow, and a retry doubles its load. A connect timeout is: nothing was
-// sent, and another target may answer.
+// sent, and another target may answer; so is a certificate that failed
+// verification (another target may present a good one). A refused client
+// certificate is not: with TLS 1.3 the upstream says so only after the
+// request was written.
 func (f failure) retryable() bool {
 	switch f {
-	case failRefused, failResolve, failConnect, failConnectTimeout, failReset:
+	case failRefused, failResolve, failConnect, failConnectTimeout, failReset, failCertificate:
 		return true
 	}
 	return false
@@ -53,6 +61,12 @@ func classify(ctx context.Context, err error) failure {
 	switch {
 	case errors.Is(ctx.Err(), context.Canceled):
 		return failCanceled
+	case badCertificate(err):
+		return failCertificate
+	case refusedClientCertificate(err):
+		// Before the reset and EOF cases: with TLS 1.3 the alert comes
+		// after the handshake, as the connection ends.
+		return failClientCertificate
 	case errors.As(err, &de) || errors.As(err, &op) && op.Op == "dial":
 		switch {
 		case errors.Is(err, syscall.ECONNREFUSED):
@@ -80,6 +94,60 @@ func classify(ctx context.Context, err error) failure {
 	return failInvalid
 }
 
+// badCertificate reports whether err is the upstream's certificate
+// failing verification: untrusted, for another name, expired or not yet
+// valid.
+func badCertificate(err error) bool {
+	var (
+		ve  *tls.CertificateVerificationError
+		ua  x509.UnknownAuthorityError
+		he  x509.HostnameError
+		cie x509.CertificateInvalidError
+	)
+	return errors.As(err, &ve) || errors.As(err, &ua) || errors.As(err, &he) || errors.As(err, &cie)
+}
+
+// TLS alerts (RFC 8446 §6.2) an upstream sends about the client's
+// certificate: it is bad, unsupported, revoked, expired, unknown, signed
+// by a CA it does not trust, or missing.
+var clientCertificateAlerts = map[uint64]bool{42: true, 43: true, 44: true, 45: true, 46: true, 48: true, 116: true}
+
+// refusedClientCertificate reports whether err is the upstream's alert
+// refusing gatehouse's client certificate (or its lack). crypto/tls
+// reports a received alert as a *net.OpError "remote error" around an
+// unexported uint8 type; its number is read by kind rather than by the
+// wording of its text.
+//
+// An upstream that asked for a certificate and answers with a
+// handshake_failure alert (40) refused it too: that is how TLS 1.2
+// servers (Go's among them) refuse a handshake without one.
+func refusedClientCertificate(err error) bool {
+	var op *net.OpError
+	if !errors.As(err, &op) || op.Op != "remote error" || op.Err == nil {
+		return false
+	}
+	v := reflect.ValueOf(op.Err)
+	if v.Kind() != reflect.Uint8 {
+		return false
+	}
+	var de *dialError
+	return clientCertificateAlerts[v.Uint()] || v.Uint() == 40 && errors.As(err, &de) && de.certAsked
+}
+
+// TLSFailed reports whether err (from RoundTrip) is a failure of TLS
+// with the upstream: a handshake that failed or timed out, a certificate
+// that failed verification, a client certificate refused. Its client
+// hears only that (Classify); the log is where its reason belongs, for
+// the operator who configured the service's TLS.
+func TLSFailed(err error) bool {
+	var ue *upstreamError
+	if errors.As(err, &ue) && (ue.failure == failCertificate || ue.failure == failClientCertificate) {
+		return true
+	}
+	var de *dialError
+	return errors.As(err, &de) && de.tls
+}
+
 func timedOut(err error) bool {
 	var ne net.Error
 	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
@@ -104,8 +172,9 @@ func DialError(err error) error { return &dialError{err: err} }
 
 // dialError marks a failure to establish the connection: nothing was sent.
 type dialError struct {
-	err error
-	tls bool // the TCP connection was made; the TLS handshake failed
+	err       error
+	tls       bool // the TCP connection was made; the TLS handshake failed
+	certAsked bool // the upstream asked for a client certificate in the handshake
 }
 
 func (e *dialError) Error() string {
@@ -235,6 +304,12 @@ func ClassifyPeer(ctx context.Context, err error, p Peer) (gerr error, clientGon
 		if p.Connect > 0 {
 			msg = fmt.Sprintf("%s could not be connected to within %v.", p.Name, p.Connect)
 		}
+	case failCertificate:
+		// The reason (which name, which CA, what date) is the log's,
+		// in err: it would tell a client about the upstream's PKI.
+		msg = p.Name + "'s TLS certificate could not be verified."
+	case failClientCertificate:
+		msg = p.Name + " refused the TLS connection: it did not accept the client certificate, or required one and none is configured."
 	case failReset:
 		msg = p.Name + " closed the connection without answering."
 	case failTimeout:

@@ -2,6 +2,7 @@ package forward
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -24,6 +25,15 @@ type timeoutErr struct{}
 func (timeoutErr) Error() string   { return "i/o timeout" }
 func (timeoutErr) Timeout() bool   { return true }
 func (timeoutErr) Temporary() bool { return true }
+
+// tlsAlert has the shape of crypto/tls's unexported alert: a uint8.
+type tlsAlert uint8
+
+func (a tlsAlert) Error() string { return fmt.Sprintf("tls: alert %d", uint8(a)) }
+
+// remoteAlert is an alert received from the upstream, as crypto/tls
+// reports it.
+func remoteAlert(n uint8) error { return &net.OpError{Op: "remote error", Err: tlsAlert(n)} }
 
 // TestClassify pins the one table from RoundTrip error to the contract.
 func TestClassify(t *testing.T) {
@@ -55,7 +65,14 @@ func TestClassify(t *testing.T) {
 		{desc: "dial timeout, bare", ctx: live, err: &dialError{err: dialTimeout}, wantCode: gatehouse.EGATEWAYTIMEOUT, wantMsg: "could not be connected to in time"},
 		{desc: "TLS handshake timeout", ctx: live, err: &dialError{tls: true, err: context.DeadlineExceeded}, wantCode: gatehouse.EGATEWAYTIMEOUT, wantMsg: "could not be connected to"},
 		{desc: "host name not found", ctx: live, err: &dialError{err: &net.DNSError{Err: "no such host", Name: "x.invalid", IsNotFound: true}}, wantCode: gatehouse.EBADGATEWAY, wantMsg: "could not be resolved"},
-		{desc: "TLS handshake failure", ctx: live, err: &dialError{tls: true, err: x509.UnknownAuthorityError{}}, wantCode: gatehouse.EBADGATEWAY, wantMsg: "could not be connected to"},
+		{desc: "TLS handshake failure", ctx: live, err: &dialError{tls: true, err: remoteAlert(70)}, wantCode: gatehouse.EBADGATEWAY, wantMsg: "could not be connected to"},
+		{desc: "upstream certificate untrusted", ctx: live, err: &dialError{tls: true, err: &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}}, wantCode: gatehouse.EBADGATEWAY, wantMsg: "The upstream's TLS certificate could not be verified."},
+		{desc: "upstream certificate for another name", ctx: live, err: &dialError{tls: true, err: x509.HostnameError{Host: "a.example"}}, wantCode: gatehouse.EBADGATEWAY, wantMsg: "The upstream's TLS certificate could not be verified."},
+		{desc: "upstream certificate expired", ctx: live, err: &dialError{tls: true, err: x509.CertificateInvalidError{Reason: x509.Expired}}, wantCode: gatehouse.EBADGATEWAY, wantMsg: "The upstream's TLS certificate could not be verified."},
+		{desc: "client certificate refused after the handshake (TLS 1.3)", ctx: live, err: fmt.Errorf("read: %w", remoteAlert(116)), wantCode: gatehouse.EBADGATEWAY, wantMsg: "did not accept the client certificate"},
+		{desc: "client certificate refused in the handshake", ctx: live, err: &dialError{tls: true, err: remoteAlert(42)}, wantCode: gatehouse.EBADGATEWAY, wantMsg: "did not accept the client certificate"},
+		{desc: "handshake failure after a certificate request (TLS 1.2)", ctx: live, err: &dialError{tls: true, certAsked: true, err: remoteAlert(40)}, wantCode: gatehouse.EBADGATEWAY, wantMsg: "did not accept the client certificate"},
+		{desc: "handshake failure without a certificate request", ctx: live, err: &dialError{tls: true, err: remoteAlert(40)}, wantCode: gatehouse.EBADGATEWAY, wantMsg: "could not be connected to"},
 		{desc: "reset before the response", ctx: live, err: readReset, wantCode: gatehouse.EBADGATEWAY, wantMsg: "closed the connection without answering"},
 		{desc: "closed before the response", ctx: live, err: fmt.Errorf("net/http: Transport failed to read from server: %w", io.EOF), wantCode: gatehouse.EBADGATEWAY, wantMsg: "closed the connection without answering"},
 		{desc: "broken pipe writing the request", ctx: live, err: &net.OpError{Op: "write", Err: os.NewSyscallError("write", syscall.EPIPE)}, wantCode: gatehouse.EBADGATEWAY, wantMsg: "closed the connection"},

@@ -64,6 +64,9 @@ type Config struct {
 	EjectFor time.Duration
 	// HealthCheck, if set, probes every target actively.
 	HealthCheck *HealthCheck
+	// TLS is how the https targets are spoken to; nil means the defaults
+	// (NewTLS's zero settings). It does not apply to http targets.
+	TLS *TLS
 
 	// now is the clock; nil means time.Now. Tests set it.
 	now func() time.Time
@@ -216,7 +219,11 @@ func NewPool(ctx context.Context, cfg Config, transports *Transports) *Pool {
 			pt.Weight = 0
 		}
 		key := transportKey{scheme: t.URL.Scheme, host: t.URL.Host, connect: p.connect, read: p.read}
-		pt.rt = transports.acquire(key)
+		var tlsCfg *TLS
+		if t.URL.Scheme == "https" && cfg.TLS != nil {
+			tlsCfg, key.tls = cfg.TLS, cfg.TLS.digest
+		}
+		pt.rt = transports.acquire(key, tlsCfg)
 		p.keys = append(p.keys, key)
 		if base := strings.TrimSuffix(t.URL.Path, "/"); base != "" {
 			pt.basePath = base

@@ -23,8 +23,8 @@ const (
 )
 
 // Transports shares one transport per (scheme, host, connect timeout,
-// read timeout) across pools, so a redeploy that keeps a service's
-// settings keeps its kept-alive connections. A transport lives while some
+// read timeout, TLS settings) across pools, so a redeploy that keeps a
+// service's settings keeps its kept-alive connections. A transport lives while some
 // pool holds it: Pool.Close releases it, and the last release closes its
 // idle connections and forgets it.
 //
@@ -39,9 +39,14 @@ type Transports struct {
 	roots *x509.CertPool // trusted CAs for https upstreams; nil: the system's. Tests set it.
 }
 
+// transportKey is what a transport is shared by. tls is the digest of
+// the service's TLS settings (TLS.digest; "" for the defaults and for
+// http), so that services whose TLS settings differ in any way (a CA, a
+// client certificate, verification) never share a connection.
 type transportKey struct {
 	scheme, host  string
 	connect, read time.Duration
+	tls           string
 }
 
 type shared struct {
@@ -75,13 +80,14 @@ func (ts *Transports) CloseIdle() {
 	}
 }
 
-// acquire returns the transport for k, creating it if no pool holds one.
-func (ts *Transports) acquire(k transportKey) roundTripper {
+// acquire returns the transport for k, creating it if no pool holds one;
+// t is the TLS settings whose digest is k.tls.
+func (ts *Transports) acquire(k transportKey, t *TLS) roundTripper {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	s := ts.m[k]
 	if s == nil {
-		s = &shared{t: newTransport(k, ts.roots)}
+		s = &shared{t: newTransport(k, t, ts.roots)}
 		ts.m[k] = s
 	}
 	s.refs++
@@ -110,11 +116,11 @@ func (ts *Transports) release(k transportKey) {
 // a dead connection; and net/http already does TLS well. Where a peeker
 // cannot peek (canPeek), http goes to net/http too: an idle connection
 // the h1Transport cannot check is one it may not reuse.
-func newTransport(k transportKey, roots *x509.CertPool) roundTripper {
+func newTransport(k transportKey, t *TLS, roots *x509.CertPool) roundTripper {
 	if k.scheme == "http" && canPeek {
 		return newH1Transport(k)
 	}
-	return newNetHTTPTransport(k, roots)
+	return newNetHTTPTransport(k, t, roots)
 }
 
 // dialFunc dials with the connect timeout and TCP keep-alive. Failures
@@ -131,11 +137,12 @@ func dialFunc(connect time.Duration) func(ctx context.Context, network, addr str
 	}
 }
 
-// newNetHTTPTransport builds the tuned *http.Transport for k. Dial and TLS
-// handshake failures come back wrapped in *dialError.
-func newNetHTTPTransport(k transportKey, roots *x509.CertPool) netHTTPTransport {
+// newNetHTTPTransport builds the tuned *http.Transport for k, speaking
+// TLS as t says (nil: the defaults). Dial and TLS handshake failures come
+// back wrapped in *dialError.
+func newNetHTTPTransport(k transportKey, t *TLS, roots *x509.CertPool) netHTTPTransport {
 	dial := dialFunc(k.connect)
-	t := &http.Transport{
+	tr := &http.Transport{
 		Proxy:                 nil, // never from the environment: upstreams are addressed directly
 		DialContext:           dial,
 		MaxIdleConns:          0, // no global limit; per host below
@@ -151,26 +158,25 @@ func newNetHTTPTransport(k transportKey, roots *x509.CertPool) netHTTPTransport 
 		// timeout and marks its failures as dial failures (502, retryable)
 		// rather than a timeout the transport would report like a slow
 		// answer. NextProtos offers HTTP/1.1 only.
-		cfg := &tls.Config{
-			ServerName: (&url.URL{Host: k.host}).Hostname(),
-			NextProtos: []string{"http/1.1"},
-			MinVersion: tls.VersionTLS12,
-			RootCAs:    roots, // nil: the system's
-		}
-		t.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		cfg, cfgErr := t.config((&url.URL{Host: k.host}).Hostname(), roots)
+		tr.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if cfgErr != nil {
+				return nil, &dialError{err: cfgErr, tls: true}
+			}
 			ctx, cancel := context.WithTimeout(ctx, k.connect)
 			defer cancel()
 			c, err := dial(ctx, network, addr)
 			if err != nil {
 				return nil, err
 			}
-			tc := tls.Client(c, cfg)
+			hc, asked := noticeCertificateRequest(cfg)
+			tc := tls.Client(c, hc)
 			if err := tc.HandshakeContext(ctx); err != nil {
 				c.Close()
-				return nil, &dialError{err: err, tls: true}
+				return nil, &dialError{err: err, tls: true, certAsked: *asked}
 			}
 			return tc, nil
 		}
 	}
-	return recordHeads(t)
+	return recordHeads(tr)
 }

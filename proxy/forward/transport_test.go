@@ -2,11 +2,13 @@ package forward
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"io"
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 )
@@ -27,12 +29,34 @@ func TestTransportsAreSharedByEqualSettings(t *testing.T) {
 		{desc: "other connect timeout", change: func(c *Config) { c.ConnectTimeout = 3 * time.Second }},
 		{desc: "other host", change: func(c *Config) { c.Targets = []Target{{URL: mustURL(t, "http://10.0.0.2:80/a"), Weight: 1}} }},
 		{desc: "other scheme", change: func(c *Config) { c.Targets = []Target{{URL: mustURL(t, "https://10.0.0.1:80/a"), Weight: 1}} }},
+		{desc: "TLS settings on an http target, which does not speak TLS", change: func(c *Config) { c.TLS = mustTLS(t, TLSSettings{ServerName: "a.example"}) }, wantSame: true},
 	}
+	https := []Target{{URL: mustURL(t, "https://10.0.0.1:443/a"), Weight: 1}}
+	tests = append(tests, []struct {
+		desc     string
+		change   func(c *Config)
+		wantSame bool
+	}{
+		{desc: "https, equal TLS settings compiled apart", change: func(c *Config) {
+			c.Targets, c.TLS = https, mustTLS(t, TLSSettings{ServerName: "a.example"})
+		}, wantSame: true},
+		{desc: "https, other server name", change: func(c *Config) { c.Targets, c.TLS = https, mustTLS(t, TLSSettings{ServerName: "b.example"}) }},
+		{desc: "https, verification off", change: func(c *Config) {
+			c.Targets, c.TLS = https, mustTLS(t, TLSSettings{ServerName: "a.example", SkipVerify: true})
+		}},
+		{desc: "https, other minimum version", change: func(c *Config) {
+			c.Targets, c.TLS = https, mustTLS(t, TLSSettings{ServerName: "a.example", MinVersion: tls.VersionTLS13})
+		}},
+	}...)
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
 			ts := NewTransports()
-			old := NewPool(context.Background(), base, ts)
-			cfg := base
+			from := base
+			if strings.HasPrefix(tt.desc, "https") {
+				from.Targets, from.TLS = https, mustTLS(t, TLSSettings{ServerName: "a.example"})
+			}
+			old := NewPool(context.Background(), from, ts)
+			cfg := from
 			tt.change(&cfg)
 			next := NewPool(context.Background(), cfg, ts) // a redeploy: build the next, then close the old
 			old.Close()
@@ -132,4 +156,13 @@ func TestHTTPSUpstream(t *testing.T) {
 			}
 		})
 	}
+}
+
+func mustTLS(t *testing.T, s TLSSettings) *TLS {
+	t.Helper()
+	c, err := NewTLS(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

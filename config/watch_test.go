@@ -92,7 +92,15 @@ func filesNode(t *testing.T, dir string) (*config.Files, *served, gatehouse.Stor
 
 func writeFile(t *testing.T, path, text string) {
 	t.Helper()
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+	// Written beside and renamed into place, as editors and Kubernetes
+	// swap files whole: a node polling the files every few milliseconds
+	// could otherwise catch one truncated, twice in a row on a loaded
+	// machine, and rightly refuse it.
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
 		t.Fatal(err)
 	}
 }

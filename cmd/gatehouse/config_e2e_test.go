@@ -240,7 +240,15 @@ func readFile(t testing.TB, name string) string {
 
 func writeFile(t testing.TB, name, data string) {
 	t.Helper()
-	if err := os.WriteFile(name, []byte(data), 0o644); err != nil {
+	// Written beside and renamed into place, as editors and Kubernetes
+	// swap files whole: a node polling the files every few milliseconds
+	// could otherwise catch one truncated, twice in a row on a loaded
+	// machine, and rightly refuse it.
+	tmp := name + ".tmp"
+	if err := os.WriteFile(tmp, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, name); err != nil {
 		t.Fatal(err)
 	}
 }

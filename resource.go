@@ -114,6 +114,10 @@ type Sealer interface {
 // (a policy's HS256 secrets, which the data plane needs in the clear and
 // so cannot be hashed as a Sealer's are): reads omit them, and an update
 // that omits them keeps the stored ones.
+//
+// WriteOnlyMember names the members that hold such values, wherever they
+// sit: what reports a resource's values without hiding it first (a
+// configuration's change set) shows them only as changed.
 type WriteOnly interface {
 	// Hide clears the write-only members, for showing the resource, and
 	// keeps them aside (unexported) for KeepHidden.
@@ -139,6 +143,13 @@ func KeepServerSet(next, current Resource) {
 		s.KeepServerSet(current)
 	}
 }
+
+// writeOnlyMembers are the members WriteOnly resources hide: an HS256
+// key's secret, a service's TLS client key.
+var writeOnlyMembers = map[string]bool{"secret": true, "client_key": true}
+
+// WriteOnlyMember reports whether a member of this name is write-only.
+func WriteOnlyMember(name string) bool { return writeOnlyMembers[name] }
 
 // KeepHidden is WriteOnly.KeepHidden for any resource.
 func KeepHidden(next, current Resource) {

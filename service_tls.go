@@ -211,11 +211,16 @@ func (s *Service) StandInForHiddenKey() { s.keyKept = true }
 func (s *Service) KeepServerSet(Resource) { s.Warnings = nil }
 
 // Warn sets the service's warnings from its settings.
-func (s *Service) Warn() {
-	s.Warnings = nil
+func (s *Service) Warn() { s.Warnings = s.Risks() }
+
+// Risks are the warnings the service's settings earn, wherever it is
+// shown or written: the admin API's answers, revisions, a configuration's
+// change set and its offline validation.
+func (s *Service) Risks() []string {
 	if s.TLS != nil && !s.TLS.Verify {
-		s.Warnings = []string{WarningTLSVerifyOff}
+		return []string{WarningTLSVerifyOff}
 	}
+	return nil
 }
 
 var (

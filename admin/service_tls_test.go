@@ -172,3 +172,52 @@ func TestServiceTLSIsValidated(t *testing.T) {
 		t.Fatalf("tls %v; want min_version 1.2 and verify true by default", tls)
 	}
 }
+
+// A configuration's change set shows what changes in a service's TLS, but
+// never its client key (only that it changed), and carries the warning of
+// tls.verify false, as the service's own answers do.
+func TestConfigChangeSetsShowNoClientKeyAndWarnOfVerifyOff(t *testing.T) {
+	api := newTestAPI(t)
+	ca := testpki.NewCA(t, "test CA")
+	client, other := ca.Client(t, "gatehouse"), ca.Client(t, "other")
+	keyLine := func(pemKey string) string { return strings.Split(pemKey, "\n")[1] }
+	doc := func(tls map[string]any) string {
+		svc := map[string]any{"id": "mtls", "name": "mtls", "url": "https://127.0.0.1:9"}
+		if tls != nil {
+			svc["tls"] = tls
+		}
+		b, err := json.Marshal(map[string]any{"format_version": "1", "services": []any{svc}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	api.must(200, "PUT", "/admin/v1/config", doc(map[string]any{"ca_bundle": ca.PEM, "client_certificate": client.CertPEM, "client_key": client.KeyPEM}))
+	for _, tt := range []struct {
+		name string
+		tls  map[string]any
+	}{
+		{"another key", map[string]any{"ca_bundle": ca.PEM, "client_certificate": other.CertPEM, "client_key": other.KeyPEM}},
+		{"no tls at all", nil},
+	} {
+		for _, dry := range []string{"?dry_run=true", ""} {
+			r := api.must(200, "PUT", "/admin/v1/config"+dry, doc(tt.tls))
+			for _, k := range []string{client.KeyPEM, other.KeyPEM} {
+				if strings.Contains(string(r.body), keyLine(k)) {
+					t.Fatalf("%s%s: the change set shows a client key: %s", tt.name, dry, r.body)
+				}
+			}
+			if !strings.Contains(string(r.body), `"(secret)"`) {
+				t.Fatalf("%s%s: the change set does not say the key changed: %s", tt.name, dry, r.body)
+			}
+			if dry == "" {
+				break // applied: the next case starts from it
+			}
+		}
+		api.must(200, "PUT", "/admin/v1/config", doc(map[string]any{"ca_bundle": ca.PEM, "client_certificate": client.CertPEM, "client_key": client.KeyPEM}))
+	}
+	r := api.must(200, "PUT", "/admin/v1/config?dry_run=true", doc(map[string]any{"verify": false}))
+	if !strings.Contains(string(r.body), gatehouse.WarningTLSVerifyOff) {
+		t.Fatalf("the change set of a service with tls.verify false carries no warning: %s", r.body)
+	}
+}

@@ -123,6 +123,9 @@ type Change struct {
 	// Fields are an update's changed members, by JSON pointer within the
 	// resource; a secret's values are never shown.
 	Fields []FieldChange `json:"fields,omitempty"`
+	// Warnings are the risks the resource's settings take, as the admin
+	// API shows them on the resource (a service's tls.verify false).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // FieldChange is one member of an update: its value before and after
@@ -169,4 +172,13 @@ func (p Problem) String() string {
 		parts = append(parts, p.Pointer)
 	}
 	return strings.Join(append(parts, p.Message), ": ")
+}
+
+// Risks returns the warnings res's settings earn (Service.Risks), none
+// for a resource without any.
+func Risks(res gatehouse.Resource) []string {
+	if r, ok := res.(interface{ Risks() []string }); ok {
+		return r.Risks()
+	}
+	return nil
 }

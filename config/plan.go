@@ -251,7 +251,8 @@ func (p *plan) add(c gatehouse.Change, pointer string, report Change) {
 
 // createChange is the store's create of a new entry, as POST would make it.
 func createChange(e *entry) (gatehouse.Change, Change, *Problem) {
-	report := Change{Action: gatehouse.OpCreate, Kind: e.res.Kind(), ID: e.res.Base().ID, Name: e.res.Index().Name, Pointer: e.pointer}
+	report := Change{Action: gatehouse.OpCreate, Kind: e.res.Kind(), ID: e.res.Base().ID, Name: e.res.Index().Name, Pointer: e.pointer,
+		Warnings: Risks(e.res)}
 	var sec []byte
 	if c, ok := e.res.(*gatehouse.Credential); ok {
 		var problem *Problem
@@ -303,7 +304,8 @@ func encode(res gatehouse.Resource, sec []byte) (*gatehouse.Record, error) {
 // changes, else the update and its fields.
 func updateChange(d *draftState, e *entry, rec *gatehouse.Record) (*gatehouse.Change, Change, *Problem, error) {
 	kind := e.res.Kind()
-	report := Change{Action: gatehouse.OpUpdate, Kind: kind, ID: rec.ID, Name: e.res.Index().Name, Pointer: e.pointer}
+	report := Change{Action: gatehouse.OpUpdate, Kind: kind, ID: rec.ID, Name: e.res.Index().Name, Pointer: e.pointer,
+		Warnings: Risks(e.res)}
 	current, err := d.resource(kind, rec.ID)
 	if err != nil {
 		return nil, report, nil, err
@@ -424,13 +426,13 @@ func diffTree(at string, a, b any, out *[]FieldChange) {
 	*out = append(*out, FieldChange{Field: at, From: redact(at, a), To: redact(at, b)})
 }
 
-// redact replaces the values of members named secret (an HS256 key's,
-// write-only) within v at pointer at.
+// redact replaces the values of write-only members (an HS256 key's
+// secret, a service's TLS client key) within v at pointer at.
 func redact(at string, v any) any {
 	if v == nil {
 		return nil
 	}
-	if strings.HasSuffix(at, "/secret") {
+	if gatehouse.WriteOnlyMember(doctree.UnescapeToken(at[strings.LastIndexByte(at, '/')+1:])) {
 		return secretShown
 	}
 	switch t := v.(type) {

@@ -35,6 +35,9 @@ func printChangeSet(w io.Writer, cs *config.ChangeSet, place func(pointer string
 		for _, f := range c.Fields {
 			fmt.Fprintf(w, "    %s: %s\n", f.Field, fieldChange(f))
 		}
+		for _, warning := range c.Warnings {
+			fmt.Fprintf(w, "    warning: %s\n", warning)
+		}
 	}
 }
 

@@ -80,6 +80,13 @@ to resources the files do not hold are left for the server to judge.`,
 			return reported
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "valid: %s\n", countEntries(doc))
+		// Valid, but risky: said as the server says it of the service.
+		for i, svc := range doc.Services {
+			for _, warning := range config.Risks(svc) {
+				at := src.Locate(config.Problem{Pointer: fmt.Sprintf("/services/%d", i), Message: "warning: " + warning})
+				fmt.Fprintln(cmd.ErrOrStderr(), at.String())
+			}
+		}
 		return nil
 	}
 	return cmd

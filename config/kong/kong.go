@@ -152,6 +152,11 @@ type conv struct {
 	fileTags []string
 	// passwords wait to be hashed, all at once (hashPasswords).
 	passwords []password
+	// certs and caCerts are the certificates and ca_certificates
+	// entities by id, which services name for upstream TLS; pemOrder
+	// holds both in input order.
+	certs, caCerts map[string]*pemEntity
+	pemOrder       []*pemEntity
 	// seen holds the unique keys of the credentials converted (a key's
 	// hash, a basic-auth username), each with its path.
 	seen map[string]string
@@ -189,9 +194,8 @@ var topLevel = map[string]string{
 	"_format_version": "", "_transform": "", "_comment": "", "_workspace": "", "_info": "",
 	"services": "", "routes": "", "consumers": "", "plugins": "", "upstreams": "", "targets": "",
 	"keyauth_credentials": "", "basicauth_credentials": "", "jwt_secrets": "", "acls": "",
-	"certificates":          "gatehouse's TLS certificates are its listeners' (--tls-cert), not part of its configuration document",
-	"snis":                  "gatehouse's TLS certificates are its listeners' (--tls-cert), not part of its configuration document",
-	"ca_certificates":       "gatehouse verifies upstream certificates against the system's roots; it has no per-service CA list",
+	"certificates": "", "ca_certificates": "",
+	"snis":                  listenerCerts,
 	"hmacauth_credentials":  "gatehouse has no HMAC authentication",
 	"oauth2_credentials":    "gatehouse has no OAuth 2.0 provider",
 	"mtls_auth_credentials": "gatehouse has no mutual-TLS authentication",
@@ -228,9 +232,12 @@ func (c *conv) convert(o *obj) {
 	for i, n := range c.items(o.get("targets")) {
 		c.readTopTarget(n, fmt.Sprintf("targets[%d]", i))
 	}
+	c.certs = c.readPEMEntities(o, "certificates")
+	c.caCerts = c.readPEMEntities(o, "ca_certificates")
 	for i, n := range c.items(o.get("services")) {
 		c.readService(n, fmt.Sprintf("services[%d]", i))
 	}
+	c.reportUnusedPEM()
 	for i, n := range c.items(o.get("routes")) {
 		c.readRoute(n, fmt.Sprintf("routes[%d]", i), nil)
 	}

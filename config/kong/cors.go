@@ -55,6 +55,13 @@ func (c *conv) corsPlugin(p *plugin, cfg *obj) {
 				cors.AllowMethods = append(cors.AllowMethods, m)
 			}
 		}
+		// Browsers take the CORS-safelisted methods whatever Kong's answer
+		// listed (Fetch); gatehouse allows only those it lists.
+		for _, m := range []string{"GET", "HEAD", "POST"} {
+			if !slices.Contains(cors.AllowMethods, m) {
+				cors.AllowMethods = append(cors.AllowMethods, m)
+			}
+		}
 	}
 	// Without headers Kong echoes Access-Control-Request-Headers: any
 	// header, Authorization too, which gatehouse's "*" does not cover.

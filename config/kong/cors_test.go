@@ -46,7 +46,7 @@ func TestConvertMapsCORSConfig(t *testing.T) {
 			`{"allow_origins":["https://app.example.com","http://localhost:3000","https://shop.example.com"],"allow_methods":["*"],"allow_headers":["*","Authorization"],"expose_headers":[],"allow_credentials":false,"max_age_seconds":5}`},
 		{"methods, headers, exposed headers, credentials and max age",
 			"{origins: [https://a.example.com], methods: [GET, POST, GET], headers: [Content-Type, content-type, X-Trace], exposed_headers: [X-Id], credentials: true, max_age: 3600}",
-			`{"allow_origins":["https://a.example.com"],"allow_methods":["GET","POST"],"allow_headers":["Content-Type","X-Trace"],"expose_headers":["X-Id"],"allow_credentials":true,"max_age_seconds":3600}`},
+			`{"allow_origins":["https://a.example.com"],"allow_methods":["GET","POST","HEAD"],"allow_headers":["Content-Type","X-Trace"],"expose_headers":["X-Id"],"allow_credentials":true,"max_age_seconds":3600}`},
 		{"an empty headers list echoes what is asked, as none does",
 			"{headers: [], max_age: 0}",
 			`{"allow_origins":["*"],"allow_methods":["*"],"allow_headers":["*","Authorization"],"expose_headers":[],"allow_credentials":false,"max_age_seconds":0}`},
@@ -58,7 +58,7 @@ func TestConvertMapsCORSConfig(t *testing.T) {
 			`{"allow_origins":["https://a.example.com"],"allow_methods":["*"],"allow_headers":[],"expose_headers":["X-Id"],"allow_credentials":true,"max_age_seconds":5}`},
 		{"TRACE left out of the methods",
 			"{methods: [GET, TRACE, CONNECT]}",
-			`{"allow_origins":["*"],"allow_methods":["GET"],"allow_headers":["*","Authorization"],"expose_headers":[],"allow_credentials":false,"max_age_seconds":5}`},
+			`{"allow_origins":["*"],"allow_methods":["GET","HEAD","POST"],"allow_headers":["*","Authorization"],"expose_headers":[],"allow_credentials":false,"max_age_seconds":5}`},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			doc, _ := convert(t, corsIn(tc.cfg))
@@ -90,6 +90,8 @@ func TestConvertedCORSAnswersPreflightsAsKongDid(t *testing.T) {
 		{"origin of a dropped regex", "{origins: [https://a.example.com, 'https://.*\\.example\\.com']}", "https://b.example.com", "GET", "", false},
 		{"header not listed", "{headers: [X-Trace]}", "https://a.example.com", "GET", "x-other", false},
 		{"method not listed", "{methods: [GET]}", "https://a.example.com", "DELETE", "", false},
+		{"a safelisted method browsers took whatever Kong listed", "{methods: [PUT], headers: [X-Trace]}", "https://a.example.com", "GET", "x-trace", true},
+		{"no method listed", "{methods: []}", "https://a.example.com", "POST", "", true},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			doc, _ := convert(t, corsIn(tc.cfg))

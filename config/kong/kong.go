@@ -11,14 +11,17 @@
 // ip-restriction, request-termination) does not convert is left out. So
 // is one guarded by a jwt plugin whose keys more than one consumer holds:
 // Kong ties each secret to its consumer, gatehouse lets any of a policy's
-// keys sign for any consumer.
+// keys sign for any consumer. A cors plugin guards nothing: one that does
+// not convert (every origin with credentials, only regex origins) is
+// reported and its routes kept, browsers then refusing their cross-origin
+// reads.
 //
 // Converting the same input twice gives the same document but for the
 // password hashes, whose salts are random. API keys and passwords are
-// written only as hashes; HS256 jwt secrets are written in the clear, as
-// the data plane needs them to verify (the admin API never shows them),
-// and each policy holding one is reported so that the operator moves it
-// to ${{ env "GATEHOUSE_VAR_..." }}.
+// written only as hashes; HS256 jwt secrets and the private keys of
+// services' client certificates are written in the clear, as the data
+// plane needs them (the admin API never shows them), and each is reported
+// so that the operator moves it to ${{ env "GATEHOUSE_VAR_..." }}.
 //
 // Differences every conversion has, and so not reported entity by
 // entity: gatehouse never forwards credentials upstream (Kong's
@@ -32,7 +35,14 @@
 // first, regex paths before prefixes by regex_priority) and gatehouse's
 // (priority, then host, path and method specificity) agree on ordinary
 // configurations but can differ where routes overlap; group names
-// compare case-insensitively in gatehouse.
+// compare case-insensitively in gatehouse; Kong verifies an https
+// upstream's certificate only with tls_verify true (nginx's default is
+// off), gatehouse unless tls.verify is false; a cors policy answers a
+// preflight 204 where Kong 3 answers 200, and refuses (403) one asking for
+// an origin, method or header it does not allow, where Kong answered
+// without the fields and left the browser to refuse; Kong's cors added
+// Access-Control-Allow-Origin to requests without Origin
+// (allow_origin_absent), which browsers never read.
 package kong
 
 import (
@@ -152,6 +162,11 @@ type conv struct {
 	fileTags []string
 	// passwords wait to be hashed, all at once (hashPasswords).
 	passwords []password
+	// certs and caCerts are the certificates and ca_certificates
+	// entities by id, which services name for upstream TLS; pemOrder
+	// holds both in input order.
+	certs, caCerts map[string]*pemEntity
+	pemOrder       []*pemEntity
 	// seen holds the unique keys of the credentials converted (a key's
 	// hash, a basic-auth username), each with its path.
 	seen map[string]string
@@ -189,9 +204,8 @@ var topLevel = map[string]string{
 	"_format_version": "", "_transform": "", "_comment": "", "_workspace": "", "_info": "",
 	"services": "", "routes": "", "consumers": "", "plugins": "", "upstreams": "", "targets": "",
 	"keyauth_credentials": "", "basicauth_credentials": "", "jwt_secrets": "", "acls": "",
-	"certificates":          "gatehouse's TLS certificates are its listeners' (--tls-cert), not part of its configuration document",
-	"snis":                  "gatehouse's TLS certificates are its listeners' (--tls-cert), not part of its configuration document",
-	"ca_certificates":       "gatehouse verifies upstream certificates against the system's roots; it has no per-service CA list",
+	"certificates": "", "ca_certificates": "",
+	"snis":                  listenerCerts,
 	"hmacauth_credentials":  "gatehouse has no HMAC authentication",
 	"oauth2_credentials":    "gatehouse has no OAuth 2.0 provider",
 	"mtls_auth_credentials": "gatehouse has no mutual-TLS authentication",
@@ -228,9 +242,12 @@ func (c *conv) convert(o *obj) {
 	for i, n := range c.items(o.get("targets")) {
 		c.readTopTarget(n, fmt.Sprintf("targets[%d]", i))
 	}
+	c.certs = c.readPEMEntities(o, "certificates")
+	c.caCerts = c.readPEMEntities(o, "ca_certificates")
 	for i, n := range c.items(o.get("services")) {
 		c.readService(n, fmt.Sprintf("services[%d]", i))
 	}
+	c.reportUnusedPEM()
 	for i, n := range c.items(o.get("routes")) {
 		c.readRoute(n, fmt.Sprintf("routes[%d]", i), nil)
 	}

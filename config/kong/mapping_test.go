@@ -143,6 +143,8 @@ func routeNames(doc *config.Document) []string {
 // (path and line) and the reason, and what is left of the routes.
 func TestConvertReportsEachDropWithItsPlace(t *testing.T) {
 	const svc = "_format_version: \"3.0\"\nservices:\n- name: s\n  url: http://s.internal\n"
+	const svcTLS = "_format_version: \"3.0\"\nservices:\n- name: s\n  url: https://s.internal\n"
+	const cors = svc + "  routes: [{name: r, paths: [/r]}]\nplugins:\n- name: cors\n  config:\n"
 	for _, tc := range []struct {
 		desc, in   string
 		path, why  string
@@ -150,12 +152,17 @@ func TestConvertReportsEachDropWithItsPlace(t *testing.T) {
 		wantRoutes []string
 	}{
 		{"unknown top-level entity", svc + "foo: []\n", "foo", "not a Kong entity", 5, nil},
-		{"certificates", svc + "certificates: [{cert: x}]\n", "certificates", "--tls-cert", 5, nil},
+		{"certificates", svc + "certificates: [{cert: x}]\n", "certificates[0]", "--tls-cert", 5, nil},
 		{"service with grpc", "_format_version: \"3.0\"\nservices:\n- name: g\n  url: grpc://g:9000\n  routes: [{name: r, paths: [/g]}]\n", "services[0]", "protocol grpc", 3, nil},
 		{"disabled service", svc + "  enabled: false\n", "services[0]", "disabled", 3, nil},
 		{"service url with a bad host", "_format_version: \"3.0\"\nservices:\n- name: b\n  url: http://bad_host\n", "services[0]", "refuses", 3, nil},
 		{"write timeout", svc + "  write_timeout: 1000\n", "services[0].write_timeout", "between two writes", 5, nil},
-		{"tls verify", svc + "  tls_verify: false\n", "services[0].tls_verify", "system's roots", 5, nil},
+		{"tls verify off", svcTLS + "  tls_verify: false\n", "services[0].tls_verify", "converted as tls.verify false, and gatehouse warns", 5, nil},
+		{"tls verify depth", svcTLS + "  tls_verify_depth: 2\n", "services[0].tls_verify_depth", "length of the upstream's certificate chain", 5, nil},
+		{"ca certificate the file does not hold", svcTLS + "  ca_certificates: [0c4e8a2b-3d5f-4b6a-8c9e-7f1a2b3c4d5e]\n", "services[0].ca_certificates[0]", "does not hold", 5, nil},
+		{"client certificate the file does not hold", svcTLS + "  client_certificate: {id: 2b7c9e4a-5d6f-4a8b-9c0d-1e2f3a4b5c6d}\n", "services[0].client_certificate", "presents no client certificate", 5, nil},
+		{"client certificate without its key", svcTLS + "  client_certificate: c1\ncertificates: [{id: c1, cert: x}]\n", "services[0].client_certificate", "with its key", 5, nil},
+		{"ca certificate no service names", svc + "ca_certificates: [{id: ca1, cert: x}]\n", "ca_certificates[0]", "tls.ca_bundle", 5, nil},
 		{"route without a service", svc + "routes:\n- name: r\n  paths: [/r]\n", "routes[0]", "has no service", 6, nil},
 		{"route naming an unknown service", svc + "routes:\n- name: r\n  service: t\n  paths: [/r]\n", "routes[0]", `names service "t"`, 6, nil},
 		{"route on headers", svc + "  routes:\n  - name: r\n    paths: [/r]\n    headers: {x: [y]}\n", "services[0].routes[0]", "matches on headers", 6, nil},
@@ -174,7 +181,21 @@ func TestConvertReportsEachDropWithItsPlace(t *testing.T) {
 		{"invalid tag", svc + "  tags: [ok, 'not ok']\n", "services[0].tags[1]", "not a gatehouse tag", 5, nil},
 		{"consumer plugin", svc + "consumers:\n- username: c\n  plugins: [{name: rate-limiting, config: {minute: 1}}]\n", "consumers[0].plugins[0]", "one consumer", 7, nil},
 		{"disabled plugin", svc + "plugins:\n- name: cors\n  enabled: false\n", "plugins[0]", "disabled", 6, nil},
-		{"cors", svc + "plugins:\n- name: cors\n", "plugins[0]", "no CORS policy", 6, nil},
+		{"cors any origin with credentials", cors + "    credentials: true\n", "plugins[0]", "every origin with credentials", 7, []string{"r"}},
+		{"cors star among origins with credentials", cors + "    origins: [https://a.example.com, '*']\n    credentials: true\n", "plugins[0]", "every origin with credentials", 7, []string{"r"}},
+		{"cors regex origin", cors + "    origins: [https://a.example.com, 'https://.*\\.example\\.com']\n", "plugins[0].config.origins[1]", "regular expression", 9, []string{"r"}},
+		{"cors regex of a host alone", cors + "    origins: [https://a.example.com, 'a\\.example\\.com']\n", "plugins[0].config.origins[1]", "host alone", 9, []string{"r"}},
+		{"cors origin without a scheme", cors + "    origins: [https://a.example.com, a.example.com]\n", "plugins[0].config.origins[1]", "no scheme", 9, []string{"r"}},
+		{"cors origin with a path", cors + "    origins: [https://a.example.com, https://b.example.com/app]\n", "plugins[0].config.origins[1]", "not an origin", 9, []string{"r"}},
+		{"cors with only regex origins", cors + "    origins: ['https://(a|b)\\.example\\.com']\n", "plugins[0]", "none of its origins converts", 7, []string{"r"}},
+		{"cors TRACE", cors + "    methods: [GET, TRACE]\n", "plugins[0].config.methods[1]", "501", 9, []string{"r"}},
+		{"cors header star with credentials", cors + "    origins: [https://a.example.com]\n    credentials: true\n    headers: ['*']\n", "plugins[0].config.headers[0]", "header's name", 11, []string{"r"}},
+		{"cors exposed star with credentials", cors + "    origins: [https://a.example.com]\n    credentials: true\n    exposed_headers: ['*', X-Id]\n", "plugins[0].config.exposed_headers[0]", "header's name", 11, []string{"r"}},
+		{"cors max age above a day", cors + "    max_age: 604800\n", "plugins[0].config.max_age", "converted as 86400", 9, []string{"r"}},
+		{"cors max age fractional", cors + "    max_age: 1.5\n", "plugins[0].config.max_age", "converted as their default, 5", 9, []string{"r"}},
+		{"cors preflight continue", cors + "    preflight_continue: true\n", "plugins[0].config.preflight_continue", "answers preflight requests itself", 9, []string{"r"}},
+		{"cors private network", cors + "    private_network: true\n", "plugins[0].config.private_network", "Private-Network", 9, []string{"r"}},
+		{"cors gatehouse refuses", cors + "    headers: ['X Bad']\n", "plugins[0]", "cors policy gatehouse refuses", 7, []string{"r"}},
 		{"unknown plugin", svc + "plugins:\n- name: zipkin\n", "plugins[0]", "no equivalent", 6, nil},
 		{"plugin naming an unknown route", svc + "plugins:\n- name: cors\n  route: nope\n", "plugins[0]", `names route "nope"`, 6, nil},
 		{"custom id beside username", svc + "consumers:\n- username: c\n  custom_id: c-1\n", "consumers[0].custom_id", "X-Consumer-Custom-ID", 7, nil},

@@ -61,12 +61,12 @@ var converters = map[string]func(c *conv, p *plugin, cfg *obj){
 	"rate-limiting":         (*conv).rateLimitPlugin,
 	"request-size-limiting": (*conv).sizeLimitPlugin,
 	"request-termination":   (*conv).terminationPlugin,
+	"cors":                  (*conv).corsPlugin,
 }
 
 // noEquivalent explains the plugins commonly found in Kong files that
 // gatehouse has no policy for.
 var noEquivalent = map[string]string{
-	"cors":                 "gatehouse has no CORS policy yet: preflight requests go to the upstream, and responses carry what the upstream sends",
 	"correlation-id":       "gatehouse gives every request an id of its own (X-Request-Id)",
 	"prometheus":           "gatehouse exports Prometheus metrics itself, for every route",
 	"proxy-cache":          "gatehouse does not cache responses",

@@ -198,10 +198,9 @@ func (c *conv) convertService(o *obj, path string) (*gatehouse.Service, string) 
 		s.URL = protocol + "://" + hp + basePath
 	}
 	c.timeouts(o, path, s)
-	for _, k := range []string{"tls_verify", "tls_verify_depth", "ca_certificates", "client_certificate"} {
-		if o.has(k) {
-			c.dropField(o, path, k, "gatehouse verifies upstream certificates against the system's roots, always, and presents no client certificate")
-		}
+	if protocol == "https" {
+		// Kong uses its TLS settings for https upstreams only.
+		s.TLS = c.serviceTLS(o, path, s.Name)
 	}
 	if inv, unp := s.Check(); len(inv)+len(unp) > 0 {
 		all := append(inv, unp...)

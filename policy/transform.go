@@ -48,6 +48,10 @@ type rename struct{ from, to string }
 type valued struct {
 	name  string
 	parts []gatehouse.TransformPart
+	// fixed is the field value of a value without variables, made once
+	// and shared: header maps only ever replace a value slice (append
+	// to a full one copies it), so no request writes into it.
+	fixed []string
 }
 
 func (o *fieldOps) empty() bool {
@@ -152,7 +156,11 @@ func compileOps(ft *gatehouse.FieldTransform, header bool) fieldOps {
 		var out []valued
 		for _, k := range sortedKeys(m) {
 			parts, _ := gatehouse.ParseTransformValue(m[k]) // checked on write
-			out = append(out, valued{norm(k), parts})
+			v := valued{name: norm(k), parts: parts}
+			if len(parts) == 1 && parts[0].Var == "" {
+				v.fixed = []string{parts[0].Literal}
+			}
+			out = append(out, v)
 		}
 		return out
 	}
@@ -216,6 +224,10 @@ func applyHeader(h http.Header, o *fieldOps, r *Request) {
 		}
 	}
 	for _, s := range o.set {
+		if s.fixed != nil {
+			h[s.name] = s.fixed
+			continue
+		}
 		// A value that comes out empty removes the field: the client's
 		// own must not stand in for the value the policy meant to send.
 		if v := r.expand(s.parts); v != "" {
@@ -234,6 +246,18 @@ func applyHeader(h http.Header, o *fieldOps, r *Request) {
 // applyQuery changes the raw query pair by pair, keeping the order and
 // the escaping of the pairs it does not touch.
 func applyQuery(raw string, o *fieldOps, r *Request) string {
+	if len(o.remove)+len(o.rename)+len(o.set) == 0 {
+		// Only additions: the query as sent, the pairs after it.
+		for _, a := range o.add {
+			if v := r.expand(a.parts); v != "" {
+				if raw != "" {
+					raw += "&"
+				}
+				raw += url.QueryEscape(a.name) + "=" + url.QueryEscape(v)
+			}
+		}
+		return raw
+	}
 	var pairs []string
 	if raw != "" {
 		pairs = strings.Split(raw, "&")

@@ -120,3 +120,27 @@ func TestTransformPoliciesApplyInTheOrderListed(t *testing.T) {
 		t.Errorf("response header %s", got)
 	}
 }
+
+func TestTransformQueryAdditionsFollowTheQueryAsSent(t *testing.T) {
+	tr := compileTransforms(t, nil, `{"request":{"query":{"add":{"v":"2","who":"$(consumer.name)"}}}}`)
+	for _, tc := range []struct {
+		desc, query string
+		consumer    *Consumer
+		want        string
+	}{
+		{"no query", "", &Consumer{Name: "a b&c"}, "v=2&who=a+b%26c"},
+		{"the client's pairs first, untouched", "x=%2F&v=1", &Consumer{Name: "al"}, "x=%2F&v=1&v=2&who=al"},
+		{"a variable without a value adds nothing", "x=1", nil, "x=1&v=2"},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/", nil)
+			r.URL.RawQuery = tc.query
+			if err := tr.Check(&Request{R: r, Consumer: tc.consumer}); err != nil {
+				t.Fatal(err)
+			}
+			if r.URL.RawQuery != tc.want {
+				t.Errorf("query %q, want %q", r.URL.RawQuery, tc.want)
+			}
+		})
+	}
+}

@@ -60,9 +60,11 @@ const (
 // (403), then what the headers say of the content (406, 415), then
 // limits, which count only requests that could be served (429, 503), and
 // last what needs the body (the content schema: 400, 422). A transform,
-// which refuses nothing, runs once every check of the head let the
-// request on: after authentication, so that its values may name the
-// consumer, and after the checks that judge the client's own request.
+// which refuses nothing, changes the request once every check let it on,
+// those of the body included: after authentication, so that its values
+// may name the consumer, and after every check that judges the client's
+// own request (a schema skipped for a Content-Type a transform set would
+// let any body through).
 // The openapi
 // policy checks a request like content (its body late); the http-audit
 // policy only judges responses. Egress policies govern the egress

@@ -11,8 +11,9 @@ import (
 // TransformConfig is a route's transform policy: it changes the request
 // on its way to the upstream (its path, header fields and query
 // parameters) and the upstream's response header on its way back. It runs
-// after authentication and authorization, so values may name the
-// consumer. Responses gatehouse itself makes (problems) are not changed.
+// once every other policy let the request on (authentication included,
+// so values may name the consumer; body checks included, so that they
+// judge what the client sent). Responses gatehouse itself makes (problems) are not changed.
 //
 // Values may hold variables, written $(name): $(consumer.id),
 // $(consumer.name), $(route.id), $(client.address) and $(request.id);

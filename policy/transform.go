@@ -15,10 +15,11 @@ import (
 func init() { register(gatehouse.PolicyTransform, buildTransform) }
 
 // Transform is a route's compiled transform policies
-// (gatehouse.TransformConfig). As a Step it refuses nothing: it changes
-// the request's header and query, and sets Request.Path if the path is
-// rewritten; the data plane hands the upstream's response header to
-// Respond before it is copied. Several transform policies at one level
+// (gatehouse.TransformConfig). It refuses nothing: its Late step, run
+// once every other check let the request on, changes the request's
+// header and query, and sets Request.Path if the path is rewritten; the
+// data plane hands the upstream's response header to Respond before it
+// is copied. Several transform policies at one level
 // all apply, in the order listed.
 type Transform struct {
 	list []*transform
@@ -177,9 +178,21 @@ func sortedKeys(m map[string]string) []string {
 	return keys
 }
 
-// Check applies the request side of the transforms to r.R and sets r.Path
-// if the path is rewritten.
-func (t *Transform) Check(r *Request) error {
+// Check does nothing: the request is changed by Late's step, after every
+// check, those that read the body included (a content schema judges the
+// client's Content-Type, not one a transform set).
+func (t *Transform) Check(*Request) error { return nil }
+
+// Late returns the step that changes the request.
+func (t *Transform) Late() Step { return transformRequest{t} }
+
+// transformRequest applies the request side of the transforms to r.R and
+// sets r.Path if the path is rewritten.
+type transformRequest struct{ t *Transform }
+
+func (tr transformRequest) Check(r *Request) error { return tr.t.apply(r) }
+
+func (t *Transform) apply(r *Request) error {
 	for _, tr := range t.list {
 		if !tr.request.empty() {
 			applyHeader(r.R.Header, &tr.request, r)

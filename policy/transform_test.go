@@ -54,7 +54,7 @@ func TestTransformValuesAreNeverSentHalfOrWithControlCharacters(t *testing.T) {
 			r := httptest.NewRequest("GET", "/x", nil)
 			r.Header = http.Header{"X-Request-Id": {tc.requestID}, "X-Tenant": {"forged"}}
 			pr := &Request{R: r, RouteID: "r", Consumer: tc.consumer, Client: tc.client}
-			if err := tr.Check(pr); err != nil {
+			if err := tr.apply(pr); err != nil {
 				t.Fatal(err)
 			}
 			if got, want := fmtHeader(r.Header), fmtHeader(tc.want); got != want {
@@ -91,7 +91,7 @@ func TestTransformPathTemplateSendsEachCaptureAsOneSegment(t *testing.T) {
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			pr := &Request{R: httptest.NewRequest("GET", "/", nil), Params: []route.Param{{Name: "id", Value: tc.id}, {Name: "tab", Value: tc.tab}}}
-			if err := tr.Check(pr); err != nil {
+			if err := tr.apply(pr); err != nil {
 				t.Fatal(err)
 			}
 			if pr.Path != tc.want {
@@ -108,7 +108,7 @@ func TestTransformPoliciesApplyInTheOrderListed(t *testing.T) {
 	r := httptest.NewRequest("GET", "/", nil)
 	r.Header = http.Header{"X-A": {"1"}}
 	pr := &Request{R: r}
-	if err := tr.Check(pr); err != nil {
+	if err := tr.apply(pr); err != nil {
 		t.Fatal(err)
 	}
 	if got := fmtHeader(r.Header); got != "X-C=[1] " {
@@ -135,7 +135,7 @@ func TestTransformQueryAdditionsFollowTheQueryAsSent(t *testing.T) {
 		t.Run(tc.desc, func(t *testing.T) {
 			r := httptest.NewRequest("GET", "/", nil)
 			r.URL.RawQuery = tc.query
-			if err := tr.Check(&Request{R: r, Consumer: tc.consumer}); err != nil {
+			if err := tr.apply(&Request{R: r, Consumer: tc.consumer}); err != nil {
 				t.Fatal(err)
 			}
 			if r.URL.RawQuery != tc.want {

@@ -194,3 +194,20 @@ func BenchmarkServeHTTPWithTransform(b *testing.B) {
 			"response":{"headers":{"set":{"Cache-Control":"no-store"}}}}}`).rev)
 	benchServeHTTP(b, g.handler, func(req *http.Request) { req.URL.RawQuery = "" })
 }
+
+func TestTransformRunsAfterTheBodyIsJudgedAsTheClientSentIt(t *testing.T) {
+	up := testupstream.Start(t)
+	f := newPolicyFixture(t, up.URL).
+		policy(`{"name":"json","type":"content","config":{"accepts":["application/json"],"schema":{"type":"object"}}}`).
+		policy(`{"name":"t","type":"transform","config":{"request":{"headers":{"set":{"Content-Type":"application/vnd.legacy"}}}}}`)
+	g := newGateway(t)
+	g.apply(f.rev)
+	r := g.do("POST", "/echo", strings.NewReader(`{"a":1}`), "Content-Type", "application/json")
+	if r.status != http.StatusOK {
+		t.Fatalf("status %d: %s", r.status, r.body)
+	}
+	if got := r.echo(t).Headers["Content-Type"]; fmt.Sprint(got) != "[application/vnd.legacy]" {
+		t.Errorf("upstream Content-Type %q", got)
+	}
+	assertProblem(t, g.do("POST", "/echo", strings.NewReader(`[1]`), "Content-Type", "application/json"), http.StatusUnprocessableEntity)
+}

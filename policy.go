@@ -64,11 +64,9 @@ const (
 // those of the body included: after authentication, so that its values
 // may name the consumer, and after every check that judges the client's
 // own request (a schema skipped for a Content-Type a transform set would
-// let any body through).
-// The openapi
-// policy checks a request like content (its body late); the http-audit
-// policy only judges responses. Egress policies govern the egress
-// listener, not routes.
+// let any body through). The openapi policy checks a request like
+// content (its body late); the http-audit policy only judges responses.
+// Egress policies govern the egress listener, not routes.
 var PolicyOrder = []string{
 	PolicyCORS, PolicyDeprecation, PolicyMaintenance, PolicyAuth, PolicyIPRestriction, PolicyACL,
 	PolicyContent, PolicyOpenAPI, PolicyRateLimit, PolicyConcurrencyLimit, PolicyAdaptiveConcurrency, PolicyCircuitBreaker,

@@ -268,3 +268,30 @@ func ParseTransformValue(v string) ([]TransformPart, error) {
 	}
 	return parts, nil
 }
+
+// checkTransformRef judges a route's reference to a transform policy:
+// every path of the route must capture each parameter the policy's path
+// template names, or some request would have none to send. (A service's
+// routes, and a policy changed after routes listed it, are judged when
+// the revision is deployed.)
+func checkTransformRef(fr FieldRef, p *Policy) string {
+	if fr.paths == nil {
+		return ""
+	}
+	cfg, err := p.DecodeConfig()
+	c, ok := cfg.(*TransformConfig)
+	if err != nil || !ok || c.Request.Path == "" {
+		return ""
+	}
+	for _, name := range TransformPathParams(c.Request.Path) {
+		if len(fr.paths) == 0 {
+			return fmt.Sprintf("refers to transform policy %q, whose path names {%s}, but the route has no path to capture it", fr.Ref.ID, name)
+		}
+		for _, path := range fr.paths {
+			if !slices.Contains(TransformPathParams(path), name) {
+				return fmt.Sprintf("refers to transform policy %q, whose path names {%s}, which the route's path %q does not capture", fr.Ref.ID, name, path)
+			}
+		}
+	}
+	return ""
+}

@@ -39,3 +39,29 @@ func TestTransformPolicyForgingAProtectedFieldIsRefusedWith422(t *testing.T) {
 	a.must(http.StatusCreated, "POST", "/admin/v1/policies",
 		`{"name":"t","type":"transform","config":{"request":{"path":"/v2/{id}","headers":{"set":{"X-Tenant":"$(consumer.id)"}}}}}`)
 }
+
+// A route listing a transform whose path template names a parameter one
+// of the route's paths does not capture is refused when written.
+func TestRouteListingATransformItsPathsCannotFillIsRefusedWith422(t *testing.T) {
+	a := newTestAPI(t)
+	svc := a.service("accounts")
+	a.must(http.StatusCreated, "POST", "/admin/v1/policies",
+		`{"id":"v2","name":"v2","type":"transform","config":{"request":{"path":"/v2/accounts/{id}"}}}`)
+	for _, tc := range []struct {
+		desc, paths string
+		status      int
+		fields      []string
+	}{
+		{"a path without the parameter", `["/users/{id}","/users"]`, 422, []string{"policies[0]"}},
+		{"no path at all", `[]`, 422, []string{"policies[0]"}},
+		{"every path captures it", `["/users/{id}","/people/{id}/profile"]`, 201, nil},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			r := a.do("POST", "/admin/v1/routes", fmt.Sprintf(`{"name":"r%d","service_id":%q,"hosts":["h%d.example"],"paths":%s,"policies":["v2"]}`,
+				tc.status, svc, len(tc.paths), tc.paths))
+			if r.status != tc.status || fmt.Sprint(r.problemFields()) != fmt.Sprint(tc.fields) {
+				t.Fatalf("got %d %v; want %d %v (%s)", r.status, r.problemFields(), tc.status, tc.fields, r.body)
+			}
+		})
+	}
+}

@@ -48,6 +48,7 @@ const (
 	PolicyAdaptiveConcurrency = "adaptive-concurrency"
 	PolicyCircuitBreaker      = "circuit-breaker"
 	PolicyEgress              = "egress"
+	PolicyTransform           = "transform"
 )
 
 // PolicyOrder is the order policies run in on the data plane, as the
@@ -58,14 +59,18 @@ const (
 // answers so whoever asks; then credentials (401), then permissions
 // (403), then what the headers say of the content (406, 415), then
 // limits, which count only requests that could be served (429, 503), and
-// last what needs the body (the content schema: 400, 422). The openapi
-// policy checks a request like content (its body late); the http-audit
-// policy only judges responses. Egress policies govern the egress
-// listener, not routes.
+// last what needs the body (the content schema: 400, 422). A transform,
+// which refuses nothing, changes the request once every check let it on,
+// those of the body included: after authentication, so that its values
+// may name the consumer, and after every check that judges the client's
+// own request (a schema skipped for a Content-Type a transform set would
+// let any body through). The openapi policy checks a request like
+// content (its body late); the http-audit policy only judges responses.
+// Egress policies govern the egress listener, not routes.
 var PolicyOrder = []string{
 	PolicyCORS, PolicyDeprecation, PolicyMaintenance, PolicyAuth, PolicyIPRestriction, PolicyACL,
 	PolicyContent, PolicyOpenAPI, PolicyRateLimit, PolicyConcurrencyLimit, PolicyAdaptiveConcurrency, PolicyCircuitBreaker,
-	PolicyHTTPAudit,
+	PolicyTransform, PolicyHTTPAudit,
 }
 
 // MaxPolicies bounds the policies one route or service lists.

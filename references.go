@@ -8,6 +8,9 @@ import "fmt"
 type FieldRef struct {
 	Field string
 	Ref   Ref
+	// paths are the path patterns of the route making the reference, for
+	// a transform's path template (checkTransformRef).
+	paths []string
 }
 
 // FieldRefs returns the references res makes to other resources, each
@@ -17,16 +20,20 @@ type FieldRef struct {
 func FieldRefs(res Resource) []FieldRef {
 	switch r := res.(type) {
 	case *Route:
-		return append([]FieldRef{{"service_id", Ref{KindService, r.ServiceID}}}, policyFieldRefs(r.Policies)...)
+		refs := policyFieldRefs(r.Policies)
+		for i := range refs {
+			refs[i].paths = r.Paths
+		}
+		return append([]FieldRef{{Field: "service_id", Ref: Ref{KindService, r.ServiceID}}}, refs...)
 	case *Service:
 		return policyFieldRefs(r.Policies)
 	case *Policy:
 		if id := r.SpecID(); id != "" {
-			return []FieldRef{{"config.spec_id", Ref{KindSpec, id}}}
+			return []FieldRef{{Field: "config.spec_id", Ref: Ref{KindSpec, id}}}
 		}
 	case *Token:
 		if r.ConsumerID != "" {
-			return []FieldRef{{"consumer_id", Ref{KindConsumer, r.ConsumerID}}}
+			return []FieldRef{{Field: "consumer_id", Ref: Ref{KindConsumer, r.ConsumerID}}}
 		}
 	}
 	return nil
@@ -35,7 +42,7 @@ func FieldRefs(res Resource) []FieldRef {
 func policyFieldRefs(ids []string) []FieldRef {
 	refs := make([]FieldRef, len(ids))
 	for i, id := range ids {
-		refs[i] = FieldRef{fmt.Sprintf("policies[%d]", i), Ref{KindPolicy, id}}
+		refs[i] = FieldRef{Field: fmt.Sprintf("policies[%d]", i), Ref: Ref{KindPolicy, id}}
 	}
 	return refs
 }
@@ -52,6 +59,9 @@ func CheckRef(fr FieldRef, target Resource) string {
 	// or service would mean nothing.
 	if p, ok := target.(*Policy); ok && p.GlobalOnly() {
 		return fmt.Sprintf("refers to policy %q of type %s, which applies only globally", fr.Ref.ID, p.Type)
+	}
+	if p, ok := target.(*Policy); ok && p.Type == PolicyTransform {
+		return checkTransformRef(fr, p)
 	}
 	return ""
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/audit"
+	"github.com/gatehouse/gatehouse/proxy/route"
 )
 
 // Request is one request's passage through its route's policies.
@@ -50,6 +51,12 @@ type Request struct {
 	// exchange failed because of the client's body (400, 408, 413 while it
 	// streamed) or because the upstream broke off mid-response.
 	ClientFault, UpstreamBroke bool
+	// Params are the route's path parameters, percent-decoded, for a
+	// transform's path template.
+	Params []route.Param
+	// Path, if a Step sets it (a transform), is the escaped path to send
+	// upstream instead of the route's, before the service's base path.
+	Path string
 	// Resp is the upstream's response, for the route's ResponseSteps
 	// (policy/audit.go).
 	Resp Response
@@ -142,6 +149,9 @@ type Chain struct {
 	// cors is the route's cors policy, nil if none: the data plane
 	// answers preflights with it and lets it scrub the upstream's header.
 	cors *CORS
+	// transform is the route's transforms, nil if none: the data plane
+	// hands them the upstream's response header.
+	transform *Transform
 	// Types lists the policy types on the route, for logs and tests.
 	Types []string
 }
@@ -240,6 +250,9 @@ type Build struct {
 	// specKeys are their State keys (specKey), by id: made once per
 	// Compile, not once per route that lists the spec's policy.
 	specKeys map[string]string
+	// identity are the canonical names of the fields the revision's auth
+	// policies name consumers in, which no transform may change.
+	identity []string
 }
 
 // StateKey names state belonging to policy p on this build's route (or,
@@ -294,6 +307,7 @@ func Compile(rev *gatehouse.Revision, env *Env) (*Set, error) {
 			global = append(global, p)
 		}
 	}
+	identity := identityHeaders(rev.Policies)
 	specs := make(map[string]*gatehouse.Spec, len(rev.Specs))
 	specKeys := make(map[string]string, len(rev.Specs))
 	for _, s := range rev.Specs {
@@ -351,7 +365,7 @@ func Compile(rev *gatehouse.Revision, env *Env) (*Set, error) {
 			if !ok {
 				return nil, fmt.Errorf("route %q: policy %q is of type %s, which this gatehouse does not enforce", r.ID, pols[0].ID, typ)
 			}
-			step, err := build(&Build{Env: env, Route: r, Service: svc, Consumers: consumers, Specs: specs, specKeys: specKeys}, pols)
+			step, err := build(&Build{Env: env, Route: r, Service: svc, Consumers: consumers, Specs: specs, specKeys: specKeys, identity: identity}, pols)
 			if err != nil {
 				return nil, fmt.Errorf("route %q: %w", r.ID, err)
 			}
@@ -359,6 +373,9 @@ func Compile(rev *gatehouse.Revision, env *Env) (*Set, error) {
 			chain.Types = append(chain.Types, typ)
 			if c, ok := step.(*CORS); ok {
 				chain.cors, set.preflights = c, true
+			}
+			if t, ok := step.(*Transform); ok {
+				chain.transform = t
 			}
 			if err := chain.addResponseStep(step); err != nil {
 				return nil, fmt.Errorf("route %q: %w", r.ID, err)

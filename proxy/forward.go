@@ -69,6 +69,9 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, st *state, d *
 			// restated as a problem keeps the policy's fields too.
 			cors.Scrub(resp.Header)
 		}
+		if t := chain.Transform(); t != nil {
+			t.Respond(resp.Header, pr)
+		}
 		if chain.Responds() {
 			if o, done := h.respond(w, r, d, resp, pr, chain); done {
 				return o

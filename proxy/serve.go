@@ -104,6 +104,7 @@ func (h *Handler) serveWithPolicies(w http.ResponseWriter, r *http.Request, st *
 	pr := policy.NewRequest()
 	pr.W, pr.R, pr.RouteID, pr.ServiceID = w, r, d.Route.ID, d.Route.ServiceID
 	pr.Client, pr.MaxBodyBytes, pr.Now = h.clientAddr(r), d.Route.MaxBodyBytes, h.now(start)
+	pr.Params = d.Params
 	err := chain.RunHead(pr)
 	if err == nil && d.Err != nil {
 		pr.Finish(policy.Outcome{Refused: true})
@@ -116,6 +117,9 @@ func (h *Handler) serveWithPolicies(w http.ResponseWriter, r *http.Request, st *
 		pr.Release()
 		h.opts.Metrics.observe(m, h.fail(w, r, err), start)
 		return
+	}
+	if pr.Path != "" {
+		d.Path = pr.Path // a transform's path template
 	}
 	var status int
 	sent := time.Now()

@@ -78,8 +78,9 @@ var TransformVariables = []string{"consumer.id", "consumer.name", "route.id", "c
 // remove: the hop-by-hop ones, those that frame the message, and those in
 // which gatehouse tells the upstream who the client is (the auth
 // policies' identity fields, by their defaults; configured ones are
-// refused when the revision is compiled). Proxy-* fields are all
-// protected too.
+// refused when the revision is compiled). Proxy-*, X-Forwarded-* and
+// Access-Control-* fields are all protected too: the last are the cors
+// policy's, which a transform must not undo.
 var ProtectedHeaders = []string{
 	"Connection", "Keep-Alive", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
 	"Host", "Content-Length",
@@ -90,7 +91,8 @@ var ProtectedHeaders = []string{
 // ProtectedHeader reports whether a transform may not touch header name.
 func ProtectedHeader(name string) bool {
 	c := textproto.CanonicalMIMEHeaderKey(name)
-	return slices.Contains(ProtectedHeaders, c) || strings.HasPrefix(c, "Proxy-") || strings.HasPrefix(c, "X-Forwarded-")
+	return slices.Contains(ProtectedHeaders, c) || strings.HasPrefix(c, "Proxy-") || strings.HasPrefix(c, "X-Forwarded-") ||
+		strings.HasPrefix(c, "Access-Control-")
 }
 
 func init() {
@@ -147,7 +149,7 @@ func checkFieldTransform(field string, t *FieldTransform, header bool, bad, sema
 		case !header && strings.ContainsAny(n, "&=#\x00\r\n"):
 			bad.add(f, "must be a query parameter name, without & = # or control characters")
 		case header && ProtectedHeader(n):
-			semantic.add(f, "cannot be changed by a transform: %s is a hop-by-hop, framing or gatehouse identity field", textproto.CanonicalMIMEHeaderKey(n))
+			semantic.add(f, "cannot be changed by a transform: %s is a hop-by-hop, framing, CORS or gatehouse identity field", textproto.CanonicalMIMEHeaderKey(n))
 		default:
 			return true
 		}

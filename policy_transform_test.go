@@ -32,6 +32,8 @@ func TestTransformPolicyCheck(t *testing.T) {
 			unprocessable: []string{"config.request.headers.set.Connection", "config.request.headers.set.Content-Length", "config.request.headers.set.Host",
 				"config.request.headers.set.Keep-Alive", "config.request.headers.set.Proxy-Authorization", "config.request.headers.set.TE",
 				"config.request.headers.set.Transfer-Encoding", "config.request.headers.set.Upgrade"}},
+		{desc: "undoing a cors policy", body: tr(`{"response":{"headers":{"set":{"Access-Control-Allow-Origin":"*"},"remove":["access-control-allow-credentials"]}}}`),
+			unprocessable: []string{"config.response.headers.remove[0]", "config.response.headers.set.Access-Control-Allow-Origin"}},
 		{desc: "framing a response", body: tr(`{"response":{"headers":{"remove":["Content-Length"],"set":{"Transfer-Encoding":"identity"}}}}`),
 			unprocessable: []string{"config.response.headers.remove[0]", "config.response.headers.set.Transfer-Encoding"}},
 		{desc: "a header split in a value", body: hdr(`{"set":{"X-A":"a\r\nX-Consumer-Id: admin"},"add":{"X-B":"a\u0000b"}}`),

@@ -17,11 +17,14 @@ export LC_ALL=C # one decimal point for $EPOCHREALTIME, awk and the tools
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
-all_proxies="nginx haproxy caddy gatehouse gatehouse-policies gatehouse-openapi"
+all_proxies="nginx haproxy caddy gatehouse gatehouse-policies gatehouse-openapi gatehouse-edge"
 # Every request carries this API key: gatehouse-policies (gatehouse with a
 # key-auth policy and a rate-limit policy on its route) needs it, the
-# others ignore it.
+# others ignore it. Every request also comes from this origin, as a
+# browser's would: gatehouse-edge (a cors and a transform policy on its
+# route) answers it with CORS fields, the others ignore it.
 bench_key=bench-key-0123456789abcdef
+bench_origin=https://app.example.com
 
 duration=10s
 rounds=3
@@ -209,7 +212,7 @@ log "temp dir $tmp"
 cd "$root"
 go build -o "$tmp/benchtool" ./bench/benchtool
 bt=$tmp/benchtool
-if want gatehouse || want gatehouse-policies || want gatehouse-openapi; then
+if want gatehouse || want gatehouse-policies || want gatehouse-openapi || want gatehouse-edge; then
 	if [ -n "$gatehouse_bin" ]; then
 		[ -x "$gatehouse_bin" ] || die "--gatehouse-bin: $gatehouse_bin is not an executable"
 		cp "$gatehouse_bin" "$tmp/gatehouse"
@@ -227,11 +230,12 @@ if [ "$upstream" = testupstream ]; then
 	go build -o "$tmp/testupstream" ./cmd/testupstream
 fi
 
-read -r -a ports <<<"$("$bt" freeports 10 | tr '\n' ' ')"
+read -r -a ports <<<"$("$bt" freeports 12 | tr '\n' ' ')"
 upport=${ports[0]}
 declare -A port=([nginx]=${ports[1]} [haproxy]=${ports[2]} [caddy]=${ports[3]} [gatehouse]=${ports[4]}
-	[gatehouse-policies]=${ports[6]} [gatehouse-openapi]=${ports[8]})
-declare -A admin_port=([gatehouse]=${ports[5]} [gatehouse-policies]=${ports[7]} [gatehouse-openapi]=${ports[9]})
+	[gatehouse-policies]=${ports[6]} [gatehouse-openapi]=${ports[8]} [gatehouse-edge]=${ports[10]})
+declare -A admin_port=([gatehouse]=${ports[5]} [gatehouse-policies]=${ports[7]} [gatehouse-openapi]=${ports[9]}
+	[gatehouse-edge]=${ports[11]})
 gh_admin=${ports[5]} # the admin API gh talks to
 
 # fill TEMPLATE OUT: the template with @TMP@, @PORT@ and @UPPORT@ replaced.
@@ -275,6 +279,7 @@ start_caddy() {
 start_gatehouse() { start_gatehouse_as gatehouse; }
 start_gatehouse-policies() { start_gatehouse_as gatehouse-policies; }
 start_gatehouse-openapi() { start_gatehouse_as gatehouse-openapi; }
+start_gatehouse-edge() { start_gatehouse_as gatehouse-edge; }
 start_gatehouse_as() { # NAME
 	local unset=() v
 	for v in $(compgen -e | grep '^GATEHOUSE_' || true); do unset+=(-u "$v"); done
@@ -313,6 +318,15 @@ configure_gatehouse() {
 		st=$(gh POST /admin/v1/policies '{"id":"rate","name":"rate","type":"rate-limit","config":{"requests":1000000000,"per":"second","by":"consumer"}}')
 		[ "$st" = 201 ] || gh_fail "POST /admin/v1/policies (rate-limit)" "$st"
 		policies=',"policies":["key","rate"]'
+	fi
+	if [ "$1" = gatehouse-edge ]; then
+		# What a browser-facing API adds: CORS for its origin, a header
+		# set on the way up and one on the way back.
+		st=$(gh POST /admin/v1/policies "{\"id\":\"cors\",\"name\":\"cors\",\"type\":\"cors\",\"config\":{\"allow_origins\":[\"$bench_origin\"],\"expose_headers\":[\"ETag\"]}}")
+		[ "$st" = 201 ] || gh_fail "POST /admin/v1/policies (cors)" "$st"
+		st=$(gh POST /admin/v1/policies '{"id":"shape","name":"shape","type":"transform","config":{"request":{"headers":{"set":{"X-Tenant":"$(route.id)"}}},"response":{"headers":{"set":{"Cache-Control":"no-store"}}}}}')
+		[ "$st" = 201 ] || gh_fail "POST /admin/v1/policies (transform)" "$st"
+		policies=',"policies":["cors","shape"]'
 	fi
 	if [ "$1" = gatehouse-openapi ]; then
 		# The route is imported from the upstream's description, with an
@@ -357,6 +371,11 @@ for p in "${proxies[@]}"; do
 	if [ "$p" = gatehouse-policies ]; then # the policies are really on
 		st=$(curl -s -o /dev/null --max-time 5 -w '%{http_code}' "http://127.0.0.1:${port[$p]}$path" || true)
 		[ "$st" = 401 ] || die "gatehouse-policies: GET $path without the API key gave $st, want 401"
+	fi
+	if [ "$p" = gatehouse-edge ]; then # the policies are really on
+		st=$(curl -s -o /dev/null -D "$tmp/edge.headers" --max-time 5 -H "Origin: $bench_origin" -w '%{http_code}' "http://127.0.0.1:${port[$p]}$path" || true)
+		grep -qi "^access-control-allow-origin: $bench_origin" "$tmp/edge.headers" && grep -qi '^cache-control: no-store' "$tmp/edge.headers" ||
+			die "gatehouse-edge: GET $path ($st) lacks the cors or the transform policy's fields"
 	fi
 	if [ "$p" = gatehouse-openapi ]; then # the document is really enforced
 		st=$(curl -s -o /dev/null --max-time 5 -w '%{http_code}' "http://127.0.0.1:${port[$p]}/bytes/ten" || true)
@@ -410,14 +429,14 @@ measure() { # measure ROUND PROXY CONNS
 	local r=$1 p=$2 c=$3 url="http://127.0.0.1:${port[$2]}$path" out="$tmp/raw/$2-c$3-r$1.txt"
 	local before after t0 t1 z0 z1 w0 w1 row
 	local -a bp
-	run_wrk -t1 -c"$c" -d"$warmup" -H "X-API-Key: $bench_key" "$url" >"$out.warmup" 2>&1 ||
+	run_wrk -t1 -c"$c" -d"$warmup" -H "X-API-Key: $bench_key" -H "Origin: $bench_origin" "$url" >"$out.warmup" 2>&1 ||
 		{ cat "$out.warmup" >&2; die "wrk (warm-up) failed against $p"; }
 	before=$(tree "${pid_of[$p]}" | sort -n | tr '\n' ' ')
 	read -r -a bp <<<"$before"
 	w0=$EPOCHREALTIME
 	t0=$(ticks "${bp[@]}")
 	z0=$(cpu0)
-	run_wrk -t1 -c"$c" -d"$duration" --latency -H "X-API-Key: $bench_key" "$url" >"$out" 2>&1 ||
+	run_wrk -t1 -c"$c" -d"$duration" --latency -H "X-API-Key: $bench_key" -H "Origin: $bench_origin" "$url" >"$out" 2>&1 ||
 		{ cat "$out" >&2; die "wrk failed against $p"; }
 	t1=$(ticks "${bp[@]}")
 	z1=$(cpu0)
@@ -453,7 +472,7 @@ versions=()
 want nginx && versions+=("$(ver nginx -v | sed 's/^nginx version: //')")
 want haproxy && versions+=("$(ver haproxy -v | awk '{print "HAProxy " $3}')")
 want caddy && versions+=("Caddy $(ver caddy version | awk '{print $1}')")
-{ want gatehouse || want gatehouse-policies || want gatehouse-openapi; } && versions+=("$(ver "$tmp/gatehouse" version)")
+{ want gatehouse || want gatehouse-policies || want gatehouse-openapi || want gatehouse-edge; } && versions+=("$(ver "$tmp/gatehouse" version)")
 versions+=("wrk $(ver wrk -v | awk '{print $2}')" "$(go version | awk '{print $3}')")
 commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 [ -z "$(git -C "$root" status --porcelain 2>/dev/null)" ] || commit="$commit (with uncommitted changes)"

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -153,7 +154,7 @@ func (c *CORS) Preflight(h, req http.Header) error {
 	addVary(h, varyPreflight)
 	origin := req["Origin"]
 	if len(origin) != 1 || !c.allowsOrigin(origin[0]) {
-		return gatehouse.Errorf(gatehouse.EFORBIDDEN, "The origin %s is not allowed to call this route (CORS).", strings.Join(origin, ", "))
+		return refuseOrigin(origin)
 	}
 	method := req["Access-Control-Request-Method"]
 	if len(method) != 1 || !c.anyMethod && !contains(c.methods, method[0]) {
@@ -182,6 +183,34 @@ func (c *CORS) Preflight(h, req http.Header) error {
 	}
 	h["Access-Control-Max-Age"] = c.maxAge
 	return nil
+}
+
+// RefuseMethod judges a preflight, whose request header is req, asking
+// for a method no route on its path serves (the path serves allow), and
+// sets the refusal's Vary on h: the 403 naming the origin c does not
+// allow, or else the method. c is the path's cors policy, nil if its
+// routes' policies differ: then the method alone is judged.
+func RefuseMethod(h, req http.Header, c *CORS, allow string) error {
+	addVary(h, varyPreflight)
+	origin := req["Origin"]
+	if c != nil && (len(origin) != 1 || !c.allowsOrigin(origin[0])) {
+		return refuseOrigin(origin)
+	}
+	return gatehouse.Errorf(gatehouse.EFORBIDDEN, "The method %s is not allowed from origin %s (CORS): this path serves %s.",
+		strings.Join(req["Access-Control-Request-Method"], ", "), strings.Join(origin, ", "), allow)
+}
+
+func refuseOrigin(origin []string) error {
+	return gatehouse.Errorf(gatehouse.EFORBIDDEN, "The origin %s is not allowed to call this route (CORS).", strings.Join(origin, ", "))
+}
+
+// Equal reports whether c and o answer alike: compiled from the same
+// config, as each route compiles its own.
+func (c *CORS) Equal(o *CORS) bool {
+	return c.anyOrigin == o.anyOrigin && slices.Equal(c.exact, o.exact) && slices.Equal(c.subdomains, o.subdomains) &&
+		c.anyMethod == o.anyMethod && slices.Equal(c.methods, o.methods) &&
+		c.anyHeader == o.anyHeader && slices.Equal(c.headers, o.headers) &&
+		slices.Equal(c.expose, o.expose) && slices.Equal(c.credentials, o.credentials) && slices.Equal(c.maxAge, o.maxAge)
 }
 
 // Scrub makes the upstream's header, before it is copied to the client,

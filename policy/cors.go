@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/httpx"
 )
 
 func init() { register(gatehouse.PolicyCORS, buildCORS) }
@@ -157,16 +158,14 @@ func (c *CORS) Preflight(h, req http.Header) error {
 		return refuseOrigin(origin)
 	}
 	method := req["Access-Control-Request-Method"]
-	if len(method) != 1 || !c.anyMethod && !contains(c.methods, method[0]) {
+	if len(method) != 1 || !c.anyMethod && !slices.Contains(c.methods, method[0]) {
 		return gatehouse.Errorf(gatehouse.EFORBIDDEN, "The method %s is not allowed from origin %s (CORS); allowed: %s.",
 			strings.Join(method, ", "), origin[0], strings.Join(c.methods, ", "))
 	}
 	asked := req["Access-Control-Request-Headers"]
-	for _, v := range asked {
-		for name := range strings.SplitSeq(v, ",") {
-			if name = strings.TrimSpace(name); name != "" && !c.allowsHeader(name) {
-				return gatehouse.Errorf(gatehouse.EFORBIDDEN, "The request header %s is not allowed from origin %s (CORS).", name, origin[0])
-			}
+	for name := range httpx.FieldList(asked) {
+		if !c.allowsHeader(name) {
+			return gatehouse.Errorf(gatehouse.EFORBIDDEN, "The request header %s is not allowed from origin %s (CORS).", name, origin[0])
 		}
 	}
 	c.allow(h, origin)
@@ -231,7 +230,7 @@ func (c *CORS) allowsOrigin(o string) bool {
 	if c.anyOrigin {
 		return true
 	}
-	if contains(c.exact, o) {
+	if slices.Contains(c.exact, o) {
 		return true
 	}
 	for _, s := range c.subdomains {
@@ -291,21 +290,5 @@ func addVary(h http.Header, v []string) {
 // list) or "*".
 func varies(vary []string, field string) bool {
 	field, _, _ = strings.Cut(field, ",")
-	for _, v := range vary {
-		for f := range strings.SplitSeq(v, ",") {
-			if f = strings.TrimSpace(f); f == "*" || strings.EqualFold(f, field) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
+	return httpx.HasToken(vary, field) || httpx.HasToken(vary, "*")
 }

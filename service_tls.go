@@ -116,7 +116,9 @@ func (t *ServiceTLS) check(s *Service, bad, semantic *fields) {
 		if msg := checkCertificates(t.ClientCertificate); msg != "" {
 			semantic.add("tls.client_certificate", "%s", msg)
 		} else if t.ClientKey != "" {
-			if _, err := tls.X509KeyPair([]byte(t.ClientCertificate), []byte(t.ClientKey)); err != nil {
+			if msg := trailingText(t.ClientKey); msg != "" {
+				semantic.add("tls.client_key", "%s", msg)
+			} else if _, err := tls.X509KeyPair([]byte(t.ClientCertificate), []byte(t.ClientKey)); err != nil {
 				// The error names no key material: it says which of
 				// parsing and matching failed.
 				semantic.add("tls.client_key", "is not the PEM private key of client_certificate: %v", err)
@@ -144,10 +146,25 @@ func checkCertificates(p string) string {
 		}
 		n++
 	}
-	switch {
-	case n == 0:
+	if n == 0 {
 		return "is not a PEM certificate"
-	case len(bytes.TrimSpace(rest)) > 0:
+	}
+	return trailingText(p)
+}
+
+// trailingText returns why p has text after its last PEM block, or "":
+// the PEM fields refuse it alike. X509KeyPair would take a key with
+// it, and the text would be stored as if it meant something.
+func trailingText(p string) string {
+	rest := []byte(p)
+	for {
+		block, r := pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		rest = r
+	}
+	if len(bytes.TrimSpace(rest)) > 0 && len(rest) < len(p) {
 		return "has text after its last PEM block that is not one"
 	}
 	return ""

@@ -1,9 +1,11 @@
 package gatehouse_test
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/testpki"
 )
 
 // TestServiceHideLeavesASharedTLSMemberItsKey: hiding a service's client
@@ -37,6 +39,47 @@ func TestServiceHideLeavesASharedTLSMemberItsKey(t *testing.T) {
 			gatehouse.KeepHidden(next, &shown)
 			if next.TLS.ClientKey != tt.want {
 				t.Fatalf("got key %q; want %q", next.TLS.ClientKey, tt.want)
+			}
+		})
+	}
+}
+
+// TestServiceTLSPEMFieldsRefuseTextAfterTheirLastBlock: each PEM field,
+// the client key as the certificates, is refused (422) with text after
+// its last block that is not one, which would otherwise be stored and
+// shown as if it meant something; whitespace there is fine.
+func TestServiceTLSPEMFieldsRefuseTextAfterTheirLastBlock(t *testing.T) {
+	ca := testpki.NewCA(t, "gatehouse test CA")
+	client := ca.Client(t, "gatehouse")
+	const garbage = "-----END-ish trailing text\n"
+	for _, tt := range []struct {
+		desc      string
+		tls       gatehouse.ServiceTLS
+		wantField string // "" when valid
+	}{
+		{desc: "all fields clean", tls: gatehouse.ServiceTLS{CABundle: ca.PEM, ClientCertificate: client.CertPEM, ClientKey: client.KeyPEM}},
+		{desc: "whitespace after the key", tls: gatehouse.ServiceTLS{ClientCertificate: client.CertPEM, ClientKey: client.KeyPEM + "\n\t \n"}},
+		{desc: "text after the key", tls: gatehouse.ServiceTLS{ClientCertificate: client.CertPEM, ClientKey: client.KeyPEM + garbage}, wantField: "tls.client_key"},
+		{desc: "text after the client certificate", tls: gatehouse.ServiceTLS{ClientCertificate: client.CertPEM + garbage, ClientKey: client.KeyPEM}, wantField: "tls.client_certificate"},
+		{desc: "text after the CA bundle", tls: gatehouse.ServiceTLS{CABundle: ca.PEM + garbage}, wantField: "tls.ca_bundle"},
+	} {
+		t.Run(tt.desc, func(t *testing.T) {
+			tt.tls.MinVersion, tt.tls.Verify = gatehouse.TLSVersion12, true
+			svc := gatehouse.NewService()
+			svc.Name, svc.URL, svc.TLS = "s", "https://api.internal", &tt.tls
+			bad, semantic := svc.Check()
+			if len(bad) > 0 {
+				t.Fatalf("400 fields %v; want none", bad)
+			}
+			var got []string
+			for _, f := range semantic {
+				got = append(got, f.Field)
+			}
+			switch {
+			case tt.wantField == "" && len(got) > 0:
+				t.Fatalf("422 fields %v; want none", semantic)
+			case tt.wantField != "" && !slices.Equal(got, []string{tt.wantField}):
+				t.Fatalf("422 fields %v; want only %s", semantic, tt.wantField)
 			}
 		})
 	}

@@ -2,10 +2,12 @@ package policy
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/httpx"
 )
 
 func init() { register(gatehouse.PolicyCORS, buildCORS) }
@@ -153,19 +155,17 @@ func (c *CORS) Preflight(h, req http.Header) error {
 	addVary(h, varyPreflight)
 	origin := req["Origin"]
 	if len(origin) != 1 || !c.allowsOrigin(origin[0]) {
-		return gatehouse.Errorf(gatehouse.EFORBIDDEN, "The origin %s is not allowed to call this route (CORS).", strings.Join(origin, ", "))
+		return refuseOrigin(origin)
 	}
 	method := req["Access-Control-Request-Method"]
-	if len(method) != 1 || !c.anyMethod && !contains(c.methods, method[0]) {
+	if len(method) != 1 || !c.anyMethod && !slices.Contains(c.methods, method[0]) {
 		return gatehouse.Errorf(gatehouse.EFORBIDDEN, "The method %s is not allowed from origin %s (CORS); allowed: %s.",
 			strings.Join(method, ", "), origin[0], strings.Join(c.methods, ", "))
 	}
 	asked := req["Access-Control-Request-Headers"]
-	for _, v := range asked {
-		for name := range strings.SplitSeq(v, ",") {
-			if name = strings.TrimSpace(name); name != "" && !c.allowsHeader(name) {
-				return gatehouse.Errorf(gatehouse.EFORBIDDEN, "The request header %s is not allowed from origin %s (CORS).", name, origin[0])
-			}
+	for name := range httpx.FieldList(asked) {
+		if !c.allowsHeader(name) {
+			return gatehouse.Errorf(gatehouse.EFORBIDDEN, "The request header %s is not allowed from origin %s (CORS).", name, origin[0])
 		}
 	}
 	c.allow(h, origin)
@@ -182,6 +182,34 @@ func (c *CORS) Preflight(h, req http.Header) error {
 	}
 	h["Access-Control-Max-Age"] = c.maxAge
 	return nil
+}
+
+// RefuseMethod judges a preflight, whose request header is req, asking
+// for a method no route on its path serves (the path serves allow), and
+// sets the refusal's Vary on h: the 403 naming the origin c does not
+// allow, or else the method. c is the path's cors policy, nil if its
+// routes' policies differ: then the method alone is judged.
+func RefuseMethod(h, req http.Header, c *CORS, allow string) error {
+	addVary(h, varyPreflight)
+	origin := req["Origin"]
+	if c != nil && (len(origin) != 1 || !c.allowsOrigin(origin[0])) {
+		return refuseOrigin(origin)
+	}
+	return gatehouse.Errorf(gatehouse.EFORBIDDEN, "The method %s is not allowed from origin %s (CORS): this path serves %s.",
+		strings.Join(req["Access-Control-Request-Method"], ", "), strings.Join(origin, ", "), allow)
+}
+
+func refuseOrigin(origin []string) error {
+	return gatehouse.Errorf(gatehouse.EFORBIDDEN, "The origin %s is not allowed to call this route (CORS).", strings.Join(origin, ", "))
+}
+
+// Equal reports whether c and o answer alike: compiled from the same
+// config, as each route compiles its own.
+func (c *CORS) Equal(o *CORS) bool {
+	return c.anyOrigin == o.anyOrigin && slices.Equal(c.exact, o.exact) && slices.Equal(c.subdomains, o.subdomains) &&
+		c.anyMethod == o.anyMethod && slices.Equal(c.methods, o.methods) &&
+		c.anyHeader == o.anyHeader && slices.Equal(c.headers, o.headers) &&
+		slices.Equal(c.expose, o.expose) && slices.Equal(c.credentials, o.credentials) && slices.Equal(c.maxAge, o.maxAge)
 }
 
 // Scrub makes the upstream's header, before it is copied to the client,
@@ -202,7 +230,7 @@ func (c *CORS) allowsOrigin(o string) bool {
 	if c.anyOrigin {
 		return true
 	}
-	if contains(c.exact, o) {
+	if slices.Contains(c.exact, o) {
 		return true
 	}
 	for _, s := range c.subdomains {
@@ -262,21 +290,5 @@ func addVary(h http.Header, v []string) {
 // list) or "*".
 func varies(vary []string, field string) bool {
 	field, _, _ = strings.Cut(field, ",")
-	for _, v := range vary {
-		for f := range strings.SplitSeq(v, ",") {
-			if f = strings.TrimSpace(f); f == "*" || strings.EqualFold(f, field) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
+	return httpx.HasToken(vary, field) || httpx.HasToken(vary, "*")
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/textproto"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -30,7 +31,7 @@ func authHeaders(rev *gatehouse.Revision) (identity, keys []string) {
 		return identity, nil
 	}
 	add := func(list []string, h string) []string {
-		if h = textproto.CanonicalMIMEHeaderKey(h); h != "" && !contains(list, h) {
+		if h = textproto.CanonicalMIMEHeaderKey(h); h != "" && !slices.Contains(list, h) {
 			list = append(list, h)
 		}
 		return list
@@ -54,20 +55,11 @@ func authHeaders(rev *gatehouse.Revision) (identity, keys []string) {
 	return identity, keys
 }
 
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
 // owned reports whether the canonical field name k is one gatehouse sets
 // for the upstream: the request id, the forwarding fields, the identity
 // fields.
 func (st *state) owned(k string) bool {
-	return k == requestIDHeader || contains(spoofable, k) || contains(st.identity, k)
+	return k == requestIDHeader || slices.Contains(spoofable, k) || slices.Contains(st.identity, k)
 }
 
 // inboundHeader cleans the client's header in place before anything
@@ -86,17 +78,10 @@ func (st *state) owned(k string) bool {
 // The fixed hop-by-hop fields (Upgrade, TE...) stay for now: forward reads
 // them, and outboundHeader does not copy them.
 func (st *state) inboundHeader(hdr http.Header, trusted bool) {
-	for _, v := range hdr["Connection"] {
-		for v != "" {
-			var name string
-			name, v, _ = strings.Cut(v, ",")
-			if name = textproto.TrimString(name); name == "" {
-				continue
-			}
-			k := textproto.CanonicalMIMEHeaderKey(name)
-			if !isHopByHop(k) && !st.owned(k) {
-				delete(hdr, k)
-			}
+	for name := range httpx.FieldList(hdr["Connection"]) {
+		k := textproto.CanonicalMIMEHeaderKey(name)
+		if !isHopByHop(k) && !st.owned(k) {
+			delete(hdr, k)
 		}
 	}
 	if !trusted {
@@ -161,7 +146,7 @@ func (st *state) trailerAllowed(k string, connection []string) bool {
 	if strings.IndexByte(k, '_') >= 0 {
 		k = textproto.CanonicalMIMEHeaderKey(strings.ReplaceAll(k, "_", "-"))
 	}
-	return !isHopByHop(k) && !forbiddenInTrailer(k) && !st.owned(k) && !contains(st.keys, k) && !httpx.HasToken(connection, k)
+	return !isHopByHop(k) && !forbiddenInTrailer(k) && !st.owned(k) && !slices.Contains(st.keys, k) && !httpx.HasToken(connection, k)
 }
 
 // forbiddenInTrailer reports whether a canonical header key is one of the
@@ -207,12 +192,8 @@ func copyEndToEnd(dst, src http.Header) {
 			dst[k] = vs
 		}
 	}
-	for _, v := range src["Connection"] {
-		for _, name := range strings.Split(v, ",") {
-			if name = textproto.TrimString(name); name != "" {
-				dst.Del(name)
-			}
-		}
+	for name := range httpx.FieldList(src["Connection"]) {
+		dst.Del(name)
 	}
 }
 

@@ -291,9 +291,10 @@ func TestCORSFieldsTheUpstreamSentAreReplacedByThePolicys(t *testing.T) {
 }
 
 // A preflight is found by the route that would serve the method it asks
-// about; one to a route without cors, and an OPTIONS that is not a
-// preflight, are ordinary requests: the route's 405 and Allow hold, or
-// the upstream answers.
+// about (or, for a method no route serves, the path's cors policy); one
+// to a route without cors, and an OPTIONS that is not a preflight, are
+// ordinary requests: the route's 405 and Allow hold, or the upstream
+// answers.
 func TestOPTIONSThatIsNoPreflightOfACORSRouteIsAnOrdinaryRequest(t *testing.T) {
 	up := testupstream.Start(t)
 	f := newPolicyFixture(t, up.URL)
@@ -322,7 +323,7 @@ func TestOPTIONSThatIsNoPreflightOfACORSRouteIsAnOrdinaryRequest(t *testing.T) {
 			headers: []string{"Access-Control-Request-Method", "GET"}},
 		{desc: "preflight of a route without cors", path: "/items/1", status: 405, allow: "GET, HEAD, PUT",
 			headers: []string{"Origin", appOrigin, "Access-Control-Request-Method", "PUT"}},
-		{desc: "preflight of a method no route serves", path: "/items/1", status: 405, allow: "GET, HEAD, PUT",
+		{desc: "preflight of a method no route serves is the path's cors policy's to refuse", path: "/items/1", status: 403,
 			headers: []string{"Origin", appOrigin, "Access-Control-Request-Method", "DELETE"}},
 		{desc: "preflight of a route without cors that serves OPTIONS", path: "/open/1", status: 200, upstream: true,
 			headers: []string{"Origin", appOrigin, "Access-Control-Request-Method", "PUT"}},
@@ -344,6 +345,103 @@ func TestOPTIONSThatIsNoPreflightOfACORSRouteIsAnOrdinaryRequest(t *testing.T) {
 			}
 			if got := up.Requests() == 1; got != tc.upstream {
 				t.Errorf("upstream contacted: %v; want %v", got, tc.upstream)
+			}
+		})
+	}
+}
+
+// A preflight asking for a method no route on its path serves is
+// answered by the path's cors policy, the one of the routes there that
+// have one, with a 403 naming the method (or the origin, when it does not
+// allow that): never by a route that serves OPTIONS without cors, nor
+// with its 401 or the path's 405, which carry no CORS fields. Routes
+// whose cors policies differ do not agree on the origin; the method is
+// refused all the same, since no route serves it.
+func TestCORSPreflightOfAMethodNoRouteServesIsRefusedByThePathsPolicy(t *testing.T) {
+	var seen atomic.Int64
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen.Add(1)
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		w.Header().Set("Access-Control-Allow-Credentials", "true")
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(up.Close)
+	const (
+		anyOrigin = `{"id":"cors-any","name":"cors-any","type":"cors","config":{"allow_origins":["*"]}}`
+		appOnly   = `{"id":"cors-app","name":"cors-app","type":"cors","config":{"allow_origins":["https://app.example.com"]}}`
+		keys      = `{"id":"keys","name":"keys","type":"auth","config":{"key_auth":{}}}`
+		evil      = "https://evil.com"
+	)
+	preflight := func(origin, method string) []string {
+		return []string{"Origin", origin, "Access-Control-Request-Method", method}
+	}
+	for _, tc := range []struct {
+		desc     string
+		policies []string
+		routes   []string // each as JSON; policies by id
+		headers  []string
+		status   int
+		names    string // what the 403 names
+		upstream bool
+	}{
+		{desc: "beside an OPTIONS route without policies", policies: []string{anyOrigin},
+			routes: []string{`{"id":"open","service_id":"s","paths":["/open/*"],"methods":["GET"],"policies":["cors-any"]}`,
+				`{"id":"openopt","service_id":"s","paths":["/open/*"],"methods":["OPTIONS"]}`},
+			headers: preflight(evil, "DELETE"), status: 403, names: "method DELETE"},
+		{desc: "beside an OPTIONS route with authentication", policies: []string{anyOrigin, keys},
+			routes: []string{`{"id":"open","service_id":"s","paths":["/open/*"],"methods":["GET"],"policies":["cors-any"]}`,
+				`{"id":"openopt","service_id":"s","paths":["/open/*"],"methods":["OPTIONS"],"policies":["keys"]}`},
+			headers: preflight(evil, "DELETE"), status: 403, names: "method DELETE"},
+		{desc: "with no OPTIONS route", policies: []string{anyOrigin},
+			routes:  []string{`{"id":"open","service_id":"s","paths":["/open/*"],"methods":["GET"],"policies":["cors-any"]}`},
+			headers: preflight(evil, "DELETE"), status: 403, names: "method DELETE"},
+		{desc: "from an origin the path's policy does not allow", policies: []string{appOnly},
+			routes: []string{`{"id":"open","service_id":"s","paths":["/open/*"],"methods":["GET"],"policies":["cors-app"]}`,
+				`{"id":"put","service_id":"s","paths":["/open/*"],"methods":["PUT"],"policies":["cors-app"]}`},
+			headers: preflight(evil, "DELETE"), status: 403, names: "origin https://evil.com"},
+		{desc: "where the routes' cors policies differ", policies: []string{anyOrigin, appOnly},
+			routes: []string{`{"id":"open","service_id":"s","paths":["/open/*"],"methods":["GET"],"policies":["cors-any"]}`,
+				`{"id":"put","service_id":"s","paths":["/open/*"],"methods":["PUT"],"policies":["cors-app"]}`},
+			headers: preflight(evil, "DELETE"), status: 403, names: "method DELETE"},
+		{desc: "an OPTIONS that is no preflight stays an ordinary request", policies: []string{anyOrigin},
+			routes: []string{`{"id":"open","service_id":"s","paths":["/open/*"],"methods":["GET"],"policies":["cors-any"]}`,
+				`{"id":"openopt","service_id":"s","paths":["/open/*"],"methods":["OPTIONS"]}`},
+			headers: []string{"Origin", evil}, status: 200, upstream: true},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			f := newPolicyFixture(t, up.URL)
+			f.rev.Routes = revision(t, 1, nil, tc.routes).Routes
+			own := f.rev.Routes[0].Policies
+			for _, p := range tc.policies {
+				f.policy(p)
+			}
+			// f.policy lists each on the first route; the routes' JSON
+			// says which route has which.
+			f.rev.Routes[0].Policies = own
+			g := newGateway(t)
+			g.apply(f.rev)
+			seen.Store(0)
+			r := g.do("OPTIONS", "/open/x", nil, tc.headers...)
+			if r.status != tc.status {
+				t.Fatalf("status %d %s; want %d", r.status, r.body, tc.status)
+			}
+			if got := seen.Load() == 1; got != tc.upstream {
+				t.Errorf("upstream contacted: %v; want %v", got, tc.upstream)
+			}
+			if tc.status != 403 {
+				return
+			}
+			doc := assertProblem(t, r, 403)
+			if detail, _ := doc["detail"].(string); !strings.Contains(detail, tc.names) {
+				t.Errorf("detail %q; want it to name the %s", detail, tc.names)
+			}
+			if got := r.header.Get("Vary"); got != "Origin, Access-Control-Request-Method, Access-Control-Request-Headers" {
+				t.Errorf("Vary %q", got)
+			}
+			for _, k := range []string{"Access-Control-Allow-Origin", "Access-Control-Allow-Credentials", "Access-Control-Allow-Methods", "WWW-Authenticate"} {
+				if v := r.header.Values(k); len(v) > 0 {
+					t.Errorf("the refusal has %s %q", k, v)
+				}
 			}
 		})
 	}

@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -68,15 +69,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // that would serve the method the preflight asks about, as Decide finds
 // it. It answers 204 or 403 (policy.CORS.Preflight) before any other
 // policy runs (browsers send preflights without credentials) and without
-// the upstream, and reports true. Any other OPTIONS request, a preflight
-// to a route without cors included, is served as every request is
-// (false): the route's 405 and Allow hold.
+// the upstream, and reports true. A preflight asking for a method no
+// route on the path serves (Decide's 405) is the path's cors policy's to
+// refuse (refuseMethod). Any other OPTIONS request, a preflight to a
+// route without cors included, is served as every request is (false):
+// the route's 405 and Allow hold.
 func (h *Handler) preflight(w http.ResponseWriter, r *http.Request, st *state, d *core.Decision, start time.Time) bool {
 	method := r.Header["Access-Control-Request-Method"]
 	if len(method) != 1 || method[0] == "" || len(r.Header["Origin"]) == 0 {
 		return false
 	}
 	st.core.Decide(&core.Request{Method: method[0], Host: r.Host, Path: r.URL.EscapedPath()}, d)
+	if d.Route == nil && d.Allow != "" {
+		return h.refuseMethod(w, r, st, d, start)
+	}
 	if d.Err != nil || d.Route == nil {
 		return false
 	}
@@ -91,6 +97,44 @@ func (h *Handler) preflight(w http.ResponseWriter, r *http.Request, st *state, d
 		w.WriteHeader(status)
 	}
 	h.opts.Metrics.observe(st.routes[d.Route.ID], status, start)
+	return true
+}
+
+// refuseMethod answers a preflight asking for a method no route on its
+// path serves, d being Decide's 405 for it, when some route on the path
+// (host and path, any method: those d.Allow lists) has a cors policy:
+// 403, since any allowing answer would send the browser on to the 405.
+// The path's cors policy is those routes' if they all have the same
+// one: it judges the origin first, as it would for a method it serves;
+// routes whose policies differ leave no one to speak for the origin, and
+// the method is refused alone. With no cors on the path it reports false:
+// the preflight is an ordinary OPTIONS request.
+func (h *Handler) refuseMethod(w http.ResponseWriter, r *http.Request, st *state, d *core.Decision, start time.Time) bool {
+	allow := d.Allow
+	var cors *policy.CORS
+	var routeID string
+	agree := true
+	for m := range strings.SplitSeq(allow, ", ") {
+		st.core.Decide(&core.Request{Method: m, Host: r.Host, Path: r.URL.EscapedPath()}, d)
+		if d.Route == nil {
+			continue
+		}
+		c := st.policies.Chain(d.Route.ID).CORS()
+		switch {
+		case c == nil:
+		case cors == nil:
+			cors, routeID = c, d.Route.ID
+		case !cors.Equal(c):
+			agree = false
+		}
+	}
+	if cors == nil {
+		return false
+	}
+	if !agree {
+		cors = nil
+	}
+	h.opts.Metrics.observe(st.routes[routeID], h.fail(w, r, policy.RefuseMethod(w.Header(), r.Header, cors, allow)), start)
 	return true
 }
 

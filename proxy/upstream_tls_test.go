@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -13,6 +14,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/gatehouse/gatehouse/internal/testpki"
@@ -313,5 +315,111 @@ func TestUpstreamCertificateFailureIsRetriedOnAnotherTarget(t *testing.T) {
 		if r := g.get("/x"); r.status != 200 {
 			t.Fatalf("GET %d: got %d %s; want 200 from the good target", i, r.status, r.body)
 		}
+	}
+}
+
+// silentRefuser is a TLS 1.3 upstream that asks for a client certificate
+// and, without one, resets the connection with its alert lost: the race
+// a refusing upstream loses against a large request body, as the client
+// sees it (its write or read fails on the reset before the alert is
+// read), made certain. It counts the connections it took.
+type silentRefuser struct {
+	ln    net.Listener
+	conns atomic.Int32
+}
+
+func newSilentRefuser(t *testing.T, leaf *testpki.Leaf) *silentRefuser {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	s := &silentRefuser{ln: ln}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s.conns.Add(1)
+			go s.refuse(c, leaf)
+		}
+	}()
+	return s
+}
+
+func (s *silentRefuser) refuse(c net.Conn, leaf *testpki.Leaf) {
+	mc := &mutableConn{Conn: c}
+	tc := tls.Server(mc, &tls.Config{Certificates: []tls.Certificate{leaf.TLS}, MinVersion: tls.VersionTLS13,
+		ClientAuth: tls.RequestClientCert,
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				mc.mute.Store(true) // the alert to come is lost
+				return errors.New("certificate required")
+			}
+			return nil
+		}})
+	if tc.Handshake() != nil {
+		c.(*net.TCPConn).SetLinger(0)
+	}
+	c.Close()
+}
+
+// mutableConn drops what is written once mute is set.
+type mutableConn struct {
+	net.Conn
+	mute atomic.Bool
+}
+
+func (c *mutableConn) Write(p []byte) (int, error) {
+	if c.mute.Load() {
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
+}
+
+// TestUpstreamRefusingAMissingClientCertificateIsSaidSoEvenWhenItsAlertIsLost:
+// a TLS 1.3 upstream that asked for a client certificate, got none, and
+// broke the connection before its alert was read refused the missing
+// certificate: the client hears so (not that the upstream closed the
+// connection), the log has the TLS failure, and the request, though
+// idempotent with a replayable body, is not retried: it would meet the
+// same refusal.
+func TestUpstreamRefusingAMissingClientCertificateIsSaidSoEvenWhenItsAlertIsLost(t *testing.T) {
+	ca := testpki.NewCA(t, "gatehouse test CA")
+	const clientRefused = "The upstream refused the TLS connection: it did not accept the client certificate, or required one and none is configured."
+	tests := []struct {
+		desc   string
+		method string
+		body   int
+	}{
+		{desc: "GET without a body", method: "GET"},
+		{desc: "PUT with a 3 MB body", method: "PUT", body: 3 << 20},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			var logs logBuffer
+			logger := slog.New(slog.NewTextHandler(&logs, nil))
+			defer swapDefaultLogger(logger)()
+			g := newGatewayWithOptions(t, Options{Logger: logger})
+			up := newSilentRefuser(t, ca.Server(t, "127.0.0.1"))
+			g.route("https://"+up.ln.Addr().String(), `,"retries":2`+tlsJSON(t, map[string]any{"ca_bundle": ca.PEM, "ca_only": true}), "")
+			var body io.Reader
+			if tt.body > 0 {
+				body = bytes.NewReader(make([]byte, tt.body))
+			}
+			r := g.do(tt.method, "/x", body)
+			doc := assertProblem(t, r, 502)
+			if doc["detail"] != clientRefused {
+				t.Errorf("got detail %q; want %q", doc["detail"], clientRefused)
+			}
+			if !strings.Contains(logs.String(), "client certificate") {
+				t.Errorf("log lacks the TLS failure:\n%s", logs.String())
+			}
+			if n := up.conns.Load(); n != 1 {
+				t.Errorf("the upstream was called %d times; want 1 (no retry)", n)
+			}
+		})
 	}
 }

@@ -4,6 +4,7 @@
 package httpx
 
 import (
+	"iter"
 	"net/http"
 	"net/textproto"
 	"strconv"
@@ -24,16 +25,31 @@ func CeilSeconds(d time.Duration) int64 {
 // at least 1, since 0 would invite an immediate retry.
 func RetrySeconds(d time.Duration) int64 { return max(1, CeilSeconds(d)) }
 
+// FieldList yields the elements of a comma-separated header field (RFC
+// 9110 §5.6.1: Connection, Vary, Access-Control-Request-Headers...), the
+// values of all its field lines in order, each trimmed of optional
+// whitespace; empty elements are skipped. The one place gatehouse splits
+// such lists.
+func FieldList(values []string) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for _, v := range values {
+			for v != "" {
+				var e string
+				e, v, _ = strings.Cut(v, ",")
+				if e = textproto.TrimString(e); e != "" && !yield(e) {
+					return
+				}
+			}
+		}
+	}
+}
+
 // HasToken reports whether a comma-separated header field (Connection,
 // TE, Expect) lists token, case-insensitively, without allocating.
 func HasToken(values []string, token string) bool {
-	for _, v := range values {
-		for v != "" {
-			var t string
-			t, v, _ = strings.Cut(v, ",")
-			if strings.EqualFold(textproto.TrimString(t), token) {
-				return true
-			}
+	for e := range FieldList(values) {
+		if strings.EqualFold(e, token) {
+			return true
 		}
 	}
 	return false

@@ -63,7 +63,7 @@ func classify(ctx context.Context, err error) failure {
 		return failCanceled
 	case badCertificate(err):
 		return failCertificate
-	case refusedClientCertificate(err):
+	case refusedClientCertificate(err), brokeWithoutCertificate(err):
 		// Before the reset and EOF cases: with TLS 1.3 the alert comes
 		// after the handshake, as the connection ends.
 		return failClientCertificate
@@ -133,6 +133,31 @@ func refusedClientCertificate(err error) bool {
 	var de *dialError
 	return clientCertificateAlerts[v.Uint()] || v.Uint() == 40 && errors.As(err, &de) && de.certAsked
 }
+
+// brokeWithoutCertificate reports whether err ended the first exchange
+// of a connection whose upstream asked for a client certificate and got
+// none (certlessError), other than by a timeout or a cancellation: with
+// TLS 1.3 such an upstream refuses after gatehouse's handshake is done,
+// and the reset that follows its alert can reach gatehouse first (a
+// large body being written), losing the alert. It is the refusal then
+// too, every time, rather than a reset that would be retried.
+func brokeWithoutCertificate(err error) bool {
+	var ce *certlessError
+	return errors.As(err, &ce) && !timedOut(err) && !errors.Is(err, context.Canceled)
+}
+
+// certlessConn is a TLS connection to an upstream that asked for a
+// client certificate in the handshake and got none.
+type certlessConn struct{ net.Conn }
+
+// certlessError is the error of the first exchange on a certlessConn.
+type certlessError struct{ err error }
+
+func (e *certlessError) Error() string {
+	return "no client certificate sent, though the upstream asked for one: " + e.err.Error()
+}
+
+func (e *certlessError) Unwrap() error { return e.err }
 
 // TLSFailed reports whether err (from RoundTrip) is a failure of TLS
 // with the upstream: a handshake that failed or timed out, a certificate

@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
-	"strings"
 	"syscall"
 	"time"
 
@@ -207,12 +206,8 @@ func dropConnectionNamed(h http.Header, head []byte) {
 	if err != nil && len(fields) == 0 {
 		return
 	}
-	for _, v := range fields["Connection"] {
-		for name := range strings.SplitSeq(v, ",") {
-			if name = textproto.TrimString(name); name != "" {
-				h.Del(name)
-			}
-		}
+	for name := range httpx.FieldList(fields["Connection"]) {
+		h.Del(name)
 	}
 }
 

@@ -49,12 +49,19 @@ func recordHeads(t *http.Transport) netHTTPTransport {
 // connection served it; out itself is not modified.
 func (t netHTTPTransport) RoundTrip(out *http.Request) (*http.Response, error) {
 	var hr *headRecorder
+	var reused bool
 	trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
 		hr, _ = info.Conn.(*headRecorder)
+		reused = info.Reused
 	}}
 	resp, err := t.Transport.RoundTrip(out.WithContext(httptrace.WithClientTrace(out.Context(), trace)))
 	if hr == nil {
 		return resp, err
+	}
+	if _, certless := hr.Conn.(*certlessConn); err != nil && certless && !reused {
+		// A connection that served no exchange yet: the upstream may
+		// have refused the missing certificate (classify).
+		err = &certlessError{err: err}
 	}
 	need := err == nil && resp.Close && resp.Header["Connection"] == nil
 	head := hr.finalHead(need)

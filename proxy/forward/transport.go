@@ -175,6 +175,9 @@ func newNetHTTPTransport(k transportKey, t *TLS, roots *x509.CertPool) netHTTPTr
 				c.Close()
 				return nil, &dialError{err: err, tls: true, certAsked: *asked}
 			}
+			if *asked && len(hc.Certificates) == 0 {
+				return &certlessConn{Conn: tc}, nil
+			}
 			return tc, nil
 		}
 	}

@@ -290,3 +290,42 @@ func removeQuery(raw, name string) string {
 	}
 	return b.String()
 }
+
+// AuthHeaders returns the canonical names of the fields that name a
+// consumer to the upstream in rev (identity): the auth policy's defaults,
+// whether or not a route uses them, and every name an auth policy
+// configures. A client never sends them on any route: an upstream behind
+// a route without auth may still believe them. And the fields auth
+// policies read API keys from (keys): removed from the header by the
+// policy that reads them, never forwarded in a trailer.
+func AuthHeaders(rev *gatehouse.Revision) (identity, keys []string) {
+	var defaults gatehouse.AuthConfig
+	defaults.SetDefaults()
+	identity = []string{defaults.ConsumerIDHeader, defaults.ConsumerNameHeader, defaults.GroupsHeader}
+	if rev == nil {
+		return identity, nil
+	}
+	add := func(list []string, h string) []string {
+		if h = textproto.CanonicalMIMEHeaderKey(h); h != "" && !slices.Contains(list, h) {
+			list = append(list, h)
+		}
+		return list
+	}
+	for _, p := range rev.Policies {
+		if p.Type != gatehouse.PolicyAuth {
+			continue
+		}
+		cfg, err := p.DecodeConfig()
+		c, ok := cfg.(*gatehouse.AuthConfig)
+		if err != nil || !ok {
+			continue // Compile refuses it, and the revision with it
+		}
+		for _, h := range []string{c.ConsumerIDHeader, c.ConsumerNameHeader, c.GroupsHeader} {
+			identity = add(identity, h)
+		}
+		if c.KeyAuth != nil {
+			keys = add(keys, c.KeyAuth.Header)
+		}
+	}
+	return identity, keys
+}

@@ -307,7 +307,7 @@ func Compile(rev *gatehouse.Revision, env *Env) (*Set, error) {
 			global = append(global, p)
 		}
 	}
-	identity := identityHeaders(rev.Policies)
+	identity, _ := AuthHeaders(rev)
 	specs := make(map[string]*gatehouse.Spec, len(rev.Specs))
 	specKeys := make(map[string]string, len(rev.Specs))
 	for _, s := range rev.Specs {

@@ -393,25 +393,3 @@ func (r *Request) variable(name string) string {
 	}
 	return ""
 }
-
-// identityHeaders returns the canonical names of the fields the auth
-// policies among pols send the consumer's identity in.
-func identityHeaders(pols []*gatehouse.Policy) []string {
-	var out []string
-	for _, p := range pols {
-		if p.Type != gatehouse.PolicyAuth {
-			continue
-		}
-		cfg, err := p.DecodeConfig()
-		c, ok := cfg.(*gatehouse.AuthConfig)
-		if err != nil || !ok {
-			continue // the auth builder refuses it
-		}
-		for _, h := range []string{c.ConsumerIDHeader, c.ConsumerNameHeader, c.GroupsHeader} {
-			if h = textproto.CanonicalMIMEHeaderKey(h); h != "" && !slices.Contains(out, h) {
-				out = append(out, h)
-			}
-		}
-	}
-	return out
-}

@@ -89,10 +89,10 @@ type state struct {
 	routes    map[string]*routeMetrics
 	unmatched *routeMetrics
 	// identity are the canonical names of the fields that name a consumer
-	// to the upstream (authHeaders): no client sends them.
+	// to the upstream (policy.AuthHeaders): no client sends them.
 	identity []string
 	// keys are the canonical names of the fields API keys are read from
-	// (authHeaders): never forwarded in a trailer.
+	// (policy.AuthHeaders): never forwarded in a trailer.
 	keys []string
 	// preflights: some route has a cors policy, so an OPTIONS request
 	// may be a preflight gatehouse answers (serve.go's preflight).
@@ -127,7 +127,7 @@ func (h *Handler) Apply(ctx context.Context, rev *gatehouse.Revision) error {
 	pctx, cancel := context.WithCancel(context.Background())
 	next := &state{core: cfg, policies: policies, pools: map[string]*forward.Pool{}, cancel: cancel,
 		routes: map[string]*routeMetrics{}, unmatched: h.opts.Metrics.forRoute(""), preflights: policies.Preflights()}
-	next.identity, next.keys = authHeaders(rev)
+	next.identity, next.keys = policy.AuthHeaders(rev)
 	if rev != nil {
 		for _, r := range rev.Routes {
 			next.routes[r.ID] = h.opts.Metrics.forRoute(r.ID)
@@ -264,6 +264,6 @@ var unconfigured = func() *state {
 	if err != nil {
 		panic(err)
 	}
-	identity, _ := authHeaders(nil)
+	identity, _ := policy.AuthHeaders(nil)
 	return &state{core: cfg, identity: identity}
 }()

@@ -3,11 +3,11 @@ package admin
 import (
 	"mime"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/config"
+	"github.com/gatehouse/gatehouse/internal/media"
 )
 
 // configYAMLType is the media type of a configuration document in YAML, as
@@ -107,36 +107,22 @@ func getConfig(h *Handler, r *request) (*result, error) {
 	return &result{status: http.StatusOK, etag: draftETag(tag), contentType: contentType, raw: body}, nil
 }
 
-// configAnswerType reads Accept: YAML if it prefers a YAML type to JSON,
-// JSON if it admits it, else 406.
+// configAnswerType reads Accept as the rest of the API reads it
+// (internal/media: the most specific range decides): YAML if it weighs a
+// YAML type above JSON, JSON if it admits it (a tie goes to JSON, the
+// API's own type), else 406.
 func configAnswerType(accept string) (asYAML bool, err error) {
-	yamlQ, yamlAt, jsonQ, jsonAt := -1, -1, -1, -1
-	for i, elem := range strings.Split(accept, ",") {
-		mt, params, perr := mime.ParseMediaType(strings.TrimSpace(elem))
-		if perr != nil {
-			continue
-		}
-		q := 1000
-		if s, ok := params["q"]; ok {
-			f, ferr := strconv.ParseFloat(s, 64)
-			if ferr != nil || f < 0 || f > 1 {
-				continue
-			}
-			q = int(f * 1000)
-		}
-		switch {
-		case configMediaTypes[mt] == configYAMLType && q > yamlQ:
-			yamlQ, yamlAt = q, i
-		case mt == jsonType && q > jsonQ:
-			jsonQ, jsonAt = q, i
+	values := []string{accept}
+	jsonQ, yamlQ := media.Weight(values, "application", "json"), 0
+	for mt, as := range configMediaTypes {
+		if typ, sub, ok := strings.Cut(mt, "/"); ok && as == configYAMLType {
+			yamlQ = max(yamlQ, media.Weight(values, typ, sub))
 		}
 	}
-	yamlOK := yamlQ > 0
-	jsonOK := acceptsJSON(accept)
 	switch {
-	case yamlOK && (!jsonOK || yamlQ > jsonQ || (yamlQ == jsonQ && yamlAt < jsonAt)):
+	case yamlQ > jsonQ:
 		return true, nil
-	case jsonOK:
+	case jsonQ > 0:
 		return false, nil
 	}
 	return false, gatehouse.Errorf(gatehouse.ENOTACCEPTABLE, "The configuration is answered as application/json or application/yaml; the Accept header excludes both.")

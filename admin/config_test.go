@@ -395,6 +395,11 @@ func TestConfigAnswersInTheTypeAcceptPrefers(t *testing.T) {
 		{"text/yaml;q=0.9, application/json;q=0.5", "application/yaml", 200},
 		{"application/json, application/yaml;q=0.5", "application/json", 200},
 		{"text/html", "", 406},
+		// Read as the whole API reads Accept: a range covers a YAML type,
+		// the most specific match decides, old clients' ".5" weighs.
+		{"text/*, application/json;q=0.5", "application/yaml", 200},
+		{"application/yaml;q=0, application/*", "application/json", 200},
+		{"application/json;q=.5, application/x-yaml", "application/yaml", 200},
 	} {
 		r := a.do("GET", configPath, "", h("Accept", tt.accept))
 		if r.status != tt.status || (tt.want != "" && r.header.Get("Content-Type") != tt.want) {

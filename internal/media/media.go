@@ -150,6 +150,23 @@ func admits(values []string, p Range) bool {
 		}
 		return anyQ > 0
 	}
+	return weight(it, p) > 0
+}
+
+// Weight is the weight, in thousandths, that Accept field values give the
+// media type typ/sub (no wildcard): that of the most specific range that
+// matches it, 0 if none does. A field with no readable element gives
+// every type 1000, as Acceptable admits everything then.
+func Weight(values []string, typ, sub string) int {
+	it := acceptIter{values: values}
+	if _, ok := it.next(); !ok {
+		return 1000
+	}
+	return weight(acceptIter{values: values}, Range{typ, sub})
+}
+
+// weight is Weight for Accept elements it has not read yet.
+func weight(it acceptIter, p Range) int {
 	best, q := 0, 0 // specificity of the best match (0: none), its weight
 	for e, ok := it.next(); ok; e, ok = it.next() {
 		var spec int
@@ -171,7 +188,7 @@ func admits(values []string, p Range) bool {
 			q = max(q, e.q)
 		}
 	}
-	return q > 0
+	return q
 }
 
 // acceptElem is one readable element of an Accept field: its range as

@@ -51,20 +51,19 @@ type ConfigOptions struct {
 }
 
 // ApplyConfig sends a document, JSON, to the configuration endpoint and
-// returns the change set it made or, for a dry run, would make, and the
-// ETag of the draft the server answered with.
-func (c *Client) ApplyConfig(ctx context.Context, doc []byte, opts ConfigOptions) (*config.ChangeSet, string, error) {
+// returns the change set it made or, for a dry run, would make (its Draft
+// and NewDraft are the draft's ETags before and after).
+func (c *Client) ApplyConfig(ctx context.Context, doc []byte, opts ConfigOptions) (*config.ChangeSet, error) {
 	method := http.MethodPost
 	if opts.Sync {
 		method = http.MethodPut
 	}
 	var cs config.ChangeSet
-	resp, err := c.DoJSON(ctx, Request{Method: method, Path: Prefix + "/config", Query: selectQuery(opts.SelectTags, opts.DryRun),
-		Body: doc, ContentType: JSON, IfMatch: opts.IfMatch}, nil, &cs)
-	if err != nil {
-		return nil, "", err
+	if _, err := c.DoJSON(ctx, Request{Method: method, Path: Prefix + "/config", Query: selectQuery(opts.SelectTags, opts.DryRun),
+		Body: doc, ContentType: JSON, IfMatch: opts.IfMatch}, nil, &cs); err != nil {
+		return nil, err
 	}
-	return &cs, resp.ETag(), nil
+	return &cs, nil
 }
 
 // CreateDeployment records a deployment (a deploy, a rollback or an

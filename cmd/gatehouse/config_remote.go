@@ -80,27 +80,11 @@ Exit status: 0 if the draft matches the files, 2 if it differs, 1 on an error
 	cf := addClientFlags(cmd)
 	tags := addSelectTags(cmd)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		src, _, ok := loadDocument(cmd.ErrOrStderr(), args)
-		if !ok {
-			return reported
-		}
-		body, err := documentBody(src)
+		shown, err := showPlan(cmd, cf, args, client.ConfigOptions{Sync: true, DryRun: true, SelectTags: *tags})
 		if err != nil {
 			return err
 		}
-		c, err := cf.client(cmd)
-		if err != nil {
-			return err
-		}
-		cs, _, err := c.ApplyConfig(cmd.Context(), body, client.ConfigOptions{Sync: true, DryRun: true, SelectTags: *tags})
-		if err != nil {
-			cf.printError(cmd.ErrOrStderr(), err, locatedField(src))
-			return reported
-		}
-		out := cmd.OutOrStdout()
-		printChangeSet(out, cs, placeIn(src))
-		fmt.Fprintln(out, summaryLine(cs))
-		if changeCount(cs) > 0 {
+		if changeCount(shown.changes) > 0 {
 			return &exitStatus{code: exitDrift}
 		}
 		return nil
@@ -143,57 +127,73 @@ deployment to finish on every node.`
 		if df.wait && !df.deploy {
 			return usagef("--wait needs --deploy")
 		}
-		src, _, ok := loadDocument(cmd.ErrOrStderr(), args)
-		if !ok {
-			return reported
-		}
-		body, err := documentBody(src)
-		if err != nil {
-			return err
-		}
-		c, err := cf.client(cmd)
-		if err != nil {
-			return err
-		}
-		ctx, out, stderr := cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr()
 		opts := client.ConfigOptions{Sync: sync, DryRun: true, SelectTags: *tags}
-		plan, etag, err := c.ApplyConfig(ctx, body, opts)
+		shown, err := showPlan(cmd, cf, args, opts)
 		if err != nil {
-			cf.printError(stderr, err, locatedField(src))
-			return reported
+			return err
 		}
-		printChangeSet(out, plan, placeIn(src))
-		fmt.Fprintln(out, summaryLine(plan))
 		if dryRun {
 			return nil
 		}
-		if changeCount(plan) > 0 {
+		if changeCount(shown.changes) > 0 {
 			// Exactly what was shown is applied: the change is refused if
 			// the draft it was computed against has changed since.
-			opts.DryRun, opts.IfMatch = false, plan.Draft
-			if opts.IfMatch == "" {
-				opts.IfMatch = etag
-			}
+			opts.DryRun, opts.IfMatch = false, shown.changes.Draft
 			if opts.IfMatch == "" {
 				return errors.New("the server did not say which draft the changes were computed against; nothing was applied")
 			}
-			done, _, err := c.ApplyConfig(ctx, body, opts)
+			done, err := shown.client.ApplyConfig(cmd.Context(), shown.body, opts)
 			var p *client.Problem
 			if errors.As(err, &p) && p.Status == http.StatusPreconditionFailed {
 				return errors.New("the draft changed meanwhile, so nothing was applied; run again to see the changes against it")
 			}
 			if err != nil {
-				cf.printError(stderr, err, locatedField(src))
+				cf.printError(cmd.ErrOrStderr(), err, locatedField(shown.src))
 				return reported
 			}
-			fmt.Fprintln(out, "Applied:", summaryLine(done))
+			fmt.Fprintln(cmd.OutOrStdout(), "Applied:", summaryLine(done))
 		}
 		if df.deploy {
-			return df.run(cmd, cf, c, deployRequest())
+			return df.run(cmd, cf, shown.client, deployRequest())
 		}
 		return nil
 	}
 	return cmd
+}
+
+// plan is the change set the files make against the draft, with what
+// made it: the files, the body sent, the client that sent it.
+type plan struct {
+	src     *config.Source
+	body    []byte
+	client  *client.Client
+	changes *config.ChangeSet
+}
+
+// showPlan reads the files, sends them as a dry run with opts and prints
+// the change set and its summary; a problem with the files or the
+// server's answer is printed, placed in the files, and reported.
+func showPlan(cmd *cobra.Command, cf *clientFlags, args []string, opts client.ConfigOptions) (*plan, error) {
+	src, _, ok := loadDocument(cmd.ErrOrStderr(), args)
+	if !ok {
+		return nil, reported
+	}
+	body, err := documentBody(src)
+	if err != nil {
+		return nil, err
+	}
+	c, err := cf.client(cmd)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := c.ApplyConfig(cmd.Context(), body, opts)
+	if err != nil {
+		cf.printError(cmd.ErrOrStderr(), err, locatedField(src))
+		return nil, reported
+	}
+	printChangeSet(cmd.OutOrStdout(), cs, placeIn(src))
+	fmt.Fprintln(cmd.OutOrStdout(), summaryLine(cs))
+	return &plan{src: src, body: body, client: c, changes: cs}, nil
 }
 
 // placeIn gives an entry's place in the files from its pointer.

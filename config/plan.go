@@ -2,15 +2,11 @@ package config
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"reflect"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/gatehouse/gatehouse"
-	"github.com/gatehouse/gatehouse/internal/doctree"
 )
 
 // creationOrder is the order in which kinds are created, each after those
@@ -341,9 +337,6 @@ func updateChange(d *draftState, e *entry, rec *gatehouse.Record) (*gatehouse.Ch
 	return &gatehouse.Change{Op: gatehouse.OpUpdate, Record: next, IfVersion: rec.Version}, report, nil, nil
 }
 
-// secretShown stands for a secret's value in a change set.
-const secretShown = "(secret)"
-
 // credentialSecret is the secret a credential is stored with after an
 // update, and the field that changes it ("" if it stays): what the
 // document gives, compared with the stored hash as the data plane would
@@ -366,92 +359,4 @@ func credentialSecret(s secret, typ string, stored []byte) ([]byte, string) {
 		}
 	}
 	return stored, ""
-}
-
-// diff lists the members in which next differs from current, by JSON
-// pointer within the resource, compared as JSON trees without what the
-// store sets. A write-only secret's value is replaced by secretShown.
-func diff(current, next gatehouse.Resource) []FieldChange {
-	a, b := tree(current), tree(next)
-	var out []FieldChange
-	diffTree("", a, b, &out)
-	return out
-}
-
-// tree is a resource's JSON as a tree, without id, version and times.
-func tree(res gatehouse.Resource) map[string]any {
-	body, err := json.Marshal(res)
-	if err != nil {
-		return nil
-	}
-	var m map[string]any
-	dec := json.NewDecoder(strings.NewReader(string(body)))
-	dec.UseNumber()
-	if dec.Decode(&m) != nil {
-		return nil
-	}
-	for _, k := range []string{"id", "version", "created_at", "updated_at"} {
-		delete(m, k)
-	}
-	return m
-}
-
-func diffTree(at string, a, b any, out *[]FieldChange) {
-	if reflect.DeepEqual(a, b) {
-		return
-	}
-	am, aok := a.(map[string]any)
-	bm, bok := b.(map[string]any)
-	if aok && bok {
-		keys := map[string]bool{}
-		for k := range am {
-			keys[k] = true
-		}
-		for k := range bm {
-			keys[k] = true
-		}
-		for k := range keys {
-			diffTree(at+"/"+doctree.EscapeToken(k), am[k], bm[k], out)
-		}
-		return
-	}
-	as, aok := a.([]any)
-	bs, bok := b.([]any)
-	if aok && bok && len(as) == len(bs) {
-		for i := range as {
-			diffTree(fmt.Sprintf("%s/%d", at, i), as[i], bs[i], out)
-		}
-		return
-	}
-	*out = append(*out, FieldChange{Field: at, From: redact(at, a), To: redact(at, b)})
-}
-
-// redact replaces the values of write-only members (an HS256 key's
-// secret, a service's TLS client key) within v at pointer at.
-func redact(at string, v any) any {
-	if v == nil {
-		return nil
-	}
-	if gatehouse.WriteOnlyMember(doctree.UnescapeToken(at[strings.LastIndexByte(at, '/')+1:])) {
-		return secretShown
-	}
-	switch t := v.(type) {
-	case map[string]any:
-		m := make(map[string]any, len(t))
-		for k, x := range t {
-			m[k] = redact(at+"/"+doctree.EscapeToken(k), x)
-		}
-		return m
-	case []any:
-		s := make([]any, len(t))
-		for i, x := range t {
-			s[i] = redact(fmt.Sprintf("%s/%d", at, i), x)
-		}
-		return s
-	}
-	return v
-}
-
-func sortFieldChanges(f []FieldChange) {
-	sort.SliceStable(f, func(i, j int) bool { return f[i].Field < f[j].Field })
 }

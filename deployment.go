@@ -77,6 +77,25 @@ func (r *Revision) Check() (invalid, unprocessable []FieldError) { return nil, n
 // RevisionID is the id of revision number n.
 func RevisionID(n int64) string { return strconv.FormatInt(n, 10) }
 
+// ParseRevisionNumber reads a revision number as RevisionID writes it,
+// 0 (the empty configuration) included: decimal digits without sign or
+// leading zero, so that one number has one spelling.
+func ParseRevisionNumber(s string) (int64, bool) {
+	if s == "" || len(s) > 19 || (s[0] == '0' && len(s) > 1) {
+		return 0, false
+	}
+	for i := range len(s) {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	return n, true
+}
+
 // Deployment actions.
 const (
 	ActionDeploy   = "deploy"   // snapshot the draft into a new revision and apply it
@@ -100,8 +119,13 @@ type Deployment struct {
 	Action string `json:"action"`
 	// Revision is what the deployment applies: the new revision of a
 	// deploy, the chosen one of a rollback, 0 (nothing) for an undeploy.
-	Revision int64  `json:"revision"`
-	State    string `json:"state"`
+	Revision int64 `json:"revision"`
+	// ReplacedRevision is the revision that was active when the
+	// deployment began applying, 0 if none was: what the deployment
+	// changes is the difference from it to Revision. Nil until the
+	// deployment begins (and on one recorded before the field existed).
+	ReplacedRevision *int64 `json:"replaced_revision,omitempty"`
+	State            string `json:"state"`
 	// Reason says why a deployment failed.
 	Reason string `json:"reason,omitempty"`
 	// StartedAt is when applying began; a cluster deployment's timeout
@@ -140,6 +164,9 @@ func (d *Deployment) Check() (invalid, unprocessable []FieldError) {
 		}
 	default:
 		bad.add("action", "must be %s, %s or %s", ActionDeploy, ActionRollback, ActionUndeploy)
+	}
+	if d.ReplacedRevision != nil {
+		bad.add("replaced_revision", "is set by the server")
 	}
 	if d.State != "" {
 		bad.add("state", "is set by the server")

@@ -2,6 +2,7 @@ package gatehouse_test
 
 import (
 	"reflect"
+	"strconv"
 	"testing"
 	"time"
 
@@ -125,6 +126,29 @@ func FuzzDecodeResource(f *testing.F) {
 			normalizeResource(fresh)
 			if !reflect.DeepEqual(fresh, res) {
 				t.Fatalf("%s: round trip changed the resource\n in  %s\n got %#v\nwant %#v", kind, b, fresh, res)
+			}
+		}
+	})
+}
+
+// FuzzParseRevisionNumber holds ParseRevisionNumber to RevisionID's
+// spelling: what it reads is a number RevisionID writes back the same, and
+// every number RevisionID writes reads back.
+func FuzzParseRevisionNumber(f *testing.F) {
+	for _, s := range []string{"0", "1", "42", "007", "-1", "+1", "1e3", " 1", "9223372036854775807", "9223372036854775808", "", "٣"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, ok := gatehouse.ParseRevisionNumber(s)
+		if ok && (n < 0 || gatehouse.RevisionID(n) != s) {
+			t.Fatalf("ParseRevisionNumber(%q) = %d, true; want only what RevisionID spells", s, n)
+		}
+		if !ok && n != 0 {
+			t.Fatalf("ParseRevisionNumber(%q) = %d, false; want 0 with false", s, n)
+		}
+		if m, err := strconv.ParseInt(s, 10, 64); err == nil && m >= 0 {
+			if got, ok := gatehouse.ParseRevisionNumber(gatehouse.RevisionID(m)); !ok || got != m {
+				t.Fatalf("ParseRevisionNumber(RevisionID(%d)) = %d, %v; want %d, true", m, got, ok, m)
 			}
 		}
 	})

@@ -263,10 +263,36 @@ func (d *Deployer) applyPending(ctx context.Context) (err error) {
 
 // apply takes one deployment through applying to its outcome.
 func (d *Deployer) apply(ctx context.Context, dep *gatehouse.Deployment) error {
+	if dep.StartedAt == nil {
+		// What it replaces is what is active as it begins, written with
+		// StartedAt: a deployment taken up again after a crash has it
+		// already, and the active pointer may since name dep itself.
+		replaced, err := d.activeRevision(ctx)
+		if err != nil {
+			return err
+		}
+		dep.ReplacedRevision = &replaced
+	}
 	if err := d.setState(ctx, dep, gatehouse.StateApplying, ""); err != nil {
 		return err
 	}
 	return d.applyCluster(ctx, dep)
+}
+
+// activeRevision is the revision the Active record names, 0 if there is
+// none (nothing deployed yet, or undeployed).
+func (d *Deployer) activeRevision(ctx context.Context) (int64, error) {
+	rec, err := d.store.Get(ctx, gatehouse.KindActive, gatehouse.ActiveID)
+	if gatehouse.Absent(err) {
+		return 0, nil
+	} else if err != nil {
+		return 0, err
+	}
+	var active gatehouse.Active
+	if err := gatehouse.Decode(rec, &active); err != nil {
+		return 0, err
+	}
+	return active.Revision, nil
 }
 
 // revision loads revision n; 0 is the empty configuration.

@@ -143,6 +143,9 @@ var tests = []test{
 	{name: "DraftTagChangesWithTheDraftAndNothingElse", run: testDraftTagChangesWithTheDraftAndNothingElse},
 	{name: "DraftTagIsTheTagOfASnapshotOfTheDraft", run: testDraftTagIsTheTagOfASnapshotOfTheDraft},
 
+	// The deployment model (deployments.go).
+	{name: "DeploymentsRecordTheRevisionTheyReplaced", run: testDeploymentsRecordTheRevisionTheyReplaced},
+
 	// Concurrency.
 	{name: "ConcurrentUpdatesFromSameVersionExactlyOneWins", run: testConcurrentUpdatesFromSameVersionExactlyOneWins},
 	{name: "ConcurrentCreatesAllSurvive", run: testConcurrentCreatesAllSurvive},

@@ -151,10 +151,16 @@ func accepts(accept, mt string) bool {
 // current state (RFC 9110 §13.2.2): a failed one is 412 and nothing is
 // written. It reports whether the request was conditional at all.
 func checkPreconditions(r *http.Request, m *gatehouse.Meta) (bool, error) {
+	return checkTagPreconditions(r, etag(m.Version), m.UpdatedAt)
+}
+
+// checkTagPreconditions is checkPreconditions for a representation whose
+// ETag is tag and which last changed at modified.
+func checkTagPreconditions(r *http.Request, tag string, modified time.Time) (bool, error) {
 	if im := r.Header.Get("If-Match"); im != "" {
-		if !matchesETag(im, etag(m.Version), false) {
+		if !matchesETag(im, tag, false) {
 			return true, gatehouse.Errorf(gatehouse.EPRECONDITION,
-				"If-Match does not match the current ETag %s; fetch the resource and retry.", etag(m.Version))
+				"If-Match does not match the current ETag %s; fetch the resource and retry.", tag)
 		}
 		return true, nil
 	}
@@ -164,7 +170,7 @@ func checkPreconditions(r *http.Request, m *gatehouse.Meta) (bool, error) {
 			// An invalid date is ignored, as RFC 9110 requires.
 			return false, nil
 		}
-		if m.UpdatedAt.Truncate(time.Second).After(t) {
+		if modified.Truncate(time.Second).After(t) {
 			return true, gatehouse.Errorf(gatehouse.EPRECONDITION,
 				"The resource was modified after %s.", t.UTC().Format(http.TimeFormat))
 		}

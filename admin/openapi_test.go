@@ -479,6 +479,7 @@ func TestOpenAPISchemasMatchResources(t *testing.T) {
 		"DeprecationConfig": gatehouse.DeprecationConfig{}, "EgressConfig": gatehouse.EgressConfig{}, "EgressRule": gatehouse.EgressRule{},
 		"Spec": gatehouse.Spec{}, "RouteImport": gatehouse.RouteImport{}, "ImportRequest": importRequest{}, "ImportResult": importResult{},
 		"ChangeSet": config.ChangeSet{}, "Change": config.Change{}, "FieldChange": config.FieldChange{}, "ChangeSummary": config.Summary{},
+		"RevisionDiff": config.RevisionDiff{},
 	} {
 		schema, _ := schemas[name].(map[string]any)
 		props, _ := schema["properties"].(map[string]any)
@@ -549,7 +550,7 @@ func TestOpenAPIExamplesWorkOnAFreshServer(t *testing.T) {
 			if !ok {
 				continue
 			}
-			req, err := exampleRequest(doc, pattern, item, op, linked[fmt.Sprint(op["operationId"])])
+			req, err := exampleRequest(doc, pattern, item, op, linked[fmt.Sprint(op["operationId"])], false)
 			if err != nil {
 				t.Errorf("%s %s: %v", method, pattern, err)
 				continue
@@ -571,6 +572,23 @@ func TestOpenAPIExamplesWorkOnAFreshServer(t *testing.T) {
 			etags[req.path] = r.header.Get("ETag")
 			if err := linked.follow(doc, responses[strconv.Itoa(r.status)], r.body); err != nil {
 				t.Errorf("%s %s: links of its %d: %v", method, pattern, r.status, err)
+			}
+			// A read is sent once more with the examples of its optional
+			// query parameters too (a revision's diff_from): each must work.
+			if method != "GET" && method != "HEAD" {
+				continue
+			}
+			full, err := exampleRequest(doc, pattern, item, op, linked[fmt.Sprint(op["operationId"])], true)
+			if err != nil {
+				t.Errorf("%s %s with its optional parameters: %v", method, pattern, err)
+				continue
+			}
+			if full.path == req.path {
+				continue
+			}
+			if r := api.do(method, full.path, full.body, full.headers...); r.status/100 != 2 || responses[strconv.Itoa(r.status)] == nil {
+				t.Errorf("%s %s, the example of %s with its optional query parameters: got %d; want a 2xx its responses list; answer %s",
+					method, full.path, op["operationId"], r.status, r.body)
 			}
 		}
 	}
@@ -626,7 +644,8 @@ func (l linkedParams) follow(doc map[string]any, response any, body []byte) erro
 
 // exampleRequest builds the request an operation's examples describe: path
 // parameters from the links of earlier responses or else their examples,
-// required query and header parameters likewise, and the body from the
+// required query and header parameters likewise (with optional, also the
+// optional query parameters that have an example), and the body from the
 // request body's example.
 type examplePlan struct {
 	path    string
@@ -634,7 +653,7 @@ type examplePlan struct {
 	headers []header
 }
 
-func exampleRequest(doc map[string]any, pattern string, item, op map[string]any, linked map[string]string) (*examplePlan, error) {
+func exampleRequest(doc map[string]any, pattern string, item, op map[string]any, linked map[string]string, optional bool) (*examplePlan, error) {
 	plan := &examplePlan{path: pattern}
 	var query []string
 	params := map[string]map[string]any{} // in + name → parameter; the operation's override the path's
@@ -650,10 +669,10 @@ func exampleRequest(doc map[string]any, pattern string, item, op map[string]any,
 	}
 	for _, key := range slices.Sorted(maps.Keys(params)) {
 		p := params[key]
-		if p["in"] != "path" && p["required"] != true {
+		ex, ok := p["example"]
+		if p["in"] != "path" && p["required"] != true && !(optional && ok && p["in"] == "query") {
 			continue
 		}
-		ex, ok := p["example"]
 		if !ok {
 			return nil, fmt.Errorf("parameter %s has no example", key)
 		}

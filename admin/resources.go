@@ -27,6 +27,10 @@ type kindSpec struct {
 	readOnly bool
 	// createFn replaces the generic create (deployments answer 202).
 	createFn handlerFunc
+	// getFn replaces the generic GET and HEAD of an item, and itemQuery
+	// is the query parameters they take (a revision's diff_from).
+	getFn     handlerFunc
+	itemQuery map[string]queryParam
 	// putFn offers PUT alone, without PATCH, in place of mutable's (a
 	// spec, whose body is its document).
 	putFn handlerFunc
@@ -81,6 +85,7 @@ var (
 	revisions = &kindSpec{
 		kind: gatehouse.KindRevision, newRes: func() gatehouse.Resource { return gatehouse.NewRevision() },
 		readOnly: true, filters: map[string]func(*gatehouse.Filter, string){},
+		getFn: getRevision, itemQuery: map[string]queryParam{"diff_from": diffFrom},
 		present: func(h *Handler, res gatehouse.Resource) { res.(*gatehouse.Revision).Redact() },
 		summarize: func(res gatehouse.Resource) {
 			for _, s := range res.(*gatehouse.Revision).Specs {
@@ -160,6 +165,15 @@ func buildEndpoints() []*endpoint {
 			// and name, comes in the query.
 			coll.query[http.MethodPost] = specWriteQuery(true)
 			item.query = map[string]map[string]queryParam{http.MethodPut: specWriteQuery(false)}
+		}
+		if spec.getFn != nil {
+			item.methods[http.MethodGet], item.methods[http.MethodHead] = spec.getFn, spec.getFn
+		}
+		if spec.itemQuery != nil {
+			if item.query == nil {
+				item.query = map[string]map[string]queryParam{}
+			}
+			item.query[http.MethodGet], item.query[http.MethodHead] = spec.itemQuery, spec.itemQuery
 		}
 		coll.body, item.body = spec.body, spec.body
 		coll.owner, item.owner = spec, spec

@@ -91,6 +91,18 @@ func (c *Client) Deployments(ctx context.Context) ([]*gatehouse.Deployment, erro
 	return listAll[*gatehouse.Deployment](ctx, c, Prefix+"/deployments")
 }
 
+// RevisionDiff reads what changes from revision from (0: the empty
+// configuration) to revision to, secrets never shown. A revision that
+// does not exist is a *Problem with status 404.
+func (c *Client) RevisionDiff(ctx context.Context, from, to int64) (*config.RevisionDiff, error) {
+	out := &config.RevisionDiff{}
+	if _, err := c.DoJSON(ctx, Request{Method: http.MethodGet, Path: Prefix + "/revisions/" + gatehouse.RevisionID(to),
+		Query: url.Values{"diff_from": {gatehouse.RevisionID(from)}}}, nil, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // Nodes lists every node sharing the store, in registration order.
 func (c *Client) Nodes(ctx context.Context) ([]*gatehouse.Node, error) {
 	return listAll[*gatehouse.Node](ctx, c, Prefix+"/nodes")

@@ -21,7 +21,12 @@ const maxValueWidth = 72
 // printChangeSet prints the changes of cs. place, if not
 // nil, gives an entry's place in the files from its pointer ("" if none).
 func printChangeSet(w io.Writer, cs *config.ChangeSet, place func(pointer string) string) {
-	for _, c := range cs.Changes {
+	printChanges(w, cs.Changes, place)
+}
+
+// printChanges prints changes, a change set's or a revision diff's.
+func printChanges(w io.Writer, changes []config.Change, place func(pointer string) string) {
+	for _, c := range changes {
 		line := changeSymbol(c.Action) + " " + config.Singular(c.Kind) + " " + c.ID
 		if c.Name != "" && c.Name != c.ID {
 			line += fmt.Sprintf(" (%s)", c.Name)
@@ -44,11 +49,16 @@ func printChangeSet(w io.Writer, cs *config.ChangeSet, place func(pointer string
 // summaryLine counts a change set's changes, in the future tense for a
 // dry run ("1 to create") and the past for a real one ("1 created").
 func summaryLine(cs *config.ChangeSet) string {
-	s := cs.Summary
+	return summaryText(cs.Summary, cs.DryRun)
+}
+
+// summaryText is summaryLine of a summary, in the future tense if
+// planned.
+func summaryText(s config.Summary, planned bool) string {
 	if s.Create+s.Update+s.Delete == 0 {
 		return "No changes."
 	}
-	if cs.DryRun {
+	if planned {
 		return fmt.Sprintf("%d to create, %d to update, %d to delete.", s.Create, s.Update, s.Delete)
 	}
 	return fmt.Sprintf("%d created, %d updated, %d deleted.", s.Create, s.Update, s.Delete)

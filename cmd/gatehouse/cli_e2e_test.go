@@ -81,6 +81,9 @@ func TestHelpUsageAndExitCodes(t *testing.T) {
 		{args: []string{"serve", "extra"}, code: 1, stderr: "Run 'gatehouse serve --help' for usage.", quietStdio: true},
 		{args: []string{"rollback"}, code: 1, stderr: "accepts 1 arg(s), received 0", quietStdio: true},
 		{args: []string{"rollback", "latest"}, code: 1, stderr: `REVISION must be a revision number (1 or more), not "latest"`, quietStdio: true},
+		{args: []string{"revisions", "diff", "1"}, code: 1, stderr: "accepts 2 arg(s), received 1", quietStdio: true},
+		{args: []string{"revisions", "diff", "1", "latest"}, code: 1, stderr: `TO must be a revision number (0 for the empty configuration), not "latest"`, quietStdio: true},
+		{args: []string{"revisions", "diff", "--deployment", "d1", "1"}, code: 1, stderr: `unknown command "1" for "gatehouse revisions diff"`, quietStdio: true},
 		{args: []string{"config", "validate"}, code: 1, stderr: "requires at least 1 arg(s)", quietStdio: true},
 		{args: []string{"config", "convert", "x.yml"}, code: 1, stderr: "--from is required", quietStdio: true},
 		{args: []string{"config", "apply", "--wait", "x.yaml"}, code: 1, stderr: "--wait needs --deploy", quietStdio: true},
@@ -103,7 +106,7 @@ func TestHelpUsageAndExitCodes(t *testing.T) {
 
 func TestEveryCommandAnswersHelp(t *testing.T) {
 	for _, path := range []string{"serve", "version", "completion", "completion bash", "config", "config validate", "config dump",
-		"config diff", "config apply", "config sync", "config convert", "deploy", "rollback", "status"} {
+		"config diff", "config apply", "config sync", "config convert", "deploy", "rollback", "revisions", "revisions diff", "status"} {
 		t.Run(path, func(t *testing.T) {
 			r := runCLI(t, nil, append(strings.Fields(path), "--help")...).want(t, path+" --help", 0)
 			if !strings.Contains(r.stdout, "Usage:\n  gatehouse "+path) || r.stderr != "" {
@@ -193,9 +196,10 @@ func TestDeployRollbackAndStatusFollowTheDeployments(t *testing.T) {
 		`(?m)^Active revision: 1 \(deployment \S+\)$`,
 		`(?m)^NODE\s+ROLE\s+STATE\s+SERVES\s+LAST SEEN\s+ERROR$`,
 		`(?m)^solo\s+all\s+live\s+1\s+`,
-		`(?m)^\S+\s+deploy\s+1\s+succeeded\s+`,
-		`(?m)^\S+\s+deploy\s+2\s+succeeded\s+`,
-		`(?m)^\S+\s+rollback\s+1\s+succeeded\s+`,
+		`(?m)^DEPLOYMENT\s+ACTION\s+REVISION\s+REPLACED\s+STATE\s+CREATED\s+REASON$`,
+		`(?m)^\S+\s+deploy\s+1\s+none\s+succeeded\s+`,
+		`(?m)^\S+\s+deploy\s+2\s+1\s+succeeded\s+`,
+		`(?m)^\S+\s+rollback\s+1\s+2\s+succeeded\s+`,
 	} {
 		if !regexp.MustCompile(re).MatchString(r.stdout) {
 			t.Errorf("status lacks %s:\n%s", re, r.stdout)

@@ -126,7 +126,7 @@ Exit codes: 0 success; 1 an error (a usage error included); 2 drift found by
 		c.GroupID = "server"
 		root.AddCommand(c)
 	}
-	for _, c := range []*cobra.Command{newConfigCmd(), newDeployCmd(), newRollbackCmd(), newStatusCmd()} {
+	for _, c := range []*cobra.Command{newConfigCmd(), newDeployCmd(), newRollbackCmd(), newRevisionsCmd(), newStatusCmd()} {
 		c.GroupID = "client"
 		root.AddCommand(c)
 	}

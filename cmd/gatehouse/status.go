@@ -69,9 +69,14 @@ func printStatus(w io.Writer, deps []*gatehouse.Deployment, nodes []*gatehouse.N
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "DEPLOYMENT\tACTION\tREVISION\tSTATE\tCREATED\tREASON")
+	fmt.Fprintln(tw, "DEPLOYMENT\tACTION\tREVISION\tREPLACED\tSTATE\tCREATED\tREASON")
 	for _, d := range deps[max(0, len(deps)-last):] {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d.ID, d.Action, revisionName(d.Revision), d.State,
+		// What it replaced is known once it began: "-" before.
+		replaced := "-"
+		if d.ReplacedRevision != nil {
+			replaced = revisionName(*d.ReplacedRevision)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.ID, d.Action, revisionName(d.Revision), replaced, d.State,
 			d.CreatedAt.Local().Format("2006-01-02 15:04:05"), orDash(d.Reason))
 	}
 	tw.Flush()

@@ -15,7 +15,8 @@ type FieldRef struct {
 
 // FieldRefs returns the references res makes to other resources, each
 // with its field: a route's service and policies, a service's policies, an
-// openapi policy's spec, a consumer-scoped token's consumer. A nested
+// openapi policy's spec, the services a traffic-split or mirror policy
+// names, a consumer-scoped token's consumer. A nested
 // resource's parent is not among them.
 func FieldRefs(res Resource) []FieldRef {
 	switch r := res.(type) {
@@ -28,9 +29,11 @@ func FieldRefs(res Resource) []FieldRef {
 	case *Service:
 		return policyFieldRefs(r.Policies)
 	case *Policy:
+		refs := r.serviceFieldRefs()
 		if id := r.SpecID(); id != "" {
-			return []FieldRef{{Field: "config.spec_id", Ref: Ref{KindSpec, id}}}
+			refs = append(refs, FieldRef{Field: "config.spec_id", Ref: Ref{KindSpec, id}})
 		}
+		return refs
 	case *Token:
 		if r.ConsumerID != "" {
 			return []FieldRef{{Field: "consumer_id", Ref: Ref{KindConsumer, r.ConsumerID}}}

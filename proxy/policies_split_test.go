@@ -16,6 +16,7 @@ import (
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/serve"
+	"github.com/gatehouse/gatehouse/internal/testupstream"
 	"github.com/gatehouse/gatehouse/policy"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -509,4 +510,19 @@ func TestGlobalMirrorCopiesEveryRoute(t *testing.T) {
 	if got := shadow.next(t); got.uri != "/a" {
 		t.Fatalf("recorder got %q; want /a", got.uri)
 	}
+}
+
+// BenchmarkServeHTTPWithSplit is BenchmarkServeHTTP with a traffic split
+// on the route: half the requests, by a sticky draw of the client's
+// address, to a second service. The difference is the policy's cost.
+//
+//	go test -run '^$' -bench 'ServeHTTP' -benchmem ./proxy/
+func BenchmarkServeHTTPWithSplit(b *testing.B) {
+	g := &gateway{t: b, handler: New(Options{})}
+	b.Cleanup(g.handler.Close)
+	up := testupstream.Canned(b, okKiB)
+	f := newPolicyFixture(b, up).service("canary", up).
+		policy(`{"name":"split","type":"traffic-split","config":{"services":[{"service_id":"canary","percent":50}],"sticky":"client"}}`)
+	g.apply(f.rev)
+	benchServeHTTP(b, g.handler, nil)
 }

@@ -42,13 +42,13 @@ func splitFixture(t *testing.T) *policyFixture {
 	f := newPolicyFixture(t, namedUpstream(t, "stable"))
 	f.rev.Services[0].ID, f.rev.Services[0].Name = "stable", "stable"
 	f.rev.Routes[0].ServiceID = "stable"
-	f.service("canary", namedUpstream(t, "canary"))
-	f.service("beta", namedUpstream(t, "beta"))
+	f.withService("canary", namedUpstream(t, "canary"))
+	f.withService("beta", namedUpstream(t, "beta"))
 	return f
 }
 
 // service adds a service at url.
-func (f *policyFixture) service(id, url string, fields ...string) *policyFixture {
+func (f *policyFixture) withService(id, url string, fields ...string) *policyFixture {
 	f.t.Helper()
 	s := gatehouse.NewService()
 	if err := json.Unmarshal([]byte(fmt.Sprintf(`{"id":%q,"name":%q,"url":%q%s}`, id, id, url, strings.Join(fields, ""))), s); err != nil {
@@ -66,8 +66,8 @@ func trustingGateway(t *testing.T, o Options) *gateway {
 	return newGatewayWithOptions(t, o)
 }
 
-// clientAddr is the i-th of the test's many clients.
-func clientAddr(i int) string { return fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255) }
+// manyClients is the i-th of the test's many clients.
+func manyClients(i int) string { return fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255) }
 
 // Sticky draws are a hash, so shares over thousands of clients are
 // deterministic: each client goes where the hash of its address says,
@@ -80,7 +80,7 @@ func TestTrafficSplitSendsEachServiceItsShare(t *testing.T) {
 	const n = 3000
 	counts := map[string]int{}
 	for i := range n {
-		addr := clientAddr(i)
+		addr := manyClients(i)
 		r := g.get("/", "X-Forwarded-For", addr)
 		got := string(r.body)
 		counts[got]++
@@ -141,7 +141,7 @@ func TestTrafficSplitPinByHeaderOrCookieWinsOverTheShares(t *testing.T) {
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			for i := range 20 {
-				addr := clientAddr(i)
+				addr := manyClients(i)
 				if policy.DrawAddr(netip.MustParseAddr(addr)) == 0 {
 					continue // the one draw the canary's 0.01% takes
 				}
@@ -178,7 +178,7 @@ func TestTrafficSplitStickyKeepsOneServiceAndARaiseKeepsTheFirst(t *testing.T) {
 					// Every consumer behind one address: the consumer decides.
 					return string(g.get("/", "X-API-Key", fmt.Sprintf("key-%d-0123456789abcdef", i), "X-Forwarded-For", "10.9.9.9").body)
 				}
-				return string(g.get("/", "X-Forwarded-For", clientAddr(i)).body)
+				return string(g.get("/", "X-Forwarded-For", manyClients(i)).body)
 			}
 			first := map[int]bool{}
 			for i := range n {
@@ -264,7 +264,7 @@ func TestTrafficSplitMetricsAndAccessLogNameTheServiceThatAnswered(t *testing.T)
 	m := NewMetrics(reg)
 	records := make(chan map[string]any, 16)
 	g := newGatewayWithOptions(t, Options{Metrics: m}, func(o *serve.Options) {
-		o.Logger = slog.New(accessLog{slog.DiscardHandler, records})
+		o.Logger = slog.New(accessLogRecords{slog.DiscardHandler, records})
 	})
 	g.apply(f.rev)
 	for _, tc := range []struct {
@@ -301,15 +301,15 @@ func TestTrafficSplitMetricsAndAccessLogNameTheServiceThatAnswered(t *testing.T)
 	}
 }
 
-// accessLog passes the access log's records to a channel.
-type accessLog struct {
+// accessLogRecords passes the access log's records to a channel.
+type accessLogRecords struct {
 	slog.Handler
 	records chan map[string]any
 }
 
-func (h accessLog) Enabled(context.Context, slog.Level) bool { return true }
+func (h accessLogRecords) Enabled(context.Context, slog.Level) bool { return true }
 
-func (h accessLog) Handle(_ context.Context, r slog.Record) error {
+func (h accessLogRecords) Handle(_ context.Context, r slog.Record) error {
 	if r.Message != "request" {
 		return nil
 	}
@@ -370,7 +370,7 @@ func (s *shadowUpstream) next(t *testing.T) shadowRequest {
 // service shadow at url, and a transform, counting into m.
 func mirrorGateway(t *testing.T, url, cfg string) (*gateway, *Metrics) {
 	t.Helper()
-	f := splitFixture(t).service("shadow", url, `,"retries":0`).
+	f := splitFixture(t).withService("shadow", url, `,"retries":0`).
 		policy(`{"name":"mirror","type":"mirror","config":` + cfg + `}`).
 		policy(`{"name":"transform","type":"transform","config":{"request":{"path":"/v2/items","headers":{"set":{"X-Transformed":"yes"}}}}}`)
 	m := NewMetrics(prometheus.NewRegistry())
@@ -502,7 +502,7 @@ func TestMirrorDropsCopiesBeyondItsConcurrency(t *testing.T) {
 // A global mirror copies every route's requests.
 func TestGlobalMirrorCopiesEveryRoute(t *testing.T) {
 	shadow := startShadow(t, false, func(w http.ResponseWriter) {})
-	f := splitFixture(t).service("recorder", shadow.url).
+	f := splitFixture(t).withService("recorder", shadow.url).
 		policy(`{"name":"mirror","type":"mirror","global":true,"config":{"service_id":"recorder"}}`)
 	g := newGateway(t)
 	g.apply(f.rev)
@@ -521,7 +521,7 @@ func BenchmarkServeHTTPWithSplit(b *testing.B) {
 	g := &gateway{t: b, handler: New(Options{})}
 	b.Cleanup(g.handler.Close)
 	up := testupstream.Canned(b, okKiB)
-	f := newPolicyFixture(b, up).service("canary", up).
+	f := newPolicyFixture(b, up).withService("canary", up).
 		policy(`{"name":"split","type":"traffic-split","config":{"services":[{"service_id":"canary","percent":50}],"sticky":"client"}}`)
 	g.apply(f.rev)
 	benchServeHTTP(b, g.handler, nil)

@@ -69,6 +69,29 @@ func CheckRef(fr FieldRef, target Resource) string {
 	return ""
 }
 
+// CheckRefsTogether judges what a resource's references say together
+// once each was found (targets[i] is refs[i]'s, nil if it does not
+// exist): a route or service listing two traffic-split policies, which
+// one answer cannot follow (422 at the second). A service's split and a
+// route's own are two levels, the route's winning, and are not judged
+// here; a policy changed into a split after it was listed is judged when
+// the revision deploys.
+func CheckRefsTogether(refs []FieldRef, targets []Resource) []FieldError {
+	var first string
+	var out []FieldError
+	for i, fr := range refs {
+		if p, ok := targets[i].(*Policy); ok && p.Type == PolicyTrafficSplit {
+			if first == "" {
+				first = fr.Ref.ID
+				continue
+			}
+			out = append(out, FieldError{Field: fr.Field,
+				Message: fmt.Sprintf("refers to traffic-split policy %q beside %q: one level may hold one traffic split, as one answer has one upstream", fr.Ref.ID, first)})
+		}
+	}
+	return out
+}
+
 // New returns an empty resource of an operator-managed kind (the draft
 // kinds and tokens), or nil for another kind.
 func New(kind Kind) Resource {

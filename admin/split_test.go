@@ -35,3 +35,34 @@ func TestSplitAndMirrorServicesAreReferences(t *testing.T) {
 		})
 	}
 }
+
+// One level holds one traffic split: a route or a service listing two is
+// 422 at the second, and nothing is written.
+func TestTwoTrafficSplitsAtOneLevelAreRefused(t *testing.T) {
+	api := newTestAPI(t)
+	svc := api.service("stable")
+	canary := api.service("canary")
+	for _, id := range []string{"a", "b"} {
+		api.must(201, "POST", "/admin/v1/policies", fmt.Sprintf(`{"id":%q,"name":%q,"type":"traffic-split","config":{"services":[{"service_id":%q,"percent":5}]}}`, id, id, canary))
+	}
+	api.must(201, "POST", "/admin/v1/policies", `{"id":"m","name":"m","type":"maintenance","config":{}}`)
+	for _, tc := range []struct {
+		desc, method, path, body string
+	}{
+		{"a route", "POST", "/admin/v1/routes", `{"id":"r","paths":["/a"],"service_id":"` + svc + `","policies":["a","m","b"]}`},
+		{"a service", "PATCH", "/admin/v1/services/" + svc, `{"policies":["a","m","b"]}`},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			before := api.snapshot()
+			r := api.do(tc.method, tc.path, tc.body, h("Content-Type", map[string]string{"POST": "application/json", "PATCH": "application/merge-patch+json"}[tc.method]))
+			assertProblem(t, r, 422)
+			if got := fmt.Sprint(r.problemFields()); got != "[policies[2]]" {
+				t.Fatalf("fields %v; want [policies[2]]", got)
+			}
+			api.unchanged(before)
+		})
+	}
+	// A route's own split beside its service's: two levels, the route's wins.
+	api.must(200, "PATCH", "/admin/v1/services/"+svc, `{"policies":["a"]}`, h("Content-Type", "application/merge-patch+json"))
+	api.must(201, "POST", "/admin/v1/routes", `{"id":"r","paths":["/a"],"service_id":"`+svc+`","policies":["b"]}`)
+}

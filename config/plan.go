@@ -104,8 +104,10 @@ func makePlan(d *draftState, entries []*entry, opts ApplyOptions) (*plan, []Prob
 	for _, kind := range creationOrder {
 		inDoc[kind] = map[string]bool{}
 	}
+	docRes := map[gatehouse.Ref]gatehouse.Resource{}
 	for _, e := range entries {
 		inDoc[e.res.Kind()][e.res.Base().ID] = true
+		docRes[gatehouse.Ref{Kind: e.res.Kind(), ID: e.res.Base().ID}] = e.res
 	}
 	var problems []Problem
 	var creates, updates []int
@@ -119,17 +121,28 @@ func makePlan(d *draftState, entries []*entry, opts ApplyOptions) (*plan, []Prob
 		kind, id := e.res.Kind(), e.res.Base().ID
 		rec := d.records[kind][id]
 		// References to what the document does not hold resolve against
-		// the store, as the admin API resolves them.
-		for _, fr := range gatehouse.FieldRefs(e.res) {
+		// the store, as the admin API resolves them; together, they are
+		// judged with the document's own (Check judged those alone).
+		refs := gatehouse.FieldRefs(e.res)
+		targets := make([]gatehouse.Resource, len(refs))
+		external := false
+		for i, fr := range refs {
 			if inDoc[fr.Ref.Kind][fr.Ref.ID] {
+				targets[i] = docRes[fr.Ref]
 				continue
 			}
 			target, err := d.resource(fr.Ref.Kind, fr.Ref.ID)
 			if err != nil {
 				return nil, nil, err
 			}
+			targets[i], external = target, true
 			if msg := gatehouse.CheckRef(fr, target); msg != "" {
 				problems = append(problems, Problem{Pointer: FieldPointer(e.pointer, fr.Field), Message: msg, Code: gatehouse.EUNPROCESSABLE})
+			}
+		}
+		if external {
+			for _, fe := range gatehouse.CheckRefsTogether(refs, targets) {
+				problems = append(problems, Problem{Pointer: FieldPointer(e.pointer, fe.Field), Message: fe.Message, Code: gatehouse.EUNPROCESSABLE})
 			}
 		}
 		if rec == nil {

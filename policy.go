@@ -64,13 +64,17 @@ const (
 // those of the body included: after authentication, so that its values
 // may name the consumer, and after every check that judges the client's
 // own request (a schema skipped for a Content-Type a transform set would
-// let any body through). The openapi policy checks a request like
+// let any body through). A traffic split and a mirror, which refuse
+// nothing either, come after the checks and limits, before the
+// transform: the split's choice may follow the consumer, and the mirror
+// copies the request as the transform leaves it (it reads the outbound
+// request in the data plane, not in its Step). The openapi policy checks a request like
 // content (its body late); the http-audit policy only judges responses.
 // Egress policies govern the egress listener, not routes.
 var PolicyOrder = []string{
 	PolicyCORS, PolicyDeprecation, PolicyMaintenance, PolicyAuth, PolicyIPRestriction, PolicyACL,
 	PolicyContent, PolicyOpenAPI, PolicyRateLimit, PolicyConcurrencyLimit, PolicyAdaptiveConcurrency, PolicyCircuitBreaker,
-	PolicyTransform, PolicyHTTPAudit,
+	PolicyTrafficSplit, PolicyMirror, PolicyTransform, PolicyHTTPAudit,
 }
 
 // MaxPolicies bounds the policies one route or service lists.
@@ -84,6 +88,8 @@ type policyType struct {
 	check func(cfg any, bad, semantic *fields)
 	// globalOnly types cannot be listed by routes and services.
 	globalOnly bool
+	// notGlobal, if set, is why the type cannot be global.
+	notGlobal string
 }
 
 // PolicyTypes maps each policy type to its config schema. The configs are
@@ -104,6 +110,14 @@ func registerPolicyType[C any](name string, globalOnly bool, check func(c *C, ba
 	}
 }
 
+// notGlobal marks a registered type as one that cannot be global, for
+// the reason given.
+func notGlobal(name, why string) {
+	pt := PolicyTypes[name]
+	pt.notGlobal = why
+	PolicyTypes[name] = pt
+}
+
 func policyTypeNames() string {
 	names := make([]string, 0, len(PolicyTypes))
 	for n := range PolicyTypes {
@@ -122,6 +136,9 @@ func (p *Policy) Index() Index {
 	var refs []Ref
 	if id := p.SpecID(); id != "" {
 		refs = append(refs, Ref{KindSpec, id})
+	}
+	for _, fr := range p.serviceFieldRefs() {
+		refs = append(refs, fr.Ref)
 	}
 	return Index{Name: p.Name, Refs: refs, Unique: []string{"name:" + p.Name}}
 }
@@ -164,6 +181,9 @@ func (p *Policy) check() (cfg any, bad, semantic fields) {
 		bad, semantic = append(bad, cbad...), append(semantic, csemantic...)
 		if c != nil && pt.globalOnly && !p.Global {
 			semantic.add("global", "must be true: %s policies apply to the whole gateway", p.Type)
+		}
+		if c != nil && pt.notGlobal != "" && p.Global {
+			semantic.add("global", "must be false: %s", pt.notGlobal)
 		}
 		if len(cbad)+len(csemantic) == 0 {
 			cfg = c

@@ -15,7 +15,8 @@ type FieldRef struct {
 
 // FieldRefs returns the references res makes to other resources, each
 // with its field: a route's service and policies, a service's policies, an
-// openapi policy's spec, a consumer-scoped token's consumer. A nested
+// openapi policy's spec, the services a traffic-split or mirror policy
+// names, a consumer-scoped token's consumer. A nested
 // resource's parent is not among them.
 func FieldRefs(res Resource) []FieldRef {
 	switch r := res.(type) {
@@ -28,9 +29,11 @@ func FieldRefs(res Resource) []FieldRef {
 	case *Service:
 		return policyFieldRefs(r.Policies)
 	case *Policy:
+		refs := r.serviceFieldRefs()
 		if id := r.SpecID(); id != "" {
-			return []FieldRef{{Field: "config.spec_id", Ref: Ref{KindSpec, id}}}
+			refs = append(refs, FieldRef{Field: "config.spec_id", Ref: Ref{KindSpec, id}})
 		}
+		return refs
 	case *Token:
 		if r.ConsumerID != "" {
 			return []FieldRef{{Field: "consumer_id", Ref: Ref{KindConsumer, r.ConsumerID}}}
@@ -64,6 +67,29 @@ func CheckRef(fr FieldRef, target Resource) string {
 		return checkTransformRef(fr, p)
 	}
 	return ""
+}
+
+// CheckRefsTogether judges what a resource's references say together
+// once each was found (targets[i] is refs[i]'s, nil if it does not
+// exist): a route or service listing two traffic-split policies, which
+// one answer cannot follow (422 at the second). A service's split and a
+// route's own are two levels, the route's winning, and are not judged
+// here; a policy changed into a split after it was listed is judged when
+// the revision deploys.
+func CheckRefsTogether(refs []FieldRef, targets []Resource) []FieldError {
+	var first string
+	var out []FieldError
+	for i, fr := range refs {
+		if p, ok := targets[i].(*Policy); ok && p.Type == PolicyTrafficSplit {
+			if first == "" {
+				first = fr.Ref.ID
+				continue
+			}
+			out = append(out, FieldError{Field: fr.Field,
+				Message: fmt.Sprintf("refers to traffic-split policy %q beside %q: one level may hold one traffic split, as one answer has one upstream", fr.Ref.ID, first)})
+		}
+	}
+	return out
 }
 
 // New returns an empty resource of an operator-managed kind (the draft

@@ -477,6 +477,7 @@ func TestOpenAPISchemasMatchResources(t *testing.T) {
 		"ConcurrencyLimitConfig": gatehouse.ConcurrencyLimitConfig{}, "AdaptiveConcurrencyConfig": gatehouse.AdaptiveConcurrencyConfig{},
 		"CircuitBreakerConfig": gatehouse.CircuitBreakerConfig{}, "MaintenanceConfig": gatehouse.MaintenanceConfig{},
 		"DeprecationConfig": gatehouse.DeprecationConfig{}, "EgressConfig": gatehouse.EgressConfig{}, "EgressRule": gatehouse.EgressRule{},
+		"TrafficSplitConfig": gatehouse.TrafficSplitConfig{}, "SplitService": gatehouse.SplitService{}, "MirrorConfig": gatehouse.MirrorConfig{},
 		"Spec": gatehouse.Spec{}, "RouteImport": gatehouse.RouteImport{}, "ImportRequest": importRequest{}, "ImportResult": importResult{},
 		"ChangeSet": config.ChangeSet{}, "Change": config.Change{}, "FieldChange": config.FieldChange{}, "ChangeSummary": config.Summary{},
 		"RevisionDiff": config.RevisionDiff{},

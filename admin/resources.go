@@ -430,15 +430,19 @@ func (h *Handler) validate(r *request, spec *kindSpec, res gatehouse.Resource) e
 	if tok, ok := res.(*gatehouse.Token); ok && tok.Expired(h.opts.Now()) {
 		semantic = append(semantic, gatehouse.FieldError{Field: "expires_at", Message: "is in the past"})
 	}
-	for _, fr := range gatehouse.FieldRefs(res) {
+	refs := gatehouse.FieldRefs(res)
+	targets := make([]gatehouse.Resource, len(refs))
+	for i, fr := range refs {
 		target, err := h.loadRef(r.Context(), fr.Ref)
 		if err != nil {
 			return err
 		}
+		targets[i] = target
 		if msg := gatehouse.CheckRef(fr, target); msg != "" {
 			semantic = append(semantic, gatehouse.FieldError{Field: fr.Field, Message: msg})
 		}
 	}
+	semantic = append(semantic, gatehouse.CheckRefsTogether(refs, targets)...)
 	if len(semantic) > 0 {
 		return gatehouse.Unprocessable(semantic)
 	}

@@ -367,7 +367,9 @@ func (j *judgement) checkDocument() {
 		}
 	}
 	for _, e := range j.entries {
-		for _, fr := range gatehouse.FieldRefs(e.res) {
+		refs := gatehouse.FieldRefs(e.res)
+		targets := make([]gatehouse.Resource, len(refs))
+		for i, fr := range refs {
 			target := byID[fr.Ref.Kind][fr.Ref.ID]
 			if target == nil && j.opts.External {
 				continue
@@ -376,9 +378,13 @@ func (j *judgement) checkDocument() {
 			if target != nil {
 				res = target.res
 			}
+			targets[i] = res
 			if msg := gatehouse.CheckRef(fr, res); msg != "" {
 				j.problem(FieldPointer(e.pointer, fr.Field), gatehouse.EUNPROCESSABLE, msg)
 			}
+		}
+		for _, fe := range gatehouse.CheckRefsTogether(refs, targets) {
+			j.problem(FieldPointer(e.pointer, fe.Field), gatehouse.EUNPROCESSABLE, fe.Message)
 		}
 		if len(j.opts.SelectTags) > 0 && !gatehouse.HasTags(e.res, j.opts.SelectTags) {
 			j.problem(e.pointer+"/tags", gatehouse.EUNPROCESSABLE,

@@ -100,8 +100,10 @@ func makePlan(d *draftState, entries []*entry, opts ApplyOptions) (*plan, []Prob
 	for _, kind := range creationOrder {
 		inDoc[kind] = map[string]bool{}
 	}
+	docRes := map[gatehouse.Ref]gatehouse.Resource{}
 	for _, e := range entries {
 		inDoc[e.res.Kind()][e.res.Base().ID] = true
+		docRes[gatehouse.Ref{Kind: e.res.Kind(), ID: e.res.Base().ID}] = e.res
 	}
 	var problems []Problem
 	var creates, updates []int
@@ -115,17 +117,28 @@ func makePlan(d *draftState, entries []*entry, opts ApplyOptions) (*plan, []Prob
 		kind, id := e.res.Kind(), e.res.Base().ID
 		rec := d.records[kind][id]
 		// References to what the document does not hold resolve against
-		// the store, as the admin API resolves them.
-		for _, fr := range gatehouse.FieldRefs(e.res) {
+		// the store, as the admin API resolves them; together, they are
+		// judged with the document's own (Check judged those alone).
+		refs := gatehouse.FieldRefs(e.res)
+		targets := make([]gatehouse.Resource, len(refs))
+		external := false
+		for i, fr := range refs {
 			if inDoc[fr.Ref.Kind][fr.Ref.ID] {
+				targets[i] = docRes[fr.Ref]
 				continue
 			}
 			target, err := d.resource(fr.Ref.Kind, fr.Ref.ID)
 			if err != nil {
 				return nil, nil, err
 			}
+			targets[i], external = target, true
 			if msg := gatehouse.CheckRef(fr, target); msg != "" {
 				problems = append(problems, Problem{Pointer: FieldPointer(e.pointer, fr.Field), Message: msg, Code: gatehouse.EUNPROCESSABLE})
+			}
+		}
+		if external {
+			for _, fe := range gatehouse.CheckRefsTogether(refs, targets) {
+				problems = append(problems, Problem{Pointer: FieldPointer(e.pointer, fe.Field), Message: fe.Message, Code: gatehouse.EUNPROCESSABLE})
 			}
 		}
 		if rec == nil {
@@ -205,6 +218,20 @@ func makePlan(d *draftState, entries []*entry, opts ApplyOptions) (*plan, []Prob
 	leaf := func(c gatehouse.Change) bool {
 		return c.Record.Kind == gatehouse.KindRoute || c.Record.Kind == gatehouse.KindCredential
 	}
+	// Within that order, references decide: a policy may name services
+	// (a traffic split), which may list policies, so no order of kinds
+	// alone suits every document. Each create follows what it refers to,
+	// each delete precedes it.
+	creates = referencesFirst(creates, func(i int) *gatehouse.Record { return all[i].change.Record })
+	slices.Reverse(deletes)
+	order := referencesFirst(seq(len(deletes)), func(i int) *gatehouse.Record {
+		return d.records[deletes[i].change.Record.Kind][deletes[i].change.Record.ID]
+	})
+	byRefs := make([]pending, 0, len(deletes))
+	for _, i := range slices.Backward(order) {
+		byRefs = append(byRefs, deletes[i])
+	}
+	deletes = byRefs
 	for _, pd := range deletes {
 		if leaf(pd.change) {
 			p.add(pd.change, "", pd.report)
@@ -229,6 +256,48 @@ func makePlan(d *draftState, entries []*entry, opts ApplyOptions) (*plan, []Prob
 		}
 	}
 	return p, nil, nil
+}
+
+// referencesFirst orders items (indices) so that each comes after the
+// items whose records its record refers to, keeping their order
+// otherwise. A cycle, which no store could hold, keeps its given order.
+func referencesFirst(items []int, record func(i int) *gatehouse.Record) []int {
+	at := make(map[gatehouse.Ref]int, len(items))
+	for j, i := range items {
+		if r := record(i); r != nil {
+			at[gatehouse.Ref{Kind: r.Kind, ID: r.ID}] = j
+		}
+	}
+	out := make([]int, 0, len(items))
+	seen := make([]bool, len(items))
+	var visit func(j int)
+	visit = func(j int) {
+		if seen[j] {
+			return
+		}
+		seen[j] = true
+		if r := record(items[j]); r != nil {
+			for _, ref := range r.Refs {
+				if k, ok := at[ref]; ok {
+					visit(k)
+				}
+			}
+		}
+		out = append(out, items[j])
+	}
+	for j := range items {
+		visit(j)
+	}
+	return out
+}
+
+// seq returns 0, 1, ..., n-1.
+func seq(n int) []int {
+	s := make([]int, n)
+	for i := range s {
+		s[i] = i
+	}
+	return s
 }
 
 func (p *plan) add(c gatehouse.Change, pointer string, report Change) {

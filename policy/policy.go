@@ -60,6 +60,10 @@ type Request struct {
 	// Resp is the upstream's response, for the route's ResponseSteps
 	// (policy/audit.go).
 	Resp Response
+	// Mirrors are the shadow services the route's mirror policies chose
+	// to copy this request to (policy/mirror.go); the data plane sends
+	// the copies.
+	Mirrors []*MirrorTarget
 
 	done []func(Outcome)
 }
@@ -102,7 +106,8 @@ func NewRequest() *Request { return requests.Get().(*Request) }
 // Release returns r to the pool.
 func (r *Request) Release() {
 	done := r.done[:0]
-	*r = Request{done: done}
+	clear(r.Mirrors)
+	*r = Request{done: done, Mirrors: r.Mirrors[:0]}
 	requests.Put(r)
 }
 
@@ -152,6 +157,10 @@ type Chain struct {
 	// transform is the route's transforms, nil if none: the data plane
 	// hands them the upstream's response header.
 	transform *Transform
+	// split is the route's traffic split, nil if none; mirrors are its
+	// mirror policies' targets (Mirrors).
+	split   *Split
+	mirrors []*MirrorTarget
 	// Types lists the policy types on the route, for logs and tests.
 	Types []string
 }
@@ -250,6 +259,8 @@ type Build struct {
 	// specKeys are their State keys (specKey), by id: made once per
 	// Compile, not once per route that lists the spec's policy.
 	specKeys map[string]string
+	// services are the revision's services, by id.
+	services map[string]*gatehouse.Service
 	// identity are the canonical names of the fields the revision's auth
 	// policies name consumers in, which no transform may change.
 	identity []string
@@ -265,6 +276,9 @@ func (b *Build) StateKey(p *gatehouse.Policy, perRoute bool) string {
 	}
 	return k
 }
+
+// HasService reports whether the revision has the service id.
+func (b *Build) HasService(id string) bool { return b.services[id] != nil }
 
 // Compile builds rev's policies. Every policy a route uses must be of a
 // type this build knows and enforces: a data node never serves a route
@@ -365,7 +379,8 @@ func Compile(rev *gatehouse.Revision, env *Env) (*Set, error) {
 			if !ok {
 				return nil, fmt.Errorf("route %q: policy %q is of type %s, which this gatehouse does not enforce", r.ID, pols[0].ID, typ)
 			}
-			step, err := build(&Build{Env: env, Route: r, Service: svc, Consumers: consumers, Specs: specs, specKeys: specKeys, identity: identity}, pols)
+			step, err := build(&Build{Env: env, Route: r, Service: svc, Consumers: consumers, Specs: specs, specKeys: specKeys,
+				identity: identity, services: services}, pols)
 			if err != nil {
 				return nil, fmt.Errorf("route %q: %w", r.ID, err)
 			}
@@ -374,8 +389,13 @@ func Compile(rev *gatehouse.Revision, env *Env) (*Set, error) {
 			if c, ok := step.(*CORS); ok {
 				chain.cors, set.preflights = c, true
 			}
-			if t, ok := step.(*Transform); ok {
-				chain.transform = t
+			switch s := step.(type) {
+			case *Transform:
+				chain.transform = s
+			case *Split:
+				chain.split = s
+			case *Mirror:
+				chain.mirrors = s.targets
 			}
 			if err := chain.addResponseStep(step); err != nil {
 				return nil, fmt.Errorf("route %q: %w", r.ID, err)

@@ -30,7 +30,7 @@ func (h *Handler) respond(w http.ResponseWriter, r *http.Request, d *core.Decisi
 		if held, err = holdBody(resp.Body, p); err != nil {
 			// Nothing is sent yet: the upstream's failure is answered as
 			// any other (502, or 504 for a stall).
-			return outcome{status: h.failUpstream(w, r, d, err)}, true
+			return outcome{status: h.failUpstreamOf(w, r, answering(d, pr), err)}, true
 		}
 		chain.RespondHeld(pr)
 	}

@@ -36,6 +36,11 @@ type outcome struct {
 // and chain's ResponseSteps, if any, see the answer (respond).
 func (h *Handler) forward(w http.ResponseWriter, r *http.Request, st *state, d *core.Decision, pool *forward.Pool, pr *policy.Request, chain *policy.Chain) outcome {
 	out, body, upgrade := h.outboundRequest(w, r, st, d)
+	if pr != nil && len(pr.Mirrors) > 0 && upgrade == "" {
+		if tee := h.mirror(st, pr, out, body); tee != nil {
+			defer tee.end()
+		}
+	}
 	resp, _, err := pool.RoundTrip(out)
 	if pr != nil {
 		pr.Head = time.Now()
@@ -57,7 +62,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, st *state, d *
 		return outcome{status: h.failBody(w, r, d, body)}
 	}
 	if err != nil {
-		return outcome{status: h.failUpstream(w, r, d, err)}
+		return outcome{status: h.failUpstreamOf(w, r, answering(d, pr), err)}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusSwitchingProtocols {
@@ -178,9 +183,15 @@ func (h *Handler) failBody(w http.ResponseWriter, r *http.Request, d *core.Decis
 	return h.fail(w, r, gerr)
 }
 
-// failUpstream answers a round trip that failed upstream, as the one
-// classifier (forward.Classify) says.
+// failUpstream answers a round trip to the route's service that failed
+// upstream (failUpstreamOf).
 func (h *Handler) failUpstream(w http.ResponseWriter, r *http.Request, d *core.Decision, err error) int {
+	return h.failUpstreamOf(w, r, d.Route.ServiceID, err)
+}
+
+// failUpstreamOf answers a round trip to service that failed upstream, as
+// the one classifier (forward.Classify) says.
+func (h *Handler) failUpstreamOf(w http.ResponseWriter, r *http.Request, service string, err error) int {
 	gerr, gone := forward.Classify(r.Context(), err)
 	if gone {
 		h.opts.Logger.Debug("client went away before the upstream answered", "request_id", problem.RequestID(r))
@@ -188,14 +199,23 @@ func (h *Handler) failUpstream(w http.ResponseWriter, r *http.Request, d *core.D
 	}
 	if !gone && forward.TLSFailed(err) {
 		h.opts.Logger.Warn("TLS with the upstream failed", "request_id", problem.RequestID(r),
-			"service_id", d.Route.ServiceID, "error", err)
+			"service_id", service, "error", err)
 	}
 	if after, ok := forward.RetryAfter(err); ok {
 		w.Header().Set("Retry-After", strconv.FormatInt(httpx.RetrySeconds(after), 10))
 	}
 	status := h.fail(w, r, gerr)
-	h.opts.Metrics.upstreamFailed(d.Route.ServiceID, status)
+	h.opts.Metrics.upstreamFailed(service, status)
 	return status
+}
+
+// answering is the service the exchange went to: the route's, or the
+// one its traffic split chose (pr.ServiceID).
+func answering(d *core.Decision, pr *policy.Request) string {
+	if pr != nil {
+		return pr.ServiceID
+	}
+	return d.Route.ServiceID
 }
 
 // writeHead sends the upstream's status and end-to-end header fields,

@@ -21,9 +21,13 @@ type Metrics struct {
 	responses *prometheus.CounterVec   // code
 	codes     [600]atomic.Pointer[prometheus.Counter]
 	failures  *prometheus.CounterVec // service, status (gatehouse's 502/503/504)
-	broken    *prometheus.CounterVec // service
-	aborted   prometheus.Counter
-	revision  prometheus.Gauge
+	// served counts forwarded exchanges by the service that answered;
+	// mirrored the shadow requests of mirror policies.
+	served   *prometheus.CounterVec // route, service, class
+	mirrored *prometheus.CounterVec // route, service, result
+	broken   *prometheus.CounterVec // service
+	aborted  prometheus.Counter
+	revision prometheus.Gauge
 	// findings and dropped are the response audit's (Conformance).
 	findings *prometheus.CounterVec // route, operation, status, rule, severity
 	dropped  prometheus.Counter
@@ -45,6 +49,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "gatehouse_proxy_upstream_failures_total",
 			Help: "Requests gatehouse answered for a failing upstream, by service and status (502, 503, 504).",
 		}, []string{"service", "code"}),
+		served: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_proxy_service_responses_total",
+			Help: "Forwarded exchanges, by route, the service that answered (a traffic split's choice) and status class.",
+		}, []string{"route", "service", "class"}),
+		mirrored: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_proxy_mirror_requests_total",
+			Help: "Copies of requests for mirror policies' shadow services, by route, shadow service and result: the shadow's status class, failed, skipped_body (body over max_body_bytes, or never read whole), skipped_busy (max_concurrent in flight).",
+		}, []string{"route", "service", "result"}),
 		broken: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatehouse_proxy_upstream_broken_responses_total",
 			Help: "Responses whose upstream broke off mid-body, by service: the status was sent (and is counted), the client's connection was cut.",
@@ -70,7 +82,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Name: "gatehouse_conformance_findings_dropped_total",
 		Help: "Findings not kept because the recorder's cap on distinct (route, operation, status, rule) entries was reached.",
 	})
-	reg.MustRegister(m.requests, m.duration, m.responses, m.failures, m.broken, m.aborted, m.revision, m.findings, m.dropped)
+	reg.MustRegister(m.requests, m.duration, m.responses, m.failures, m.served, m.mirrored, m.broken, m.aborted, m.revision, m.findings, m.dropped)
 	return m
 }
 
@@ -111,10 +123,14 @@ func (m *Metrics) forget(routes, services []string) {
 	for _, id := range routes {
 		m.requests.DeletePartialMatch(prometheus.Labels{"route": id})
 		m.duration.DeleteLabelValues(id)
+		m.served.DeletePartialMatch(prometheus.Labels{"route": id})
+		m.mirrored.DeletePartialMatch(prometheus.Labels{"route": id})
 	}
 	for _, id := range services {
 		m.failures.DeletePartialMatch(prometheus.Labels{"service": id})
 		m.broken.DeleteLabelValues(id)
+		m.served.DeletePartialMatch(prometheus.Labels{"service": id})
+		m.mirrored.DeletePartialMatch(prometheus.Labels{"service": id})
 	}
 }
 
@@ -122,7 +138,15 @@ func (m *Metrics) forget(routes, services []string) {
 type routeMetrics struct {
 	classes  [6]prometheus.Counter // index status/100
 	duration prometheus.Observer
+	// service is the route's own service, own its exchanges' counters;
+	// others are those of the services its traffic split may choose.
+	service string
+	own     *classCounters
+	others  map[string]*classCounters
 }
+
+// classCounters are counters by status class, index status/100.
+type classCounters [6]prometheus.Counter
 
 func (m *Metrics) forRoute(id string) *routeMetrics {
 	if m == nil {
@@ -133,6 +157,66 @@ func (m *Metrics) forRoute(id string) *routeMetrics {
 		rm.classes[c] = m.requests.WithLabelValues(id, strconv.Itoa(c)+"xx")
 	}
 	return rm
+}
+
+// forServices resolves the counters of the exchanges route rm forwards to
+// its own service and to those its traffic split names (others).
+func (m *Metrics) forServices(rm *routeMetrics, route, own string, others []string) {
+	if m == nil || rm == nil {
+		return
+	}
+	counters := func(service string) *classCounters {
+		var cc classCounters
+		for c := 1; c <= 5; c++ {
+			cc[c] = m.served.WithLabelValues(route, service, strconv.Itoa(c)+"xx")
+		}
+		return &cc
+	}
+	rm.service, rm.own = own, counters(own)
+	for _, s := range others {
+		if s != own {
+			if rm.others == nil {
+				rm.others = map[string]*classCounters{}
+			}
+			rm.others[s] = counters(s)
+		}
+	}
+}
+
+// answered records one forwarded exchange of route rm, answered by
+// service with status (0: none, not counted).
+func (m *Metrics) answered(rm *routeMetrics, service string, status int) {
+	if m == nil || rm == nil || status < 100 || status >= 600 {
+		return
+	}
+	cc := rm.own
+	if service != rm.service {
+		if cc = rm.others[service]; cc == nil {
+			return
+		}
+	}
+	cc[status/100].Inc()
+}
+
+// mirrorMetrics are one mirror target's counters, resolved at Apply.
+type mirrorMetrics struct {
+	classes                          classCounters
+	failed, skippedBody, skippedBusy prometheus.Counter
+}
+
+func (m *Metrics) forMirror(route, service string) *mirrorMetrics {
+	if m == nil {
+		return nil
+	}
+	mm := &mirrorMetrics{
+		failed:      m.mirrored.WithLabelValues(route, service, "failed"),
+		skippedBody: m.mirrored.WithLabelValues(route, service, "skipped_body"),
+		skippedBusy: m.mirrored.WithLabelValues(route, service, "skipped_busy"),
+	}
+	for c := 1; c <= 5; c++ {
+		mm.classes[c] = m.mirrored.WithLabelValues(route, service, strconv.Itoa(c)+"xx")
+	}
+	return mm
 }
 
 // observe records one answered request.

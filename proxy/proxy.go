@@ -97,6 +97,9 @@ type state struct {
 	// preflights: some route has a cors policy, so an OPTIONS request
 	// may be a preflight gatehouse answers (serve.go's preflight).
 	preflights bool
+	// mirrors are the routes' mirror targets' counters and limits
+	// (mirror.go); nil if no route mirrors.
+	mirrors map[*policy.MirrorTarget]*mirrorRuntime
 }
 
 // New returns a data plane serving nothing until the first Apply: every
@@ -132,6 +135,7 @@ func (h *Handler) Apply(ctx context.Context, rev *gatehouse.Revision) error {
 		for _, r := range rev.Routes {
 			next.routes[r.ID] = h.opts.Metrics.forRoute(r.ID)
 		}
+		h.resolveSplits(next, rev)
 		for _, s := range rev.Services {
 			fc, err := poolConfig(s)
 			if err != nil {

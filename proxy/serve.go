@@ -2,12 +2,14 @@ package proxy
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/serve"
 	"github.com/gatehouse/gatehouse/policy"
 	"github.com/gatehouse/gatehouse/problem"
 	"github.com/gatehouse/gatehouse/proxy/core"
@@ -54,8 +56,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	chain := st.policies.Chain(d.Route.ID)
 	if chain == nil {
+		serve.Annotate(w, d.Route.ID, d.Route.ServiceID)
 		o := h.forward(w, r, st, d, pool, nil, nil)
-		h.opts.Metrics.observe(st.routes[d.Route.ID], o.status, start)
+		m := st.routes[d.Route.ID]
+		h.opts.Metrics.observe(m, o.status, start)
+		h.opts.Metrics.answered(m, d.Route.ServiceID, o.status)
 		if o.broke {
 			h.cut(d.Route.ServiceID)
 		}
@@ -157,11 +162,22 @@ func (h *Handler) serveWithPolicies(w http.ResponseWriter, r *http.Request, st *
 	if err == nil {
 		err = chain.RunBody(pr)
 	}
+	if err == nil && pr.ServiceID != d.Route.ServiceID {
+		// A traffic split chose another service (policy.Split).
+		if pool = st.pools[pr.ServiceID]; pool == nil {
+			// policy.Compile refuses a split to a service the revision
+			// lacks; this is a bug, not input.
+			pr.Finish(policy.Outcome{Refused: true})
+			err = gatehouse.Internal(fmt.Errorf("route %q: traffic split to service %q without pool", d.Route.ID, pr.ServiceID))
+		}
+	}
 	if err != nil {
+		serve.Annotate(w, d.Route.ID, "")
 		pr.Release()
 		h.opts.Metrics.observe(m, h.fail(w, r, err), start)
 		return
 	}
+	serve.Annotate(w, d.Route.ID, pr.ServiceID)
 	if pr.Path != "" {
 		d.Path = pr.Path // a transform's path template
 	}
@@ -177,9 +193,10 @@ func (h *Handler) serveWithPolicies(w http.ResponseWriter, r *http.Request, st *
 	}()
 	o := h.forward(w, r, st, d, pool, pr, chain)
 	h.opts.Metrics.observe(m, o.status, start)
+	h.opts.Metrics.answered(m, pr.ServiceID, o.status)
 	if o.broke {
 		// Policies see no status for a response that never completed.
-		h.cut(d.Route.ServiceID)
+		h.cut(pr.ServiceID)
 	}
 	status = o.status
 }

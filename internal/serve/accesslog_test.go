@@ -173,3 +173,52 @@ func TestAccessLogRecordsWhatAHijackingHandlerAnswered(t *testing.T) {
 		})
 	}
 }
+
+// unwrapping is a ResponseWriter of a middleware between the server's
+// stack and the handler that annotates.
+type unwrapping struct{ http.ResponseWriter }
+
+func (u unwrapping) Unwrap() http.ResponseWriter { return u.ResponseWriter }
+
+// TestAccessLogNamesTheRouteAndServiceTheHandlerAnnotated: the data plane
+// tells the log which route took a request and which service answered
+// it, through any writer that unwraps to the server's; a request nobody
+// annotated has neither attribute.
+func TestAccessLogNamesTheRouteAndServiceTheHandlerAnnotated(t *testing.T) {
+	for _, tc := range []struct {
+		desc           string
+		handler        http.HandlerFunc
+		route, service any // nil: absent
+	}{
+		{"annotated", func(w http.ResponseWriter, r *http.Request) {
+			Annotate(w, "r1", "canary")
+			w.WriteHeader(204)
+		}, "r1", "canary"},
+		{"annotated through a wrapping writer", func(w http.ResponseWriter, r *http.Request) {
+			Annotate(unwrapping{w}, "r1", "stable")
+			w.WriteHeader(204)
+		}, "r1", "stable"},
+		{"a route and no service (refused before forwarding)", func(w http.ResponseWriter, r *http.Request) {
+			Annotate(w, "r1", "")
+			w.WriteHeader(403)
+		}, "r1", nil},
+		{"not annotated", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }, nil, nil},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			c, records := dialLogged(t, tc.handler, 1)
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+			if _, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case rec := <-records:
+				if rec["route"] != tc.route || rec["service"] != tc.service {
+					t.Fatalf("logged route %v service %v; want %v %v", rec["route"], rec["service"], tc.route, tc.service)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("no access log record")
+			}
+		})
+	}
+}

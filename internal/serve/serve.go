@@ -263,6 +263,12 @@ func (s *Server) wrap(h http.Handler) http.Handler {
 				slog.Duration("duration", time.Since(start)),
 				slog.String("request_id", id),
 			}
+			if rec.route != "" {
+				attrs = append(attrs, slog.String("route", rec.route))
+			}
+			if rec.service != "" {
+				attrs = append(attrs, slog.String("service", rec.service))
+			}
 			if aborted {
 				attrs = append(attrs, slog.Bool("aborted", true))
 			}
@@ -361,6 +367,26 @@ type statusRecorder struct {
 	wroteHeader bool
 	failed      bool
 	connect     bool // the request is a CONNECT
+	// route and service are what Annotate said served the request.
+	route, service string
+}
+
+// Annotate tells the access log which route took the request w answers
+// and which service answered it ("" for none). It finds the log's writer
+// by unwrapping w; a w from outside this package's stack is left alone.
+// It costs a type switch per layer and allocates nothing.
+func Annotate(w http.ResponseWriter, route, service string) {
+	for {
+		switch x := w.(type) {
+		case *statusRecorder:
+			x.route, x.service = route, service
+			return
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = x.Unwrap()
+		default:
+			return
+		}
+	}
 }
 
 // Hijack hands the connection to the handler, which answers on it out of

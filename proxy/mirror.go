@@ -1,0 +1,220 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/url"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/policy"
+	"github.com/gatehouse/gatehouse/proxy/forward"
+)
+
+// mirrorRuntime is what the data plane keeps of one mirror target (a
+// mirror policy on a route) for the revision: its counters, and how long
+// a shadow exchange may take, head and body, which is its service's
+// connect and read timeouts together.
+type mirrorRuntime struct {
+	metrics *mirrorMetrics
+	limit   time.Duration
+}
+
+// resolveSplits resolves, at Apply, the counters of the services each
+// route's exchanges may go to (its own and its traffic split's) and
+// those of its mirror targets.
+func (h *Handler) resolveSplits(next *state, rev *gatehouse.Revision) {
+	services := make(map[string]*gatehouse.Service, len(rev.Services))
+	for _, s := range rev.Services {
+		services[s.ID] = s
+	}
+	for _, r := range rev.Routes {
+		chain := next.policies.Chain(r.ID)
+		h.opts.Metrics.forServices(next.routes[r.ID], r.ID, r.ServiceID, chain.Services())
+		for _, t := range chain.Mirrors() {
+			limit := forward.DefaultConnectTimeout + forward.DefaultReadTimeout
+			if s := services[t.ServiceID]; s != nil && s.ConnectTimeoutMS+s.ReadTimeoutMS > 0 {
+				limit = time.Duration(s.ConnectTimeoutMS+s.ReadTimeoutMS) * time.Millisecond
+			}
+			if next.mirrors == nil {
+				next.mirrors = map[*policy.MirrorTarget]*mirrorRuntime{}
+			}
+			next.mirrors[t] = &mirrorRuntime{metrics: h.opts.Metrics.forMirror(r.ID, t.ServiceID), limit: limit}
+		}
+	}
+}
+
+// mirror starts copying out, the upstream's request, to the shadow
+// services pr.Mirrors lists. A request without a body is copied at once.
+// One with a body is copied once the primary exchange has read all of it,
+// if it is within a target's max_body_bytes: mirror wraps out.Body to
+// keep what passes. The returned tee, if not nil, must be ended once the
+// primary exchange is over: a body never read to its end is not copied.
+//
+// Copies go on goroutines of their own, under the data plane's context
+// and the shadow's own time limit: nothing the shadow does reaches the
+// client's answer or delays it.
+func (h *Handler) mirror(st *state, pr *policy.Request, out *http.Request, body *limitedBody) *mirrorTee {
+	// The pool rewrites the URL it sends: each copy takes its own, from
+	// the request as it is before the primary goes.
+	t := &mirrorTee{h: h, st: st, method: out.Method, u: *out.URL, header: out.Header.Clone()}
+	if body == nil {
+		t.targets = pr.Mirrors
+		t.send(nil)
+		return nil
+	}
+	for _, target := range pr.Mirrors {
+		if out.ContentLength > target.MaxBodyBytes {
+			st.mirrors[target].metrics.skipBody()
+			continue
+		}
+		t.max = max(t.max, target.MaxBodyBytes)
+		t.targets = append(t.targets, target)
+	}
+	if len(t.targets) == 0 {
+		return nil
+	}
+	t.body = body
+	out.Body = t
+	return t
+}
+
+// mirrorTee is the upstream request's body, kept as it is read, up to the
+// largest max_body_bytes of the targets that may still get a copy.
+type mirrorTee struct {
+	h       *Handler
+	st      *state
+	method  string
+	u       url.URL
+	header  http.Header
+	targets []*policy.MirrorTarget
+
+	body *limitedBody
+	// kept is what the primary read so far, owned by the transport's
+	// reading goroutine; over: it passed max and was dropped.
+	kept []byte
+	max  int64
+	over bool
+	// done is set once, by the first of: the body's end (the copies go),
+	// its failure or the exchange's end (they do not).
+	done atomic.Bool
+}
+
+func (t *mirrorTee) Read(p []byte) (int, error) {
+	n, err := t.body.Read(p)
+	if !t.over {
+		if int64(len(t.kept)+n) > t.max {
+			t.over, t.kept = true, nil
+		} else {
+			t.kept = append(t.kept, p[:n]...)
+		}
+	}
+	switch {
+	case err == io.EOF:
+		if t.done.CompareAndSwap(false, true) {
+			if t.over {
+				t.skip()
+			} else {
+				t.send(t.kept)
+			}
+		}
+	case err != nil:
+		t.end()
+	}
+	return n, err
+}
+
+func (t *mirrorTee) Close() error { return t.body.Close() }
+
+// ClientFailed passes on the primary body's verdict (forward.ClientBody).
+func (t *mirrorTee) ClientFailed() bool { return t.body.ClientFailed() }
+
+var _ forward.ClientBody = (*mirrorTee)(nil)
+
+// end gives up the copies whose body was not read to its end: the
+// primary failed, or its upstream answered without reading it all.
+func (t *mirrorTee) end() {
+	if t.done.CompareAndSwap(false, true) {
+		t.skip()
+	}
+}
+
+func (t *mirrorTee) skip() {
+	for _, target := range t.targets {
+		t.st.mirrors[target].metrics.skipBody()
+	}
+}
+
+// send starts one copy per target whose limit the body is within, each
+// holding one of its target's slots, or counts it dropped.
+func (t *mirrorTee) send(body []byte) {
+	for _, target := range t.targets {
+		rt := t.st.mirrors[target]
+		pool := t.st.pools[target.ServiceID]
+		switch {
+		case int64(len(body)) > target.MaxBodyBytes:
+			rt.metrics.skipBody()
+		case pool == nil:
+			rt.metrics.fail() // core and policy compile refuse this
+		case !target.Acquire():
+			rt.metrics.skipBusy()
+		default:
+			u := t.u
+			req := &http.Request{Method: t.method, URL: &u, Header: t.header.Clone(), Body: http.NoBody,
+				Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1}
+			if len(body) > 0 {
+				req.ContentLength = int64(len(body))
+				req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+				req.Body, _ = req.GetBody()
+			}
+			go t.h.shadow(req, pool, target, rt)
+		}
+	}
+}
+
+// shadow sends one copy and reads its answer to the end, throwing it
+// away; the answer's class, or its failure, is counted.
+func (h *Handler) shadow(req *http.Request, pool *forward.Pool, target *policy.MirrorTarget, rt *mirrorRuntime) {
+	defer target.Release()
+	ctx, cancel := context.WithTimeout(h.background, rt.limit)
+	defer cancel()
+	resp, _, err := pool.RoundTrip(req.WithContext(ctx))
+	if err != nil {
+		rt.metrics.fail()
+		return
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		rt.metrics.fail()
+		return
+	}
+	rt.metrics.result(resp.StatusCode)
+}
+
+func (mm *mirrorMetrics) result(status int) {
+	if mm != nil && status >= 100 && status < 600 {
+		mm.classes[status/100].Inc()
+	}
+}
+
+func (mm *mirrorMetrics) fail() {
+	if mm != nil {
+		mm.failed.Inc()
+	}
+}
+
+func (mm *mirrorMetrics) skipBody() {
+	if mm != nil {
+		mm.skippedBody.Inc()
+	}
+}
+
+func (mm *mirrorMetrics) skipBusy() {
+	if mm != nil {
+		mm.skippedBusy.Inc()
+	}
+}

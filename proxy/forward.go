@@ -36,6 +36,10 @@ type outcome struct {
 // and chain's ResponseSteps, if any, see the answer (respond).
 func (h *Handler) forward(w http.ResponseWriter, r *http.Request, st *state, d *core.Decision, pool *forward.Pool, pr *policy.Request, chain *policy.Chain) outcome {
 	out, body, upgrade := h.outboundRequest(w, r, st, d)
+	out, cancel := grpcDeadline(out)
+	if cancel != nil {
+		defer cancel()
+	}
 	resp, _, err := pool.RoundTrip(out)
 	if pr != nil {
 		pr.Head = time.Now()
@@ -80,6 +84,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, st *state, d *
 		}
 	}
 	writeHead(w, resp)
+	flushGRPCHead(w, resp)
 	if err := h.copyBody(w, resp); err != nil {
 		if r.Context().Err() == nil {
 			// The upstream broke off mid-body: the status is sent, so

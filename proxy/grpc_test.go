@@ -441,6 +441,22 @@ func TestGRPCTimeoutBoundsTheUpstreamExchange(t *testing.T) {
 		}
 	})
 	t.Run("passed after the head: the stream is reset", func(t *testing.T) {
+		// A plain HTTP/2 upstream, which knows nothing of grpc-timeout:
+		// only gatehouse can cut this stream.
+		slow := h2cUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/grpc")
+			w.WriteHeader(200)
+			w.Write(unary)
+			http.NewResponseController(w).Flush()
+			select {
+			case <-time.After(3 * time.Second):
+			case <-r.Context().Done():
+				return
+			}
+			w.Header().Set(http.TrailerPrefix+"Grpc-Status", "0")
+		})
+		g.route(slow, `,"protocol":"http2"`, "")
+		start := time.Now()
 		resp, err := call("StreamingOutputCall", stream, "grpc-timeout", "300m")
 		if err != nil {
 			t.Fatal(err)
@@ -453,7 +469,25 @@ func TestGRPCTimeoutBoundsTheUpstreamExchange(t *testing.T) {
 		if err == nil {
 			t.Fatalf("the stream ended cleanly (trailer %v); want it reset", resp.Trailer)
 		}
+		if took := time.Since(start); took > 2*time.Second {
+			t.Errorf("reset after %v; want about 300ms", took)
+		}
 	})
+}
+
+// h2cUpstream serves h with HTTP/2 with prior knowledge; it returns its
+// URL.
+func h2cUpstream(t *testing.T, h http.HandlerFunc) string {
+	t.Helper()
+	srv := &http.Server{Handler: h, Protocols: new(http.Protocols)}
+	srv.Protocols.SetUnencryptedHTTP2(true)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return "http://" + l.Addr().String()
 }
 
 // TestGRPCFieldsReachAnHTTP2Upstream: TE: trailers and grpc-timeout
@@ -467,16 +501,8 @@ func TestGRPCFieldsReachAnHTTP2Upstream(t *testing.T) {
 		w.Header().Set("Content-Type", "application/grpc")
 		w.Header().Set("Grpc-Status", "0")
 	})
-	srv := &http.Server{Handler: h, Protocols: new(http.Protocols)}
-	srv.Protocols.SetUnencryptedHTTP2(true)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
 	g, _ := grpcGateway(t, nil)
-	g.route("http://"+l.Addr().String(), `,"protocol":"http2"`, "")
+	g.route(h2cUpstream(t, h), `,"protocol":"http2"`, "")
 	client := h2cClient(t)
 	for _, timeout := range []string{"5S", "1s", "123456789n", "100", "-1S", "1.5S"} {
 		t.Run(timeout, func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"reflect"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -131,25 +132,39 @@ func badCertificate(err error) bool {
 var clientCertificateAlerts = map[uint64]bool{42: true, 43: true, 44: true, 45: true, 46: true, 48: true, 116: true}
 
 // refusedClientCertificate reports whether err is the upstream's alert
-// refusing gatehouse's client certificate (or its lack). crypto/tls
-// reports a received alert as a *net.OpError "remote error" around an
-// unexported uint8 type; its number is read by kind rather than by the
-// wording of its text.
+// refusing gatehouse's client certificate (or its lack), read by
+// remoteAlert.
 //
 // An upstream that asked for a certificate and answers with a
 // handshake_failure alert (40) refused it too: that is how TLS 1.2
 // servers (Go's among them) refuse a handshake without one.
 func refusedClientCertificate(err error) bool {
-	var op *net.OpError
-	if !errors.As(err, &op) || op.Op != "remote error" || op.Err == nil {
-		return false
-	}
-	v := reflect.ValueOf(op.Err)
-	if v.Kind() != reflect.Uint8 {
+	n, ok := receivedAlert(err)
+	if !ok {
 		return false
 	}
 	var de *dialError
-	return clientCertificateAlerts[v.Uint()] || v.Uint() == 40 && errors.As(err, &de) && de.certAsked
+	return clientCertificateAlerts[n] || n == 40 && errors.As(err, &de) && de.certAsked
+}
+
+// alertNoApplicationProtocol is the TLS alert (RFC 7301 §3.2) of a server
+// that shares no ALPN protocol with the client.
+const alertNoApplicationProtocol = 120
+
+// receivedAlert returns the number of the TLS alert err received from the
+// upstream, if it is one. crypto/tls reports a received alert as a
+// *net.OpError "remote error" around an unexported uint8 type; its
+// number is read by kind rather than by the wording of its text.
+func receivedAlert(err error) (uint64, bool) {
+	var op *net.OpError
+	if !errors.As(err, &op) || op.Op != "remote error" || op.Err == nil {
+		return 0, false
+	}
+	v := reflect.ValueOf(op.Err)
+	if v.Kind() != reflect.Uint8 {
+		return 0, false
+	}
+	return v.Uint(), true
 }
 
 // brokeWithoutCertificate reports whether err ended the first exchange
@@ -435,13 +450,29 @@ func (e h2StreamError) Error() string {
 
 // streamReset returns the HTTP/2 error code of the stream reset err is,
 // or -1 if it is none.
+//
+// net/http's HTTP/2 transport retries a refused stream itself when it
+// can replay the request; when it cannot (a body it has begun to send
+// and cannot rewind) it reports the reset with %v, losing its type. That
+// one report is recognised by its wording, the one place this
+// classifier reads text: otherwise a refused stream, which the upstream
+// never processed, would read as an answer that is not HTTP.
 func streamReset(err error) int64 {
 	var se h2StreamError
 	if errors.As(err, &se) {
 		return int64(se.Code)
 	}
+	if s := err.Error(); strings.HasPrefix(s, netHTTPCannotRetry) || strings.Contains(s, ": "+netHTTPCannotRetry) {
+		if strings.Contains(s, "; REFUSED_STREAM") {
+			return refusedStream
+		}
+	}
 	return -1
 }
+
+// netHTTPCannotRetry starts net/http's report of an HTTP/2 failure it
+// could not retry (http2shouldRetryRequest).
+const netHTTPCannotRetry = "http2: Transport: cannot retry err ["
 
 // goAway reports whether err is net/http's report of an upstream that
 // sent GOAWAY and closed the connection before answering. Its type is

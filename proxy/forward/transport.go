@@ -190,6 +190,9 @@ func dialTLSFunc(k transportKey, t *TLS, roots *x509.CertPool, dial func(ctx con
 		tc := tls.Client(c, hc)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			c.Close()
+			if n, ok := receivedAlert(err); ok && n == alertNoApplicationProtocol && k.h2 {
+				err = &noHTTP2Error{err: err}
+			}
 			return nil, &dialError{err: err, tls: true, certAsked: *asked}
 		}
 		if k.h2 {
@@ -236,12 +239,22 @@ func newH2Transport(k transportKey, t *TLS, roots *x509.CertPool) *http.Transpor
 }
 
 // noHTTP2Error is an upstream that did not select h2 in the TLS handshake
-// of a service whose protocol is http2: nothing was sent.
-type noHTTP2Error struct{ proto string }
+// of a service whose protocol is http2: it selected proto instead, or
+// refused the handshake for want of a protocol it speaks (err). Nothing
+// was sent.
+type noHTTP2Error struct {
+	proto string
+	err   error
+}
 
 func (e *noHTTP2Error) Error() string {
-	if e.proto == "" {
+	switch {
+	case e.err != nil:
+		return "h2 was required: " + e.err.Error()
+	case e.proto == "":
 		return "the upstream selected no application protocol; h2 was required"
 	}
 	return "the upstream selected " + e.proto + "; h2 was required"
 }
+
+func (e *noHTTP2Error) Unwrap() error { return e.err }

@@ -197,3 +197,32 @@ func TestRequestDeadlineIsToldFromTheReadTimeoutAndTheClientGoingAway(t *testing
 		})
 	}
 }
+
+// TestProtocolIsPartOfTheTransportKey: an http1 and an http2 service of
+// one upstream address never share a transport, so each speaks its own
+// protocol.
+func TestProtocolIsPartOfTheTransportKey(t *testing.T) {
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Upstream", r.Proto)
+	}), Protocols: new(http.Protocols)}
+	srv.Protocols.SetHTTP1(true)
+	srv.Protocols.SetUnencryptedHTTP2(true)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	u := mustURL(t, "http://"+ln.Addr().String())
+	ts := NewTransports()
+	for _, tc := range []struct {
+		http2 bool
+		want  string
+	}{{false, "HTTP/1.1"}, {true, "HTTP/2.0"}, {false, "HTTP/1.1"}} {
+		p := NewPool(context.Background(), Config{Targets: []Target{{URL: u, Weight: 1}}, HTTP2: tc.http2}, ts)
+		t.Cleanup(p.Close)
+		if r := get(t, p); r.upstream != tc.want {
+			t.Errorf("HTTP2 %t: the upstream saw %q (%v); want %s", tc.http2, r.upstream, r.err, tc.want)
+		}
+	}
+}

@@ -20,6 +20,10 @@ const (
 	// 100-continue" waits for the upstream's 100 before its body is sent
 	// anyway.
 	expectContinueTimeout = time.Second
+	// h2PingAfter and h2PingTimeout check an idle HTTP/2 connection's
+	// upstream is still there (newH2Transport).
+	h2PingAfter   = 30 * time.Second
+	h2PingTimeout = 15 * time.Second
 )
 
 // Transports shares one transport per (scheme, host, connect timeout,
@@ -228,6 +232,11 @@ func newH2Transport(k transportKey, t *TLS, roots *x509.CertPool) *http.Transpor
 		ExpectContinueTimeout: expectContinueTimeout,
 		DisableCompression:    true,
 		Protocols:             new(http.Protocols),
+		// One connection carries many streams, long-lived ones too: a
+		// connection silent for h2PingAfter is pinged, and closed if the
+		// ping goes unanswered for h2PingTimeout, so that a vanished
+		// upstream fails its streams rather than leaving them hanging.
+		HTTP2: &http.HTTP2Config{SendPingTimeout: h2PingAfter, PingTimeout: h2PingTimeout},
 	}
 	if k.scheme == "https" {
 		tr.Protocols.SetHTTP2(true)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/url"
@@ -18,7 +19,9 @@ import (
 )
 
 // h2Upstream speaks HTTP/2 with prior knowledge frame by frame: answer
-// is called with the framer and the stream id of each request's HEADERS.
+// is called with the framer and the stream id of each request once it
+// has been received whole (so that no write of the client's races the
+// answer).
 func h2Upstream(t *testing.T, answer func(fr *http2.Framer, c net.Conn, stream uint32)) *url.URL {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -57,7 +60,13 @@ func h2Upstream(t *testing.T, answer func(fr *http2.Framer, c net.Conn, stream u
 							fr.WriteSettingsAck()
 						}
 					case *http2.HeadersFrame:
-						answer(fr, c, f.StreamID)
+						if f.StreamEnded() {
+							answer(fr, c, f.StreamID)
+						}
+					case *http2.DataFrame:
+						if f.StreamEnded() {
+							answer(fr, c, f.StreamID)
+						}
 					}
 				}
 			}()
@@ -124,7 +133,7 @@ func TestHTTP2ServiceNeedsAnUpstreamThatSelectsH2(t *testing.T) {
 		t.Run(tc.desc, func(t *testing.T) {
 			srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set("X-Upstream", r.Proto)
-			})}
+			}), ErrorLog: log.New(io.Discard, "", 0)} // the refused handshakes are the test's
 			cfg := &tls.Config{Certificates: []tls.Certificate{ca.Server(t, "127.0.0.1").TLS}, NextProtos: tc.protos}
 			srv.TLSConfig = cfg
 			ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse/gatehouse/policy"
 	"github.com/gatehouse/gatehouse/proxy/forward"
 )
 
@@ -26,6 +27,21 @@ func grpcDeadline(out *http.Request) (*http.Request, context.CancelFunc) {
 	}
 	ctx, cancel := forward.RequestDeadline(out.Context(), d)
 	return out.WithContext(ctx), cancel
+}
+
+// endDeadlineStream resets the stream whose response broke off because
+// the client's own grpc-timeout passed (grpcDeadline gave out its
+// context), the client still being there: no one is judged for it, not
+// the upstream (a circuit breaker's failure) nor the client. It returns if
+// something else broke the response off.
+func (h *Handler) endDeadlineStream(out, r *http.Request, pr *policy.Request) {
+	if out.Context().Err() == nil || r.Context().Err() != nil {
+		return
+	}
+	if pr != nil {
+		pr.ClientFault = true
+	}
+	h.abort()
 }
 
 // parseGRPCTimeout reads a grpc-timeout value as gRPC's PROTOCOL-HTTP2

@@ -525,3 +525,57 @@ func TestGRPCFieldsReachAnHTTP2Upstream(t *testing.T) {
 		})
 	}
 }
+
+// TestGRPCDeadlineJudgesNoUpstream: a client's own grpc-timeout passing,
+// before the upstream's head or mid-stream, is no failure of the
+// upstream's: a circuit breaker that opens on one failure stays closed.
+func TestGRPCDeadlineJudgesNoUpstream(t *testing.T) {
+	up := h2cUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/grpc")
+		slow := func() {
+			select {
+			case <-time.After(3 * time.Second):
+			case <-r.Context().Done():
+			}
+		}
+		switch r.URL.Path {
+		case "/slow/Head":
+			slow()
+		case "/slow/Body":
+			w.WriteHeader(200)
+			http.NewResponseController(w).Flush()
+			slow()
+		}
+		w.Header().Set(http.TrailerPrefix+"Grpc-Status", "0")
+	})
+	g, _ := grpcGateway(t, nil)
+	f := newPolicyFixture(t, up).policy(`{"name":"cb","type":"circuit-breaker","config":{"failures":1,"open_seconds":60}}`)
+	f.rev.Services[0].Protocol = "http2"
+	g.apply(f.rev)
+	client := h2cClient(t)
+	call := func(path string) (*http.Response, error) {
+		req, _ := http.NewRequest("POST", "http://"+g.addr+path, bytes.NewReader(make([]byte, 5)))
+		req.Header.Set("Content-Type", "application/grpc")
+		req.Header.Set("Grpc-Timeout", "100m")
+		resp, err := client.Do(req)
+		if err == nil {
+			_, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+		}
+		return resp, err
+	}
+	if resp, err := call("/slow/Head"); err != nil || resp.Header.Get("Grpc-Status") != "4" {
+		t.Fatalf("before the head: %v %v; want grpc-status 4", err, resp)
+	}
+	if _, err := call("/slow/Body"); err == nil {
+		t.Fatal("mid-stream: the stream ended cleanly; want it reset")
+	}
+	resp, err := call("/fast/Call")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := resp.Trailer.Get("Grpc-Status"); got != "0" {
+		t.Errorf("after two client deadlines: grpc-status %q (header %q, %s); want 0: the circuit stays closed",
+			got, resp.Header.Get("Grpc-Status"), resp.Header.Get("Grpc-Message"))
+	}
+}

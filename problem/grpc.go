@@ -63,8 +63,9 @@ func IsGRPC(r *http.Request) bool {
 // ends the stream: no body). The fields write set for the refusal
 // (WWW-Authenticate, Retry-After, RateLimit-*, X-Request-Id) stay.
 func writeGRPC(w http.ResponseWriter, h http.Header, doc *Document) {
+	// A 408's Connection: close stays: net/http's HTTP/2 server turns it
+	// into a GOAWAY, as it should be.
 	h.Del("Content-Length")
-	h.Del("Connection") // a 408's close: HTTP/2 has no such field
 	h.Set("Content-Type", "application/grpc")
 	h.Set("Grpc-Status", strconv.Itoa(GRPCCode(doc.Status)))
 	if doc.Detail != "" {

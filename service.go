@@ -32,6 +32,11 @@ type Service struct {
 	// Policies are the ids of the policies that apply to the service's
 	// routes (unless a route has its own of the same type).
 	Policies []string `json:"policies"`
+	// Protocol is how gatehouse speaks to the service's targets: "http1"
+	// (the default: HTTP/1.1, over TLS for https) or "http2": HTTP/2 with
+	// prior knowledge (h2c) to an http URL, HTTP/2 over TLS (ALPN h2, which
+	// the upstream must select) to an https one. gRPC upstreams need http2.
+	Protocol string `json:"protocol"`
 	// TLS, if set, is how gatehouse speaks TLS to the service's https
 	// targets; without it they are verified against the system's roots
 	// under the URL's host name, with TLS 1.2 at least.
@@ -84,9 +89,15 @@ const (
 	DefaultWeight       = 100
 )
 
+// A service's protocols (Service.Protocol).
+const (
+	ProtocolHTTP1 = "http1"
+	ProtocolHTTP2 = "http2"
+)
+
 // NewService returns a service with every default set.
 func NewService() *Service {
-	return &Service{ConnectTimeoutMS: 5000, ReadTimeoutMS: 60_000, Retries: 1, Policies: []string{}}
+	return &Service{ConnectTimeoutMS: 5000, ReadTimeoutMS: 60_000, Retries: 1, Protocol: ProtocolHTTP1, Policies: []string{}}
 }
 
 func (s *Service) Kind() Kind  { return KindService }
@@ -139,6 +150,10 @@ func (s *Service) Check() (invalid, unprocessable []FieldError) {
 	checkRange("connect_timeout_ms", s.ConnectTimeoutMS, 1, MaxConnectTimeoutMS, &bad)
 	checkRange("read_timeout_ms", s.ReadTimeoutMS, 1, MaxReadTimeoutMS, &bad)
 	checkRange("retries", s.Retries, 0, MaxRetries, &bad)
+	// "" is a service stored before the field existed: http1.
+	if s.Protocol != "" && s.Protocol != ProtocolHTTP1 && s.Protocol != ProtocolHTTP2 {
+		bad.add("protocol", "must be %q or %q", ProtocolHTTP1, ProtocolHTTP2)
+	}
 	if s.TLS != nil {
 		s.TLS.check(s, &bad, &semantic)
 	}

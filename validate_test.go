@@ -143,6 +143,8 @@ func TestServiceCheck(t *testing.T) {
 		{desc: "read timeout too long", body: `{"name":"s","url":"http://a","read_timeout_ms":3600001}`, invalid: []string{"read_timeout_ms"}},
 		{desc: "retries negative", body: `{"name":"s","url":"http://a","retries":-1}`, invalid: []string{"retries"}},
 		{desc: "retries too many", body: `{"name":"s","url":"http://a","retries":11}`, invalid: []string{"retries"}},
+		{desc: "protocol http2", body: `{"name":"s","url":"https://a","protocol":"http2"}`},
+		{desc: "protocol unknown", body: `{"name":"s","url":"http://a","protocol":"grpc"}`, invalid: []string{"protocol"}},
 		{desc: "timeouts wrong type", body: `{"name":"s","url":"http://a","retries":"1","read_timeout_ms":1.5}`, decode: []string{"read_timeout_ms", "retries"}},
 
 		{desc: "target weight too high", body: `{"name":"s","targets":[{"url":"http://a","weight":1001}]}`, invalid: []string{"targets[0].weight"}},

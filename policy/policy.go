@@ -49,7 +49,8 @@ type Request struct {
 	Head time.Time
 	// ClientFault and UpstreamBroke are set by the data plane when the
 	// exchange failed because of the client's body (400, 408, 413 while it
-	// streamed) or because the upstream broke off mid-response.
+	// streamed) or its own deadline (a gRPC request's grpc-timeout), or
+	// because the upstream broke off mid-response.
 	ClientFault, UpstreamBroke bool
 	// Params are the route's path parameters, percent-decoded, for a
 	// transform's path template.
@@ -79,7 +80,8 @@ type Outcome struct {
 	// refused the request: what it counted should not count.
 	Refused bool
 	// ClientFault: the client's body failed the exchange (its status is
-	// gatehouse's 400, 408 or 413, which says nothing of the upstream).
+	// gatehouse's 400, 408 or 413, which says nothing of the upstream), or
+	// its own deadline passed (a 504 it asked for, or a stream reset).
 	// UpstreamBroke: the upstream broke off mid-response (Status 0).
 	ClientFault, UpstreamBroke bool
 }

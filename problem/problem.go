@@ -129,14 +129,21 @@ func Write(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // WriteNegotiated answers err as a problem document in JSON, or in XML when
-// the request's Accept prefers XML (the data plane's form).
+// the request's Accept prefers XML (the data plane's form); to a gRPC
+// request (IsGRPC), as the gRPC status GRPCCode maps it to.
 func WriteNegotiated(w http.ResponseWriter, r *http.Request, err error) {
 	mt := JSON
-	if PrefersXML(r.Header.Get("Accept")) {
+	switch {
+	case IsGRPC(r):
+		mt = grpcMedia
+	case PrefersXML(r.Header.Get("Accept")):
 		mt = XML
 	}
 	write(w, r, err, mt)
 }
+
+// grpcMedia is write's mediaType for a gRPC answer (writeGRPC).
+const grpcMedia = "application/grpc"
 
 func write(w http.ResponseWriter, r *http.Request, err error, mediaType string) {
 	id := RequestID(r)
@@ -185,6 +192,10 @@ func write(w http.ResponseWriter, r *http.Request, err error, mediaType string) 
 
 // finish writes doc as the response.
 func finish(w http.ResponseWriter, r *http.Request, h http.Header, doc *Document, mediaType string) {
+	if mediaType == grpcMedia {
+		writeGRPC(w, h, doc)
+		return
+	}
 	body := doc.Marshal(mediaType)
 	h.Set("Content-Type", mediaType)
 	h.Set("Content-Length", strconv.Itoa(len(body)))

@@ -41,6 +41,10 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, st *state, d *
 			defer tee.end()
 		}
 	}
+	out, cancel := grpcDeadline(out)
+	if cancel != nil {
+		defer cancel()
+	}
 	resp, _, err := pool.RoundTrip(out)
 	if pr != nil {
 		pr.Head = time.Now()
@@ -62,6 +66,9 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, st *state, d *
 		return outcome{status: h.failBody(w, r, d, body)}
 	}
 	if err != nil {
+		if cancel != nil && pr != nil && out.Context().Err() != nil {
+			pr.ClientFault = true // the client's own deadline: it says nothing of the upstream
+		}
 		return outcome{status: h.failUpstreamOf(w, r, answering(d, pr), err)}
 	}
 	defer resp.Body.Close()
@@ -85,7 +92,11 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, st *state, d *
 		}
 	}
 	writeHead(w, resp)
+	flushGRPCHead(w, resp)
 	if err := h.copyBody(w, resp); err != nil {
+		if cancel != nil {
+			h.endDeadlineStream(out, r, pr)
+		}
 		if r.Context().Err() == nil {
 			// The upstream broke off mid-body: the status is sent, so
 			// the client's connection is cut rather than the body

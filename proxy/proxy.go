@@ -226,6 +226,7 @@ func poolConfig(s *gatehouse.Service) (forward.Config, error) {
 		ConnectTimeout: time.Duration(s.ConnectTimeoutMS) * time.Millisecond,
 		ReadTimeout:    time.Duration(s.ReadTimeoutMS) * time.Millisecond,
 		Retries:        s.Retries,
+		HTTP2:          s.Protocol == gatehouse.ProtocolHTTP2,
 	}
 	targets := s.Targets
 	if s.URL != "" {

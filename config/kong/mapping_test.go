@@ -153,7 +153,7 @@ func TestConvertReportsEachDropWithItsPlace(t *testing.T) {
 	}{
 		{"unknown top-level entity", svc + "foo: []\n", "foo", "not a Kong entity", 5, nil},
 		{"certificates", svc + "certificates: [{cert: x}]\n", "certificates[0]", "--tls-cert", 5, nil},
-		{"service with grpc", "_format_version: \"3.0\"\nservices:\n- name: g\n  url: grpc://g:9000\n  routes: [{name: r, paths: [/g]}]\n", "services[0]", "protocol grpc", 3, nil},
+		{"service with tcp", "_format_version: \"3.0\"\nservices:\n- name: g\n  url: tcp://g:9000\n  routes: [{name: r, paths: [/g]}]\n", "services[0]", "protocol tcp", 3, nil},
 		{"disabled service", svc + "  enabled: false\n", "services[0]", "disabled", 3, nil},
 		{"service url with a bad host", "_format_version: \"3.0\"\nservices:\n- name: b\n  url: http://bad_host\n", "services[0]", "refuses", 3, nil},
 		{"write timeout", svc + "  write_timeout: 1000\n", "services[0].write_timeout", "between two writes", 5, nil},

@@ -173,8 +173,17 @@ func (c *conv) convertService(o *obj, path string) (*gatehouse.Service, string) 
 		}
 		basePath, _ = c.str(o, "path")
 	}
-	if protocol != "http" && protocol != "https" {
-		return nil, fmt.Sprintf("has protocol %s; gatehouse proxies http and https only", protocol)
+	// gRPC is HTTP/2 to the upstream: grpc over cleartext (h2c), grpcs
+	// over TLS.
+	h2 := false
+	switch protocol {
+	case "grpc":
+		protocol, h2 = "http", true
+	case "grpcs":
+		protocol, h2 = "https", true
+	case "http", "https":
+	default:
+		return nil, fmt.Sprintf("has protocol %s; gatehouse proxies http, https, grpc and grpcs only", protocol)
 	}
 	if (protocol == "http" && port == "80") || (protocol == "https" && port == "443") {
 		port = ""
@@ -198,6 +207,9 @@ func (c *conv) convertService(o *obj, path string) (*gatehouse.Service, string) 
 		s.URL = protocol + "://" + hp + basePath
 	}
 	c.timeouts(o, path, s)
+	if h2 {
+		s.Protocol = gatehouse.ProtocolHTTP2
+	}
 	if protocol == "https" {
 		// Kong uses its TLS settings for https upstreams only.
 		s.TLS = c.serviceTLS(o, path, s.Name)
@@ -274,8 +286,9 @@ type route struct {
 	guarded string
 }
 
-// routeProtocols are the route protocols gatehouse serves.
-var routeProtocols = []string{"http", "https"}
+// routeProtocols are the route protocols gatehouse serves, each as the
+// listener it comes in on: gRPC is HTTP/2 over one or the other.
+var routeProtocols = map[string]string{"http": "http", "https": "https", "grpc": "http", "grpcs": "https"}
 
 func (c *conv) readRoute(n *yaml.Node, path string, parent *service) {
 	o := c.object(n)
@@ -337,10 +350,14 @@ func (c *conv) convertRoute(o *obj, path string, svc *service) (*gatehouse.Route
 		}
 	}
 	if o.has("protocols") {
-		ps := c.strs(o, "protocols")
-		for _, p := range ps {
-			if !slices.Contains(routeProtocols, p) {
-				return nil, fmt.Sprintf("serves protocol %s; gatehouse routes serve http and https", p)
+		var ps []string
+		for _, p := range c.strs(o, "protocols") {
+			listener, ok := routeProtocols[p]
+			if !ok {
+				return nil, fmt.Sprintf("serves protocol %s; gatehouse routes serve http, https, grpc and grpcs", p)
+			}
+			if !slices.Contains(ps, listener) {
+				ps = append(ps, listener)
 			}
 		}
 		if len(ps) == 1 {

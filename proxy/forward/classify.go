@@ -10,6 +10,7 @@ import (
 	"net"
 	"reflect"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -30,6 +31,11 @@ const (
 	failCanceled                         // the client went away: no response is owed
 	failCertificate                      // the upstream's TLS certificate failed verification (502, retryable)
 	failClientCertificate                // the upstream refused gatehouse's TLS client certificate, or its lack (502)
+	failNoHTTP2                          // an HTTP/2 service's upstream did not select h2 in the TLS handshake (502, retryable)
+	failStreamRefused                    // the upstream refused the HTTP/2 stream unprocessed, RST_STREAM REFUSED_STREAM (502, retryable)
+	failStreamReset                      // the upstream reset the HTTP/2 stream, RST_STREAM with another code (502)
+	failGoAway                           // the upstream sent GOAWAY and closed the connection before answering (502)
+	failDeadline                         // the request's own deadline (RequestDeadline) passed before the upstream answered (504)
 )
 
 // retryable reports whether the request can have done nothing upstream
@@ -42,7 +48,8 @@ const (
 // request was written.
 func (f failure) retryable() bool {
 	switch f {
-	case failRefused, failResolve, failConnect, failConnectTimeout, failReset, failCertificate:
+	case failRefused, failResolve, failConnect, failConnectTimeout, failReset, failCertificate,
+		failNoHTTP2, failStreamRefused:
 		return true
 	}
 	return false
@@ -61,12 +68,18 @@ func classify(ctx context.Context, err error) failure {
 	switch {
 	case errors.Is(ctx.Err(), context.Canceled):
 		return failCanceled
+	case requestDeadlinePassed(ctx):
+		// Before the timeouts: the client's bound, not the service's
+		// read timeout, is what passed.
+		return failDeadline
 	case badCertificate(err):
 		return failCertificate
 	case refusedClientCertificate(err), brokeWithoutCertificate(err):
 		// Before the reset and EOF cases: with TLS 1.3 the alert comes
 		// after the handshake, as the connection ends.
 		return failClientCertificate
+	case errors.As(err, new(*noHTTP2Error)):
+		return failNoHTTP2
 	case errors.As(err, &de) || errors.As(err, &op) && op.Op == "dial":
 		switch {
 		case errors.Is(err, syscall.ECONNREFUSED):
@@ -77,6 +90,12 @@ func classify(ctx context.Context, err error) failure {
 			return failResolve
 		}
 		return failConnect
+	case streamReset(err) == refusedStream:
+		return failStreamRefused
+	case streamReset(err) >= 0:
+		return failStreamReset
+	case goAway(err):
+		return failGoAway
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, io.EOF):
 		// io.EOF, not io.ErrUnexpectedEOF: closed before the first
 		// response byte (net/http reports a truncated response as the
@@ -113,25 +132,39 @@ func badCertificate(err error) bool {
 var clientCertificateAlerts = map[uint64]bool{42: true, 43: true, 44: true, 45: true, 46: true, 48: true, 116: true}
 
 // refusedClientCertificate reports whether err is the upstream's alert
-// refusing gatehouse's client certificate (or its lack). crypto/tls
-// reports a received alert as a *net.OpError "remote error" around an
-// unexported uint8 type; its number is read by kind rather than by the
-// wording of its text.
+// refusing gatehouse's client certificate (or its lack), read by
+// remoteAlert.
 //
 // An upstream that asked for a certificate and answers with a
 // handshake_failure alert (40) refused it too: that is how TLS 1.2
 // servers (Go's among them) refuse a handshake without one.
 func refusedClientCertificate(err error) bool {
-	var op *net.OpError
-	if !errors.As(err, &op) || op.Op != "remote error" || op.Err == nil {
-		return false
-	}
-	v := reflect.ValueOf(op.Err)
-	if v.Kind() != reflect.Uint8 {
+	n, ok := receivedAlert(err)
+	if !ok {
 		return false
 	}
 	var de *dialError
-	return clientCertificateAlerts[v.Uint()] || v.Uint() == 40 && errors.As(err, &de) && de.certAsked
+	return clientCertificateAlerts[n] || n == 40 && errors.As(err, &de) && de.certAsked
+}
+
+// alertNoApplicationProtocol is the TLS alert (RFC 7301 §3.2) of a server
+// that shares no ALPN protocol with the client.
+const alertNoApplicationProtocol = 120
+
+// receivedAlert returns the number of the TLS alert err received from the
+// upstream, if it is one. crypto/tls reports a received alert as a
+// *net.OpError "remote error" around an unexported uint8 type; its
+// number is read by kind rather than by the wording of its text.
+func receivedAlert(err error) (uint64, bool) {
+	var op *net.OpError
+	if !errors.As(err, &op) || op.Op != "remote error" || op.Err == nil {
+		return 0, false
+	}
+	v := reflect.ValueOf(op.Err)
+	if v.Kind() != reflect.Uint8 {
+		return 0, false
+	}
+	return v.Uint(), true
 }
 
 // brokeWithoutCertificate reports whether err ended the first exchange
@@ -218,6 +251,7 @@ type upstreamError struct {
 	host          string
 	attempt       int
 	connect, read time.Duration
+	deadline      time.Duration // the RequestDeadline's bound, when failDeadline
 	err           error
 }
 
@@ -337,6 +371,19 @@ func ClassifyPeer(ctx context.Context, err error, p Peer) (gerr error, clientGon
 		msg = p.Name + " refused the TLS connection: it did not accept the client certificate, or required one and none is configured."
 	case failReset:
 		msg = p.Name + " closed the connection without answering."
+	case failNoHTTP2:
+		msg = p.Name + " does not speak HTTP/2 over TLS (it did not select h2)."
+	case failStreamRefused:
+		msg = p.Name + " refused the request's HTTP/2 stream."
+	case failStreamReset:
+		msg = p.Name + " reset the request's HTTP/2 stream without answering."
+	case failGoAway:
+		msg = p.Name + " closed the HTTP/2 connection (GOAWAY) without answering."
+	case failDeadline:
+		code, msg = gatehouse.EGATEWAYTIMEOUT, p.Name+" did not answer within the request's deadline."
+		if d, ok := ctxDeadline(err); ok {
+			msg = fmt.Sprintf("%s did not answer within the request's deadline of %v.", p.Name, d)
+		}
 	case failTimeout:
 		code, msg = gatehouse.EGATEWAYTIMEOUT, p.Name+" did not answer in time."
 		if p.Read > 0 {
@@ -346,4 +393,97 @@ func ClassifyPeer(ctx context.Context, err error, p Peer) (gerr error, clientGon
 		msg = p.Name + " did not answer with valid HTTP."
 	}
 	return &gatehouse.Error{Code: code, Message: msg, Err: err}, false
+}
+
+// RequestDeadline bounds the whole upstream exchange of a request that
+// carries its own deadline (gRPC's grpc-timeout) to d: head and body. The
+// service's read timeout still bounds the head, whichever passes first.
+// Its passing is told from the client going away and from the read
+// timeout (classify): the client is owed a 504 if no head came yet.
+func RequestDeadline(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeoutCause(ctx, d, &deadlineError{d: d})
+}
+
+// deadlineError is the cause of a RequestDeadline's context, naming the
+// bound.
+type deadlineError struct{ d time.Duration }
+
+func (e *deadlineError) Error() string {
+	return "the request's deadline of " + e.d.String() + " passed"
+}
+
+// requestDeadlinePassed reports whether ctx ended because its
+// RequestDeadline passed.
+func requestDeadlinePassed(ctx context.Context) bool {
+	if ctx.Err() == nil {
+		return false
+	}
+	var de *deadlineError
+	return errors.As(context.Cause(ctx), &de)
+}
+
+// ctxDeadline returns the bound of the RequestDeadline that err (an
+// upstreamError's) records.
+func ctxDeadline(err error) (time.Duration, bool) {
+	var ue *upstreamError
+	if errors.As(err, &ue) && ue.deadline > 0 {
+		return ue.deadline, true
+	}
+	return 0, false
+}
+
+// HTTP/2 error codes (RFC 9113 §7) classify reads.
+const refusedStream = 0x7
+
+// h2StreamError mirrors net/http's HTTP/2 stream error, whose As method
+// fills any struct with its field names and types: an RST_STREAM, the
+// upstream's or the transport's own.
+type h2StreamError struct {
+	StreamID uint32
+	Code     uint32
+	Cause    error
+}
+
+func (e h2StreamError) Error() string {
+	return fmt.Sprintf("stream error: stream ID %d; code %#x", e.StreamID, e.Code)
+}
+
+// streamReset returns the HTTP/2 error code of the stream reset err is,
+// or -1 if it is none.
+//
+// net/http's HTTP/2 transport retries a refused stream itself when it
+// can replay the request; when it cannot (a body it has begun to send
+// and cannot rewind) it reports the reset with %v, losing its type. That
+// one report is recognised by its wording, the one place this
+// classifier reads text: otherwise a refused stream, which the upstream
+// never processed, would read as an answer that is not HTTP.
+func streamReset(err error) int64 {
+	var se h2StreamError
+	if errors.As(err, &se) {
+		return int64(se.Code)
+	}
+	if s := err.Error(); strings.HasPrefix(s, netHTTPCannotRetry) || strings.Contains(s, ": "+netHTTPCannotRetry) {
+		if strings.Contains(s, "; REFUSED_STREAM") {
+			return refusedStream
+		}
+	}
+	return -1
+}
+
+// netHTTPCannotRetry starts net/http's report of an HTTP/2 failure it
+// could not retry (http2shouldRetryRequest).
+const netHTTPCannotRetry = "http2: Transport: cannot retry err ["
+
+// goAway reports whether err is net/http's report of an upstream that
+// sent GOAWAY and closed the connection before answering. Its type is
+// unexported: it is found by name, as refusedClientCertificate reads an
+// alert by kind.
+func goAway(err error) bool {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		t := reflect.TypeOf(e)
+		if t.PkgPath() == "net/http" && t.Name() == "http2GoAwayError" {
+			return true
+		}
+	}
+	return false
 }

@@ -11,6 +11,7 @@ package forward
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -64,6 +65,10 @@ type Config struct {
 	EjectFor time.Duration
 	// HealthCheck, if set, probes every target actively.
 	HealthCheck *HealthCheck
+	// HTTP2 speaks HTTP/2 to every target: with prior knowledge (h2c) to
+	// http ones, over TLS with ALPN h2 to https ones, where an upstream
+	// that does not select h2 fails the attempt (502). False: HTTP/1.1.
+	HTTP2 bool
 	// TLS is how the https targets are spoken to; nil means the defaults
 	// (NewTLS's zero settings). It does not apply to http targets.
 	TLS *TLS
@@ -218,7 +223,7 @@ func NewPool(ctx context.Context, cfg Config, transports *Transports) *Pool {
 		if pt.Weight < 0 {
 			pt.Weight = 0
 		}
-		key := transportKey{scheme: t.URL.Scheme, host: t.URL.Host, connect: p.connect, read: p.read}
+		key := transportKey{scheme: t.URL.Scheme, host: t.URL.Host, connect: p.connect, read: p.read, h2: cfg.HTTP2}
 		var tlsCfg *TLS
 		if t.URL.Scheme == "https" && cfg.TLS != nil {
 			tlsCfg, key.tls = cfg.TLS, cfg.TLS.digest
@@ -327,6 +332,15 @@ func (p *Pool) RoundTrip(out *http.Request) (*http.Response, *Target, error) {
 		}
 		f := classify(ctx, err)
 		ue := &upstreamError{failure: f, host: t.URL.Host, attempt: n, connect: p.connect, read: p.read, err: err}
+		if f == failDeadline {
+			// The client's own bound, however short: no fault of the
+			// target's, and no time left to retry.
+			var de *deadlineError
+			if errors.As(context.Cause(ctx), &de) {
+				ue.deadline = de.d
+			}
+			return nil, &t.Target, ue
+		}
 		if f == failCanceled || clientBodyFailed(out.Body) {
 			// The client's side failed (it went away, stalled, or sent
 			// too much): not the upstream's fault, not retried. One of

@@ -56,6 +56,14 @@ services:
 	if got := routeNames(doc); len(got) != 3 {
 		t.Errorf("routes %v; want greet, bill and site", got)
 	}
+	// A gRPC method's path reaches the upstream whole, as in Kong, whose
+	// grpc routes default strip_path to false; an http route keeps
+	// Kong's default, true.
+	for _, r := range doc.Routes {
+		if want := r.Name == "site"; r.StripPath != want {
+			t.Errorf("route %s: strip_path %v; want %v", r.Name, r.StripPath, want)
+		}
+	}
 	// grpcs alone is https alone: the one drop is the listener note.
 	if len(dropped) != 1 || dropped[0].Path != "services[1].routes[0].protocols" {
 		t.Errorf("dropped %+v; want only services[1].routes[0].protocols", dropped)

@@ -372,7 +372,14 @@ func (c *conv) convertRoute(o *obj, path string, svc *service) (*gatehouse.Route
 	}
 	r.ServiceID = svc.gh.ID
 	r.Tags = c.tags(o, path)
-	r.StripPath = c.boolean(o, "strip_path", true)
+	// A gRPC method's path is the upstream's too: Kong's routes serving
+	// grpc or grpcs default strip_path to false and refuse true.
+	grpc := slices.ContainsFunc(c.strs(o, "protocols"), func(p string) bool { return p == "grpc" || p == "grpcs" })
+	r.StripPath = c.boolean(o, "strip_path", !grpc)
+	if grpc && r.StripPath {
+		r.StripPath = false
+		c.dropField(o, path, "strip_path", "Kong refuses strip_path on a route serving grpc or grpcs: the method's path must reach the upstream whole")
+	}
 	regex, why := c.routeMatch(o, path, r)
 	if why != "" {
 		return nil, why

@@ -43,11 +43,16 @@ func GRPCCode(status int) int {
 	return grpcUnknown
 }
 
-// IsGRPC reports whether r is a gRPC request: its Content-Type is
+// IsGRPC reports whether r is a gRPC request: HTTP/2 (gRPC runs on
+// nothing else, so an HTTP/1.1 client naming the type is answered as any
+// HTTP client is, with the contract's status) and a Content-Type of
 // application/grpc or application/grpc+<format> (parameters allowed).
 // gRPC-Web (application/grpc-web...) is not: its status travels in a
 // framed trailer inside the body, which this answer does not write.
 func IsGRPC(r *http.Request) bool {
+	if r.ProtoMajor != 2 {
+		return false
+	}
 	ct := r.Header["Content-Type"]
 	if len(ct) == 0 || len(ct[0]) < len("application/grpc") ||
 		!strings.EqualFold(ct[0][:len("application/grpc")], "application/grpc") {

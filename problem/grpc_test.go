@@ -37,30 +37,36 @@ func TestGRPCCodeMapsEachStatusAsGRPCDoes(t *testing.T) {
 	}
 }
 
-func TestIsGRPCKnowsGRPCFromGRPCWeb(t *testing.T) {
+func TestIsGRPCKnowsGRPCFromGRPCWebAndHTTP1(t *testing.T) {
 	tests := []struct {
 		contentType string
 		want        bool
+		http1       bool
 	}{
-		{"application/grpc", true},
-		{"application/grpc+proto", true},
-		{"application/grpc+json", true},
-		{"application/grpc;charset=utf-8", true},
-		{"Application/GRPC", true},
-		{"application/grpc-web", false},
-		{"application/grpc-web+proto", false},
-		{"application/grpc-web-text", false},
-		{"application/grpcx", false},
-		{"application/json", false},
-		{"", false},
+		{"application/grpc", true, false},
+		{"application/grpc+proto", true, false},
+		{"application/grpc+json", true, false},
+		{"application/grpc;charset=utf-8", true, false},
+		{"Application/GRPC", true, false},
+		{"application/grpc-web", false, false},
+		{"application/grpc-web+proto", false, false},
+		{"application/grpc-web-text", false, false},
+		{"application/grpcx", false, false},
+		{"application/json", false, false},
+		{"", false, false},
+		// gRPC needs HTTP/2: an HTTP/1.1 client gets the contract's status.
+		{"application/grpc", false, true},
 	}
 	for _, tc := range tests {
-		r := httptest.NewRequest("POST", "/svc/M", nil)
+		r := http2Request()
+		if tc.http1 {
+			r.ProtoMajor, r.ProtoMinor = 1, 1
+		}
 		if tc.contentType != "" {
 			r.Header.Set("Content-Type", tc.contentType)
 		}
 		if got := problem.IsGRPC(r); got != tc.want {
-			t.Errorf("IsGRPC(%q) = %t; want %t", tc.contentType, got, tc.want)
+			t.Errorf("IsGRPC(%q, HTTP/%d) = %t; want %t", tc.contentType, r.ProtoMajor, got, tc.want)
 		}
 	}
 }
@@ -84,7 +90,7 @@ func TestWriteNegotiatedAnswersGRPCTrailersOnly(t *testing.T) {
 		{err: gatehouse.Errorf(gatehouse.ETIMEOUT, "Too slow."), wantStatus: "2", wantFields: []string{"Connection"}},
 	}
 	for _, tc := range tests {
-		r := httptest.NewRequest("POST", "/svc/M", nil)
+		r := http2Request()
 		r.Header.Set("Content-Type", "application/grpc")
 		r.Header.Set("Accept", "application/problem+xml")
 		r.Header.Set("X-Request-Id", "req-1")
@@ -162,4 +168,11 @@ func isPrintable(s string) bool {
 		}
 	}
 	return true
+}
+
+// http2Request is a request as net/http's HTTP/2 server hands it over.
+func http2Request() *http.Request {
+	r := httptest.NewRequest("POST", "/svc/M", nil)
+	r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/2.0", 2, 0
+	return r
 }

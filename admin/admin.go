@@ -283,7 +283,10 @@ type endpoint struct {
 	paramNames []string
 	methods    map[string]handlerFunc
 	public     bool // no credentials needed
-	kind       gatehouse.Kind
+	// anyToken marks an endpoint every valid token may read, whatever
+	// its consumer scope: it answers about the token itself.
+	anyToken bool
+	kind     gatehouse.Kind
 	// untagged marks a target without an ETag: a collection, or the API
 	// document. Its preconditions are evaluated in serve, for every
 	// method; an item evaluates its own against its version.

@@ -1,0 +1,72 @@
+package admin
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/gatehouse/gatehouse"
+)
+
+// TestTokenEndpointDescribesThePresentedTokenWithoutItsSecret: any valid
+// token, read-only and consumer-scoped ones included, reads its own id,
+// role and scope at /token, and never its secret; none, or an unknown one,
+// is a 401 with a challenge; a write is a 405.
+func TestTokenEndpointDescribesThePresentedTokenWithoutItsSecret(t *testing.T) {
+	api := newTestAPI(t)
+	api.must(201, "POST", "/admin/v1/consumers", `{"id":"alice","name":"alice"}`)
+	readOnly := api.makeToken(gatehouse.RoleReadOnly, "")
+	scoped := api.makeToken(gatehouse.RoleAdmin, "alice")
+	for _, tc := range []struct {
+		desc       string
+		secret     string
+		status     int
+		role       string
+		consumerID string
+	}{
+		{desc: "admin token", secret: api.token, status: 200, role: "admin"},
+		{desc: "read-only token", secret: readOnly, status: 200, role: "read-only"},
+		{desc: "token scoped to a consumer", secret: scoped, status: 200, role: "admin", consumerID: "alice"},
+		{desc: "unknown token", secret: "gha_not-a-token-anyone-was-given", status: 401},
+		{desc: "no token", secret: "", status: 401},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			auth := ""
+			if tc.secret != "" {
+				auth = "Bearer " + tc.secret
+			}
+			r := api.do("GET", TokenPath, "", h("Authorization", auth))
+			if r.status != tc.status {
+				t.Fatalf("GET %s: got %d; want %d; body %s", TokenPath, r.status, tc.status, r.body)
+			}
+			if tc.status == 401 {
+				if r.header.Get("WWW-Authenticate") == "" {
+					t.Errorf("401 without WWW-Authenticate")
+				}
+				return
+			}
+			if tc.secret != "" && strings.Contains(string(r.body), tc.secret) {
+				t.Errorf("body %s holds the token's secret", r.body)
+			}
+			m := r.json()
+			if m["id"] == nil || m["id"] == "" {
+				t.Errorf("id: got %v; want the token's id", m["id"])
+			}
+			if m["role"] != tc.role {
+				t.Errorf("role: got %v; want %s", m["role"], tc.role)
+			}
+			if got, _ := m["consumer_id"].(string); got != tc.consumerID {
+				t.Errorf("consumer_id: got %q; want %q", got, tc.consumerID)
+			}
+			if _, ok := m["token"]; ok {
+				t.Errorf("body has a token member: %s", r.body)
+			}
+		})
+	}
+	for _, method := range []string{"POST", "PUT", "PATCH", "DELETE"} {
+		r := api.do(method, TokenPath, "")
+		if r.status != http.StatusMethodNotAllowed || r.header.Get("Allow") != "GET, HEAD, OPTIONS" {
+			t.Errorf("%s %s: got %d, Allow %q; want 405, Allow GET, HEAD, OPTIONS", method, TokenPath, r.status, r.header.Get("Allow"))
+		}
+	}
+}

@@ -143,7 +143,9 @@ func waitText(sel, text string) chromedp.Action[chromedp.Void] {
 		chromedp.WithPollingTimeout(15*time.Second))
 }
 
-func visible(sel string) chromedp.Action[chromedp.Void] { return chromedp.WaitVisible(chromedp.CSS(sel)) }
+func visible(sel string) chromedp.Action[chromedp.Void] {
+	return chromedp.WaitVisible(chromedp.CSS(sel))
+}
 
 // absent is true when no element matches sel.
 func (tb *tab) absent(sel string) bool {
@@ -224,6 +226,26 @@ func TestConsoleInAHeadlessBrowser(t *testing.T) {
 	a.go_("#/routes/new", "#f-service_id")
 	a.run("create a route", fill("name", "echo-route", "service_id", "echo", "paths", "/echo/*"), click(submit),
 		waitText("main", "Route created."))
+
+	t.Log("a policy's configuration errors are shown at the configuration, beside its type's fields")
+	a.go_("#/policies/new", "#f-config")
+	a.run("create a policy with an unknown field", fill("name", "limit", "type", "rate-limit", "config", `{"bogus": 1}`),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('#f-type').dispatchEvent(new Event('change'))`),
+		waitText("#policy-schema", "rate-limit configuration"),
+		click(submit), waitText("main", "The server could not take this change (400)"),
+		waitText("#err-config", "config.bogus"))
+
+	t.Log("a consumer's key and a token's secret are shown once, at creation")
+	a.go_("#/consumers/new", "#f-name")
+	a.run("create a consumer", fill("id", "alice", "name", "alice"), click(submit), waitText("main", "Consumer created."))
+	a.run("create a key", visible("#creds-h"), click(`section form.resource button[type=submit]`),
+		waitText(`[data-secret="key"]`, "ghk_"))
+	a.go_("#/tokens/new", "#f-role")
+	a.run("create a token", fill("name", "ci", "role", "read-only"), click(submit), waitText(`[data-secret="token"]`, "gha_"))
+	a.go_("#/tokens", "main table")
+	if !a.absent(`[data-secret]`) {
+		t.Errorf("the tokens page shows a secret again")
+	}
 
 	t.Log("a 422 is shown beside its field")
 	a.go_("#/services/echo", "#f-url")

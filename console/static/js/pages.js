@@ -85,9 +85,20 @@ export async function edit(name, id) {
     go(`#/${name}/${encodeURIComponent(res.body.id)}`);
     if (verb === 'saved') route();
   };
+  // A policy's editor shows its type's configuration schema, following
+  // the type chosen.
+  const schemaBox = name === 'policies' ? h('div', { id: 'policy-schema' }) : null;
+  const followType = () => {
+    const sel = document.getElementById('f-type');
+    if (!schemaBox || !sel) return;
+    const update = () => schemaBox.replaceChildren(sel.value ? policySchema(sel.value) : '');
+    sel.addEventListener('change', update);
+    update();
+  };
   if (id === 'new') {
     show(h('h1', {}, `New ${kind.singular}`),
-      resourceForm({ fields, path: kind.path, itemPath, onSaved: r => onSaved(r, 'created') }));
+      resourceForm({ fields, path: kind.path, itemPath, onSaved: r => onSaved(r, 'created'), extra: schemaBox }));
+    followType();
     return;
   }
   const r = await get(itemPath({ id }));
@@ -99,9 +110,10 @@ export async function edit(name, id) {
       onSaved: res => onSaved(res, 'saved'),
       onDeleted: () => { flash = notice('ok', '', `Deleted ${resource.name || resource.id}.`); go('#/' + name); },
       onReload: () => route(),
-      extra: name === 'policies' ? policySchema(resource.type) : null }),
+      extra: schemaBox }),
     name === 'consumers' ? credentialsSection(resource) : null);
   render(r.body, r.etag);
+  followType();
 }
 
 // secretShown shows a secret the API returns once, at creation.
@@ -123,8 +135,8 @@ function policySchema(type) {
   loadAPIDoc().then(doc => {
     const schemas = doc.components.schemas;
     const want = type.split('-').map(s => s[0].toUpperCase() + s.slice(1)).join('') + 'Config';
-    const name = Object.keys(schemas).find(k => k.toLowerCase() === want.toLowerCase() ||
-      k.toLowerCase() === want.toLowerCase().replace('http', 'http'));
+    // "http-audit" → HTTPAuditConfig, "ip-restriction" → IPRestrictionConfig
+    const name = Object.keys(schemas).find(k => k.toLowerCase() === want.toLowerCase());
     const s = name && schemas[name];
     if (!s || !s.properties) { box.append(h('p', { class: 'muted' }, 'The API describes no fields for this type.')); return; }
     box.append(table([

@@ -247,6 +247,14 @@ func TestConsoleInAHeadlessBrowser(t *testing.T) {
 		t.Errorf("the tokens page shows a secret again")
 	}
 
+	t.Log("a spec's document is sent as itself")
+	a.go_("#/specs/new", "#f-document")
+	a.run("create a spec", fill("name", "pets", "media", "application/json",
+		"document", `{"openapi":"3.1.0","info":{"title":"Pets","version":"1"},"paths":{"/pets":{"get":{"responses":{"200":{"description":"ok"}}}}}}`),
+		click(submit), waitText("main", "Spec created."), waitText("main h1", "Spec: pets"))
+	a.go_("#/specs", "main table")
+	a.run("the list shows it", waitText("main table", "Pets"))
+
 	t.Log("a 422 is shown beside its field")
 	a.go_("#/services/echo", "#f-url")
 	a.run("save an unsupported scheme", fill("url", "ftp://example.com"), click(submit),
@@ -332,6 +340,16 @@ func TestConsoleInAHeadlessBrowser(t *testing.T) {
 	})()`, chromedp.EvalAwaitPromise)
 	c.run("save with the forced controls", visible(submit),
 		fill("retries", "5"), click(submit), waitText("main", "403"), waitText("main", "read-only"))
+
+	t.Log("a token scoped to a consumer starts at its consumer")
+	scoped := p.do("POST", "/admin/v1/tokens", token, `{"name":"alice-self","consumer_id":"alice"}`)
+	wantStatus(t, "create a token scoped to alice", scoped, http.StatusCreated)
+	var scopedTok struct{ Token string }
+	json.Unmarshal(scoped.body, &scopedTok)
+	d := newTab(t, browser, "scoped")
+	d.run("sign in", chromedp.Navigate(base), visible("#token"),
+		chromedp.SendKeys(chromedp.CSS("#token"), scopedTok.Token+kb.Enter),
+		waitText("main h1", "Consumer: alice"), waitText("#who", "consumer alice"))
 
 	t.Log("readable on a phone")
 	a.run("narrow the window", chromedp.EmulateViewport(390, 844), chromedp.Evaluate[chromedp.Void](`location.hash = '#/routes'`),

@@ -11,7 +11,7 @@ const resources = ['routes', 'services', 'consumers', 'policies', 'tokens'];
 async function route() {
   pages.stopPolling();
   if (!session.token() || !session.me) return signIn();
-  const [path, qs] = (location.hash.replace(/^#/, '') || '/overview').split('?');
+  const [path, qs] = (location.hash.replace(/^#/, '') || home().slice(1)).split('?');
   const [page, id] = path.split('/').filter(Boolean).map(decodeURIComponent);
   const query = new URLSearchParams(qs || '');
   for (const a of document.querySelectorAll('#nav a')) {
@@ -33,12 +33,18 @@ async function route() {
 }
 pages.setRouter(route);
 
+// home is the first page: the overview, or a scoped token's consumer.
+const home = () => session.me && session.me.consumer_id
+  ? '#/consumers/' + encodeURIComponent(session.me.consumer_id) : '#/overview';
+
 // whoami reads what the token may do: its role (GET /token), and whether
 // this node takes writes at all (OPTIONS answers Allow without POST on a
 // node configured from files).
 async function whoami() {
   session.me = (await call('GET', '/token')).body;
-  const opt = await call('OPTIONS', '/services');
+  // A token scoped to a consumer reaches only that consumer's paths.
+  const probe = session.me.consumer_id ? `/consumers/${encodeURIComponent(session.me.consumer_id)}/credentials` : '/services';
+  const opt = await call('OPTIONS', probe);
   session.writable = /\bPOST\b/.test(opt.headers.get('Allow') || '');
   const who = document.getElementById('who');
   who.textContent = `${session.me.name || session.me.id} · ${session.me.role}` +
@@ -66,7 +72,7 @@ function signIn(message) {
     session.set(input.value.trim());
     try {
       await whoami();
-      if (!location.hash || location.hash === '#/') location.hash = '#/overview';
+      if (!location.hash || location.hash === '#/') location.hash = home();
       await route();
     } catch (err) {
       session.clear();
@@ -86,7 +92,16 @@ function signIn(message) {
 
 whenUnauthorized(err => signOut(notice('error', 'Signed out', explain(err))));
 document.getElementById('signout').addEventListener('click', () => signOut(notice('ok', '', 'Signed out.')));
-window.addEventListener('hashchange', () => { route(); });
+// A new page takes the focus, so that keyboard and screen reader users
+// start at its top, as after a page load.
+window.addEventListener('hashchange', async () => {
+  await route();
+  const h1 = document.querySelector('main h1');
+  if (h1 && !document.activeElement.closest('main form')) {
+    h1.tabIndex = -1;
+    h1.focus({ preventScroll: true });
+  }
+});
 
 // A token kept from earlier in this tab signs in again on reload.
 if (session.token()) {

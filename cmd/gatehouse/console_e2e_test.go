@@ -187,7 +187,7 @@ func click(sel string) chromedp.Action[chromedp.Void] { return chromedp.Click(ch
 
 const submit = `form.resource button[type=submit]`
 
-func TestConsoleInAHeadlessBrowser(t *testing.T) {
+func TestConsoleInChromiumEditsDeploysAndExplainsTheAPIsRefusals(t *testing.T) {
 	chromium := chromiumPath(t)
 	up := testupstream.Start(t)
 	const token = "console-e2e-admin-token-0123456789abcdef"
@@ -287,7 +287,7 @@ func TestConsoleInAHeadlessBrowser(t *testing.T) {
 	b.run("the second session changes the retries", fill("retries", "2"), click(submit), waitText("main", "Service saved."))
 	a.run("the first session saves over it", fill("connect_timeout_ms", "1500"), click(submit),
 		waitText("main", "Someone else changed this (412 Precondition Failed)"),
-		waitText("table.conflict", "/retries"))
+		waitText("table.conflict", "/retries"), waitText("main", "Your change, not applied: connect_timeout_ms → 1500"))
 	a.run("load the current version", click(`.notice.warn button`),
 		chromedp.Poll[chromedp.Void](`document.querySelector('#f-retries')?.value === '2' && !document.querySelector('table.conflict')`,
 			chromedp.WithPollingTimeout(15*time.Second)))
@@ -350,6 +350,12 @@ func TestConsoleInAHeadlessBrowser(t *testing.T) {
 	d.run("sign in", chromedp.Navigate(base), visible("#token"),
 		chromedp.SendKeys(chromedp.CSS("#token"), scopedTok.Token+kb.Enter),
 		waitText("main h1", "Consumer: alice"), waitText("#who", "consumer alice"))
+
+	for _, secret := range []string{token, roTok.Token, scopedTok.Token} {
+		if strings.Contains(p.stderr.String(), secret) {
+			t.Errorf("the server's log holds a token the console sent")
+		}
+	}
 
 	t.Log("readable on a phone")
 	a.run("narrow the window", chromedp.EmulateViewport(390, 844), chromedp.Evaluate[chromedp.Void](`location.hash = '#/routes'`),

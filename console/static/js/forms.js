@@ -126,7 +126,7 @@ export function resourceForm(opts) {
       return;
     }
     if (err.status === 412 && editing) {
-      await showConflict();
+      await showConflict(sent);
       return;
     }
     status.append(notice('error', `${err.status} ${err.problem.title || ''}`, explain(err)));
@@ -134,7 +134,7 @@ export function resourceForm(opts) {
 
   // showConflict fetches the current version and lists what changed
   // since the one this form was opened with.
-  const showConflict = async () => {
+  const showConflict = async mine => {
     let current;
     try {
       current = (await call('GET', opts.itemPath(resource))).body;
@@ -152,10 +152,15 @@ export function resourceForm(opts) {
           h('tbody', {}, changes.map(c => h('tr', {},
             h('td', {}, h('code', {}, c.field)), h('td', {}, fmt(c.from)), h('td', {}, fmt(c.to)))))))
         : h('p', {}, 'No field differs (only its version): saving again applies your change.'),
+      mine && Object.keys(mine).length
+        ? h('p', {}, 'Your change, not applied: ', Object.entries(mine).map(([k, v], i) =>
+          [i ? ', ' : '', h('code', {}, k), ' → ', fmt(v === null ? undefined : v)]))
+        : null,
       h('div', { class: 'actions' },
         h('button', { type: 'button', onclick: () => opts.onReload(current) }, 'Load the current version'))));
   };
 
+  let sent = null; // the last merge patch sent, to show beside a 412
   const save = async ev => {
     ev.preventDefault();
     clear();
@@ -186,6 +191,7 @@ export function resourceForm(opts) {
           status.append(notice('ok', '', 'Nothing changed.'));
           return;
         }
+        sent = patch;
         res = await call('PATCH', opts.itemPath(resource), { body: patch, ifMatch: opts.etag,
           contentType: 'application/merge-patch+json' });
       } else {

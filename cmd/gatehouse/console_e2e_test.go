@@ -301,6 +301,15 @@ func TestConsoleInChromiumEditsDeploysAndExplainsTheAPIsRefusals(t *testing.T) {
 	a.go_("#/overview", "#active-revision")
 	a.run("the overview shows it", waitText("#active-revision", "1"), waitText("main", "Last deployments"))
 
+	t.Log("a 409 and a 410 are explained in words")
+	a.go_("#/services/echo", "button.danger")
+	a.run("delete a service a route uses", click("button.danger"), waitText("button.danger", "Confirm delete"),
+		click("button.danger"), waitText("main", "Conflict: the change clashes with what exists now"))
+	wantStatus(t, "create a service to delete", p.do("POST", "/admin/v1/services", token, `{"id":"gone","name":"gone","url":"http://127.0.0.1:9"}`), http.StatusCreated)
+	wantStatus(t, "delete it", p.do("DELETE", "/admin/v1/services/gone", token, ""), http.StatusNoContent)
+	a.go_("#/services/gone", ".notice.error")
+	a.run("open the deleted service", waitText("main", "410"), waitText("main", "Gone: this was deleted"))
+
 	t.Log("the revisions page shows the difference between two")
 	if doc := p.do("GET", "/admin/v1/openapi.json", "", ""); !strings.Contains(string(doc.body), `"diff_from"`) {
 		// The diff is the admin API's (issue 13, helper "diff"); a build

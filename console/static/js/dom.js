@@ -55,7 +55,3 @@ export function show(...nodes) {
   main.replaceChildren(...nodes.flat().filter(Boolean));
   return main;
 }
-
-export function json(v) {
-  return h('pre', {}, h('code', {}, JSON.stringify(v, null, 2)));
-}

@@ -3,7 +3,7 @@
 // with If-Match naming the version read; a 412 fetches the current
 // version and shows what changed; a 400 or 422 shows each error beside
 // the field it names (errors[].field); other refusals are explained.
-import { h, notice, json } from './dom.js';
+import { h, notice } from './dom.js';
 import { call, explain, fieldChanges, canEdit } from './api.js';
 
 // Field types: text, number, bool, list (comma-separated strings), json,
@@ -247,4 +247,3 @@ export function errorNotice(err) {
     err.fieldErrors.length ? h('ul', {}, err.fieldErrors.map(e => h('li', {}, h('code', {}, e.field), ' ', e.message))) : null);
 }
 
-export { json };

@@ -1,7 +1,7 @@
 // The pages. Each is an async function that renders into main; the router
 // (app.js) calls it with the fragment's path segments and query.
-import { h, table, notice, show, when, stateBadge, json } from './dom.js';
-import { call, get, listAll, canEdit, session } from './api.js';
+import { h, table, notice, show, when, stateBadge } from './dom.js';
+import { call, get, listAll, canEdit } from './api.js';
 import { resourceForm, errorNotice, fmt } from './forms.js';
 import { kinds, credentialFields } from './kinds.js';
 
@@ -13,8 +13,10 @@ export function setRouter(fn) { route = fn; }
 let flash = null; // a message for the next page shown (after a save)
 const takeFlash = () => { const f = flash; flash = null; return f; };
 
-// Pages that a later API makes live (per-route rates, status breakdowns)
-// add a panel here: sections is what the overview shows, in order.
+// The overview. Live figures (requests per second, responses by status
+// class) need an admin API that serves them; a panel for them goes in the
+// grid below, beside the active revision, as a route's rate goes in the
+// routes' columns (kinds.js).
 export async function overview() {
   const [nodes, deployments] = await Promise.all([listAll('/nodes'), listAll('/deployments')]);
   const recent = newestFirst(deployments);
@@ -337,4 +339,3 @@ export function notFound() {
   show(h('h1', {}, 'Not found'), h('p', {}, 'The console has no such page. '), h('a', { href: '#/overview' }, 'Overview'));
 }
 
-export { json, session };

@@ -73,8 +73,9 @@ func TestTokenEndpointDescribesThePresentedTokenWithoutItsSecret(t *testing.T) {
 
 // TestConsoleIsServedBesideTheAPIButNotOnAProbesOnlyListener: the admin
 // listener hands /console and /console/... to the console without asking
-// for credentials (the console asks for the token itself); a data node's
-// listener, which has no API, does not serve it.
+// for credentials (the console asks for the token itself), also on a node
+// configured from files (whose API the console then only reads); a data
+// node's listener, which has no API, does not serve it.
 func TestConsoleIsServedBesideTheAPIButNotOnAProbesOnlyListener(t *testing.T) {
 	con := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) })
 	for _, tc := range []struct {
@@ -87,11 +88,12 @@ func TestConsoleIsServedBesideTheAPIButNotOnAProbesOnlyListener(t *testing.T) {
 		{desc: "a file under it", opts: Options{Console: con}, path: "/console/s/x/app.js", status: http.StatusTeapot},
 		{desc: "without the slash", opts: Options{Console: con}, path: "/console", status: http.StatusTeapot},
 		{desc: "a path that only starts alike", opts: Options{Console: con}, path: "/consoles", status: http.StatusNotFound},
+		{desc: "a node configured from files", opts: Options{Console: con, ReadOnly: true}, path: "/console/", status: http.StatusTeapot},
 		{desc: "no console configured", opts: Options{}, path: "/console/", status: http.StatusNotFound},
 		{desc: "a probes-only listener", opts: Options{Console: con, ProbesOnly: true}, path: "/console/", status: http.StatusNotFound},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
-			api := newTestAPI(t, withAdminOptions(func(o *Options) { o.Console, o.ProbesOnly = tc.opts.Console, tc.opts.ProbesOnly }))
+			api := newTestAPI(t, withAdminOptions(func(o *Options) { o.Console, o.ProbesOnly, o.ReadOnly = tc.opts.Console, tc.opts.ProbesOnly, tc.opts.ReadOnly }))
 			r := api.do("GET", tc.path, "", h("Authorization", ""))
 			if r.status != tc.status {
 				t.Errorf("GET %s: got %d; want %d", tc.path, r.status, tc.status)

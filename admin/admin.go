@@ -65,6 +65,10 @@ type Options struct {
 	// ProbesOnly serves /healthz, /readyz and /metrics and nothing else
 	// (404): the listener of a data node, which has no admin API.
 	ProbesOnly bool
+	// Console, if set, serves /console and everything under /console/
+	// (the web console, a client of this API); it is not served with
+	// ProbesOnly, where there is no API for it to use.
+	Console http.Handler
 }
 
 // NodeJudge sets a node's State as it is read.
@@ -152,6 +156,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (*result, error)
 	}
 	if h.opts.ProbesOnly {
 		return nil, gatehouse.Errorf(gatehouse.ENOTFOUND, "This is a data node: it serves no admin API. Use a control node.")
+	}
+	if h.opts.Console != nil && (r.URL.Path == "/console" || strings.HasPrefix(r.URL.Path, "/console/")) {
+		h.opts.Console.ServeHTTP(w, r)
+		return nil, nil
 	}
 	ep, params, err := match(r.URL)
 	if err != nil {
@@ -283,7 +291,10 @@ type endpoint struct {
 	paramNames []string
 	methods    map[string]handlerFunc
 	public     bool // no credentials needed
-	kind       gatehouse.Kind
+	// anyToken marks an endpoint every valid token may read, whatever
+	// its consumer scope: it answers about the token itself.
+	anyToken bool
+	kind     gatehouse.Kind
 	// untagged marks a target without an ETag: a collection, or the API
 	// document. Its preconditions are evaluated in serve, for every
 	// method; an item evaluates its own against its version.

@@ -25,6 +25,7 @@ import (
 	"github.com/gatehouse/gatehouse/admin"
 	"github.com/gatehouse/gatehouse/audit"
 	"github.com/gatehouse/gatehouse/config"
+	"github.com/gatehouse/gatehouse/console"
 	"github.com/gatehouse/gatehouse/deploy"
 	"github.com/gatehouse/gatehouse/egress"
 	"github.com/gatehouse/gatehouse/internal/serve"
@@ -457,7 +458,7 @@ func newListeners(c *serveConfig, logger *slog.Logger, store gatehouse.Store, da
 		adminOpts.Name = "admin"
 		opts := admin.Options{MaxBodyBytes: c.adminMaxBody, SpecMaxBytes: c.specMaxBytes, ConfigMaxBytes: c.configMaxBytes,
 			Deployments: deployer, Metrics: metrics, Nodes: deployer.Watch(), NodeName: c.nodeName,
-			ReadOnly: len(c.configPaths) > 0}
+			ReadOnly: len(c.configPaths) > 0, Console: console.New()}
 		if dataPlane != nil {
 			opts.Ready = dataPlane.Ready
 			opts.Conformance, _ = dataPlane.Findings().(admin.Conformance)

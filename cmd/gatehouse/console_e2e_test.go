@@ -1,0 +1,375 @@
+package main
+
+// The web console in a real headless Chromium (Debian's chromium package,
+// driven with chromedp): one browser, a tab per session, against a real
+// gatehouse (admin API and proxy on SQLite) and a real upstream. Any
+// console error, uncaught exception or failed load of a console file on
+// any page fails the test.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
+	"github.com/gatehouse/gatehouse/internal/testupstream"
+)
+
+// chromiumPath is the browser the console's tests drive: Debian's, never
+// one downloaded. Outside CI a missing browser skips them, loudly.
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{os.Getenv("GATEHOUSE_CHROMIUM"), "/usr/bin/chromium"} {
+		if p == "" {
+			continue
+		}
+		if _, err := exec.LookPath(p); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("chromium is not installed; CI must install it (.ci/run: apt-get install chromium)")
+	}
+	t.Skip("!!! SKIPPED: the console's browser tests need chromium (apt-get install chromium); they did NOT run")
+	return ""
+}
+
+// tab is one browser tab: one console session (sessionStorage is per tab),
+// with the errors seen on its pages.
+type tab struct {
+	t    *testing.T
+	name string
+	ctx  context.Context
+	mu   sync.Mutex
+	errs []string
+}
+
+func newTab(t *testing.T, browser context.Context, name string) *tab {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(browser)
+	t.Cleanup(cancel)
+	tb := &tab{t: t, name: name, ctx: ctx}
+	err := chromedp.Listen(ctx, func(ev any) {
+		var msg string
+		switch ev := ev.(type) {
+		case *runtime.EventExceptionThrown:
+			msg = "uncaught exception: " + ev.ExceptionDetails.Text
+			if ev.ExceptionDetails.Exception != nil {
+				msg += " " + ev.ExceptionDetails.Exception.Description
+			}
+		case *runtime.EventConsoleAPICalled:
+			if ev.Type == runtime.ConsoleAPICalledTypeError || ev.Type == runtime.ConsoleAPICalledTypeAssert || ev.Type == runtime.ConsoleAPICalledTypeWarning {
+				var args []string
+				for _, a := range ev.Args {
+					args = append(args, string(a.Value)+a.Description)
+				}
+				msg = fmt.Sprintf("console.%s: %s", ev.Type, strings.Join(args, " "))
+			}
+		case *cdplog.EventEntryAdded:
+			// The API's refusals are the console's to show (the test
+			// provokes 412, 422 and 403); any other failed load, a
+			// console file above all, and any CSP violation is an error.
+			e := ev.Entry
+			if e.Level == cdplog.EntryLevelError && !(e.Source == cdplog.EntrySourceNetwork && strings.Contains(e.URL, "/admin/v1/")) {
+				msg = fmt.Sprintf("log %s: %s %s", e.Source, e.Text, e.URL)
+			}
+		}
+		if msg != "" {
+			tb.mu.Lock()
+			tb.errs = append(tb.errs, msg)
+			tb.mu.Unlock()
+		}
+	})
+	if err != nil {
+		t.Fatalf("open the %s tab: %v", name, err)
+	}
+	t.Cleanup(func() {
+		tb.mu.Lock()
+		defer tb.mu.Unlock()
+		for _, e := range tb.errs {
+			t.Errorf("%s tab: %s", name, e)
+		}
+	})
+	return tb
+}
+
+// run performs actions within a bound, failing the test with what was
+// being done.
+func (tb *tab) run(what string, actions ...chromedp.Action[chromedp.Void]) {
+	tb.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		tb.fail(what, err)
+	}
+}
+
+// eval evaluates a JavaScript expression in the tab's page.
+func eval[T any](tb *tab, what, expr string, opts ...chromedp.EvaluateOption) T {
+	tb.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, 20*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, opts...))
+	if err != nil {
+		tb.fail(what, err)
+	}
+	return v
+}
+
+func (tb *tab) fail(what string, err error) {
+	tb.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, 5*time.Second)
+	defer cancel()
+	body, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("main")))
+	tb.t.Fatalf("%s tab: %s: %v\npage: %s", tb.name, what, err, body)
+}
+
+// waitText waits until the element sel holds text.
+func waitText(sel, text string) chromedp.Action[chromedp.Void] {
+	s, _ := json.Marshal(sel)
+	x, _ := json.Marshal(text)
+	return chromedp.Poll[chromedp.Void](fmt.Sprintf(`(() => { const e = document.querySelector(%s); return !!e && e.textContent.includes(%s); })()`, s, x),
+		chromedp.WithPollingTimeout(15*time.Second))
+}
+
+func visible(sel string) chromedp.Action[chromedp.Void] {
+	return chromedp.WaitVisible(chromedp.CSS(sel))
+}
+
+// absent is true when no element matches sel.
+func (tb *tab) absent(sel string) bool {
+	tb.t.Helper()
+	s, _ := json.Marshal(sel)
+	return eval[int](tb, "count "+sel, fmt.Sprintf(`document.querySelectorAll(%s).length`, s)) == 0
+}
+
+func (tb *tab) go_(hash string, waitFor string) {
+	tb.t.Helper()
+	tb.run("go to "+hash, chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`location.hash = %q`, hash)), visible(waitFor))
+}
+
+// signIn signs the tab in with secret, by the keyboard: the token field
+// has the focus, and Enter submits.
+func (tb *tab) signIn(base, secret string) {
+	tb.t.Helper()
+	tb.run("sign in",
+		chromedp.Navigate(base),
+		visible("#token"),
+		chromedp.SendKeys(chromedp.CSS("#token"), secret+kb.Enter),
+		visible("#nav"),
+		waitText("main h1", "Overview"))
+}
+
+// fill sets form fields by id (f-<field>) to values.
+func fill(kv ...string) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		for i := 0; i+1 < len(kv); i += 2 {
+			if _, err := chromedp.SetValue(chromedp.CSS("#f-"+kv[i]), kv[i+1])(ctx, t); err != nil {
+				return chromedp.Void{}, err
+			}
+		}
+		return chromedp.Void{}, nil
+	}
+}
+
+func click(sel string) chromedp.Action[chromedp.Void] { return chromedp.Click(chromedp.CSS(sel)) }
+
+const submit = `form.resource button[type=submit]`
+
+func TestConsoleInChromiumEditsDeploysAndExplainsTheAPIsRefusals(t *testing.T) {
+	chromium := chromiumPath(t)
+	up := testupstream.Start(t)
+	const token = "console-e2e-admin-token-0123456789abcdef"
+	p := launch(t, t.TempDir(), nil, "GATEHOUSE_ADMIN_TOKEN="+token)
+	base := "http://" + p.adminAddr + "/console/"
+
+	ro := p.do("POST", "/admin/v1/tokens", token, `{"name":"viewer","role":"read-only"}`)
+	wantStatus(t, "create a read-only token", ro, http.StatusCreated)
+	var roTok struct{ Token string }
+	json.Unmarshal(ro.body, &roTok)
+
+	alloc, cancel := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium), chromedp.WindowSize(1280, 800), chromedp.NoSandbox,
+		chromedp.Flag("disable-dev-shm-usage", true))...)
+	t.Cleanup(cancel)
+	browser, cancelBrowser := chromedp.NewContext(alloc)
+	t.Cleanup(cancelBrowser)
+	if err := chromedp.Do(browser); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+
+	a := newTab(t, browser, "admin")
+	a.signIn(base, token)
+	if stored := eval[string](a, "read the stored token", `sessionStorage.getItem('gatehouse.console.token')`); stored != token {
+		t.Fatalf("sessionStorage holds %q; want the token", stored)
+	}
+	if href := eval[string](a, "read the URL", `location.href`); strings.Contains(href, token) {
+		t.Fatalf("the URL %s holds the token", href)
+	}
+
+	t.Log("create a service and a route")
+	a.run("open the services", click(`#nav a[href="#/services"]`), waitText("main h1", "Services"),
+		click(`a[href="#/services/new"]`), visible("#f-name"))
+	a.run("create a service", fill("id", "echo", "name", "echo", "url", up.URL), click(submit),
+		waitText("main", "Service created."), waitText("main h1", "echo"))
+	a.go_("#/routes/new", "#f-service_id")
+	a.run("create a route", fill("name", "echo-route", "service_id", "echo", "paths", "/echo/*"), click(submit),
+		waitText("main", "Route created."))
+
+	t.Log("a policy's configuration errors are shown at the configuration, beside its type's fields")
+	a.go_("#/policies/new", "#f-config")
+	a.run("create a policy with an unknown field", fill("name", "limit", "type", "rate-limit", "config", `{"bogus": 1}`),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('#f-type').dispatchEvent(new Event('change'))`),
+		waitText("#policy-schema", "rate-limit configuration"),
+		click(submit), waitText("main", "The server could not take this change (400)"),
+		waitText("#err-config", "config.bogus"))
+
+	t.Log("a consumer's key and a token's secret are shown once, at creation")
+	a.go_("#/consumers/new", "#f-name")
+	a.run("create a consumer", fill("id", "alice", "name", "alice"), click(submit), waitText("main", "Consumer created."))
+	a.run("create a key", visible("#creds-h"), click(`section form.resource button[type=submit]`),
+		waitText(`[data-secret="key"]`, "ghk_"))
+	a.go_("#/tokens/new", "#f-role")
+	a.run("create a token", fill("name", "ci", "role", "read-only"), click(submit), waitText(`[data-secret="token"]`, "gha_"))
+	a.go_("#/tokens", "main table")
+	if !a.absent(`[data-secret]`) {
+		t.Errorf("the tokens page shows a secret again")
+	}
+
+	t.Log("a spec's document is sent as itself")
+	a.go_("#/specs/new", "#f-document")
+	a.run("create a spec", fill("name", "pets", "media", "application/json",
+		"document", `{"openapi":"3.1.0","info":{"title":"Pets","version":"1"},"paths":{"/pets":{"get":{"responses":{"200":{"description":"ok"}}}}}}`),
+		click(submit), waitText("main", "Spec created."), waitText("main h1", "Spec: pets"))
+	a.go_("#/specs", "main table")
+	a.run("the list shows it", waitText("main table", "Pets"))
+
+	t.Log("a 422 is shown beside its field")
+	a.go_("#/services/echo", "#f-url")
+	a.run("save an unsupported scheme", fill("url", "ftp://example.com"), click(submit),
+		waitText("main", "The server refused this change (422)"), visible("#err-url"),
+		waitText("#err-url", `has scheme "ftp"`),
+		visible(`.field.invalid[data-field="url"]`))
+
+	t.Log("deploy and watch the progress reach succeeded")
+	a.go_("#/deployments", "#deploy")
+	a.run("deploy", click("#deploy"), waitText("#deployment-state", "succeeded"), waitText("main", "Progress per node"))
+	r := p.do("GET", "http://"+p.proxyAddr+"/echo/hello", "", "")
+	wantStatus(t, "GET through the proxy after the console's deployment", r, http.StatusOK)
+
+	if shot := os.Getenv("GATEHOUSE_SCREENSHOT"); shot != "" {
+		a.go_("#/routes", "main table")
+		png, err := chromedp.Run(a.ctx, chromedp.CaptureScreenshot())
+		if err != nil {
+			t.Fatalf("screenshot the routes page: %v", err)
+		}
+		if err := os.WriteFile(shot, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	t.Log("a 412 provoked from a second session is explained")
+	b := newTab(t, browser, "second")
+	b.signIn(base, token)
+	a.go_("#/services/echo", "#f-retries")
+	b.go_("#/services/echo", "#f-retries")
+	b.run("the second session changes the retries", fill("retries", "2"), click(submit), waitText("main", "Service saved."))
+	a.run("the first session saves over it", fill("connect_timeout_ms", "1500"), click(submit),
+		waitText("main", "Someone else changed this (412 Precondition Failed)"),
+		waitText("table.conflict", "/retries"), waitText("main", "Your change, not applied: connect_timeout_ms → 1500"))
+	a.run("load the current version", click(`.notice.warn button`),
+		chromedp.Poll[chromedp.Void](`document.querySelector('#f-retries')?.value === '2' && !document.querySelector('table.conflict')`,
+			chromedp.WithPollingTimeout(15*time.Second)))
+
+	t.Log("deploy the change, then roll back to revision 1")
+	a.go_("#/deployments", "#deploy")
+	a.run("deploy revision 2", click("#deploy"), waitText("#deployment-state", "of revision 2: succeeded"))
+	a.go_("#/deployments", "#rollback-to")
+	a.run("roll back", chromedp.SetValue(chromedp.CSS("#rollback-to"), "1"), click("#rollback"),
+		waitText("#deployment-state", "rollback of revision 1: succeeded"))
+	a.go_("#/overview", "#active-revision")
+	a.run("the overview shows it", waitText("#active-revision", "1"), waitText("main", "Last deployments"))
+
+	t.Log("a 409 and a 410 are explained in words")
+	a.go_("#/services/echo", "button.danger")
+	a.run("delete a service a route uses", click("button.danger"), waitText("button.danger", "Confirm delete"),
+		click("button.danger"), waitText("main", "Conflict: the change clashes with what exists now"))
+	wantStatus(t, "create a service to delete", p.do("POST", "/admin/v1/services", token, `{"id":"gone","name":"gone","url":"http://127.0.0.1:9"}`), http.StatusCreated)
+	wantStatus(t, "delete it", p.do("DELETE", "/admin/v1/services/gone", token, ""), http.StatusNoContent)
+	a.go_("#/services/gone", ".notice.error")
+	a.run("open the deleted service", waitText("main", "410"), waitText("main", "Gone: this was deleted"))
+
+	t.Log("the revisions page shows the difference between two")
+	if doc := p.do("GET", "/admin/v1/openapi.json", "", ""); !strings.Contains(string(doc.body), `"diff_from"`) {
+		// The diff is the admin API's (issue 13, helper "diff"); a build
+		// without it cannot show one.
+		t.Log("!!! NOT TESTED: this build's admin API has no revision diffs (diff_from), so the diff page is not tested")
+	} else {
+		a.go_("#/revisions?from=1&to=2", "#diff table")
+		a.run("the diff shows the change", waitText("#diff", "update"), waitText("#diff", "/retries"))
+	}
+
+	t.Log("a read-only token cannot edit")
+	c := newTab(t, browser, "read-only")
+	c.signIn(base, roTok.Token)
+	c.go_("#/services", "main table")
+	if !c.absent(`a[href="#/services/new"]`) {
+		t.Errorf("read-only: the services page offers New service")
+	}
+	c.go_("#/services/echo", "#f-name")
+	if !c.absent(submit) || !c.absent("button.danger") {
+		t.Errorf("read-only: the service page offers Save or Delete")
+	}
+	if !eval[bool](c, "read the field", `document.querySelector('#f-name').disabled`) {
+		t.Errorf("read-only: the name field is editable")
+	}
+	c.go_("#/deployments", "main table")
+	if !c.absent("#deploy") {
+		t.Errorf("read-only: the deployments page offers Deploy")
+	}
+	// A tampered client that shows the controls anyway meets the API's
+	// 403, which the console shows.
+	eval[chromedp.Void](c, "force the controls", `(async () => {
+		const src = document.querySelector('script[type=module]').src;
+		const api = await import(new URL('api.js', src).href);
+		api.session.writable = true;
+		api.session.me.role = 'admin';
+		location.hash = '#/services/echo?forced';
+	})()`, chromedp.EvalAwaitPromise)
+	c.run("save with the forced controls", visible(submit),
+		fill("retries", "5"), click(submit), waitText("main", "403"), waitText("main", "read-only"))
+
+	t.Log("a token scoped to a consumer starts at its consumer")
+	scoped := p.do("POST", "/admin/v1/tokens", token, `{"name":"alice-self","consumer_id":"alice"}`)
+	wantStatus(t, "create a token scoped to alice", scoped, http.StatusCreated)
+	var scopedTok struct{ Token string }
+	json.Unmarshal(scoped.body, &scopedTok)
+	d := newTab(t, browser, "scoped")
+	d.run("sign in", chromedp.Navigate(base), visible("#token"),
+		chromedp.SendKeys(chromedp.CSS("#token"), scopedTok.Token+kb.Enter),
+		waitText("main h1", "Consumer: alice"), waitText("#who", "consumer alice"))
+
+	for _, secret := range []string{token, roTok.Token, scopedTok.Token} {
+		if strings.Contains(p.stderr.String(), secret) {
+			t.Errorf("the server's log holds a token the console sent")
+		}
+	}
+
+	t.Log("readable on a phone")
+	a.run("narrow the window", chromedp.EmulateViewport(390, 844), chromedp.Evaluate[chromedp.Void](`location.hash = '#/routes'`),
+		visible("main table"))
+	if eval[bool](a, "measure", `document.documentElement.scrollWidth > window.innerWidth`) {
+		t.Errorf("at 390x844 the page is wider than the screen")
+	}
+}

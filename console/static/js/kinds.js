@@ -1,0 +1,121 @@
+// What the console shows and edits of each kind: the collection's path,
+// the list's columns and the editor's fields. A new kind, or a new
+// column (say, a route's live rate once the API offers it), is one entry.
+import { h } from './dom.js';
+
+const link = (kind, r, text) => h('a', { href: `#/${kind}/${encodeURIComponent(r.id)}` }, text || r.name || r.id);
+const list = v => (v || []).join(', ');
+
+export const policyTypes = ['auth', 'ip-restriction', 'acl', 'content', 'openapi', 'rate-limit', 'concurrency-limit',
+  'adaptive-concurrency', 'circuit-breaker', 'maintenance', 'deprecation', 'egress', 'http-audit', 'cors', 'transform'];
+
+const idField = { name: 'id', label: 'Id', createOnly: true, help: 'Optional: generated if empty. Cannot change later.' };
+const tags = { name: 'tags', type: 'list', label: 'Tags', help: 'Comma-separated.' };
+
+export const kinds = {
+  routes: {
+    title: 'Routes', singular: 'route', path: '/routes',
+    columns: ctx => [
+      ['Name', r => link('routes', r)],
+      ['Match', r => [list(r.methods) || 'any method', ' ', list(r.hosts) ? list(r.hosts) + ' ' : '', h('code', {}, list(r.paths) || '/')]],
+      ['Service', r => ctx.services[r.service_id] ? link('services', ctx.services[r.service_id]) : r.service_id],
+      ['Policies', r => list(r.policies)],
+    ],
+    needs: ['services'],
+    fields: ctx => [
+      idField,
+      { name: 'name', label: 'Name' },
+      { name: 'service_id', label: 'Service', type: 'select', required: true,
+        options: Object.values(ctx.services).map(s => [s.id, s.name + ' (' + s.id + ')']) },
+      { name: 'paths', type: 'list', label: 'Paths', help: 'Comma-separated path patterns, such as /api/{id}.' },
+      { name: 'hosts', type: 'list', label: 'Hosts', help: 'Comma-separated; empty matches any host.' },
+      { name: 'methods', type: 'list', label: 'Methods', help: 'Comma-separated; empty matches any method.' },
+      { name: 'strip_path', type: 'bool', label: 'Strip the matched path before forwarding' },
+      { name: 'priority', type: 'number', label: 'Priority' },
+      { name: 'max_body_bytes', type: 'number', label: 'Largest request body (bytes)' },
+      { name: 'policies', type: 'list', label: 'Policies', help: 'Comma-separated policy ids, in order.' },
+      { name: 'upgrades', type: 'list', label: 'Upgrades', help: 'Such as websocket.' },
+      tags,
+    ],
+  },
+  services: {
+    title: 'Services', singular: 'service', path: '/services',
+    columns: () => [
+      ['Name', r => link('services', r)],
+      ['Targets', r => r.targets && r.targets.length
+        ? h('ul', {}, r.targets.map(t => h('li', {}, h('code', {}, t.url), t.weight ? ` weight ${t.weight}` : '')))
+        : h('code', {}, r.url || '')],
+      ['Health', r => r.health_check
+        ? `active check ${r.health_check.path || ''} every ${r.health_check.interval_ms || 10000} ms`
+        : 'passive only (requests that fail)'],
+      ['Warnings', r => (r.warnings || []).join(' ')],
+    ],
+    fields: () => [
+      idField,
+      { name: 'name', label: 'Name', required: true },
+      { name: 'url', label: 'Upstream URL', help: 'One target; or give targets instead.' },
+      { name: 'targets', type: 'json', label: 'Targets', help: 'JSON: [{"url": "http://10.0.0.1:8080", "weight": 1}].' },
+      { name: 'connect_timeout_ms', type: 'number', label: 'Connect timeout (ms)' },
+      { name: 'read_timeout_ms', type: 'number', label: 'Read timeout (ms)' },
+      { name: 'retries', type: 'number', label: 'Retries' },
+      { name: 'health_check', type: 'json', label: 'Active health check', help: 'JSON: {"path": "/healthz", "interval_ms": 10000}.' },
+      { name: 'tls', type: 'json', label: 'Upstream TLS', help: 'JSON; a client key is write-only and never shown.' },
+      { name: 'policies', type: 'list', label: 'Policies', help: 'Comma-separated policy ids.' },
+      tags,
+    ],
+  },
+  consumers: {
+    title: 'Consumers', singular: 'consumer', path: '/consumers',
+    columns: () => [
+      ['Name', r => link('consumers', r)],
+      ['Groups', r => list(r.groups)],
+      ['Id', r => h('code', {}, r.id)],
+    ],
+    fields: () => [
+      idField,
+      { name: 'name', label: 'Name', required: true },
+      { name: 'groups', type: 'list', label: 'Groups', help: 'Comma-separated; acl policies allow or deny by group.' },
+      tags,
+    ],
+  },
+  policies: {
+    title: 'Policies', singular: 'policy', path: '/policies',
+    columns: () => [
+      ['Name', r => link('policies', r)],
+      ['Type', r => r.type],
+      ['Global', r => r.global ? 'yes' : ''],
+    ],
+    fields: () => [
+      idField,
+      { name: 'name', label: 'Name', required: true },
+      { name: 'type', label: 'Type', type: 'select', options: policyTypes, required: true, createOnly: false },
+      { name: 'global', type: 'bool', label: 'Global (applies to every route)' },
+      { name: 'config', type: 'json', label: 'Configuration (JSON)', help: 'Errors of the type\'s schema are shown here, each at its field.' },
+      tags,
+    ],
+  },
+  tokens: {
+    title: 'Admin tokens', singular: 'token', path: '/tokens', immutable: true,
+    columns: () => [
+      ['Name', r => link('tokens', r, r.name || r.id)],
+      ['Role', r => r.role],
+      ['Consumer', r => r.consumer_id || ''],
+      ['Expires', r => r.expires_at || 'never'],
+    ],
+    fields: () => [
+      idField,
+      { name: 'name', label: 'Name' },
+      { name: 'role', label: 'Role', type: 'select', options: ['admin', 'read-only'], default: 'admin' },
+      { name: 'consumer_id', label: 'Limited to consumer', help: 'Optional consumer id.' },
+      { name: 'expires_at', label: 'Expires at', help: 'Optional RFC 3339 time, such as 2027-01-01T00:00:00Z.' },
+      tags,
+    ],
+  },
+};
+
+export const credentialFields = [
+  { name: 'type', label: 'Type', type: 'select', options: ['key-auth', 'basic-auth'], required: true, default: 'key-auth' },
+  { name: 'key', label: 'Key (key-auth)', help: 'Optional: generated if empty, and shown once.' },
+  { name: 'username', label: 'Username (basic-auth)' },
+  { name: 'password', label: 'Password (basic-auth)', secret: true, help: 'Stored only as a hash.' },
+];

@@ -58,6 +58,9 @@ type Options struct {
 	// policies) finds; nil discards it. An audit.Recorder, usually, made
 	// with Metrics.Conformance.
 	Findings audit.Sink
+	// StatsMaxRoutes is how many routes the live figures (Stats) hold,
+	// the busiest; the others are summed. Default gatehouse.StatsMaxRoutes.
+	StatsMaxRoutes int
 }
 
 // Handler is the data plane's HTTP handler. It implements
@@ -74,6 +77,8 @@ type Handler struct {
 	stop        context.CancelFunc
 	// tunnels are the upgraded connections open, which Close ends.
 	tunnels tunnel.Set
+	// sampler measures the live figures' rates (stats.go).
+	sampler sampler
 }
 
 var _ gatehouse.Applier = (*Handler)(nil)

@@ -257,3 +257,78 @@ func quantile(q float64, buckets []LatencyBucket, count uint64) float64 {
 // roundRate keeps a rate to three decimals: the rest is noise of the
 // clocks.
 func roundRate(r float64) float64 { return math.Round(r*1000) / 1000 }
+
+// NodeFigures are one node's published figures as SumStats reads them:
+// Node says who it is and its state, Stats its figures (nil: left out).
+type NodeFigures struct {
+	Node  NodeShare
+	Stats *NodeStats
+}
+
+// SumStats sums the figures of the nodes that have them into the
+// cluster's; routeID, if set, keeps that route's figures only in Routes
+// (Total and Nodes stay the cluster's).
+func SumStats(at time.Time, nodes []NodeFigures, routeID string) *ClusterStats {
+	cs := &ClusterStats{At: at.UTC(), Routes: []RouteStats{}, Nodes: []NodeShare{}}
+	var total, unmatched RouteCounters
+	routes := map[string]*RouteCounters{}
+	shares := map[string][]RouteShare{}
+	for _, nf := range nodes {
+		n := nf.Node
+		s := nf.Stats
+		n.Included = s != nil
+		if s == nil {
+			n.SnapshotAt = time.Time{}
+			cs.Nodes = append(cs.Nodes, n)
+			continue
+		}
+		n.SnapshotAt, n.Revision, n.DroppedRoutes = s.At.UTC(), s.Revision, s.DroppedRoutes
+		var own RouteCounters
+		own.Add(&s.Unmatched)
+		if s.Other != nil {
+			own.Add(s.Other)
+		}
+		for i := range s.Routes {
+			r := &s.Routes[i]
+			own.Add(r)
+			if routeID != "" && r.RouteID != routeID {
+				continue
+			}
+			sum := routes[r.RouteID]
+			if sum == nil {
+				sum = &RouteCounters{}
+				routes[r.RouteID] = sum
+			}
+			sum.Add(r)
+			shares[r.RouteID] = append(shares[r.RouteID], RouteShare{Node: n.Node, Requests: r.Requests, Rate: roundRate(r.Rate)})
+		}
+		unmatched.Add(&s.Unmatched)
+		total.Add(&own)
+		n.Requests, n.Rate = own.Requests, roundRate(own.Rate)
+		cs.DroppedRoutes += s.DroppedRoutes
+		cs.Nodes = append(cs.Nodes, n)
+	}
+	for i := range cs.Nodes {
+		cs.Nodes[i].Share = fraction(cs.Nodes[i].Requests, total.Requests)
+	}
+	slices.SortFunc(cs.Nodes, func(a, b NodeShare) int { return strings.Compare(a.Node, b.Node) })
+	for _, id := range slices.Sorted(maps.Keys(routes)) {
+		sum := routes[id]
+		rs := RouteStats{RouteID: id, StatsFigures: sum.Figures(), Nodes: shares[id]}
+		for i := range rs.Nodes {
+			rs.Nodes[i].Share = fraction(rs.Nodes[i].Requests, sum.Requests)
+		}
+		slices.SortFunc(rs.Nodes, func(a, b RouteShare) int { return strings.Compare(a.Node, b.Node) })
+		cs.Routes = append(cs.Routes, rs)
+	}
+	cs.Total, cs.Unmatched = total.Figures(), unmatched.Figures()
+	return cs
+}
+
+// fraction is n of total, to four decimals; 0 of nothing.
+func fraction(n, total uint64) float64 {
+	if total == 0 {
+		return 0
+	}
+	return math.Round(float64(n)/float64(total)*10000) / 10000
+}

@@ -37,10 +37,12 @@ func (c *codeCounts) add(status int) {
 	for i := range c.slots {
 		s := &c.slots[i]
 		got := s.code.Load()
-		if got == 0 && !s.code.CompareAndSwap(0, code) {
-			got = s.code.Load() // another code claimed it first
-		} else if got == 0 {
-			got = code
+		if got == 0 {
+			if s.code.CompareAndSwap(0, code) {
+				got = code
+			} else {
+				got = s.code.Load() // another code claimed it first
+			}
 		}
 		if got == code {
 			s.n.Add(1)

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/testupstream"
@@ -159,5 +160,29 @@ func TestSampleStatsMeasuresRatesBetweenTwoSamplesAndKeepsAnIdleSnapshot(t *test
 	fourth := g.handler.SampleStats()
 	if routeOf(third, "a").Rate != 0 || !fourth.At.Equal(third.At) {
 		t.Fatalf("idle samples: rate %v, at %v then %v; want rate 0 and the same time", routeOf(third, "a").Rate, third.At, fourth.At)
+	}
+}
+
+// TestRecordingARequestAllocatesNothing: once a route's collectors are
+// resolved and a code was answered once, counting a request (its class,
+// code and duration) allocates nothing; a new code claims a slot without
+// allocating either.
+func TestRecordingARequestAllocatesNothing(t *testing.T) {
+	m := NewMetrics(prometheus.NewRegistry())
+	rm := m.forRoute("r")
+	start := time.Now()
+	m.observe(rm, 200, start)
+	m.observe(rm, 404, start)
+	code := 200
+	if n := testing.AllocsPerRun(1000, func() {
+		m.observe(rm, code, start)
+		code ^= 200 ^ 404
+	}); n != 0 {
+		t.Fatalf("observe allocates %v times per request; want 0", n)
+	}
+	var c codeCounts
+	next := 100
+	if n := testing.AllocsPerRun(100, func() { c.add(next); next++ }); n != 0 {
+		t.Fatalf("a new code allocates %v times; want 0", n)
 	}
 }

@@ -66,10 +66,12 @@ func statsRoutes(t *testing.T, p *proc, upstreamURL string, ids ...string) {
 // TestStatsOfOneProcessCountTheRequestsItProxiedByRouteAndCode: requests
 // through the proxy of a --role all process show in its GET /stats under
 // their route and code (those no route took as unmatched), read from its
-// data plane; a route a deploy removed leaves them.
+// data plane at once, not from the figures it publishes; a route a deploy
+// removed leaves them.
 func TestStatsOfOneProcessCountTheRequestsItProxiedByRouteAndCode(t *testing.T) {
 	up := testupstream.Start(t)
-	p := launch(t, t.TempDir(), []string{"--node-name", "solo"}, "GATEHOUSE_ADMIN_TOKEN="+statsToken)
+	// An interval longer than the test: the figures are read live.
+	p := launch(t, t.TempDir(), []string{"--node-name", "solo", "--stats-interval", "1h"}, "GATEHOUSE_ADMIN_TOKEN="+statsToken)
 	statsRoutes(t, p, up.URL, "a", "b")
 	wantSucceeded(t, "deployment", p.deployAndWait(statsToken, `{}`))
 	proxy := "http://" + p.proxyAddr

@@ -33,7 +33,7 @@ type Metrics struct {
 	// findings and dropped are the response audit's (Conformance).
 	findings *prometheus.CounterVec // route, operation, status, rule, severity
 	dropped  prometheus.Counter
-	// codesMu guards codes, each route's counters by status code for the
+	// codesMu guards routeCodes, each route's counters by status code for the
 	// live figures (stats.go), kept across revisions as its series are.
 	codesMu    sync.Mutex
 	routeCodes map[string]*codeCounts

@@ -12,7 +12,7 @@
 // problem); forward.go the exchange with the upstream and the response
 // streamed back; headers.go the rules for header fields in and out, and
 // whom to believe about the client; tunnel.go upgrades; metrics.go the
-// Prometheus collectors.
+// Prometheus collectors; stats.go the live figures read from them.
 package proxy
 
 import (

@@ -52,8 +52,12 @@ type Options struct {
 	// GET /conformance; nil lists none (a node without a data plane).
 	Conformance Conformance
 	// NodeName is this process's node: the findings it published to the
-	// store are Conformance's, which the report reads instead.
+	// store are Conformance's, which the report reads instead, and its
+	// figures Stats'.
 	NodeName string
+	// Stats is the data plane's live figures, for GET /stats; nil lists
+	// only the other nodes' (a node without a data plane).
+	Stats Stats
 	// ConfigMaxBytes limits the body of a configuration document (PUT and
 	// POST /config) instead of MaxBodyBytes: a whole gateway's
 	// configuration. Default 32 MiB.

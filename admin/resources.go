@@ -97,15 +97,7 @@ var (
 		kind: gatehouse.KindNode, newRes: func() gatehouse.Resource { return gatehouse.NewNode() },
 		readOnly: true, filters: map[string]func(*gatehouse.Filter, string){},
 		present: func(h *Handler, res gatehouse.Resource) {
-			n := res.(*gatehouse.Node)
-			if h.opts.Nodes != nil {
-				h.opts.Nodes.Judge(n)
-				return
-			}
-			n.State = gatehouse.NodeDown
-			if n.Live(h.opts.Now()) {
-				n.State = gatehouse.NodeLive
-			}
+			h.judge(res.(*gatehouse.Node))
 		},
 	}
 	deployments = &kindSpec{

@@ -231,3 +231,27 @@ func TestRedirectIsAnErrorAndTheTokenStaysHome(t *testing.T) {
 		})
 	}
 }
+
+func TestStatsAreReadForOneRouteOrAll(t *testing.T) {
+	c := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != Prefix+"/stats" {
+			http.Error(w, "unexpected "+r.URL.String(), http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		route := r.URL.Query().Get("route_id")
+		if route == "" {
+			route = "all"
+		}
+		fmt.Fprintf(w, `{"total":{"requests":7},"routes":[{"route_id":%q,"requests":7,"codes":{"200":7}}]}`, route)
+	})
+	for _, tc := range []struct{ route, want string }{{"", "all"}, {"pets", "pets"}} {
+		cs, err := c.Stats(context.Background(), tc.route)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cs.Routes) != 1 || cs.Routes[0].RouteID != tc.want || cs.Routes[0].Codes["200"] != 7 || cs.Total.Requests != 7 {
+			t.Errorf("Stats(%q): got %+v; want route %s's 7 requests", tc.route, cs, tc.want)
+		}
+	}
+}

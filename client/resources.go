@@ -108,6 +108,20 @@ func (c *Client) Nodes(ctx context.Context) ([]*gatehouse.Node, error) {
 	return listAll[*gatehouse.Node](ctx, c, Prefix+"/nodes")
 }
 
+// Stats reads the live figures of the cluster's data planes; routeID, if
+// set, keeps only that route's in Routes.
+func (c *Client) Stats(ctx context.Context, routeID string) (*gatehouse.ClusterStats, error) {
+	var q url.Values
+	if routeID != "" {
+		q = url.Values{"route_id": {routeID}}
+	}
+	out := &gatehouse.ClusterStats{}
+	if _, err := c.DoJSON(ctx, Request{Method: http.MethodGet, Path: Prefix + "/stats", Query: q}, nil, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // listAll reads every page of a listing.
 func listAll[T any](ctx context.Context, c *Client, path string) ([]T, error) {
 	var all []T

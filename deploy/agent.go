@@ -36,11 +36,23 @@ type AgentOptions struct {
 	// FindingsInterval is how often Findings is read. Default
 	// DefaultFindingsInterval.
 	FindingsInterval time.Duration
+	// Stats, if set, returns the data plane's live figures, encoded, to
+	// publish as the node's record of gatehouse.KindStats, as Findings
+	// are: read every StatsInterval (each read measures the rates over
+	// the interval), written only when they changed.
+	Stats func() ([]byte, error)
+	// StatsInterval is how often Stats is read. Default
+	// DefaultStatsInterval.
+	StatsInterval time.Duration
 }
 
 // DefaultFindingsInterval is how often, at most, a node publishes its
 // conformance findings.
 const DefaultFindingsInterval = 10 * time.Second
+
+// DefaultStatsInterval is how often, at most, a node publishes its live
+// figures, and so the window of the rates they give.
+const DefaultStatsInterval = 5 * time.Second
 
 // Agent is one node's membership of the cluster: it registers the node,
 // heartbeats, and on a node that serves traffic, follows the Active record,
@@ -65,12 +77,21 @@ type Agent struct {
 	// node's name) was last logged.
 	twinWarned time.Time
 
-	pubMu sync.Mutex // one publish at a time; guards the two below
-	// published is the findings body as this agent last wrote it (nil:
-	// not yet, so the first publish replaces a predecessor's), at
-	// version findingsVersion.
-	published       []byte
-	findingsVersion int64
+	// findings and stats are the node's records of those kinds; nil
+	// when not published.
+	findings, stats *publication
+}
+
+// publication is a record of the node's that it publishes from read,
+// only when the body changed.
+type publication struct {
+	kind gatehouse.Kind
+	read func() ([]byte, error)
+	mu   sync.Mutex // one publish at a time; guards the two below
+	// published is the body as this agent last wrote it (nil: not yet,
+	// so the first publish replaces a predecessor's), at version.
+	published []byte
+	version   int64
 }
 
 // NewAgent returns an Agent for the node opts names. applier is the data
@@ -91,7 +112,16 @@ func NewAgent(store gatehouse.Store, applier gatehouse.Applier, log *slog.Logger
 	if opts.FindingsInterval <= 0 {
 		opts.FindingsInterval = DefaultFindingsInterval
 	}
+	if opts.StatsInterval <= 0 {
+		opts.StatsInterval = DefaultStatsInterval
+	}
 	a := &Agent{store: store, applier: applier, log: log, opts: opts, now: time.Now, wake: make(chan struct{}, 1)}
+	if opts.Findings != nil {
+		a.findings = &publication{kind: gatehouse.KindFindings, read: opts.Findings}
+	}
+	if opts.Stats != nil {
+		a.stats = &publication{kind: gatehouse.KindStats, read: opts.Stats}
+	}
 	a.node = gatehouse.Node{Meta: gatehouse.Meta{ID: opts.Name}, Role: opts.Role, HeartbeatMS: opts.Heartbeat.Milliseconds(),
 		Instance: gatehouse.NewID()}
 	return a
@@ -136,21 +166,26 @@ func (a *Agent) Node() gatehouse.Node {
 	return a.node
 }
 
-// Run heartbeats, publishes the node's findings and follows the active
-// pointer until ctx is done.
+// Run heartbeats, publishes the node's findings and live figures and
+// follows the active pointer until ctx is done.
 func (a *Agent) Run(ctx context.Context) {
 	beat := time.NewTicker(a.opts.Heartbeat)
 	defer beat.Stop()
-	var poll, publish <-chan time.Time
+	var poll, publish, figures <-chan time.Time
 	if a.follows() {
 		t := time.NewTicker(a.opts.Poll)
 		defer t.Stop()
 		poll = t.C
 	}
-	if a.opts.Findings != nil {
+	if a.findings != nil {
 		t := time.NewTicker(a.opts.FindingsInterval)
 		defer t.Stop()
 		publish = t.C
+	}
+	if a.stats != nil {
+		t := time.NewTicker(a.opts.StatsInterval)
+		defer t.Stop()
+		figures = t.C
 	}
 	for {
 		select {
@@ -162,8 +197,13 @@ func (a *Agent) Run(ctx context.Context) {
 			}
 			continue
 		case <-publish:
-			if err := a.publish(ctx); err != nil && ctx.Err() == nil {
+			if err := a.publish(ctx, a.findings); err != nil && ctx.Err() == nil {
 				a.log.Warn("publishing the conformance findings failed", "node", a.opts.Name, "error", err)
+			}
+			continue
+		case <-figures:
+			if err := a.publish(ctx, a.stats); err != nil && ctx.Err() == nil {
+				a.log.Warn("publishing the live figures failed", "node", a.opts.Name, "error", err)
 			}
 			continue
 		case <-poll:
@@ -180,36 +220,39 @@ func (a *Agent) Run(ctx context.Context) {
 
 // Stop records that the node shut down, so that it is down at once rather
 // than after three missed heartbeats, and deployments stop waiting for it;
-// and publishes the findings since the last publish, which would be lost.
+// and publishes the findings and figures since the last publish, which
+// would be lost.
 func (a *Agent) Stop(ctx context.Context) error {
 	a.mu.Lock()
 	a.stopping = true
 	a.mu.Unlock()
 	// The node's state first: deployments wait on it, nobody on findings.
 	err := a.report(ctx)
-	if a.opts.Findings != nil {
-		err = errors.Join(err, a.publish(ctx))
+	for _, p := range []*publication{a.findings, a.stats} {
+		if p != nil {
+			err = errors.Join(err, a.publish(ctx, p))
+		}
 	}
 	return err
 }
 
-// publish writes the node's findings, unless they are what it last wrote.
-func (a *Agent) publish(ctx context.Context) error {
-	a.pubMu.Lock()
-	defer a.pubMu.Unlock()
-	body, err := a.opts.Findings()
+// publish writes the node's record of p, unless it is what it last wrote.
+func (a *Agent) publish(ctx context.Context, p *publication) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	body, err := p.read()
 	if err != nil {
 		return gatehouse.Internal(err)
 	}
-	if a.published != nil && bytes.Equal(body, a.published) {
+	if p.published != nil && bytes.Equal(body, p.published) {
 		return nil
 	}
-	rec := &gatehouse.Record{Kind: gatehouse.KindFindings, ID: a.opts.Name, Body: body}
-	current := func() (int64, error) { return storedVersion(ctx, a.store, gatehouse.KindFindings, a.opts.Name) }
-	if err := a.put(ctx, rec, &a.findingsVersion, current); err != nil {
+	rec := &gatehouse.Record{Kind: p.kind, ID: a.opts.Name, Body: body}
+	current := func() (int64, error) { return storedVersion(ctx, a.store, p.kind, a.opts.Name) }
+	if err := a.put(ctx, rec, &p.version, current); err != nil {
 		return err
 	}
-	a.published = body
+	p.published = body
 	return nil
 }
 

@@ -46,64 +46,79 @@ func (f *findings) reads(t *testing.T, n int) {
 	}
 }
 
-func storedFindings(t *testing.T, store gatehouse.Store, node string) (string, int64) {
+func storedRecord(t *testing.T, store gatehouse.Store, kind gatehouse.Kind, node string) (string, int64) {
 	t.Helper()
-	rec, err := store.Get(context.Background(), gatehouse.KindFindings, node)
+	rec, err := store.Get(context.Background(), kind, node)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return string(rec.Body), rec.Version
 }
 
-// TestAgentPublishesItsFindingsOnlyWhenTheyChanged: the node's findings
-// reach the store on its publish interval, an unchanged snapshot is not
-// written again, and Stop publishes what the last interval had not.
-func TestAgentPublishesItsFindingsOnlyWhenTheyChanged(t *testing.T) {
-	db := open(t, t.TempDir()+"/g.db")
-	f := &findings{body: `{"n":1}`, read: make(chan struct{})}
-	a := NewAgent(db, nil, nil, AgentOptions{Name: "edge", Role: gatehouse.RoleData, Heartbeat: time.Hour,
-		Findings: f.get, FindingsInterval: time.Millisecond})
-	ctx, cancel := context.WithCancel(context.Background())
-	if _, err := a.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { a.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+// TestAgentPublishesItsFindingsAndFiguresOnlyWhenTheyChanged: the
+// node's findings and live figures reach the store on their publish
+// intervals, an unchanged snapshot is not written again, and Stop
+// publishes what the last interval had not.
+func TestAgentPublishesItsFindingsAndFiguresOnlyWhenTheyChanged(t *testing.T) {
+	for _, tc := range []struct {
+		kind gatehouse.Kind
+		set  func(o *AgentOptions, read func() ([]byte, error))
+	}{
+		{gatehouse.KindFindings, func(o *AgentOptions, read func() ([]byte, error)) {
+			o.Findings, o.FindingsInterval = read, time.Millisecond
+		}},
+		{gatehouse.KindStats, func(o *AgentOptions, read func() ([]byte, error)) { o.Stats, o.StatsInterval = read, time.Millisecond }},
+	} {
+		t.Run(string(tc.kind), func(t *testing.T) {
+			db := open(t, t.TempDir()+"/g.db")
+			f := &findings{body: `{"n":1}`, read: make(chan struct{})}
+			opts := AgentOptions{Name: "edge", Role: gatehouse.RoleData, Heartbeat: time.Hour}
+			tc.set(&opts, f.get)
+			a := NewAgent(db, nil, nil, opts)
+			ctx, cancel := context.WithCancel(context.Background())
+			if _, err := a.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan struct{})
+			go func() { a.Run(ctx); close(done) }()
+			defer func() { cancel(); <-done }()
 
-	f.reads(t, 2)
-	body, first := storedFindings(t, db, "edge")
-	if body != `{"n":1}` {
-		t.Fatalf("stored findings %s; want the node's", body)
-	}
-	f.reads(t, 5)
-	if _, v := storedFindings(t, db, "edge"); v != first {
-		t.Fatalf("unchanged findings were written again: version %d, then %d", first, v)
-	}
-	f.set(`{"n":2}`)
-	f.reads(t, 2)
-	if body, _ := storedFindings(t, db, "edge"); body != `{"n":2}` {
-		t.Fatalf("stored findings %s after a change; want {\"n\":2}", body)
-	}
+			f.reads(t, 2)
+			body, first := storedRecord(t, db, tc.kind, "edge")
+			if body != `{"n":1}` {
+				t.Fatalf("stored %s; want the node's", body)
+			}
+			f.reads(t, 5)
+			if _, v := storedRecord(t, db, tc.kind, "edge"); v != first {
+				t.Fatalf("an unchanged body was written again: version %d, then %d", first, v)
+			}
+			f.set(`{"n":2}`)
+			f.reads(t, 2)
+			if body, _ := storedRecord(t, db, tc.kind, "edge"); body != `{"n":2}` {
+				t.Fatalf("stored %s after a change; want {\"n\":2}", body)
+			}
 
-	cancel()
-	<-done
-	f.set(`{"n":3}`)
-	if err := a.Stop(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if body, _ := storedFindings(t, db, "edge"); body != `{"n":3}` {
-		t.Fatalf("stored findings %s after Stop; want the last ones, {\"n\":3}", body)
-	}
+			cancel()
+			<-done
+			f.set(`{"n":3}`)
+			if err := a.Stop(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if body, _ := storedRecord(t, db, tc.kind, "edge"); body != `{"n":3}` {
+				t.Fatalf("stored %s after Stop; want the last, {\"n\":3}", body)
+			}
 
-	// A later process of the same name replaces its predecessor's record.
-	again := NewAgent(db, nil, nil, AgentOptions{Name: "edge", Role: gatehouse.RoleData,
-		Findings: func() ([]byte, error) { return []byte(`{"n":0}`), nil }})
-	if err := again.publish(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if body, _ := storedFindings(t, db, "edge"); body != `{"n":0}` {
-		t.Fatalf("stored findings %s after a restart; want the new process's", body)
+			// A later process of the same name replaces its predecessor's record.
+			opts = AgentOptions{Name: "edge", Role: gatehouse.RoleData}
+			tc.set(&opts, func() ([]byte, error) { return []byte(`{"n":0}`), nil })
+			again := NewAgent(db, nil, nil, opts)
+			if err := again.Stop(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if body, _ := storedRecord(t, db, tc.kind, "edge"); body != `{"n":0}` {
+				t.Fatalf("stored %s after a restart; want the new process's", body)
+			}
+		})
 	}
 }
 
@@ -116,8 +131,8 @@ func TestAgentPublishesFindingsAtMostEveryDefaultIntervalUnlessTold(t *testing.T
 
 // TestAChangeWakesOnlyWhomItConcerns: a store's change notices wake the
 // agent for the active pointer, the deployer for the nodes' reports, both
-// when notices may have been missed, and neither for published findings,
-// which every data node writes on its own interval.
+// when notices may have been missed, and neither for published findings
+// and figures, which every data node writes on its own interval.
 func TestAChangeWakesOnlyWhomItConcerns(t *testing.T) {
 	for _, tc := range []struct {
 		kind            gatehouse.Kind
@@ -128,6 +143,7 @@ func TestAChangeWakesOnlyWhomItConcerns(t *testing.T) {
 		{gatehouse.KindDeployment, true, true},
 		{"", true, true},
 		{gatehouse.KindFindings, false, false},
+		{gatehouse.KindStats, false, false},
 	} {
 		if agent, deployer := wakes(tc.kind); agent != tc.agent || deployer != tc.deployer {
 			t.Errorf("a change to %q wakes the agent %v, the deployer %v; want %v, %v", tc.kind, agent, deployer, tc.agent, tc.deployer)

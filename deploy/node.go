@@ -25,6 +25,10 @@ type NodeOptions struct {
 	// published by its Agent (AgentOptions).
 	Findings         func() ([]byte, error)
 	FindingsInterval time.Duration
+	// Stats and StatsInterval: the data plane's live figures, published
+	// likewise (AgentOptions).
+	Stats         func() ([]byte, error)
+	StatsInterval time.Duration
 }
 
 // Node is one gatehouse process's part in the cluster, wired the same way
@@ -39,8 +43,8 @@ type NodeOptions struct {
 //   - on a store that says when records change (gatehouse.Notifier), a
 //     change to the active pointer (or anything but a node's report) wakes
 //     the Agent, and a node's report (or anything but the pointer) wakes
-//     the Deployer: the other processes' doings. Published findings wake
-//     neither.
+//     the Deployer: the other processes' doings. Published findings and
+//     figures wake neither.
 type Node struct {
 	// Agent is the node's membership of the cluster.
 	Agent *Agent
@@ -60,7 +64,7 @@ func NewNode(store gatehouse.Store, applier gatehouse.Applier, log *slog.Logger,
 	}
 	n := &Node{store: store}
 	agentOpts := AgentOptions{Name: opts.Name, Role: opts.Role, Heartbeat: opts.Heartbeat,
-		Findings: opts.Findings, FindingsInterval: opts.FindingsInterval}
+		Findings: opts.Findings, FindingsInterval: opts.FindingsInterval, Stats: opts.Stats, StatsInterval: opts.StatsInterval}
 	if opts.Role != gatehouse.RoleData {
 		n.Deployer = NewCluster(store, log, ClusterOptions{Timeout: opts.DeployTimeout, Owner: opts.Name,
 			Observe: opts.Heartbeat, Kick: func() { n.Agent.Notify() }})
@@ -101,9 +105,9 @@ func (n *Node) Run(ctx context.Context) {
 // wakes says whom a change to records of kind, which another process may
 // have made, concerns: the Agent follows the active pointer, the Deployer
 // the nodes' reports; "" (changes maybe missed) wakes both, and published
-// findings neither.
+// findings and figures neither.
 func wakes(kind gatehouse.Kind) (agent, deployer bool) {
-	if kind == gatehouse.KindFindings {
+	if kind == gatehouse.KindFindings || kind == gatehouse.KindStats {
 		return false, false
 	}
 	return kind != gatehouse.KindNode, kind != gatehouse.KindActive

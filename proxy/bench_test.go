@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/gatehouse/gatehouse/internal/testupstream"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // BenchmarkProxy measures one proxied GET of 1 KiB through the whole data
@@ -81,4 +82,13 @@ func benchServeHTTP(b *testing.B, h http.Handler, set func(*http.Request)) {
 			b.Fatalf("status %d", w.status)
 		}
 	}
+}
+
+// BenchmarkServeHTTPWithMetrics is BenchmarkServeHTTP recording into
+// Prometheus collectors and the live figures, as gatehouse serve does.
+func BenchmarkServeHTTPWithMetrics(b *testing.B) {
+	g := &gateway{t: b, handler: New(Options{Metrics: NewMetrics(prometheus.NewRegistry())})}
+	b.Cleanup(g.handler.Close)
+	g.route(testupstream.Canned(b, okKiB), "", "")
+	benchServeHTTP(b, g.handler, nil)
 }

@@ -2,11 +2,13 @@ package proxy
 
 import (
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/audit"
 )
 
@@ -31,6 +33,10 @@ type Metrics struct {
 	// findings and dropped are the response audit's (Conformance).
 	findings *prometheus.CounterVec // route, operation, status, rule, severity
 	dropped  prometheus.Counter
+	// codesMu guards routeCodes, each route's counters by status code for the
+	// live figures (stats.go), kept across revisions as its series are.
+	codesMu    sync.Mutex
+	routeCodes map[string]*codeCounts
 }
 
 // NewMetrics registers the data plane's collectors with reg.
@@ -41,9 +47,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Requests answered, by route (\"\" when none matched) and status class.",
 		}, []string{"route", "class"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "gatehouse_proxy_request_duration_seconds",
-			Help:    "Time from the request's head to the end of the response, by route.",
-			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+			Name: "gatehouse_proxy_request_duration_seconds",
+			Help: "Time from the request's head to the end of the response, by route.",
+			// The live figures (stats.go) publish these buckets' counts.
+			Buckets: gatehouse.StatsLatencyBounds,
 		}, []string{"route"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatehouse_proxy_upstream_failures_total",
@@ -120,6 +127,11 @@ func (m *Metrics) forget(routes, services []string) {
 	if m == nil {
 		return
 	}
+	m.codesMu.Lock()
+	for _, id := range routes {
+		delete(m.routeCodes, id)
+	}
+	m.codesMu.Unlock()
 	for _, id := range routes {
 		m.requests.DeletePartialMatch(prometheus.Labels{"route": id})
 		m.duration.DeleteLabelValues(id)
@@ -136,8 +148,10 @@ func (m *Metrics) forget(routes, services []string) {
 
 // routeMetrics are one route's collectors, resolved at Apply.
 type routeMetrics struct {
+	id       string
 	classes  [6]prometheus.Counter // index status/100
 	duration prometheus.Observer
+	codes    *codeCounts
 	// service is the route's own service, own its exchanges' counters;
 	// others are those of the services its traffic split may choose.
 	service string
@@ -152,7 +166,7 @@ func (m *Metrics) forRoute(id string) *routeMetrics {
 	if m == nil {
 		return nil
 	}
-	rm := &routeMetrics{duration: m.duration.WithLabelValues(id)}
+	rm := &routeMetrics{id: id, duration: m.duration.WithLabelValues(id), codes: m.codesOf(id)}
 	for c := 1; c <= 5; c++ {
 		rm.classes[c] = m.requests.WithLabelValues(id, strconv.Itoa(c)+"xx")
 	}
@@ -234,6 +248,7 @@ func (m *Metrics) observe(rm *routeMetrics, status int, start time.Time) {
 	m.response(status).Inc()
 	if rm != nil {
 		rm.classes[status/100].Inc()
+		rm.codes.add(status)
 		rm.duration.Observe(time.Since(start).Seconds())
 	}
 }

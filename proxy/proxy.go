@@ -12,7 +12,7 @@
 // problem); forward.go the exchange with the upstream and the response
 // streamed back; headers.go the rules for header fields in and out, and
 // whom to believe about the client; tunnel.go upgrades; metrics.go the
-// Prometheus collectors.
+// Prometheus collectors; stats.go the live figures read from them.
 package proxy
 
 import (
@@ -58,6 +58,9 @@ type Options struct {
 	// policies) finds; nil discards it. An audit.Recorder, usually, made
 	// with Metrics.Conformance.
 	Findings audit.Sink
+	// StatsMaxRoutes is how many routes the live figures (Stats) hold,
+	// the busiest; the others are summed. Default gatehouse.StatsMaxRoutes.
+	StatsMaxRoutes int
 }
 
 // Handler is the data plane's HTTP handler. It implements
@@ -74,6 +77,8 @@ type Handler struct {
 	stop        context.CancelFunc
 	// tunnels are the upgraded connections open, which Close ends.
 	tunnels tunnel.Set
+	// sampler measures the live figures' rates (stats.go).
+	sampler sampler
 }
 
 var _ gatehouse.Applier = (*Handler)(nil)

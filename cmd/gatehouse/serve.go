@@ -65,6 +65,7 @@ type serveConfig struct {
 	nodeName           string
 	heartbeat          time.Duration
 	findingsInterval   time.Duration
+	statsInterval      time.Duration
 	deployTimeout      time.Duration
 	redisURL           string
 	egressAddr         string
@@ -121,6 +122,7 @@ func serveFlags(fs *pflag.FlagSet, c *serveConfig) {
 	fs.StringVar(&c.nodeName, "node-name", "", "this node's id among the nodes sharing the store (default: the host name and the proxy port, or for a control node the admin port)")
 	fs.DurationVar(&c.heartbeat, "heartbeat", 2*time.Second, "how often the node records that it is alive; it is down after missing 3")
 	fs.DurationVar(&c.findingsInterval, "findings-interval", deploy.DefaultFindingsInterval, "how often, at most, a node that serves traffic publishes its conformance findings to the store for the admin API's report (only when they changed)")
+	fs.DurationVar(&c.statsInterval, "stats-interval", deploy.DefaultStatsInterval, "how often a node that serves traffic measures its live figures' rates and publishes the figures to the store for the admin API's GET /stats (only when they changed)")
 	fs.DurationVar(&c.deployTimeout, "deploy-timeout", 30*time.Second, "how long a deployment waits for every live data node to apply it before it fails")
 	fs.StringVar(&c.egressAddr, "egress-addr", "", "listen address of the egress forward proxy for internal services' outbound calls (off if empty; roles data and all)")
 	fs.StringVar(&c.redisURL, "redis-url", "", "Redis for cluster-wide rate limits (redis://[user:password@]host:port[/db]); policies with store redis need it")
@@ -191,8 +193,8 @@ func completeFlags(fs *pflag.FlagSet, c *serveConfig) error {
 			return errors.New("--config-poll must be positive")
 		}
 	}
-	if c.heartbeat <= 0 || c.deployTimeout <= 0 || c.findingsInterval <= 0 {
-		return errors.New("--heartbeat, --findings-interval and --deploy-timeout must be positive")
+	if c.heartbeat <= 0 || c.deployTimeout <= 0 || c.findingsInterval <= 0 || c.statsInterval <= 0 {
+		return errors.New("--heartbeat, --findings-interval, --stats-interval and --deploy-timeout must be positive")
 	}
 	if c.nodeName == "" {
 		addr := c.proxyAddr
@@ -301,12 +303,14 @@ func runServe(fs *pflag.FlagSet, c *serveConfig, stderr io.Writer) error {
 	// traffic also follows the active revision; a control node runs
 	// deployments (deploy.Node says who wakes whom).
 	nodeOpts := deploy.NodeOptions{Name: c.nodeName, Role: c.role, Heartbeat: c.heartbeat,
-		DeployTimeout: c.deployTimeout, FindingsInterval: c.findingsInterval}
+		DeployTimeout: c.deployTimeout, FindingsInterval: c.findingsInterval, StatsInterval: c.statsInterval}
 	if dataPlane != nil {
-		// The admin API of every node reports the whole cluster's findings.
+		// The admin API of every node reports the whole cluster's findings
+		// and live figures.
 		if rc, ok := dataPlane.Findings().(*audit.Recorder); ok {
 			nodeOpts.Findings = func() ([]byte, error) { return json.Marshal(rc.Snapshot()) }
 		}
+		nodeOpts.Stats = func() ([]byte, error) { return json.Marshal(dataPlane.SampleStats()) }
 	}
 	node := deploy.NewNode(store, applier, logger, nodeOpts)
 	// The data plane serves the active revision before anything else
@@ -462,6 +466,7 @@ func newListeners(c *serveConfig, logger *slog.Logger, store gatehouse.Store, da
 		if dataPlane != nil {
 			opts.Ready = dataPlane.Ready
 			opts.Conformance, _ = dataPlane.Findings().(admin.Conformance)
+			opts.Stats = dataPlane
 		}
 		ls.servers = append(ls.servers, listener{"admin", c.adminAddr, serve.New(admin.New(store, opts), adminOpts), nil})
 	}

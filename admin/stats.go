@@ -1,0 +1,93 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	"github.com/gatehouse/gatehouse"
+)
+
+// Stats is the data plane's live figures (proxy.Handler).
+type Stats interface {
+	Stats() gatehouse.NodeStats
+}
+
+// The live figures are read-only and live beside the resources, as the
+// conformance report does.
+func init() {
+	q := map[string]queryParam{"route_id": textFilter}
+	endpoints = append(endpoints, &endpoint{pattern: Prefix + "/stats", untagged: true,
+		methods: map[string]handlerFunc{http.MethodGet: getStats, http.MethodHead: getStats},
+		query:   map[string]map[string]queryParam{http.MethodGet: q, http.MethodHead: q}})
+}
+
+// getStats answers the live figures of the cluster's data planes
+// (Handler.clusterStats); serve has checked the query.
+func getStats(h *Handler, r *request) (*result, error) {
+	cs, err := h.clusterStats(r.Context(), r.query.Get("route_id"))
+	if err != nil {
+		return nil, err
+	}
+	return &result{status: http.StatusOK, body: cs}, nil
+}
+
+// clusterStats sums the figures of every node that serves traffic and is
+// live: this node's own, read from its data plane now (so that a node of
+// role all is never an interval behind), and those the others published
+// to the store (their latest gatehouse.NodeStats, bounded in size, written
+// at most once an interval). A node that is down is listed, left out.
+func (h *Handler) clusterStats(ctx context.Context, routeID string) (*gatehouse.ClusterStats, error) {
+	recs, err := h.store.Snapshot(ctx, gatehouse.KindNode, gatehouse.KindStats)
+	if err != nil {
+		return nil, err
+	}
+	published := map[string][]byte{}
+	for _, rec := range recs[gatehouse.KindStats] {
+		published[rec.ID] = rec.Body
+	}
+	own := h.opts.Stats
+	var nodes []gatehouse.NodeFigures
+	for _, rec := range recs[gatehouse.KindNode] {
+		n := gatehouse.NewNode()
+		if err := gatehouse.Decode(rec, n); err != nil {
+			return nil, err
+		}
+		if !n.ServesTraffic() {
+			continue
+		}
+		h.judge(n)
+		nf := gatehouse.NodeFigures{Node: gatehouse.NodeShare{Node: n.ID, State: n.State}}
+		switch {
+		case own != nil && n.ID == h.opts.NodeName:
+			continue // this node's data plane, read below, is newer
+		case n.State != gatehouse.NodeLive || published[n.ID] == nil:
+		default:
+			s := &gatehouse.NodeStats{}
+			if err := json.Unmarshal(published[n.ID], s); err != nil {
+				return nil, gatehouse.Internal(fmt.Errorf("decode the figures of node %s: %w", n.ID, err))
+			}
+			nf.Stats = s
+		}
+		nodes = append(nodes, nf)
+	}
+	if own != nil {
+		// Registered or not (yet), this node is live: it is answering.
+		s := own.Stats()
+		nodes = append(nodes, gatehouse.NodeFigures{Node: gatehouse.NodeShare{Node: h.opts.NodeName, State: gatehouse.NodeLive}, Stats: &s})
+	}
+	return gatehouse.SumStats(h.opts.Now(), nodes, routeID), nil
+}
+
+// judge sets n's State as the node list shows it.
+func (h *Handler) judge(n *gatehouse.Node) {
+	if h.opts.Nodes != nil {
+		h.opts.Nodes.Judge(n)
+		return
+	}
+	n.State = gatehouse.NodeDown
+	if n.Live(h.opts.Now()) {
+		n.State = gatehouse.NodeLive
+	}
+}

@@ -45,6 +45,9 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, st *state, d *
 	if cancel != nil {
 		defer cancel()
 	}
+	if body != nil && r.ProtoMajor == 2 {
+		idleStream(w, r, out, body)
+	}
 	resp, _, err := pool.RoundTrip(out)
 	if pr != nil {
 		pr.Head = time.Now()
@@ -96,6 +99,9 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, st *state, d *
 	if err := h.copyBody(w, resp); err != nil {
 		if cancel != nil {
 			h.endDeadlineStream(out, r, pr)
+		}
+		if body != nil && body.stalled() && r.Context().Err() == nil {
+			return h.endStalledStream(w, r, body, pr, resp.StatusCode)
 		}
 		if r.Context().Err() == nil {
 			// The upstream broke off mid-body: the status is sent, so

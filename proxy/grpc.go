@@ -2,12 +2,17 @@ package proxy
 
 import (
 	"context"
+	"errors"
+	"io"
 	"math"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
+	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/policy"
+	"github.com/gatehouse/gatehouse/problem"
 	"github.com/gatehouse/gatehouse/proxy/forward"
 )
 
@@ -98,4 +103,96 @@ func flushGRPCHead(w http.ResponseWriter, resp *http.Response) {
 		return
 	}
 	http.NewResponseController(w).Flush()
+}
+
+// idleStream makes the server's ReadTimeout (--read-timeout) an idle
+// timeout between a gRPC client's messages, rather than a bound on its
+// whole request: net/http's HTTP/2 server arms it once per stream, when
+// the head has come, and a client or bidi stream outlives it. Each read
+// of the client's stream that returns data moves the stream's read
+// deadline to the read timeout from then (http.ResponseController's
+// SetReadDeadline, which HTTP/2 applies to the one stream). body's reads
+// go through it from then on; call it before the exchange starts, once
+// out carries the request's own deadline (grpcDeadline). Any other
+// request, and a server without a ReadTimeout, is left as it is.
+//
+// A stream silent past the timeout fails its body read with
+// os.ErrDeadlineExceeded: 408 before the upstream's head (failBody), and
+// after it the status endStalledStream writes.
+func idleStream(w http.ResponseWriter, r, out *http.Request, body *limitedBody) {
+	if !problem.IsGRPC(r) {
+		return
+	}
+	// The one ReadTimeout: the server's own, which armed the first
+	// deadline, not a copy that could disagree with it.
+	srv, _ := r.Context().Value(http.ServerContextKey).(*http.Server)
+	if srv == nil || srv.ReadTimeout <= 0 {
+		return
+	}
+	s := &idleReader{r: body.r, rc: http.NewResponseController(w), idle: srv.ReadTimeout}
+	s.deadline, _ = out.Context().Deadline()
+	if !s.deadline.IsZero() && time.Until(s.deadline) <= s.idle {
+		s.release()
+	}
+	body.r = s
+}
+
+// idleReader is a gRPC request's body whose every read that returns data
+// extends the stream's read deadline by idle (idleStream).
+type idleReader struct {
+	r    io.ReadCloser
+	rc   *http.ResponseController
+	idle time.Duration
+	// deadline is the request's own (grpc-timeout), zero for none. Once
+	// it is nearer than idle, it alone bounds the stream (released): the
+	// read deadline is cleared rather than set to the same instant, so
+	// that a client silent to its deadline gets the deadline's answer,
+	// never a race between the two.
+	deadline time.Time
+	released bool
+}
+
+func (s *idleReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if n > 0 && !s.released {
+		next := time.Now().Add(s.idle)
+		if !s.deadline.IsZero() && !next.Before(s.deadline) {
+			s.release()
+		} else {
+			s.rc.SetReadDeadline(next)
+		}
+	}
+	return n, err
+}
+
+func (s *idleReader) release() {
+	s.released = true
+	s.rc.SetReadDeadline(time.Time{})
+}
+
+func (s *idleReader) Close() error { return s.r.Close() }
+
+// stalled reports whether the client's stream failed because it sent
+// nothing for the server's read timeout (idleStream's, or net/http's own
+// whole-body bound).
+func (b *limitedBody) stalled() bool {
+	return errors.Is(b.err(), os.ErrDeadlineExceeded)
+}
+
+// endStalledStream ends a response already under way whose client's
+// request stream went silent past the read timeout. The client is at
+// fault, not the upstream (no circuit breaker or health counts it): a
+// gRPC client gets the status gatehouse answers a stall with before the
+// head (408's, UNKNOWN, with its detail), in the trailers, so that it
+// reads why its call ended; any other client's stream is reset, as a
+// client that went away.
+func (h *Handler) endStalledStream(w http.ResponseWriter, r *http.Request, body *limitedBody, pr *policy.Request, status int) outcome {
+	if pr != nil {
+		pr.ClientFault = true
+	}
+	if !problem.IsGRPC(r) {
+		h.abort()
+	}
+	problem.WriteGRPCTrailers(w, r, gatehouse.BodyUnreadable(body.err()))
+	return outcome{status: status}
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
@@ -113,21 +114,22 @@ func flushGRPCHead(w http.ResponseWriter, resp *http.Response) {
 // deadline to the read timeout from then (http.ResponseController's
 // SetReadDeadline, which HTTP/2 applies to the one stream). body's reads
 // go through it from then on; call it before the exchange starts, once
-// out carries the request's own deadline (grpcDeadline). Any other
-// request, and a server without a ReadTimeout, is left as it is.
+// out carries the request's own deadline (grpcDeadline), and end the
+// returned reader before the handler returns. Any other request, and a
+// server without a ReadTimeout, is left as it is (nil).
 //
 // A stream silent past the timeout fails its body read with
 // os.ErrDeadlineExceeded: 408 before the upstream's head (failBody), and
 // after it the status endStalledStream writes.
-func idleStream(w http.ResponseWriter, r, out *http.Request, body *limitedBody) {
+func idleStream(w http.ResponseWriter, r, out *http.Request, body *limitedBody) *idleReader {
 	if !problem.IsGRPC(r) {
-		return
+		return nil
 	}
 	// The one ReadTimeout: the server's own, which armed the first
 	// deadline, not a copy that could disagree with it.
 	srv, _ := r.Context().Value(http.ServerContextKey).(*http.Server)
 	if srv == nil || srv.ReadTimeout <= 0 {
-		return
+		return nil
 	}
 	s := &idleReader{r: body.r, rc: http.NewResponseController(w), idle: srv.ReadTimeout}
 	s.deadline, _ = out.Context().Deadline()
@@ -135,6 +137,7 @@ func idleStream(w http.ResponseWriter, r, out *http.Request, body *limitedBody) 
 		s.release()
 	}
 	body.r = s
+	return s
 }
 
 // idleReader is a gRPC request's body whose every read that returns data
@@ -149,25 +152,50 @@ type idleReader struct {
 	// that a client silent to its deadline gets the deadline's answer,
 	// never a race between the two.
 	deadline time.Time
+	// mu guards the fields below and every use of rc: the transport may
+	// still read the body after the exchange is over, when the response
+	// writer is no longer the handler's to touch (net/http's HTTP/2
+	// writer panics once its handler has returned), so end waits for an
+	// extension under way and stops the next.
+	mu       sync.Mutex
 	released bool
+	ended    bool
 }
 
 func (s *idleReader) Read(p []byte) (int, error) {
 	n, err := s.r.Read(p)
-	if n > 0 && !s.released {
-		next := time.Now().Add(s.idle)
-		if !s.deadline.IsZero() && !next.Before(s.deadline) {
-			s.release()
-		} else {
-			s.rc.SetReadDeadline(next)
-		}
+	if n > 0 {
+		s.extend()
 	}
 	return n, err
 }
 
+func (s *idleReader) extend() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.released || s.ended {
+		return
+	}
+	next := time.Now().Add(s.idle)
+	if !s.deadline.IsZero() && !next.Before(s.deadline) {
+		s.released = true
+		next = time.Time{}
+	}
+	s.rc.SetReadDeadline(next)
+}
+
+// release clears the read deadline, on the handler's goroutine before
+// the exchange starts.
 func (s *idleReader) release() {
 	s.released = true
 	s.rc.SetReadDeadline(time.Time{})
+}
+
+// end stops the extensions; call it before the handler returns.
+func (s *idleReader) end() {
+	s.mu.Lock()
+	s.ended = true
+	s.mu.Unlock()
 }
 
 func (s *idleReader) Close() error { return s.r.Close() }

@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -166,5 +167,56 @@ func TestReadTimeoutStillBoundsAWholeHTTP2RequestThatIsNotGRPC(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusRequestTimeout {
 		t.Fatalf("status %d; want 408", resp.StatusCode)
+	}
+}
+
+// earlyEnd's bidi call ends, OK, after its first message, whatever the
+// client still sends.
+type earlyEnd struct{ testService }
+
+func (earlyEnd) FullDuplexCall(stream grpc.BidiStreamingServer[testgrpc.StreamingOutputCallRequest, testgrpc.StreamingOutputCallResponse]) error {
+	_, err := stream.Recv()
+	return err
+}
+
+// TestGRPCStreamItsUpstreamEndsWhileItsClientStillSendsEndsOK: the
+// transport may still read a client's stream after the exchange is over;
+// extending its read deadline then must not touch the finished response
+// (net/http's HTTP/2 writer panics, and the process with it). Many calls,
+// each with a client sending as fast as it can, all end with the
+// upstream's OK.
+func TestGRPCStreamItsUpstreamEndsWhileItsClientStillSendsEndsOK(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := grpc.NewServer()
+	testgrpc.RegisterTestServiceServer(s, earlyEnd{})
+	go s.Serve(l)
+	t.Cleanup(s.Stop)
+	g := newGateway(t, func(o *serve.Options) { o.H2C, o.ReadTimeout = true, streamReadTimeout })
+	g.route("http://"+l.Addr().String(), `,"protocol":"http2"`, "")
+	cc, err := grpc.NewClient("passthrough:///"+g.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	client := testgrpc.NewTestServiceClient(cc)
+	msg := &testgrpc.StreamingOutputCallRequest{Payload: &testgrpc.Payload{Body: make([]byte, 100)}}
+	for i := range 100 {
+		stream, err := client.FullDuplexCall(callCtx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sending := make(chan struct{})
+		go func() {
+			defer close(sending)
+			for stream.Send(msg) == nil {
+			}
+		}()
+		if _, err := stream.Recv(); !errors.Is(err, io.EOF) {
+			t.Fatalf("call %d ended %v; want OK (io.EOF)", i, err)
+		}
+		<-sending
 	}
 }

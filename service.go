@@ -52,20 +52,76 @@ type Service struct {
 	keyKept bool
 }
 
-// HealthCheck probes each target with GET Path: a 2xx or 3xx answer within
-// TimeoutMS is a success. UnhealthyThreshold failures in a row take a
-// target out of rotation, HealthyThreshold successes bring it back.
+// HealthCheck probes each target actively, as Type says: with GET Path
+// (a 2xx or 3xx answer within TimeoutMS is a success), or with gRPC's
+// health protocol (SERVING within TimeoutMS is). UnhealthyThreshold
+// failures in a row take a target out of rotation, HealthyThreshold
+// successes bring it back.
 type HealthCheck struct {
-	Path               string `json:"path"`
+	// Type is "http" (the default; "" is a check stored before the field
+	// existed) or "grpc": the standard grpc.health.v1.Health/Check call,
+	// which needs the service's protocol http2.
+	Type string `json:"type"`
+	// Path is what an http check GETs; a grpc check has none.
+	Path string `json:"path,omitempty"`
+	// GRPCService is the service a grpc check asks about; "" (the
+	// default) asks about the server as a whole.
+	GRPCService        string `json:"grpc_service,omitempty"`
 	IntervalMS         int    `json:"interval_ms"`         // default 10000
 	TimeoutMS          int    `json:"timeout_ms"`          // default 2000
 	HealthyThreshold   int    `json:"healthy_threshold"`   // default 2
 	UnhealthyThreshold int    `json:"unhealthy_threshold"` // default 3
 }
 
+// A health check's types (HealthCheck.Type).
+const (
+	HealthCheckHTTP = "http"
+	HealthCheckGRPC = "grpc"
+)
+
+// MaxGRPCServiceLen bounds HealthCheck.GRPCService.
+const MaxGRPCServiceLen = 256
+
 // SetDefaults fills in a health check created from JSON.
 func (h *HealthCheck) SetDefaults() {
-	*h = HealthCheck{IntervalMS: 10_000, TimeoutMS: 2000, HealthyThreshold: 2, UnhealthyThreshold: 3}
+	*h = HealthCheck{Type: HealthCheckHTTP, IntervalMS: 10_000, TimeoutMS: 2000, HealthyThreshold: 2, UnhealthyThreshold: 3}
+}
+
+// GRPC reports whether the check speaks gRPC's health protocol.
+func (h *HealthCheck) GRPC() bool { return h.Type == HealthCheckGRPC }
+
+// check adds what is wrong with the health check of s.
+func (h *HealthCheck) check(s *Service, bad, semantic *fields) {
+	switch h.Type {
+	case "", HealthCheckHTTP:
+		if !strings.HasPrefix(h.Path, "/") {
+			bad.add("health_check.path", "is required and must start with /")
+		}
+		if h.GRPCService != "" {
+			bad.add("health_check.grpc_service", "is only for type %q", HealthCheckGRPC)
+		}
+	case HealthCheckGRPC:
+		if h.Path != "" {
+			// Refused rather than ignored: a path that probes nothing
+			// would read as if it did.
+			bad.add("health_check.path", "is not used by type %q, which calls /grpc.health.v1.Health/Check: leave it out", HealthCheckGRPC)
+		}
+		if len(h.GRPCService) > MaxGRPCServiceLen || !printable(h.GRPCService) {
+			bad.add("health_check.grpc_service", "must be at most %d printable ASCII characters, without spaces", MaxGRPCServiceLen)
+		}
+		if s.Protocol != ProtocolHTTP2 {
+			semantic.add("health_check.type", "%q needs the service's protocol %q: gRPC runs over HTTP/2 only", HealthCheckGRPC, ProtocolHTTP2)
+		}
+	default:
+		bad.add("health_check.type", "must be %q or %q", HealthCheckHTTP, HealthCheckGRPC)
+	}
+	checkRange("health_check.interval_ms", h.IntervalMS, 100, 3_600_000, bad)
+	checkRange("health_check.timeout_ms", h.TimeoutMS, 1, 60_000, bad)
+	checkRange("health_check.healthy_threshold", h.HealthyThreshold, 1, 100, bad)
+	checkRange("health_check.unhealthy_threshold", h.UnhealthyThreshold, 1, 100, bad)
+	if h.TimeoutMS >= h.IntervalMS {
+		semantic.add("health_check.timeout_ms", "must be shorter than interval_ms")
+	}
 }
 
 // Target is one upstream address of a service, with its share of traffic.
@@ -158,16 +214,7 @@ func (s *Service) Check() (invalid, unprocessable []FieldError) {
 		s.TLS.check(s, &bad, &semantic)
 	}
 	if hc := s.HealthCheck; hc != nil {
-		if !strings.HasPrefix(hc.Path, "/") {
-			bad.add("health_check.path", "is required and must start with /")
-		}
-		checkRange("health_check.interval_ms", hc.IntervalMS, 100, 3_600_000, &bad)
-		checkRange("health_check.timeout_ms", hc.TimeoutMS, 1, 60_000, &bad)
-		checkRange("health_check.healthy_threshold", hc.HealthyThreshold, 1, 100, &bad)
-		checkRange("health_check.unhealthy_threshold", hc.UnhealthyThreshold, 1, 100, &bad)
-		if hc.TimeoutMS >= hc.IntervalMS {
-			semantic.add("health_check.timeout_ms", "must be shorter than interval_ms")
-		}
+		hc.check(s, &bad, &semantic)
 	}
 	return bad, semantic
 }

@@ -147,6 +147,18 @@ func TestServiceCheck(t *testing.T) {
 		{desc: "protocol unknown", body: `{"name":"s","url":"http://a","protocol":"grpc"}`, invalid: []string{"protocol"}},
 		{desc: "timeouts wrong type", body: `{"name":"s","url":"http://a","retries":"1","read_timeout_ms":1.5}`, decode: []string{"read_timeout_ms", "retries"}},
 
+		{desc: "http health check", body: `{"name":"s","url":"http://a","health_check":{"path":"/health"}}`},
+		{desc: "http health check, type given", body: `{"name":"s","url":"http://a","health_check":{"type":"http","path":"/health"}}`},
+		{desc: "grpc health check of the whole server", body: `{"name":"s","url":"http://a","protocol":"http2","health_check":{"type":"grpc"}}`},
+		{desc: "grpc health check of one service", body: `{"name":"s","url":"http://a","protocol":"http2","health_check":{"type":"grpc","grpc_service":"grpc.testing.TestService"}}`},
+		{desc: "grpc health check without http2", body: `{"name":"s","url":"http://a","health_check":{"type":"grpc"}}`, unprocessable: []string{"health_check.type"}},
+		{desc: "grpc health check with a path", body: `{"name":"s","url":"http://a","protocol":"http2","health_check":{"type":"grpc","path":"/health"}}`, invalid: []string{"health_check.path"}},
+		{desc: "http health check without a path", body: `{"name":"s","url":"http://a","health_check":{}}`, invalid: []string{"health_check.path"}},
+		{desc: "grpc_service on an http check", body: `{"name":"s","url":"http://a","health_check":{"path":"/","grpc_service":"a.B"}}`, invalid: []string{"health_check.grpc_service"}},
+		{desc: "grpc_service with a space", body: `{"name":"s","url":"http://a","protocol":"http2","health_check":{"type":"grpc","grpc_service":"a B"}}`, invalid: []string{"health_check.grpc_service"}},
+		{desc: "grpc_service too long", body: fmt.Sprintf(`{"name":"s","url":"http://a","protocol":"http2","health_check":{"type":"grpc","grpc_service":%q}}`, strings.Repeat("s", gatehouse.MaxGRPCServiceLen+1)), invalid: []string{"health_check.grpc_service"}},
+		{desc: "health check type unknown", body: `{"name":"s","url":"http://a","health_check":{"type":"tcp","path":"/"}}`, invalid: []string{"health_check.type"}},
+
 		{desc: "target weight too high", body: `{"name":"s","targets":[{"url":"http://a","weight":1001}]}`, invalid: []string{"targets[0].weight"}},
 		{desc: "target weight negative", body: `{"name":"s","targets":[{"url":"http://a"},{"url":"http://b","weight":-1}]}`, invalid: []string{"targets[1].weight"}},
 		{desc: "target url missing", body: `{"name":"s","targets":[{"url":"http://a"},{"weight":5}]}`, invalid: []string{"targets[1].url"}},

@@ -31,6 +31,7 @@ func TestBadBodiesReturn400NamingEveryBadFieldAndChangeNothing(t *testing.T) {
 		{"unknown nested field", "POST", "/admin/v1/services", `{"name":"x","targets":[{"url":"http://a:1","wieght":3}]}`, []string{"targets[0].wieght"}},
 		{"missing required", "POST", "/admin/v1/services", `{}`, []string{"name", "url"}},
 		{"out of range", "POST", "/admin/v1/services", `{"name":"x","url":"http://a:1","retries":99,"connect_timeout_ms":0}`, []string{"connect_timeout_ms", "retries"}},
+		{"gRPC health check with a path", "POST", "/admin/v1/services", `{"name":"x","url":"http://a:1","protocol":"http2","health_check":{"type":"grpc","path":"/health"}}`, []string{"health_check.path"}},
 		{"id with a slash", "POST", "/admin/v1/consumers", `{"id":"a/b","name":"x"}`, []string{"id"}},
 		{"id with dots", "POST", "/admin/v1/consumers", `{"id":"..","name":"x"}`, []string{"id"}},
 		{"id with a control character", "POST", "/admin/v1/consumers", `{"id":"a\u0007b","name":"x"}`, []string{"id"}},

@@ -455,6 +455,7 @@ func TestSemanticallyWrongReturns422NamingFields(t *testing.T) {
 		{"target port zero", "/admin/v1/services", `{"name":"x","targets":[{"url":"http://a:1"},{"url":"http://b:0"}]}`, []string{"targets[1].url"}},
 		{"path pattern that does not compile", "/admin/v1/routes", `{"paths":["/a/{id","/b/*/c"],"service_id":"` + svc + `"}`, []string{"paths[0]", "paths[1]"}},
 		{"token for a missing consumer", "/admin/v1/tokens", `{"consumer_id":"ghost"}`, []string{"consumer_id"}},
+		{"gRPC health check of an HTTP/1.1 service", "/admin/v1/services", `{"name":"x","url":"http://a:1","health_check":{"type":"grpc"}}`, []string{"health_check.type"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.desc, func(t *testing.T) {

@@ -72,11 +72,25 @@ func writeGRPC(w http.ResponseWriter, h http.Header, doc *Document) {
 	// into a GOAWAY, as it should be.
 	h.Del("Content-Length")
 	h.Set("Content-Type", "application/grpc")
-	h.Set("Grpc-Status", strconv.Itoa(GRPCCode(doc.Status)))
-	if doc.Detail != "" {
-		h.Set("Grpc-Message", EncodeGRPCMessage(doc.Detail))
-	}
+	setGRPCStatus(h, "", doc)
 	w.WriteHeader(http.StatusOK)
+}
+
+// WriteGRPCTrailers ends a gRPC response whose header section is already
+// sent (the upstream's) with err's gRPC status in its trailers: the
+// status and message writeGRPC would have answered err with before the
+// head. The caller returns from its handler next, which sends them.
+func WriteGRPCTrailers(w http.ResponseWriter, r *http.Request, err error) {
+	setGRPCStatus(w.Header(), http.TrailerPrefix, New(err, r.URL.Path, RequestID(r)))
+}
+
+// setGRPCStatus sets grpc-status and grpc-message for doc in h, their
+// names prefixed by prefix (http.TrailerPrefix for trailers).
+func setGRPCStatus(h http.Header, prefix string, doc *Document) {
+	h[prefix+"Grpc-Status"] = []string{strconv.Itoa(GRPCCode(doc.Status))}
+	if doc.Detail != "" {
+		h[prefix+"Grpc-Message"] = []string{EncodeGRPCMessage(doc.Detail)}
+	}
 }
 
 // EncodeGRPCMessage percent-encodes s as gRPC's grpc-message requires:

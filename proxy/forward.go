@@ -7,6 +7,7 @@ import (
 	"net/http/httptrace"
 	"net/textproto"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -44,6 +45,11 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, st *state, d *
 	out, cancel := grpcDeadline(out)
 	if cancel != nil {
 		defer cancel()
+	}
+	if body != nil && r.ProtoMajor == 2 {
+		if s := idleStream(w, r, out, body); s != nil {
+			defer s.end()
+		}
 	}
 	resp, _, err := pool.RoundTrip(out)
 	if pr != nil {
@@ -96,6 +102,9 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, st *state, d *
 	if err := h.copyBody(w, resp); err != nil {
 		if cancel != nil {
 			h.endDeadlineStream(out, r, pr)
+		}
+		if body != nil && body.stalled() && r.Context().Err() == nil {
+			return h.endStalledStream(w, r, body, pr, resp.StatusCode)
 		}
 		if r.Context().Err() == nil {
 			// The upstream broke off mid-body: the status is sent, so
@@ -301,6 +310,11 @@ type limitedBody struct {
 	// after RoundTrip returned: what the handler reads is atomic.
 	exceeded  atomic.Bool
 	clientErr atomic.Pointer[error]
+	// closed: the transport closed the body (say, an upstream that
+	// answered before reading it all). A read that fails from then on
+	// failed by that close, not by the client, unless it is the read
+	// deadline's (clientFailure).
+	closed atomic.Bool
 	// reading is held during each read from the client, for settle.
 	reading sync.Mutex
 	// trailer is the upstream request's trailer (outboundTrailer), filled
@@ -333,7 +347,7 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 	}
 	b.reading.Lock()
 	n, err := b.r.Read(p)
-	if err != nil && err != io.EOF {
+	if err != nil && err != io.EOF && b.clientFailure(err) {
 		e := err // a copy, so that err itself stays off the heap
 		b.clientErr.Store(&e)
 	}
@@ -349,7 +363,18 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (b *limitedBody) Close() error { return b.r.Close() }
+// clientFailure reports whether a failed read, err, is the client's
+// doing. A read the transport's Close broke is not, but a stall still is:
+// HTTP/1.1 cancels the request, and so the exchange, from inside the
+// stalled read before it returns, and the exchange's end closes the body.
+func (b *limitedBody) clientFailure(err error) bool {
+	return !b.closed.Load() || errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+func (b *limitedBody) Close() error {
+	b.closed.Store(true)
+	return b.r.Close()
+}
 
 // ClientFailed tells the upstream pool that a failed transfer was the
 // client's doing (forward.ClientBody).

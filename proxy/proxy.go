@@ -258,6 +258,8 @@ func poolConfig(s *gatehouse.Service) (forward.Config, error) {
 	if hc := s.HealthCheck; hc != nil {
 		cfg.HealthCheck = &forward.HealthCheck{
 			Path:               hc.Path,
+			GRPC:               hc.GRPC(),
+			GRPCService:        hc.GRPCService,
 			Interval:           time.Duration(hc.IntervalMS) * time.Millisecond,
 			Timeout:            time.Duration(hc.TimeoutMS) * time.Millisecond,
 			HealthyThreshold:   hc.HealthyThreshold,

@@ -90,12 +90,20 @@ type Target struct {
 }
 
 // HealthCheck configures active health checks: a GET of Path on every
-// target every Interval. A 2xx or 3xx answer within Timeout is a success.
-// Defaults match gatehouse.HealthCheck.SetDefaults.
+// target every Interval, or with GRPC, gRPC's health check call. A 2xx or
+// 3xx answer (SERVING, for GRPC) within Timeout is a success. Defaults
+// match gatehouse.HealthCheck.SetDefaults.
 type HealthCheck struct {
 	// Path is requested from the target's host as is, not under the
-	// target's base path; it may carry a query. Empty means "/".
+	// target's base path; it may carry a query. Empty means "/". A GRPC
+	// check ignores it.
 	Path string
+	// GRPC probes with gRPC's health protocol: the unary call
+	// grpc.health.v1.Health/Check, asking about GRPCService ("": the
+	// server as a whole), which must answer grpc-status 0 and SERVING.
+	// The pool must speak HTTP/2 (Config.HTTP2).
+	GRPC        bool
+	GRPCService string
 	// Interval between rounds of probes. Zero means 10s.
 	Interval time.Duration
 	// Timeout of one probe, connection included. Zero means 2s.
@@ -106,9 +114,16 @@ type HealthCheck struct {
 	// UnhealthyThreshold failures in a row take a target out of rotation.
 	// Zero means 3.
 	UnhealthyThreshold int
+
+	// grpcRequest is a GRPC check's request body, made once.
+	grpcRequest []byte
 }
 
 func (hc HealthCheck) withDefaults() HealthCheck {
+	if hc.GRPC {
+		hc.Path = grpcHealthPath
+		hc.grpcRequest = grpcHealthRequest(hc.GRPCService)
+	}
 	if !strings.HasPrefix(hc.Path, "/") {
 		hc.Path = "/" + hc.Path
 	}

@@ -1,9 +1,11 @@
 package forward
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 )
@@ -178,9 +180,13 @@ func (p *Pool) probeAll(ctx context.Context, ok []bool) {
 
 // probe GETs the target's health URL: 2xx or 3xx within Timeout is a
 // success. The body is drained (up to 64 KiB) so the connection is reused.
+// A GRPC check calls gRPC's health check instead (probeGRPC).
 func (p *Pool) probe(ctx context.Context, t *target) bool {
 	ctx, cancel := context.WithTimeout(ctx, p.check.Timeout)
 	defer cancel()
+	if p.check.GRPC {
+		return p.probeGRPC(ctx, t)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.healthURL, nil)
 	if err != nil {
 		return false
@@ -193,4 +199,37 @@ func (p *Pool) probe(ctx context.Context, t *target) bool {
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	return resp.StatusCode >= 200 && resp.StatusCode < 400
+}
+
+// probeGRPC calls grpc.health.v1.Health/Check on the target (its health
+// URL), as a gRPC client would: a success is HTTP 200, a gRPC content
+// type, grpc-status 0 and one HealthCheckResponse saying SERVING. A
+// trailers-only answer (NOT_FOUND for a service the server does not know,
+// UNIMPLEMENTED from a server without the health service) is a failure.
+func (p *Pool) probeGRPC(ctx context.Context, t *target) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.healthURL, bytes.NewReader(p.check.grpcRequest))
+	if err != nil {
+		return false
+	}
+	req.Header = http.Header{
+		"Content-Type": {"application/grpc"},
+		"Te":           {"trailers"},
+		"User-Agent":   {"gatehouse-health-check"},
+	}
+	resp, err := t.rt.RoundTrip(req)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	// Read to the end, where the trailers are; an answer over 64 KiB is
+	// no HealthCheckResponse.
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil || resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/grpc") {
+		return false
+	}
+	if resp.Trailer.Get("Grpc-Status") != "0" {
+		return false
+	}
+	status, ok := grpcHealthStatus(body)
+	return ok && status == grpcServing
 }

@@ -72,8 +72,8 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, st *state, d *
 		return outcome{status: h.failBody(w, r, d, body)}
 	}
 	if err != nil {
-		if cancel != nil && pr != nil && out.Context().Err() != nil {
-			pr.ClientFault = true // the client's own deadline: it says nothing of the upstream
+		if cancel != nil && out.Context().Err() != nil {
+			return outcome{status: h.failDeadline(w, r, pr, err)}
 		}
 		return outcome{status: h.failUpstreamOf(w, r, answering(d, pr), err)}
 	}
@@ -100,8 +100,8 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, st *state, d *
 	writeHead(w, resp)
 	flushGRPCHead(w, resp)
 	if err := h.copyBody(w, resp); err != nil {
-		if cancel != nil {
-			h.endDeadlineStream(out, r, pr)
+		if cancel != nil && h.endDeadlineStream(w, out, r, pr) {
+			return outcome{status: resp.StatusCode}
 		}
 		if body != nil && body.stalled() && r.Context().Err() == nil {
 			return h.endStalledStream(w, r, body, pr, resp.StatusCode)

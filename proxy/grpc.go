@@ -35,19 +35,42 @@ func grpcDeadline(out *http.Request) (*http.Request, context.CancelFunc) {
 	return out.WithContext(ctx), cancel
 }
 
-// endDeadlineStream resets the stream whose response broke off because
-// the client's own grpc-timeout passed (grpcDeadline gave out its
-// context), the client still being there: no one is judged for it, not
-// the upstream (a circuit breaker's failure) nor the client. It returns if
-// something else broke the response off.
-func (h *Handler) endDeadlineStream(out, r *http.Request, pr *policy.Request) {
+// failDeadline answers an exchange whose head did not come before the
+// client's own grpc-timeout passed (grpcDeadline): the classifier's 504,
+// DEADLINE_EXCEEDED to a gRPC client. It is no failure of the upstream's,
+// so neither its metrics nor its circuit count it (pr.ClientFault).
+func (h *Handler) failDeadline(w http.ResponseWriter, r *http.Request, pr *policy.Request, err error) int {
+	if pr != nil {
+		pr.ClientFault = true
+	}
+	gerr, gone := forward.Classify(r.Context(), err)
+	if gone {
+		h.abort()
+	}
+	return h.fail(w, r, gerr)
+}
+
+// endDeadlineStream ends the response that broke off because the
+// client's own grpc-timeout passed after the upstream's head (grpcDeadline
+// gave out its context), the client still being there, and reports true;
+// false if something else broke it off. A gRPC client reads
+// DEADLINE_EXCEEDED in the trailers, as a gRPC server would have sent it
+// (a reset stream would read as INTERNAL); any other client's stream is
+// reset. No one is judged for it: not the upstream (a circuit breaker's
+// failure) nor the client.
+func (h *Handler) endDeadlineStream(w http.ResponseWriter, out, r *http.Request, pr *policy.Request) bool {
 	if out.Context().Err() == nil || r.Context().Err() != nil {
-		return
+		return false
 	}
 	if pr != nil {
 		pr.ClientFault = true
 	}
-	h.abort()
+	if !problem.IsGRPC(r) {
+		h.abort()
+	}
+	problem.WriteGRPCTrailers(w, r, gatehouse.Errorf(gatehouse.EGATEWAYTIMEOUT,
+		"The upstream did not finish its answer within the request's deadline (grpc-timeout)."))
+	return true
 }
 
 // parseGRPCTimeout reads a grpc-timeout value as gRPC's PROTOCOL-HTTP2

@@ -25,6 +25,9 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/gatehouse/gatehouse/internal/serve"
 	"github.com/gatehouse/gatehouse/internal/testpki"
 )
@@ -402,8 +405,8 @@ func h2cClient(t *testing.T) *http.Client {
 
 // TestGRPCTimeoutBoundsTheUpstreamExchange: a grpc-timeout that passes
 // before the upstream's head is gatehouse's 504, DEADLINE_EXCEEDED, to a
-// client with no deadline of its own; one that passes mid-stream resets
-// the stream.
+// client with no deadline of its own; one that passes mid-stream ends a
+// gRPC call with DEADLINE_EXCEEDED in its trailers.
 func TestGRPCTimeoutBoundsTheUpstreamExchange(t *testing.T) {
 	up := grpcUpstream(t, nil)
 	g, _ := grpcGateway(t, nil)
@@ -440,39 +443,54 @@ func TestGRPCTimeoutBoundsTheUpstreamExchange(t *testing.T) {
 			t.Errorf("grpc-message %q", msg)
 		}
 	})
-	t.Run("passed after the head: the stream is reset", func(t *testing.T) {
-		// A plain HTTP/2 upstream, which knows nothing of grpc-timeout:
-		// only gatehouse can cut this stream.
-		slow := h2cUpstream(t, func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "application/grpc")
-			w.WriteHeader(200)
-			w.Write(unary)
-			http.NewResponseController(w).Flush()
-			select {
-			case <-time.After(3 * time.Second):
-			case <-r.Context().Done():
-				return
-			}
-			w.Header().Set(http.TrailerPrefix+"Grpc-Status", "0")
-		})
-		g.route(slow, `,"protocol":"http2"`, "")
-		start := time.Now()
-		resp, err := call("StreamingOutputCall", stream, "grpc-timeout", "300m")
-		if err != nil {
-			t.Fatal(err)
+	// A plain HTTP/2 upstream, which knows nothing of grpc-timeout: only
+	// gatehouse can end this stream.
+	slow := h2cUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/grpc")
+		w.WriteHeader(200)
+		w.Write(unary)
+		http.NewResponseController(w).Flush()
+		select {
+		case <-time.After(3 * time.Second):
+		case <-r.Context().Done():
+			return
 		}
-		defer resp.Body.Close()
-		if resp.StatusCode != 200 || resp.Header.Get("Grpc-Status") != "" {
-			t.Fatalf("status %d grpc-status %q; want the upstream's head", resp.StatusCode, resp.Header.Get("Grpc-Status"))
-		}
-		_, err = io.ReadAll(resp.Body)
-		if err == nil {
-			t.Fatalf("the stream ended cleanly (trailer %v); want it reset", resp.Trailer)
-		}
-		if took := time.Since(start); took > 2*time.Second {
-			t.Errorf("reset after %v; want about 300ms", took)
-		}
+		w.Header().Set(http.TrailerPrefix+"Grpc-Status", "0")
 	})
+	g.route(slow, `,"protocol":"http2"`, "")
+	for _, tc := range []struct {
+		name, contentType string
+		wantStatus        string // in the trailers; "" for a reset stream
+	}{
+		// As a gRPC server ends a call whose deadline passed: a reset
+		// stream would read as INTERNAL.
+		{"passed after the head: a gRPC client reads DEADLINE_EXCEEDED in the trailers", "application/grpc", "4"},
+		{"passed after the head: any other client's stream is reset", "application/octet-stream", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			resp, err := call("StreamingOutputCall", stream, "grpc-timeout", "300m", "Content-Type", tc.contentType)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != 200 || resp.Header.Get("Grpc-Status") != "" {
+				t.Fatalf("status %d grpc-status %q; want the upstream's head", resp.StatusCode, resp.Header.Get("Grpc-Status"))
+			}
+			_, err = io.ReadAll(resp.Body)
+			switch {
+			case tc.wantStatus == "" && err == nil:
+				t.Fatalf("the stream ended cleanly (trailer %v); want it reset", resp.Trailer)
+			case tc.wantStatus != "" && err != nil:
+				t.Fatalf("the stream was reset (%v); want grpc-status %s in its trailers", err, tc.wantStatus)
+			case resp.Trailer.Get("Grpc-Status") != tc.wantStatus:
+				t.Fatalf("trailers %v; want grpc-status %q", resp.Trailer, tc.wantStatus)
+			}
+			if took := time.Since(start); took > 2*time.Second {
+				t.Errorf("ended after %v; want about 300ms, not the upstream's 3s", took)
+			}
+		})
+	}
 }
 
 // h2cUpstream serves h with HTTP/2 with prior knowledge; it returns its
@@ -548,7 +566,8 @@ func TestGRPCDeadlineJudgesNoUpstream(t *testing.T) {
 		}
 		w.Header().Set(http.TrailerPrefix+"Grpc-Status", "0")
 	})
-	g, _ := grpcGateway(t, nil)
+	m := NewMetrics(prometheus.NewRegistry())
+	g := newGatewayWithOptions(t, Options{Metrics: m}, func(o *serve.Options) { o.H2C = true })
 	f := newPolicyFixture(t, up).policy(`{"name":"cb","type":"circuit-breaker","config":{"failures":1,"open_seconds":60}}`)
 	f.rev.Services[0].Protocol = "http2"
 	g.apply(f.rev)
@@ -567,8 +586,8 @@ func TestGRPCDeadlineJudgesNoUpstream(t *testing.T) {
 	if resp, err := call("/slow/Head"); err != nil || resp.Header.Get("Grpc-Status") != "4" {
 		t.Fatalf("before the head: %v %v; want grpc-status 4", err, resp)
 	}
-	if _, err := call("/slow/Body"); err == nil {
-		t.Fatal("mid-stream: the stream ended cleanly; want it reset")
+	if resp, err := call("/slow/Body"); err != nil || resp.Trailer.Get("Grpc-Status") != "4" {
+		t.Fatalf("mid-stream: %v %v; want grpc-status 4 in the trailers", err, resp)
 	}
 	resp, err := call("/fast/Call")
 	if err != nil {
@@ -577,5 +596,13 @@ func TestGRPCDeadlineJudgesNoUpstream(t *testing.T) {
 	if got := resp.Trailer.Get("Grpc-Status"); got != "0" {
 		t.Errorf("after two client deadlines: grpc-status %q (header %q, %s); want 0: the circuit stays closed",
 			got, resp.Header.Get("Grpc-Status"), resp.Header.Get("Grpc-Message"))
+	}
+	// Nor do the upstream's failure metrics count them: an alert on its
+	// 504s would fire for clients' short deadlines.
+	if n := testutil.CollectAndCount(m.failures); n != 0 {
+		t.Errorf("%d upstream failure series after two client deadlines; want none", n)
+	}
+	if n := testutil.CollectAndCount(m.broken); n != 0 {
+		t.Errorf("%d broken-response series after two client deadlines; want none", n)
 	}
 }

@@ -301,6 +301,27 @@ func TestTrafficSplitMetricsAndAccessLogNameTheServiceThatAnswered(t *testing.T)
 	}
 }
 
+// A canary that switches to a protocol the request did not offer is the
+// canary's failure, not the route's service's: the 502 is counted where
+// every other failure of the answering service is.
+func TestTrafficSplitCountsACanarysBadUpgradeAgainstTheCanary(t *testing.T) {
+	f := splitFixture(t).policy(`{"name":"split","type":"traffic-split","config":{"services":[
+		{"service_id":"canary","percent":0.01,"pin":"canary"}],"pin_header":"X-Pin"}}`)
+	f.rev.Services[1].URL = testupstream.Canned(t, []byte("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"))
+	m := NewMetrics(prometheus.NewRegistry())
+	g := newGatewayWithOptions(t, Options{Metrics: m})
+	g.apply(f.rev)
+	assertProblem(t, g.get("/", "X-Pin", "canary", "Connection", "Upgrade", "Upgrade", "websocket"), http.StatusBadGateway)
+	for _, tc := range []struct {
+		service string
+		want    float64
+	}{{"canary", 1}, {"stable", 0}} {
+		if got := testutil.ToFloat64(m.failures.WithLabelValues(tc.service, "502")); got != tc.want {
+			t.Errorf("%s's upstream failures: %v; want %v", tc.service, got, tc.want)
+		}
+	}
+}
+
 // accessLogRecords passes the access log's records to a channel.
 type accessLogRecords struct {
 	slog.Handler

@@ -322,6 +322,46 @@ func TestTrafficSplitCountsACanarysBadUpgradeAgainstTheCanary(t *testing.T) {
 	}
 }
 
+// The circuit breaker judges the service that answers: a canary's
+// failures, which any client can cause with the pin, open the canary's
+// circuit, and its 503 falls on the canary's share alone while the
+// stable service keeps serving.
+func TestCircuitBreakerOpensTheCircuitOfTheServiceThatFailed(t *testing.T) {
+	for _, level := range []string{"route", "service"} {
+		t.Run(level, func(t *testing.T) {
+			f := splitFixture(t).
+				policy(`{"name":"cb","type":"circuit-breaker","config":{"failures":3,"open_seconds":60}}`).
+				policy(`{"name":"split","type":"traffic-split","config":{"services":[
+					{"service_id":"canary","percent":5,"pin":"canary"},{"service_id":"stable","percent":0.01,"pin":"stable"}],
+					"pin_header":"X-Pin"}}`)
+			if level == "service" {
+				f.rev.Services[0].Policies, f.rev.Routes[0].Policies = f.rev.Routes[0].Policies, nil
+			}
+			f.rev.Services[1].URL = "http://" + closedPort(t) // canary is down
+			f.rev.Services[1].Retries = 0
+			g := newGateway(t)
+			g.apply(f.rev)
+			for i, tc := range []struct {
+				pin    string
+				status int
+			}{
+				{"canary", 502}, {"canary", 502}, {"canary", 502},
+				{"stable", 200}, {"stable", 200}, {"stable", 200}, {"stable", 200}, {"stable", 200},
+				{"canary", 503},
+				{"stable", 200},
+			} {
+				r := g.get("/", "X-Pin", tc.pin)
+				if r.status != tc.status {
+					t.Fatalf("request %d, pinned to %s: status %d; want %d", i, tc.pin, r.status, tc.status)
+				}
+				if tc.status == 503 && r.header.Get("Retry-After") == "" {
+					t.Fatalf("request %d: the open circuit's 503 has no Retry-After", i)
+				}
+			}
+		})
+	}
+}
+
 // accessLogRecords passes the access log's records to a channel.
 type accessLogRecords struct {
 	slog.Handler

@@ -573,6 +573,114 @@ func TestGlobalMirrorCopiesEveryRoute(t *testing.T) {
 	}
 }
 
+// streamingPost posts to the gateway a body the test writes as it goes:
+// it returns the body's writer and the status the client gets (0 if the
+// request failed), once the body is closed.
+func streamingPost(g *gateway) (*io.PipeWriter, <-chan int) {
+	pr, pw := io.Pipe()
+	status := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest("POST", g.base+"/", pr)
+		resp, err := g.client.Do(req)
+		if err != nil {
+			pr.CloseWithError(err)
+			status <- 0
+			return
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		status <- resp.StatusCode
+	}()
+	return pw, status
+}
+
+// mirrorTarget is the route's one mirror target as the gateway serves it.
+func mirrorTarget(t *testing.T, g *gateway) *policy.MirrorTarget {
+	t.Helper()
+	targets := g.handler.state.Load().policies.Chain("r").Mirrors()
+	if len(targets) != 1 {
+		t.Fatalf("route r has %d mirror targets; want 1", len(targets))
+	}
+	return targets[0]
+}
+
+// A copy takes its slot before any of the body is kept: with every slot
+// taken, requests streaming their bodies are skipped at once, and no body
+// is kept for them, so the memory mirrors hold is bounded by the slots
+// (max_concurrent × max_body_bytes), not by the requests in flight.
+func TestMirrorTakesItsSlotBeforeKeepingAnyOfTheBody(t *testing.T) {
+	shadow := startShadow(t, true, func(w http.ResponseWriter) {})
+	g, m := mirrorGateway(t, shadow.url, `{"service_id":"shadow","max_concurrent":1,"max_body_bytes":1048576}`)
+	if r := g.do("POST", "/", strings.NewReader("first")); r.status != http.StatusOK {
+		t.Fatalf("client got %d; want 200", r.status)
+	}
+	shadow.next(t) // its copy holds the one slot
+	const uploads = 8
+	var writers []*io.PipeWriter
+	var statuses []<-chan int
+	for range uploads {
+		w, status := streamingPost(g)
+		if _, err := w.Write(make([]byte, 64<<10)); err != nil {
+			t.Fatal(err)
+		}
+		writers, statuses = append(writers, w), append(statuses, status)
+	}
+	// Every upload is still streaming: each was refused a slot before its
+	// body ended, and none holds one.
+	waitCount(t, m.mirrored.WithLabelValues("r", "shadow", "skipped_busy"), uploads)
+	if got := mirrorTarget(t, g).InFlight(); got != 1 {
+		t.Fatalf("%d slots taken while the uploads stream; want 1, the first copy's", got)
+	}
+	for i, w := range writers {
+		w.Write([]byte("end"))
+		w.Close()
+		if got := <-statuses[i]; got != http.StatusOK {
+			t.Fatalf("upload %d: client got %d; want 200", i, got)
+		}
+	}
+	shadow.unblock()
+	waitCount(t, m.mirrored.WithLabelValues("r", "shadow", "2xx"), 1)
+	if got := mirrorTarget(t, g).InFlight(); got != 0 {
+		t.Fatalf("%d slots taken once every copy is done; want 0", got)
+	}
+	select {
+	case got := <-shadow.got:
+		t.Fatalf("the shadow got a copy of a skipped upload (%d bytes)", len(got.body))
+	default:
+	}
+}
+
+// A body that streams past max_body_bytes is given up as soon as it
+// does: nothing more of it is kept, and its slot is given back at once,
+// so that another request's copy can go while it still streams.
+func TestMirrorGivesUpABodyPastItsLimitAsItStreams(t *testing.T) {
+	shadow := startShadow(t, false, func(w http.ResponseWriter) {})
+	g, m := mirrorGateway(t, shadow.url, `{"service_id":"shadow","max_concurrent":1,"max_body_bytes":1024}`)
+	w, status := streamingPost(g)
+	if _, err := w.Write(make([]byte, 2048)); err != nil {
+		t.Fatal(err)
+	}
+	waitCount(t, m.mirrored.WithLabelValues("r", "shadow", "skipped_body"), 1)
+	if got := mirrorTarget(t, g).InFlight(); got != 0 {
+		t.Fatalf("%d slots taken by a body past its limit; want 0", got)
+	}
+	if r := g.do("POST", "/", strings.NewReader("small")); r.status != http.StatusOK {
+		t.Fatalf("client got %d; want 200", r.status)
+	}
+	if got := shadow.next(t); got.body != "small" {
+		t.Fatalf("shadow got %q; want the small body", got.body)
+	}
+	w.Write(make([]byte, 2048))
+	w.Close()
+	if got := <-status; got != http.StatusOK {
+		t.Fatalf("the long upload got %d; want 200", got)
+	}
+	waitCount(t, m.mirrored.WithLabelValues("r", "shadow", "2xx"), 1)
+	if got := testutil.ToFloat64(m.mirrored.WithLabelValues("r", "shadow", "skipped_body")); got != 1 {
+		t.Fatalf("skipped_body %v; want 1", got)
+	}
+}
+
 // BenchmarkServeHTTPWithSplit is BenchmarkServeHTTP with a traffic split
 // on the route: half the requests, by a sticky draw of the client's
 // address, to a second service. The difference is the policy's cost.

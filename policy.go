@@ -59,22 +59,30 @@ const (
 // answers so whoever asks; then credentials (401), then permissions
 // (403), then what the headers say of the content (406, 415), then
 // limits, which count only requests that could be served (429, 503), and
-// last what needs the body (the content schema: 400, 422). A transform,
-// which refuses nothing, changes the request once every check let it on,
-// those of the body included: after authentication, so that its values
-// may name the consumer, and after every check that judges the client's
-// own request (a schema skipped for a Content-Type a transform set would
-// let any body through). A traffic split and a mirror, which refuse
-// nothing either, come after the checks and limits, before the
-// transform: the split's choice may follow the consumer, and the mirror
-// copies the request as the transform leaves it (it reads the outbound
-// request in the data plane, not in its Step). The openapi policy checks a request like
-// content (its body late); the http-audit policy only judges responses.
-// Egress policies govern the egress listener, not routes.
+// last what needs the body (the content schema: 400, 422). The openapi
+// policy checks a request like content (its head with content, its body
+// late); the http-audit policy only judges responses.
+//
+// A traffic split refuses nothing: it chooses the service that answers,
+// once the checks of the client's own request (credentials, address,
+// consumer, what it says of its content and its operation: none of them
+// depends on the service) let it on, so that the choice may follow the
+// consumer, and before the limits, so that what judges or is keyed by
+// the upstream (a circuit breaker: one circuit per service) judges the
+// one that will answer. A mirror, which refuses nothing either, comes
+// after the limits, and copies the request as the transform leaves it
+// (it reads the outbound request in the data plane, not in its Step). A
+// transform, which refuses nothing, changes the request once every check
+// let it on, those of the body included: after authentication, so that
+// its values may name the consumer, and after every check that judges
+// the client's own request (a schema skipped for a Content-Type a
+// transform set would let any body through). Egress policies govern the
+// egress listener, not routes.
 var PolicyOrder = []string{
 	PolicyCORS, PolicyDeprecation, PolicyMaintenance, PolicyAuth, PolicyIPRestriction, PolicyACL,
-	PolicyContent, PolicyOpenAPI, PolicyRateLimit, PolicyConcurrencyLimit, PolicyAdaptiveConcurrency, PolicyCircuitBreaker,
-	PolicyTrafficSplit, PolicyMirror, PolicyTransform, PolicyHTTPAudit,
+	PolicyContent, PolicyOpenAPI, PolicyTrafficSplit,
+	PolicyRateLimit, PolicyConcurrencyLimit, PolicyAdaptiveConcurrency, PolicyCircuitBreaker,
+	PolicyMirror, PolicyTransform, PolicyHTTPAudit,
 }
 
 // MaxPolicies bounds the policies one route or service lists.

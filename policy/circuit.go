@@ -16,9 +16,13 @@ var errCircuitOpen = gatehouse.Errorf(gatehouse.EUNAVAILABLE,
 	"The circuit for this service is open after repeated upstream failures.")
 
 // circuitBreaker applies each of a level's circuit-breaker policies: a
-// request goes on only if every circuit lets it.
+// request goes on only if every circuit of the service that is to answer
+// (Request.ServiceID, a traffic split's choice included) lets it.
 type circuitBreaker struct {
-	circuits []*circuit
+	// services are Build.Answering, the route's own service first;
+	// circuits[i] are those of services[i], one per policy.
+	services []string
+	circuits [][]*circuit
 }
 
 func buildCircuitBreaker(b *Build, pols []*gatehouse.Policy) (Step, error) {
@@ -26,26 +30,40 @@ func buildCircuitBreaker(b *Build, pols []*gatehouse.Policy) (Step, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &circuitBreaker{}
-	for i, c := range cfgs {
-		// One circuit per service: every route of the service that gets
-		// the policy shares it.
-		cb := Get(b.Env.State, b.serviceStateKey(pols[i]), func() *circuit {
-			return newCircuit(c, b.Env.Now)
-		})
-		s.circuits = append(s.circuits, cb)
+	s := &circuitBreaker{services: b.Answering}
+	for _, svc := range b.Answering {
+		var circuits []*circuit
+		for i, c := range cfgs {
+			// One circuit per policy and service: every route that gets
+			// the policy and sends to the service shares it, so that a
+			// canary's failures open the canary's circuit, not its
+			// stable service's.
+			circuits = append(circuits, Get(b.Env.State, b.serviceStateKey(pols[i], svc), func() *circuit {
+				return newCircuit(c, b.Env.Now)
+			}))
+		}
+		s.circuits = append(s.circuits, circuits)
 	}
 	return s, nil
 }
 
-// serviceStateKey names state belonging to policy p on this build's
-// service, shared by the service's routes.
-func (b *Build) serviceStateKey(p *gatehouse.Policy) string {
-	return b.StateKey(p, false) + "/service/" + b.Route.ServiceID
+// serviceStateKey names state belonging to policy p on service svc,
+// shared by the routes that send to it.
+func (b *Build) serviceStateKey(p *gatehouse.Policy, svc string) string {
+	return b.StateKey(p, false) + "/service/" + svc
 }
 
 func (s *circuitBreaker) Check(r *Request) error {
-	for _, c := range s.circuits {
+	// The route's own service is first: a route without a split finds
+	// it at once, and so does a Request made without a ServiceID.
+	circuits := s.circuits[0]
+	for i, svc := range s.services {
+		if svc == r.ServiceID {
+			circuits = s.circuits[i]
+			break
+		}
+	}
+	for _, c := range circuits {
 		done, wait := c.admit()
 		if done == nil {
 			r.W.Header()["Retry-After"] = []string{strconv.FormatInt(httpx.RetrySeconds(wait), 10)}

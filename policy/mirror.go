@@ -28,7 +28,8 @@ type MirrorTarget struct {
 	MaxBodyBytes int64
 	bp           uint32 // share copied, of gatehouse.SplitScale
 	max          int64  // shadow requests in flight at most
-	// inFlight counts this policy's shadow requests on this route; it
+	// inFlight counts this policy's copies on this route, each from
+	// before its body is kept to the end of its shadow request; it
 	// outlives revisions (State), so that a redeploy does not let a
 	// second max_concurrent go out beside the first.
 	inFlight *atomic.Int64
@@ -79,6 +80,9 @@ func (t *MirrorTarget) Acquire() bool {
 
 // Release gives back a slot Acquire took.
 func (t *MirrorTarget) Release() { t.inFlight.Add(-1) }
+
+// InFlight is the number of the target's slots taken.
+func (t *MirrorTarget) InFlight() int64 { return t.inFlight.Load() }
 
 // Mirrors returns the route's mirror targets, nil if it has none: the
 // data plane resolves their metrics once.

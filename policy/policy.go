@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -266,6 +267,10 @@ type Build struct {
 	// identity are the canonical names of the fields the revision's auth
 	// policies name consumers in, which no transform may change.
 	identity []string
+	// Answering are the services the route's exchanges may go to: its
+	// own first, then those its traffic split names. The split is built
+	// before every type after it in PolicyOrder, the limits among them.
+	Answering []string
 }
 
 // StateKey names state belonging to policy p on this build's route (or,
@@ -361,6 +366,7 @@ func Compile(rev *gatehouse.Revision, env *Env) (*Set, error) {
 		}
 		chain := &Chain{}
 		var late []Step
+		answering := []string{r.ServiceID}
 		for _, typ := range gatehouse.PolicyOrder {
 			pols := ofType(own, typ)
 			if len(pols) == 0 {
@@ -382,7 +388,7 @@ func Compile(rev *gatehouse.Revision, env *Env) (*Set, error) {
 				return nil, fmt.Errorf("route %q: policy %q is of type %s, which this gatehouse does not enforce", r.ID, pols[0].ID, typ)
 			}
 			step, err := build(&Build{Env: env, Route: r, Service: svc, Consumers: consumers, Specs: specs, specKeys: specKeys,
-				identity: identity, services: services}, pols)
+				identity: identity, services: services, Answering: answering}, pols)
 			if err != nil {
 				return nil, fmt.Errorf("route %q: %w", r.ID, err)
 			}
@@ -396,6 +402,11 @@ func Compile(rev *gatehouse.Revision, env *Env) (*Set, error) {
 				chain.transform = s
 			case *Split:
 				chain.split = s
+				for _, sh := range s.shares {
+					if !slices.Contains(answering, sh.service) {
+						answering = append(answering, sh.service)
+					}
+				}
 			case *Mirror:
 				chain.mirrors = s.targets
 			}

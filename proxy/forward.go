@@ -79,7 +79,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, st *state, d *
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusSwitchingProtocols {
-		return outcome{status: h.switchProtocols(w, r, d, resp, upgrade)}
+		return outcome{status: h.switchProtocols(w, r, answering(d, pr), resp, upgrade)}
 	}
 	if chain != nil {
 		if cors := chain.CORS(); cors != nil {
@@ -201,12 +201,6 @@ func (h *Handler) failBody(w http.ResponseWriter, r *http.Request, d *core.Decis
 	// A stall, bad chunk framing, or a body cut short: answering nothing
 	// would let net/http send an empty 200.
 	return h.fail(w, r, gerr)
-}
-
-// failUpstream answers a round trip to the route's service that failed
-// upstream (failUpstreamOf).
-func (h *Handler) failUpstream(w http.ResponseWriter, r *http.Request, d *core.Decision, err error) int {
-	return h.failUpstreamOf(w, r, d.Route.ServiceID, err)
 }
 
 // failUpstreamOf answers a round trip to service that failed upstream, as

@@ -6,7 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
@@ -48,11 +48,14 @@ func (h *Handler) resolveSplits(next *state, rev *gatehouse.Revision) {
 }
 
 // mirror starts copying out, the upstream's request, to the shadow
-// services pr.Mirrors lists. A request without a body is copied at once.
-// One with a body is copied once the primary exchange has read all of it,
-// if it is within a target's max_body_bytes: mirror wraps out.Body to
-// keep what passes. The returned tee, if not nil, must be ended once the
-// primary exchange is over: a body never read to its end is not copied.
+// services pr.Mirrors lists. Each target's slot is taken first: a target
+// with none free is skipped at once (skipped_busy), and nothing is kept
+// for it, so that the bodies kept are bounded by the slots. A request
+// without a body is copied at once. One with a body is copied once the
+// primary exchange has read all of it, to the targets whose
+// max_body_bytes it is within: mirror wraps out.Body to keep what
+// passes. The returned tee, if not nil, must be ended once the primary
+// exchange is over: a body never read to its end is not copied.
 //
 // Copies go on goroutines of their own, under the data plane's context
 // and the shadow's own time limit: nothing the shadow does reaches the
@@ -61,21 +64,29 @@ func (h *Handler) mirror(st *state, pr *policy.Request, out *http.Request, body 
 	// The pool rewrites the URL it sends: each copy takes its own, from
 	// the request as it is before the primary goes.
 	t := &mirrorTee{h: h, st: st, method: out.Method, u: *out.URL, header: out.Header.Clone()}
+	for _, target := range pr.Mirrors {
+		rt := st.mirrors[target]
+		switch {
+		case body != nil && out.ContentLength > target.MaxBodyBytes:
+			rt.metrics.skipBody()
+		case st.pools[target.ServiceID] == nil:
+			rt.metrics.fail() // core and policy compile refuse this
+		case !target.Acquire():
+			rt.metrics.skipBusy()
+		default:
+			t.max = max(t.max, target.MaxBodyBytes)
+			t.targets = append(t.targets, target)
+		}
+	}
 	if body == nil {
-		t.targets = pr.Mirrors
 		t.send(nil)
 		return nil
 	}
-	for _, target := range pr.Mirrors {
-		if out.ContentLength > target.MaxBodyBytes {
-			st.mirrors[target].metrics.skipBody()
-			continue
-		}
-		t.max = max(t.max, target.MaxBodyBytes)
-		t.targets = append(t.targets, target)
-	}
 	if len(t.targets) == 0 {
 		return nil
+	}
+	if out.ContentLength > 0 {
+		t.kept = make([]byte, 0, out.ContentLength) // within t.max: checked above
 	}
 	t.body = body
 	out.Body = t
@@ -83,48 +94,74 @@ func (h *Handler) mirror(st *state, pr *policy.Request, out *http.Request, body 
 }
 
 // mirrorTee is the upstream request's body, kept as it is read, up to the
-// largest max_body_bytes of the targets that may still get a copy.
+// largest max_body_bytes of the targets that may still get a copy, each
+// of which holds one of its slots until its copy is done or skipped.
 type mirrorTee struct {
-	h       *Handler
-	st      *state
-	method  string
-	u       url.URL
-	header  http.Header
-	targets []*policy.MirrorTarget
+	h      *Handler
+	st     *state
+	method string
+	u      url.URL
+	header http.Header
 
 	body *limitedBody
-	// kept is what the primary read so far, owned by the transport's
-	// reading goroutine; over: it passed max and was dropped.
-	kept []byte
-	max  int64
-	over bool
-	// done is set once, by the first of: the body's end (the copies go),
-	// its failure or the exchange's end (they do not).
-	done atomic.Bool
+	// The transport reads the body on its own goroutine, perhaps still
+	// after the exchange ended (end): mu guards what follows.
+	mu sync.Mutex
+	// targets are those that may still get a copy, each holding a slot;
+	// kept is what the primary read so far, up to max, the largest of
+	// their limits; nil once no target can get it.
+	targets []*policy.MirrorTarget
+	kept    []byte
+	max     int64
+	// done: the copies went, or were given up.
+	done bool
 }
 
 func (t *mirrorTee) Read(p []byte) (int, error) {
 	n, err := t.body.Read(p)
-	if !t.over {
-		if int64(len(t.kept)+n) > t.max {
-			t.over, t.kept = true, nil
-		} else {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.done {
+		return n, err
+	}
+	if n > 0 {
+		if size := int64(len(t.kept) + n); size > t.max {
+			t.drop(size)
+		}
+		if len(t.targets) > 0 {
 			t.kept = append(t.kept, p[:n]...)
 		}
 	}
 	switch {
 	case err == io.EOF:
-		if t.done.CompareAndSwap(false, true) {
-			if t.over {
-				t.skip()
-			} else {
-				t.send(t.kept)
-			}
-		}
+		t.done = true
+		t.send(t.kept)
+		t.kept = nil
 	case err != nil:
-		t.end()
+		t.skip()
 	}
 	return n, err
+}
+
+// drop gives up the copies of the targets whose limit a body of size
+// passed, giving their slots back at once, and keeps no more than the
+// others can take: nothing once none is left (the tee is then done).
+func (t *mirrorTee) drop(size int64) {
+	kept, limit := t.targets[:0], int64(0)
+	for _, target := range t.targets {
+		if size > target.MaxBodyBytes {
+			t.st.mirrors[target].metrics.skipBody()
+			target.Release()
+			continue
+		}
+		kept = append(kept, target)
+		limit = max(limit, target.MaxBodyBytes)
+	}
+	clear(t.targets[len(kept):])
+	t.targets, t.max = kept, limit
+	if len(kept) == 0 {
+		t.kept, t.done = nil, true
+	}
 }
 
 func (t *mirrorTee) Close() error { return t.body.Close() }
@@ -137,42 +174,38 @@ var _ forward.ClientBody = (*mirrorTee)(nil)
 // end gives up the copies whose body was not read to its end: the
 // primary failed, or its upstream answered without reading it all.
 func (t *mirrorTee) end() {
-	if t.done.CompareAndSwap(false, true) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.done {
 		t.skip()
 	}
 }
 
+// skip gives up every remaining copy and its slot; t.mu is held.
 func (t *mirrorTee) skip() {
+	t.done = true
 	for _, target := range t.targets {
 		t.st.mirrors[target].metrics.skipBody()
+		target.Release()
 	}
+	t.targets, t.kept = nil, nil
 }
 
-// send starts one copy per target whose limit the body is within, each
-// holding one of its target's slots, or counts it dropped.
+// send starts one copy per target, each on the slot it holds, which the
+// copy gives back when it is done.
 func (t *mirrorTee) send(body []byte) {
 	for _, target := range t.targets {
-		rt := t.st.mirrors[target]
-		pool := t.st.pools[target.ServiceID]
-		switch {
-		case int64(len(body)) > target.MaxBodyBytes:
-			rt.metrics.skipBody()
-		case pool == nil:
-			rt.metrics.fail() // core and policy compile refuse this
-		case !target.Acquire():
-			rt.metrics.skipBusy()
-		default:
-			u := t.u
-			req := &http.Request{Method: t.method, URL: &u, Header: t.header.Clone(), Body: http.NoBody,
-				Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1}
-			if len(body) > 0 {
-				req.ContentLength = int64(len(body))
-				req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-				req.Body, _ = req.GetBody()
-			}
-			go t.h.shadow(req, pool, target, rt)
+		u := t.u
+		req := &http.Request{Method: t.method, URL: &u, Header: t.header.Clone(), Body: http.NoBody,
+			Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1}
+		if len(body) > 0 {
+			req.ContentLength = int64(len(body))
+			req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+			req.Body, _ = req.GetBody()
 		}
+		go t.h.shadow(req, t.st.pools[target.ServiceID], target, t.st.mirrors[target])
 	}
+	t.targets = nil
 }
 
 // shadow sends one copy and reads its answer to the end, throwing it

@@ -301,6 +301,67 @@ func TestTrafficSplitMetricsAndAccessLogNameTheServiceThatAnswered(t *testing.T)
 	}
 }
 
+// A canary that switches to a protocol the request did not offer is the
+// canary's failure, not the route's service's: the 502 is counted where
+// every other failure of the answering service is.
+func TestTrafficSplitCountsACanarysBadUpgradeAgainstTheCanary(t *testing.T) {
+	f := splitFixture(t).policy(`{"name":"split","type":"traffic-split","config":{"services":[
+		{"service_id":"canary","percent":0.01,"pin":"canary"}],"pin_header":"X-Pin"}}`)
+	f.rev.Services[1].URL = testupstream.Canned(t, []byte("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"))
+	m := NewMetrics(prometheus.NewRegistry())
+	g := newGatewayWithOptions(t, Options{Metrics: m})
+	g.apply(f.rev)
+	assertProblem(t, g.get("/", "X-Pin", "canary", "Connection", "Upgrade", "Upgrade", "websocket"), http.StatusBadGateway)
+	for _, tc := range []struct {
+		service string
+		want    float64
+	}{{"canary", 1}, {"stable", 0}} {
+		if got := testutil.ToFloat64(m.failures.WithLabelValues(tc.service, "502")); got != tc.want {
+			t.Errorf("%s's upstream failures: %v; want %v", tc.service, got, tc.want)
+		}
+	}
+}
+
+// The circuit breaker judges the service that answers: a canary's
+// failures, which any client can cause with the pin, open the canary's
+// circuit, and its 503 falls on the canary's share alone while the
+// stable service keeps serving.
+func TestCircuitBreakerOpensTheCircuitOfTheServiceThatFailed(t *testing.T) {
+	for _, level := range []string{"route", "service"} {
+		t.Run(level, func(t *testing.T) {
+			f := splitFixture(t).
+				policy(`{"name":"cb","type":"circuit-breaker","config":{"failures":3,"open_seconds":60}}`).
+				policy(`{"name":"split","type":"traffic-split","config":{"services":[
+					{"service_id":"canary","percent":5,"pin":"canary"},{"service_id":"stable","percent":0.01,"pin":"stable"}],
+					"pin_header":"X-Pin"}}`)
+			if level == "service" {
+				f.rev.Services[0].Policies, f.rev.Routes[0].Policies = f.rev.Routes[0].Policies, nil
+			}
+			f.rev.Services[1].URL = "http://" + closedPort(t) // canary is down
+			f.rev.Services[1].Retries = 0
+			g := newGateway(t)
+			g.apply(f.rev)
+			for i, tc := range []struct {
+				pin    string
+				status int
+			}{
+				{"canary", 502}, {"canary", 502}, {"canary", 502},
+				{"stable", 200}, {"stable", 200}, {"stable", 200}, {"stable", 200}, {"stable", 200},
+				{"canary", 503},
+				{"stable", 200},
+			} {
+				r := g.get("/", "X-Pin", tc.pin)
+				if r.status != tc.status {
+					t.Fatalf("request %d, pinned to %s: status %d; want %d", i, tc.pin, r.status, tc.status)
+				}
+				if tc.status == 503 && r.header.Get("Retry-After") == "" {
+					t.Fatalf("request %d: the open circuit's 503 has no Retry-After", i)
+				}
+			}
+		})
+	}
+}
+
 // accessLogRecords passes the access log's records to a channel.
 type accessLogRecords struct {
 	slog.Handler
@@ -509,6 +570,114 @@ func TestGlobalMirrorCopiesEveryRoute(t *testing.T) {
 	g.get("/a")
 	if got := shadow.next(t); got.uri != "/a" {
 		t.Fatalf("recorder got %q; want /a", got.uri)
+	}
+}
+
+// streamingPost posts to the gateway a body the test writes as it goes:
+// it returns the body's writer and the status the client gets (0 if the
+// request failed), once the body is closed.
+func streamingPost(g *gateway) (*io.PipeWriter, <-chan int) {
+	pr, pw := io.Pipe()
+	status := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest("POST", g.base+"/", pr)
+		resp, err := g.client.Do(req)
+		if err != nil {
+			pr.CloseWithError(err)
+			status <- 0
+			return
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		status <- resp.StatusCode
+	}()
+	return pw, status
+}
+
+// mirrorTarget is the route's one mirror target as the gateway serves it.
+func mirrorTarget(t *testing.T, g *gateway) *policy.MirrorTarget {
+	t.Helper()
+	targets := g.handler.state.Load().policies.Chain("r").Mirrors()
+	if len(targets) != 1 {
+		t.Fatalf("route r has %d mirror targets; want 1", len(targets))
+	}
+	return targets[0]
+}
+
+// A copy takes its slot before any of the body is kept: with every slot
+// taken, requests streaming their bodies are skipped at once, and no body
+// is kept for them, so the memory mirrors hold is bounded by the slots
+// (max_concurrent × max_body_bytes), not by the requests in flight.
+func TestMirrorTakesItsSlotBeforeKeepingAnyOfTheBody(t *testing.T) {
+	shadow := startShadow(t, true, func(w http.ResponseWriter) {})
+	g, m := mirrorGateway(t, shadow.url, `{"service_id":"shadow","max_concurrent":1,"max_body_bytes":1048576}`)
+	if r := g.do("POST", "/", strings.NewReader("first")); r.status != http.StatusOK {
+		t.Fatalf("client got %d; want 200", r.status)
+	}
+	shadow.next(t) // its copy holds the one slot
+	const uploads = 8
+	var writers []*io.PipeWriter
+	var statuses []<-chan int
+	for range uploads {
+		w, status := streamingPost(g)
+		if _, err := w.Write(make([]byte, 64<<10)); err != nil {
+			t.Fatal(err)
+		}
+		writers, statuses = append(writers, w), append(statuses, status)
+	}
+	// Every upload is still streaming: each was refused a slot before its
+	// body ended, and none holds one.
+	waitCount(t, m.mirrored.WithLabelValues("r", "shadow", "skipped_busy"), uploads)
+	if got := mirrorTarget(t, g).InFlight(); got != 1 {
+		t.Fatalf("%d slots taken while the uploads stream; want 1, the first copy's", got)
+	}
+	for i, w := range writers {
+		w.Write([]byte("end"))
+		w.Close()
+		if got := <-statuses[i]; got != http.StatusOK {
+			t.Fatalf("upload %d: client got %d; want 200", i, got)
+		}
+	}
+	shadow.unblock()
+	waitCount(t, m.mirrored.WithLabelValues("r", "shadow", "2xx"), 1)
+	if got := mirrorTarget(t, g).InFlight(); got != 0 {
+		t.Fatalf("%d slots taken once every copy is done; want 0", got)
+	}
+	select {
+	case got := <-shadow.got:
+		t.Fatalf("the shadow got a copy of a skipped upload (%d bytes)", len(got.body))
+	default:
+	}
+}
+
+// A body that streams past max_body_bytes is given up as soon as it
+// does: nothing more of it is kept, and its slot is given back at once,
+// so that another request's copy can go while it still streams.
+func TestMirrorGivesUpABodyPastItsLimitAsItStreams(t *testing.T) {
+	shadow := startShadow(t, false, func(w http.ResponseWriter) {})
+	g, m := mirrorGateway(t, shadow.url, `{"service_id":"shadow","max_concurrent":1,"max_body_bytes":1024}`)
+	w, status := streamingPost(g)
+	if _, err := w.Write(make([]byte, 2048)); err != nil {
+		t.Fatal(err)
+	}
+	waitCount(t, m.mirrored.WithLabelValues("r", "shadow", "skipped_body"), 1)
+	if got := mirrorTarget(t, g).InFlight(); got != 0 {
+		t.Fatalf("%d slots taken by a body past its limit; want 0", got)
+	}
+	if r := g.do("POST", "/", strings.NewReader("small")); r.status != http.StatusOK {
+		t.Fatalf("client got %d; want 200", r.status)
+	}
+	if got := shadow.next(t); got.body != "small" {
+		t.Fatalf("shadow got %q; want the small body", got.body)
+	}
+	w.Write(make([]byte, 2048))
+	w.Close()
+	if got := <-status; got != http.StatusOK {
+		t.Fatalf("the long upload got %d; want 200", got)
+	}
+	waitCount(t, m.mirrored.WithLabelValues("r", "shadow", "2xx"), 1)
+	if got := testutil.ToFloat64(m.mirrored.WithLabelValues("r", "shadow", "skipped_body")); got != 1 {
+		t.Fatalf("skipped_body %v; want 1", got)
 	}
 }
 

@@ -57,11 +57,12 @@ func upgradeOffer(h http.Header, rt *core.Route) string {
 // switchProtocols completes an upgrade the upstream accepted, if it is the
 // one asked for (upgrade): RFC 9110 §7.8 lets a server switch only to a
 // protocol the request offered. Anything else is not valid HTTP, and
-// tunnelling it would take the connection past every policy: 502.
-func (h *Handler) switchProtocols(w http.ResponseWriter, r *http.Request, d *core.Decision, resp *http.Response, upgrade string) int {
+// tunnelling it would take the connection past every policy: 502,
+// counted against service, the one that answered (answering).
+func (h *Handler) switchProtocols(w http.ResponseWriter, r *http.Request, service string, resp *http.Response, upgrade string) int {
 	if switched := resp.Header.Get("Upgrade"); upgrade == "" || switched == "" || !httpx.HasToken([]string{upgrade}, switched) {
 		resp.Body.Close()
-		return h.failUpstream(w, r, d, fmt.Errorf("upstream switched protocols to %q; the request offered %q", switched, upgrade))
+		return h.failUpstreamOf(w, r, service, fmt.Errorf("upstream switched protocols to %q; the request offered %q", switched, upgrade))
 	}
 	h.tunnel(w, r, resp)
 	return http.StatusSwitchingProtocols

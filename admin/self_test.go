@@ -93,7 +93,9 @@ func TestConsoleIsServedBesideTheAPIButNotOnAProbesOnlyListener(t *testing.T) {
 		{desc: "a probes-only listener", opts: Options{Console: con, ProbesOnly: true}, path: "/console/", status: http.StatusNotFound},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
-			api := newTestAPI(t, withAdminOptions(func(o *Options) { o.Console, o.ProbesOnly, o.ReadOnly = tc.opts.Console, tc.opts.ProbesOnly, tc.opts.ReadOnly }))
+			api := newTestAPI(t, withAdminOptions(func(o *Options) {
+				o.Console, o.ProbesOnly, o.ReadOnly = tc.opts.Console, tc.opts.ProbesOnly, tc.opts.ReadOnly
+			}))
 			r := api.do("GET", tc.path, "", h("Authorization", ""))
 			if r.status != tc.status {
 				t.Errorf("GET %s: got %d; want %d", tc.path, r.status, tc.status)

@@ -72,7 +72,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, st *state, d *
 		return outcome{status: h.failBody(w, r, d, body)}
 	}
 	if err != nil {
-		if cancel != nil && out.Context().Err() != nil {
+		if cancel != nil && forward.RequestDeadlinePassed(out.Context()) {
 			return outcome{status: h.failDeadline(w, r, pr, err)}
 		}
 		return outcome{status: h.failUpstreamOf(w, r, answering(d, pr), err)}

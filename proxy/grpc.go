@@ -59,7 +59,7 @@ func (h *Handler) failDeadline(w http.ResponseWriter, r *http.Request, pr *polic
 // reset. No one is judged for it: not the upstream (a circuit breaker's
 // failure) nor the client.
 func (h *Handler) endDeadlineStream(w http.ResponseWriter, out, r *http.Request, pr *policy.Request) bool {
-	if out.Context().Err() == nil || r.Context().Err() != nil {
+	if !forward.RequestDeadlinePassed(out.Context()) || r.Context().Err() != nil {
 		return false
 	}
 	if pr != nil {

@@ -68,7 +68,7 @@ func classify(ctx context.Context, err error) failure {
 	switch {
 	case errors.Is(ctx.Err(), context.Canceled):
 		return failCanceled
-	case requestDeadlinePassed(ctx):
+	case RequestDeadlinePassed(ctx):
 		// Before the timeouts: the client's bound, not the service's
 		// read timeout, is what passed.
 		return failDeadline
@@ -401,8 +401,12 @@ func ClassifyPeer(ctx context.Context, err error, p Peer) (gerr error, clientGon
 // Its passing is told from the client going away and from the read
 // timeout (classify): the client is owed a 504 if no head came yet.
 func RequestDeadline(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	ctx = context.WithValue(ctx, requestDeadlineKey{}, time.Now().Add(d))
 	return context.WithTimeoutCause(ctx, d, &deadlineError{d: d})
 }
+
+// requestDeadlineKey holds a RequestDeadline's time in its context.
+type requestDeadlineKey struct{}
 
 // deadlineError is the cause of a RequestDeadline's context, naming the
 // bound.
@@ -412,14 +416,18 @@ func (e *deadlineError) Error() string {
 	return "the request's deadline of " + e.d.String() + " passed"
 }
 
-// requestDeadlinePassed reports whether ctx ended because its
-// RequestDeadline passed.
-func requestDeadlinePassed(ctx context.Context) bool {
-	if ctx.Err() == nil {
-		return false
+// RequestDeadlinePassed reports whether ctx's RequestDeadline has passed:
+// ctx ended on it, or its time is up though ctx's timer has not fired
+// yet. The upstream, which got the same bound (grpc-timeout), may end the
+// exchange on it (a reset stream) first, and that is still the request's
+// deadline, not the upstream's failure.
+func RequestDeadlinePassed(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		var de *deadlineError
+		return errors.As(context.Cause(ctx), &de)
 	}
-	var de *deadlineError
-	return errors.As(context.Cause(ctx), &de)
+	at, ok := ctx.Value(requestDeadlineKey{}).(time.Time)
+	return ok && !time.Now().Before(at)
 }
 
 // ctxDeadline returns the bound of the RequestDeadline that err (an

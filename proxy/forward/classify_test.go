@@ -283,3 +283,26 @@ func TestOneClassifierForBothPlanes(t *testing.T) {
 		})
 	}
 }
+
+// TestAResetOnTheRequestsOwnDeadlineIsTheDeadlineNotTheUpstreams: the
+// upstream got the same grpc-timeout and may reset the stream on it
+// before gatehouse's own timer has ended the context; by the clock, the
+// deadline passed, and the upstream is not to blame (no 502, no passive
+// failure, no retry). A reset before the deadline is the upstream's.
+func TestAResetOnTheRequestsOwnDeadlineIsTheDeadlineNotTheUpstreams(t *testing.T) {
+	reset := fmt.Errorf("upstream: %w", h2StreamError{StreamID: 1, Code: 0x8}) // CANCEL
+	tests := []struct {
+		desc string
+		at   time.Duration // the deadline's time, from now
+		want failure
+	}{
+		{"the deadline's time has passed, its timer not yet fired", -time.Millisecond, failDeadline},
+		{"the deadline is still ahead", time.Hour, failStreamReset},
+	}
+	for _, tc := range tests {
+		ctx := context.WithValue(context.Background(), requestDeadlineKey{}, time.Now().Add(tc.at))
+		if got := classify(ctx, reset); got != tc.want {
+			t.Errorf("%s: classify = %v; want %v", tc.desc, got, tc.want)
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse/gatehouse"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // statuses is the one mapping from error code to HTTP status.
@@ -60,14 +61,16 @@ const RetryAfterSeconds = 5
 
 // Document is an RFC 9457 problem document with gatehouse's extensions.
 type Document struct {
-	XMLName   xml.Name               `json:"-" xml:"urn:ietf:rfc:7807 problem"`
-	Type      string                 `json:"type" xml:"type"`
-	Title     string                 `json:"title" xml:"title"`
-	Status    int                    `json:"status" xml:"status"`
-	Detail    string                 `json:"detail" xml:"detail"`
-	Instance  string                 `json:"instance,omitempty" xml:"instance,omitempty"`
-	RequestID string                 `json:"request_id" xml:"request_id"`
-	Errors    []gatehouse.FieldError `json:"errors,omitempty" xml:"errors>i,omitempty"`
+	XMLName   xml.Name `json:"-" xml:"urn:ietf:rfc:7807 problem"`
+	Type      string   `json:"type" xml:"type"`
+	Title     string   `json:"title" xml:"title"`
+	Status    int      `json:"status" xml:"status"`
+	Detail    string   `json:"detail" xml:"detail"`
+	Instance  string   `json:"instance,omitempty" xml:"instance,omitempty"`
+	RequestID string   `json:"request_id" xml:"request_id"`
+	// TraceID names the request's trace when it is sampled (TraceID).
+	TraceID string                 `json:"trace_id,omitempty" xml:"trace_id,omitempty"`
+	Errors  []gatehouse.FieldError `json:"errors,omitempty" xml:"errors>i,omitempty"`
 	// Successor is where a retired route's API went (410).
 	Successor string `json:"successor,omitempty" xml:"successor,omitempty"`
 	// Rule is the audit rule an upstream response broke, and
@@ -148,6 +151,7 @@ const grpcMedia = "application/grpc"
 func write(w http.ResponseWriter, r *http.Request, err error, mediaType string) {
 	id := RequestID(r)
 	doc := New(err, r.URL.Path, id)
+	doc.TraceID = TraceID(r)
 	h := w.Header()
 	if doc.Type == TypeUpstream {
 		// The upstream's own error: its fields stay, none is invented.
@@ -245,6 +249,16 @@ func PrefersXML(accept string) bool {
 		return bestXML > bestJSON
 	}
 	return bestXML > 0 && bestXML >= bestAny
+}
+
+// TraceID returns the id of r's trace when its span is sampled, so
+// exported and findable, else "" (tracing off, or not sampled).
+func TraceID(r *http.Request) string {
+	sc := trace.SpanContextFromContext(r.Context())
+	if !sc.IsSampled() {
+		return ""
+	}
+	return sc.TraceID().String()
 }
 
 // RequestID returns the request's id. The server stack (internal/serve)

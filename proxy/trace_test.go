@@ -284,3 +284,23 @@ func TestUntracedGatewayForwardsTheClientsTraceparentUntouched(t *testing.T) {
 		t.Errorf("access log names a trace with tracing off: %s", log.String())
 	}
 }
+
+func TestUnsampledRequestGivesTheUpstreamItsOwnUnsampledTraceparent(t *testing.T) {
+	rcv := otlptest.New(t)
+	up := newTraceUpstream(t)
+	tp := rcv.Provider(t, sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())))
+	g := newGateway(t, func(o *serve.Options) { o.Tracer = tp.Tracer(serve.TracerName) })
+	g.route(up.URL, "", "")
+	if r := g.get("/x", "Traceparent", "00-"+clientTraceID+"-"+clientSpanID+"-00"); r.status != 200 {
+		t.Fatalf("got %d; want 200", r.status)
+	}
+	seen := up.traceparents()
+	if len(seen) != 1 || !strings.HasPrefix(seen[0], "00-"+clientTraceID+"-") || !strings.HasSuffix(seen[0], "-00") ||
+		strings.Contains(seen[0], clientSpanID) {
+		t.Errorf("upstream got %q; want the client's trace, unsampled, with gatehouse's own span as parent", seen)
+	}
+	tp.ForceFlush(t.Context())
+	if spans := rcv.Spans(); len(spans) != 0 {
+		t.Errorf("receiver got %d spans of an unsampled request; want none", len(spans))
+	}
+}

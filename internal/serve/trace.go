@@ -23,6 +23,19 @@ var traceContext propagation.TraceContext
 // traceparent if it sent one, and returns r with the span in its context.
 func (s *Server) startSpan(r *http.Request) (*http.Request, trace.Span) {
 	ctx := traceContext.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+	// The attributes come after the sampler's decision (the samplers the
+	// environment can choose do not read them): an unsampled request,
+	// most of them at a low ratio, does not pay for them.
+	ctx, span := s.opts.Tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer))
+	if span.IsRecording() {
+		span.SetAttributes(requestAttributes(r)...)
+	}
+	return r.WithContext(ctx), span
+}
+
+// requestAttributes are what the request says of itself, in the
+// semantic conventions' names.
+func requestAttributes(r *http.Request) []attribute.KeyValue {
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
@@ -46,14 +59,17 @@ func (s *Server) startSpan(r *http.Request) (*http.Request, trace.Span) {
 	if ua := r.Header.Get("User-Agent"); ua != "" {
 		attrs = append(attrs, attribute.String("user_agent.original", ua))
 	}
-	ctx, span := s.opts.Tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...))
-	return r.WithContext(ctx), span
+	return attrs
 }
 
 // endSpan ends span with what the response was: status 0 is none sent
 // (aborted). Only a 5xx is an error of the server's, as the semantic
 // conventions say; a 4xx is the client's.
 func endSpan(span trace.Span, r *http.Request, rec *statusRecorder, status int, aborted bool) {
+	defer span.End()
+	if !span.IsRecording() {
+		return
+	}
 	if status > 0 {
 		span.SetAttributes(attribute.Int("http.response.status_code", status))
 	}
@@ -78,7 +94,6 @@ func endSpan(span trace.Span, r *http.Request, rec *statusRecorder, status int, 
 	case aborted:
 		span.SetAttributes(attribute.Bool("gatehouse.aborted", true))
 	}
-	span.End()
 }
 
 func protocolVersion(r *http.Request) string {

@@ -26,6 +26,14 @@ func startAttempt(out *http.Request, t *target, n int) trace.Span {
 	if !parent.SpanContext().IsValid() {
 		return nil
 	}
+	tracer := parent.TracerProvider().Tracer(tracerName)
+	if !parent.IsRecording() {
+		// Unsampled: the child is not either (parent-based sampling), but
+		// the upstream still gets its own traceparent.
+		ctx, span := tracer.Start(out.Context(), out.Method, trace.WithSpanKind(trace.SpanKindClient))
+		propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(out.Header))
+		return span
+	}
 	port := t.URL.Port()
 	if port == "" {
 		port = "80"
@@ -43,7 +51,7 @@ func startAttempt(out *http.Request, t *target, n int) trace.Span {
 	if n > 1 {
 		attrs = append(attrs, attribute.Int("http.request.resend_count", n-1))
 	}
-	ctx, span := parent.TracerProvider().Tracer(tracerName).Start(out.Context(), out.Method,
+	ctx, span := tracer.Start(out.Context(), out.Method,
 		trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
 	propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(out.Header))
 	return span
@@ -54,6 +62,10 @@ func startAttempt(out *http.Request, t *target, n int) trace.Span {
 // 4xx and 5xx alike, as the semantic conventions say of client spans.
 // ctx is the client's request's context, for classify.
 func endAttempt(ctx context.Context, span trace.Span, resp *http.Response, err error) {
+	defer span.End()
+	if !span.IsRecording() {
+		return
+	}
 	switch {
 	case err != nil:
 		span.SetAttributes(attribute.String("error.type", failureNames[classify(ctx, err)]))
@@ -65,7 +77,6 @@ func endAttempt(ctx context.Context, span trace.Span, resp *http.Response, err e
 			span.SetStatus(codes.Error, "")
 		}
 	}
-	span.End()
 }
 
 // failureNames name the failures for error.type, low in cardinality as

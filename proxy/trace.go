@@ -15,7 +15,7 @@ import (
 // the trusted proxies name it, and the policy type that refused the
 // request, if one did. pr is nil for a route without policies. Untraced,
 // or not sampled, it does nothing and allocates nothing.
-func traceRoute(r *http.Request, d *core.Decision, pr *policy.Request) {
+func (h *Handler) traceRoute(r *http.Request, d *core.Decision, pr *policy.Request) {
 	span := trace.SpanFromContext(r.Context())
 	if !span.IsRecording() || d.Route == nil {
 		return
@@ -24,14 +24,18 @@ func traceRoute(r *http.Request, d *core.Decision, pr *policy.Request) {
 		span.SetAttributes(attribute.String("http.route", t))
 		span.SetName(r.Method + " " + t)
 	}
+	client := h.clientAddr(r)
+	if pr != nil {
+		client = pr.Client
+	}
+	if client.IsValid() {
+		span.SetAttributes(attribute.String("client.address", client.String()))
+	}
 	if pr == nil {
 		return
 	}
 	if pr.Consumer != nil {
 		span.SetAttributes(attribute.String("gatehouse.consumer.id", pr.Consumer.ID))
-	}
-	if pr.Client.IsValid() {
-		span.SetAttributes(attribute.String("client.address", pr.Client.String()))
 	}
 	if pr.RefusedBy != "" {
 		span.SetAttributes(attribute.String("gatehouse.policy", pr.RefusedBy))

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -302,5 +303,20 @@ func TestUnsampledRequestGivesTheUpstreamItsOwnUnsampledTraceparent(t *testing.T
 	tp.ForceFlush(t.Context())
 	if spans := rcv.Spans(); len(spans) != 0 {
 		t.Errorf("receiver got %d spans of an unsampled request; want none", len(spans))
+	}
+}
+
+func TestTracedClientAddressIsTheOneTrustedProxiesName(t *testing.T) {
+	rcv := otlptest.New(t)
+	up := newTraceUpstream(t)
+	tracer := rcv.Provider(t).Tracer(serve.TracerName)
+	g := newGatewayWithOptions(t, Options{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
+		func(o *serve.Options) { o.Tracer = tracer })
+	g.route(up.URL, "", "")
+	g.get("/x", "Traceparent", clientParent, "X-Forwarded-For", "203.0.113.9")
+	spans := rcv.Wait(t, func(s []otlptest.Span) bool { return otlptest.Count(s, tracepb.Span_SPAN_KIND_SERVER) == 1 })
+	server := ofTrace(spans, clientTraceID, tracepb.Span_SPAN_KIND_SERVER)[0]
+	if server.Attrs["client.address"] != "203.0.113.9" {
+		t.Errorf("client.address %v; want 203.0.113.9, as the trusted proxy named it", server.Attrs["client.address"])
 	}
 }

@@ -153,11 +153,9 @@ type lateStep interface {
 // Chain is a route's compiled policies, in gatehouse.PolicyOrder: those
 // the request's head decides, then those that read its body.
 type Chain struct {
-	steps []Step
-	late  []Step
-	// lateTypes are the types of late's Steps, as Types are steps'.
-	lateTypes []string
-	respond   []ResponseStep
+	steps   []Step
+	late    []Step
+	respond []ResponseStep
 	// cors is the route's cors policy, nil if none: the data plane
 	// answers preflights with it and lets it scrub the upstream's header.
 	cors *CORS
@@ -170,6 +168,8 @@ type Chain struct {
 	mirrors []*MirrorTarget
 	// Types lists the policy types on the route, for logs and tests.
 	Types []string
+	// lateTypes are the types of late's Steps, as Types are steps'.
+	lateTypes []string
 }
 
 // Run is RunHead, then RunBody.

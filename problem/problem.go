@@ -61,22 +61,22 @@ const RetryAfterSeconds = 5
 
 // Document is an RFC 9457 problem document with gatehouse's extensions.
 type Document struct {
-	XMLName   xml.Name `json:"-" xml:"urn:ietf:rfc:7807 problem"`
-	Type      string   `json:"type" xml:"type"`
-	Title     string   `json:"title" xml:"title"`
-	Status    int      `json:"status" xml:"status"`
-	Detail    string   `json:"detail" xml:"detail"`
-	Instance  string   `json:"instance,omitempty" xml:"instance,omitempty"`
-	RequestID string   `json:"request_id" xml:"request_id"`
-	// TraceID names the request's trace when it is sampled (TraceID).
-	TraceID string                 `json:"trace_id,omitempty" xml:"trace_id,omitempty"`
-	Errors  []gatehouse.FieldError `json:"errors,omitempty" xml:"errors>i,omitempty"`
+	XMLName   xml.Name               `json:"-" xml:"urn:ietf:rfc:7807 problem"`
+	Type      string                 `json:"type" xml:"type"`
+	Title     string                 `json:"title" xml:"title"`
+	Status    int                    `json:"status" xml:"status"`
+	Detail    string                 `json:"detail" xml:"detail"`
+	Instance  string                 `json:"instance,omitempty" xml:"instance,omitempty"`
+	RequestID string                 `json:"request_id" xml:"request_id"`
+	Errors    []gatehouse.FieldError `json:"errors,omitempty" xml:"errors>i,omitempty"`
 	// Successor is where a retired route's API went (410).
 	Successor string `json:"successor,omitempty" xml:"successor,omitempty"`
 	// Rule is the audit rule an upstream response broke, and
 	// UpstreamStatus its status, when an enforcing audit replaced it.
 	Rule           string `json:"rule,omitempty" xml:"rule,omitempty"`
 	UpstreamStatus int    `json:"upstream_status,omitempty" xml:"upstream_status,omitempty"`
+	// TraceID names the request's trace when it is sampled (TraceID).
+	TraceID string `json:"trace_id,omitempty" xml:"trace_id,omitempty"`
 }
 
 // New builds the document for err. Internal failures get a generic detail:

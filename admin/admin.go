@@ -169,6 +169,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (*result, error)
 	if err != nil {
 		return nil, err
 	}
+	r.Pattern = ep.pattern // the route template, for the trace (internal/serve)
 	if h.opts.ReadOnly && writes(r.Method) {
 		w.Header().Set("Allow", "GET, HEAD")
 		return nil, gatehouse.Errorf(gatehouse.EMETHOD, "This node is configured from files: its admin API is read-only. Change the files instead.")

@@ -17,12 +17,15 @@ export LC_ALL=C # one decimal point for $EPOCHREALTIME, awk and the tools
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
-all_proxies="nginx haproxy caddy gatehouse gatehouse-policies gatehouse-openapi gatehouse-edge"
+all_proxies="nginx haproxy caddy gatehouse gatehouse-policies gatehouse-openapi gatehouse-edge gatehouse-traced"
 # Every request carries this API key: gatehouse-policies (gatehouse with a
 # key-auth policy and a rate-limit policy on its route) needs it, the
 # others ignore it. Every request also comes from this origin, as a
 # browser's would: gatehouse-edge (a cors and a transform policy on its
 # route) answers it with CORS fields, the others ignore it.
+# gatehouse-traced is gatehouse with OpenTelemetry traces on, 1% of
+# requests sampled, exported by OTLP/HTTP to benchtool's otlpsink (on CPU
+# 1, with wrk and the upstream), which decodes and counts them.
 bench_key=bench-key-0123456789abcdef
 bench_origin=https://app.example.com
 
@@ -212,7 +215,7 @@ log "temp dir $tmp"
 cd "$root"
 go build -o "$tmp/benchtool" ./bench/benchtool
 bt=$tmp/benchtool
-if want gatehouse || want gatehouse-policies || want gatehouse-openapi || want gatehouse-edge; then
+if want gatehouse || want gatehouse-policies || want gatehouse-openapi || want gatehouse-edge || want gatehouse-traced; then
 	if [ -n "$gatehouse_bin" ]; then
 		[ -x "$gatehouse_bin" ] || die "--gatehouse-bin: $gatehouse_bin is not an executable"
 		cp "$gatehouse_bin" "$tmp/gatehouse"
@@ -230,12 +233,14 @@ if [ "$upstream" = testupstream ]; then
 	go build -o "$tmp/testupstream" ./cmd/testupstream
 fi
 
-read -r -a ports <<<"$("$bt" freeports 12 | tr '\n' ' ')"
+read -r -a ports <<<"$("$bt" freeports 15 | tr '\n' ' ')"
 upport=${ports[0]}
 declare -A port=([nginx]=${ports[1]} [haproxy]=${ports[2]} [caddy]=${ports[3]} [gatehouse]=${ports[4]}
-	[gatehouse-policies]=${ports[6]} [gatehouse-openapi]=${ports[8]} [gatehouse-edge]=${ports[10]})
+	[gatehouse-policies]=${ports[6]} [gatehouse-openapi]=${ports[8]} [gatehouse-edge]=${ports[10]}
+	[gatehouse-traced]=${ports[12]})
 declare -A admin_port=([gatehouse]=${ports[5]} [gatehouse-policies]=${ports[7]} [gatehouse-openapi]=${ports[9]}
-	[gatehouse-edge]=${ports[11]})
+	[gatehouse-edge]=${ports[11]} [gatehouse-traced]=${ports[13]})
+sinkport=${ports[14]} # gatehouse-traced's trace receiver
 gh_admin=${ports[5]} # the admin API gh talks to
 
 # fill TEMPLATE OUT: the template with @TMP@, @PORT@ and @UPPORT@ replaced.
@@ -280,12 +285,19 @@ start_gatehouse() { start_gatehouse_as gatehouse; }
 start_gatehouse-policies() { start_gatehouse_as gatehouse-policies; }
 start_gatehouse-openapi() { start_gatehouse_as gatehouse-openapi; }
 start_gatehouse-edge() { start_gatehouse_as gatehouse-edge; }
-start_gatehouse_as() { # NAME
-	local unset=() v
-	for v in $(compgen -e | grep '^GATEHOUSE_' || true); do unset+=(-u "$v"); done
-	start "$1" 0 "${go_env[@]}" "${unset[@]}" GATEHOUSE_ADMIN_TOKEN=bench-token-0123456789abcdef0123456 \
-		"$tmp/gatehouse" serve --data-dir "$tmp/$1.data" --admin-addr "127.0.0.1:${admin_port[$1]}" \
-		--proxy-addr "127.0.0.1:${port[$1]}" --log-level warn --shutdown-timeout 1s
+start_gatehouse-traced() {
+	start otlpsink 1 "${go_env[@]}" "$bt" otlpsink -addr "127.0.0.1:$sinkport"
+	wait_http otlpsink "http://127.0.0.1:$sinkport/"
+	start_gatehouse_as gatehouse-traced OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$sinkport" \
+		OTEL_TRACES_SAMPLER=parentbased_traceidratio OTEL_TRACES_SAMPLER_ARG=0.01
+}
+start_gatehouse_as() { # NAME [VAR=VALUE...]: the environment's GATEHOUSE_* and OTEL_* are not passed on
+	local name=$1 unset=() v
+	shift
+	for v in $(compgen -e | grep -E '^(GATEHOUSE|OTEL)_' || true); do unset+=(-u "$v"); done
+	start "$name" 0 "${go_env[@]}" "${unset[@]}" "$@" GATEHOUSE_ADMIN_TOKEN=bench-token-0123456789abcdef0123456 \
+		"$tmp/gatehouse" serve --data-dir "$tmp/$name.data" --admin-addr "127.0.0.1:${admin_port[$name]}" \
+		--proxy-addr "127.0.0.1:${port[$name]}" --log-level warn --shutdown-timeout 1s
 }
 
 # gh METHOD PATH [BODY]: one admin API call; prints the status, leaves the
@@ -463,6 +475,12 @@ for ((r = 1; r <= rounds; r++)); do
 	done
 done
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
+if want gatehouse-traced; then # the traces really left gatehouse
+	sleep 6 # the batch processor exports every 5 s
+	spans=$(curl -s --max-time 5 "http://127.0.0.1:$sinkport/spans" || true)
+	[[ $spans =~ ^[1-9][0-9]*$ ]] || die "gatehouse-traced: the trace receiver got '$spans' spans, want some"
+	log "gatehouse-traced: the trace receiver got $spans spans"
+fi
 
 # --- report --------------------------------------------------------------------------
 baseline=nginx
@@ -472,7 +490,7 @@ versions=()
 want nginx && versions+=("$(ver nginx -v | sed 's/^nginx version: //')")
 want haproxy && versions+=("$(ver haproxy -v | awk '{print "HAProxy " $3}')")
 want caddy && versions+=("Caddy $(ver caddy version | awk '{print $1}')")
-{ want gatehouse || want gatehouse-policies || want gatehouse-openapi || want gatehouse-edge; } && versions+=("$(ver "$tmp/gatehouse" version)")
+{ want gatehouse || want gatehouse-policies || want gatehouse-openapi || want gatehouse-edge || want gatehouse-traced; } && versions+=("$(ver "$tmp/gatehouse" version)")
 versions+=("wrk $(ver wrk -v | awk '{print $2}')" "$(go version | awk '{print $3}')")
 commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 [ -z "$(git -C "$root" status --porcelain 2>/dev/null)" ] || commit="$commit (with uncommitted changes)"

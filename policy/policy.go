@@ -66,6 +66,9 @@ type Request struct {
 	// to copy this request to (policy/mirror.go); the data plane sends
 	// the copies.
 	Mirrors []*MirrorTarget
+	// RefusedBy is the policy type that refused the request, "" if none
+	// did (for traces).
+	RefusedBy string
 
 	done []func(Outcome)
 }
@@ -166,6 +169,8 @@ type Chain struct {
 	mirrors []*MirrorTarget
 	// Types lists the policy types on the route, for logs and tests.
 	Types []string
+	// lateTypes are the types of late's Steps, as Types are steps'.
+	lateTypes []string
 }
 
 // Run is RunHead, then RunBody.
@@ -179,13 +184,14 @@ func (c *Chain) Run(r *Request) error {
 // RunHead checks r against the Steps its head decides, in turn, stopping
 // at the first refusal. After a refusal, what earlier Steps registered
 // with OnDone has been called (Refused).
-func (c *Chain) RunHead(r *Request) error { return run(c.steps, r) }
+func (c *Chain) RunHead(r *Request) error { return run(c.steps, c.Types, r) }
 
 // RunBody checks r against the Steps that read its body, once RunHead and
 // the data plane's own head checks let it on.
-func (c *Chain) RunBody(r *Request) error { return run(c.late, r) }
+func (c *Chain) RunBody(r *Request) error { return run(c.late, c.lateTypes, r) }
 
-func run(steps []Step, r *Request) error {
+// types[i] is the policy type of steps[i].
+func run(steps []Step, types []string, r *Request) error {
 	// A Step that panics must not leave what earlier Steps took (a
 	// concurrency slot, a half-open trial) taken for good.
 	defer func() {
@@ -194,8 +200,11 @@ func run(steps []Step, r *Request) error {
 			panic(v)
 		}
 	}()
-	for _, s := range steps {
+	for i, s := range steps {
 		if err := s.Check(r); err != nil {
+			if i < len(types) {
+				r.RefusedBy = types[i]
+			}
 			r.Finish(Outcome{Refused: true})
 			return err
 		}
@@ -416,6 +425,7 @@ func Compile(rev *gatehouse.Revision, env *Env) (*Set, error) {
 			if ls, ok := step.(lateStep); ok {
 				if s := ls.Late(); s != nil {
 					late = append(late, s)
+					chain.lateTypes = append(chain.lateTypes, typ)
 				}
 			}
 		}

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse/gatehouse"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // statuses is the one mapping from error code to HTTP status.
@@ -74,6 +75,8 @@ type Document struct {
 	// UpstreamStatus its status, when an enforcing audit replaced it.
 	Rule           string `json:"rule,omitempty" xml:"rule,omitempty"`
 	UpstreamStatus int    `json:"upstream_status,omitempty" xml:"upstream_status,omitempty"`
+	// TraceID names the request's trace when it is sampled (TraceID).
+	TraceID string `json:"trace_id,omitempty" xml:"trace_id,omitempty"`
 }
 
 // New builds the document for err. Internal failures get a generic detail:
@@ -148,6 +151,7 @@ const grpcMedia = "application/grpc"
 func write(w http.ResponseWriter, r *http.Request, err error, mediaType string) {
 	id := RequestID(r)
 	doc := New(err, r.URL.Path, id)
+	doc.TraceID = TraceID(r)
 	h := w.Header()
 	if doc.Type == TypeUpstream {
 		// The upstream's own error: its fields stay, none is invented.
@@ -245,6 +249,16 @@ func PrefersXML(accept string) bool {
 		return bestXML > bestJSON
 	}
 	return bestXML > 0 && bestXML >= bestAny
+}
+
+// TraceID returns the id of r's trace when its span is sampled, so
+// exported and findable, else "" (tracing off, or not sampled).
+func TraceID(r *http.Request) string {
+	sc := trace.SpanContextFromContext(r.Context())
+	if !sc.IsSampled() {
+		return ""
+	}
+	return sc.TraceID().String()
 }
 
 // RequestID returns the request's id. The server stack (internal/serve)

@@ -57,6 +57,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	chain := st.policies.Chain(d.Route.ID)
 	if chain == nil {
 		serve.Annotate(w, d.Route.ID, d.Route.ServiceID)
+		h.traceRoute(r, d, nil)
 		o := h.forward(w, r, st, d, pool, nil, nil)
 		m := st.routes[d.Route.ID]
 		h.opts.Metrics.observe(m, o.status, start)
@@ -171,6 +172,7 @@ func (h *Handler) serveWithPolicies(w http.ResponseWriter, r *http.Request, st *
 			err = gatehouse.Internal(fmt.Errorf("route %q: traffic split to service %q without pool", d.Route.ID, pr.ServiceID))
 		}
 	}
+	h.traceRoute(r, d, pr)
 	if err != nil {
 		serve.Annotate(w, d.Route.ID, "")
 		pr.Release()

@@ -36,7 +36,7 @@ func main() {
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: benchtool record|table|freeports|jsonfield [arguments]")
+		return errors.New("usage: benchtool record|table|freeports|jsonfield|otlpsink [arguments]")
 	}
 	switch args[0] {
 	case "record":
@@ -47,6 +47,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return cmdFreePorts(args[1:], stdout)
 	case "jsonfield":
 		return cmdJSONField(args[1:], stdin, stdout)
+	case "otlpsink":
+		return cmdOTLPSink(args[1:], stderr)
 	}
 	return fmt.Errorf("unknown command %q", args[0])
 }

@@ -103,7 +103,7 @@ type proc struct {
 	client         *http.Client
 }
 
-// cleanEnv is the test's environment without GATEHOUSE_ variables, so that
+// cleanEnv is the test's environment without GATEHOUSE_ (and OTEL_) variables, so that
 // the developer's or CI's settings do not leak into the process under test.
 // A race-enabled binary also skips the race runtime's one-second sleep at
 // exit, unless GORACE already says otherwise.
@@ -111,7 +111,7 @@ func cleanEnv(extra []string) []string {
 	var env []string
 	gorace := os.Getenv("GORACE")
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "GATEHOUSE_") && !strings.HasPrefix(kv, "GORACE=") {
+		if !strings.HasPrefix(kv, "GATEHOUSE_") && !strings.HasPrefix(kv, "OTEL_") && !strings.HasPrefix(kv, "GORACE=") {
 			env = append(env, kv)
 		}
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/gatehouse/gatehouse/deploy"
 	"github.com/gatehouse/gatehouse/egress"
 	"github.com/gatehouse/gatehouse/internal/serve"
+	"github.com/gatehouse/gatehouse/internal/telemetry"
 	"github.com/gatehouse/gatehouse/internal/tunnel"
 	"github.com/gatehouse/gatehouse/postgres"
 	"github.com/gatehouse/gatehouse/proxy"
@@ -39,6 +40,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"go.opentelemetry.io/otel/trace"
 )
 
 type serveConfig struct {
@@ -266,6 +268,13 @@ func runServe(fs *pflag.FlagSet, c *serveConfig, stderr io.Writer) error {
 		return err
 	}
 	slog.SetDefault(logger)
+	tracer, flushTraces, err := newTracer(ctx, logger)
+	if err != nil {
+		return err
+	}
+	// Last of all, once the listeners drained: the spans of the final
+	// requests are exported, within their own few seconds.
+	defer flushTraces()
 
 	store, err := openStore(ctx, c)
 	if err != nil {
@@ -340,7 +349,7 @@ func runServe(fs *pflag.FlagSet, c *serveConfig, stderr io.Writer) error {
 		}
 	}
 
-	ls, err := newListeners(c, logger, store, dataPlane, node.Deployer, promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
+	ls, err := newListeners(c, logger, tracer, store, dataPlane, node.Deployer, promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
 	if err != nil {
 		return err
 	}
@@ -384,6 +393,24 @@ func runServe(fs *pflag.FlagSet, c *serveConfig, stderr io.Writer) error {
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// newTracer is the tracer the OTEL_* environment configures
+// (internal/telemetry), nil when tracing is off, and flush, which exports
+// the spans still buffered and stops the exporter.
+func newTracer(ctx context.Context, logger *slog.Logger) (trace.Tracer, func(), error) {
+	tp, err := telemetry.Setup(ctx, os.Getenv, buildVersion())
+	if err != nil || tp == nil {
+		return nil, func() {}, err
+	}
+	logger.Info("tracing on: spans are exported by OTLP")
+	return tp.Tracer(serve.TracerName), func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tp.Shutdown(ctx); err != nil {
+			logger.Warn("exporting the last spans", "error", err)
+		}
+	}, nil
 }
 
 // newDataPlane builds the proxy of a node that serves traffic, with its
@@ -431,7 +458,7 @@ type listeners struct {
 	egressProxy *egress.Handler // nil without --egress-addr
 }
 
-func newListeners(c *serveConfig, logger *slog.Logger, store gatehouse.Store, dataPlane *proxy.Handler,
+func newListeners(c *serveConfig, logger *slog.Logger, tracer trace.Tracer, store gatehouse.Store, dataPlane *proxy.Handler,
 	deployer *deploy.Deployer, metrics http.Handler) (*listeners, error) {
 	serverOpts := serve.Options{
 		ReadHeaderTimeout: c.readHeaderTimeout,
@@ -439,6 +466,7 @@ func newListeners(c *serveConfig, logger *slog.Logger, store gatehouse.Store, da
 		IdleTimeout:       c.idleTimeout,
 		MaxHeaderBytes:    c.maxHeaderBytes,
 		Logger:            logger,
+		Tracer:            tracer,
 	}
 	ls := &listeners{}
 	if dataPlane != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/httpx"
 	"github.com/gatehouse/gatehouse/problem"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Options configures a Server. Zero values take the defaults given.
@@ -53,6 +54,10 @@ type Options struct {
 	TLSCert, TLSKey string
 	// H2C also accepts cleartext HTTP/2 with prior knowledge.
 	H2C bool
+	// Tracer, if set, starts a server span per request, a child of the
+	// client's W3C traceparent, and ends it with the response's status;
+	// the access log then names the trace (trace_id). Nil: no tracing.
+	Tracer trace.Tracer
 	// NegotiateProblems writes the problems of this stack (draining,
 	// headers too large, panics) as XML when the client prefers it, as
 	// the data plane does; otherwise they are JSON, as on the admin API.
@@ -223,6 +228,10 @@ func (s *Server) wrap(h http.Handler) http.Handler {
 		id := ids[0]
 		w.Header()["X-Request-Id"] = ids
 
+		var span trace.Span
+		if s.opts.Tracer != nil {
+			r, span = s.startSpan(r)
+		}
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, connect: r.Method == http.MethodConnect}
 		defer func() {
@@ -248,6 +257,9 @@ func (s *Server) wrap(h http.Handler) http.Handler {
 			if abort && !rec.wroteHeader {
 				status = 0
 			}
+			if span != nil {
+				endSpan(span, r, rec, status, aborted)
+			}
 			if !s.opts.Logger.Enabled(r.Context(), slog.LevelInfo) ||
 				status < 500 && !aborted && (s.logEvery == 0 || s.served.Add(1)%s.logEvery != 0) {
 				if abort {
@@ -271,6 +283,9 @@ func (s *Server) wrap(h http.Handler) http.Handler {
 			}
 			if aborted {
 				attrs = append(attrs, slog.Bool("aborted", true))
+			}
+			if span != nil && span.SpanContext().IsSampled() {
+				attrs = append(attrs, slog.String("trace_id", span.SpanContext().TraceID().String()))
 			}
 			s.opts.Logger.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
 			if abort {

@@ -27,6 +27,10 @@ const DefaultMaxBodyBytes = 8 << 20
 type Route struct {
 	ID        string
 	ServiceID string
+	// Template is the route's path pattern when it has exactly one, for
+	// traces (http.route); "" when it has several or none, since which
+	// one matched is not kept.
+	Template  string
 	StripPath bool
 	// MaxBodyBytes limits request bodies; over it is 413.
 	MaxBodyBytes int64
@@ -91,8 +95,8 @@ func Compile(rev *gatehouse.Revision, opts Options) (*Config, error) {
 		entries = append(entries, route.Entry[*Route]{
 			Hosts: r.Hosts, Paths: r.Paths, Methods: r.Methods,
 			Priority: r.Priority, Order: i,
-			Value: &Route{ID: r.ID, ServiceID: r.ServiceID, StripPath: r.StripPath, MaxBodyBytes: limit,
-				Upgrades: upgrades(r.Upgrades)},
+			Value: &Route{ID: r.ID, ServiceID: r.ServiceID, Template: template(r.Paths), StripPath: r.StripPath,
+				MaxBodyBytes: limit, Upgrades: upgrades(r.Upgrades)},
 		})
 	}
 	t, err := route.Compile(entries)
@@ -105,6 +109,14 @@ func Compile(rev *gatehouse.Revision, opts Options) (*Config, error) {
 	}
 	cfg.table = t
 	return cfg, nil
+}
+
+// template is Route.Template for a route's paths.
+func template(paths []string) string {
+	if len(paths) == 1 {
+		return paths[0]
+	}
+	return ""
 }
 
 // upgrades are a route's upgrades as the data plane runs them: the

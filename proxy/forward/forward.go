@@ -335,11 +335,15 @@ func (p *Pool) RoundTrip(out *http.Request) (*http.Response, *Target, error) {
 		if t.basePath != "" {
 			out.URL.Path, out.URL.RawPath = t.join(out.URL)
 		}
+		span := startAttempt(out, t, n) // nil unless traced (trace.go)
 		resp, err := t.rt.RoundTrip(out)
 		if err == nil && !validStatus(resp.StatusCode) {
 			// net/http's Transport takes any three digits (999).
 			resp.Body.Close()
 			err = invalidStatusError(resp.StatusCode)
+		}
+		if span != nil {
+			endAttempt(ctx, span, resp, err)
 		}
 		if err == nil {
 			p.succeeded(t)

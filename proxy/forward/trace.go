@@ -1,0 +1,90 @@
+package forward
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// tracerName is the instrumentation scope of the upstream spans, the one
+// of the server spans (internal/serve).
+const tracerName = "github.com/gatehouse/gatehouse"
+
+// startAttempt starts the client span of attempt n (from 1) to send out
+// to t, when out's context holds a span (the server span of a traced
+// request), and puts that span's W3C traceparent (and tracestate) in
+// out's header, replacing the client's: the upstream's parent is this
+// attempt. Untraced, it returns nil and leaves out alone, the client's
+// traceparent included. It allocates nothing then.
+func startAttempt(out *http.Request, t *target, n int) trace.Span {
+	parent := trace.SpanFromContext(out.Context())
+	if !parent.SpanContext().IsValid() {
+		return nil
+	}
+	tracer := parent.TracerProvider().Tracer(tracerName)
+	if !parent.IsRecording() {
+		// Unsampled: the child is not either (parent-based sampling), but
+		// the upstream still gets its own traceparent.
+		ctx, span := tracer.Start(out.Context(), out.Method, trace.WithSpanKind(trace.SpanKindClient))
+		propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(out.Header))
+		return span
+	}
+	port := t.URL.Port()
+	if port == "" {
+		port = "80"
+		if t.URL.Scheme == "https" {
+			port = "443"
+		}
+	}
+	p, _ := strconv.Atoi(port)
+	attrs := []attribute.KeyValue{
+		attribute.String("http.request.method", out.Method),
+		attribute.String("server.address", t.URL.Hostname()),
+		attribute.Int("server.port", p),
+		attribute.String("url.full", out.URL.String()),
+	}
+	if n > 1 {
+		attrs = append(attrs, attribute.Int("http.request.resend_count", n-1))
+	}
+	ctx, span := tracer.Start(out.Context(), out.Method,
+		trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+	propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(out.Header))
+	return span
+}
+
+// endAttempt ends an attempt's span when its response head came (resp)
+// or it failed (err). A client span is an error for a failure and for
+// 4xx and 5xx alike, as the semantic conventions say of client spans.
+// ctx is the client's request's context, for classify.
+func endAttempt(ctx context.Context, span trace.Span, resp *http.Response, err error) {
+	defer span.End()
+	if !span.IsRecording() {
+		return
+	}
+	switch {
+	case err != nil:
+		span.SetAttributes(attribute.String("error.type", failureNames[classify(ctx, err)]))
+		span.SetStatus(codes.Error, err.Error())
+	default:
+		span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
+		if resp.StatusCode >= 400 {
+			span.SetAttributes(attribute.String("error.type", strconv.Itoa(resp.StatusCode)))
+			span.SetStatus(codes.Error, "")
+		}
+	}
+}
+
+// failureNames name the failures for error.type, low in cardinality as
+// the conventions ask.
+var failureNames = [...]string{
+	failInvalid: "invalid_response", failRefused: "connection_refused", failResolve: "name_not_resolved",
+	failConnect: "connect_failed", failConnectTimeout: "connect_timeout", failReset: "connection_reset",
+	failTimeout: "response_timeout", failCanceled: "client_gone", failCertificate: "certificate_invalid",
+	failClientCertificate: "client_certificate_refused", failNoHTTP2: "no_http2", failStreamRefused: "stream_refused",
+	failStreamReset: "stream_reset", failGoAway: "goaway", failDeadline: "deadline_exceeded",
+}

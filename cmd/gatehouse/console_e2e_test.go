@@ -197,8 +197,8 @@ func codeCount(id, key string) string {
 }
 
 // statsPolls is an expression: how many GET /admin/v1/stats the page
-// sent since its resource timings were last cleared.
-const statsPolls = `performance.getEntriesByType('resource').filter(e => e.name.includes('/admin/v1/stats')).length`
+// started since window.pollsFrom and has had answered.
+const statsPolls = `performance.getEntriesByType('resource').filter(e => e.name.includes('/admin/v1/stats') && e.startTime >= window.pollsFrom).length`
 
 // steadyTraffic sends GET path through the proxy every 20 ms until the
 // function it returns is called, which fails the test if an answer was
@@ -353,20 +353,22 @@ func TestConsoleInChromiumEditsDeploysAndExplainsTheAPIsRefusals(t *testing.T) {
 		waitJS(codeCount("route-codes", "500")+` === '3' && `+codeCount("route-codes", "404")+` === '2' && `+
 			codeCount("route-codes", "405")+` === '1' && Number(`+codeCount("route-codes", "200")+`) > 1`))
 	a.run("the rate rises and the chart draws it",
-		waitJS(`parseFloat(document.querySelector('#route-rate').textContent) > 0 && `+
-			`/L/.test(document.querySelector('#route-chart .chart-line').getAttribute('d'))`))
+		waitJS(`parseFloat(document.querySelector('#route-rate')?.textContent) > 0 && `+
+			`/L/.test(document.querySelector('#route-chart .chart-line')?.getAttribute('d'))`))
 	if after := eval[string](a, "read the chart", `document.querySelector('#route-chart').getAttribute('aria-label')`); after == chartBefore || !strings.Contains(after, "now ") {
 		t.Errorf("the chart's text stayed %q", after)
 	}
 	a.run("the audit's finding shows", waitText("#route-findings-table", "allow-missing"))
-	a.run("the latency shows", waitJS(`/ms|s$/.test(document.querySelector('#route-latency td').textContent)`))
+	a.run("the latency shows", waitJS(`/ms|s$/.test(document.querySelector('#route-latency td')?.textContent)`))
 	if !eval[bool](a, "check the page", `window.liveMark === 1 && document.activeElement.id === 'f-name'`) {
 		t.Errorf("the route page reloaded, or its refresh moved the focus from the field being edited")
 	}
 
-	a.go_("#/routes", "main table")
+	// Each page is waited for by what only it has: the page before has
+	// tables too.
+	a.go_("#/routes", `[data-live="rate"]`)
 	a.run("the routes list shows the route's live rate",
-		waitJS(`parseFloat(document.querySelector('[data-route="echo-route"][data-live="rate"]').textContent) > 0`))
+		waitJS(`parseFloat(document.querySelector('[data-route="echo-route"][data-live="rate"]')?.textContent) > 0`))
 	if shot := os.Getenv("GATEHOUSE_SCREENSHOT"); shot != "" {
 		png, err := chromedp.Run(a.ctx, chromedp.CaptureScreenshot())
 		if err != nil {
@@ -379,7 +381,7 @@ func TestConsoleInChromiumEditsDeploysAndExplainsTheAPIsRefusals(t *testing.T) {
 
 	a.go_("#/overview", "#live-rate")
 	a.run("the overview's totals show the traffic",
-		waitJS(codeCount("total-classes", "5xx")+` === '3' && parseFloat(document.querySelector('#total-rate').textContent) > 0`),
+		waitJS(codeCount("total-classes", "5xx")+` === '3' && parseFloat(document.querySelector('#total-rate')?.textContent) > 0`),
 		waitText("#live-nodes", "Figures from 1 of 1 nodes"))
 	stopTraffic()
 	proxied("/echo/status/503", http.StatusServiceUnavailable)
@@ -389,13 +391,13 @@ func TestConsoleInChromiumEditsDeploysAndExplainsTheAPIsRefusals(t *testing.T) {
 	}
 
 	t.Log("the figures are asked for only while a page shows them in a visible tab")
-	// What the page asked since the count was reset, from the browser's
-	// own record of its requests; a poll already under way is let finish.
+	// The browser's own record of the page's requests counts the polls
+	// started from now on (one under way may finish).
+	from := `performance.clearResourceTimings(); window.pollsFrom = performance.now()`
 	quiet := func(what string) {
 		t.Helper()
-		time.Sleep(300 * time.Millisecond)
-		eval[chromedp.Void](a, "reset the count", `performance.clearResourceTimings()`)
-		time.Sleep(2300 * time.Millisecond) // longer than the console's poll (2 s)
+		eval[chromedp.Void](a, "start counting", from)
+		time.Sleep(3 * time.Second) // half again the console's poll (2 s)
 		if n := eval[int](a, "count the polls", statsPolls); n != 0 {
 			t.Errorf("%s: the console asked GET /stats %d times", what, n)
 		}
@@ -403,9 +405,9 @@ func TestConsoleInChromiumEditsDeploysAndExplainsTheAPIsRefusals(t *testing.T) {
 	eval[chromedp.Void](a, "hide the tab", `Object.defineProperty(document, 'hidden', { configurable: true, get: () => true });
 		document.dispatchEvent(new Event('visibilitychange'))`)
 	quiet("on the overview in a hidden tab")
-	eval[chromedp.Void](a, "show the tab", `delete document.hidden; document.dispatchEvent(new Event('visibilitychange'))`)
-	a.run("shown again, it asks at once", chromedp.Poll[chromedp.Void](statsPolls+` > 0`, chromedp.WithPollingTimeout(time.Second)))
-	a.go_("#/services", "main table")
+	eval[chromedp.Void](a, "show the tab", from+`; delete document.hidden; document.dispatchEvent(new Event('visibilitychange'))`)
+	a.run("shown again, it asks at once, not a poll later", chromedp.Poll[chromedp.Void](statsPolls+` > 0`, chromedp.WithPollingTimeout(1500*time.Millisecond)))
+	a.go_("#/services", `a[href="#/services/echo"]`)
 	quiet("on the services page")
 
 	t.Log("a 412 provoked from a second session is explained")

@@ -8,7 +8,8 @@
 // rate of its own. Counts are cumulative since a node's start or the
 // deploy that added the route. A bounded ring of each charted series stays
 // in memory, so that a chart still has its last minutes when its page
-// comes back.
+// comes back. Nothing here is aria-live: figures read out every few
+// seconds would drown the page; a chart's figures are its accessible name.
 import { h, svg } from './dom.js';
 import { get } from './api.js';
 
@@ -152,8 +153,9 @@ export function chart(title, fmt, id) {
     setAttr(area, 'd', da);
     setText(from, `${minutes(span)} ago`);
     setText(scale, `top ${fmt(top)}`);
-    setAttr(img, 'aria-label', `${title} over the last ${minutes(Math.min(span, end - ring[0].t) || 0)}: ` +
-      `now ${fmt(vs[vs.length - 1])}, peak ${fmt(peak)}, low ${fmt(Math.min(...vs))} (${ring.length} samples).`);
+    setAttr(img, 'aria-label', `${title}: now ${fmt(vs[vs.length - 1])}` + (ring.length > 1
+      ? `; over the last ${minutes(end - ring[0].t)}, peak ${fmt(peak)}, low ${fmt(Math.min(...vs))} (${ring.length} samples).`
+      : '.'));
   };
   return { el, update };
 }
@@ -299,15 +301,19 @@ export function watchList(root) {
   const h1 = root.querySelector('h1');
   if (h1) h1.after(problem.el);
   else root.prepend(problem.el);
+  const cells = () => root.querySelectorAll('[data-live]');
   watch('/stats', cs => {
     problem.ok();
     const byId = new Map(cs.routes.map(r => [r.route_id, r]));
-    for (const cell of root.querySelectorAll('[data-live]')) {
+    for (const cell of cells()) {
       const r = byId.get(cell.dataset.route);
       setText(cell, r ? listFigures[cell.dataset.live](r) : '—');
       setAttr(cell, 'title', r ? `${count(r.requests)} requests` : 'Not in the revision the nodes serve: no figures');
     }
-  }, problem.fail);
+  }, err => {
+    problem.fail(err);
+    for (const cell of cells()) setText(cell, '—');
+  });
 }
 
 // route is a route page's live section: its rate as a chart, its latency,

@@ -13,11 +13,16 @@ let route = () => {};
 export function setRouter(fn) { route = fn; }
 let flash = null; // a message for the next page shown (after a save)
 const takeFlash = () => { const f = flash; flash = null; return f; };
+// polling counts the pages shown: a page's poll (a deployment's progress,
+// the live figures) runs while it is the one asked for last.
+let polling = 0;
 
 // The overview: the active revision and the nodes, read once, and the
 // live figures (live.js), asked every few seconds while it is shown.
 export async function overview() {
+  const page = polling;
   const [nodes, deployments] = await Promise.all([listAll('/nodes'), listAll('/deployments')]);
+  if (page !== polling) return; // another page was asked for meanwhile: it polls, not this one
   const recent = newestFirst(deployments);
   const active = recent.find(d => d.state === 'succeeded');
   const figures = live.overview();
@@ -72,7 +77,9 @@ async function context(kind) {
 
 export async function list(name) {
   const kind = kinds[name];
+  const page = polling;
   const [rows, ctx] = await Promise.all([listAll(kind.path), context(kind)]);
+  if (page !== polling) return;
   const main = show(h('h1', {}, kind.title),
     takeFlash(),
     canEdit() ? h('div', { class: 'actions' }, h('a', { class: 'button', href: `#/${name}/new` }, `New ${kind.singular}`)) : null,
@@ -83,8 +90,10 @@ export async function list(name) {
 }
 
 export async function edit(name, id) {
+  const page = polling;
   const kind = kinds[name];
   const ctx = await context(kind);
+  if (page !== polling) return;
   const fields = kind.fields(ctx);
   const itemPath = r => `${kind.path}/${encodeURIComponent(r.id)}`;
   const onSaved = (res, verb) => {
@@ -110,6 +119,7 @@ export async function edit(name, id) {
     return;
   }
   const r = await get(itemPath({ id }));
+  if (page !== polling) return;
   // A route's page shows its live traffic above its configuration.
   const figures = kind.live ? live.route(r.body.id) : null;
   const render = (resource, etag) => show(
@@ -268,7 +278,6 @@ export async function deployments(id) {
     deploymentTable(newestFirst(ds)));
 }
 
-let polling = 0; // the poll of the page shown; a new page stops it
 
 async function deployment(id) {
   const mine = ++polling;

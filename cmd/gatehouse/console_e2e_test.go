@@ -185,14 +185,75 @@ func fill(kv ...string) chromedp.Action[chromedp.Void] {
 
 func click(sel string) chromedp.Action[chromedp.Void] { return chromedp.Click(chromedp.CSS(sel)) }
 
+// waitJS waits until the expression is true.
+func waitJS(expr string) chromedp.Action[chromedp.Void] {
+	return chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(15*time.Second))
+}
+
+// codeCount is an expression: the count the live table id shows for key
+// (a status code or class), or undefined.
+func codeCount(id, key string) string {
+	return fmt.Sprintf(`document.querySelector('#%s tr[data-key="%s"] td:nth-child(2)')?.textContent`, id, key)
+}
+
+// statsPolls is an expression: how many GET /admin/v1/stats the page
+// started since window.pollsFrom and has had answered.
+const statsPolls = `performance.getEntriesByType('resource').filter(e => e.name.includes('/admin/v1/stats') && e.startTime >= window.pollsFrom).length`
+
+// steadyTraffic sends GET path through the proxy every 20 ms until the
+// function it returns is called, which fails the test if an answer was
+// not 200.
+func steadyTraffic(t *testing.T, p *proc, path string) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				done <- nil
+				return
+			case <-tick.C:
+			}
+			r, err := p.send("GET", "http://"+p.proxyAddr+path, "", "")
+			if err == nil && r.status != http.StatusOK {
+				err = fmt.Errorf("got %d %s; want 200", r.status, r.body)
+			}
+			if err != nil {
+				done <- fmt.Errorf("GET %s: %w", path, err)
+				return
+			}
+		}
+	}()
+	var once sync.Once
+	stop = func() {
+		t.Helper()
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
 const submit = `form.resource button[type=submit]`
 
 func TestConsoleInChromiumEditsDeploysAndExplainsTheAPIsRefusals(t *testing.T) {
 	chromium := chromiumPath(t)
 	up := testupstream.Start(t)
 	const token = "console-e2e-admin-token-0123456789abcdef"
-	p := launch(t, t.TempDir(), nil, "GATEHOUSE_ADMIN_TOKEN="+token)
+	// Rates are measured every --stats-interval: a short one lets the live
+	// panels see traffic start within the test's seconds.
+	p := launch(t, t.TempDir(), []string{"--stats-interval", "1s"}, "GATEHOUSE_ADMIN_TOKEN="+token)
 	base := "http://" + p.adminAddr + "/console/"
+	// The response audit on the route, so that its page has conformance
+	// findings to show (an upstream 405 without Allow is one).
+	wantStatus(t, "create an http-audit policy", p.do("POST", "/admin/v1/policies", token,
+		`{"id":"audit","name":"audit","type":"http-audit","config":{"responses":"report"}}`), http.StatusCreated)
 
 	ro := p.do("POST", "/admin/v1/tokens", token, `{"name":"viewer","role":"read-only"}`)
 	wantStatus(t, "create a read-only token", ro, http.StatusCreated)
@@ -224,8 +285,10 @@ func TestConsoleInChromiumEditsDeploysAndExplainsTheAPIsRefusals(t *testing.T) {
 	a.run("create a service", fill("id", "echo", "name", "echo", "url", up.URL), click(submit),
 		waitText("main", "Service created."), waitText("main h1", "echo"))
 	a.go_("#/routes/new", "#f-service_id")
-	a.run("create a route", fill("name", "echo-route", "service_id", "echo", "paths", "/echo/*"), click(submit),
-		waitText("main", "Route created."))
+	// Stripping /echo lets the traffic below reach the upstream's
+	// /status/{code} and an unknown /fault/ (404) through the route.
+	a.run("create a route", fill("id", "echo-route", "name", "echo-route", "service_id", "echo", "paths", "/echo/*", "policies", "audit"),
+		click("#f-strip_path"), click(submit), waitText("main", "Route created."))
 
 	t.Log("a policy's configuration errors are shown at the configuration, beside its type's fields")
 	a.go_("#/policies/new", "#f-config")
@@ -265,11 +328,49 @@ func TestConsoleInChromiumEditsDeploysAndExplainsTheAPIsRefusals(t *testing.T) {
 	t.Log("deploy and watch the progress reach succeeded")
 	a.go_("#/deployments", "#deploy")
 	a.run("deploy", click("#deploy"), waitText("#deployment-state", "succeeded"), waitText("main", "Progress per node"))
-	r := p.do("GET", "http://"+p.proxyAddr+"/echo/hello", "", "")
-	wantStatus(t, "GET through the proxy after the console's deployment", r, http.StatusOK)
+	proxied := func(path string, status int) {
+		t.Helper()
+		wantStatus(t, "GET "+path+" through the proxy", p.do("GET", "http://"+p.proxyAddr+path, "", ""), status)
+	}
+	proxied("/echo/hello", http.StatusOK)
 
+	t.Log("send traffic and see the route's rate, chart and status breakdown change, without reloading")
+	a.go_("#/routes/echo-route", "#route-chart")
+	a.run("the route's first request is counted", waitJS(codeCount("route-codes", "200")+` === '1'`))
+	// A reload would lose the mark, and a refresh that re-rendered the
+	// form would lose the focus.
+	eval[chromedp.Void](a, "mark the page and focus a field", `window.liveMark = 1; document.querySelector('#f-name').focus()`)
+	chartBefore := eval[string](a, "read the chart", `document.querySelector('#route-chart').getAttribute('aria-label')`)
+	stopTraffic := steadyTraffic(t, p, "/echo/hello")
+	for range 3 {
+		proxied("/echo/status/500", http.StatusInternalServerError)
+	}
+	for range 2 {
+		proxied("/echo/fault/nope", http.StatusNotFound)
+	}
+	proxied("/echo/status/405", http.StatusMethodNotAllowed)
+	a.run("the breakdown counts each status",
+		waitJS(codeCount("route-codes", "500")+` === '3' && `+codeCount("route-codes", "404")+` === '2' && `+
+			codeCount("route-codes", "405")+` === '1' && Number(`+codeCount("route-codes", "200")+`) > 1`))
+	// Above the 1 req/s the one request before could show.
+	a.run("the rate rises and the chart draws it",
+		waitJS(`parseFloat(document.querySelector('#route-rate')?.textContent) > 2 && `+
+			`/L/.test(document.querySelector('#route-chart .chart-line')?.getAttribute('d'))`))
+	if after := eval[string](a, "read the chart", `document.querySelector('#route-chart').getAttribute('aria-label')`); after == chartBefore || !strings.Contains(after, "now ") {
+		t.Errorf("the chart's text stayed %q", after)
+	}
+	a.run("the audit's finding shows", waitText("#route-findings-table", "allow-missing"))
+	a.run("the latency shows", waitJS(`/ms|s$/.test(document.querySelector('#route-latency td')?.textContent)`))
+	if !eval[bool](a, "check the page", `window.liveMark === 1 && document.activeElement.id === 'f-name'`) {
+		t.Errorf("the route page reloaded, or its refresh moved the focus from the field being edited")
+	}
+
+	// Each page is waited for by what only it has: the page before has
+	// tables too.
+	a.go_("#/routes", `[data-live="rate"]`)
+	a.run("the routes list shows the route's live rate",
+		waitJS(`parseFloat(document.querySelector('[data-route="echo-route"][data-live="rate"]')?.textContent) > 0`))
 	if shot := os.Getenv("GATEHOUSE_SCREENSHOT"); shot != "" {
-		a.go_("#/routes", "main table")
 		png, err := chromedp.Run(a.ctx, chromedp.CaptureScreenshot())
 		if err != nil {
 			t.Fatalf("screenshot the routes page: %v", err)
@@ -278,6 +379,37 @@ func TestConsoleInChromiumEditsDeploysAndExplainsTheAPIsRefusals(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+
+	a.go_("#/overview", "#live-rate")
+	a.run("the overview's totals show the traffic",
+		waitJS(codeCount("total-classes", "5xx")+` === '3' && parseFloat(document.querySelector('#total-rate')?.textContent) > 0`),
+		waitText("#live-nodes", "Figures from 1 of 1 nodes"))
+	stopTraffic()
+	proxied("/echo/status/503", http.StatusServiceUnavailable)
+	a.run("and change with more", waitJS(codeCount("total-classes", "5xx")+` === '4'`))
+	if !eval[bool](a, "check the page", `window.liveMark === 1`) {
+		t.Errorf("the console reloaded a page to show live figures")
+	}
+
+	t.Log("the figures are asked for only while a page shows them in a visible tab")
+	// The browser's own record of the page's requests counts the polls
+	// started from now on (one under way may finish).
+	from := `performance.clearResourceTimings(); window.pollsFrom = performance.now()`
+	quiet := func(what string) {
+		t.Helper()
+		eval[chromedp.Void](a, "start counting", from)
+		time.Sleep(3 * time.Second) // half again the console's poll (2 s)
+		if n := eval[int](a, "count the polls", statsPolls); n != 0 {
+			t.Errorf("%s: the console asked GET /stats %d times", what, n)
+		}
+	}
+	eval[chromedp.Void](a, "hide the tab", `Object.defineProperty(document, 'hidden', { configurable: true, get: () => true });
+		document.dispatchEvent(new Event('visibilitychange'))`)
+	quiet("on the overview in a hidden tab")
+	eval[chromedp.Void](a, "show the tab", from+`; delete document.hidden; document.dispatchEvent(new Event('visibilitychange'))`)
+	a.run("shown again, it asks at once, not a poll later", chromedp.Poll[chromedp.Void](statsPolls+` > 0`, chromedp.WithPollingTimeout(1500*time.Millisecond)))
+	a.go_("#/services", `a[href="#/services/echo"]`)
+	quiet("on the services page")
 
 	t.Log("a 412 provoked from a second session is explained")
 	b := newTab(t, browser, "second")
@@ -367,9 +499,17 @@ func TestConsoleInChromiumEditsDeploysAndExplainsTheAPIsRefusals(t *testing.T) {
 	}
 
 	t.Log("readable on a phone")
-	a.run("narrow the window", chromedp.EmulateViewport(390, 844), chromedp.Evaluate[chromedp.Void](`location.hash = '#/routes'`),
-		visible("main table"))
-	if eval[bool](a, "measure", `document.documentElement.scrollWidth > window.innerWidth`) {
-		t.Errorf("at 390x844 the page is wider than the screen")
+	a.run("narrow the window", chromedp.EmulateViewport(390, 844))
+	for _, page := range []struct{ hash, ready string }{
+		{"#/routes", `[data-live="rate"]`},
+		{"#/routes/echo-route", `#route-codes tr`},
+		{"#/overview", `#total-classes tr`},
+	} {
+		a.go_(page.hash, "main h1")
+		// With its live figures drawn: a table that grows must stay in its box.
+		a.run("wait for the figures of "+page.hash, waitJS(fmt.Sprintf(`!!document.querySelector(%q) && !/…/.test(document.querySelector('main').textContent)`, page.ready)))
+		if eval[bool](a, "measure", `document.documentElement.scrollWidth > window.innerWidth`) {
+			t.Errorf("at 390x844 the page %s is wider than the screen", page.hash)
+		}
 	}
 }

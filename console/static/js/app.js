@@ -55,6 +55,7 @@ async function whoami() {
 }
 
 function signOut(message) {
+  pages.stopPolling();
   session.clear();
   session.me = null;
   document.getElementById('nav').hidden = true;

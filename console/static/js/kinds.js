@@ -1,7 +1,9 @@
 // What the console shows and edits of each kind: the collection's path,
 // the list's columns and the editor's fields. A new kind, or a new
-// column (say, a route's live rate once the API offers it), is one entry.
+// column, is one entry. live: the kind has live figures (GET /stats), in
+// its list's cells made by liveCell and on each one's page.
 import { h } from './dom.js';
+import { liveCell } from './live.js';
 
 const link = (kind, r, text) => h('a', { href: `#/${kind}/${encodeURIComponent(r.id)}` }, text || r.name || r.id);
 const list = v => (v || []).join(', ');
@@ -20,8 +22,13 @@ export const kinds = {
       ['Match', r => [list(r.methods) || 'any method', ' ', list(r.hosts) ? list(r.hosts) + ' ' : '', h('code', {}, list(r.paths) || '/')]],
       ['Service', r => ctx.services[r.service_id] ? link('services', ctx.services[r.service_id]) : r.service_id],
       ['Policies', r => list(r.policies)],
+      ['Live rate', r => liveCell(r.id, 'rate')],
+      ['Latency p99', r => liveCell(r.id, 'p99')],
+      ['4xx', r => liveCell(r.id, '4xx')],
+      ['5xx', r => liveCell(r.id, '5xx')],
     ],
     needs: ['services'],
+    live: true,
     fields: ctx => [
       idField,
       { name: 'name', label: 'Name' },

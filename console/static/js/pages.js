@@ -4,6 +4,7 @@ import { h, table, notice, show, when, stateBadge } from './dom.js';
 import { call, get, listAll, canEdit } from './api.js';
 import { resourceForm, errorNotice, fmt } from './forms.js';
 import { kinds, credentialFields } from './kinds.js';
+import * as live from './live.js';
 
 const byId = rows => Object.fromEntries(rows.map(r => [r.id, r]));
 const go = hash => { location.hash = hash; };
@@ -12,34 +13,43 @@ let route = () => {};
 export function setRouter(fn) { route = fn; }
 let flash = null; // a message for the next page shown (after a save)
 const takeFlash = () => { const f = flash; flash = null; return f; };
+// polling counts the pages shown: a page's poll (a deployment's progress,
+// the live figures) runs while it is the one asked for last.
+let polling = 0;
 
-// The overview. Live figures (requests per second, responses by status
-// class) need an admin API that serves them; a panel for them goes in the
-// grid below, beside the active revision, as a route's rate goes in the
-// routes' columns (kinds.js).
+// The overview: the active revision and the nodes, read once, and the
+// live figures (live.js), asked every few seconds while it is shown.
 export async function overview() {
+  const page = polling;
   const [nodes, deployments] = await Promise.all([listAll('/nodes'), listAll('/deployments')]);
+  if (page !== polling) return; // another page was asked for meanwhile: it polls, not this one
   const recent = newestFirst(deployments);
   const active = recent.find(d => d.state === 'succeeded');
+  const figures = live.overview();
   show(h('h1', {}, 'Overview'),
+    figures.problem,
     h('div', { class: 'grid' },
       h('div', { class: 'panel', id: 'active-revision' }, h('div', { class: 'muted' }, 'Active revision'),
         h('div', { class: 'stat' }, active ? (active.revision ? String(active.revision) : 'none (undeployed)') : 'none yet')),
       h('div', { class: 'panel' }, h('div', { class: 'muted' }, 'Nodes live'),
-        h('div', { class: 'stat' }, `${nodes.filter(n => n.state === 'live').length} of ${nodes.length}`))),
+        h('div', { class: 'stat' }, `${nodes.filter(n => n.state === 'live').length} of ${nodes.length}`)),
+      figures.panels),
+    figures.nodesLine,
     h('h2', {}, 'Nodes'),
-    nodeTable(nodes),
+    nodeTable(nodes, figures.nodeCell),
     h('h2', {}, 'Last deployments'),
     deploymentTable(recent.slice(0, 5)),
     h('p', {}, h('a', { href: '#/deployments' }, 'All deployments')));
+  figures.start();
 }
 
-function nodeTable(nodes) {
+function nodeTable(nodes, liveCell) {
   return table([
     ['Node', n => h('code', {}, n.id)],
     ['Role', n => n.role],
     ['State', n => stateBadge(n.state)],
     ['Serves revision', n => n.revision ? String(n.revision) : 'none'],
+    ['Live traffic', n => liveCell(n.id)],
     ['Last seen', n => when(n.last_seen)],
     ['Apply error', n => n.apply_error || ''],
   ], nodes, 'No node has registered.');
@@ -67,18 +77,23 @@ async function context(kind) {
 
 export async function list(name) {
   const kind = kinds[name];
+  const page = polling;
   const [rows, ctx] = await Promise.all([listAll(kind.path), context(kind)]);
-  show(h('h1', {}, kind.title),
+  if (page !== polling) return;
+  const main = show(h('h1', {}, kind.title),
     takeFlash(),
     canEdit() ? h('div', { class: 'actions' }, h('a', { class: 'button', href: `#/${name}/new` }, `New ${kind.singular}`)) : null,
     table(kind.columns(ctx), rows, `No ${kind.title.toLowerCase()} yet.`),
     name === 'routes' || name === 'services' || name === 'consumers' || name === 'policies'
       ? h('p', { class: 'muted' }, 'Changes go to the draft; deploy them on the Deployments page.') : null);
+  if (kind.live && rows.length) live.watchList(main);
 }
 
 export async function edit(name, id) {
+  const page = polling;
   const kind = kinds[name];
   const ctx = await context(kind);
+  if (page !== polling) return;
   const fields = kind.fields(ctx);
   const itemPath = r => `${kind.path}/${encodeURIComponent(r.id)}`;
   const onSaved = (res, verb) => {
@@ -104,10 +119,14 @@ export async function edit(name, id) {
     return;
   }
   const r = await get(itemPath({ id }));
+  if (page !== polling) return;
+  // A route's page shows its live traffic above its configuration.
+  const figures = kind.live ? live.route(r.body.id) : null;
   const render = (resource, etag) => show(
     h('h1', {}, `${kind.title.replace(/s$/, '')}: ${resource.name || resource.id}`),
     takeFlash(),
     h('p', { class: 'muted' }, `Id ${resource.id}, version ${resource.version}, changed ${when(resource.updated_at)}.`),
+    figures ? [figures.el, h('h2', {}, 'Configuration')] : null,
     resourceForm({ fields, path: kind.path, resource, etag, itemPath, immutable: kind.immutable,
       onSaved: res => onSaved(res, 'saved'),
       onDeleted: () => { flash = notice('ok', '', `Deleted ${resource.name || resource.id}.`); go('#/' + name); },
@@ -116,6 +135,7 @@ export async function edit(name, id) {
     name === 'consumers' ? credentialsSection(resource) : null);
   render(r.body, r.etag);
   followType();
+  if (figures) figures.start();
 }
 
 // secretShown shows a secret the API returns once, at creation.
@@ -258,7 +278,6 @@ export async function deployments(id) {
     deploymentTable(newestFirst(ds)));
 }
 
-let polling = 0; // the poll of the page shown; a new page stops it
 
 async function deployment(id) {
   const mine = ++polling;
@@ -285,7 +304,10 @@ async function deployment(id) {
     if (mine !== polling) return;
   }
 }
-export function stopPolling() { polling++; }
+export function stopPolling() {
+  polling++;
+  live.stop();
+}
 
 // Revisions, and the difference between any two (GET
 // /revisions/{to}?diff_from={from}).

@@ -32,9 +32,11 @@ let onUnauthorized = () => {};
 export function whenUnauthorized(fn) { onUnauthorized = fn; }
 
 // call sends a request to /admin/v1 + path. body is sent as JSON unless
-// contentType is given with a string body (a spec's document).
-export async function call(method, path, { body, ifMatch, contentType } = {}) {
-  const headers = { Accept: 'application/json' };
+// contentType is given with a string body (a spec's document). accept
+// names another media type to ask for (a spec's document in its own
+// format); refusals still come as problem documents.
+export async function call(method, path, { body, ifMatch, contentType, accept } = {}) {
+  const headers = { Accept: accept ? accept + ', application/problem+json' : 'application/json' };
   const t = session.token();
   if (t) headers.Authorization = 'Bearer ' + t;
   let payload;
@@ -61,7 +63,7 @@ export async function call(method, path, { body, ifMatch, contentType } = {}) {
     location: resp.headers.get('Location'), headers: resp.headers };
 }
 
-export const get = path => call('GET', path);
+export const get = (path, opts) => call('GET', path, opts);
 
 // listAll reads every page of a collection.
 export async function listAll(path) {

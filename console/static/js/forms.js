@@ -23,15 +23,20 @@ function input(f, value, disabled) {
         value: value === undefined ? '' : JSON.stringify(value, null, 2) });
     case 'textarea':
       return h('textarea', { ...common, class: 'json', spellcheck: 'false', value: value ?? '' });
-    case 'select':
+    case 'select': {
+      // A value the options lack (a type this console was not told of)
+      // is still offered, so that leaving the select alone keeps it.
+      const options = f.options || [];
+      const known = options.some(o => (Array.isArray(o) ? o[0] : o) === value);
       return h('select', common,
         h('option', { value: '' }, f.placeholder || '(choose)'),
-        (f.options || []).map(o => {
+        [...options, ...(value && !known ? [value] : [])].map(o => {
           const [v, label] = Array.isArray(o) ? o : [o, o];
           const opt = h('option', { value: v }, label);
           if (v === value) opt.selected = true;
           return opt;
         }));
+    }
     default:
       return h('input', { ...common, type: f.secret ? 'password' : 'text', value: value ?? '', autocomplete: 'off' });
   }
@@ -113,7 +118,8 @@ export function resourceForm(opts) {
     return true;
   };
 
-  const showError = async err => {
+  // showError explains a refusal of a save, or of a delete (deleting).
+  const showError = async (err, deleting) => {
     if (err.status === 400 || err.status === 422) {
       const stray = err.fieldErrors.filter(e => !fieldError(e.field, e.message));
       status.append(notice('error',
@@ -126,7 +132,7 @@ export function resourceForm(opts) {
       return;
     }
     if (err.status === 412 && editing) {
-      await showConflict(sent);
+      await showConflict(deleting ? null : sent, deleting);
       return;
     }
     status.append(notice('error', `${err.status} ${err.problem.title || ''}`, explain(err)));
@@ -134,7 +140,7 @@ export function resourceForm(opts) {
 
   // showConflict fetches the current version and lists what changed
   // since the one this form was opened with.
-  const showConflict = async mine => {
+  const showConflict = async (mine, deleting) => {
     let current;
     try {
       current = (await call('GET', opts.itemPath(resource))).body;
@@ -145,13 +151,15 @@ export function resourceForm(opts) {
     const changes = fieldChanges(resource, current);
     status.append(notice('warn', 'Someone else changed this (412 Precondition Failed)',
       h('p', {}, `You opened version ${resource.version}; the server now holds version ${current.version}. ` +
-        'Your change was not applied, so theirs is not lost. What they changed:'),
+        (deleting ? 'It was not deleted: look at their change, then delete again if you still mean to. '
+          : 'Your change was not applied, so theirs is not lost. ') + 'What they changed:'),
       changes.length
         ? h('div', { class: 'table-wrap' }, h('table', { class: 'conflict' },
           h('thead', {}, h('tr', {}, h('th', {}, 'Field'), h('th', {}, 'When you opened it'), h('th', {}, 'Now'))),
           h('tbody', {}, changes.map(c => h('tr', {},
             h('td', {}, h('code', {}, c.field)), h('td', {}, fmt(c.from)), h('td', {}, fmt(c.to)))))))
-        : h('p', {}, 'No field differs (only its version): saving again applies your change.'),
+        : h('p', {}, deleting ? 'No field differs (only its version).'
+          : 'No field differs (only its version): saving again applies your change.'),
       mine && Object.keys(mine).length
         ? h('p', {}, 'Your change, not applied: ', Object.entries(mine).map(([k, v], i) =>
           [i ? ', ' : '', h('code', {}, k), ' → ', fmt(v === null ? undefined : v)]))
@@ -220,7 +228,7 @@ export function resourceForm(opts) {
       opts.onDeleted();
     } catch (err) {
       if (!err.status) throw err;
-      await showError(err);
+      await showError(err, true);
     }
   };
 

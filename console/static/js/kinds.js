@@ -5,11 +5,12 @@
 import { h } from './dom.js';
 import { liveCell } from './live.js';
 
+// newPath is the page creating a resource of a kind: "+new", which no id
+// can be (ids start with a letter or a digit).
+export const newPath = kind => `#/${kind}/+new`;
 const link = (kind, r, text) => h('a', { href: `#/${kind}/${encodeURIComponent(r.id)}` }, text || r.name || r.id);
 const list = v => (v || []).join(', ');
 
-export const policyTypes = ['auth', 'ip-restriction', 'acl', 'content', 'openapi', 'rate-limit', 'concurrency-limit',
-  'adaptive-concurrency', 'circuit-breaker', 'maintenance', 'deprecation', 'egress', 'http-audit', 'cors', 'transform'];
 
 const idField = { name: 'id', label: 'Id', createOnly: true, help: 'Optional: generated if empty. Cannot change later.' };
 const tags = { name: 'tags', type: 'list', label: 'Tags', help: 'Comma-separated.' };
@@ -53,7 +54,11 @@ export const kinds = {
         ? h('ul', {}, r.targets.map(t => h('li', {}, h('code', {}, t.url), t.weight ? ` weight ${t.weight}` : '')))
         : h('code', {}, r.url || '')],
       ['Health', r => r.health_check
-        ? `active check ${r.health_check.path || ''} every ${r.health_check.interval_ms || 10000} ms`
+        ? [`active ${r.health_check.type || 'http'} check`,
+          r.health_check.type === 'grpc'
+            ? ` of ${r.health_check.grpc_service ? 'service ' + r.health_check.grpc_service : 'the server as a whole'}`
+            : r.health_check.path ? ` of ${r.health_check.path}` : '',
+          ` every ${r.health_check.interval_ms || 10000} ms`].join('')
         : 'passive only (requests that fail)'],
       ['Warnings', r => (r.warnings || []).join(' ')],
     ],
@@ -92,10 +97,13 @@ export const kinds = {
       ['Type', r => r.type],
       ['Global', r => r.global ? 'yes' : ''],
     ],
-    fields: () => [
+    // The types are the API's own (its openapi.json's Policy type enum),
+    // so a type the server gains is offered without a console change.
+    needs: ['policyTypes'],
+    fields: ctx => [
       idField,
       { name: 'name', label: 'Name', required: true },
-      { name: 'type', label: 'Type', type: 'select', options: policyTypes, required: true, createOnly: false },
+      { name: 'type', label: 'Type', type: 'select', options: ctx.policyTypes, required: true, createOnly: false },
       { name: 'global', type: 'bool', label: 'Global (applies to every route)' },
       { name: 'config', type: 'json', label: 'Configuration (JSON)', help: 'Errors of the type\'s schema are shown here, each at its field.' },
       tags,

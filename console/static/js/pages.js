@@ -3,7 +3,7 @@
 import { h, table, notice, show, when, stateBadge } from './dom.js';
 import { call, get, listAll, canEdit } from './api.js';
 import { resourceForm, errorNotice, fmt } from './forms.js';
-import { kinds, credentialFields } from './kinds.js';
+import { kinds, credentialFields, newPath } from './kinds.js';
 import * as live from './live.js';
 
 const byId = rows => Object.fromEntries(rows.map(r => [r.id, r]));
@@ -70,8 +70,10 @@ function deploymentTable(ds) {
 }
 
 async function context(kind) {
-  const ctx = { services: {} };
-  if ((kind.needs || []).includes('services')) ctx.services = byId(await listAll('/services'));
+  const ctx = { services: {}, policyTypes: [] };
+  const needs = kind.needs || [];
+  if (needs.includes('services')) ctx.services = byId(await listAll('/services'));
+  if (needs.includes('policyTypes')) ctx.policyTypes = (await loadAPIDoc()).components.schemas.Policy.properties.type.enum;
   return ctx;
 }
 
@@ -82,7 +84,7 @@ export async function list(name) {
   if (page !== polling) return;
   const main = show(h('h1', {}, kind.title),
     takeFlash(),
-    canEdit() ? h('div', { class: 'actions' }, h('a', { class: 'button', href: `#/${name}/new` }, `New ${kind.singular}`)) : null,
+    canEdit() ? h('div', { class: 'actions' }, h('a', { class: 'button', href: newPath(name) }, `New ${kind.singular}`)) : null,
     table(kind.columns(ctx), rows, `No ${kind.title.toLowerCase()} yet.`),
     name === 'routes' || name === 'services' || name === 'consumers' || name === 'policies'
       ? h('p', { class: 'muted' }, 'Changes go to the draft; deploy them on the Deployments page.') : null);
@@ -112,7 +114,7 @@ export async function edit(name, id) {
     sel.addEventListener('change', update);
     update();
   };
-  if (id === 'new') {
+  if (id === '+new') {
     show(h('h1', {}, `New ${kind.singular}`),
       resourceForm({ fields, path: kind.path, itemPath, onSaved: r => onSaved(r, 'created'), extra: schemaBox }));
     followType();
@@ -123,7 +125,7 @@ export async function edit(name, id) {
   // A route's page shows its live traffic above its configuration.
   const figures = kind.live ? live.route(r.body.id) : null;
   const render = (resource, etag) => show(
-    h('h1', {}, `${kind.title.replace(/s$/, '')}: ${resource.name || resource.id}`),
+    h('h1', {}, `${kind.singular[0].toUpperCase() + kind.singular.slice(1)}: ${resource.name || resource.id}`),
     takeFlash(),
     h('p', { class: 'muted' }, `Id ${resource.id}, version ${resource.version}, changed ${when(resource.updated_at)}.`),
     figures ? [figures.el, h('h2', {}, 'Configuration')] : null,
@@ -204,7 +206,7 @@ export async function specs(id) {
   if (!id) {
     const rows = await listAll('/specs');
     show(h('h1', {}, 'Specs'), takeFlash(),
-      canEdit() ? h('div', { class: 'actions' }, h('a', { class: 'button', href: '#/specs/new' }, 'New spec')) : null,
+      canEdit() ? h('div', { class: 'actions' }, h('a', { class: 'button', href: newPath('specs') }, 'New spec')) : null,
       table([
         ['Name', s => h('a', { href: '#/specs/' + encodeURIComponent(s.id) }, s.name)],
         ['Title', s => s.title], ['OpenAPI', s => s.openapi], ['Operations', s => String(s.operations)],
@@ -212,10 +214,11 @@ export async function specs(id) {
     return;
   }
   let spec = null, etag = null, doc = '';
-  if (id !== 'new') {
+  if (id !== '+new') {
     const r = await get('/specs/' + encodeURIComponent(id));
     spec = r.body; etag = r.etag;
-    doc = (await get('/specs/' + encodeURIComponent(id) + '/document')).body;
+    // The document is asked for in its own format (YAML or JSON).
+    doc = (await get('/specs/' + encodeURIComponent(id) + '/document', { accept: spec.media_type || 'application/json' })).body;
     if (typeof doc !== 'string') doc = JSON.stringify(doc, null, 2);
   }
   const status = h('div', { 'aria-live': 'polite' });
@@ -340,9 +343,7 @@ async function diff(out, from, to) {
     d = (await get(`/revisions/${encodeURIComponent(to)}?diff_from=${encodeURIComponent(from)}`)).body;
   } catch (e) {
     if (!e.status) throw e;
-    if (e.status === 400 && e.fieldErrors.some(f => f.field === 'query.diff_from')) {
-      out.replaceChildren(notice('warn', 'No diffs on this server', 'This server\'s admin API does not offer revision diffs (diff_from).'));
-    } else out.replaceChildren(errorNotice(e));
+    out.replaceChildren(errorNotice(e));
     return;
   }
   const changes = d.changes || [];

@@ -148,31 +148,27 @@ func stickyAddr(r *Request) uint32 { return DrawAddr(r.Client) }
 // gatehouse.SplitScale.
 func DrawAddr(a netip.Addr) uint32 {
 	b := a.Unmap().As16()
-	return uint32(fnv1a(fnvOffset, b[:]) % gatehouse.SplitScale)
+	return draw(b[:])
 }
 
 // StickyDraw is the draw of a sticky key (a consumer's id): FNV-1a of its
 // bytes, modulo gatehouse.SplitScale.
-func StickyDraw(key string) uint32 {
-	h := uint64(fnvOffset)
-	for i := 0; i < len(key); i++ {
-		h ^= uint64(key[i])
-		h *= fnvPrime
+func StickyDraw(key string) uint32 { return draw(key) }
+
+// draw is FNV-1a (64 bits) of b, modulo gatehouse.SplitScale: written out
+// rather than hash/fnv's, which would put a hasher on the heap per
+// request, and generic so that a key string is hashed without a copy.
+func draw[T string | []byte](b T) uint32 {
+	const (
+		offset = 14695981039346656037
+		prime  = 1099511628211
+	)
+	h := uint64(offset)
+	for i := 0; i < len(b); i++ {
+		h ^= uint64(b[i])
+		h *= prime
 	}
 	return uint32(h % gatehouse.SplitScale)
-}
-
-const (
-	fnvOffset = 14695981039346656037
-	fnvPrime  = 1099511628211
-)
-
-func fnv1a(h uint64, b []byte) uint64 {
-	for _, c := range b {
-		h ^= uint64(c)
-		h *= fnvPrime
-	}
-	return h
 }
 
 // Services returns the services the route's traffic split may send to

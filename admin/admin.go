@@ -75,6 +75,20 @@ type Options struct {
 	Console http.Handler
 }
 
+// Traced reports whether a request to the admin listener is one a trace
+// should show (serve.Options.Traced): the API's, and not the probes,
+// /metrics or the console's files. Those come every few seconds from
+// load balancers and scrapers, or are the same embedded bytes at every
+// load, and would fill a collector with spans nobody reads; what a
+// console user does is its API calls, which are traced.
+func Traced(r *http.Request) bool {
+	switch p := r.URL.Path; {
+	case p == "/healthz", p == "/readyz", p == "/metrics", p == "/console", strings.HasPrefix(p, "/console/"):
+		return false
+	}
+	return true
+}
+
 // NodeJudge sets a node's State as it is read.
 type NodeJudge interface {
 	Judge(n *gatehouse.Node) bool

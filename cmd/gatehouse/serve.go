@@ -481,6 +481,7 @@ func newListeners(c *serveConfig, logger *slog.Logger, tracer trace.Tracer, stor
 		ls.servers = append(ls.servers, listener{"proxy", c.proxyAddr, serve.New(dataPlane, opts), dataPlane.Tunnels()})
 	}
 	adminOpts := serverOpts
+	adminOpts.Traced = admin.Traced
 	if c.role == gatehouse.RoleData {
 		// No admin API; the probes and metrics stay on the admin address.
 		adminOpts.Name = "probes"

@@ -58,6 +58,10 @@ type Options struct {
 	// client's W3C traceparent, and ends it with the response's status;
 	// the access log then names the trace (trace_id). Nil: no tracing.
 	Tracer trace.Tracer
+	// Traced, if set, says which requests Tracer traces, before their
+	// span would start: those it refuses get none, and do not sample a
+	// client's traceparent either. Nil: every request.
+	Traced func(r *http.Request) bool
 	// NegotiateProblems writes the problems of this stack (draining,
 	// headers too large, panics) as XML when the client prefers it, as
 	// the data plane does; otherwise they are JSON, as on the admin API.
@@ -229,7 +233,7 @@ func (s *Server) wrap(h http.Handler) http.Handler {
 		w.Header()["X-Request-Id"] = ids
 
 		var span trace.Span
-		if s.opts.Tracer != nil {
+		if s.opts.Tracer != nil && (s.opts.Traced == nil || s.opts.Traced(r)) {
 			r, span = s.startSpan(r)
 		}
 		start := time.Now()

@@ -12,6 +12,7 @@ import (
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/policy"
 	"github.com/gatehouse/gatehouse/proxy/forward"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // mirrorRuntime is what the data plane keeps of one mirror target (a
@@ -63,7 +64,8 @@ func (h *Handler) resolveSplits(next *state, rev *gatehouse.Revision) {
 func (h *Handler) mirror(st *state, pr *policy.Request, out *http.Request, body *limitedBody) *mirrorTee {
 	// The pool rewrites the URL it sends: each copy takes its own, from
 	// the request as it is before the primary goes.
-	t := &mirrorTee{h: h, st: st, method: out.Method, u: *out.URL, header: out.Header.Clone()}
+	t := &mirrorTee{h: h, st: st, method: out.Method, u: *out.URL, header: out.Header.Clone(),
+		span: trace.SpanFromContext(out.Context())}
 	for _, target := range pr.Mirrors {
 		rt := st.mirrors[target]
 		switch {
@@ -102,6 +104,9 @@ type mirrorTee struct {
 	method string
 	u      url.URL
 	header http.Header
+	// span is the request's server span, the parent of each copy's
+	// client spans; a no-op one when the request is not traced.
+	span trace.Span
 
 	body *limitedBody
 	// The transport reads the body on its own goroutine, perhaps still
@@ -203,17 +208,24 @@ func (t *mirrorTee) send(body []byte) {
 			req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 			req.Body, _ = req.GetBody()
 		}
-		go t.h.shadow(req, t.st.pools[target.ServiceID], target, t.st.mirrors[target])
+		go t.h.shadow(req, t.span, t.st.pools[target.ServiceID], target, t.st.mirrors[target])
 	}
 	t.targets = nil
 }
 
 // shadow sends one copy and reads its answer to the end, throwing it
-// away; the answer's class, or its failure, is counted.
-func (h *Handler) shadow(req *http.Request, pool *forward.Pool, target *policy.MirrorTarget, rt *mirrorRuntime) {
+// away; the answer's class, or its failure, is counted. A copy of a
+// traced request (parent, its server span, valid) is traced as any
+// upstream exchange is, a client span per attempt with its traceparent
+// sent, marked as a mirror's (forward.Mirror); an untraced one costs
+// nothing more.
+func (h *Handler) shadow(req *http.Request, parent trace.Span, pool *forward.Pool, target *policy.MirrorTarget, rt *mirrorRuntime) {
 	defer target.Release()
 	ctx, cancel := context.WithTimeout(h.background, rt.limit)
 	defer cancel()
+	if parent.SpanContext().IsValid() {
+		ctx = forward.Mirror(trace.ContextWithSpan(ctx, parent))
+	}
 	resp, _, err := pool.RoundTrip(req.WithContext(ctx))
 	if err != nil {
 		rt.metrics.fail()

@@ -695,3 +695,18 @@ func BenchmarkServeHTTPWithSplit(b *testing.B) {
 	g.apply(f.rev)
 	benchServeHTTP(b, g.handler, nil)
 }
+
+// BenchmarkServeHTTPWithMirror is BenchmarkServeHTTP with a mirror
+// policy on the route, untraced: each request is copied to a second
+// service on a goroutine of its own, whose allocations count too.
+//
+//	go test -run '^$' -bench 'ServeHTTPWithMirror' -benchtime 2000x -benchmem ./proxy/
+func BenchmarkServeHTTPWithMirror(b *testing.B) {
+	g := &gateway{t: b, handler: New(Options{})}
+	b.Cleanup(g.handler.Close)
+	up := testupstream.Canned(b, okKiB)
+	f := newPolicyFixture(b, up).withService("shadow", up).
+		policy(`{"name":"mirror","type":"mirror","config":{"service_id":"shadow"}}`)
+	g.apply(f.rev)
+	benchServeHTTP(b, g.handler, nil)
+}

@@ -320,3 +320,62 @@ func TestTracedClientAddressIsTheOneTrustedProxiesName(t *testing.T) {
 		t.Errorf("client.address %v; want 203.0.113.9, as the trusted proxy named it", server.Attrs["client.address"])
 	}
 }
+
+// A mirror's copy of a traced request is an upstream exchange of its
+// own: a client span, child of the server span, marked
+// gatehouse.mirror=true and with the shadow's status (an error here,
+// where the primary's is not), whose traceparent the shadow gets, for a
+// copy sent at once (no body) and one sent once the body was read.
+func TestTracedMirrorCopyIsAClientSpanOfTheServerSpan(t *testing.T) {
+	for _, tc := range []struct {
+		desc, method string
+		body         string
+	}{
+		{"without a body", "GET", ""},
+		{"with a body", "POST", `{"n":1}`},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			rcv := otlptest.New(t)
+			shadow := startShadow(t, false, func(w http.ResponseWriter) { w.WriteHeader(http.StatusServiceUnavailable) })
+			f := splitFixture(t).withService("shadow", shadow.url, `,"retries":0`).
+				policy(`{"name":"mirror","type":"mirror","config":{"service_id":"shadow"}}`)
+			tracer := rcv.Provider(t).Tracer(serve.TracerName)
+			g := newGateway(t, func(o *serve.Options) { o.Tracer = tracer })
+			g.apply(f.rev)
+			if r := g.do(tc.method, "/items", strings.NewReader(tc.body), "Traceparent", clientParent); r.status != http.StatusOK {
+				t.Fatalf("client got %d; want the primary's 200", r.status)
+			}
+			got := shadow.next(t)
+			spans := rcv.Wait(t, func(s []otlptest.Span) bool {
+				return len(ofTrace(s, clientTraceID, tracepb.Span_SPAN_KIND_CLIENT)) >= 2
+			})
+			servers := ofTrace(spans, clientTraceID, tracepb.Span_SPAN_KIND_SERVER)
+			if len(servers) != 1 {
+				t.Fatalf("server spans %+v; want one", servers)
+			}
+			var mirror, primary []otlptest.Span
+			for _, s := range ofTrace(spans, clientTraceID, tracepb.Span_SPAN_KIND_CLIENT) {
+				if s.Attrs["gatehouse.mirror"] == true {
+					mirror = append(mirror, s)
+				} else {
+					primary = append(primary, s)
+				}
+			}
+			if len(mirror) != 1 || len(primary) != 1 {
+				t.Fatalf("client spans: %d of the mirror, %d of the primary; want 1 and 1: %+v", len(mirror), len(primary), spans)
+			}
+			m := mirror[0]
+			if m.ParentSpanID != servers[0].SpanID {
+				t.Errorf("mirror span's parent %q; want the server span %q", m.ParentSpanID, servers[0].SpanID)
+			}
+			if m.Attrs["http.response.status_code"] != int64(503) || m.Status != tracepb.Status_STATUS_CODE_ERROR ||
+				primary[0].Status != tracepb.Status_STATUS_CODE_UNSET || servers[0].Status != tracepb.Status_STATUS_CODE_UNSET {
+				t.Errorf("mirror span %v status %v, primary %v, server %v; want the mirror's 503 an error and only there",
+					m.Attrs, m.Status, primary[0].Status, servers[0].Status)
+			}
+			if want := "00-" + clientTraceID + "-" + m.SpanID + "-01"; got.header.Get("Traceparent") != want {
+				t.Errorf("shadow got traceparent %q; want %q (its parent the mirror span)", got.header.Get("Traceparent"), want)
+			}
+		})
+	}
+}

@@ -15,6 +15,16 @@ import (
 // of the server spans (internal/serve).
 const tracerName = "github.com/gatehouse/gatehouse"
 
+// mirrorKey marks the context of a mirror's copy (Mirror).
+type mirrorKey struct{}
+
+// Mirror returns ctx marked as that of a mirror's copy: the client spans
+// of its exchange carry gatehouse.mirror=true, so that a trace tells the
+// shadow's exchange from the primary's. A copy of a traced request is
+// sent under a context that holds the request's server span, and gets
+// its own client span and traceparent from RoundTrip like any exchange.
+func Mirror(ctx context.Context) context.Context { return context.WithValue(ctx, mirrorKey{}, true) }
+
 // startAttempt starts the client span of attempt n (from 1) to send out
 // to t, when out's context holds a span (the server span of a traced
 // request), and puts that span's W3C traceparent (and tracestate) in
@@ -50,6 +60,9 @@ func startAttempt(out *http.Request, t *target, n int) trace.Span {
 	}
 	if n > 1 {
 		attrs = append(attrs, attribute.Int("http.request.resend_count", n-1))
+	}
+	if out.Context().Value(mirrorKey{}) != nil {
+		attrs = append(attrs, attribute.Bool("gatehouse.mirror", true))
 	}
 	ctx, span := tracer.Start(out.Context(), out.Method,
 		trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))

@@ -81,17 +81,32 @@ func writeGRPC(w http.ResponseWriter, h http.Header, doc *Document) {
 // status and message writeGRPC would have answered err with before the
 // head. The caller returns from its handler next, which sends them.
 func WriteGRPCTrailers(w http.ResponseWriter, r *http.Request, err error) {
-	setGRPCStatus(w.Header(), http.TrailerPrefix, New(err, r.URL.Path, RequestID(r)))
+	doc := New(err, r.URL.Path, RequestID(r))
+	doc.TraceID = TraceID(r)
+	setGRPCStatus(w.Header(), http.TrailerPrefix, doc)
 }
 
 // setGRPCStatus sets grpc-status and grpc-message for doc in h, their
-// names prefixed by prefix (http.TrailerPrefix for trailers).
+// names prefixed by prefix (http.TrailerPrefix for trailers), and the
+// trace id of a sampled request as trace-id: the gRPC form of a problem
+// document's trace_id. It is metadata beside the status, read as a
+// client reads x-request-id, the request id every answer carries
+// (grpc-go: grpc.Trailer; other stacks: the call's trailing metadata),
+// where grpc-status-details-bin would make every client decode a
+// google.rpc.Status to find one string.
 func setGRPCStatus(h http.Header, prefix string, doc *Document) {
 	h[prefix+"Grpc-Status"] = []string{strconv.Itoa(GRPCCode(doc.Status))}
 	if doc.Detail != "" {
 		h[prefix+"Grpc-Message"] = []string{EncodeGRPCMessage(doc.Detail)}
 	}
+	if doc.TraceID != "" {
+		h[prefix+grpcTraceID] = []string{doc.TraceID}
+	}
 }
+
+// grpcTraceID is the metadata key (in canonical header form) of the
+// trace id on a gRPC refusal (setGRPCStatus).
+const grpcTraceID = "Trace-Id"
 
 // EncodeGRPCMessage percent-encodes s as gRPC's grpc-message requires:
 // every byte of its UTF-8 outside the printable ASCII range (0x20-0x7E),

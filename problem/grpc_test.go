@@ -1,6 +1,7 @@
 package problem_test
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/problem"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // TestGRPCCodeMapsEachStatusAsGRPCDoes pins the mapping row by row
@@ -175,4 +177,43 @@ func http2Request() *http.Request {
 	r := httptest.NewRequest("POST", "/svc/M", nil)
 	r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/2.0", 2, 0
 	return r
+}
+
+// TestGRPCRefusalNamesTheTraceWhenSampled: a gRPC refusal, trailers-only
+// or in trailers after the upstream's head, carries the trace id as
+// trace-id metadata exactly when a problem document would carry
+// trace_id: the request's span is sampled.
+func TestGRPCRefusalNamesTheTraceWhenSampled(t *testing.T) {
+	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+	tid, _ := trace.TraceIDFromHex(traceID)
+	sid, _ := trace.SpanIDFromHex("00f067aa0ba902b7")
+	span := func(flags trace.TraceFlags) context.Context {
+		return trace.ContextWithSpanContext(context.Background(),
+			trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: flags}))
+	}
+	err := gatehouse.Errorf(gatehouse.EFORBIDDEN, "Not this consumer.")
+	for _, tc := range []struct {
+		desc string
+		ctx  context.Context
+		want string
+	}{
+		{"sampled", span(trace.FlagsSampled), traceID},
+		{"not sampled", span(0), ""},
+		{"untraced", context.Background(), ""},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			r := http2Request().WithContext(tc.ctx)
+			r.Header.Set("Content-Type", "application/grpc")
+			w := httptest.NewRecorder()
+			problem.WriteNegotiated(w, r, err)
+			if got := w.Result().Header.Get("Trace-Id"); got != tc.want || w.Result().Header.Get("Grpc-Status") != "7" {
+				t.Errorf("trailers-only: trace-id %q, grpc-status %q; want %q, 7", got, w.Result().Header.Get("Grpc-Status"), tc.want)
+			}
+			w = httptest.NewRecorder()
+			problem.WriteGRPCTrailers(w, r, err)
+			if got := w.Header().Get(http.TrailerPrefix + "Trace-Id"); got != tc.want {
+				t.Errorf("trailers: trace-id %q; want %q", got, tc.want)
+			}
+		})
+	}
 }

@@ -166,8 +166,8 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (*result, error)
 		return h.probe(w, r)
 	}
 	if r.URL.Path == "/metrics" && h.opts.Metrics != nil {
-		if err := checkOutside(w, r); err != nil {
-			return nil, err
+		if res, err := checkOutside(w, r); res != nil || err != nil {
+			return res, err
 		}
 		h.opts.Metrics.ServeHTTP(w, r)
 		return nil, nil
@@ -453,8 +453,8 @@ func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + 
 // /healthz, is the process serving at all; /readyz, does the data plane
 // serve a revision yet, and is the store undamaged.
 func (h *Handler) probe(w http.ResponseWriter, r *http.Request) (*result, error) {
-	if err := checkOutside(w, r); err != nil {
-		return nil, err
+	if res, err := checkOutside(w, r); res != nil || err != nil {
+		return res, err
 	}
 	if r.URL.Path == "/readyz" {
 		if d, ok := h.store.(gatehouse.DamageReporter); ok {
@@ -469,18 +469,31 @@ func (h *Handler) probe(w http.ResponseWriter, r *http.Request) (*result, error)
 	return &result{status: http.StatusOK, body: map[string]string{"status": "ok"}}, nil
 }
 
+// outsideAllow is what the paths outside the API (the probes and
+// /metrics) support: reads, and OPTIONS as everywhere GET works.
+const outsideAllow = "GET, HEAD, OPTIONS"
+
 // checkOutside checks a request to a path outside the API (the probes and
-// /metrics): GET or HEAD, and no query parameters, as on the API. None of
-// them takes any, and a prober or scraper configured with one (a
-// Kubernetes-style /readyz?exclude=store, a scrape's params) learns at once
-// that it is not honoured instead of trusting an answer that ignored it.
-// Neither Kubernetes probes nor load balancers' health checks add a query
-// of their own.
-func checkOutside(w http.ResponseWriter, r *http.Request) error {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		return gatehouse.Errorf(gatehouse.EMETHOD, "%s supports GET and HEAD.", r.URL.Path)
+// /metrics): GET, HEAD or OPTIONS, and no query parameters, as on the
+// API. None of them takes any, and a prober or scraper configured with
+// one (a Kubernetes-style /readyz?exclude=store, a scrape's params) learns
+// at once that it is not honoured instead of trusting an answer that
+// ignored it. Neither Kubernetes probes nor load balancers' health checks
+// add a query of their own. OPTIONS is answered here, 204 with Allow as
+// on the API: a non-nil result is that answer.
+func checkOutside(w http.ResponseWriter, r *http.Request) (*result, error) {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+	default:
+		w.Header().Set("Allow", outsideAllow)
+		return nil, gatehouse.Errorf(gatehouse.EMETHOD, "%s supports GET, HEAD and OPTIONS.", r.URL.Path)
 	}
-	_, err := (&endpoint{pattern: r.URL.Path}).checkQuery(r)
-	return err
+	if _, err := (&endpoint{pattern: r.URL.Path}).checkQuery(r); err != nil {
+		return nil, err
+	}
+	if r.Method == http.MethodOptions {
+		w.Header().Set("Allow", outsideAllow)
+		return &result{status: http.StatusNoContent}, nil
+	}
+	return nil, nil
 }

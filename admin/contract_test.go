@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/console"
 	"github.com/gatehouse/gatehouse/internal/serve"
 )
 
@@ -239,6 +240,38 @@ func TestOptionsListsAllowedMethods(t *testing.T) {
 	r := api.must(204, "OPTIONS", "/admin/v1/routes/x", "")
 	if got := r.header.Get("Allow"); got != "GET, HEAD, PUT, PATCH, DELETE, OPTIONS" {
 		t.Fatalf("got Allow %q", got)
+	}
+}
+
+// TestOptionsWorksWhereverGetDoesOutsideTheAPI: the probes, /metrics and
+// the console answer OPTIONS as the API does, 204 with Allow, without
+// credentials as their GET; a query is refused as on GET; a data node's
+// listener, probes only, answers alike.
+func TestOptionsWorksWhereverGetDoesOutsideTheAPI(t *testing.T) {
+	for _, tc := range []struct {
+		desc, path string
+		probesOnly bool
+		status     int
+	}{
+		{desc: "liveness probe", path: "/healthz", status: 204},
+		{desc: "readiness probe before any revision", path: "/readyz", status: 204},
+		{desc: "metrics", path: "/metrics", status: 204},
+		{desc: "console", path: "/console/", status: 204},
+		{desc: "console without its slash", path: "/console", status: 204},
+		{desc: "probe on a data node", path: "/healthz", probesOnly: true, status: 204},
+		{desc: "metrics on a data node", path: "/metrics", probesOnly: true, status: 204},
+		{desc: "probe with a query", path: "/healthz?verbose=1", status: 400},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			api := newTestAPI(t, withAdminOptions(func(o *Options) { o.Console, o.ProbesOnly = console.New(), tc.probesOnly }))
+			r := api.do("OPTIONS", tc.path, "", h("Authorization", ""))
+			if r.status != tc.status {
+				t.Fatalf("OPTIONS %s: got %d; want %d; body %s", tc.path, r.status, tc.status, r.body)
+			}
+			if tc.status == 204 && r.header.Get("Allow") != "GET, HEAD, OPTIONS" {
+				t.Errorf("OPTIONS %s: Allow %q; want GET, HEAD, OPTIONS", tc.path, r.header.Get("Allow"))
+			}
+		})
 	}
 }
 

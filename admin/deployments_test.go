@@ -166,7 +166,7 @@ func TestMetricsAreServedWithoutCredentials(t *testing.T) {
 	}
 	r = api.do("DELETE", "/metrics", "", h("Authorization", ""))
 	assertProblem(t, r, 405)
-	if r.header.Get("Allow") != "GET, HEAD" {
+	if r.header.Get("Allow") != "GET, HEAD, OPTIONS" {
 		t.Fatalf("got Allow %q", r.header.Get("Allow"))
 	}
 }

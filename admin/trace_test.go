@@ -35,7 +35,7 @@ func TestAdminRequestsAreTracedWithTheirRouteTemplate(t *testing.T) {
 func TestProbesScrapesAndConsoleFilesAreNotTraced(t *testing.T) {
 	rcv := otlptest.New(t)
 	a := newTestAPI(t, withServeOptions(serve.Options{Tracer: rcv.Provider(t).Tracer(serve.TracerName), Traced: Traced}),
-		func(c *apiConfig) { c.admin.Console = console.New() })
+		withAdminOptions(func(o *Options) { o.Console = console.New() }))
 	parent := h("Traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
 	for _, tc := range []struct {
 		desc, path string

@@ -86,6 +86,10 @@ var contentTypes = map[string]string{
 	".svg":  "image/svg+xml",
 }
 
+// allow is what every path of the console supports: the console is read,
+// and changes nothing itself; OPTIONS works wherever GET does.
+const allow = "GET, HEAD, OPTIONS"
+
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr := w.Header()
 	hdr.Set("Content-Security-Policy", CSP)
@@ -94,39 +98,63 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("X-Content-Type-Options", "nosniff")
 	hdr.Set("Cross-Origin-Opener-Policy", "same-origin")
 	hdr.Set("Cross-Origin-Resource-Policy", "same-origin")
-	if r.URL.Path == strings.TrimSuffix(Prefix, "/") {
+	// The path first, then the method, as the contract orders 404 and
+	// 405: the console routes in the fragment (#/routes), so a path that
+	// names no file is simply not there.
+	f, ok := h.file(r.URL.Path)
+	if !ok {
+		hdr.Set("Cache-Control", "no-store")
+		problem.Write(w, r, gatehouse.Errorf(gatehouse.ENOTFOUND, "The console has no file at this path."))
+		return
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+	case http.MethodOptions:
+		hdr.Set("Allow", allow)
+		w.WriteHeader(http.StatusNoContent)
+		return
+	default:
+		hdr.Set("Allow", allow)
+		problem.Write(w, r, gatehouse.Errorf(gatehouse.EMETHOD, "The console is read with GET or HEAD; it changes nothing itself."))
+		return
+	}
+	if f.body == nil {
 		// Relative asset URLs resolve only under the trailing slash.
 		http.Redirect(w, r, Prefix, http.StatusMovedPermanently)
 		return
 	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		hdr.Set("Allow", "GET, HEAD")
-		problem.Write(w, r, gatehouse.Errorf(gatehouse.EMETHOD, "The console is read with GET or HEAD; it changes nothing itself."))
-		return
+	hdr.Set("Cache-Control", f.cache)
+	if f.etag != "" {
+		hdr.Set("ETag", f.etag)
 	}
-	rest, _ := strings.CutPrefix(r.URL.Path, Prefix)
+	hdr.Set("Content-Type", f.ctype)
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(f.body))
+}
+
+// file is what the console serves at one path.
+type file struct {
+	body               []byte // nil: the redirect to Prefix
+	ctype, cache, etag string
+}
+
+// file finds the file at path p, if the console has one.
+func (h *Handler) file(p string) (file, bool) {
+	if p == strings.TrimSuffix(Prefix, "/") {
+		return file{}, true
+	}
+	rest, _ := strings.CutPrefix(p, Prefix)
 	switch {
 	case rest == "" || rest == "index.html":
 		// Revalidated on every load, so that a new binary's console is
 		// picked up at once.
-		hdr.Set("Cache-Control", "no-cache")
-		hdr.Set("ETag", h.indexETag)
-		hdr.Set("Content-Type", contentTypes[".html"])
-		http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(h.index))
-		return
+		return file{body: h.index, ctype: contentTypes[".html"], cache: "no-cache", etag: h.indexETag}, true
 	case strings.HasPrefix(rest, h.assetDir):
 		name := strings.TrimPrefix(rest, h.assetDir)
 		ct := contentTypes[path.Ext(name)]
 		if b, err := fs.ReadFile(h.assets, name); err == nil && ct != "" && name != "index.html" && fs.ValidPath(name) {
 			// The path names the content's hash: it never changes.
-			hdr.Set("Cache-Control", "public, max-age=31536000, immutable")
-			hdr.Set("Content-Type", ct)
-			http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(b))
-			return
+			return file{body: b, ctype: ct, cache: "public, max-age=31536000, immutable"}, true
 		}
 	}
-	// The console routes in the fragment (#/routes), so every other path
-	// is simply not there.
-	hdr.Set("Cache-Control", "no-store")
-	problem.Write(w, r, gatehouse.Errorf(gatehouse.ENOTFOUND, "The console has no file at this path."))
+	return file{}, false
 }

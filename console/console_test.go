@@ -44,7 +44,8 @@ func assetPath(t *testing.T, index string) string {
 }
 
 // TestEveryConsoleResponseCarriesTheSecurityHeaders: the index, an asset,
-// a 404, a 405 and the redirect all carry the strict CSP and its
+// a 404, a 405, an OPTIONS (204 with Allow, wherever GET works) and the
+// redirect all carry the strict CSP and its
 // companions; the index is revalidated, a hashed asset cached as
 // immutable, and each file has its exact type.
 func TestEveryConsoleResponseCarriesTheSecurityHeaders(t *testing.T) {
@@ -67,6 +68,11 @@ func TestEveryConsoleResponseCarriesTheSecurityHeaders(t *testing.T) {
 		{desc: "client-side route as a path", method: "GET", path: Prefix + "routes", status: 404, cache: "no-store", ctype: "application/problem+json"},
 		{desc: "escape from the asset tree", method: "GET", path: assets + "..%2f..%2fconsole.go", status: 404, cache: "no-store", ctype: "application/problem+json"},
 		{desc: "a write", method: "POST", path: Prefix, status: 405, ctype: "application/problem+json"},
+		{desc: "a write where there is no file", method: "POST", path: Prefix + "routes", status: 404, ctype: "application/problem+json"},
+		{desc: "OPTIONS of the index", method: "OPTIONS", path: Prefix, status: 204},
+		{desc: "OPTIONS of a script", method: "OPTIONS", path: assets + "js/app.js", status: 204},
+		{desc: "OPTIONS without the trailing slash", method: "OPTIONS", path: "/console", status: 204},
+		{desc: "OPTIONS where there is no file", method: "OPTIONS", path: Prefix + "routes", status: 404, ctype: "application/problem+json"},
 		{desc: "without the trailing slash", method: "GET", path: "/console", status: 301},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
@@ -94,9 +100,9 @@ func TestEveryConsoleResponseCarriesTheSecurityHeaders(t *testing.T) {
 				t.Errorf("Set-Cookie: got %q; want none", resp.Header.Get("Set-Cookie"))
 			}
 			switch tc.status {
-			case 405:
-				if resp.Header.Get("Allow") != "GET, HEAD" {
-					t.Errorf("Allow: got %q; want GET, HEAD", resp.Header.Get("Allow"))
+			case 204, 405:
+				if resp.Header.Get("Allow") != "GET, HEAD, OPTIONS" {
+					t.Errorf("Allow: got %q; want GET, HEAD, OPTIONS", resp.Header.Get("Allow"))
 				}
 			case 301:
 				if resp.Header.Get("Location") != Prefix {

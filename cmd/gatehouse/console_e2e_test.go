@@ -564,4 +564,22 @@ func TestConsoleInChromiumEditsDeploysAndExplainsTheAPIsRefusals(t *testing.T) {
 			t.Errorf("at 390x844 the page %s is wider than the screen", page.hash)
 		}
 	}
+	checkScopedTokenNavigation(t, d)
+}
+
+// checkScopedTokenNavigation: the tab d, signed in with a token scoped to
+// consumer alice, shows in its navigation only the page that token can
+// use, and a deep link to another page says why it cannot, in place of
+// the API's 403.
+func checkScopedTokenNavigation(t *testing.T, d *tab) {
+	t.Log("a scoped token sees only the pages it can use")
+	links := eval[[]string](d, "read the navigation",
+		`[...document.querySelectorAll('#nav a')].filter(a => !a.hidden).map(a => a.getAttribute('href'))`)
+	if len(links) != 1 || links[0] != "#/consumers/alice" {
+		t.Errorf("scoped token's navigation %q; want only #/consumers/alice", links)
+	}
+	d.go_("#/routes", "main .notice.error")
+	d.run("a deep link to routes says why", waitText("main h1", "Routes"), waitText("main", "limited to consumer alice"))
+	d.go_("#/consumers/bob", "main .notice.error")
+	d.run("a deep link to another consumer says why", waitText("main", "another consumer"))
 }

@@ -5,6 +5,7 @@ import { h, show, notice } from './dom.js';
 import { call, session, whenUnauthorized, explain } from './api.js';
 import * as pages from './pages.js';
 import { errorNotice } from './forms.js';
+import * as access from './access.js';
 
 const resources = ['routes', 'services', 'consumers', 'policies', 'tokens'];
 
@@ -12,14 +13,19 @@ async function route() {
   pages.stopPolling();
   if (!session.token() || !session.me) return signIn();
   const [path, qs] = (location.hash.replace(/^#/, '') || home().slice(1)).split('?');
-  const [page, id] = path.split('/').filter(Boolean).map(decodeURIComponent);
+  const [page = 'overview', id] = path.split('/').filter(Boolean).map(decodeURIComponent);
   const query = new URLSearchParams(qs || '');
+  const here = '#/' + path.replace(/^\//, '');
   for (const a of document.querySelectorAll('#nav a')) {
-    if (a.getAttribute('href') === '#/' + page) a.setAttribute('aria-current', 'page');
+    if (a.getAttribute('href') === '#/' + page || a.getAttribute('href') === here) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
   }
+  // A page the token cannot use (a deep link, a bookmark) says why,
+  // rather than showing the API's 403.
+  const why = Object.hasOwn(access.pages, page) ? access.refusal(session.me, page, id) : '';
+  if (why) return pages.refused(access.pages[page], why, access.home(session.me));
   try {
-    if (page === 'overview' || !page) await pages.overview();
+    if (page === 'overview') await pages.overview();
     else if (resources.includes(page)) await (id ? pages.edit(page, id) : pages.list(page));
     else if (page === 'specs') await pages.specs(id);
     else if (page === 'deployments') await pages.deployments(id);
@@ -34,8 +40,7 @@ async function route() {
 pages.setRouter(route);
 
 // home is the first page: the overview, or a scoped token's consumer.
-const home = () => session.me && session.me.consumer_id
-  ? '#/consumers/' + encodeURIComponent(session.me.consumer_id) : '#/overview';
+const home = () => access.home(session.me);
 
 // whoami reads what the token may do: its role (GET /token), and whether
 // this node takes writes at all (OPTIONS answers Allow without POST on a
@@ -50,6 +55,7 @@ async function whoami() {
   who.textContent = `${session.me.name || session.me.id} · ${session.me.role}` +
     (session.me.consumer_id ? ` · consumer ${session.me.consumer_id}` : '') +
     (session.writable ? '' : ' · node read-only');
+  access.showNav(document.getElementById('nav'), session.me);
   document.getElementById('nav').hidden = false;
   document.getElementById('signout').hidden = false;
 }
@@ -58,6 +64,7 @@ function signOut(message) {
   pages.stopPolling();
   session.clear();
   session.me = null;
+  access.showNav(document.getElementById('nav'), null);
   document.getElementById('nav').hidden = true;
   document.getElementById('signout').hidden = true;
   document.getElementById('who').textContent = '';

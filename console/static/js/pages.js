@@ -358,6 +358,13 @@ async function diff(out, from, to) {
     ], changes, 'The two revisions hold the same configuration.'));
 }
 
+// refused is a page the token cannot use: its title, why, and the way
+// to the token's own first page.
+export function refused(title, why, home) {
+  show(h('h1', {}, title), notice('error', 'Not for this token', h('p', {}, why)),
+    h('p', {}, h('a', { href: home }, 'Back to what this token can use')));
+}
+
 export function notFound() {
   show(h('h1', {}, 'Not found'), h('p', {}, 'The console has no such page. '), h('a', { href: '#/overview' }, 'Overview'));
 }

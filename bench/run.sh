@@ -246,8 +246,11 @@ gh_admin=${ports[5]} # the admin API gh talks to
 # fill TEMPLATE OUT: the template with @TMP@, @PORT@ and @UPPORT@ replaced.
 fill() { sed -e "s|@TMP@|$tmp|g" -e "s|@PORT@|${3:-}|g" -e "s|@UPPORT@|$upport|g" "$1" >"$2"; }
 
-# A Go program's defaults, whatever the caller's environment says.
-go_env=(env -u GOGC -u GOMEMLIMIT -u GODEBUG GOMAXPROCS=1)
+# A Go program's defaults, whatever the caller's environment says. env
+# takes its -u options before any VAR=VALUE (after one, "-u" would be run
+# as the command): go_unset is for building such a line.
+go_unset=(-u GOGC -u GOMEMLIMIT -u GODEBUG)
+go_env=(env "${go_unset[@]}" GOMAXPROCS=1)
 
 # --- upstream (CPU 1, with wrk) -------------------------------------------------
 if [ "$upstream" = testupstream ]; then
@@ -295,7 +298,7 @@ start_gatehouse_as() { # NAME [VAR=VALUE...]: the environment's GATEHOUSE_* and 
 	local name=$1 unset=() v
 	shift
 	for v in $(compgen -e | grep -E '^(GATEHOUSE|OTEL)_' || true); do unset+=(-u "$v"); done
-	start "$name" 0 "${go_env[@]}" "${unset[@]}" "$@" GATEHOUSE_ADMIN_TOKEN=bench-token-0123456789abcdef0123456 \
+	start "$name" 0 env "${go_unset[@]}" "${unset[@]}" GOMAXPROCS=1 "$@" GATEHOUSE_ADMIN_TOKEN=bench-token-0123456789abcdef0123456 \
 		"$tmp/gatehouse" serve --data-dir "$tmp/$name.data" --admin-addr "127.0.0.1:${admin_port[$name]}" \
 		--proxy-addr "127.0.0.1:${port[$name]}" --log-level warn --shutdown-timeout 1s
 }
@@ -479,7 +482,17 @@ if want gatehouse-traced; then # the traces really left gatehouse
 	sleep 6 # the batch processor exports every 5 s
 	spans=$(curl -s --max-time 5 "http://127.0.0.1:$sinkport/spans" || true)
 	[[ $spans =~ ^[1-9][0-9]*$ ]] || die "gatehouse-traced: the trace receiver got '$spans' spans, want some"
-	log "gatehouse-traced: the trace receiver got $spans spans"
+	# And at the rate asked for: a sampled request is two spans (server
+	# and upstream), so 1% is some 0.02 spans per proxied request; at
+	# 100% (the sampler not applied) it would be 2, and the row would
+	# measure that instead.
+	reqs=$(curl -s --max-time 5 "http://127.0.0.1:${admin_port[gatehouse-traced]}/metrics" |
+		awk '/^gatehouse_proxy_requests_total[{ ]/ { s += $NF } END { printf "%d", s }')
+	[[ $reqs =~ ^[1-9][0-9]*$ ]] || die "gatehouse-traced: its /metrics counted '$reqs' proxied requests"
+	per=$(awk -v s="$spans" -v r="$reqs" 'BEGIN { printf "%.4f", s / r }')
+	log "gatehouse-traced: the trace receiver got $spans spans for $reqs proxied requests ($per per request; 1% sampled is about 0.02)"
+	awk -v p="$per" 'BEGIN { exit !(p < 0.1) }' ||
+		die "gatehouse-traced: $per spans per request: the 1% sampler (OTEL_TRACES_SAMPLER_ARG) was not applied"
 fi
 
 # --- report --------------------------------------------------------------------------

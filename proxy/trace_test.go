@@ -17,6 +17,12 @@ import (
 	"github.com/gatehouse/gatehouse/internal/serve"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	testgrpc "google.golang.org/grpc/interop/grpc_testing"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 )
 
 // traceUpstream answers /status/NNN with NNN and anything else with 200,
@@ -377,5 +383,32 @@ func TestTracedMirrorCopyIsAClientSpanOfTheServerSpan(t *testing.T) {
 				t.Errorf("shadow got traceparent %q; want %q (its parent the mirror span)", got.header.Get("Traceparent"), want)
 			}
 		})
+	}
+}
+
+// A gRPC client refused by the gateway reads the trace of its call in
+// the trace-id metadata of the answer, as it reads x-request-id: the
+// gRPC form of a problem document's trace_id.
+func TestTracedGRPCRefusalNamesTheTraceInItsMetadata(t *testing.T) {
+	rcv := otlptest.New(t)
+	tracer := rcv.Provider(t).Tracer(serve.TracerName)
+	g := newGateway(t, func(o *serve.Options) { o.H2C, o.Tracer = true, tracer })
+	f := newPolicyFixture(t, grpcUpstream(t, nil))
+	f.rev.Services[0].Protocol = "http2"
+	f.rev.Routes[0].Paths = []string{"/elsewhere/*"}
+	g.apply(f.rev)
+	cc, err := grpc.NewClient("passthrough:///"+g.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	ctx := metadata.AppendToOutgoingContext(callCtx(t), "traceparent", clientParent)
+	var trl metadata.MD
+	_, err = testgrpc.NewTestServiceClient(cc).UnaryCall(ctx, &testgrpc.SimpleRequest{}, grpc.Trailer(&trl))
+	if status.Code(err) != codes.Unimplemented {
+		t.Fatalf("got %v; want Unimplemented (no route)", err)
+	}
+	if got := trl.Get("trace-id"); len(got) != 1 || got[0] != clientTraceID {
+		t.Errorf("trace-id %q; want [%s] (%v)", got, clientTraceID, trl)
 	}
 }

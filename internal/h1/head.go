@@ -244,48 +244,12 @@ func parseHead(b []byte, h *Head) (int, error) {
 			return 0, errObsFoldHead
 		}
 
-		// field-name ":" OWS field-value OWS
-		start = i
-		for i < len(b) && httpx.IsTokenByte(b[i]) {
-			i++
+		f, next, err := parseField(b, i)
+		if err != nil {
+			return 0, err
 		}
-		if i == len(b) {
-			return 0, ErrIncomplete
-		}
-		if b[i] != ':' || i == start {
-			return 0, errFieldName
-		}
-		name := b[start:i]
-		i++
-		for i < len(b) && (b[i] == ' ' || b[i] == '\t') {
-			i++
-		}
-		start = i
-		for i < len(b) && !badValueByte[b[i]] {
-			i++
-		}
-		if i == len(b) {
-			return 0, ErrIncomplete
-		}
-		end := i
-		switch b[i] {
-		case '\n':
-		case '\r':
-			if i+1 == len(b) {
-				return 0, ErrIncomplete
-			}
-			if b[i+1] != '\n' {
-				return 0, errFieldValue
-			}
-			i++
-		default:
-			return 0, errFieldValue
-		}
-		i++
-		for end > start && (b[end-1] == ' ' || b[end-1] == '\t') {
-			end--
-		}
-		value := b[start:end]
+		i = next
+		name, value := f.Name, f.Value
 		h.Fields = append(h.Fields, Field{Name: name, Value: value})
 
 		switch len(name) {
@@ -367,6 +331,53 @@ end:
 	h.Close = conn.close || h.Minor == 0 && !conn.keepAlive
 	h.Upgrade = conn.upgrade
 	return i, nil
+}
+
+// parseField parses the field line at b[i:] (RFC 9112 §5: field-name ":"
+// OWS field-value OWS, then CRLF or LF) and returns the index after it, or
+// ErrIncomplete when b ends first.
+func parseField(b []byte, i int) (f Field, next int, err error) {
+	start := i
+	for i < len(b) && httpx.IsTokenByte(b[i]) {
+		i++
+	}
+	if i == len(b) {
+		return f, 0, ErrIncomplete
+	}
+	if b[i] != ':' || i == start {
+		return f, 0, errFieldName
+	}
+	f.Name = b[start:i]
+	i++
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t') {
+		i++
+	}
+	start = i
+	for i < len(b) && !badValueByte[b[i]] {
+		i++
+	}
+	if i == len(b) {
+		return f, 0, ErrIncomplete
+	}
+	end := i
+	switch b[i] {
+	case '\n':
+	case '\r':
+		if i+1 == len(b) {
+			return f, 0, ErrIncomplete
+		}
+		if b[i+1] != '\n' {
+			return f, 0, errFieldValue
+		}
+		i++
+	default:
+		return f, 0, errFieldValue
+	}
+	for end > start && (b[end-1] == ' ' || b[end-1] == '\t') {
+		end--
+	}
+	f.Value = b[start:end]
+	return f, i + 1, nil
 }
 
 // parseTarget checks h.Target's form (RFC 9112 §3.2) and sets h.pathAt;

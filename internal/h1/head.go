@@ -262,6 +262,9 @@ func parseHead(b []byte, h *Head) (int, error) {
 			}
 		case len("Expect"):
 			if equalFold(name, "expect") {
+				// A value of only commas asks for nothing known:
+				// net/http answers it 417 too.
+				expectUnknown = expectUnknown || len(value) > 0 && len(bytes.Trim(value, ", \t")) == 0
 				eachToken(value, func(t []byte) {
 					if equalFold(t, "100-continue") {
 						expect = true

@@ -20,6 +20,7 @@ func TestParseHeadRefusesWithTheContractsCode(t *testing.T) {
 	}{
 		// 400: the request line.
 		{"request line without a target is 400", "GET HTTP/1.1\r\nHost: a\r\n\r\n", gatehouse.EINVALID},
+		{"CONNECT with an empty target is 400", "CONNECT  HTTP/1.1\r\nHost: a\r\n\r\n", gatehouse.EINVALID},
 		{"two spaces after the method is 400", "GET  / HTTP/1.1\r\nHost: a\r\n\r\n", gatehouse.EINVALID},
 		{"two spaces before the version is 400", "GET /  HTTP/1.1\r\nHost: a\r\n\r\n", gatehouse.EINVALID},
 		{"tab as separator is 400", "GET\t/ HTTP/1.1\r\nHost: a\r\n\r\n", gatehouse.EINVALID},
@@ -84,6 +85,7 @@ func TestParseHeadRefusesWithTheContractsCode(t *testing.T) {
 		{"empty Transfer-Encoding is 501", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\r\n\r\n", gatehouse.ENOTIMPLEMENTED},
 		// 417.
 		{"unknown expectation is 417", "POST / HTTP/1.1\r\nHost: a\r\nExpect: 200-ok\r\nContent-Length: 1\r\n\r\n", gatehouse.EEXPECTATION},
+		{"expectation of only commas is 417", "POST / HTTP/1.1\r\nHost: a\r\nExpect: ,\r\n\r\n", gatehouse.EEXPECTATION},
 		{"unknown expectation beside 100-continue is 417", "POST / HTTP/1.1\r\nHost: a\r\nExpect: foo, 100-continue\r\n\r\n", gatehouse.EEXPECTATION},
 		// 505.
 		{"HTTP/2.0 request line is 505", "GET / HTTP/2.0\r\nHost: a\r\n\r\n", gatehouse.EVERSION},

@@ -137,6 +137,12 @@ var stricterHead = []struct {
 		func(w wireHead, r *http.Request) bool { return w.target == "*" && w.method != "OPTIONS" },
 	},
 	{
+		"more than MaxFields field lines",
+		"431: a bound on what a connection's Head keeps, as Apache and HAProxy have; net/http bounds only the head's bytes.",
+		"GET / HTTP/1.1\r\nHost: a\r\n" + strings.Repeat("X: 1\r\n", MaxFields) + "\r\n",
+		func(w wireHead, r *http.Request) bool { return len(w.lines) > MaxFields },
+	},
+	{
 		"an expectation besides 100-continue",
 		"417 (RFC 9110 §10.1.1): net/http reads only the first Expect field and is content with 100-continue anywhere in it, so \"Expect: foo, 100-continue\" would ask the upstream for an expectation no one checked.",
 		"POST / HTTP/1.1\r\nHost: a\r\nExpect: foo, 100-continue\r\n\r\n",

@@ -48,6 +48,13 @@ type Head struct {
 // Field is one header field line.
 type Field struct{ Name, Value []byte }
 
+// MaxFields is the most field lines a head may have; more are 431, as
+// headers over the limit. It bounds what a connection's Head keeps
+// (Fields is reused) to a few KiB however the head is shaped: a head of
+// MaxHeaderBytes in three-byte lines would otherwise keep an array 16
+// times its size. Apache (100) and HAProxy (101) have such a limit too.
+const MaxFields = 128
+
 // ErrIncomplete is ParseHead's answer while the head has not all arrived.
 var ErrIncomplete = errors.New("h1: incomplete request head")
 
@@ -125,6 +132,8 @@ var (
 		"The request has more than one Host header field (RFC 9112 §3.2).")
 	errHostInvalid = gatehouse.Errorf(gatehouse.EINVALID,
 		"The Host header is not a host name or IP address with an optional port from 1 to 65535.")
+	errTooManyFields = gatehouse.Errorf(gatehouse.EHEADERSTOOLARGE,
+		"The request has more than %d header fields.", MaxFields)
 	errContentLength = gatehouse.Errorf(gatehouse.EINVALID,
 		"Content-Length must be one non-negative decimal number (RFC 9110 §8.6).")
 	errContentLengths = gatehouse.Errorf(gatehouse.EINVALID,
@@ -250,6 +259,9 @@ func parseHead(b []byte, h *Head) (int, error) {
 		}
 		i = next
 		name, value := f.Name, f.Value
+		if len(h.Fields) == MaxFields {
+			return 0, errTooManyFields
+		}
 		h.Fields = append(h.Fields, Field{Name: name, Value: value})
 
 		switch len(name) {

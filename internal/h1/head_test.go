@@ -76,6 +76,7 @@ func TestParseHeadRefusesWithTheContractsCode(t *testing.T) {
 		// 431.
 		{"head longer than the limit is 431", "GET /" + long + " HTTP/1.1\r\nHost: a\r\n\r\n", gatehouse.EHEADERSTOOLARGE},
 		{"field longer than the limit is 431", "GET / HTTP/1.1\r\nHost: a\r\nX: " + long, gatehouse.EHEADERSTOOLARGE},
+		{"more than MaxFields fields is 431", "GET / HTTP/1.1\r\nHost: a\r\n" + strings.Repeat("X: 1\r\n", MaxFields) + "\r\n", gatehouse.EHEADERSTOOLARGE},
 		// 501.
 		{"Transfer-Encoding other than chunked is 501", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", gatehouse.ENOTIMPLEMENTED},
 		{"Transfer-Encoding xchunked is 501", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n", gatehouse.ENOTIMPLEMENTED},
@@ -237,6 +238,14 @@ func TestParseHeadRefusesEarly(t *testing.T) {
 		if _, err := ParseHead([]byte(partial), &h, testMax); err == nil || err == ErrIncomplete {
 			t.Errorf("ParseHead(%q) = %v; want a refusal", partial, err)
 		}
+	}
+}
+
+func TestParseHeadAcceptsMaxFieldsFields(t *testing.T) {
+	head := "GET / HTTP/1.1\r\nHost: a\r\n" + strings.Repeat("X: 1\r\n", MaxFields-1) + "\r\n"
+	var h Head
+	if _, err := ParseHead([]byte(head), &h, testMax); err != nil || len(h.Fields) != MaxFields {
+		t.Fatalf("ParseHead: %d fields, %v; want %d, nil", len(h.Fields), err, MaxFields)
 	}
 }
 

@@ -412,6 +412,7 @@ func FuzzParseHeadAgainstNetHTTP(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
 		var h Head
 		n, err := ParseHead(in, &h, len(in)+1)
+		prefixesAgree(t, in, n, err)
 		r, wantN, werr := netHTTPReadHead(in)
 		switch {
 		case err != nil && werr != nil:
@@ -428,6 +429,23 @@ func FuzzParseHeadAgainstNetHTTP(f *testing.F) {
 			t.Fatalf("ParseHead and net/http disagree about\n%q:\n%s", in, diff)
 		}
 	})
+}
+
+// prefixesAgree: the engine calls ParseHead again as bytes arrive, so
+// every prefix of in must be incomplete, or have the verdict in has (a
+// head that ended, an error at a byte the prefix holds).
+func prefixesAgree(t *testing.T, in []byte, n int, err error) {
+	step := max(1, len(in)/256)
+	var h Head
+	for k := 0; k < len(in); k += step {
+		pn, perr := ParseHead(in[:k], &h, len(in)+1)
+		if perr == ErrIncomplete {
+			continue
+		}
+		if pn != n || fmt.Sprint(perr) != fmt.Sprint(err) {
+			t.Fatalf("ParseHead of the first %d bytes = %d, %v; of all = %d, %v:\n%q", k, pn, perr, n, err, in)
+		}
+	}
 }
 
 // compareHead says where h, n differ from net/http's reading r, wantN.
@@ -448,7 +466,7 @@ func compareHead(h *Head, n int, r *http.Request, wantN int) string {
 		check("content length", h.ContentLength, r.ContentLength)
 	}
 	check("close", h.Close, r.Close)
-	check("upgrade", h.Upgrade, httpguts.HeaderValuesContainsToken(r.Header["Connection"], "upgrade"))
+	check("upgrade", h.Upgrade, r.ProtoMinor == 1 && httpguts.HeaderValuesContainsToken(r.Header["Connection"], "upgrade"))
 
 	// The fields, as net/http leaves them in its Header: canonical names,
 	// framing fields and Host removed, duplicate lengths merged, and a

@@ -37,7 +37,8 @@ type Head struct {
 	// Expect100: Expect: 100-continue (ignored on HTTP/1.0, as RFC 9110
 	// §10.1.1 requires).
 	Expect100 bool
-	// Upgrade: the request asks for a protocol upgrade (Connection: upgrade).
+	// Upgrade: the request asks for a protocol upgrade (Connection:
+	// upgrade; ignored on HTTP/1.0, as RFC 9110 §7.8 requires).
 	Upgrade bool
 
 	// pathAt is where the path starts in Target: 0 in origin-form, after
@@ -344,7 +345,8 @@ end:
 	}
 	h.Expect100 = expect && h.Minor == 1
 	h.Close = conn.close || h.Minor == 0 && !conn.keepAlive
-	h.Upgrade = conn.upgrade
+	// RFC 9110 §7.8: an Upgrade in an HTTP/1.0 request is ignored.
+	h.Upgrade = conn.upgrade && h.Minor == 1
 	return i, nil
 }
 

@@ -1,7 +1,10 @@
 package h1
 
 import (
+	"bufio"
+	"bytes"
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -155,6 +158,8 @@ func TestParseHeadAcceptsWellFormedHeads(t *testing.T) {
 			want{method: "GET", target: "/", host: "a", minor: 1, fields: 2, path: "/"}},
 		{"Connection upgrade", "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
 			want{method: "GET", target: "/ws", host: "a", minor: 1, fields: 3, upg: true, path: "/ws"}},
+		{"Connection upgrade on HTTP/1.0 is ignored", "GET /ws HTTP/1.0\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n",
+			want{method: "GET", target: "/ws", minor: 0, fields: 2, close: true, path: "/ws"}},
 		{"absolute-form takes the target's host", "GET http://B.example:8080/x?y HTTP/1.1\r\nHost: a\r\n\r\n",
 			want{method: "GET", target: "http://B.example:8080/x?y", host: "B.example:8080", minor: 1, fields: 1, path: "/x", query: "y"}},
 		{"absolute-form without a path is /", "GET HTTPS://b?q HTTP/1.1\r\nHost: a\r\n\r\n",
@@ -295,6 +300,22 @@ func BenchmarkParseHead(b *testing.B) {
 	b.SetBytes(int64(len(typicalGET)))
 	for b.Loop() {
 		if _, err := ParseHead(typicalGET, &h, testMax); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkNetHTTPReadRequest is the same head through http.ReadRequest,
+// for comparison.
+func BenchmarkNetHTTPReadRequest(b *testing.B) {
+	b.ReportAllocs()
+	b.SetBytes(int64(len(typicalGET)))
+	r := bytes.NewReader(typicalGET)
+	br := bufio.NewReader(r)
+	for b.Loop() {
+		r.Reset(typicalGET)
+		br.Reset(r)
+		if _, err := http.ReadRequest(br); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"golang.org/x/net/http/httpguts"
 
@@ -708,6 +709,23 @@ func FuzzChunkedReaderAgainstNetHTTP(f *testing.F) {
 		c.Reset(br)
 		got, err := io.ReadAll(&c)
 		n := len(body) - src.Len() - br.Buffered()
+		// The same body a byte at a time from the connection, read three
+		// bytes at a time: the verdict must not depend on how it arrives.
+		slow := bytes.NewReader(body)
+		c.Reset(bufio.NewReaderSize(iotest.OneByteReader(slow), 4096))
+		var got3 []byte
+		var err3 error
+		for buf := make([]byte, 3); err3 == nil; {
+			var k int
+			k, err3 = c.Read(buf)
+			got3 = append(got3, buf[:k]...)
+		}
+		if err3 == io.EOF {
+			err3 = nil
+		}
+		if !bytes.Equal(got3, got) || fmt.Sprint(err3) != fmt.Sprint(err) {
+			t.Fatalf("read whole: %q, %v; read in pieces: %q, %v; from\n%q", got, err, got3, err3, body)
+		}
 		want, wantN, werr := netHTTPReadChunked(body)
 		switch {
 		case err != nil && werr != nil:

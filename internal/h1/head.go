@@ -1,9 +1,10 @@
-// Package h1 is gatehouse's own HTTP/1.1 server engine (issue 14). This
-// file parses request heads; the parser is a security boundary, so it is
-// at least as strict as net/http's http.ReadRequest and as
-// internal/serve/framing.go, and where it is stricter the differential
-// fuzzer (diff_fuzz_test.go) lists why.
 package h1
+
+// This file parses request heads for gatehouse's own HTTP/1.1 engine
+// (issue 14). The parser is a security boundary, so it is at least as
+// strict as net/http's http.ReadRequest and as internal/serve/framing.go;
+// where it is stricter, the differential fuzzer (diff_fuzz_test.go) lists
+// the case and why.
 
 import (
 	"bytes"
@@ -230,6 +231,7 @@ func parseHead(b []byte, h *Head) (int, error) {
 		conn                  connTokens
 		expect, expectUnknown bool
 	)
+fields:
 	for {
 		if i == len(b) {
 			return 0, ErrIncomplete
@@ -237,7 +239,7 @@ func parseHead(b []byte, h *Head) (int, error) {
 		switch b[i] {
 		case '\n':
 			i++
-			goto end
+			break fields
 		case '\r':
 			if i+1 == len(b) {
 				return 0, ErrIncomplete
@@ -246,7 +248,7 @@ func parseHead(b []byte, h *Head) (int, error) {
 				return 0, errLineEnd
 			}
 			i += 2
-			goto end
+			break fields
 		case ' ', '\t':
 			// An obsolete line folding, or whitespace before the first
 			// field: net/http joins the former and refuses the latter;
@@ -307,7 +309,6 @@ func parseHead(b []byte, h *Head) (int, error) {
 		}
 	}
 
-end:
 	switch {
 	case hosts == 0 && h.Minor == 1:
 		return 0, errHostMissing

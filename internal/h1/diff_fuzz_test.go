@@ -95,14 +95,15 @@ var stricterHead = []struct {
 			if t == "" || t[0] == '/' || t == "*" || w.method == "CONNECT" {
 				return false
 			}
-			lt := strings.ToLower(t)
-			rest, ok := strings.CutPrefix(lt, "http://")
-			if !ok {
-				if rest, ok = strings.CutPrefix(lt, "https://"); !ok {
-					return true
-				}
+			var rest string
+			switch {
+			case len(t) >= 7 && strings.EqualFold(t[:7], "http://"):
+				rest = t[7:]
+			case len(t) >= 8 && strings.EqualFold(t[:8], "https://"):
+				rest = t[8:]
+			default:
+				return true
 			}
-			rest = t[len(t)-len(rest):]
 			if j := strings.IndexAny(rest, "/?"); j >= 0 {
 				rest = rest[:j]
 			}

@@ -16,3 +16,17 @@ var tokenTable = func() (t [256]bool) {
 	}
 	return t
 }()
+
+// IsToken reports whether s is an RFC 9110 token: a method, a field name,
+// a media type's type and subtype.
+func IsToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !tokenTable[s[i]] {
+			return false
+		}
+	}
+	return true
+}

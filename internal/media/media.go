@@ -5,7 +5,11 @@
 // since every request on a route with such a policy is checked.
 package media
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/gatehouse/gatehouse/internal/httpx"
+)
 
 // Range is a media type or range as a configuration declares it:
 // lower-case type and subtype, "*" standing for any.
@@ -31,19 +35,7 @@ func (m Range) Matches(typ, sub string) bool {
 
 // IsToken reports whether s is an RFC 9110 token: the syntax of a method,
 // a header name, a media type's type and subtype.
-func IsToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
-			continue
-		}
-		return false
-	}
-	return true
-}
+func IsToken(s string) bool { return httpx.IsToken(s) }
 
 // ContentType returns the media type a Content-Type field declares, its
 // parameters ignored. ok is false when the field is absent, repeated, or

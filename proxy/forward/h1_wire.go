@@ -22,7 +22,7 @@ func writeHead(bw *bufio.Writer, out *http.Request, cl int64) error {
 	if method == "" {
 		method = http.MethodGet
 	}
-	if !validToken(method) {
+	if !httpx.IsToken(method) {
 		return errors.New("invalid method " + strconv.Quote(method))
 	}
 	bw.WriteString(method)
@@ -136,33 +136,7 @@ func framingField(k string) bool {
 	return false
 }
 
-// isTokenByte is RFC 9110's tchar.
-var isTokenByte = func() (t [256]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c], t[c-'a'+'A'] = true, true
-	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
-	}
-	return t
-}()
-
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !isTokenByte[s[i]] {
-			return false
-		}
-	}
-	return true
-}
-
-func validHeaderName(s string) bool { return validToken(s) }
+func validHeaderName(s string) bool { return httpx.IsToken(s) }
 
 // validHeaderValue rejects control characters but tab, as net/http does:
 // a CR or LF would end the field early and smuggle another.

@@ -107,10 +107,10 @@ func (t *TargetHealth) troubled() bool {
 	return t.State == TargetUnhealthy || t.State == TargetEjected
 }
 
-// BoundHealth keeps, of services, those that fit in max targets: those
+// BoundHealth keeps, of services, those that fit in limit targets: those
 // with a target out of rotation first, then by id. It returns them by id,
 // and how many were left out.
-func BoundHealth(services []ServiceHealth, max int) ([]ServiceHealth, int) {
+func BoundHealth(services []ServiceHealth, limit int) ([]ServiceHealth, int) {
 	troubled := func(s *ServiceHealth) bool {
 		return slices.ContainsFunc(s.Targets, func(t TargetHealth) bool { return t.troubled() })
 	}
@@ -125,7 +125,7 @@ func BoundHealth(services []ServiceHealth, max int) ([]ServiceHealth, int) {
 	})
 	kept, n := services[:0:0], 0
 	for _, s := range services {
-		if n+len(s.Targets) > max {
+		if n+len(s.Targets) > limit {
 			continue
 		}
 		n += len(s.Targets)

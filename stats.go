@@ -49,6 +49,11 @@ type NodeStats struct {
 	// Other sums the routes over the snapshot's cap, DroppedRoutes many.
 	Other         *RouteCounters `json:"other,omitempty"`
 	DroppedRoutes int            `json:"dropped_routes,omitempty"`
+	// Services are the upstream targets' health of the services of the
+	// revision being served, by id, bounded by StatsMaxTargets;
+	// DroppedServices counts those left out.
+	Services        []ServiceHealth `json:"services,omitempty"`
+	DroppedServices int             `json:"dropped_services,omitempty"`
 }
 
 // RouteCounters are one route's cumulative figures on one node (or
@@ -137,6 +142,11 @@ type ClusterStats struct {
 	// DroppedRoutes counts the routes the nodes' snapshots left out over
 	// their cap, whose figures are in Total only.
 	DroppedRoutes int `json:"dropped_routes"`
+	// Services are the services' targets' health as the included nodes
+	// see them (SumHealth), by id; DroppedServices counts those a node
+	// left out over its cap (StatsMaxTargets), summed over the nodes.
+	Services        []ServiceHealthView `json:"services"`
+	DroppedServices int                 `json:"dropped_services"`
 }
 
 // StatsFigures are summed figures of one route or of all.
@@ -306,6 +316,7 @@ func SumStats(at time.Time, nodes []NodeFigures, routeID string) *ClusterStats {
 		total.Add(&own)
 		n.Requests, n.Rate = own.Requests, roundRate(own.Rate)
 		cs.DroppedRoutes += s.DroppedRoutes
+		cs.DroppedServices += s.DroppedServices
 		cs.Nodes = append(cs.Nodes, n)
 	}
 	for i := range cs.Nodes {
@@ -322,6 +333,7 @@ func SumStats(at time.Time, nodes []NodeFigures, routeID string) *ClusterStats {
 		cs.Routes = append(cs.Routes, rs)
 	}
 	cs.Total, cs.Unmatched = total.Figures(), unmatched.Figures()
+	cs.Services = SumHealth(nodes, "")
 	return cs
 }
 

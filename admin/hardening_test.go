@@ -403,6 +403,7 @@ func TestTargetWithoutETagAnswersAFailingIfMatchWith412(t *testing.T) {
 		{Prefix + "/conformance", "/admin/v1/conformance", nil, 0},
 		{Prefix + "/token", "/admin/v1/token", nil, 0},
 		{Prefix + "/stats", "/admin/v1/stats", nil, 0},
+		{Prefix + "/services/{id}/health", "/admin/v1/services/" + svc + "/health", nil, 0},
 		{Prefix + "/openapi.json", "/admin/v1/openapi.json", nil, 0},
 		{Prefix + "/deployments", "/admin/v1/deployments", func(int) string { return `{}` }, 202},
 	}

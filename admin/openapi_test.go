@@ -481,6 +481,8 @@ func TestOpenAPISchemasMatchResources(t *testing.T) {
 		"Spec": gatehouse.Spec{}, "RouteImport": gatehouse.RouteImport{}, "ImportRequest": importRequest{}, "ImportResult": importResult{},
 		"ChangeSet": config.ChangeSet{}, "Change": config.Change{}, "FieldChange": config.FieldChange{}, "ChangeSummary": config.Summary{},
 		"RevisionDiff": config.RevisionDiff{},
+		"ClusterStats": gatehouse.ClusterStats{}, "ServiceHealth": gatehouse.ServiceHealthView{}, "TargetHealth": gatehouse.TargetHealthView{},
+		"NodeTargetHealth": gatehouse.NodeTargetHealth{}, "TargetFailure": gatehouse.TargetFailure{},
 	} {
 		schema, _ := schemas[name].(map[string]any)
 		props, _ := schema["properties"].(map[string]any)

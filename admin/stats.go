@@ -20,7 +20,12 @@ func init() {
 	q := map[string]queryParam{"route_id": textFilter}
 	endpoints = append(endpoints, &endpoint{pattern: Prefix + "/stats", untagged: true,
 		methods: map[string]handlerFunc{http.MethodGet: getStats, http.MethodHead: getStats},
-		query:   map[string]map[string]queryParam{http.MethodGet: q, http.MethodHead: q}})
+		query:   map[string]map[string]queryParam{http.MethodGet: q, http.MethodHead: q}},
+		// A service's targets' health, as Kong's /upstreams/{id}/health:
+		// live, so without an ETag, like the figures it is read from.
+		&endpoint{pattern: Prefix + "/services/{id}/health", paramNames: []string{"id"}, kind: gatehouse.KindService,
+			owner: services, untagged: true,
+			methods: map[string]handlerFunc{http.MethodGet: getServiceHealth, http.MethodHead: getServiceHealth}})
 }
 
 // getStats answers the live figures of the cluster's data planes
@@ -33,12 +38,37 @@ func getStats(h *Handler, r *request) (*result, error) {
 	return &result{status: http.StatusOK, body: cs}, nil
 }
 
+// getServiceHealth answers a service's targets' health as every live node
+// serving traffic sees it (404 or 410 for a service that does not exist);
+// a service no node serves yet is answered, its state unknown.
+func getServiceHealth(h *Handler, r *request) (*result, error) {
+	res, err := r.ep.owner.load(h, r)
+	if err != nil {
+		return nil, err
+	}
+	nodes, err := h.nodeFigures(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	return &result{status: http.StatusOK, body: gatehouse.SumHealth(nodes, res.(*gatehouse.Service).ID)[0]}, nil
+}
+
 // clusterStats sums the figures of every node that serves traffic and is
-// live: this node's own, read from its data plane now (so that a node of
-// role all is never an interval behind), and those the others published
-// to the store (their latest gatehouse.NodeStats, bounded in size, written
-// at most once an interval). A node that is down is listed, left out.
+// live (nodeFigures).
 func (h *Handler) clusterStats(ctx context.Context, routeID string) (*gatehouse.ClusterStats, error) {
+	nodes, err := h.nodeFigures(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return gatehouse.SumStats(h.opts.Now(), nodes, routeID), nil
+}
+
+// nodeFigures reads the figures of every node that serves traffic: this
+// node's own, read from its data plane now (so that a node of role all is
+// never an interval behind), and those the others published to the store
+// (their latest gatehouse.NodeStats, bounded in size, written at most once
+// an interval). A node that is down is listed without figures.
+func (h *Handler) nodeFigures(ctx context.Context) ([]gatehouse.NodeFigures, error) {
 	recs, err := h.store.Snapshot(ctx, gatehouse.KindNode, gatehouse.KindStats)
 	if err != nil {
 		return nil, err
@@ -77,7 +107,7 @@ func (h *Handler) clusterStats(ctx context.Context, routeID string) (*gatehouse.
 		s := own.Stats()
 		nodes = append(nodes, gatehouse.NodeFigures{Node: gatehouse.NodeShare{Node: h.opts.NodeName, State: gatehouse.NodeLive}, Stats: &s})
 	}
-	return gatehouse.SumStats(h.opts.Now(), nodes, routeID), nil
+	return nodes, nil
 }
 
 // judge sets n's State as the node list shows it.

@@ -194,7 +194,22 @@ func (h *Handler) collect(now time.Time) gatehouse.NodeStats {
 	}
 	// In one order, so that figures that did not change encode the same.
 	slices.SortFunc(s.Routes, func(a, b gatehouse.RouteCounters) int { return strings.Compare(a.RouteID, b.RouteID) })
+	s.Services, s.DroppedServices = targetsHealth(st)
 	return s
+}
+
+// targetsHealth reads the targets' health of every pool of st, bounded by
+// gatehouse.StatsMaxTargets: once an interval, never per request.
+func targetsHealth(st *state) ([]gatehouse.ServiceHealth, int) {
+	if len(st.pools) == 0 {
+		return nil, 0
+	}
+	services := make([]gatehouse.ServiceHealth, 0, len(st.pools))
+	for id, p := range st.pools {
+		targets, active, passive := p.Health()
+		services = append(services, gatehouse.ServiceHealth{ServiceID: id, ActiveChecks: active, PassiveChecks: passive, Targets: targets})
+	}
+	return gatehouse.BoundHealth(services, gatehouse.StatsMaxTargets)
 }
 
 // rated sets the rates of s's routes, then bounds it: the bound sums the

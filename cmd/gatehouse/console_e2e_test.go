@@ -381,6 +381,10 @@ func TestConsoleInChromiumEditsDeploysAndExplainsTheAPIsRefusals(t *testing.T) {
 	}
 	a.run("reload it", click(`.notice.warn button`), waitJS(`document.querySelector('#f-retries')?.value === '3'`))
 
+	// Its target refuses every probe: unhealthy from the first deploy on.
+	wantStatus(t, "create a service whose upstream is dead", p.do("POST", "/admin/v1/services", token,
+		`{"id":"dead","name":"dead","url":"http://127.0.0.1:9","health_check":{"path":"/","interval_ms":100,"timeout_ms":90,"unhealthy_threshold":1}}`), http.StatusCreated)
+
 	t.Log("deploy and watch the progress reach succeeded")
 	a.go_("#/deployments", "#deploy")
 	a.run("deploy", click("#deploy"), waitText("#deployment-state", "succeeded"), waitText("main", "Progress per node"))
@@ -464,13 +468,17 @@ func TestConsoleInChromiumEditsDeploysAndExplainsTheAPIsRefusals(t *testing.T) {
 	quiet("on the overview in a hidden tab")
 	eval[chromedp.Void](a, "show the tab", from+`; delete document.hidden; document.dispatchEvent(new Event('visibilitychange'))`)
 	a.run("shown again, it asks at once, not a poll later", chromedp.Poll[chromedp.Void](statsPolls+` > 0`, chromedp.WithPollingTimeout(1500*time.Millisecond)))
+	// The services page polls too, for its targets' health.
 	a.go_("#/services", `a[href="#/services/echo"]`)
-	quiet("on the services page")
+	a.run("the services page shows the dead target unhealthy, in words", waitText(`[data-health="dead"][data-target="0"]`, "unhealthy: connection refused"))
+	a.go_("#/consumers", `a[href="#/consumers/alice"]`)
+	quiet("on the consumers page")
 
 	t.Log("a 412 provoked from a second session is explained")
 	b := newTab(t, browser, "second")
 	b.signIn(base, token)
 	a.go_("#/services/echo", "#f-retries")
+	a.run("a service's page shows its target's health", waitText("#service-health td.health-healthy", "healthy"))
 	b.go_("#/services/echo", "#f-retries")
 	b.run("the second session changes the retries", fill("retries", "2"), click(submit), waitText("main", "Service saved."))
 	a.run("the first session saves over it", fill("connect_timeout_ms", "1500"), click(submit),

@@ -121,7 +121,8 @@ func TestStatsOfOneProcessCountTheRequestsItProxiedByRouteAndCode(t *testing.T) 
 // TestStatsOfAControlNodeSumTheFiguresBothDataNodesPublished: a control
 // node, which has no data plane, answers the sum of the figures two data
 // nodes publish with their share each; a data node that stopped is listed
-// as down and left out.
+// as down and left out. The service's targets' health shows each data
+// node's view, and the stopped node's no more.
 func TestStatsOfAControlNodeSumTheFiguresBothDataNodesPublished(t *testing.T) {
 	up := testupstream.Start(t)
 	dir := t.TempDir()
@@ -165,10 +166,19 @@ func TestStatsOfAControlNodeSumTheFiguresBothDataNodesPublished(t *testing.T) {
 	if api := routeStats(cs, "api"); len(api.Nodes) != 2 || api.Nodes[0].Requests != 3 || api.Nodes[1].Requests != 2 {
 		t.Fatalf("route api by node: %+v; want edge-1 3, edge-2 2", api.Nodes)
 	}
+	// Each data node's view of the service's target, published with its
+	// figures.
+	v := waitHealth(t, ctl, "up", func(v *gatehouse.ServiceHealthView) bool { return len(v.Nodes) == 2 })
+	if v.State != gatehouse.ServiceHealthy || len(v.Targets) != 1 || v.Targets[0].HealthyNodes != 2 || v.Targets[0].Nodes[1].Node != "edge-2" {
+		t.Fatalf("health of up: %+v; want its target healthy on edge-1 and edge-2", v)
+	}
 
 	edge2.stop()
 	cs = waitStats(t, ctl, func(cs *gatehouse.ClusterStats) bool { return cs.Total.Requests == 3 })
 	if n := cs.Nodes; len(n) != 2 || n[1].Node != "edge-2" || n[1].State != gatehouse.NodeDown || n[1].Included {
 		t.Fatalf("nodes after edge-2 stopped: %+v; want edge-2 down and left out", n)
+	}
+	if v := waitHealth(t, ctl, "up", func(v *gatehouse.ServiceHealthView) bool { return true }); len(v.Nodes) != 1 || v.Nodes[0] != "edge-1" {
+		t.Fatalf("health of up after edge-2 stopped: seen by %v; want edge-1 alone", v.Nodes)
 	}
 }

@@ -55,6 +55,42 @@ func (f failure) retryable() bool {
 	return false
 }
 
+// cause names the failure in a few words, for a target's health
+// (Pool.Health): what failed, not what the client was answered.
+func (f failure) cause() string {
+	switch f {
+	case failRefused:
+		return "connection refused"
+	case failResolve:
+		return "host not resolved"
+	case failConnect:
+		return "connection failed"
+	case failConnectTimeout:
+		return "connect timeout"
+	case failReset:
+		return "closed without answering"
+	case failTimeout:
+		return "read timeout"
+	case failCanceled:
+		return "cut short"
+	case failCertificate:
+		return "TLS certificate not verified"
+	case failClientCertificate:
+		return "client certificate refused"
+	case failNoHTTP2:
+		return "no HTTP/2 over TLS"
+	case failStreamRefused:
+		return "HTTP/2 stream refused"
+	case failStreamReset:
+		return "HTTP/2 stream reset"
+	case failGoAway:
+		return "HTTP/2 GOAWAY"
+	case failDeadline:
+		return "request deadline passed"
+	}
+	return "invalid HTTP answer"
+}
+
 // classify is the one function that decides what kind of failure err is;
 // RoundTrip (retries, passive health) and Classify (status codes, for the
 // data plane and the egress listener) use it. ctx is the incoming

@@ -19,6 +19,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/gatehouse/gatehouse"
 )
 
 // Defaults applied by NewPool to zero or negative Config fields.
@@ -185,6 +187,11 @@ type target struct {
 	fails        atomic.Int32 // consecutive failed requests
 	ejectedUntil atomic.Int64 // unix ns; 0 when not ejected
 	down         atomic.Bool  // marked down by active checks
+	// since is when the target's state last changed (unix ns), and
+	// lastFailure the last failure noted: written when health changes,
+	// read by Health; never on a request that succeeds.
+	since       atomic.Int64
+	lastFailure atomic.Pointer[gatehouse.TargetFailure]
 }
 
 // NewPool compiles cfg into a pool. transports shares connections across
@@ -228,9 +235,11 @@ func NewPool(ctx context.Context, cfg Config, transports *Transports) *Pool {
 	}
 	ts := cfg.Targets[:min(len(cfg.Targets), MaxTargets)]
 	p.targets = make([]target, len(ts))
+	built := p.now().UnixNano()
 	for i, t := range ts {
 		pt := &p.targets[i]
 		pt.Target = t
+		pt.since.Store(built)
 		if t.URL == nil {
 			pt.Weight = 0
 			continue
@@ -368,7 +377,7 @@ func (p *Pool) RoundTrip(out *http.Request) (*http.Response, *Target, error) {
 			// (HTTP/1.x), or fails the read first (HTTP/2).
 			return nil, &t.Target, ue
 		}
-		p.failed(t)
+		p.failed(t, f)
 		if n >= attempts || !f.retryable() {
 			return nil, &t.Target, ue
 		}

@@ -3,11 +3,15 @@ package forward
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gatehouse/gatehouse"
 )
 
 // succeeded records a response from t: any response, 5xx included, is the
@@ -19,6 +23,7 @@ func (p *Pool) succeeded(t *target) {
 		t.fails.Store(0)
 	}
 	if t.ejectedUntil.Load() != 0 && t.ejectedUntil.Swap(0) != 0 {
+		t.since.Store(p.now().UnixNano())
 		p.rebuild()
 	}
 }
@@ -37,20 +42,33 @@ func (p *Pool) succeeded(t *target) {
 // gatehouse sends itself, still take any target down.
 const maxEjectedPercent = 50
 
-// failed records a failed request to t (not a client that went away). At
-// MaxFails in a row the target is ejected for EjectFor, unless that would
-// eject more than maxEjectedPercent of the targets; a failed trial ejects
-// it again.
-func (p *Pool) failed(t *target) {
-	if p.maxFails <= 0 || t.fails.Add(1) < p.maxFails {
+// failed records a failed request to t (not a client that went away), of
+// kind f. At MaxFails in a row the target is ejected for EjectFor, unless
+// that would eject more than maxEjectedPercent of the targets; a failed
+// trial ejects it again. Its health notes the failure that starts a run,
+// the one that ejects and a failed trial: not every one, so that a
+// failing upstream does not cost each request an allocation.
+func (p *Pool) failed(t *target, f failure) {
+	if p.maxFails <= 0 {
+		return
+	}
+	n := t.fails.Add(1)
+	if n == 1 {
+		p.note(t, gatehouse.CheckPassive, f.cause())
+	}
+	if n < p.maxFails {
 		return
 	}
 	if t.ejectedUntil.Load() != 0 {
 		// Already ejected (a failed trial, or a late failure): it is out
 		// of the schedule, and a trialAt made stale-early is corrected by
 		// the next pick. Its rest starts over.
+		p.note(t, gatehouse.CheckPassive, f.cause())
 		t.ejectedUntil.Store(p.now().Add(p.ejectFor).UnixNano())
 		return
+	}
+	if n == p.maxFails && n != 1 {
+		p.note(t, gatehouse.CheckPassive, f.cause())
 	}
 	// New ejections happen only here, under mu, so the count cannot be
 	// overtaken; reinstatements (succeeded) only make it smaller.
@@ -59,9 +77,44 @@ func (p *Pool) failed(t *target) {
 	if !p.mayEjectLocked() {
 		return
 	}
-	if t.ejectedUntil.Swap(p.now().Add(p.ejectFor).UnixNano()) == 0 {
+	now := p.now()
+	if t.ejectedUntil.Swap(now.Add(p.ejectFor).UnixNano()) == 0 {
+		t.since.Store(now.UnixNano())
 		p.rebuildLocked()
 	}
+}
+
+// note records a failure of t as its last.
+func (p *Pool) note(t *target, check, cause string) {
+	t.lastFailure.Store(&gatehouse.TargetFailure{At: p.now().UTC(), Check: check, Cause: cause})
+}
+
+// Health is the state of every target, read now: what the pool decides
+// by, taking no lock (a state read as it changes is the old or the new).
+// It is read when the live figures are taken, not per request.
+func (p *Pool) Health() (targets []gatehouse.TargetHealth, active, passive bool) {
+	targets = make([]gatehouse.TargetHealth, len(p.targets))
+	for i := range p.targets {
+		t := &p.targets[i]
+		th := gatehouse.TargetHealth{Weight: t.Weight}
+		if t.URL != nil {
+			th.URL = t.URL.String()
+		}
+		th.Since = time.Unix(0, t.since.Load()).UTC()
+		th.LastFailure = t.lastFailure.Load()
+		switch eu := t.ejectedUntil.Load(); {
+		case t.Weight <= 0:
+			th.State = gatehouse.TargetDisabled
+		case t.down.Load():
+			th.State = gatehouse.TargetUnhealthy
+		case eu != 0:
+			th.State, th.TrialAt = gatehouse.TargetEjected, time.Unix(0, eu).UTC()
+		default:
+			th.State = gatehouse.TargetHealthy
+		}
+		targets[i] = th
+	}
+	return targets, p.check != nil, p.maxFails > 0
 }
 
 // mayEjectLocked reports whether one more target may be ejected within
@@ -123,7 +176,7 @@ func (p *Pool) unavailable() error {
 func (p *Pool) checkLoop(ctx context.Context) {
 	defer close(p.done)
 	hc := p.check
-	ok := make([]bool, len(p.targets))
+	ok := make([]string, len(p.targets)) // each probe's failure, "" for none
 	passes := make([]int, len(p.targets))
 	fails := make([]int, len(p.targets))
 	tick := time.NewTicker(hc.Interval)
@@ -139,16 +192,19 @@ func (p *Pool) checkLoop(ctx context.Context) {
 			if t.Weight <= 0 {
 				continue
 			}
-			if ok[i] {
+			if ok[i] == "" {
 				passes[i], fails[i] = passes[i]+1, 0
 				if passes[i] >= hc.HealthyThreshold && t.down.Load() {
 					t.down.Store(false)
+					t.since.Store(p.now().UnixNano())
 					changed = true
 				}
 			} else {
+				p.note(t, gatehouse.CheckActive, ok[i])
 				passes[i], fails[i] = 0, fails[i]+1
 				if fails[i] >= hc.UnhealthyThreshold && !t.down.Load() {
 					t.down.Store(true)
+					t.since.Store(p.now().UnixNano())
 					changed = true
 				}
 			}
@@ -165,23 +221,25 @@ func (p *Pool) checkLoop(ctx context.Context) {
 }
 
 // probeAll probes every target with a weight concurrently and waits for
-// all of them; each probe ends within the check's Timeout.
-func (p *Pool) probeAll(ctx context.Context, ok []bool) {
+// all of them; each probe ends within the check's Timeout. failed gets
+// each probe's failure ("" for a success).
+func (p *Pool) probeAll(ctx context.Context, failed []string) {
 	var wg sync.WaitGroup
 	for i := range p.targets {
 		t := &p.targets[i]
 		if t.Weight <= 0 {
 			continue
 		}
-		wg.Go(func() { ok[i] = p.probe(ctx, t) })
+		wg.Go(func() { failed[i] = p.probe(ctx, t) })
 	}
 	wg.Wait()
 }
 
 // probe GETs the target's health URL: 2xx or 3xx within Timeout is a
 // success. The body is drained (up to 64 KiB) so the connection is reused.
-// A GRPC check calls gRPC's health check instead (probeGRPC).
-func (p *Pool) probe(ctx context.Context, t *target) bool {
+// A GRPC check calls gRPC's health check instead (probeGRPC). It returns
+// the failure's cause in a few words, "" for a success.
+func (p *Pool) probe(ctx context.Context, t *target) string {
 	ctx, cancel := context.WithTimeout(ctx, p.check.Timeout)
 	defer cancel()
 	if p.check.GRPC {
@@ -189,16 +247,28 @@ func (p *Pool) probe(ctx context.Context, t *target) bool {
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, t.healthURL, nil)
 	if err != nil {
-		return false
+		return "invalid health URL"
 	}
 	req.Header.Set("User-Agent", "gatehouse-health-check")
 	resp, err := t.rt.RoundTrip(req)
 	if err != nil {
-		return false
+		return probeCause(ctx, err)
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
-	return resp.StatusCode >= 200 && resp.StatusCode < 400
+	if resp.StatusCode < 200 || resp.StatusCode >= 400 {
+		return "answered " + strconv.Itoa(resp.StatusCode)
+	}
+	return ""
+}
+
+// probeCause names a probe's transport failure: the probe's own timeout
+// passing is a timeout, not a request cut short.
+func probeCause(ctx context.Context, err error) string {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return "probe timeout"
+	}
+	return classify(context.WithoutCancel(ctx), err).cause()
 }
 
 // probeGRPC calls grpc.health.v1.Health/Check on the target (its health
@@ -206,10 +276,10 @@ func (p *Pool) probe(ctx context.Context, t *target) bool {
 // type, grpc-status 0 and one HealthCheckResponse saying SERVING. A
 // trailers-only answer (NOT_FOUND for a service the server does not know,
 // UNIMPLEMENTED from a server without the health service) is a failure.
-func (p *Pool) probeGRPC(ctx context.Context, t *target) bool {
+func (p *Pool) probeGRPC(ctx context.Context, t *target) string {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.healthURL, bytes.NewReader(p.check.grpcRequest))
 	if err != nil {
-		return false
+		return "invalid health URL"
 	}
 	req.Header = http.Header{
 		"Content-Type": {"application/grpc"},
@@ -218,18 +288,24 @@ func (p *Pool) probeGRPC(ctx context.Context, t *target) bool {
 	}
 	resp, err := t.rt.RoundTrip(req)
 	if err != nil {
-		return false
+		return probeCause(ctx, err)
 	}
 	defer resp.Body.Close()
 	// Read to the end, where the trailers are; an answer over 64 KiB is
 	// no HealthCheckResponse.
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if err != nil || resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/grpc") {
-		return false
+	switch {
+	case err != nil:
+		return probeCause(ctx, err)
+	case resp.StatusCode != http.StatusOK:
+		return "answered " + strconv.Itoa(resp.StatusCode)
+	case !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/grpc"):
+		return "not a gRPC answer"
+	case resp.Trailer.Get("Grpc-Status") != "0":
+		return "grpc-status " + resp.Trailer.Get("Grpc-Status")
 	}
-	if resp.Trailer.Get("Grpc-Status") != "0" {
-		return false
+	if status, ok := grpcHealthStatus(body); !ok || status != grpcServing {
+		return "not serving"
 	}
-	status, ok := grpcHealthStatus(body)
-	return ok && status == grpcServing
+	return ""
 }

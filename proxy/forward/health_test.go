@@ -101,7 +101,7 @@ func TestHalfOpenLetsOneTrialThrough(t *testing.T) {
 	u, arrived, release := blockingUpstream(t)
 	clk := newClock()
 	p := newTestPool(t, Config{Targets: []Target{{URL: u, Weight: 1}}, MaxFails: 1, EjectFor: time.Second, now: clk.Now, maxEjectedPercent: 100})
-	p.failed(&p.targets[0]) // ejected as if a request had failed
+	p.failed(&p.targets[0], failRefused) // ejected as if a request had failed
 	clk.Advance(time.Second)
 
 	trial := make(chan result, 1)

@@ -1,9 +1,10 @@
 // What the console shows and edits of each kind: the collection's path,
 // the list's columns and the editor's fields. A new kind, or a new
 // column, is one entry. live: the kind has live figures (GET /stats), in
-// its list's cells made by liveCell and on each one's page.
+// its list's cells made by liveCell or healthCell, and on each one's page
+// the section live.js's function of that name makes.
 import { h } from './dom.js';
-import { liveCell } from './live.js';
+import { liveCell, healthCell } from './live.js';
 
 // newPath is the page creating a resource of a kind: "+new", which no id
 // can be (ids start with a letter or a digit).
@@ -29,7 +30,7 @@ export const kinds = {
       ['5xx', r => liveCell(r.id, '5xx')],
     ],
     needs: ['services'],
-    live: true,
+    live: 'route',
     fields: ctx => [
       idField,
       { name: 'name', label: 'Name' },
@@ -50,18 +51,18 @@ export const kinds = {
     title: 'Services', singular: 'service', path: '/services',
     columns: () => [
       ['Name', r => link('services', r)],
-      ['Targets', r => r.targets && r.targets.length
-        ? h('ul', {}, r.targets.map(t => h('li', {}, h('code', {}, t.url), t.weight ? ` weight ${t.weight}` : '')))
-        : h('code', {}, r.url || '')],
-      ['Health', r => r.health_check
+      ['Targets', r => h('ul', { class: 'targets' }, (r.targets && r.targets.length ? r.targets : [{ url: r.url || '' }]).map((t, i) =>
+        h('li', {}, h('code', {}, t.url), t.weight ? ` weight ${t.weight}` : '', ' ', healthCell(r.id, i, t.url))))],
+      ['Health', r => [healthCell(r.id), h('br'), r.health_check
         ? [`active ${r.health_check.type || 'http'} check`,
           r.health_check.type === 'grpc'
             ? ` of ${r.health_check.grpc_service ? 'service ' + r.health_check.grpc_service : 'the server as a whole'}`
             : r.health_check.path ? ` of ${r.health_check.path}` : '',
           ` every ${r.health_check.interval_ms || 10000} ms`].join('')
-        : 'passive only (requests that fail)'],
+        : 'passive only (requests that fail)']],
       ['Warnings', r => (r.warnings || []).join(' ')],
     ],
+    live: 'service',
     fields: () => [
       idField,
       { name: 'name', label: 'Name', required: true },

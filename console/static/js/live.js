@@ -10,7 +10,7 @@
 // in memory, so that a chart still has its last minutes when its page
 // comes back. Nothing here is aria-live: figures read out every few
 // seconds would drown the page; a chart's figures are its accessible name.
-import { h, svg } from './dom.js';
+import { h, svg, when } from './dom.js';
 import { get } from './api.js';
 
 // POLL_MS is how often a page asks; a chart spans at most SPAN_MS and at
@@ -178,11 +178,13 @@ function classBar() {
 }
 
 // liveTable is a table whose rows are updated in place by key: a row that
-// stays keeps its nodes. columns are [header, item → text, class].
+// stays keeps its nodes. columns are [header, item → text, class], the
+// class a string, or item → class for a cell whose class follows it.
 function liveTable(columns, empty, attrs = {}) {
   const body = h('tbody', {});
+  const fixed = cls => typeof cls === 'function' ? null : cls;
   const wrap = h('div', { class: 'table-wrap', hidden: true },
-    h('table', attrs, h('thead', {}, h('tr', {}, columns.map(([title, , cls]) => h('th', { scope: 'col', class: cls }, title)))), body));
+    h('table', attrs, h('thead', {}, h('tr', {}, columns.map(([title, , cls]) => h('th', { scope: 'col', class: fixed(cls) }, title)))), body));
   const none = h('p', { class: 'muted' }, empty);
   const rows = new Map();
   const update = (items, keyOf) => {
@@ -193,10 +195,13 @@ function liveTable(columns, empty, attrs = {}) {
       seen.add(key);
       let tr = rows.get(key);
       if (!tr) {
-        tr = h('tr', { 'data-key': key }, columns.map(([, , cls]) => h('td', { class: cls })));
+        tr = h('tr', { 'data-key': key }, columns.map(([, , cls]) => h('td', { class: fixed(cls) })));
         rows.set(key, tr);
       }
-      columns.forEach(([, cell], i) => setText(tr.cells[i], String(cell(item))));
+      columns.forEach(([, cell, cls], i) => {
+        setText(tr.cells[i], String(cell(item)));
+        if (typeof cls === 'function') setAttr(tr.cells[i], 'class', cls(item));
+      });
       const want = prev ? prev.nextSibling : body.firstChild;
       if (tr !== want) body.insertBefore(tr, want);
       prev = tr;
@@ -210,13 +215,13 @@ function liveTable(columns, empty, attrs = {}) {
   return { el: h('div', {}, wrap, none), update };
 }
 
-// trouble is where a page says that the figures cannot be read; it is
-// emptied by the next answer.
-function trouble() {
+// trouble is where a page says that the figures cannot be read (from
+// path); it is emptied by the next answer.
+function trouble(path = '/stats') {
   const el = h('div', { role: 'status' });
   const fail = err => {
     const text = err.status === 404 || err.status === 405
-      ? 'This server\'s admin API serves no live figures (GET /admin/v1/stats).'
+      ? `This server's admin API serves no live figures (GET /admin/v1${path}).`
       : err.status === 403 ? 'Your token may not read the live figures.'
         : `The live figures could not be read (${err.status || err.message}); asking again every few seconds.`;
     if (el.textContent !== text) el.replaceChildren(h('div', { class: 'notice warn' }, text));
@@ -302,6 +307,7 @@ export function watchList(root) {
   if (h1) h1.after(problem.el);
   else root.prepend(problem.el);
   const cells = () => root.querySelectorAll('[data-live]');
+  const healthCells = () => root.querySelectorAll('[data-health]');
   watch('/stats', cs => {
     problem.ok();
     const byId = new Map(cs.routes.map(r => [r.route_id, r]));
@@ -310,10 +316,93 @@ export function watchList(root) {
       setText(cell, r ? listFigures[cell.dataset.live](r) : '—');
       setAttr(cell, 'title', r ? `${count(r.requests)} requests` : 'Not in the revision the nodes serve: no figures');
     }
+    const services = new Map((cs.services || []).map(s => [s.service_id, s]));
+    for (const cell of healthCells()) showHealth(cell, services.get(cell.dataset.health));
   }, err => {
     problem.fail(err);
-    for (const cell of cells()) setText(cell, '—');
+    for (const cell of [...cells(), ...healthCells()]) setText(cell, '—');
   });
+}
+
+// Targets' health (GET /stats's services, GET /services/{id}/health):
+// each state in words, its colour a class beside them, never alone.
+
+// healthCell is a cell of a services list showing a service's state, or
+// with index (and url) one target's; watchList fills it.
+export const healthCell = (id, index, url) => h('span', { class: 'health', 'data-health': id,
+  'data-target': index === undefined ? null : String(index), 'data-url': url || null }, '…');
+
+const healthClass = state => `health health-${state || 'unknown'}`;
+
+// lastFailure is the latest failure any node saw of a target.
+const lastFailure = tv => (tv.nodes || []).map(n => n.last_failure).filter(Boolean)
+  .sort((a, b) => String(b.at).localeCompare(String(a.at)))[0];
+
+function targetWords(tv) {
+  const n = (tv.nodes || []).length;
+  switch (tv.state) {
+    case 'healthy': return n > 1 ? `healthy on all ${n} nodes` : 'healthy';
+    case 'disabled': return 'disabled (weight 0)';
+    case 'mixed': return `mixed: in rotation on ${tv.healthy_nodes} of ${n} nodes`;
+    default: {
+      const f = lastFailure(tv);
+      return `${tv.state}${f ? ': ' + f.cause : ''}`;
+    }
+  }
+}
+
+const serviceWords = {
+  healthy: 'healthy',
+  degraded: 'degraded: a target is out of rotation',
+  unhealthy: 'unhealthy: a node has no target in rotation (it answers 503)',
+  unknown: 'unknown: no node serving traffic reports it (deploy it)',
+};
+
+function showHealth(cell, view) {
+  let text = 'unknown: not in the revision the nodes serve', state = 'unknown';
+  if (view && cell.dataset.target === undefined) {
+    state = view.state;
+    text = serviceWords[state] || state;
+  } else if (view) {
+    const tv = view.targets.find(t => t.url === cell.dataset.url) || view.targets[Number(cell.dataset.target)];
+    if (tv) {
+      state = tv.state;
+      text = targetWords(tv);
+    }
+  }
+  setText(cell, text);
+  setAttr(cell, 'class', healthClass(state));
+}
+
+// service is a service page's live section: each target's health, by
+// node, asked every few seconds.
+export function service(id) {
+  const path = `/services/${encodeURIComponent(id)}/health`;
+  const problem = trouble(path);
+  const state = h('span', { class: healthClass('unknown'), id: 'service-health-state' }, '…');
+  const checks = h('span', { class: 'muted' }, '');
+  const targets = liveTable([
+    ['Target', t => t.url],
+    ['Health', targetWords, t => healthClass(t.state)],
+    ['In rotation on', t => `${t.healthy_nodes} of ${(t.nodes || []).length} nodes`, 'num'],
+    ['Since', t => when((t.nodes || []).map(n => n.since).sort().pop())],
+    ['Last failure', t => { const f = lastFailure(t); return f ? `${f.cause} (${f.check} check, ${when(f.at)})` : 'none'; }],
+    ['By node', t => (t.nodes || []).map(n => `${n.node}: ${n.state}`).join(', ')],
+  ], 'No node serving traffic reports this service yet: deploy it.', { id: 'service-health' });
+  const el = h('section', { 'aria-labelledby': 'health-h', class: 'live' },
+    h('h2', { id: 'health-h' }, 'Target health'),
+    problem.el,
+    h('p', {}, 'This service: ', state, ' ', checks),
+    targets.el);
+  const onAnswer = v => {
+    problem.ok();
+    setText(state, serviceWords[v.state] || v.state);
+    setAttr(state, 'class', healthClass(v.state));
+    setText(checks, `(${v.active_checks ? 'active checks' : 'no active checks'}, ${v.passive_checks ? 'passive health on' : 'passive health off'}; ` +
+      `seen by ${v.nodes.length ? v.nodes.join(', ') : 'no node'}.)`);
+    targets.update(v.targets, t => t.url);
+  };
+  return { el, start: () => watch(path, onAnswer, problem.fail) };
 }
 
 // route is a route page's live section: its rate as a chart, its latency,

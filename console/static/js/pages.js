@@ -122,8 +122,9 @@ export async function edit(name, id) {
   }
   const r = await get(itemPath({ id }));
   if (page !== polling) return;
-  // A route's page shows its live traffic above its configuration.
-  const figures = kind.live ? live.route(r.body.id) : null;
+  // A route's page shows its live traffic above its configuration, a
+  // service's its targets' health.
+  const figures = kind.live ? live[kind.live](r.body.id) : null;
   const render = (resource, etag) => show(
     h('h1', {}, `${kind.singular[0].toUpperCase() + kind.singular.slice(1)}: ${resource.name || resource.id}`),
     takeFlash(),

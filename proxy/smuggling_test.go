@@ -8,13 +8,16 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/gatehouse/gatehouse/internal/serve"
 	"github.com/gatehouse/gatehouse/internal/testupstream"
+	"github.com/gatehouse/gatehouse/internal/wiretest"
 )
 
 // The request-smuggling suite: requests a client frames ambiguously or
@@ -217,12 +220,12 @@ const (
 
 // TestRequestSmugglingIsRefusedOrNormalisedAndTheUpstreamGetsExactlyTheIntendedRequests
 // sends each case between a well-formed first and last request on one
-// connection.
+// connection, in cleartext and over TLS (HTTP/1.1 by ALPN).
 func TestRequestSmugglingIsRefusedOrNormalisedAndTheUpstreamGetsExactlyTheIntendedRequests(t *testing.T) {
 	const smuggled = "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
 	// fakeHead is a head refused twice over, as a body.
 	const fakeHead = "GET /no HTTP/1.0\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\n"
-	for _, tc := range []struct {
+	cases := []struct {
 		desc, send string
 		// served are the case's requests the upstream receives, each
 		// answered 200, as "METHOD target body".
@@ -434,67 +437,84 @@ func TestRequestSmugglingIsRefusedOrNormalisedAndTheUpstreamGetsExactlyTheIntend
 		{desc: "an empty Host",
 			send:   "GET /a HTTP/1.1\r\nHost:\r\n\r\n",
 			served: []string{"GET /a "}},
-	} {
-		t.Run(tc.desc, func(t *testing.T) {
-			up := startRawUpstream(t)
-			g := newGateway(t)
-			g.route(up.url, "", "")
-			c := g.dial()
-			c.send(firstRequest + tc.send + lastRequest)
+	}
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	writeSelfSigned(t, certFile, keyFile)
+	for _, tc := range cases {
+		for _, overTLS := range []bool{false, true} {
+			name := tc.desc
+			if overTLS {
+				name = "TLS/" + name
+			}
+			t.Run(name, func(t *testing.T) {
+				up := startRawUpstream(t)
+				var g *gateway
+				var c rawConn
+				if overTLS {
+					g = newGateway(t, func(o *serve.Options) { o.TLSCert, o.TLSKey = certFile, keyFile })
+					c = rawConn{wiretest.DialTLS(t, g.addr)}
+				} else {
+					g = newGateway(t)
+					c = g.dial()
+				}
+				g.route(up.url, "", "")
+				c.send(firstRequest + tc.send + lastRequest)
 
-			read := func() *response {
-				t.Helper()
-				r, err := readResponse(c)
-				if err != nil {
-					t.Fatalf("reading response: %v", err)
+				read := func() *response {
+					t.Helper()
+					r, err := readResponse(c)
+					if err != nil {
+						t.Fatalf("reading response: %v", err)
+					}
+					return r
 				}
-				return r
-			}
-			if r := read(); r.status != http.StatusOK {
-				t.Fatalf("first request: got %d; want 200: %s", r.status, r.body)
-			}
-			wantUp := []string{"GET /first "}
-			served, refused := tc.served, tc.refused
-			for i := range served {
-				r := read()
-				if i == 0 && tc.stricter != 0 && r.status == tc.stricter {
-					// This engine refuses what std normalises: then
-					// as a refusal, in full.
-					assertProblem(t, r, tc.stricter)
-					served, refused = nil, -1
-					break
-				}
-				if r.status != http.StatusOK || string(r.body) != "ok" {
-					t.Fatalf("request %d of the case: got %d %q; want the upstream's 200 ok", i+1, r.status, r.body)
-				}
-			}
-			wantUp = append(wantUp, served...)
-			switch {
-			case refused > 0:
-				r := read()
-				assertProblem(t, r, refused)
-				if !r.close {
-					t.Fatal("refusal without Connection: close")
-				}
-			case refused == 0 && !tc.ends:
 				if r := read(); r.status != http.StatusOK {
-					t.Fatalf("last request: got %d; want 200: %s", r.status, r.body)
+					t.Fatalf("first request: got %d; want 200: %s", r.status, r.body)
 				}
-				wantUp = append(wantUp, "GET /last ")
-			}
-			if rest, _ := io.ReadAll(c.R); len(rest) != 0 {
-				t.Fatalf("after the last response the connection carried %q; want EOF", rest)
-			}
-			// The upstream records a request before it answers, and the
-			// gateway forwards one before it answers: all is recorded.
-			got, errs := up.received()
-			for _, err := range errs {
-				t.Errorf("the upstream received an ambiguous request: %v", err)
-			}
-			if !slices.Equal(got, wantUp) {
-				t.Fatalf("the upstream received\n%q\nwant\n%q", got, wantUp)
-			}
-		})
+				wantUp := []string{"GET /first "}
+				served, refused := tc.served, tc.refused
+				for i := range served {
+					r := read()
+					if i == 0 && tc.stricter != 0 && r.status == tc.stricter {
+						// This engine refuses what std normalises: then
+						// as a refusal, in full.
+						assertProblem(t, r, tc.stricter)
+						served, refused = nil, -1
+						break
+					}
+					if r.status != http.StatusOK || string(r.body) != "ok" {
+						t.Fatalf("request %d of the case: got %d %q; want the upstream's 200 ok", i+1, r.status, r.body)
+					}
+				}
+				wantUp = append(wantUp, served...)
+				switch {
+				case refused > 0:
+					r := read()
+					assertProblem(t, r, refused)
+					if !r.close {
+						t.Fatal("refusal without Connection: close")
+					}
+				case refused == 0 && !tc.ends:
+					if r := read(); r.status != http.StatusOK {
+						t.Fatalf("last request: got %d; want 200: %s", r.status, r.body)
+					}
+					wantUp = append(wantUp, "GET /last ")
+				}
+				if rest, _ := io.ReadAll(c.R); len(rest) != 0 {
+					t.Fatalf("after the last response the connection carried %q; want EOF", rest)
+				}
+				// The upstream records a request before it answers, and the
+				// gateway forwards one before it answers: all is recorded.
+				got, errs := up.received()
+				for _, err := range errs {
+					t.Errorf("the upstream received an ambiguous request: %v", err)
+				}
+				if !slices.Equal(got, wantUp) {
+					t.Fatalf("the upstream received\n%q\nwant\n%q", got, wantUp)
+				}
+			})
+		}
 	}
 }
 

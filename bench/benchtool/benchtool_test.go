@@ -3,10 +3,14 @@ package main
 import (
 	"bytes"
 	"math"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -228,3 +232,41 @@ func TestFreePortsAreDistinct(t *testing.T) {
 func itoa(n int) string { return strconv.Itoa(n) }
 
 func f1(x float64) string { return strconv.FormatFloat(x, 'f', 1, 64) }
+
+// TestIdleHoldsNKeptAliveConnectionsAndMeasuresTheServersRSS: against a
+// server in this process (so its RSS is ours), idle opens the connections,
+// each kept alive after one answer, and reports them all still open.
+func TestIdleHoldsNKeptAliveConnectionsAndMeasuresTheServersRSS(t *testing.T) {
+	var conns atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	var out, errOut bytes.Buffer
+	err := run([]string{"idle", "-n", "50", "-addr", srv.Listener.Addr().String(), "-pid", strconv.Itoa(os.Getpid()), "-settle", "10ms"},
+		nil, &out, &errOut)
+	if err != nil {
+		t.Fatalf("idle: %v (%s)", err, errOut.String())
+	}
+	if !strings.HasPrefix(out.String(), "idle connections: 50 opened in ") || !strings.Contains(out.String(), ", 50 still open; server VmRSS ") {
+		t.Fatalf("got %q", out.String())
+	}
+	if n := conns.Load(); n != 50 {
+		t.Fatalf("the server saw %d connections; want 50", n)
+	}
+	// A server that closes each connection after its answer is no
+	// measurement of idle connections.
+	closing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "close")
+	}))
+	defer closing.Close()
+	err = run([]string{"idle", "-n", "5", "-addr", closing.Listener.Addr().String(), "-pid", strconv.Itoa(os.Getpid()), "-settle", "0"},
+		nil, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "closes the connection") {
+		t.Fatalf("against a closing server: got %v; want an error saying it closes the connection", err)
+	}
+}

@@ -270,3 +270,35 @@ func TestIdleHoldsNKeptAliveConnectionsAndMeasuresTheServersRSS(t *testing.T) {
 		t.Fatalf("against a closing server: got %v; want an error saying it closes the connection", err)
 	}
 }
+
+// TestLoadSendsExactlyNRequestsAndRefusesAnyOtherThan200: the count is
+// exact however the requests are shared among the connections, and a
+// single answer other than 200 fails the run.
+func TestLoadSendsExactlyNRequestsAndRefusesAnyOtherThan200(t *testing.T) {
+	var served atomic.Int64
+	failAt := int64(-1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if served.Add(1) == atomic.LoadInt64(&failAt) {
+			w.WriteHeader(http.StatusBadGateway)
+		}
+		w.Write([]byte("ok"))
+	}))
+	defer srv.Close()
+	addr := srv.Listener.Addr().String()
+	var out, errOut bytes.Buffer
+	if err := run([]string{"load", "-n", "1001", "-c", "7", "-addr", addr}, nil, &out, &errOut); err != nil {
+		t.Fatalf("load: %v (%s)", err, errOut.String())
+	}
+	if n := served.Load(); n != 1001 {
+		t.Fatalf("the server got %d requests; want 1001", n)
+	}
+	if !strings.HasPrefix(out.String(), "1001 requests in ") {
+		t.Fatalf("got %q", out.String())
+	}
+	served.Store(0)
+	atomic.StoreInt64(&failAt, 50)
+	err := run([]string{"load", "-n", "100", "-c", "3", "-addr", addr}, nil, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "502") {
+		t.Fatalf("with one 502: got %v; want an error naming it", err)
+	}
+}

@@ -17,7 +17,7 @@ export LC_ALL=C # one decimal point for $EPOCHREALTIME, awk and the tools
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
-all_proxies="nginx haproxy caddy gatehouse gatehouse-policies gatehouse-openapi gatehouse-edge gatehouse-traced"
+all_proxies="nginx haproxy caddy gatehouse gatehouse-policies gatehouse-openapi gatehouse-edge gatehouse-traced gatehouse-fast gatehouse-fast-policies"
 # Every request carries this API key: gatehouse-policies (gatehouse with a
 # key-auth policy and a rate-limit policy on its route) needs it, the
 # others ignore it. Every request also comes from this origin, as a
@@ -26,6 +26,9 @@ all_proxies="nginx haproxy caddy gatehouse gatehouse-policies gatehouse-openapi 
 # gatehouse-traced is gatehouse with OpenTelemetry traces on, 1% of
 # requests sampled, exported by OTLP/HTTP to benchtool's otlpsink (on CPU
 # 1, with wrk and the upstream), which decodes and counts them.
+# gatehouse-fast and gatehouse-fast-policies are gatehouse and
+# gatehouse-policies on the fast HTTP/1.1 engine (--engine fast, as
+# GATEHOUSE_ENGINE); skipped, saying so, with a binary that has no such flag.
 bench_key=bench-key-0123456789abcdef
 bench_origin=https://app.example.com
 
@@ -80,6 +83,7 @@ for d in "$duration" "$warmup"; do [[ $d =~ ^[1-9][0-9]*[smh]?$ ]] || die "'$d' 
 [[ $path == /* ]] || die "--path must start with /"
 case $upstream in auto | testupstream | nginx) ;; *) die "--upstream: auto, testupstream or nginx" ;; esac
 want() { case " ${proxies[*]} " in *" $1 "*) return 0 ;; esac; return 1; }
+want_gatehouse() { case " ${proxies[*]} " in *" gatehouse"*) return 0 ;; esac; return 1; }
 # The size the upstream answers for /bytes/N, checked through every proxy.
 expect_size=
 [[ $path =~ ^/bytes/([0-9]+)$ ]] && expect_size=${BASH_REMATCH[1]}
@@ -215,13 +219,21 @@ log "temp dir $tmp"
 cd "$root"
 go build -o "$tmp/benchtool" ./bench/benchtool
 bt=$tmp/benchtool
-if want gatehouse || want gatehouse-policies || want gatehouse-openapi || want gatehouse-edge || want gatehouse-traced; then
+if want_gatehouse; then
 	if [ -n "$gatehouse_bin" ]; then
 		[ -x "$gatehouse_bin" ] || die "--gatehouse-bin: $gatehouse_bin is not an executable"
 		cp "$gatehouse_bin" "$tmp/gatehouse"
 	else
 		log "building gatehouse"
 		go build -o "$tmp/gatehouse" ./cmd/gatehouse
+	fi
+	# The fast engine's rows need a gatehouse that has it.
+	if { want gatehouse-fast || want gatehouse-fast-policies; } && ! "$tmp/gatehouse" serve --help 2>/dev/null | grep -q -- '--engine'; then
+		log "SKIPPING gatehouse-fast and gatehouse-fast-policies: this gatehouse has no --engine flag (no fast engine)"
+		kept=()
+		for p in "${proxies[@]}"; do case $p in gatehouse-fast*) ;; *) kept+=("$p") ;; esac; done
+		proxies=("${kept[@]}")
+		[ ${#proxies[@]} -gt 0 ] || die "nothing left to measure"
 	fi
 fi
 if [ "$upstream" = auto ]; then
@@ -233,13 +245,14 @@ if [ "$upstream" = testupstream ]; then
 	go build -o "$tmp/testupstream" ./cmd/testupstream
 fi
 
-read -r -a ports <<<"$("$bt" freeports 15 | tr '\n' ' ')"
+read -r -a ports <<<"$("$bt" freeports 19 | tr '\n' ' ')"
 upport=${ports[0]}
 declare -A port=([nginx]=${ports[1]} [haproxy]=${ports[2]} [caddy]=${ports[3]} [gatehouse]=${ports[4]}
 	[gatehouse-policies]=${ports[6]} [gatehouse-openapi]=${ports[8]} [gatehouse-edge]=${ports[10]}
-	[gatehouse-traced]=${ports[12]})
+	[gatehouse-traced]=${ports[12]} [gatehouse-fast]=${ports[15]} [gatehouse-fast-policies]=${ports[17]})
 declare -A admin_port=([gatehouse]=${ports[5]} [gatehouse-policies]=${ports[7]} [gatehouse-openapi]=${ports[9]}
-	[gatehouse-edge]=${ports[11]} [gatehouse-traced]=${ports[13]})
+	[gatehouse-edge]=${ports[11]} [gatehouse-traced]=${ports[13]} [gatehouse-fast]=${ports[16]}
+	[gatehouse-fast-policies]=${ports[18]})
 sinkport=${ports[14]} # gatehouse-traced's trace receiver
 gh_admin=${ports[5]} # the admin API gh talks to
 
@@ -288,6 +301,8 @@ start_gatehouse() { start_gatehouse_as gatehouse; }
 start_gatehouse-policies() { start_gatehouse_as gatehouse-policies; }
 start_gatehouse-openapi() { start_gatehouse_as gatehouse-openapi; }
 start_gatehouse-edge() { start_gatehouse_as gatehouse-edge; }
+start_gatehouse-fast() { start_gatehouse_as gatehouse-fast GATEHOUSE_ENGINE=fast; }
+start_gatehouse-fast-policies() { start_gatehouse_as gatehouse-fast-policies GATEHOUSE_ENGINE=fast; }
 start_gatehouse-traced() {
 	start otlpsink 1 "${go_env[@]}" "$bt" otlpsink -addr "127.0.0.1:$sinkport"
 	wait_http otlpsink "http://127.0.0.1:$sinkport/"
@@ -323,7 +338,7 @@ configure_gatehouse() {
 	wait_http "$1" "http://127.0.0.1:$gh_admin/admin/v1/openapi.json"
 	st=$(gh POST /admin/v1/services "{\"id\":\"up\",\"name\":\"up\",\"url\":\"http://127.0.0.1:$upport\"}")
 	[ "$st" = 201 ] || gh_fail "POST /admin/v1/services" "$st"
-	if [ "$1" = gatehouse-policies ]; then
+	if [ "$1" = gatehouse-policies ] || [ "$1" = gatehouse-fast-policies ]; then
 		st=$(gh POST /admin/v1/consumers '{"id":"bench","name":"bench"}')
 		[ "$st" = 201 ] || gh_fail "POST /admin/v1/consumers" "$st"
 		st=$(gh POST /admin/v1/consumers/bench/credentials "{\"type\":\"key-auth\",\"key\":\"$bench_key\"}")
@@ -383,9 +398,9 @@ configure_gatehouse() {
 for p in "${proxies[@]}"; do
 	"start_$p"
 	case $p in gatehouse*) configure_gatehouse "$p" ;; esac
-	if [ "$p" = gatehouse-policies ]; then # the policies are really on
+	if [ "$p" = gatehouse-policies ] || [ "$p" = gatehouse-fast-policies ]; then # the policies are really on
 		st=$(curl -s -o /dev/null --max-time 5 -w '%{http_code}' "http://127.0.0.1:${port[$p]}$path" || true)
-		[ "$st" = 401 ] || die "gatehouse-policies: GET $path without the API key gave $st, want 401"
+		[ "$st" = 401 ] || die "$p: GET $path without the API key gave $st, want 401"
 	fi
 	if [ "$p" = gatehouse-edge ]; then # the policies are really on
 		st=$(curl -s -o /dev/null -D "$tmp/edge.headers" --max-time 5 -H "Origin: $bench_origin" -w '%{http_code}' "http://127.0.0.1:${port[$p]}$path" || true)
@@ -503,7 +518,7 @@ versions=()
 want nginx && versions+=("$(ver nginx -v | sed 's/^nginx version: //')")
 want haproxy && versions+=("$(ver haproxy -v | awk '{print "HAProxy " $3}')")
 want caddy && versions+=("Caddy $(ver caddy version | awk '{print $1}')")
-{ want gatehouse || want gatehouse-policies || want gatehouse-openapi || want gatehouse-edge || want gatehouse-traced; } && versions+=("$(ver "$tmp/gatehouse" version)")
+want_gatehouse && versions+=("$(ver "$tmp/gatehouse" version)")
 versions+=("wrk $(ver wrk -v | awk '{print $2}')" "$(go version | awk '{print $3}')")
 commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 [ -z "$(git -C "$root" status --porcelain 2>/dev/null)" ] || commit="$commit (with uncommitted changes)"

@@ -198,6 +198,14 @@ func (h *Handler) failBody(w http.ResponseWriter, r *http.Request, d *core.Decis
 		// ends the request's context too: a stall is still answered.)
 		h.abort()
 	}
+	if r.ProtoMajor == 1 {
+		// Where the rest of the body ends no one can tell: it must not
+		// be read as the next request. net/http closes the connection
+		// after such a body, but says so in the response only when its
+		// own check of the body comes before the upstream exchange
+		// closes it (a race; the smuggling suite saw both).
+		w.Header().Set("Connection", "close")
+	}
 	// A stall, bad chunk framing, or a body cut short: answering nothing
 	// would let net/http send an empty 200.
 	return h.fail(w, r, gerr)

@@ -4,6 +4,10 @@
 # README's second set-up command, and what .ci/run calls.
 #
 #   FUZZTIME=10s   how long each fuzz target runs (0 skips fuzzing)
+#
+# The tests run on the std HTTP/1.1 engine (net/http), then the data
+# plane's again on the fast one (internal/h1): one suite, two engines
+# (GATEHOUSE_TEST_ENGINE, see internal/testenv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -86,3 +90,27 @@ fi
 
 echo "== go test -race"
 go test -race -count=1 ./...
+
+# The data plane again on the fast engine: the packages whose tests serve
+# the proxy listener (not proxy's subpackages, which serve nothing), and those of the binary's tests that send traffic
+# through its proxy (the whole of cmd/gatehouse is mostly the admin API
+# and takes minutes under -race). The admin and egress listeners stay on
+# std, so their tests do not run twice.
+echo "== go test -race, fast engine (data plane)"
+fast_pkgs=(./proxy ./internal/serve)
+if [ -d internal/h1 ]; then
+	fast_pkgs+=(./internal/h1/...)
+fi
+GATEHOUSE_TEST_ENGINE=fast go test -race -count=1 "${fast_pkgs[@]}"
+fast_e2e=(
+	TestProxyListenerAnswers404Problem
+	TestSIGTERMFinishesInFlightRequestsAndRefusesNewOnes
+	TestStructuredRequestLogs
+	TestQuickStartDeploysProxiesAndServesAgainAfterRestart
+	TestPoliciesConfiguredThroughTheAdminAPIAnswerTheContractsCodes
+	TestOpenWebSocketTunnelDoesNotHoldTheShutdown
+	TestStatsOfOneProcessCountTheRequestsItProxiedByRouteAndCode
+	TestKongFileConvertedAppliedAndServed
+	TestTracesGoToTheOTLPEndpointAndAreFlushedOnShutdown
+)
+GATEHOUSE_TEST_ENGINE=fast go test -race -count=1 -run "^($(IFS='|'; echo "${fast_e2e[*]}"))\$" ./cmd/gatehouse

@@ -3,10 +3,14 @@ package main
 import (
 	"bytes"
 	"math"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -228,3 +232,73 @@ func TestFreePortsAreDistinct(t *testing.T) {
 func itoa(n int) string { return strconv.Itoa(n) }
 
 func f1(x float64) string { return strconv.FormatFloat(x, 'f', 1, 64) }
+
+// TestIdleHoldsNKeptAliveConnectionsAndMeasuresTheServersRSS: against a
+// server in this process (so its RSS is ours), idle opens the connections,
+// each kept alive after one answer, and reports them all still open.
+func TestIdleHoldsNKeptAliveConnectionsAndMeasuresTheServersRSS(t *testing.T) {
+	var conns atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	var out, errOut bytes.Buffer
+	err := run([]string{"idle", "-n", "50", "-addr", srv.Listener.Addr().String(), "-pid", strconv.Itoa(os.Getpid()), "-settle", "10ms"},
+		nil, &out, &errOut)
+	if err != nil {
+		t.Fatalf("idle: %v (%s)", err, errOut.String())
+	}
+	if !strings.HasPrefix(out.String(), "idle connections: 50 opened in ") || !strings.Contains(out.String(), ", 50 still open; server VmRSS ") {
+		t.Fatalf("got %q", out.String())
+	}
+	if n := conns.Load(); n != 50 {
+		t.Fatalf("the server saw %d connections; want 50", n)
+	}
+	// A server that closes each connection after its answer is no
+	// measurement of idle connections.
+	closing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "close")
+	}))
+	defer closing.Close()
+	err = run([]string{"idle", "-n", "5", "-addr", closing.Listener.Addr().String(), "-pid", strconv.Itoa(os.Getpid()), "-settle", "0"},
+		nil, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "closes the connection") {
+		t.Fatalf("against a closing server: got %v; want an error saying it closes the connection", err)
+	}
+}
+
+// TestLoadSendsExactlyNRequestsAndRefusesAnyOtherThan200: the count is
+// exact however the requests are shared among the connections, and a
+// single answer other than 200 fails the run.
+func TestLoadSendsExactlyNRequestsAndRefusesAnyOtherThan200(t *testing.T) {
+	var served atomic.Int64
+	failAt := int64(-1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if served.Add(1) == atomic.LoadInt64(&failAt) {
+			w.WriteHeader(http.StatusBadGateway)
+		}
+		w.Write([]byte("ok"))
+	}))
+	defer srv.Close()
+	addr := srv.Listener.Addr().String()
+	var out, errOut bytes.Buffer
+	if err := run([]string{"load", "-n", "1001", "-c", "7", "-addr", addr}, nil, &out, &errOut); err != nil {
+		t.Fatalf("load: %v (%s)", err, errOut.String())
+	}
+	if n := served.Load(); n != 1001 {
+		t.Fatalf("the server got %d requests; want 1001", n)
+	}
+	if !strings.HasPrefix(out.String(), "1001 requests in ") {
+		t.Fatalf("got %q", out.String())
+	}
+	served.Store(0)
+	atomic.StoreInt64(&failAt, 50)
+	err := run([]string{"load", "-n", "100", "-c", "3", "-addr", addr}, nil, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "502") {
+		t.Fatalf("with one 502: got %v; want an error naming it", err)
+	}
+}

@@ -13,6 +13,10 @@
 //	    print N currently free TCP ports on 127.0.0.1, one a line
 //	benchtool jsonfield NAME
 //	    print the top-level field NAME of the JSON object on stdin
+//	benchtool idle -n N -addr HOST:PORT -pid PID
+//	    open N idle keep-alive connections and print the server's RSS growth
+//	benchtool load -n N -c C -addr HOST:PORT [-path P]
+//	    send exactly N GETs over C kept-alive connections, each answered 200
 package main
 
 import (
@@ -36,7 +40,7 @@ func main() {
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: benchtool record|table|freeports|jsonfield|otlpsink [arguments]")
+		return errors.New("usage: benchtool record|table|freeports|jsonfield|otlpsink|idle|load [arguments]")
 	}
 	switch args[0] {
 	case "record":
@@ -49,6 +53,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return cmdJSONField(args[1:], stdin, stdout)
 	case "otlpsink":
 		return cmdOTLPSink(args[1:], stderr)
+	case "idle":
+		return cmdIdle(args[1:], stdout, stderr)
+	case "load":
+		return cmdLoad(args[1:], stdout, stderr)
 	}
 	return fmt.Errorf("unknown command %q", args[0])
 }

@@ -27,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse/gatehouse/internal/testenv"
 	"github.com/gatehouse/gatehouse/internal/testupstream"
 )
 
@@ -104,7 +105,8 @@ type proc struct {
 }
 
 // cleanEnv is the test's environment without GATEHOUSE_ (and OTEL_) variables, so that
-// the developer's or CI's settings do not leak into the process under test.
+// the developer's or CI's settings do not leak into the process under test,
+// but with GATEHOUSE_ENGINE from testenv.Engine.
 // A race-enabled binary also skips the race runtime's one-second sleep at
 // exit, unless GORACE already says otherwise.
 func cleanEnv(extra []string) []string {
@@ -121,6 +123,9 @@ func cleanEnv(extra []string) []string {
 	if gorace != "" {
 		env = append(env, "GORACE="+gorace)
 	}
+	// The proxy's engine is the one the test run names: every test that
+	// starts the binary runs on it (extra, later, may still say otherwise).
+	env = append(env, "GATEHOUSE_ENGINE="+testenv.Engine())
 	return append(env, extra...)
 }
 

@@ -61,6 +61,7 @@ type serveConfig struct {
 	proxyMaxBody       int64
 	tlsCert, tlsKey    string
 	h2c                bool
+	engine             string
 	accessLogSample    float64
 	trustedProxies     string
 	role               string
@@ -118,6 +119,7 @@ func serveFlags(fs *pflag.FlagSet, c *serveConfig) {
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "certificate file: the proxy serves HTTPS and HTTP/2 with it")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "private key file for --tls-cert")
 	fs.BoolVar(&c.h2c, "h2c", false, "also accept cleartext HTTP/2 (prior knowledge) on the proxy")
+	fs.StringVar(&c.engine, "engine", "std", "the proxy's HTTP/1.1 engine: std (net/http) or fast (gatehouse's own)")
 	fs.Float64Var(&c.accessLogSample, "access-log-sample", 1, "share of proxy requests logged, 0 to 1; 5xx answers are always logged, so 0 logs only those")
 	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of proxies in front of gatehouse whose X-Forwarded-For/Forwarded are believed")
 	fs.StringVar(&c.role, "role", gatehouse.RoleAll, "what this node does: control (the admin API and deployments), data (the proxy) or all (both)")
@@ -175,6 +177,11 @@ func completeFlags(fs *pflag.FlagSet, c *serveConfig) error {
 	case gatehouse.RoleAll, gatehouse.RoleControl, gatehouse.RoleData:
 	default:
 		return fmt.Errorf("--role must be all, control or data, not %q", c.role)
+	}
+	switch c.engine {
+	case "std", "fast":
+	default:
+		return fmt.Errorf("--engine must be std or fast, not %q", c.engine)
 	}
 	if c.egressAddr != "" && c.role == gatehouse.RoleControl {
 		return errors.New("--egress-addr needs a node that serves traffic (--role data or all)")
@@ -478,6 +485,7 @@ func newListeners(c *serveConfig, logger *slog.Logger, tracer trace.Tracer, stor
 		}
 		opts.NegotiateProblems = true
 		opts.TLSCert, opts.TLSKey, opts.H2C = c.tlsCert, c.tlsKey, c.h2c
+		opts.Engine = c.engine
 		ls.servers = append(ls.servers, listener{"proxy", c.proxyAddr, serve.New(dataPlane, opts), dataPlane.Tunnels()})
 	}
 	adminOpts := serverOpts

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehouse/gatehouse/internal/testenv"
 )
 
 // recordHandler passes each access log record to a channel.
@@ -36,7 +38,7 @@ func (h recordHandler) Handle(_ context.Context, r slog.Record) error {
 func dialLogged(t *testing.T, h http.Handler, sample float64) (net.Conn, chan map[string]any) {
 	t.Helper()
 	records := make(chan map[string]any, 1)
-	srv := New(h, Options{Logger: slog.New(recordHandler{slog.DiscardHandler, records}), AccessLogSample: sample})
+	srv := New(h, Options{Engine: testenv.Engine(), Logger: slog.New(recordHandler{slog.DiscardHandler, records}), AccessLogSample: sample})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

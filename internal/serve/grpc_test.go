@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/gatehouse/gatehouse/internal/testenv"
 )
 
 // TestServersOwnProblemsReachGRPCClientsAsGRPCStatuses: the answers the
@@ -17,7 +19,7 @@ import (
 func TestServersOwnProblemsReachGRPCClientsAsGRPCStatuses(t *testing.T) {
 	srv := New(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		panic("boom")
-	}), Options{Logger: slog.New(slog.DiscardHandler), NegotiateProblems: true, H2C: true})
+	}), Options{Engine: testenv.Engine(), Logger: slog.New(slog.DiscardHandler), NegotiateProblems: true, H2C: true})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

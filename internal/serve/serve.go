@@ -66,6 +66,9 @@ type Options struct {
 	// headers too large, panics) as XML when the client prefers it, as
 	// the data plane does; otherwise they are JSON, as on the admin API.
 	NegotiateProblems bool
+	// Engine names the HTTP/1.1 engine: "std" (net/http) or "fast"
+	// (internal/h1). Empty means "std".
+	Engine string
 }
 
 func (o *Options) setDefaults() {
@@ -104,6 +107,11 @@ type Server struct {
 
 // New returns a Server for h.
 func New(h http.Handler, opts Options) *Server {
+	if opts.Engine != "" && opts.Engine != "std" {
+		// Never serve with another engine than the one asked for: a test
+		// matrix or a flag naming "fast" must not quietly test std.
+		panic(fmt.Sprintf("serve: unknown engine %q (this build has only \"std\")", opts.Engine))
+	}
 	opts.setDefaults()
 	s := &Server{opts: opts}
 	if opts.AccessLogSample > 0 {

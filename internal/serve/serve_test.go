@@ -11,11 +11,13 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gatehouse/gatehouse/internal/testenv"
 )
 
 func start(t *testing.T, h http.Handler) (*Server, string) {
 	t.Helper()
-	srv := New(h, Options{Logger: slog.New(slog.DiscardHandler)})
+	srv := New(h, Options{Engine: testenv.Engine(), Logger: slog.New(slog.DiscardHandler)})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -138,7 +140,7 @@ func TestAccessLogSampling(t *testing.T) {
 			var n atomic.Int64
 			logger := slog.New(countingHandler{slog.NewTextHandler(io.Discard, nil), &n})
 			srv := New(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(tc.status) }),
-				Options{Logger: logger, AccessLogSample: tc.sample})
+				Options{Engine: testenv.Engine(), Logger: logger, AccessLogSample: tc.sample})
 			l, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)
@@ -164,7 +166,7 @@ func TestPanicProblemIsNegotiatedAndCarriesNoHeadersOfTheAbandonedAnswer(t *test
 		w.Header().Set("Allow", "GET")
 		w.Header().Set("ETag", `"7"`)
 		panic("boom")
-	}), Options{Logger: slog.New(slog.DiscardHandler), NegotiateProblems: true})
+	}), Options{Engine: testenv.Engine(), Logger: slog.New(slog.DiscardHandler), NegotiateProblems: true})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -191,7 +193,7 @@ func TestPanicProblemIsNegotiatedAndCarriesNoHeadersOfTheAbandonedAnswer(t *test
 // client that stalls there must not get a 408 after the complete 200.
 func TestBodyStalledAfterTheResponseGetsNoSecondAnswer(t *testing.T) {
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
-	srv := New(h, Options{Logger: slog.New(slog.DiscardHandler), ReadTimeout: 300 * time.Millisecond})
+	srv := New(h, Options{Engine: testenv.Engine(), Logger: slog.New(slog.DiscardHandler), ReadTimeout: 300 * time.Millisecond})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,8 @@
-// Package testenv holds the one rule for tests that need a server from a
-// Debian package (PostgreSQL, Redis): without it they are skipped, loudly,
-// except in CI (CI=true), where they fail, since CI must install it.
+// Package testenv holds what the test run decides for every test: the one
+// rule for tests that need a server from a Debian package (PostgreSQL,
+// Redis): without it they are skipped, loudly, except in CI (CI=true),
+// where they fail, since CI must install it; and the HTTP/1.1 engine the
+// data plane is tested on (Engine).
 package testenv
 
 import (

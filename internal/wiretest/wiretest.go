@@ -7,6 +7,7 @@ package wiretest
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"io"
 	"net"
@@ -15,12 +16,17 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/serve"
+	"github.com/gatehouse/gatehouse/internal/testenv"
 )
 
 // Serve serves h through internal/serve on a loopback port until the test
-// ends, and returns the server and its address.
+// ends, and returns the server and its address. Options without an Engine
+// get the one the test run names (testenv.Engine).
 func Serve(t testing.TB, h http.Handler, opts serve.Options) (*serve.Server, string) {
 	t.Helper()
+	if opts.Engine == "" {
+		opts.Engine = testenv.Engine()
+	}
 	srv := serve.New(h, opts)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -64,11 +70,23 @@ func Dial(t testing.TB, addr string) *Conn {
 	return &Conn{t: t, conn: c, R: bufio.NewReader(c)}
 }
 
+// DialTLS is Dial over TLS, HTTP/1.1 by ALPN, trusting any certificate.
+func DialTLS(t testing.TB, addr string) *Conn {
+	t.Helper()
+	c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	return &Conn{t: t, conn: c, R: bufio.NewReader(c)}
+}
+
 // CloseWrite half-closes the connection: the peer reads EOF, and can still
 // answer.
 func (c *Conn) CloseWrite() {
-	if tc, ok := c.conn.(*net.TCPConn); ok {
-		tc.CloseWrite()
+	if cw, ok := c.conn.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
 	}
 }
 

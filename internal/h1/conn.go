@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -34,13 +35,17 @@ type conn struct {
 	big bool
 	src source
 
-	head    Head
-	req     http.Request
-	url     url.URL
-	hdr     http.Header // the request's, cleared and reused
-	vals    []string    // backing for hdr's values
-	te      []string
-	body    body
+	head Head
+	req  http.Request
+	url  url.URL
+	hdr  http.Header // the request's, cleared and reused
+	vals []string    // backing for hdr's values
+	te   []string
+	// body is the current request's body; noBody when it has none. A
+	// new one per request with a body: a goroutine the last handler left
+	// reading its body (the proxy's transport) must find it closed, not
+	// read this request's.
+	body    *body
 	chunked ChunkedReader
 	resp    response
 
@@ -55,7 +60,11 @@ type conn struct {
 	watched  chan struct{}
 
 	hijacked bool // the handler took the connection
-	handed   bool // handed over to net/http (HTTP/2)
+	// linger: the connection closes while the client may still be
+	// sending; end half-closes it and drains a while, so that the
+	// unread bytes do not make the kernel reset it, losing the answer.
+	linger bool
+	handed bool // handed over to net/http (HTTP/2)
 	// wmu serialises writes to nc: interim responses and the automatic
 	// 100 Continue may come from another goroutine than the handler's
 	// (the proxy's transport reading the body, relaying a 103).
@@ -95,7 +104,7 @@ func newConn(s *Server, nc net.Conn, base context.Context) *conn {
 	c.te = []string{"chunked"}
 	c.resp.c = c
 	c.resp.hdr = make(http.Header, 8)
-	c.body.c = c
+	c.body = &noBody
 	c.watched = make(chan struct{}, 1)
 	ctx := base
 	if s.ConnContext != nil {
@@ -135,6 +144,9 @@ func (c *conn) end() {
 	}
 	c.cancel()
 	if !c.hijacked && !c.handed {
+		if c.linger {
+			c.lingerClose()
+		}
 		c.nc.Close()
 		if c.br != nil {
 			c.putReader()
@@ -152,6 +164,24 @@ func (c *conn) putReader() {
 		smallReaders.Put(c.br)
 	}
 	c.br, c.big = nil, false
+}
+
+// lingerClose half-closes the connection and reads what the client
+// still sends, for up to half a second (as net/http's closeWriteAndWait).
+func (c *conn) lingerClose() {
+	if cw, ok := c.nc.(interface{ CloseWrite() error }); !ok || cw.CloseWrite() != nil {
+		return
+	}
+	c.nc.SetReadDeadline(time.Now().Add(lingerTime))
+	io.CopyN(io.Discard, c.nc, maxDiscard)
+}
+
+const lingerTime = 500 * time.Millisecond
+
+// problem answers with err's problem document; the connection ends.
+func (c *conn) problem(err error) {
+	WriteProblem(c.nc, err, c.requestID())
+	c.linger = true
 }
 
 // handshake completes TLS within ReadHeaderTimeout and hands an h2
@@ -239,14 +269,14 @@ func (c *conn) readRequest(first bool) bool {
 		}
 		if err == nil {
 			if perr := c.fill(b[:n]); perr != nil {
-				WriteProblem(c.nc, perr, c.requestID())
+				c.problem(perr)
 				return false
 			}
 			c.br.Discard(n)
 			break
 		}
 		if err != ErrIncomplete {
-			WriteProblem(c.nc, err, c.requestID())
+			c.problem(err)
 			return false
 		}
 		if len(b) == c.br.Size() && !c.big && s.MaxHeaderBytes > c.br.Size() {
@@ -259,7 +289,7 @@ func (c *conn) readRequest(first bool) bool {
 		}
 		if _, err := c.br.Peek(len(b) + 1); err != nil {
 			if isTimeout(err) {
-				WriteProblem(c.nc, gatehouse.Errorf(gatehouse.ETIMEOUT, "The request was not received in time."), c.requestID())
+				c.problem(gatehouse.Errorf(gatehouse.ETIMEOUT, "The request was not received in time."))
 			}
 			return false
 		}
@@ -344,6 +374,9 @@ func (c *conn) serveRequest() bool {
 	}
 	keep := w.finish()
 	c.body.end()
+	if !keep && !c.gone && !c.body.done() {
+		c.linger = true
+	}
 	return keep && !c.gone && !c.s.closing.Load()
 }
 

@@ -76,17 +76,18 @@ func (c *conn) fill(b []byte) error {
 	if err := c.parseTarget(r, host); err != nil {
 		return err
 	}
+	c.body = &noBody
 	switch {
 	case h.Chunked:
 		r.ContentLength = -1
 		r.TransferEncoding = c.te
 		c.chunked.Reset(c.br)
-		c.body.reset(-1)
-		r.Body = &c.body
+		c.body = c.newBody(-1)
+		r.Body = c.body
 	case h.ContentLength > 0:
 		r.ContentLength = h.ContentLength
-		c.body.reset(h.ContentLength)
-		r.Body = &c.body
+		c.body = c.newBody(h.ContentLength)
+		r.Body = c.body
 	}
 	setContext(r, c.ctx)
 	return nil
@@ -233,11 +234,21 @@ type body struct {
 	expected bool // 100 Continue is due at the first read
 }
 
-func (b *body) reset(n int64) {
+func (c *conn) newBody(n int64) *body {
+	return &body{c: c, n: n, expected: c.head.Expect100 && c.head.Minor == 1}
+}
+
+// noBody stands for the body of a request without one: read to its end.
+var noBody = body{eof: true}
+
+// done reports whether the body was read to its end.
+func (b *body) done() bool {
+	if b == &noBody {
+		return true
+	}
 	b.mu.Lock()
-	b.n, b.eof, b.closed = n, false, false
-	b.expected = b.c.head.Expect100 && b.c.head.Minor == 1
-	b.mu.Unlock()
+	defer b.mu.Unlock()
+	return b.eof
 }
 
 func (b *body) Read(p []byte) (int, error) {
@@ -296,6 +307,9 @@ func (b *body) Close() error {
 // discard reads the unread rest of the body, up to maxDiscard, and
 // reports whether it all came: the next request can be read.
 func (b *body) discard() bool {
+	if b == &noBody {
+		return true
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.eof {
@@ -321,6 +335,9 @@ func (b *body) discard() bool {
 // end closes the body after its response: a read from a goroutine the
 // handler left behind fails rather than steal the next request's bytes.
 func (b *body) end() {
+	if b == &noBody {
+		return
+	}
 	b.mu.Lock()
 	b.closed = true
 	b.mu.Unlock()

@@ -281,7 +281,7 @@ func (w *response) commit(final bool, sniff []byte) {
 		(w.http10 && !w.keepAlive10) {
 		w.closeAfter = true
 	}
-	if final && !w.c.body.eof && !w.c.body.discard() {
+	if final && !w.c.body.discard() {
 		// The rest of the body is too long to drop, or the client waits
 		// for a 100: the connection cannot carry a next request.
 		w.closeAfter = true

@@ -1,0 +1,578 @@
+// Package h1 is gatehouse's own HTTP/1.1 server engine (issue 14). This
+// file parses request heads; the parser is a security boundary, so it is
+// at least as strict as net/http's http.ReadRequest and as
+// internal/serve/framing.go, and where it is stricter the differential
+// fuzzer (diff_fuzz_test.go) lists why.
+package h1
+
+import (
+	"bytes"
+	"errors"
+	"unsafe"
+
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/httpx"
+)
+
+// Head is one parsed request head. Its byte slices alias the buffer
+// ParseHead was given: valid until that buffer is reused.
+type Head struct {
+	Method string  // the method; standard methods are constants (no allocation)
+	Target []byte  // request-target as sent
+	Minor  int     // HTTP/1.Minor: 0 or 1
+	Fields []Field // header fields in order, as received (names as sent)
+	// Host is the host the request is for: the authority of an
+	// absolute-form target (RFC 9112 §3.2.2: the Host field is then
+	// ignored, as net/http's Request.Host does), else the Host field's
+	// value; nil when there is neither. It has passed httpx.ValidHost.
+	Host []byte
+
+	// Framing, decided by ParseHead (RFC 9112 §6): the body is chunked,
+	// or ContentLength bytes long (0: none).
+	Chunked       bool
+	ContentLength int64
+	// Close: the connection ends after this exchange (Connection: close,
+	// or HTTP/1.0 without keep-alive).
+	Close bool
+	// Expect100: Expect: 100-continue (ignored on HTTP/1.0, as RFC 9110
+	// §10.1.1 requires).
+	Expect100 bool
+	// Upgrade: the request asks for a protocol upgrade (Connection: upgrade).
+	Upgrade bool
+
+	// pathAt is where the path starts in Target: 0 in origin-form, after
+	// the authority in absolute-form, -1 for asterisk- and authority-form.
+	pathAt int
+}
+
+// Field is one header field line.
+type Field struct{ Name, Value []byte }
+
+// ErrIncomplete is ParseHead's answer while the head has not all arrived.
+var ErrIncomplete = errors.New("h1: incomplete request head")
+
+// slash is the path of an absolute-form target without one.
+var slash = []byte("/")
+
+// OriginForm returns the target's path and query (RFC 9112 §3.2.1), which
+// is what routes match and the upstream receives: for an absolute-form
+// target "http://a.example/x?y" the path "/x" and the query "y". The path
+// is "/" when an absolute-form target has none; query is nil when the
+// target has no '?' (and empty, not nil, for a bare '?'). For "*" (OPTIONS)
+// and an authority-form target (CONNECT) it returns the target and nil.
+func (h *Head) OriginForm() (path, query []byte) {
+	if h.pathAt < 0 {
+		return h.Target, nil
+	}
+	path = h.Target[h.pathAt:]
+	if q := bytes.IndexByte(path, '?'); q >= 0 {
+		path, query = path[:q], path[q+1:]
+	}
+	if len(path) == 0 {
+		path = slash
+	}
+	return path, query
+}
+
+// ParseHead parses the request head at the start of b (leading empty lines
+// skipped as RFC 9112 §2.2 allows). It returns the head's length, through
+// the blank line, when b holds a whole head; (0, ErrIncomplete) when more
+// bytes are needed and len(b) < max; and otherwise an error that is a
+// *gatehouse.Error whose code gives the contract's status: EINVALID (400)
+// for anything malformed or ambiguous, EHEADERSTOOLARGE (431) for a head
+// longer than max, ENOTIMPLEMENTED (501) for an unknown transfer coding,
+// EEXPECTATION (417) for an expectation other than 100-continue, EVERSION
+// (505) for a version other than HTTP/1.0 and 1.1. h is reset first; its
+// Fields slice is reused (no allocation once grown).
+//
+// A malformed head is refused as soon as the bytes that make it so have
+// arrived, before the rest of it.
+func ParseHead(b []byte, h *Head, max int) (int, error) {
+	*h = Head{Fields: h.Fields[:0]}
+	p := b
+	if len(p) > max {
+		p = p[:max]
+	}
+	n, err := parseHead(p, h)
+	if err == ErrIncomplete && len(b) >= max {
+		return 0, gatehouse.Errorf(gatehouse.EHEADERSTOOLARGE,
+			"The request's head exceeds the limit of %d bytes.", max)
+	}
+	return n, err
+}
+
+// Refusals. Their messages say what was wrong, for the problem document.
+var (
+	errRequestLine = gatehouse.Errorf(gatehouse.EINVALID,
+		"The request line is malformed: it must be a method, a space, a request-target, a space and the HTTP version (RFC 9112 §3).")
+	errVersion = gatehouse.Errorf(gatehouse.EINVALID,
+		"The request line's HTTP version is malformed (RFC 9112 §2.3).")
+	errVersionNotSupported = gatehouse.Errorf(gatehouse.EVERSION,
+		"Only HTTP/1.0 and HTTP/1.1 are spoken on this connection.")
+	errTarget = gatehouse.Errorf(gatehouse.EINVALID,
+		"The request-target is malformed (RFC 9112 §3.2).")
+	errLineEnd = gatehouse.Errorf(gatehouse.EINVALID,
+		"A line of the request head has a CR that does not end it (RFC 9112 §2.2).")
+	errObsFoldHead = gatehouse.Errorf(gatehouse.EINVALID,
+		"A header field is continued on the next line (obsolete line folding), which is not accepted (RFC 9112 §5.2).")
+	errFieldName = gatehouse.Errorf(gatehouse.EINVALID,
+		"A header field's name is empty or not a token, or the colon is missing (RFC 9112 §5.1).")
+	errFieldValue = gatehouse.Errorf(gatehouse.EINVALID,
+		"A header field's value holds a control character (RFC 9110 §5.5).")
+	errHostMissing = gatehouse.Errorf(gatehouse.EINVALID,
+		"An HTTP/1.1 request must have a Host header field (RFC 9112 §3.2).")
+	errHostTwice = gatehouse.Errorf(gatehouse.EINVALID,
+		"The request has more than one Host header field (RFC 9112 §3.2).")
+	errHostInvalid = gatehouse.Errorf(gatehouse.EINVALID,
+		"The Host header is not a host name or IP address with an optional port from 1 to 65535.")
+	errContentLength = gatehouse.Errorf(gatehouse.EINVALID,
+		"Content-Length must be one non-negative decimal number (RFC 9110 §8.6).")
+	errContentLengths = gatehouse.Errorf(gatehouse.EINVALID,
+		"The request has Content-Length fields with different values (RFC 9110 §8.6).")
+	errTEWithCL = gatehouse.Errorf(gatehouse.EINVALID,
+		"The request has both Content-Length and Transfer-Encoding, which frame its body differently (RFC 9112 §6.1).")
+	errTEOn10 = gatehouse.Errorf(gatehouse.EINVALID,
+		"Transfer-Encoding is not defined for HTTP/1.0, so the request's body cannot be framed (RFC 9112 §6.1).")
+	errTECoding = gatehouse.Errorf(gatehouse.ENOTIMPLEMENTED,
+		"The only transfer coding accepted is a single \"chunked\" (RFC 9112 §6.1).")
+	errExpect = gatehouse.Errorf(gatehouse.EEXPECTATION,
+		"The only expectation supported is 100-continue (RFC 9110 §10.1.1).")
+)
+
+// parseHead is ParseHead within the limit: ErrIncomplete when b ends
+// before the head does.
+func parseHead(b []byte, h *Head) (int, error) {
+	i := 0
+	// Empty lines before the request line (RFC 9112 §2.2), CRLF or LF.
+	for {
+		if i < len(b) && b[i] == '\n' {
+			i++
+		} else if i+1 < len(b) && b[i] == '\r' && b[i+1] == '\n' {
+			i += 2
+		} else if i+1 == len(b) && b[i] == '\r' {
+			return 0, ErrIncomplete
+		} else {
+			break
+		}
+	}
+
+	// method SP
+	start := i
+	for i < len(b) && httpx.IsTokenByte(b[i]) {
+		i++
+	}
+	if i == len(b) {
+		return 0, ErrIncomplete
+	}
+	if b[i] != ' ' || i == start {
+		return 0, errRequestLine
+	}
+	h.Method = method(b[start:i])
+	i++
+
+	// request-target SP: no space, control or DEL byte (RFC 9112 §3.2).
+	start = i
+	for i < len(b) && b[i] > ' ' && b[i] != 0x7f {
+		i++
+	}
+	if i == len(b) {
+		return 0, ErrIncomplete
+	}
+	if b[i] != ' ' || i == start {
+		return 0, errRequestLine
+	}
+	h.Target = b[start:i]
+	i++
+
+	// HTTP-version, then the line's end: "HTTP/" DIGIT "." DIGIT, each
+	// byte checked as it arrives.
+	start = i
+	for ; i < len(b) && b[i] != '\n'; i++ {
+		if !versionByte(i-start, b[i]) {
+			return 0, errVersion
+		}
+	}
+	if i == len(b) {
+		return 0, ErrIncomplete
+	}
+	v := b[start:i]
+	if len(v) > 0 && v[len(v)-1] == '\r' {
+		v = v[:len(v)-1]
+	}
+	if len(v) != len("HTTP/1.1") {
+		return 0, errVersion
+	}
+	if v[5] != '1' || v[7] > '1' {
+		return 0, errVersionNotSupported
+	}
+	h.Minor = int(v[7] - '0')
+	i++
+
+	authority, err := h.parseTarget()
+	if err != nil {
+		return 0, err
+	}
+
+	var (
+		hosts, tes            int
+		hostField, te, cl     []byte
+		hasCL                 bool
+		conn                  connTokens
+		expect, expectUnknown bool
+	)
+	for {
+		if i == len(b) {
+			return 0, ErrIncomplete
+		}
+		switch b[i] {
+		case '\n':
+			i++
+			goto end
+		case '\r':
+			if i+1 == len(b) {
+				return 0, ErrIncomplete
+			}
+			if b[i+1] != '\n' {
+				return 0, errLineEnd
+			}
+			i += 2
+			goto end
+		case ' ', '\t':
+			// An obsolete line folding, or whitespace before the first
+			// field: net/http joins the former and refuses the latter;
+			// both are refused, so no reading of the head depends on it.
+			return 0, errObsFoldHead
+		}
+
+		f, next, err := parseField(b, i)
+		if err != nil {
+			return 0, err
+		}
+		i = next
+		name, value := f.Name, f.Value
+		h.Fields = append(h.Fields, Field{Name: name, Value: value})
+
+		switch len(name) {
+		case len("Host"):
+			if equalFold(name, "host") {
+				if hosts++; hosts > 1 {
+					return 0, errHostTwice
+				}
+				hostField = value
+			}
+		case len("Expect"):
+			if equalFold(name, "expect") {
+				eachToken(value, func(t []byte) {
+					if equalFold(t, "100-continue") {
+						expect = true
+					} else {
+						expectUnknown = true
+					}
+				})
+			}
+		case len("Connection"):
+			if equalFold(name, "connection") {
+				conn.add(value)
+			}
+		case len("Content-Length"):
+			if equalFold(name, "content-length") {
+				// Identical duplicates are one length, as net/http and
+				// RFC 9110 §8.6 allow; any difference is ambiguous.
+				if hasCL && !bytes.Equal(cl, value) {
+					return 0, errContentLengths
+				}
+				hasCL, cl = true, value
+			}
+		case len("Transfer-Encoding"):
+			if equalFold(name, "transfer-encoding") {
+				tes++
+				te = value
+			}
+		}
+	}
+
+end:
+	switch {
+	case hosts == 0 && h.Minor == 1:
+		return 0, errHostMissing
+	case hosts == 1 && !httpx.ValidHost(unsafeString(hostField)):
+		return 0, errHostInvalid
+	case authority != nil:
+		h.Host = authority
+	case hosts == 1:
+		h.Host = hostField
+	}
+
+	switch {
+	case tes > 0 && hasCL:
+		// framing.go's decision, stricter than net/http (which drops the
+		// length): a peer that framed it by the length disagrees.
+		return 0, errTEWithCL
+	case tes > 0 && h.Minor == 0:
+		// net/http ignores it and reads the body as the next request.
+		return 0, errTEOn10
+	case tes > 0:
+		if tes > 1 || !equalFold(te, "chunked") {
+			return 0, errTECoding
+		}
+		h.Chunked = true
+	case hasCL:
+		n, ok := parseContentLength(cl)
+		if !ok {
+			return 0, errContentLength
+		}
+		h.ContentLength = n
+	}
+
+	if expectUnknown {
+		return 0, errExpect
+	}
+	h.Expect100 = expect && h.Minor == 1
+	h.Close = conn.close || h.Minor == 0 && !conn.keepAlive
+	h.Upgrade = conn.upgrade
+	return i, nil
+}
+
+// parseField parses the field line at b[i:] (RFC 9112 §5: field-name ":"
+// OWS field-value OWS, then CRLF or LF) and returns the index after it, or
+// ErrIncomplete when b ends first.
+func parseField(b []byte, i int) (f Field, next int, err error) {
+	start := i
+	for i < len(b) && httpx.IsTokenByte(b[i]) {
+		i++
+	}
+	if i == len(b) {
+		return f, 0, ErrIncomplete
+	}
+	if b[i] != ':' || i == start {
+		return f, 0, errFieldName
+	}
+	f.Name = b[start:i]
+	i++
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t') {
+		i++
+	}
+	start = i
+	for i < len(b) && !badValueByte[b[i]] {
+		i++
+	}
+	if i == len(b) {
+		return f, 0, ErrIncomplete
+	}
+	end := i
+	switch b[i] {
+	case '\n':
+	case '\r':
+		if i+1 == len(b) {
+			return f, 0, ErrIncomplete
+		}
+		if b[i+1] != '\n' {
+			return f, 0, errFieldValue
+		}
+		i++
+	default:
+		return f, 0, errFieldValue
+	}
+	for end > start && (b[end-1] == ' ' || b[end-1] == '\t') {
+		end--
+	}
+	f.Value = b[start:end]
+	return f, i + 1, nil
+}
+
+// parseTarget checks h.Target's form (RFC 9112 §3.2) and sets h.pathAt;
+// for an absolute-form target it returns the authority.
+func (h *Head) parseTarget() (authority []byte, err error) {
+	t := h.Target
+	switch {
+	case t[0] == '/':
+		h.pathAt = 0
+	case len(t) == 1 && t[0] == '*':
+		// asterisk-form is for OPTIONS alone (RFC 9112 §3.2.4).
+		if h.Method != "OPTIONS" {
+			return nil, errTarget
+		}
+		h.pathAt = -1
+		return nil, nil
+	case h.Method == "CONNECT":
+		// authority-form, for CONNECT alone (RFC 9112 §3.2.3), which
+		// gatehouse does not serve (501, decided after parsing).
+		if !httpx.ValidHost(unsafeString(t)) {
+			return nil, errTarget
+		}
+		h.pathAt = -1
+		return t, nil
+	default:
+		// absolute-form (RFC 9112 §3.2.2): an http or https URI with a
+		// host and no userinfo (RFC 9110 §4.2.4).
+		var rest []byte
+		switch {
+		case len(t) > len("http://") && equalFold(t[:len("http://")], "http://"):
+			rest = t[len("http://"):]
+		case len(t) > len("https://") && equalFold(t[:len("https://")], "https://"):
+			rest = t[len("https://"):]
+		default:
+			return nil, errTarget
+		}
+		a := len(rest)
+		if j := bytes.IndexAny(rest, "/?"); j >= 0 {
+			a = j
+		}
+		authority = rest[:a]
+		if len(authority) == 0 || !httpx.ValidHost(unsafeString(authority)) {
+			return nil, errTarget
+		}
+		h.pathAt = len(t) - len(rest) + a
+	}
+	// The path's percent-encodings must be whole (net/http refuses the
+	// request otherwise), and a fragment has no place in a request.
+	inPath := true
+	for i := h.pathAt; i < len(t); i++ {
+		switch t[i] {
+		case '?':
+			inPath = false
+		case '#':
+			return nil, errTarget
+		case '%':
+			if inPath && (i+2 >= len(t) || !isHex(t[i+1]) || !isHex(t[i+2])) {
+				return nil, errTarget
+			}
+		}
+	}
+	return authority, nil
+}
+
+// versionByte reports whether c may be byte j of "HTTP/" DIGIT "." DIGIT
+// [CR].
+func versionByte(j int, c byte) bool {
+	switch {
+	case j < len("HTTP/"):
+		return c == "HTTP/"[j]
+	case j == 5 || j == 7:
+		return isDigit(c)
+	case j == 6:
+		return c == '.'
+	case j == 8:
+		return c == '\r'
+	}
+	return false
+}
+
+// method interns the standard methods, so that they cost no allocation.
+func method(m []byte) string {
+	switch string(m) {
+	case "GET":
+		return "GET"
+	case "HEAD":
+		return "HEAD"
+	case "POST":
+		return "POST"
+	case "PUT":
+		return "PUT"
+	case "PATCH":
+		return "PATCH"
+	case "DELETE":
+		return "DELETE"
+	case "OPTIONS":
+		return "OPTIONS"
+	case "TRACE":
+		return "TRACE"
+	case "CONNECT":
+		return "CONNECT"
+	}
+	return string(m)
+}
+
+// badValueByte marks the bytes that end or spoil a field value: every
+// control byte but HTAB, and DEL (RFC 9110 §5.5; obs-text is allowed, as
+// net/http allows it). CR and LF are among them, so the value loop stops
+// at the line's end.
+var badValueByte = func() (t [256]bool) {
+	for c := 0; c < ' '; c++ {
+		t[c] = c != '\t'
+	}
+	t[0x7f] = true
+	return t
+}()
+
+// parseContentLength reads 1*DIGIT as net/http does (no sign, no space
+// inside, at most 2^63-1).
+func parseContentLength(v []byte) (int64, bool) {
+	if len(v) == 0 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range v {
+		if !isDigit(c) || n > (1<<63-1-int64(c-'0'))/10 {
+			return 0, false // not a digit, or past 2^63-1
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
+// connTokens is what the Connection fields list.
+type connTokens struct{ close, keepAlive, upgrade bool }
+
+func (c *connTokens) add(v []byte) {
+	eachToken(v, func(t []byte) {
+		switch {
+		case equalFold(t, "close"):
+			c.close = true
+		case equalFold(t, "keep-alive"):
+			c.keepAlive = true
+		case equalFold(t, "upgrade"):
+			c.upgrade = true
+		}
+	})
+}
+
+// eachToken calls f with each element of a comma-separated field value
+// (RFC 9110 §5.6.1), trimmed of OWS, empty ones skipped.
+func eachToken(v []byte, f func([]byte)) {
+	for len(v) > 0 {
+		e := v
+		if j := bytes.IndexByte(v, ','); j >= 0 {
+			e, v = v[:j], v[j+1:]
+		} else {
+			v = nil
+		}
+		for len(e) > 0 && (e[0] == ' ' || e[0] == '\t') {
+			e = e[1:]
+		}
+		for len(e) > 0 && (e[len(e)-1] == ' ' || e[len(e)-1] == '\t') {
+			e = e[:len(e)-1]
+		}
+		if len(e) > 0 {
+			f(e)
+		}
+	}
+}
+
+// equalFold reports whether b equals the lower-case ASCII s, ignoring case.
+func equalFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != s[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+func isHex(c byte) bool {
+	return isDigit(c) || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// unsafeString views b as a string without copying, for the checks that
+// take strings and keep nothing (httpx.ValidHost): the request path stays
+// free of allocations.
+func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }

@@ -16,7 +16,6 @@ import (
 	"github.com/gatehouse/gatehouse/internal/serve"
 	"github.com/gatehouse/gatehouse/internal/testpki"
 	"github.com/gatehouse/gatehouse/internal/wiretest"
-	"golang.org/x/net/http2"
 )
 
 // protoHandler answers with the protocol the request came by and
@@ -58,9 +57,10 @@ func TestTheFastEngineHandsHTTP2ToNetHTTPAndServesHTTP11ItselfOverTLS(t *testing
 	} {
 		c := cfg.Clone()
 		c.NextProtos = tc.alpn
-		var tr http.RoundTripper = &http.Transport{TLSClientConfig: c}
+		tr := &http.Transport{TLSClientConfig: c}
 		if len(tc.alpn) > 0 && tc.alpn[0] == "h2" {
-			tr = &http2.Transport{TLSClientConfig: c}
+			tr.Protocols = new(http.Protocols)
+			tr.Protocols.SetHTTP2(true)
 		}
 		resp, err := (&http.Client{Transport: tr}).Get("https://" + addr + "/")
 		if err != nil {
@@ -68,7 +68,7 @@ func TestTheFastEngineHandsHTTP2ToNetHTTPAndServesHTTP11ItselfOverTLS(t *testing
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		tr.(interface{ CloseIdleConnections() }).CloseIdleConnections()
+		tr.CloseIdleConnections()
 		if string(b) != tc.want {
 			t.Fatalf("ALPN %v: got %q; want %q", tc.alpn, b, tc.want)
 		}
@@ -77,9 +77,9 @@ func TestTheFastEngineHandsHTTP2ToNetHTTPAndServesHTTP11ItselfOverTLS(t *testing
 
 func TestTheFastEngineHandsH2CWithPriorKnowledgeToNetHTTP(t *testing.T) {
 	_, addr := wiretest.Serve(t, protoHandler, serve.Options{Engine: serve.EngineFast, H2C: true, Logger: quiet()})
-	tr := &http2.Transport{AllowHTTP: true, DialTLSContext: func(ctx context.Context, network, a string, _ *tls.Config) (net.Conn, error) {
-		return net.Dial(network, a)
-	}}
+	tr := &http.Transport{Protocols: new(http.Protocols)}
+	tr.Protocols.SetUnencryptedHTTP2(true)
+	defer tr.CloseIdleConnections()
 	resp, err := (&http.Client{Transport: tr}).Get("http://" + addr + "/")
 	if err != nil {
 		t.Fatal(err)

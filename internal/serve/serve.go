@@ -118,6 +118,11 @@ type Server struct {
 
 // New returns a Server for h.
 func New(h http.Handler, opts Options) *Server {
+	if opts.Engine != "" && opts.Engine != EngineStd && opts.Engine != EngineFast {
+		// Never serve with another engine than the one asked for: a
+		// test matrix or a flag naming one must not quietly get std.
+		panic(fmt.Sprintf("serve: unknown engine %q", opts.Engine))
+	}
 	opts.setDefaults()
 	s := &Server{opts: opts}
 	if opts.AccessLogSample > 0 {

@@ -1,9 +1,10 @@
-// Package h1 is gatehouse's own HTTP/1.1 server engine (issue 14). This
-// file parses request heads; the parser is a security boundary, so it is
-// at least as strict as net/http's http.ReadRequest and as
-// internal/serve/framing.go, and where it is stricter the differential
-// fuzzer (diff_fuzz_test.go) lists why.
 package h1
+
+// This file parses request heads for gatehouse's own HTTP/1.1 engine
+// (issue 14). The parser is a security boundary, so it is at least as
+// strict as net/http's http.ReadRequest and as internal/serve/framing.go;
+// where it is stricter, the differential fuzzer (diff_fuzz_test.go) lists
+// the case and why.
 
 import (
 	"bytes"
@@ -37,7 +38,8 @@ type Head struct {
 	// Expect100: Expect: 100-continue (ignored on HTTP/1.0, as RFC 9110
 	// §10.1.1 requires).
 	Expect100 bool
-	// Upgrade: the request asks for a protocol upgrade (Connection: upgrade).
+	// Upgrade: the request asks for a protocol upgrade (Connection:
+	// upgrade; ignored on HTTP/1.0, as RFC 9110 §7.8 requires).
 	Upgrade bool
 
 	// pathAt is where the path starts in Target: 0 in origin-form, after
@@ -47,6 +49,13 @@ type Head struct {
 
 // Field is one header field line.
 type Field struct{ Name, Value []byte }
+
+// MaxFields is the most field lines a head may have; more are 431, as
+// headers over the limit. It bounds what a connection's Head keeps
+// (Fields is reused) to a few KiB however the head is shaped: a head of
+// MaxHeaderBytes in three-byte lines would otherwise keep an array 16
+// times its size. Apache (100) and HAProxy (101) have such a limit too.
+const MaxFields = 128
 
 // ErrIncomplete is ParseHead's answer while the head has not all arrived.
 var ErrIncomplete = errors.New("h1: incomplete request head")
@@ -125,6 +134,8 @@ var (
 		"The request has more than one Host header field (RFC 9112 §3.2).")
 	errHostInvalid = gatehouse.Errorf(gatehouse.EINVALID,
 		"The Host header is not a host name or IP address with an optional port from 1 to 65535.")
+	errTooManyFields = gatehouse.Errorf(gatehouse.EHEADERSTOOLARGE,
+		"The request has more than %d header fields.", MaxFields)
 	errContentLength = gatehouse.Errorf(gatehouse.EINVALID,
 		"Content-Length must be one non-negative decimal number (RFC 9110 §8.6).")
 	errContentLengths = gatehouse.Errorf(gatehouse.EINVALID,
@@ -220,6 +231,7 @@ func parseHead(b []byte, h *Head) (int, error) {
 		conn                  connTokens
 		expect, expectUnknown bool
 	)
+fields:
 	for {
 		if i == len(b) {
 			return 0, ErrIncomplete
@@ -227,7 +239,7 @@ func parseHead(b []byte, h *Head) (int, error) {
 		switch b[i] {
 		case '\n':
 			i++
-			goto end
+			break fields
 		case '\r':
 			if i+1 == len(b) {
 				return 0, ErrIncomplete
@@ -236,7 +248,7 @@ func parseHead(b []byte, h *Head) (int, error) {
 				return 0, errLineEnd
 			}
 			i += 2
-			goto end
+			break fields
 		case ' ', '\t':
 			// An obsolete line folding, or whitespace before the first
 			// field: net/http joins the former and refuses the latter;
@@ -250,6 +262,9 @@ func parseHead(b []byte, h *Head) (int, error) {
 		}
 		i = next
 		name, value := f.Name, f.Value
+		if len(h.Fields) == MaxFields {
+			return 0, errTooManyFields
+		}
 		h.Fields = append(h.Fields, Field{Name: name, Value: value})
 
 		switch len(name) {
@@ -262,6 +277,9 @@ func parseHead(b []byte, h *Head) (int, error) {
 			}
 		case len("Expect"):
 			if equalFold(name, "expect") {
+				// A value of only commas asks for nothing known:
+				// net/http answers it 417 too.
+				expectUnknown = expectUnknown || len(value) > 0 && len(bytes.Trim(value, ", \t")) == 0
 				eachToken(value, func(t []byte) {
 					if equalFold(t, "100-continue") {
 						expect = true
@@ -291,7 +309,6 @@ func parseHead(b []byte, h *Head) (int, error) {
 		}
 	}
 
-end:
 	switch {
 	case hosts == 0 && h.Minor == 1:
 		return 0, errHostMissing
@@ -329,7 +346,8 @@ end:
 	}
 	h.Expect100 = expect && h.Minor == 1
 	h.Close = conn.close || h.Minor == 0 && !conn.keepAlive
-	h.Upgrade = conn.upgrade
+	// RFC 9110 §7.8: an Upgrade in an HTTP/1.0 request is ignored.
+	h.Upgrade = conn.upgrade && h.Minor == 1
 	return i, nil
 }
 

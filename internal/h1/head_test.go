@@ -1,7 +1,10 @@
 package h1
 
 import (
+	"bufio"
+	"bytes"
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -20,6 +23,7 @@ func TestParseHeadRefusesWithTheContractsCode(t *testing.T) {
 	}{
 		// 400: the request line.
 		{"request line without a target is 400", "GET HTTP/1.1\r\nHost: a\r\n\r\n", gatehouse.EINVALID},
+		{"CONNECT with an empty target is 400", "CONNECT  HTTP/1.1\r\nHost: a\r\n\r\n", gatehouse.EINVALID},
 		{"two spaces after the method is 400", "GET  / HTTP/1.1\r\nHost: a\r\n\r\n", gatehouse.EINVALID},
 		{"two spaces before the version is 400", "GET /  HTTP/1.1\r\nHost: a\r\n\r\n", gatehouse.EINVALID},
 		{"tab as separator is 400", "GET\t/ HTTP/1.1\r\nHost: a\r\n\r\n", gatehouse.EINVALID},
@@ -75,6 +79,7 @@ func TestParseHeadRefusesWithTheContractsCode(t *testing.T) {
 		// 431.
 		{"head longer than the limit is 431", "GET /" + long + " HTTP/1.1\r\nHost: a\r\n\r\n", gatehouse.EHEADERSTOOLARGE},
 		{"field longer than the limit is 431", "GET / HTTP/1.1\r\nHost: a\r\nX: " + long, gatehouse.EHEADERSTOOLARGE},
+		{"more than MaxFields fields is 431", "GET / HTTP/1.1\r\nHost: a\r\n" + strings.Repeat("X: 1\r\n", MaxFields) + "\r\n", gatehouse.EHEADERSTOOLARGE},
 		// 501.
 		{"Transfer-Encoding other than chunked is 501", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", gatehouse.ENOTIMPLEMENTED},
 		{"Transfer-Encoding xchunked is 501", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n", gatehouse.ENOTIMPLEMENTED},
@@ -84,6 +89,7 @@ func TestParseHeadRefusesWithTheContractsCode(t *testing.T) {
 		{"empty Transfer-Encoding is 501", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding:\r\n\r\n", gatehouse.ENOTIMPLEMENTED},
 		// 417.
 		{"unknown expectation is 417", "POST / HTTP/1.1\r\nHost: a\r\nExpect: 200-ok\r\nContent-Length: 1\r\n\r\n", gatehouse.EEXPECTATION},
+		{"expectation of only commas is 417", "POST / HTTP/1.1\r\nHost: a\r\nExpect: ,\r\n\r\n", gatehouse.EEXPECTATION},
 		{"unknown expectation beside 100-continue is 417", "POST / HTTP/1.1\r\nHost: a\r\nExpect: foo, 100-continue\r\n\r\n", gatehouse.EEXPECTATION},
 		// 505.
 		{"HTTP/2.0 request line is 505", "GET / HTTP/2.0\r\nHost: a\r\n\r\n", gatehouse.EVERSION},
@@ -152,6 +158,8 @@ func TestParseHeadAcceptsWellFormedHeads(t *testing.T) {
 			want{method: "GET", target: "/", host: "a", minor: 1, fields: 2, path: "/"}},
 		{"Connection upgrade", "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
 			want{method: "GET", target: "/ws", host: "a", minor: 1, fields: 3, upg: true, path: "/ws"}},
+		{"Connection upgrade on HTTP/1.0 is ignored", "GET /ws HTTP/1.0\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n",
+			want{method: "GET", target: "/ws", minor: 0, fields: 2, close: true, path: "/ws"}},
 		{"absolute-form takes the target's host", "GET http://B.example:8080/x?y HTTP/1.1\r\nHost: a\r\n\r\n",
 			want{method: "GET", target: "http://B.example:8080/x?y", host: "B.example:8080", minor: 1, fields: 1, path: "/x", query: "y"}},
 		{"absolute-form without a path is /", "GET HTTPS://b?q HTTP/1.1\r\nHost: a\r\n\r\n",
@@ -238,6 +246,14 @@ func TestParseHeadRefusesEarly(t *testing.T) {
 	}
 }
 
+func TestParseHeadAcceptsMaxFieldsFields(t *testing.T) {
+	head := "GET / HTTP/1.1\r\nHost: a\r\n" + strings.Repeat("X: 1\r\n", MaxFields-1) + "\r\n"
+	var h Head
+	if _, err := ParseHead([]byte(head), &h, testMax); err != nil || len(h.Fields) != MaxFields {
+		t.Fatalf("ParseHead: %d fields, %v; want %d, nil", len(h.Fields), err, MaxFields)
+	}
+}
+
 func TestParseHeadAcceptsAHeadOfExactlyTheLimit(t *testing.T) {
 	head := "GET / HTTP/1.1\r\nHost: a\r\n\r\n"
 	var h Head
@@ -284,6 +300,22 @@ func BenchmarkParseHead(b *testing.B) {
 	b.SetBytes(int64(len(typicalGET)))
 	for b.Loop() {
 		if _, err := ParseHead(typicalGET, &h, testMax); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkNetHTTPReadRequest is the same head through http.ReadRequest,
+// for comparison.
+func BenchmarkNetHTTPReadRequest(b *testing.B) {
+	b.ReportAllocs()
+	b.SetBytes(int64(len(typicalGET)))
+	r := bytes.NewReader(typicalGET)
+	br := bufio.NewReader(r)
+	for b.Loop() {
+		r.Reset(typicalGET)
+		br.Reset(r)
+		if _, err := http.ReadRequest(br); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -93,6 +93,12 @@ func (w *response) WriteHeader(code int) {
 		return
 	}
 	w.wroteHeader, w.status = true, code
+	if w.c.head.Expect100 {
+		// The answer comes before the body was asked for: no 100 now.
+		w.c.wmu.Lock()
+		w.sent100 = true
+		w.c.wmu.Unlock()
+	}
 	if cl := w.hdr.Get("Content-Length"); cl != "" {
 		if n, err := strconv.ParseInt(cl, 10, 64); err == nil && n >= 0 {
 			w.length = n
@@ -129,7 +135,7 @@ func (w *response) writeContinue() {
 	c := w.c
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if w.sent100 || w.committed || w.wroteHeader {
+	if w.sent100 || w.committed {
 		return
 	}
 	w.sent100 = true

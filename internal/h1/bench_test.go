@@ -85,4 +85,3 @@ func benchClient(b *testing.B, addr string) {
 		}
 	}
 }
-

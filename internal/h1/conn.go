@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
@@ -49,14 +50,21 @@ type conn struct {
 	chunked ChunkedReader
 	resp    response
 
+	// busy is 0 while no handler runs, 1 while one runs before its
+	// request is read, and then the request's start in Unix nanoseconds:
+	// the Server's watcher starts watch on connections busy for longer
+	// than watchDelay. Atomic, so that a request pays no lock for it.
+	busy atomic.Int64
+	// watchFlag is set while watch may run (see startWatch, stopWatch).
+	watchFlag atomic.Bool
+	start     int64 // the current request's start, Unix nanoseconds
+
 	// mu guards idle and the watch's state.
 	mu       sync.Mutex
 	idle     bool // waiting for a request: Shutdown may close it
-	handling bool // the handler runs: the watch may start
 	watching bool // watch's goroutine runs
 	stopping bool // stopWatch interrupts it
 	gone     bool // the client went away while the handler ran
-	timer    *time.Timer
 	watched  chan struct{}
 
 	hijacked bool // the handler took the connection
@@ -93,8 +101,9 @@ var smallReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, s
 
 // watchDelay is how long a handler runs, its request read, before a
 // goroutine starts watching the connection for the client going away:
-// most requests are answered sooner and never pay for one.
-const watchDelay = 5 * time.Millisecond
+// most requests are answered sooner and never pay for one. The Server's
+// watcher looks every watchDelay, so a watch starts one to two delays in.
+const watchDelay = 10 * time.Millisecond
 
 func newConn(s *Server, nc net.Conn, base context.Context) *conn {
 	c := &conn{s: s, nc: nc, remote: nc.RemoteAddr().String()}
@@ -139,9 +148,6 @@ func (c *conn) serve() {
 // end closes the connection, unless a handler or net/http took it, and
 // gives its buffers back.
 func (c *conn) end() {
-	if c.timer != nil {
-		c.timer.Stop()
-	}
 	c.cancel()
 	if !c.hijacked && !c.handed {
 		if c.linger {
@@ -245,6 +251,7 @@ func (c *conn) readRequest(first bool) bool {
 		}
 	}
 	start := time.Now()
+	c.start = start.UnixNano()
 	deadlineSet := first // the first request's wait was its head's
 	preface := first && s.H2C && s.HandOver != nil
 	for {
@@ -358,9 +365,7 @@ func (c *conn) serveRequest() bool {
 	r := &c.req
 	w := &c.resp
 	w.reset(r, &c.head)
-	c.mu.Lock()
-	c.handling = true
-	c.mu.Unlock()
+	c.busy.Store(1)
 	if r.Body == http.NoBody {
 		c.armWatch()
 	}
@@ -395,30 +400,26 @@ func (c *conn) run(w *response, r *http.Request) (ok bool) {
 	return true
 }
 
-// armWatch starts the timer after which a goroutine watches for the
-// client going away, once the request is read (the body at its end).
-func (c *conn) armWatch() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.handling || c.watching {
-		return
-	}
-	if c.timer == nil {
-		c.timer = time.AfterFunc(watchDelay, c.startWatch)
-		return
-	}
-	c.timer.Reset(watchDelay)
-}
+// armWatch makes the connection watchable, once the request is read
+// (the body at its end), if the handler still runs.
+func (c *conn) armWatch() { c.busy.CompareAndSwap(1, c.start) }
 
+// startWatch starts watch, unless the handler ended or a watch runs. Its
+// flag, set before busy is checked, and stopWatch's clearing busy before
+// it checks the flag, make one of the two see the other (both atomic).
 func (c *conn) startWatch() {
 	c.mu.Lock()
-	if !c.handling || c.watching || c.hijacked {
-		c.mu.Unlock()
+	defer c.mu.Unlock()
+	if c.watching || c.hijacked {
+		return
+	}
+	c.watchFlag.Store(true)
+	if c.busy.Load() <= 1 {
+		c.watchFlag.Store(false)
 		return
 	}
 	c.watching, c.stopping = true, false
 	c.nc.SetReadDeadline(time.Time{})
-	c.mu.Unlock()
 	go c.watch()
 }
 
@@ -437,13 +438,13 @@ func (c *conn) watch() {
 }
 
 // stopWatch ends the watch, if any, before the connection is read again
-// or given away.
+// or given away. Without one it costs two atomic operations.
 func (c *conn) stopWatch() {
-	c.mu.Lock()
-	c.handling = false
-	if c.timer != nil {
-		c.timer.Stop()
+	c.busy.Store(0)
+	if !c.watchFlag.Load() {
+		return
 	}
+	c.mu.Lock()
 	watching := c.watching
 	if watching {
 		c.stopping = true
@@ -452,10 +453,11 @@ func (c *conn) stopWatch() {
 	c.mu.Unlock()
 	if watching {
 		<-c.watched
-		c.mu.Lock()
-		c.watching = false
-		c.mu.Unlock()
 	}
+	c.mu.Lock()
+	c.watching = false
+	c.watchFlag.Store(false)
+	c.mu.Unlock()
 }
 
 var aLongTimeAgo = time.Unix(1, 0)

@@ -57,6 +57,7 @@ type Server struct {
 	bigReaders sync.Pool
 
 	mu        sync.Mutex
+	watcher   sync.Once
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
 	closing   atomic.Bool
@@ -92,6 +93,7 @@ func (s *Server) Serve(l net.Listener) error {
 	}
 	s.listeners[l] = struct{}{}
 	s.mu.Unlock()
+	s.watcher.Do(func() { go s.watch() })
 	defer func() {
 		s.mu.Lock()
 		delete(s.listeners, l)
@@ -123,6 +125,28 @@ func (s *Server) Serve(l net.Listener) error {
 			return ErrServerClosed
 		}
 		go c.serve()
+	}
+}
+
+// watch starts, every watchDelay until Shutdown or Close, a watch on the
+// connections whose handler has run longer than watchDelay with its
+// request read: one timer for the server rather than one reset per
+// request, each of which could wake the network poller.
+func (s *Server) watch() {
+	t := time.NewTicker(watchDelay)
+	defer t.Stop()
+	for now := range t.C {
+		if s.closing.Load() {
+			return
+		}
+		due := now.UnixNano() - int64(watchDelay)
+		s.mu.Lock()
+		for c := range s.conns {
+			if b := c.busy.Load(); b > 1 && b <= due {
+				c.startWatch()
+			}
+		}
+		s.mu.Unlock()
 	}
 }
 

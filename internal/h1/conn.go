@@ -316,6 +316,7 @@ func (c *conn) grow() {
 	c.big = true
 	c.br.Reset(&c.src)
 	c.br.Peek(len(c.src.pre))
+	c.src.pre = nil
 	small.Reset(nil)
 	smallReaders.Put(small)
 }

@@ -493,3 +493,43 @@ func TestTrailersFollowAChunkedBody(t *testing.T) {
 		t.Fatalf("got %q trailer %v", b, resp.Trailer)
 	}
 }
+
+func TestHTTP10KeepAliveIsHonouredOnlyWhenAskedFor(t *testing.T) {
+	_, l := start(t, echo, nil)
+	c := wiretest.Dial(t, addr(l))
+	c.Send("GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /b HTTP/1.0\r\n\r\n")
+	if r := c.Read("GET"); r.Close || string(r.Body) != "GET /a  " {
+		t.Fatalf("asked for keep-alive: got %q close=%v", r.Body, r.Close)
+	}
+	if r := c.Read("GET"); !r.Close || string(r.Body) != "GET /b  " {
+		t.Fatalf("not asked: got %q close=%v; want the connection closed", r.Body, r.Close)
+	}
+	if rest, _ := io.ReadAll(c.R); len(rest) != 0 {
+		t.Fatalf("got %q; want EOF", rest)
+	}
+}
+
+func TestAHandlerPanicCutsTheConnectionAndTheServerLivesOn(t *testing.T) {
+	_, l := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/panic" {
+			io.WriteString(w, "partial")
+			w.(http.Flusher).Flush()
+			panic(http.ErrAbortHandler)
+		}
+		io.WriteString(w, "fine")
+	}), nil)
+	c := wiretest.Dial(t, addr(l))
+	c.Send("GET /panic HTTP/1.1\r\nHost: h\r\n\r\n")
+	resp, err := http.ReadResponse(c.R, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadAll(resp.Body); err == nil {
+		t.Fatal("the cut chunked body read as complete")
+	}
+	next := wiretest.Dial(t, addr(l))
+	next.Send("GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+	if r := next.Read("GET"); string(r.Body) != "fine" {
+		t.Fatalf("got %q", r.Body)
+	}
+}

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
-	"github.com/gatehouse/gatehouse/problem"
+	"github.com/gatehouse/gatehouse/internal/h1"
 )
 
 // net/http answers some requests before any handler runs: headers too large
@@ -216,9 +216,8 @@ func (c *conn) Read(p []byte) (int, error) {
 // that a successful read does not put the error it might match on the
 // heap.
 func (c *conn) answerCleartext(err error) {
-	var rhe tls.RecordHeaderError
-	if errors.As(err, &rhe) && rhe.Conn != nil && 'A' <= rhe.RecordHeader[0] && rhe.RecordHeader[0] <= 'Z' {
-		c.writeProblemTo(rhe.Conn, gatehouse.Errorf(gatehouse.EINVALID, "This listener speaks HTTPS; the request was sent in cleartext."))
+	if !c.closed.Load() && h1.AnswerCleartext(err, NewRequestID) {
+		c.closed.Store(true)
 	}
 }
 
@@ -386,20 +385,13 @@ func netHTTPError(p []byte) error {
 func (c *conn) writeProblem(err error) { c.writeProblemTo(c.Conn, err) }
 
 // writeProblemTo is writeProblem on w, the connection itself or, for a
-// client that does not speak TLS, the socket beneath it.
+// client that does not speak TLS, the socket beneath it (see
+// h1.AnswerCleartext).
 func (c *conn) writeProblemTo(w net.Conn, err error) {
 	if c.closed.Swap(true) {
 		return
 	}
-	doc := problem.New(err, "", NewRequestID())
-	body := doc.Marshal(problem.JSON)
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "HTTP/1.1 %d %s\r\n", doc.Status, http.StatusText(doc.Status))
-	fmt.Fprintf(&b, "Content-Type: %s\r\nContent-Length: %d\r\nX-Request-Id: %s\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
-		problem.JSON, len(body), doc.RequestID)
-	b.Write(body)
-	w.SetWriteDeadline(time.Now().Add(time.Second))
-	w.Write(b.Bytes())
+	h1.WriteProblem(w, err, NewRequestID())
 	c.pending.Store(0)
 }
 

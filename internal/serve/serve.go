@@ -18,10 +18,12 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/h1"
 	"github.com/gatehouse/gatehouse/internal/httpx"
 	"github.com/gatehouse/gatehouse/problem"
 	"go.opentelemetry.io/otel/trace"
@@ -66,9 +68,12 @@ type Options struct {
 	// headers too large, panics) as XML when the client prefers it, as
 	// the data plane does; otherwise they are JSON, as on the admin API.
 	NegotiateProblems bool
-	// Engine names the HTTP/1.1 engine: "std" (net/http) or "fast"
-	// (internal/h1). Empty means "std".
+	// Engine serves HTTP/1.x: EngineStd (net/http, the default) or
+	// EngineFast (internal/h1). HTTP/2 is net/http's on both.
 	Engine string
+	// MaxConnections caps the connections open at once; beyond it new
+	// ones wait to be accepted. Default 10000.
+	MaxConnections int
 }
 
 func (o *Options) setDefaults() {
@@ -90,6 +95,12 @@ func (o *Options) setDefaults() {
 	if o.AccessLogSample == 0 {
 		o.AccessLogSample = 1
 	}
+	if o.Engine == "" {
+		o.Engine = EngineStd
+	}
+	if o.MaxConnections == 0 {
+		o.MaxConnections = 10000
+	}
 }
 
 // Server is an http.Server with gatehouse's request handling around its
@@ -103,14 +114,18 @@ type Server struct {
 	// counts requests for it.
 	logEvery int64
 	served   atomic.Int64
+	// mu guards fast, the h1 servers of Serve's listeners, and shut.
+	mu   sync.Mutex
+	fast []*h1.Server
+	shut bool
 }
 
 // New returns a Server for h.
 func New(h http.Handler, opts Options) *Server {
-	if opts.Engine != "" && opts.Engine != "std" {
-		// Never serve with another engine than the one asked for: a test
-		// matrix or a flag naming "fast" must not quietly test std.
-		panic(fmt.Sprintf("serve: unknown engine %q (this build has only \"std\")", opts.Engine))
+	if opts.Engine != "" && opts.Engine != EngineStd && opts.Engine != EngineFast {
+		// Never serve with another engine than the one asked for: a
+		// test matrix or a flag naming one must not quietly get std.
+		panic(fmt.Sprintf("serve: unknown engine %q", opts.Engine))
 	}
 	opts.setDefaults()
 	s := &Server{opts: opts}
@@ -152,37 +167,65 @@ func New(h http.Handler, opts Options) *Server {
 
 // Serve accepts connections on l until Shutdown.
 func (s *Server) Serve(l net.Listener) error {
-	if s.opts.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(s.opts.TLSCert, s.opts.TLSKey)
-		if err != nil {
-			return err
-		}
+	l = limit(l, s.opts.MaxConnections)
+	if s.opts.Engine == EngineFast {
+		return s.serveFast(l)
+	}
+	tlsConfig, err := s.tlsConfig()
+	if err != nil {
+		return err
+	}
+	if tlsConfig != nil {
 		// conn sits between net/http and the decrypted stream, as it does
 		// on a cleartext listener, so that HTTP/1.1 over TLS gets the same
 		// problems, 408s and framing checks; wrap gives each request the
 		// connection's TLS state (r.TLS) that net/http no longer sees.
-		l = tls.NewListener(l, &tls.Config{
-			Certificates: []tls.Certificate{cert},
-			NextProtos:   []string{"h2", "http/1.1"},
-			MinVersion:   tls.VersionTLS12, // what HTTP/2 requires (RFC 9113 §9.2)
-		})
+		l = tls.NewListener(l, tlsConfig)
 	}
-	err := s.http.Serve(listener{l, s.opts.Logger, s.opts.H2C})
+	err = s.http.Serve(listener{l, s.opts.Logger, s.opts.H2C})
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
 	return err
 }
 
+// tlsConfig is the listener's TLS configuration, nil without TLS.
+func (s *Server) tlsConfig() (*tls.Config, error) {
+	if s.opts.TLSCert == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(s.opts.TLSCert, s.opts.TLSKey)
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Config{
+		Certificates: []tls.Certificate{cert},
+		NextProtos:   []string{"h2", "http/1.1"},
+		MinVersion:   tls.VersionTLS12, // what HTTP/2 requires (RFC 9113 §9.2)
+	}, nil
+}
+
 // Shutdown drains the server: from now on new requests get 503 with
 // Retry-After and Connection: close, in-flight requests run to completion
 // (or until ctx ends), then the listeners close.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.shut = true
+	fast := s.fast
+	s.mu.Unlock()
 	if err := s.Drain(ctx, nil); err != nil {
+		for _, f := range fast {
+			f.Close()
+		}
 		s.http.Close()
 		return err
 	}
-	return s.http.Shutdown(ctx)
+	var errs []error
+	for _, f := range fast {
+		errs = append(errs, f.Shutdown(ctx))
+	}
+	errs = append(errs, s.http.Shutdown(ctx))
+	return errors.Join(errs...)
 }
 
 // Drain begins the shutdown (new requests get 503) and returns once the

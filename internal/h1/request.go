@@ -1,0 +1,344 @@
+package h1
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"reflect"
+	"sync"
+	"unsafe"
+
+	"github.com/gatehouse/gatehouse"
+)
+
+// fill makes c.req the request whose head, parsed into c.head, is b.
+// Every string of it (target, header values, names not canonical
+// already) is a part of one copy of b: one allocation per request.
+func (c *conn) fill(b []byte) error {
+	h := &c.head
+	if h.Minor == 1 && h.Host == nil && h.Method != http.MethodConnect {
+		// RFC 9112 §3.2, as net/http refuses it.
+		return gatehouse.Errorf(gatehouse.EINVALID, "The request is malformed: missing required Host header.")
+	}
+	hs := string(b)
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	str := func(p []byte) string {
+		if len(p) == 0 {
+			return ""
+		}
+		off := uintptr(unsafe.Pointer(unsafe.SliceData(p))) - base
+		if off < uintptr(len(b)) && off+uintptr(len(p)) <= uintptr(len(b)) {
+			return hs[off : off+uintptr(len(p))]
+		}
+		return string(p)
+	}
+
+	clear(c.hdr)
+	c.vals = c.vals[:0]
+	var host string
+	for _, f := range h.Fields {
+		key, ok := commonKeys[string(f.Name)]
+		if !ok {
+			key = textproto.CanonicalMIMEHeaderKey(str(f.Name))
+		}
+		v := str(f.Value)
+		if key == "Host" {
+			host = v // net/http keeps it in r.Host only
+			continue
+		}
+		if vs, ok := c.hdr[key]; ok {
+			c.hdr[key] = append(vs, v)
+			continue
+		}
+		c.vals = append(c.vals, v)
+		n := len(c.vals)
+		c.hdr[key] = c.vals[n-1 : n : n]
+	}
+
+	r := &c.req
+	*r = http.Request{
+		Method:     h.Method,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: h.Minor,
+		Header:     c.hdr,
+		Body:       http.NoBody,
+		Close:      h.Close,
+		RemoteAddr: c.remote,
+		RequestURI: str(h.Target),
+		TLS:        c.tls,
+	}
+	if h.Minor == 0 {
+		r.Proto = "HTTP/1.0"
+	}
+	if err := c.parseTarget(r, host); err != nil {
+		return err
+	}
+	c.body = &noBody
+	switch {
+	case h.Chunked:
+		r.ContentLength = -1
+		r.TransferEncoding = c.te
+		c.chunked.Reset(c.br)
+		c.body = c.newBody(-1)
+		r.Body = c.body
+	case h.ContentLength > 0:
+		r.ContentLength = h.ContentLength
+		c.body = c.newBody(h.ContentLength)
+		r.Body = c.body
+	}
+	setContext(r, c.ctx)
+	return nil
+}
+
+// parseTarget sets r.URL and r.Host from the request-target, as
+// net/http's readRequest does; an origin-form path of plain characters
+// (the common case) without url.ParseRequestURI's allocations.
+func (c *conn) parseTarget(r *http.Request, host string) error {
+	raw := r.RequestURI
+	if path, query, ok := plainOrigin(raw); ok {
+		c.url = url.URL{Path: path, RawQuery: query, ForceQuery: ok && query == "" && len(path) < len(raw)}
+		r.URL = &c.url
+		r.Host = host
+		return nil
+	}
+	connect := r.Method == http.MethodConnect && (raw == "" || raw[0] != '/')
+	if connect {
+		raw = "http://" + raw
+	}
+	u, err := url.ParseRequestURI(raw)
+	if err != nil {
+		return gatehouse.Errorf(gatehouse.EINVALID, "The request is malformed: the request-target is not a URI.")
+	}
+	if connect {
+		u.Scheme = ""
+	}
+	r.URL = u
+	r.Host = u.Host
+	if r.Host == "" {
+		r.Host = host
+	}
+	return nil
+}
+
+// plainOrigin splits an origin-form target whose path needs no escaping
+// and no unescaping, where url.ParseRequestURI would give the same Path
+// and RawQuery with RawPath empty.
+func plainOrigin(t string) (path, query string, ok bool) {
+	if t == "" || t[0] != '/' {
+		return "", "", false
+	}
+	i := 0
+	for ; i < len(t) && t[i] != '?'; i++ {
+		if !plainPath[t[i]] {
+			return "", "", false
+		}
+	}
+	if i == len(t) {
+		return t, "", true
+	}
+	query = t[i+1:]
+	for j := 0; j < len(query); j++ {
+		if query[j] == '?' || query[j] == '#' || query[j] < 0x21 || query[j] == 0x7f {
+			return "", "", false // let url decide (ForceQuery, fragments)
+		}
+	}
+	return t[:i], query, true
+}
+
+// plainPath: the bytes a path keeps as they are through url's unescape
+// and escape (unreserved, and the delimiters it leaves alone in paths).
+var plainPath = func() (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+	}
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c] = true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for _, c := range "-_.~$&+,/:;=@" {
+		t[c] = true
+	}
+	return t
+}()
+
+// commonKeys are canonical header names, by themselves and in lower case
+// (as HTTP/2-minded clients send them), so that the usual fields cost no
+// canonicalisation.
+var commonKeys = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{
+		"Accept", "Accept-Charset", "Accept-Encoding", "Accept-Language", "Authorization",
+		"Cache-Control", "Cdn-Loop", "Connection", "Content-Encoding", "Content-Length", "Content-Type",
+		"Cookie", "Date", "Dnt", "Expect", "Forwarded", "From", "Grpc-Timeout", "Host", "If-Match",
+		"If-Modified-Since", "If-None-Match", "If-Range", "If-Unmodified-Since", "Keep-Alive",
+		"Max-Forwards", "Origin", "Pragma", "Priority", "Proxy-Authorization", "Range", "Referer", "Te",
+		"Trailer", "Traceparent", "Tracestate", "Transfer-Encoding", "Upgrade", "User-Agent", "Via",
+		"X-Api-Key", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip",
+		"X-Request-Id", "Sec-Websocket-Key", "Sec-Websocket-Version", "Sec-Websocket-Protocol",
+		"Sec-Websocket-Extensions", "Sec-Fetch-Mode", "Sec-Fetch-Site", "Sec-Fetch-Dest", "Upgrade-Insecure-Requests",
+		"Baggage", "B3", "X-B3-Traceid", "X-B3-Spanid", "X-B3-Sampled",
+	} {
+		m[k] = k
+		m[lower(k)] = k
+	}
+	return m
+}()
+
+func lower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+// ctxOffset is where http.Request keeps its context: setContext sets it
+// in place, where WithContext would copy the whole request for each
+// one. Checked once: if net/http ever renames or retypes the field,
+// setContext falls back to WithContext's copy.
+var ctxOffset = func() uintptr {
+	f, ok := reflect.TypeFor[http.Request]().FieldByName("ctx")
+	if !ok || f.Type != reflect.TypeFor[context.Context]() {
+		return 0
+	}
+	return f.Offset
+}()
+
+func setContext(r *http.Request, ctx context.Context) {
+	if ctxOffset == 0 {
+		*r = *r.WithContext(ctx)
+		return
+	}
+	*(*context.Context)(unsafe.Add(unsafe.Pointer(r), ctxOffset)) = ctx
+}
+
+// maxDiscard is how much of a body the handler left unread is read and
+// dropped to keep the connection; over it, the connection closes (as
+// net/http's maxPostHandlerReadBytes).
+const maxDiscard = 256 << 10
+
+// body is a request's body: Content-Length bytes of br, or chunked.
+type body struct {
+	c        *conn
+	mu       sync.Mutex // held through a Read: end waits for one in flight
+	n        int64      // bytes left, or -1 for chunked
+	eof      bool
+	closed   bool // the handler closed it, or returned
+	expected bool // 100 Continue is due at the first read
+}
+
+func (c *conn) newBody(n int64) *body {
+	return &body{c: c, n: n, expected: c.head.Expect100 && c.head.Minor == 1}
+}
+
+// noBody stands for the body of a request without one: read to its end.
+var noBody = body{eof: true}
+
+// done reports whether the body was read to its end.
+func (b *body) done() bool {
+	if b == &noBody {
+		return true
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.eof
+}
+
+func (b *body) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return 0, http.ErrBodyReadAfterClose
+	}
+	if b.expected {
+		b.expected = false
+		b.c.resp.writeContinue()
+	}
+	n, err := b.read(p)
+	if err == io.EOF {
+		b.c.armWatch()
+	}
+	return n, err
+}
+
+func (b *body) read(p []byte) (int, error) {
+	if b.eof {
+		return 0, io.EOF
+	}
+	var n int
+	var err error
+	if b.n < 0 {
+		n, err = b.c.chunked.Read(p)
+	} else {
+		if int64(len(p)) > b.n {
+			p = p[:b.n]
+		}
+		n, err = b.c.br.Read(p)
+		b.n -= int64(n)
+		switch {
+		case b.n == 0:
+			err = io.EOF
+		case err == io.EOF:
+			err = io.ErrUnexpectedEOF
+		}
+	}
+	if err == io.EOF {
+		b.eof = true
+	}
+	return n, err
+}
+
+// Close ends the handler's reading; the rest is discarded (or the
+// connection closed) after the response.
+func (b *body) Close() error {
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+	return nil
+}
+
+// discard reads the unread rest of the body, up to maxDiscard, and
+// reports whether it all came: the next request can be read.
+func (b *body) discard() bool {
+	if b == &noBody {
+		return true
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.eof {
+		return true
+	}
+	if b.expected {
+		return false // the client waits for a 100 that never came
+	}
+	var scratch [4096]byte
+	for total := 0; total <= maxDiscard; {
+		n, err := b.read(scratch[:])
+		total += n
+		if err == io.EOF {
+			return true
+		}
+		if err != nil {
+			return false
+		}
+	}
+	return false
+}
+
+// end closes the body after its response: a read from a goroutine the
+// handler left behind fails rather than steal the next request's bytes.
+func (b *body) end() {
+	if b == &noBody {
+		return
+	}
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+}

@@ -15,7 +15,7 @@ import (
 // ends in CRLF, and a chunk's data is followed by CRLF; a chunk size is 1 to
 // 16 hex digits, at most 2^63-1, with no sign or whitespace; extensions
 // follow the RFC's grammar and are dropped. Trailer fields are checked as
-// header fields are and dropped (the engine forwards none).
+// header fields are and kept: Trailer gives them once the body has ended.
 //
 // What a client may send beside the data is bounded, so that it cannot
 // stream forever without body bytes: a line is at most maxChunkLine bytes;
@@ -36,6 +36,12 @@ type ChunkedReader struct {
 	// trailer counts the trailer section's bytes so far.
 	trailer int
 	err     error
+	// tbuf holds the trailer's field lines, copied out of r's buffer
+	// (which the next read reuses); fields points into it once the body
+	// has ended. Both are kept through Reset: a connection whose clients
+	// send trailers grows them once.
+	tbuf   []byte
+	fields []Field
 }
 
 const (
@@ -75,7 +81,15 @@ var (
 )
 
 // Reset makes c read a new chunked body from r.
-func (c *ChunkedReader) Reset(r *bufio.Reader) { *c = ChunkedReader{r: r} }
+func (c *ChunkedReader) Reset(r *bufio.Reader) {
+	*c = ChunkedReader{r: r, tbuf: c.tbuf[:0], fields: c.fields[:0]}
+}
+
+// Trailer returns the trailer's fields in the order received (names as
+// sent, values without surrounding whitespace), once Read has returned
+// io.EOF; none before, or when the body had none. They are valid until
+// Reset.
+func (c *ChunkedReader) Trailer() []Field { return c.fields }
 
 // Read reads decoded body bytes into p. Once it has some, it returns them
 // rather than wait for more of the connection.
@@ -226,6 +240,15 @@ func (c *ChunkedReader) readTrailer() {
 		return
 	}
 	if len(line) == 2 {
+		// The lines were checked as they came: each is one field.
+		for i := 0; i < len(c.tbuf); {
+			f, next, err := parseField(c.tbuf, i)
+			if err != nil {
+				break // cannot be: each line was checked
+			}
+			c.fields = append(c.fields, f)
+			i = next
+		}
 		c.state, c.err = cDone, io.EOF
 		return
 	}
@@ -233,7 +256,9 @@ func (c *ChunkedReader) readTrailer() {
 	// folding) is no field name.
 	if _, next, err := parseField(line, 0); err != nil || next != len(line) {
 		c.err = errTrailerField
+		return
 	}
+	c.tbuf = append(c.tbuf, line...)
 }
 
 // validChunkExt reports whether e is *( BWS ";" BWS chunk-ext-name

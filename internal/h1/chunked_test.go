@@ -24,7 +24,7 @@ func TestChunkedReaderDecodesValidBodies(t *testing.T) {
 		{"an extension without a value", "5;x\r\nhello\r\n0\r\n\r\n", "hello"},
 		{"extensions with token and quoted values", "5;a=b;c=\"d; \\\"e\\\"\"\r\nhello\r\n0;z\r\n\r\n", "hello"},
 		{"whitespace around an extension's parts", "5; a = b ;c\r\nhello\r\n0\r\n\r\n", "hello"},
-		{"trailer fields are read and dropped", "5\r\nhello\r\n0\r\nX-Sum: 1\r\nX-Other:2 \r\n\r\n", "hello"},
+		{"trailer fields are read", "5\r\nhello\r\n0\r\nX-Sum: 1\r\nX-Other:2 \r\n\r\n", "hello"},
 		{"chunk line of 4096 bytes", "5;" + strings.Repeat("a", 4096-4) + "\r\nhello\r\n0\r\n\r\n", "hello"},
 		{"data holding CRLF", "4\r\n\r\n\r\n\r\n0\r\n\r\n", "\r\n\r\n"},
 	}
@@ -47,6 +47,64 @@ func TestChunkedReaderDecodesValidBodies(t *testing.T) {
 				rest, _ := io.ReadAll(br)
 				if string(rest) != "GET / HTTP/1.1\r\n" {
 					t.Errorf("%s: left %q for the next request; want the request intact", reader.name, rest)
+				}
+			}
+		})
+	}
+}
+
+// TestChunkedReaderKeepsTheTrailerUntilReset: the trailer's fields, as
+// sent and in order, once the body has ended; none before, and none for
+// the next body, though the connection's buffer has moved on.
+func TestChunkedReaderKeepsTheTrailerUntilReset(t *testing.T) {
+	tests := []struct{ name, body, want string }{
+		{"no trailer", "5\r\nhello\r\n0\r\n\r\n", ""},
+		{"one field", "5\r\nhello\r\n0\r\nX-Sum: 1\r\n\r\n", "X-Sum=1;"},
+		{"fields in order, names as sent, values trimmed",
+			"0\r\nx-sum:\t1 \r\nX-Other:2\r\nx-sum: 3\r\nEmpty:\r\n\r\n", "x-sum=1;X-Other=2;x-sum=3;Empty=;"},
+		{"a field filling the trailer section", "0\r\nX: " + strings.Repeat("v", maxTrailer-9) + "\r\n\r\n",
+			"X=" + strings.Repeat("v", maxTrailer-9) + ";"},
+	}
+	render := func(fs []Field) string {
+		var b strings.Builder
+		for _, f := range fs {
+			b.WriteString(string(f.Name) + "=" + string(f.Value) + ";")
+		}
+		return b.String()
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, reader := range []struct {
+				name string
+				wrap func(io.Reader) io.Reader
+			}{{"whole", func(r io.Reader) io.Reader { return r }}, {"byte by byte", iotest.OneByteReader}} {
+				next := "2\r\nok\r\n0\r\n\r\n"
+				br := bufio.NewReaderSize(reader.wrap(strings.NewReader(tt.body+strings.Repeat("z", 8192))), 4096)
+				var c ChunkedReader
+				c.Reset(br)
+				buf := make([]byte, 1)
+				var err error
+				for err == nil {
+					if got := render(c.Trailer()); got != "" {
+						t.Fatalf("%s: trailer %q before the body's end", reader.name, got)
+					}
+					_, err = c.Read(buf)
+				}
+				if err != io.EOF {
+					t.Fatalf("%s: %v", reader.name, err)
+				}
+				// The buffer is overwritten by what follows the body.
+				fs := c.Trailer()
+				io.Copy(io.Discard, br)
+				if got := render(fs); got != tt.want {
+					t.Errorf("%s: trailer %q; want %q", reader.name, got, tt.want)
+				}
+				c.Reset(bufio.NewReader(strings.NewReader(next)))
+				if _, err := io.ReadAll(&c); err != nil {
+					t.Fatal(err)
+				}
+				if got := render(c.Trailer()); got != "" {
+					t.Errorf("%s: the next body's trailer is %q; want none", reader.name, got)
 				}
 			}
 		})

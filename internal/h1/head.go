@@ -146,6 +146,8 @@ var (
 		"Transfer-Encoding is not defined for HTTP/1.0, so the request's body cannot be framed (RFC 9112 §6.1).")
 	errTECoding = gatehouse.Errorf(gatehouse.ENOTIMPLEMENTED,
 		"The only transfer coding accepted is a single \"chunked\" (RFC 9112 §6.1).")
+	errTrailerName = gatehouse.Errorf(gatehouse.EINVALID,
+		"The Trailer header announces Content-Length, Transfer-Encoding or Trailer, which frame a message and cannot come after its body (RFC 9110 §6.5.1).")
 	errExpect = gatehouse.Errorf(gatehouse.EEXPECTATION,
 		"The only expectation supported is 100-continue (RFC 9110 §10.1.1).")
 )
@@ -230,6 +232,7 @@ func parseHead(b []byte, h *Head) (int, error) {
 		hasCL                 bool
 		conn                  connTokens
 		expect, expectUnknown bool
+		framingTrailer        bool
 	)
 fields:
 	for {
@@ -288,6 +291,16 @@ fields:
 					}
 				})
 			}
+		case len("Trailer"):
+			// net/http refuses a chunked request whose Trailer announces
+			// a framing field (transfer.go, fixTrailer); whether the body
+			// is chunked is known after the last field.
+			if equalFold(name, "trailer") {
+				eachToken(value, func(t []byte) {
+					framingTrailer = framingTrailer || equalFold(t, "content-length") ||
+						equalFold(t, "transfer-encoding") || equalFold(t, "trailer")
+				})
+			}
 		case len("Connection"):
 			if equalFold(name, "connection") {
 				conn.add(value)
@@ -341,6 +354,9 @@ fields:
 		h.ContentLength = n
 	}
 
+	if h.Chunked && framingTrailer {
+		return 0, errTrailerName
+	}
 	if expectUnknown {
 		return 0, errExpect
 	}

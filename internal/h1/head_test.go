@@ -76,6 +76,12 @@ func TestParseHeadRefusesWithTheContractsCode(t *testing.T) {
 		{"Transfer-Encoding with Content-Length is 400", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", gatehouse.EINVALID},
 		{"unknown Transfer-Encoding with Content-Length is 400", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\nContent-Length: 5\r\n\r\n", gatehouse.EINVALID},
 		{"Transfer-Encoding on HTTP/1.0 is 400", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", gatehouse.EINVALID},
+		// net/http's fixTrailer: framing fields cannot follow a chunked body,
+		// and it says so before it looks at Expect.
+		{"chunked body announcing a Content-Length trailer is 400", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum, content-length\r\n\r\n", gatehouse.EINVALID},
+		{"chunked body announcing a Transfer-Encoding trailer is 400", "POST / HTTP/1.1\r\nHost: a\r\nTrailer: X-Sum\r\nTrailer: ,TRANSFER-ENCODING\t\r\nTransfer-Encoding: chunked\r\n\r\n", gatehouse.EINVALID},
+		{"chunked body announcing a Trailer trailer is 400", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTrailer: Trailer\r\n\r\n", gatehouse.EINVALID},
+		{"framing trailer with an unknown expectation is 400", "POST / HTTP/1.1\r\nHost: a\r\nExpect: foo\r\nTransfer-Encoding: chunked\r\nTrailer: Content-Length\r\n\r\n", gatehouse.EINVALID},
 		// 431.
 		{"head longer than the limit is 431", "GET /" + long + " HTTP/1.1\r\nHost: a\r\n\r\n", gatehouse.EHEADERSTOOLARGE},
 		{"field longer than the limit is 431", "GET / HTTP/1.1\r\nHost: a\r\nX: " + long, gatehouse.EHEADERSTOOLARGE},
@@ -174,6 +180,10 @@ func TestParseHeadAcceptsWellFormedHeads(t *testing.T) {
 			want{method: "GET", target: "/", host: "", minor: 1, fields: 1, path: "/"}},
 		{"query keeps what net/http keeps", "GET /a?%zz|{} HTTP/1.1\r\nHost: a\r\n\r\n",
 			want{method: "GET", target: "/a?%zz|{}", host: "a", minor: 1, fields: 1, path: "/a", query: "%zz|{}"}},
+		{"chunked body announcing trailers", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum, Content-Lengths\r\n\r\n",
+			want{method: "POST", target: "/", host: "a", minor: 1, fields: 3, chunked: true, path: "/"}},
+		{"Trailer without a chunked body is a field like any", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nTrailer: Content-Length\r\n\r\n",
+			want{method: "POST", target: "/", host: "a", minor: 1, fields: 3, path: "/"}},
 		{"obs-text in a value", "GET / HTTP/1.1\r\nHost: a\r\nX: caf\xc3\xa9\r\n\r\n",
 			want{method: "GET", target: "/", host: "a", minor: 1, fields: 2, path: "/"}},
 	}

@@ -3,6 +3,7 @@ package h1
 import (
 	"context"
 	"io"
+	"maps"
 	"net/http"
 	"net/textproto"
 	"net/url"
@@ -48,6 +49,9 @@ func (c *conn) fill(b []byte) error {
 			host = v // net/http keeps it in r.Host only
 			continue
 		}
+		if key == "Trailer" && h.Chunked {
+			continue // net/http moves it to r.Trailer: declaredTrailer
+		}
 		if vs, ok := c.hdr[key]; ok {
 			c.hdr[key] = append(vs, v)
 			continue
@@ -81,6 +85,7 @@ func (c *conn) fill(b []byte) error {
 	case h.Chunked:
 		r.ContentLength = -1
 		r.TransferEncoding = c.te
+		r.Trailer = declaredTrailer(h)
 		c.chunked.Reset(c.br)
 		c.body = c.newBody(-1)
 		r.Body = c.body
@@ -91,6 +96,56 @@ func (c *conn) fill(b []byte) error {
 	}
 	setContext(r, c.ctx)
 	return nil
+}
+
+// declaredTrailer is a chunked request's Trailer before its body is
+// read, as net/http's readRequest makes it (transfer.go, fixTrailer):
+// the names the Trailer fields announce, canonical, without values; nil
+// when they announce none. ParseHead refused the framing fields.
+func declaredTrailer(h *Head) http.Header {
+	var t http.Header
+	for _, f := range h.Fields {
+		if len(f.Name) != len("Trailer") || !equalFold(f.Name, "trailer") {
+			continue
+		}
+		eachToken(f.Value, func(name []byte) {
+			if t == nil {
+				t = http.Header{}
+			}
+			t[textproto.CanonicalMIMEHeaderKey(string(name))] = nil
+		})
+	}
+	return t
+}
+
+// trailerHeader is the trailer section fs as net/http's body reader
+// reads it (textproto's ReadMIMEHeader): canonical names, the values of
+// repeated ones in order.
+func trailerHeader(fs []Field) http.Header {
+	t := make(http.Header, len(fs))
+	for _, f := range fs {
+		k := textproto.CanonicalMIMEHeaderKey(string(f.Name))
+		t[k] = append(t[k], string(f.Value))
+	}
+	return t
+}
+
+// mergeTrailer gives the request the trailer its chunked body ended
+// with, as net/http does at the body's end (transfer.go, readTrailer and
+// mergeSetHeader): the announced names get their values, in the map the
+// handler may already hold, and unannounced fields join them; the
+// handler (the proxy) decides what to make of them.
+func (c *conn) mergeTrailer() {
+	fs := c.chunked.Trailer()
+	if len(fs) == 0 {
+		return
+	}
+	t := trailerHeader(fs)
+	if c.req.Trailer == nil {
+		c.req.Trailer = t
+		return
+	}
+	maps.Copy(c.req.Trailer, t)
 }
 
 // parseTarget sets r.URL and r.Host from the request-target, as
@@ -291,6 +346,9 @@ func (b *body) read(p []byte) (int, error) {
 	}
 	if err == io.EOF {
 		b.eof = true
+		if b.n < 0 {
+			b.c.mergeTrailer()
+		}
 	}
 	return n, err
 }

@@ -397,6 +397,14 @@ var headSeeds = []string{
 	"PUT / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue, foo\r\n\r\n",
 	"PUT / HTTP/1.1\r\nHost: a\r\nExpect: foo\r\n\r\n",
 	"PUT / HTTP/1.1\r\nHost: a\r\nExpect:\r\n\r\n",
+	// Trailer: announced names, and the framing fields net/http refuses
+	// there on a chunked body only
+	"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTrailer: x-sum, X-Other\r\nTrailer: ,\r\n\r\n",
+	"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTrailer: ,\r\n\r\n",
+	"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum, content-length\r\n\r\n",
+	"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTrailer: Transfer-Encoding\r\n\r\n",
+	"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTrailer: trailer\r\nExpect: foo\r\n\r\n",
+	"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nTrailer: Content-Length\r\n\r\n",
 	// Pragma, which net/http adds a Cache-Control for
 	"GET / HTTP/1.1\r\nHost: a\r\nPragma: no-cache\r\n\r\n",
 	// long lines
@@ -485,6 +493,7 @@ func compareHead(h *Head, n int, r *http.Request, wantN int) string {
 	}
 	if h.Chunked {
 		delete(ours, "Content-Length")
+		delete(ours, "Trailer") // the engine's declaredTrailer
 	}
 	if hp := ours["Pragma"]; len(hp) > 0 && hp[0] == "no-cache" && ours["Cache-Control"] == nil {
 		ours["Cache-Control"] = []string{"no-cache"}
@@ -493,6 +502,10 @@ func compareHead(h *Head, n int, r *http.Request, wantN int) string {
 	delete(theirs, "Host")
 	if !maps.EqualFunc(ours, theirs, slices.Equal) {
 		fmt.Fprintf(&diff, "fields: ours %q, net/http's %q\n", ours, theirs)
+	}
+	// The trailer names announced, as the engine declares them.
+	if t := declaredTrailer(h); !maps.EqualFunc(t, r.Trailer, slices.Equal) || (t == nil) != (r.Trailer == nil) {
+		fmt.Fprintf(&diff, "declared trailer: ours %q, net/http's %q\n", t, r.Trailer)
 	}
 	return diff.String()
 }
@@ -624,7 +637,7 @@ func trailerSection(body []byte) (string, bool) {
 }
 
 func stricterChunkedCase(body []byte) string {
-	if _, _, err := netHTTPReadChunked(body); err != nil {
+	if _, _, _, err := netHTTPReadChunked(body); err != nil {
 		return ""
 	}
 	for _, c := range stricterChunked {
@@ -637,20 +650,21 @@ func stricterChunkedCase(body []byte) string {
 
 // netHTTPReadChunked decodes body as net/http's server does: its chunked
 // reader, then its trailer reader (transfer.go, body.readTrailer), over a
-// 4 KiB buffer as the server's. It returns the data and how many bytes of
-// body it took.
-func netHTTPReadChunked(body []byte) ([]byte, int, error) {
+// 4 KiB buffer as the server's. It returns the data, how many bytes of
+// body it took, and the trailer's fields (nil when there are none).
+func netHTTPReadChunked(body []byte) ([]byte, int, http.Header, error) {
 	src := bytes.NewReader(body)
 	br := bufio.NewReaderSize(src, 4096)
 	data, err := io.ReadAll(httputil.NewChunkedReader(br))
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, nil, err
 	}
+	var trailer http.Header
 	if buf, _ := br.Peek(2); string(buf) == "\r\n" {
 		br.Discard(2)
 	} else {
 		if len(buf) < 2 {
-			return nil, 0, io.ErrUnexpectedEOF
+			return nil, 0, nil, io.ErrUnexpectedEOF
 		}
 		seen := false
 		for size := 4; ; size++ {
@@ -664,13 +678,15 @@ func netHTTPReadChunked(body []byte) ([]byte, int, error) {
 			}
 		}
 		if !seen {
-			return nil, 0, errors.New("suspiciously long trailer")
+			return nil, 0, nil, errors.New("suspiciously long trailer")
 		}
-		if _, err := textproto.NewReader(br).ReadMIMEHeader(); err != nil {
-			return nil, 0, err
+		h, err := textproto.NewReader(br).ReadMIMEHeader()
+		if err != nil {
+			return nil, 0, nil, err
 		}
+		trailer = http.Header(h)
 	}
-	return data, len(body) - src.Len() - br.Buffered(), nil
+	return data, len(body) - src.Len() - br.Buffered(), trailer, nil
 }
 
 var chunkedSeeds = []string{
@@ -692,6 +708,12 @@ var chunkedSeeds = []string{
 	"0\r\nX: 1\r\n 2\r\n\r\n",
 	"0\r\nX : 1\r\n\r\n",
 	"0\r\n\n",
+	// trailers: repeated names in any case, empty values, names net/http
+	// reads but would refuse announced
+	"3\r\nabc\r\n0\r\nx-sum: 1\r\nX-SUM: 2\r\nX-Other:\r\nContent-Length: 9\r\nHost: b\r\n\r\n",
+	"0\r\nX:\t a b \t\r\nY: caf\xc3\xa9\r\n\r\nGET / HTTP/1.1\r\n",
+	"0\r\nX: 1\r\n",
+	"0\r\nX: a\x00b\r\n\r\n",
 	strings.Repeat("1;"+strings.Repeat("e", 1000)+"\r\nx\r\n", 20) + "0\r\n\r\n",
 	"5;" + strings.Repeat("a", 4092) + "\r\nhello\r\n0\r\n\r\n",
 }
@@ -710,6 +732,11 @@ func FuzzChunkedReaderAgainstNetHTTP(f *testing.F) {
 		c.Reset(br)
 		got, err := io.ReadAll(&c)
 		n := len(body) - src.Len() - br.Buffered()
+		// The trailer as the engine hands it on (mergeTrailer).
+		var trailer http.Header
+		if fs := c.Trailer(); len(fs) > 0 {
+			trailer = trailerHeader(fs)
+		}
 		// The same body a byte at a time from the connection, read three
 		// bytes at a time: the verdict must not depend on how it arrives.
 		slow := bytes.NewReader(body)
@@ -727,7 +754,11 @@ func FuzzChunkedReaderAgainstNetHTTP(f *testing.F) {
 		if !bytes.Equal(got3, got) || fmt.Sprint(err3) != fmt.Sprint(err) {
 			t.Fatalf("read whole: %q, %v; read in pieces: %q, %v; from\n%q", got, err, got3, err3, body)
 		}
-		want, wantN, werr := netHTTPReadChunked(body)
+		if fs := c.Trailer(); err == nil && (len(fs) > 0) != (trailer != nil) ||
+			len(fs) > 0 && !maps.EqualFunc(trailerHeader(fs), trailer, slices.Equal) {
+			t.Fatalf("read whole, the trailer is %q; read in pieces, %q; from\n%q", trailer, fs, body)
+		}
+		want, wantN, wantTrailer, werr := netHTTPReadChunked(body)
 		switch {
 		case err != nil && werr != nil:
 			return
@@ -742,6 +773,9 @@ func FuzzChunkedReaderAgainstNetHTTP(f *testing.F) {
 		if !bytes.Equal(got, want) || n != wantN {
 			t.Fatalf("ChunkedReader decodes %q (%d bytes taken), net/http %q (%d), from\n%q", got, n, want, wantN, body)
 		}
+		if !maps.EqualFunc(trailer, wantTrailer, slices.Equal) || (trailer == nil) != (wantTrailer == nil) {
+			t.Fatalf("ChunkedReader's trailer is %q, net/http's %q, from\n%q", trailer, wantTrailer, body)
+		}
 	})
 }
 
@@ -749,7 +783,7 @@ func TestStricterChunkedCasesAreRecognised(t *testing.T) {
 	for _, c := range stricterChunked {
 		t.Run(c.name, func(t *testing.T) {
 			body := []byte(c.example)
-			if _, _, err := netHTTPReadChunked(body); err != nil {
+			if _, _, _, err := netHTTPReadChunked(body); err != nil {
 				t.Fatalf("net/http refuses the example (%v): not a stricter case", err)
 			}
 			var r ChunkedReader

@@ -101,9 +101,13 @@ func (c *conn) fill(b []byte) error {
 // declaredTrailer is a chunked request's Trailer before its body is
 // read, as net/http's readRequest makes it (transfer.go, fixTrailer):
 // the names the Trailer fields announce, canonical, without values; nil
-// when they announce none. ParseHead refused the framing fields.
+// when they announce none or the body is not chunked. ParseHead refused
+// the framing fields.
 func declaredTrailer(h *Head) http.Header {
 	var t http.Header
+	if !h.Chunked {
+		return nil // a field like any (net/http: golang.org/issue/27197)
+	}
 	for _, f := range h.Fields {
 		if len(f.Name) != len("Trailer") || !equalFold(f.Name, "trailer") {
 			continue

@@ -494,6 +494,65 @@ func TestTrailersFollowAChunkedBody(t *testing.T) {
 	}
 }
 
+// TestTheHandlerSeesARequestTrailerAsNetHTTPGivesIt: the same bytes to
+// both engines, and the handler sees the same: the Trailer field gone
+// from a chunked request's header, the names it announces in r.Trailer
+// before the body is read, values and unannounced fields after; a
+// framing field announced is refused by both. A second request follows
+// on the connection, so that a trailer left behind would show.
+func TestTheHandlerSeesARequestTrailerAsNetHTTPGivesIt(t *testing.T) {
+	view := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		declared := fmt.Sprint(r.Trailer, r.Trailer == nil)
+		b, err := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "header Trailer %q; declared %s; body %q %v; trailer %v %v",
+			r.Header["Trailer"], declared, b, err, r.Trailer, r.Trailer == nil)
+	})
+	_, fast := start(t, view, nil)
+	std, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := &http.Server{Handler: view, ReadHeaderTimeout: 2 * time.Second}
+	go ns.Serve(std)
+	t.Cleanup(func() { ns.Close() })
+
+	chunked := "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
+	next := "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"
+	for _, tc := range []struct {
+		name, req string
+		status    int
+	}{
+		{"announced, sent, and one unannounced", chunked + "Trailer: X-Sum, x-other\r\n\r\n3\r\nabc\r\n0\r\nx-sum: 1\r\nX-Extra: 2\r\n\r\n", 200},
+		{"sent without an announcement", chunked + "\r\n3\r\nabc\r\n0\r\nX-Sum: 1\r\nx-sum: 2\r\nHost: b\r\n\r\n", 200},
+		{"announced in two fields, none sent", chunked + "Trailer: X-Sum\r\ntrailer: , X-B \r\n\r\n3\r\nabc\r\n0\r\n\r\n", 200},
+		{"an announcement of nothing", chunked + "Trailer: ,\r\n\r\n0\r\n\r\n", 200},
+		{"Trailer on a body with a length is a field", "POST / HTTP/1.1\r\nHost: h\r\nTrailer: Content-Length\r\nContent-Length: 3\r\n\r\nabc", 200},
+		{"a framing field announced", chunked + "Trailer: X-Sum, Content-Length\r\n\r\n0\r\n\r\n", 400},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got [2]string
+			for i, l := range []net.Listener{fast, std} {
+				c := wiretest.Dial(t, addr(l))
+				c.Send(tc.req + next)
+				r := c.Read("POST")
+				if r.Status != tc.status {
+					t.Fatalf("engine %d: status %d (%s); want %d", i, r.Status, r.Body, tc.status)
+				}
+				if tc.status != 200 {
+					continue
+				}
+				got[i] = string(r.Body)
+				if r := c.Read("POST"); string(r.Body) != `header Trailer []; declared map[] true; body "ok" <nil>; trailer map[] true` {
+					t.Errorf("engine %d: the next request saw %s", i, r.Body)
+				}
+			}
+			if got[0] != got[1] {
+				t.Errorf("the fast engine's handler saw\n%s\nnet/http's\n%s", got[0], got[1])
+			}
+		})
+	}
+}
+
 func TestHTTP10KeepAliveIsHonouredOnlyWhenAskedFor(t *testing.T) {
 	_, l := start(t, echo, nil)
 	c := wiretest.Dial(t, addr(l))

@@ -43,8 +43,14 @@ var stricterHead = []struct {
 	match     func(w wireHead, r *http.Request) bool
 }{
 	{
+		"\"PRI * HTTP/2.0\" as a request line",
+		"505, and the connection closes: net/http hands it to the handler (http1ServerSupportsRequest, so that one may take the connection over for HTTP/2) and, when it has any field, keeps the connection for the requests after it. Nothing in gatehouse takes a connection over so; the engine hands one to HTTP/2 on the whole 24-byte preface only (RFC 9113 §3.4), before it parses a head. internal/serve's TestARequestLineLikeTheHTTP2PrefaceSmugglesNothingPastEitherEngine shows both engines.",
+		"PRI * HTTP/2.0\r\nHost: a\r\n\r\n",
+		func(w wireHead, r *http.Request) bool { return r.Method == "PRI" && r.ProtoMajor == 2 && r.RequestURI == "*" },
+	},
+	{
 		"a version other than HTTP/1.0 and HTTP/1.1",
-		"505: net/http serves any HTTP/1.x as 1.1 and lets \"PRI * HTTP/2.0\" reach a handler; the engine detects the HTTP/2 preface itself before parsing a head.",
+		"505: net/http serves any HTTP/1.x as 1.1.",
 		"GET / HTTP/1.2\r\nHost: a\r\n\r\n",
 		func(w wireHead, r *http.Request) bool { return r.ProtoMajor != 1 || r.ProtoMinor > 1 },
 	},
@@ -266,10 +272,13 @@ func netHTTPReadHead(in []byte) (*http.Request, int, error) {
 // http.ReadRequest's (server.go, conn.readRequest and conn.serve, Go 1.26).
 // header is r's fields before ReadRequest deleted Host.
 func netHTTPServerChecks(r *http.Request, header http.Header) error {
-	isH2Upgrade := r.Method == "PRI" && len(r.Header) == 0 && r.URL.Path == "*" && r.Proto == "HTTP/2.0"
-	if r.ProtoMajor != 1 && !isH2Upgrade {
+	// http1ServerSupportsRequest: HTTP/1.x, and "PRI * HTTP/2.0" with any
+	// fields.
+	if r.ProtoMajor != 1 && (r.ProtoMajor != 2 || r.ProtoMinor != 0 || r.Method != "PRI" || r.RequestURI != "*") {
 		return errors.New("505 unsupported protocol version")
 	}
+	// isH2Upgrade, on the server's Header, which still has Host.
+	isH2Upgrade := r.Method == "PRI" && len(header) == 0 && r.URL.Path == "*" && r.Proto == "HTTP/2.0"
 	hosts, haveHost := header["Host"]
 	if r.ProtoAtLeast(1, 1) && (!haveHost || len(hosts) == 0) && !isH2Upgrade && r.Method != "CONNECT" {
 		return errors.New("400 missing required Host header")
@@ -387,6 +396,9 @@ var headSeeds = []string{
 	"GET / HTTP/0.9\r\n\r\n",
 	"GET / HTTP/2.0\r\nHost: a\r\n\r\n",
 	"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+	"PRI * HTTP/2.0\r\nHost: a\r\nX: 1\r\n\r\n",
+	"PRI * HTTP/2.0\r\nX: 1\r\n\r\n",
+	"PRI /x HTTP/2.0\r\nHost: a\r\n\r\n",
 	"GET / HTTP/1.2\r\nHost: a\r\n\r\n",
 	"GET / HTTP/1.10\r\nHost: a\r\n\r\n",
 	"GET  / HTTP/1.1\r\nHost: a\r\n\r\n",

@@ -168,31 +168,47 @@ func TestAChunkSizeThatOverflowsEndsTheConnectionAndTheServerLivesOn(t *testing.
 	}
 }
 
-// TestARequestLineLikeTheHTTP2PrefaceDoesNotStopTheChecks: net/http
-// serves HTTP/2 only on a connection that begins with the whole 24-byte
-// preface, and only where HTTP/2 is allowed; "PRI * HTTP/2.0" with header
-// fields is an HTTP/1 request to it, with or without H2C, and the
-// requests after it on the connection are checked as any others.
-func TestARequestLineLikeTheHTTP2PrefaceDoesNotStopTheChecks(t *testing.T) {
-	for _, h2c := range []bool{false, true} {
-		t.Run("h2c "+strconv.FormatBool(h2c), func(t *testing.T) {
-			var h served
-			_, addr := wiretest.Serve(t, &h, Options{H2C: h2c, Logger: slog.New(slog.DiscardHandler)})
-			c := wiretest.Dial(t, addr)
-			c.Send("PRI * HTTP/2.0\r\nHost: x\r\n\r\n" +
-				"POST /bad HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled)
-			if r := c.Read("PRI"); r.Close {
-				t.Fatalf("the PRI request: got %d with Connection: close; want the connection kept", r.Status)
-			}
-			r := c.Read("POST")
-			wiretest.Problem(t, r.Status, r.Header, r.Body, http.StatusBadRequest)
-			if rest, _ := io.ReadAll(c.R); len(rest) != 0 {
-				t.Fatalf("after the 400, the connection carried %q; want EOF", rest)
-			}
-			if got := h.seen(); slices.Contains(got, "/bad") || slices.Contains(got, "/smuggled") {
-				t.Fatalf("served %q; want neither /bad nor /smuggled", got)
-			}
-		})
+// TestARequestLineLikeTheHTTP2PrefaceSmugglesNothingPastEitherEngine:
+// each engine hands a connection to HTTP/2 only when it begins with the
+// whole 24-byte preface (and only where HTTP/2 is allowed); "PRI *
+// HTTP/2.0" with header fields is an HTTP/1 request line, with or without
+// H2C, and no request behind it escapes the checks. net/http serves it
+// to the handler, keeps the connection and checks the requests after it
+// as any others; the fast engine refuses it as a version it does not
+// speak, 505, and closes, serving nothing (the parser's stricter case,
+// internal/h1's stricterHead).
+func TestARequestLineLikeTheHTTP2PrefaceSmugglesNothingPastEitherEngine(t *testing.T) {
+	for _, engine := range []string{EngineStd, EngineFast} {
+		for _, h2c := range []bool{false, true} {
+			t.Run(engine+" h2c "+strconv.FormatBool(h2c), func(t *testing.T) {
+				var h served
+				_, addr := wiretest.Serve(t, &h, Options{Engine: engine, H2C: h2c, Logger: slog.New(slog.DiscardHandler)})
+				c := wiretest.Dial(t, addr)
+				c.Send("PRI * HTTP/2.0\r\nHost: x\r\n\r\n" +
+					"POST /bad HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled)
+				r := c.Read("PRI")
+				want := []string{"*"}
+				if engine == EngineFast {
+					wiretest.Problem(t, r.Status, r.Header, r.Body, http.StatusHTTPVersionNotSupported)
+					if !r.Close {
+						t.Fatal("the 505 came without Connection: close")
+					}
+					want = nil
+				} else {
+					if r.Status != http.StatusOK || r.Close {
+						t.Fatalf("the PRI request: got %d, Connection: close %v; want 200 and the connection kept", r.Status, r.Close)
+					}
+					r := c.Read("POST")
+					wiretest.Problem(t, r.Status, r.Header, r.Body, http.StatusBadRequest)
+				}
+				if rest, _ := io.ReadAll(c.R); len(rest) != 0 {
+					t.Fatalf("after the refusal, the connection carried %q; want EOF", rest)
+				}
+				if got := h.seen(); !slices.Equal(got, want) {
+					t.Fatalf("served %q; want %q", got, want)
+				}
+			})
+		}
 	}
 }
 

@@ -46,7 +46,9 @@ var stricterHead = []struct {
 		"\"PRI * HTTP/2.0\" as a request line",
 		"505, and the connection closes: net/http hands it to the handler (http1ServerSupportsRequest, so that one may take the connection over for HTTP/2) and, when it has any field, keeps the connection for the requests after it. Nothing in gatehouse takes a connection over so; the engine hands one to HTTP/2 on the whole 24-byte preface only (RFC 9113 §3.4), before it parses a head. internal/serve's TestARequestLineLikeTheHTTP2PrefaceSmugglesNothingPastEitherEngine shows both engines.",
 		"PRI * HTTP/2.0\r\nHost: a\r\n\r\n",
-		func(w wireHead, r *http.Request) bool { return r.Method == "PRI" && r.ProtoMajor == 2 && r.RequestURI == "*" },
+		func(w wireHead, r *http.Request) bool {
+			return r.Method == "PRI" && r.ProtoMajor == 2 && r.RequestURI == "*"
+		},
 	},
 	{
 		"a version other than HTTP/1.0 and HTTP/1.1",

@@ -348,6 +348,10 @@ func TestRequestSmugglingIsRefusedOrNormalisedAndTheUpstreamGetsExactlyTheIntend
 		{desc: "a chunked body with a trailer",
 			send:   "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX-Trailer: 1\r\n\r\n",
 			served: []string{"POST /a hello"}},
+		// net/http's fixTrailer: a framing field cannot follow the body.
+		{desc: "a chunked body announcing a content-length trailer",
+			send:    "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum, Content-Length\r\n\r\n5\r\nhello\r\n0\r\nContent-Length: 0\r\n\r\n" + smuggled,
+			refused: 400},
 
 		// Line ends, folding, control characters.
 		{desc: "bare LF line ends",

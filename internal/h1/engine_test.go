@@ -556,3 +556,22 @@ func TestARefusalOfABodyTooLongToDropIsNotHeldForTheBody(t *testing.T) {
 		}
 	}
 }
+
+// Zero timeouts mean no limit, as on net/http's Server: a head or a body
+// that comes in parts is read, not refused at once.
+func TestZeroTimeoutsMeanNoLimit(t *testing.T) {
+	t.Skip("finding 2: readRequest sets start.Add(ReadTimeout) (and start.Add(ReadHeaderTimeout) for a later request's head) without deadline()'s zero check: zero is a deadline already past")
+	_, l := start(t, echo, func(s *h1.Server) { s.ReadHeaderTimeout, s.ReadTimeout = 0, 0 })
+	for _, parts := range [][2]string{
+		{"POST /a HTTP/1.1\r\nHost: h\r\n", "Content-Length: 3\r\n\r\nabc"},
+		{"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\na", "bc"},
+	} {
+		c := wiretest.Dial(t, addr(l))
+		c.Send(parts[0])
+		time.Sleep(50 * time.Millisecond)
+		c.Send(parts[1])
+		if r := c.Read("POST"); r.Status != http.StatusOK || string(r.Body) != "POST /a  abc" {
+			t.Errorf("%q then %q: %d %q; want 200 %q", parts[0], parts[1], r.Status, r.Body, "POST /a  abc")
+		}
+	}
+}

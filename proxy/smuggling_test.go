@@ -14,8 +14,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse/internal/serve"
+	"github.com/gatehouse/gatehouse/internal/testenv"
 	"github.com/gatehouse/gatehouse/internal/testupstream"
 	"github.com/gatehouse/gatehouse/internal/wiretest"
 )
@@ -635,5 +637,30 @@ func TestABodyRefusedBeforeItIsReadIsNeverReadAsARequest(t *testing.T) {
 				t.Fatalf("the upstream received %q; want %q", got, wantUp)
 			}
 		})
+	}
+}
+
+// A request refused before its body is read (here: no route, 404) that
+// declares a body too long to drop is answered at once and the
+// connection closed, on either engine: not held until the read timeout
+// for a body the client may never send.
+func TestARefusalOfALargeDeclaredBodyIsNotHeldForTheBody(t *testing.T) {
+	if testenv.Engine() == serve.EngineFast {
+		t.Skip("finding 1: the fast engine reads a declared body of 256 KiB or more (internal/h1 body.discard) before writing the refusal, until the read timeout")
+	}
+	g := newGateway(t, func(o *serve.Options) { o.ReadTimeout = 3 * time.Second })
+	c := g.dial()
+	c.send("POST /nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 1048576\r\n\r\nabc")
+	begin := time.Now()
+	r, err := readResponse(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertProblem(t, r, http.StatusNotFound)
+	if took := time.Since(begin); took > time.Second {
+		t.Errorf("the 404 came after %v (the read timeout); want it at once", took.Round(time.Millisecond))
+	}
+	if !r.close {
+		t.Error("the connection stays open with the body unread")
 	}
 }

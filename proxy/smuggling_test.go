@@ -664,3 +664,25 @@ func TestARefusalOfALargeDeclaredBodyIsNotHeldForTheBody(t *testing.T) {
 		t.Error("the connection stays open with the body unread")
 	}
 }
+
+// A head that stalls is answered 408 (the contract's row), also when it
+// came in one segment with the request before it.
+func TestAStalledHeadPipelinedAfterARequestGets408(t *testing.T) {
+	if testenv.Engine() == serve.EngineStd {
+		t.Skip("finding 3: std answers 400, not 408 (internal/serve conn.stalled: a handler ran since the partial head arrived)")
+	}
+	up := startRawUpstream(t)
+	g := newGateway(t, func(o *serve.Options) { o.ReadHeaderTimeout = 300 * time.Millisecond })
+	g.route(up.url, "", "")
+	c := g.dial()
+	c.send(firstRequest + "GET /second HTTP/1.1\r\nHo")
+	if r, err := readResponse(c); err != nil || r.status != http.StatusOK {
+		t.Fatalf("first request: %v %v", r, err)
+	}
+	r, err := readResponse(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertProblem(t, r, http.StatusRequestTimeout)
+	assertEnds(t, c)
+}

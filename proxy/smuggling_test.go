@@ -14,8 +14,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gatehouse/gatehouse/internal/serve"
+	"github.com/gatehouse/gatehouse/internal/testenv"
 	"github.com/gatehouse/gatehouse/internal/testupstream"
 	"github.com/gatehouse/gatehouse/internal/wiretest"
 )
@@ -640,4 +642,51 @@ func TestABodyRefusedBeforeItIsReadIsNeverReadAsARequest(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A request refused before its body is read (here: no route, 404) that
+// declares a body too long to drop is answered at once and the
+// connection closed, on either engine: not held until the read timeout
+// for a body the client may never send.
+func TestARefusalOfALargeDeclaredBodyIsNotHeldForTheBody(t *testing.T) {
+	if testenv.Engine() == serve.EngineFast {
+		t.Skip("finding 1: the fast engine reads a declared body of 256 KiB or more (internal/h1 body.discard) before writing the refusal, until the read timeout")
+	}
+	g := newGateway(t, func(o *serve.Options) { o.ReadTimeout = 3 * time.Second })
+	c := g.dial()
+	c.send("POST /nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 1048576\r\n\r\nabc")
+	begin := time.Now()
+	r, err := readResponse(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertProblem(t, r, http.StatusNotFound)
+	if took := time.Since(begin); took > time.Second {
+		t.Errorf("the 404 came after %v (the read timeout); want it at once", took.Round(time.Millisecond))
+	}
+	if !r.close {
+		t.Error("the connection stays open with the body unread")
+	}
+}
+
+// A head that stalls is answered 408 (the contract's row), also when it
+// came in one segment with the request before it.
+func TestAStalledHeadPipelinedAfterARequestGets408(t *testing.T) {
+	if testenv.Engine() == serve.EngineStd {
+		t.Skip("finding 3: std answers 400, not 408 (internal/serve conn.stalled: a handler ran since the partial head arrived)")
+	}
+	up := startRawUpstream(t)
+	g := newGateway(t, func(o *serve.Options) { o.ReadHeaderTimeout = 300 * time.Millisecond })
+	g.route(up.url, "", "")
+	c := g.dial()
+	c.send(firstRequest + "GET /second HTTP/1.1\r\nHo")
+	if r, err := readResponse(c); err != nil || r.status != http.StatusOK {
+		t.Fatalf("first request: %v %v", r, err)
+	}
+	r, err := readResponse(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertProblem(t, r, http.StatusRequestTimeout)
+	assertEnds(t, c)
 }

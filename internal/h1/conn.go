@@ -194,7 +194,7 @@ func (c *conn) problem(err error) {
 // connection over.
 func (c *conn) handshake() bool {
 	tc := tls.Server(c.nc, c.s.TLSConfig)
-	c.nc.SetDeadline(time.Now().Add(c.s.ReadHeaderTimeout))
+	c.nc.SetDeadline(deadline(c.s.ReadHeaderTimeout))
 	if err := tc.HandshakeContext(c.ctx); err != nil {
 		AnswerCleartext(err, c.requestID)
 		return false
@@ -291,7 +291,7 @@ func (c *conn) readRequest(first bool) bool {
 			continue
 		}
 		if !deadlineSet {
-			c.nc.SetReadDeadline(start.Add(s.ReadHeaderTimeout))
+			c.nc.SetReadDeadline(deadlineFrom(start, s.ReadHeaderTimeout))
 			deadlineSet = true
 		}
 		if _, err := c.br.Peek(len(b) + 1); err != nil {
@@ -302,7 +302,7 @@ func (c *conn) readRequest(first bool) bool {
 		}
 	}
 	if c.req.Body != http.NoBody {
-		c.nc.SetReadDeadline(start.Add(s.ReadTimeout))
+		c.nc.SetReadDeadline(deadlineFrom(start, s.ReadTimeout))
 	}
 	return true
 }
@@ -348,11 +348,15 @@ func (c *replayConn) CloseWrite() error {
 	return errors.ErrUnsupported
 }
 
-func deadline(d time.Duration) time.Time {
+// deadline is d from now, or none for a zero d (no limit, as in net/http).
+func deadline(d time.Duration) time.Time { return deadlineFrom(time.Now(), d) }
+
+// deadlineFrom is d from start, or none for a zero d.
+func deadlineFrom(start time.Time, d time.Duration) time.Time {
 	if d <= 0 {
 		return time.Time{}
 	}
-	return time.Now().Add(d)
+	return start.Add(d)
 }
 
 func isTimeout(err error) bool {

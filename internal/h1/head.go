@@ -20,7 +20,7 @@ import (
 type Head struct {
 	Method string  // the method; standard methods are constants (no allocation)
 	Target []byte  // request-target as sent
-	Minor  int     // HTTP/1.Minor: 0 or 1
+	Minor  int     // HTTP/1.Minor: 0 or 1 (a later 1.x is read as 1.1)
 	Fields []Field // header fields in order, as received (names as sent)
 	// Host is the host the request is for: the authority of an
 	// absolute-form target (RFC 9112 §3.2.2: the Host field is then
@@ -91,7 +91,7 @@ func (h *Head) OriginForm() (path, query []byte) {
 // for anything malformed or ambiguous, EHEADERSTOOLARGE (431) for a head
 // longer than max, ENOTIMPLEMENTED (501) for an unknown transfer coding,
 // EEXPECTATION (417) for an expectation other than 100-continue, EVERSION
-// (505) for a version other than HTTP/1.0 and 1.1. h is reset first; its
+// (505) for a version other than HTTP/1.x. h is reset first; its
 // Fields slice is reused (no allocation once grown).
 //
 // A malformed head is refused as soon as the bytes that make it so have
@@ -215,10 +215,12 @@ func parseHead(b []byte, h *Head) (int, error) {
 	if len(v) != len("HTTP/1.1") {
 		return 0, errVersion
 	}
-	if v[5] != '1' || v[7] > '1' {
+	if v[5] != '1' {
 		return 0, errVersionNotSupported
 	}
-	h.Minor = int(v[7] - '0')
+	// A later HTTP/1.x is processed as 1.1, the highest minor version
+	// gatehouse implements (RFC 9110 §2.5), as net/http serves it.
+	h.Minor = min(int(v[7]-'0'), 1)
 	i++
 
 	authority, err := h.parseTarget()

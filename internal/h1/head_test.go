@@ -99,7 +99,6 @@ func TestParseHeadRefusesWithTheContractsCode(t *testing.T) {
 		{"unknown expectation beside 100-continue is 417", "POST / HTTP/1.1\r\nHost: a\r\nExpect: foo, 100-continue\r\n\r\n", gatehouse.EEXPECTATION},
 		// 505.
 		{"HTTP/2.0 request line is 505", "GET / HTTP/2.0\r\nHost: a\r\n\r\n", gatehouse.EVERSION},
-		{"HTTP/1.2 is 505", "GET / HTTP/1.2\r\nHost: a\r\n\r\n", gatehouse.EVERSION},
 		{"HTTP/0.9 with a version is 505", "GET / HTTP/0.9\r\n\r\n", gatehouse.EVERSION},
 		{"HTTP/2 preface is 505", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", gatehouse.EVERSION},
 	}
@@ -137,6 +136,8 @@ func TestParseHeadAcceptsWellFormedHeads(t *testing.T) {
 		{"plain GET", "GET /a?b=c HTTP/1.1\r\nHost: api.example.com\r\nAccept: */*\r\n\r\n",
 			want{method: "GET", target: "/a?b=c", host: "api.example.com", minor: 1, fields: 2, path: "/a", query: "b=c"}},
 		{"leading empty lines are skipped", "\r\n\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+			want{method: "GET", target: "/", host: "a", minor: 1, fields: 1, path: "/"}},
+		{"a later HTTP/1.x is read as 1.1 (RFC 9110 §2.5)", "GET / HTTP/1.2\r\nHost: a\r\n\r\n",
 			want{method: "GET", target: "/", host: "a", minor: 1, fields: 1, path: "/"}},
 		{"bare LF line endings are accepted as net/http does", "GET / HTTP/1.1\nHost: a\nX: 1\n\n",
 			want{method: "GET", target: "/", host: "a", minor: 1, fields: 2, path: "/"}},

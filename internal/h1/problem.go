@@ -23,8 +23,8 @@ func WriteProblem(w net.Conn, err error, requestID string) {
 	body := doc.Marshal(problem.JSON)
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "HTTP/1.1 %d %s\r\n", doc.Status, http.StatusText(doc.Status))
-	fmt.Fprintf(&b, "Content-Type: %s\r\nContent-Length: %d\r\nX-Request-Id: %s\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
-		problem.JSON, len(body), doc.RequestID)
+	fmt.Fprintf(&b, "Content-Type: %s\r\nContent-Length: %d\r\nX-Request-Id: %s\r\nCache-Control: no-store\r\nConnection: close\r\nDate: %s\r\n\r\n",
+		problem.JSON, len(body), doc.RequestID, httpDate())
 	b.Write(body)
 	w.SetWriteDeadline(time.Now().Add(time.Second))
 	w.Write(b.Bytes())

@@ -377,8 +377,12 @@ func (b *body) discard() bool {
 	if b.eof {
 		return true
 	}
-	if b.expected {
-		return false // the client waits for a 100 that never came
+	if b.expected || b.n > maxDiscard {
+		// The client waits for a 100 that never came, or the rest is
+		// more than is worth reading to keep the connection: close at
+		// once, as net/http does, rather than hold the answer (a refusal
+		// made before the body) until the client sent it all.
+		return false
 	}
 	var scratch [4096]byte
 	for total := 0; total <= maxDiscard; {

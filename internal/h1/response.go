@@ -121,7 +121,7 @@ func (w *response) writeInterim(code int) {
 		return
 	}
 	b := statusLine(nil, false, code)
-	b = writeFields(b, w.hdr, true)
+	b = writeFields(b, w.hdr, true, code)
 	b = append(b, "\r\n"...)
 	if _, err := c.nc.Write(b); err != nil {
 		w.err = err
@@ -294,7 +294,7 @@ func (w *response) commit(final bool, sniff []byte) {
 	}
 
 	h := statusLine(b.head[:0], w.http10, code)
-	h = writeFields(h, hdr, !hasBody)
+	h = writeFields(h, hdr, !hasBody, code)
 	if _, ok := hdr["Date"]; !ok {
 		h = append(h, "Date: "...)
 		h = append(h, httpDate()...)
@@ -476,14 +476,19 @@ func statusLine(b []byte, http10 bool, code int) []byte {
 // writeFields appends the handler's header fields, as net/http writes
 // them: names that are not tokens dropped, line breaks in values turned
 // into spaces; never Transfer-Encoding (the engine frames the body) nor
-// trailers; without Content-Length and Content-Type when noBody.
-func writeFields(b []byte, hdr http.Header, noBody bool) []byte {
+// trailers; without Content-Length when noBody, nor Content-Type on a 304
+// (net/http's suppressedHeaders: a 204 or a 1xx keeps its Content-Type).
+func writeFields(b []byte, hdr http.Header, noBody bool, code int) []byte {
 	for k, vs := range hdr {
 		switch k {
 		case "Transfer-Encoding":
 			continue
-		case "Content-Length", "Content-Type":
+		case "Content-Length":
 			if noBody {
+				continue
+			}
+		case "Content-Type":
+			if code == http.StatusNotModified {
 				continue
 			}
 		}

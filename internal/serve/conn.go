@@ -429,10 +429,11 @@ func (c *conn) setReadDeadline(t time.Time) {
 // since the connection was idle (a handler answers a stalled body itself;
 // after it, net/http may still be discarding the rest of a body, and a
 // 408 then would follow a complete response), and part of a request has
-// arrived since the last response.
+// arrived since the last response (or, read with the one before it, sits
+// in net/http's buffer: frames is inside its head).
 func (c *conn) stalled(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout() &&
 		c.readDeadline.Load() > time.Unix(2, 0).UnixNano() &&
-		!c.handled.Load() && c.pending.Load() > 0
+		!c.handled.Load() && (c.pending.Load() > 0 || c.frames.inHead())
 }

@@ -106,6 +106,12 @@ const (
 const http10Tail = uint64('H')<<56 | uint64('T')<<48 | uint64('T')<<40 | uint64('P')<<32 |
 	uint64('/')<<24 | uint64('1')<<16 | uint64('.')<<8 | uint64('0')
 
+// inHead reports whether part of a request head has come and its end not
+// yet.
+func (f *framing) inHead() bool {
+	return f.state == fRequestLine || f.state == fLineStart || f.state == fName || f.state == fValue
+}
+
 // feed follows p, the next bytes the client sent. It returns how many
 // complete request heads p ends, and, when it stops following, the offset
 // of the first byte that must not reach net/http (nor any after it) and

@@ -3,6 +3,8 @@ package forward
 import (
 	"bytes"
 	"net"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -71,9 +73,10 @@ func TestGRPCHealthCheckFollowsTheServersServingStatus(t *testing.T) {
 		desc    string
 		service string
 		bare    bool
+		cause   string // the trailers-only answer's status, in the header
 	}{
-		{desc: "a service the server does not know", service: "no.such.Service"},
-		{desc: "a server without the health service", bare: true},
+		{desc: "a service the server does not know", service: "no.such.Service", cause: "grpc-status 5"},
+		{desc: "a server without the health service", bare: true, cause: "grpc-status 12"},
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			target, _ := grpcHealthUpstream(t, tc.bare)
@@ -81,6 +84,9 @@ func TestGRPCHealthCheckFollowsTheServersServingStatus(t *testing.T) {
 				HealthCheck: &HealthCheck{GRPC: true, GRPCService: tc.service, Interval: 5 * time.Millisecond,
 					Timeout: time.Second, HealthyThreshold: 1, UnhealthyThreshold: 1}})
 			eventually(t, "the target out of rotation", p.targets[0].down.Load)
+			if f := p.targets[0].lastFailure.Load(); f == nil || f.Cause != tc.cause {
+				t.Errorf("last failure %+v; want the cause %q", f, tc.cause)
+			}
 		})
 	}
 }
@@ -165,4 +171,29 @@ func FuzzGRPCHealthRequest(f *testing.F) {
 			t.Fatalf("grpcHealthRequest(%q) = % x; protobuf writes % x", service, b[5:], want)
 		}
 	})
+}
+
+// The cause a gRPC check records is published with the live figures: the
+// upstream's grpc-status is kept only as the code it should be.
+func TestGRPCStatusInACauseIsACodeNeverTheUpstreamsText(t *testing.T) {
+	for _, tc := range []struct {
+		trailer, header, want string
+	}{
+		{"14", "", "14"},
+		{"", "12", "12"},
+		{"", "", "missing"},
+		{strings.Repeat("9", 1<<20), "", "invalid"},
+		{"1x", "", "invalid"},
+	} {
+		resp := &http.Response{Header: http.Header{}, Trailer: http.Header{}}
+		if tc.trailer != "" {
+			resp.Trailer.Set("Grpc-Status", tc.trailer)
+		}
+		if tc.header != "" {
+			resp.Header.Set("Grpc-Status", tc.header)
+		}
+		if got := grpcStatusOf(resp); got != tc.want {
+			t.Errorf("trailer %.8q, header %q: %q; want %q", tc.trailer, tc.header, got, tc.want)
+		}
+	}
 }

@@ -84,8 +84,15 @@ func (p *Pool) failed(t *target, f failure) {
 	}
 }
 
-// note records a failure of t as its last.
+// note records a failure of t as its last, unless it is a probe failing
+// as the last one did: a target down under active checks fails every
+// probe, and a new time each interval would change the published figures
+// at every publication for as long as it stays down. (Passive health
+// notes only the failures that matter, see failed.)
 func (p *Pool) note(t *target, check, cause string) {
+	if last := t.lastFailure.Load(); check == gatehouse.CheckActive && last != nil && last.Check == check && last.Cause == cause {
+		return
+	}
 	t.lastFailure.Store(&gatehouse.TargetFailure{At: p.now().UTC(), Check: check, Cause: cause})
 }
 
@@ -301,11 +308,31 @@ func (p *Pool) probeGRPC(ctx context.Context, t *target) string {
 		return "answered " + strconv.Itoa(resp.StatusCode)
 	case !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/grpc"):
 		return "not a gRPC answer"
-	case resp.Trailer.Get("Grpc-Status") != "0":
-		return "grpc-status " + resp.Trailer.Get("Grpc-Status")
+	}
+	if code := grpcStatusOf(resp); code != "0" {
+		return "grpc-status " + code
 	}
 	if status, ok := grpcHealthStatus(body); !ok || status != grpcServing {
 		return "not serving"
 	}
 	return ""
+}
+
+// grpcStatusOf is an answer's grpc-status: from its trailers, or from its
+// header for a trailers-only answer (how a server without the health
+// service, or without the service asked about, answers). The cause it
+// goes into is published, so the upstream does not choose its size: a
+// value that is not a code of one or two digits is "invalid".
+func grpcStatusOf(resp *http.Response) string {
+	s := resp.Trailer.Get("Grpc-Status")
+	if s == "" {
+		s = resp.Header.Get("Grpc-Status")
+	}
+	if s == "" {
+		return "missing"
+	}
+	if len(s) > 2 || strings.Trim(s, "0123456789") != "" {
+		return "invalid"
+	}
+	return s
 }

@@ -85,6 +85,15 @@ func TestHealthTellsWhatTheActiveChecksFound(t *testing.T) {
 	if f := state(1).LastFailure; f == nil || f.Check != gatehouse.CheckActive || f.Cause != "connection refused" {
 		t.Errorf("the refused target's last failure %+v; want an active check's connection refused", f)
 	}
+	// Probes that keep failing alike keep the first one's time: the
+	// figures a node publishes do not change at every probe.
+	first := state(1).LastFailure
+	for n := probes.Load() + 3; probes.Load() < n; {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if again := state(1).LastFailure; again == nil || !again.At.Equal(first.At) {
+		t.Errorf("the refused target's last failure %+v after more probes; want the first's time %v kept", again, first.At)
+	}
 	before := time.Now()
 	healthy.Store(false)
 	eventually(t, "a marked down", func() bool { return state(0).State == gatehouse.TargetUnhealthy })

@@ -80,9 +80,10 @@ async function tick(w) {
   if (w !== watching) return;
   if (err) {
     w.onError(err);
-    // A 401 has signed the tab out (api.js); a 403 or 404 will not change
-    // by asking again. Anything else (503, the network) may pass.
-    if ([401, 403, 404, 405].includes(err.status)) return stop();
+    // A 401 has signed the tab out (api.js); a 403, 404 or 410 (deleted
+    // meanwhile) will not change by asking again. Anything else (503, the
+    // network) may pass.
+    if ([401, 403, 404, 405, 410].includes(err.status)) return stop();
   } else {
     w.onAnswer(body);
   }

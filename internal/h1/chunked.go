@@ -189,12 +189,12 @@ func (c *ChunkedReader) readSize() {
 	line = line[:len(line)-2]
 	var n int64
 	i := 0
-	for ; i < len(line) && unhex(line[i]) >= 0; i++ {
+	for ; i < len(line) && httpx.Unhex(line[i]) >= 0; i++ {
 		if i == 16 || n > (1<<63-1)>>4 {
 			c.err = errChunkSize
 			return
 		}
-		n = n<<4 | int64(unhex(line[i]))
+		n = n<<4 | int64(httpx.Unhex(line[i]))
 	}
 	if i == 0 {
 		c.err = errChunkSize
@@ -321,18 +321,6 @@ func quotedStringEnd(e []byte, i int) int {
 		case badValueByte[c]:
 			return -1
 		}
-	}
-	return -1
-}
-
-func unhex(b byte) int {
-	switch {
-	case '0' <= b && b <= '9':
-		return int(b - '0')
-	case 'a' <= b && b <= 'f':
-		return int(b-'a') + 10
-	case 'A' <= b && b <= 'F':
-		return int(b-'A') + 10
 	}
 	return -1
 }

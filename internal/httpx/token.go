@@ -30,3 +30,17 @@ func IsToken(s string) bool {
 	}
 	return true
 }
+
+// Unhex is the value of the hexadecimal digit c, or -1: chunk sizes, as
+// both engines read them.
+func Unhex(c byte) int {
+	switch {
+	case '0' <= c && c <= '9':
+		return int(c - '0')
+	case 'a' <= c && c <= 'f':
+		return int(c-'a') + 10
+	case 'A' <= c && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
+}

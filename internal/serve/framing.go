@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/httpx"
 )
 
 // framing follows the HTTP/1 requests a client sends on one connection,
@@ -190,13 +191,13 @@ func (f *framing) feed(p []byte) (heads, cut int, stop error) {
 			i = f.skip(p, i, fStart)
 		case fChunkSize:
 			switch {
-			case unhex(b) >= 0:
+			case httpx.Unhex(b) >= 0:
 				if f.remain >= 1<<59 {
 					// The digit would shift the size past 63 bits.
 					f.state = fChunkBad
 					continue
 				}
-				f.remain = f.remain<<4 | int64(unhex(b))
+				f.remain = f.remain<<4 | int64(httpx.Unhex(b))
 				f.sizeDigit = true
 			case b == ';' || b == ' ' || b == '\t':
 				f.state = fChunkExt
@@ -363,16 +364,4 @@ func (f *framing) endChunkSize() {
 	default:
 		f.state = fChunkData
 	}
-}
-
-func unhex(b byte) int {
-	switch {
-	case '0' <= b && b <= '9':
-		return int(b - '0')
-	case 'a' <= b && b <= 'f':
-		return int(b-'a') + 10
-	case 'A' <= b && b <= 'F':
-		return int(b-'A') + 10
-	}
-	return -1
 }

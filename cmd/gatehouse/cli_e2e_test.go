@@ -80,6 +80,7 @@ func TestHelpUsageAndExitCodes(t *testing.T) {
 		{args: []string{"serve", "--bogus"}, code: 1, stderr: "unknown flag: --bogus\nRun 'gatehouse serve --help' for usage.", quietStdio: true},
 		{args: []string{"serve", "extra"}, code: 1, stderr: "Run 'gatehouse serve --help' for usage.", quietStdio: true},
 		{args: []string{"serve", "--engine", "turbo"}, code: 1, stderr: `--engine must be std or fast, not "turbo"`, quietStdio: true},
+		{args: []string{"serve", "--max-connections", "0"}, code: 1, stderr: `--max-connections must be positive`, quietStdio: true},
 		{args: []string{"rollback"}, code: 1, stderr: "accepts 1 arg(s), received 0", quietStdio: true},
 		{args: []string{"rollback", "latest"}, code: 1, stderr: `REVISION must be a revision number (1 or more), not "latest"`, quietStdio: true},
 		{args: []string{"revisions", "diff", "1"}, code: 1, stderr: "accepts 2 arg(s), received 1", quietStdio: true},

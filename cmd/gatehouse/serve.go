@@ -62,6 +62,7 @@ type serveConfig struct {
 	tlsCert, tlsKey    string
 	h2c                bool
 	engine             string
+	maxConnections     int
 	accessLogSample    float64
 	trustedProxies     string
 	role               string
@@ -120,6 +121,7 @@ func serveFlags(fs *pflag.FlagSet, c *serveConfig) {
 	fs.StringVar(&c.tlsKey, "tls-key", "", "private key file for --tls-cert")
 	fs.BoolVar(&c.h2c, "h2c", false, "also accept cleartext HTTP/2 (prior knowledge) on the proxy")
 	fs.StringVar(&c.engine, "engine", "std", "the proxy's HTTP/1.1 engine: std (net/http) or fast (gatehouse's own)")
+	fs.IntVar(&c.maxConnections, "max-connections", 10000, "connections the proxy holds open at once; beyond it new ones wait to be accepted")
 	fs.Float64Var(&c.accessLogSample, "access-log-sample", 1, "share of proxy requests logged, 0 to 1; 5xx answers are always logged, so 0 logs only those")
 	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of proxies in front of gatehouse whose X-Forwarded-For/Forwarded are believed")
 	fs.StringVar(&c.role, "role", gatehouse.RoleAll, "what this node does: control (the admin API and deployments), data (the proxy) or all (both)")
@@ -182,6 +184,9 @@ func completeFlags(fs *pflag.FlagSet, c *serveConfig) error {
 	case "std", "fast":
 	default:
 		return fmt.Errorf("--engine must be std or fast, not %q", c.engine)
+	}
+	if c.maxConnections <= 0 {
+		return errors.New("--max-connections must be positive")
 	}
 	if c.egressAddr != "" && c.role == gatehouse.RoleControl {
 		return errors.New("--egress-addr needs a node that serves traffic (--role data or all)")
@@ -486,6 +491,7 @@ func newListeners(c *serveConfig, logger *slog.Logger, tracer trace.Tracer, stor
 		opts.NegotiateProblems = true
 		opts.TLSCert, opts.TLSKey, opts.H2C = c.tlsCert, c.tlsKey, c.h2c
 		opts.Engine = c.engine
+		opts.MaxConnections = c.maxConnections
 		ls.servers = append(ls.servers, listener{"proxy", c.proxyAddr, serve.New(dataPlane, opts), dataPlane.Tunnels()})
 	}
 	adminOpts := serverOpts

@@ -80,13 +80,11 @@ type Options struct {
 // /metrics or the console's files. Those come every few seconds from
 // load balancers and scrapers, or are the same embedded bytes at every
 // load, and would fill a collector with spans nobody reads; what a
-// console user does is its API calls, which are traced.
+// console user does is its API calls, which are traced. So are only the
+// API's paths: whatever else a scanner asks for is no trace's either.
 func Traced(r *http.Request) bool {
-	switch p := r.URL.Path; {
-	case p == "/healthz", p == "/readyz", p == "/metrics", p == "/console", strings.HasPrefix(p, "/console/"):
-		return false
-	}
-	return true
+	p := r.URL.Path
+	return p == Prefix || strings.HasPrefix(p, Prefix+"/")
 }
 
 // NodeJudge sets a node's State as it is read.

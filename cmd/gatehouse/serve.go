@@ -120,7 +120,7 @@ func serveFlags(fs *pflag.FlagSet, c *serveConfig) {
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "certificate file: the proxy serves HTTPS and HTTP/2 with it")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "private key file for --tls-cert")
 	fs.BoolVar(&c.h2c, "h2c", false, "also accept cleartext HTTP/2 (prior knowledge) on the proxy")
-	fs.StringVar(&c.engine, "engine", "std", "the proxy's HTTP/1.1 engine: std (net/http) or fast (gatehouse's own)")
+	fs.StringVar(&c.engine, "engine", serve.EngineStd, "the proxy's HTTP/1.1 engine: std (net/http) or fast (gatehouse's own)")
 	fs.IntVar(&c.maxConnections, "max-connections", 10000, "connections the proxy holds open at once; beyond it new ones wait to be accepted")
 	fs.Float64Var(&c.accessLogSample, "access-log-sample", 1, "share of proxy requests logged, 0 to 1; 5xx answers are always logged, so 0 logs only those")
 	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of proxies in front of gatehouse whose X-Forwarded-For/Forwarded are believed")
@@ -181,7 +181,7 @@ func completeFlags(fs *pflag.FlagSet, c *serveConfig) error {
 		return fmt.Errorf("--role must be all, control or data, not %q", c.role)
 	}
 	switch c.engine {
-	case "std", "fast":
+	case serve.EngineStd, serve.EngineFast:
 	default:
 		return fmt.Errorf("--engine must be std or fast, not %q", c.engine)
 	}

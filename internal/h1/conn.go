@@ -196,7 +196,9 @@ func (c *conn) handshake() bool {
 	tc := tls.Server(c.nc, c.s.TLSConfig)
 	c.nc.SetDeadline(deadline(c.s.ReadHeaderTimeout))
 	if err := tc.HandshakeContext(c.ctx); err != nil {
-		AnswerCleartext(err, c.requestID)
+		if nc := CleartextConn(err); nc != nil {
+			WriteProblem(nc, ErrCleartext, c.requestID())
+		}
 		return false
 	}
 	c.nc.SetDeadline(time.Time{})

@@ -470,7 +470,7 @@ func (h *Head) parseTarget() (authority []byte, err error) {
 		case '#':
 			return nil, errTarget
 		case '%':
-			if inPath && (i+2 >= len(t) || !isHex(t[i+1]) || !isHex(t[i+2])) {
+			if inPath && (i+2 >= len(t) || httpx.Unhex(t[i+1]) < 0 || httpx.Unhex(t[i+2]) < 0) {
 				return nil, errTarget
 			}
 		}
@@ -603,10 +603,6 @@ func equalFold(b []byte, s string) bool {
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
-
-func isHex(c byte) bool {
-	return isDigit(c) || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
 
 // unsafeString views b as a string without copying, for the checks that
 // take strings and keep nothing (httpx.ValidHost): the request path stays

@@ -30,15 +30,18 @@ func WriteProblem(w net.Conn, err error, requestID string) {
 	w.Write(b.Bytes())
 }
 
-// AnswerCleartext answers, in cleartext, a TLS read or handshake that
-// failed because a method came instead of a TLS record: cleartext HTTP
-// sent to a TLS listener gets a 400 problem, as net/http's own TLS path
-// answers it. It reports whether err was that.
-func AnswerCleartext(err error, requestID func() string) bool {
+// ErrCleartext is the problem of cleartext HTTP sent to a TLS listener,
+// answered in cleartext as net/http's own TLS path answers it.
+var ErrCleartext = gatehouse.Errorf(gatehouse.EINVALID, "This listener speaks HTTPS; the request was sent in cleartext.")
+
+// CleartextConn returns the socket beneath a TLS read or handshake that
+// failed because a method came instead of a TLS record, for the answer
+// to ErrCleartext; nil for any other error. The caller writes the answer
+// with its own once-only guard.
+func CleartextConn(err error) net.Conn {
 	var rhe tls.RecordHeaderError
-	if !errors.As(err, &rhe) || rhe.Conn == nil || rhe.RecordHeader[0] < 'A' || rhe.RecordHeader[0] > 'Z' {
-		return false
+	if !errors.As(err, &rhe) || rhe.RecordHeader[0] < 'A' || rhe.RecordHeader[0] > 'Z' {
+		return nil
 	}
-	WriteProblem(rhe.Conn, gatehouse.Errorf(gatehouse.EINVALID, "This listener speaks HTTPS; the request was sent in cleartext."), requestID())
-	return true
+	return rhe.Conn
 }

@@ -18,11 +18,7 @@ import (
 // Every string of it (target, header values, names not canonical
 // already) is a part of one copy of b: one allocation per request.
 func (c *conn) fill(b []byte) error {
-	h := &c.head
-	if h.Minor == 1 && h.Host == nil && h.Method != http.MethodConnect {
-		// RFC 9112 §3.2, as net/http refuses it.
-		return gatehouse.Errorf(gatehouse.EINVALID, "The request is malformed: missing required Host header.")
-	}
+	h := &c.head // ParseHead refused a 1.1 request without Host (RFC 9112 §3.2)
 	hs := string(b)
 	base := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
 	str := func(p []byte) string {
@@ -105,9 +101,6 @@ func (c *conn) fill(b []byte) error {
 // the framing fields.
 func declaredTrailer(h *Head) http.Header {
 	var t http.Header
-	if !h.Chunked {
-		return nil // a field like any (net/http: golang.org/issue/27197)
-	}
 	for _, f := range h.Fields {
 		if len(f.Name) != len("Trailer") || !equalFold(f.Name, "trailer") {
 			continue
@@ -294,7 +287,7 @@ type body struct {
 }
 
 func (c *conn) newBody(n int64) *body {
-	return &body{c: c, n: n, expected: c.head.Expect100 && c.head.Minor == 1}
+	return &body{c: c, n: n, expected: c.head.Expect100} // never on HTTP/1.0 (ParseHead)
 }
 
 // noBody stands for the body of a request without one: read to its end.

@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/net/http/httpguts"
+	"github.com/gatehouse/gatehouse/internal/httpx"
 )
 
 // response is the http.ResponseWriter of a connection's requests. The
@@ -30,7 +30,6 @@ type response struct {
 	sent100     bool // a 100 Continue went out (under c.wmu)
 	isHead      bool
 	http10      bool
-	keepAlive10 bool // an HTTP/1.0 request asked for keep-alive
 
 	chunked    bool
 	closeAfter bool  // the connection ends after this response
@@ -59,8 +58,7 @@ var bufferPool = sync.Pool{New: func() any {
 func (w *response) reset(r *http.Request, h *Head) {
 	clear(w.hdr)
 	*w = response{c: w.c, hdr: w.hdr, req: r, length: -1,
-		isHead: r.Method == http.MethodHead, http10: h.Minor == 0,
-		keepAlive10: h.Minor == 0 && !h.Close}
+		isHead: r.Method == http.MethodHead, http10: h.Minor == 0}
 }
 
 func (w *response) release() {
@@ -283,8 +281,9 @@ func (w *response) commit(final bool, sniff []byte) {
 	default:
 		w.closeAfter = true // the end of the body is the connection's
 	}
-	if w.req.Close || w.c.s.closing.Load() || hasToken(hdr["Connection"], "close") ||
-		(w.http10 && !w.keepAlive10) {
+	// req.Close includes an HTTP/1.0 request without keep-alive (ParseHead).
+	handlerCloses := httpx.HasToken(hdr["Connection"], "close")
+	if w.req.Close || w.c.s.closing.Load() || handlerCloses {
 		w.closeAfter = true
 	}
 	if final && !w.c.body.discard() {
@@ -319,7 +318,7 @@ func (w *response) commit(final bool, sniff []byte) {
 		h = append(h, "Transfer-Encoding: chunked\r\n"...)
 	}
 	switch {
-	case w.closeAfter && !hasToken(hdr["Connection"], "close"):
+	case w.closeAfter && !handlerCloses:
 		h = append(h, "Connection: close\r\n"...)
 	case !w.closeAfter && w.http10:
 		h = append(h, "Connection: keep-alive\r\n"...)
@@ -436,17 +435,6 @@ func bodyAllowed(code int) bool {
 	return code >= 200 && code != http.StatusNoContent && code != http.StatusNotModified
 }
 
-func hasToken(vs []string, tok string) bool {
-	for _, v := range vs {
-		for t := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(t), tok) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // statusLines holds the usual status lines, ready made.
 var statusLines = func() map[int]string {
 	m := map[int]string{}
@@ -492,7 +480,7 @@ func writeFields(b []byte, hdr http.Header, noBody bool, code int) []byte {
 				continue
 			}
 		}
-		if strings.HasPrefix(k, http.TrailerPrefix) || !httpguts.ValidHeaderFieldName(k) {
+		if strings.HasPrefix(k, http.TrailerPrefix) || !httpx.IsToken(k) {
 			continue
 		}
 		b = appendField(b, k, vs)

@@ -110,8 +110,7 @@ func (s *Server) Serve(l net.Listener) error {
 			}
 			// As net/http: a temporary failure (out of descriptors) is
 			// waited out, with backoff, rather than ending the listener.
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, errTooManyFiles) {
+			if isTimeout(err) || errors.Is(err, errTooManyFiles) {
 				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
 				time.Sleep(delay)
 				continue

@@ -216,8 +216,8 @@ func (c *conn) Read(p []byte) (int, error) {
 // that a successful read does not put the error it might match on the
 // heap.
 func (c *conn) answerCleartext(err error) {
-	if !c.closed.Load() && h1.AnswerCleartext(err, NewRequestID) {
-		c.closed.Store(true)
+	if nc := h1.CleartextConn(err); nc != nil {
+		c.writeProblemTo(nc, h1.ErrCleartext)
 	}
 }
 

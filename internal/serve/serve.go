@@ -352,10 +352,10 @@ func (s *Server) wrap(h http.Handler) http.Handler {
 		case s.draining.Load():
 			rec.Header().Set("Connection", "close")
 			s.writeProblem(rec, r, gatehouse.Errorf(gatehouse.EUNAVAILABLE, "The server is shutting down."))
-		case headerBytes(r) > s.opts.MaxHeaderBytes:
+		case !s.parsedByH1(r) && headerBytes(r) > s.opts.MaxHeaderBytes:
 			s.writeProblem(rec, r, gatehouse.Errorf(gatehouse.EHEADERSTOOLARGE,
 				"The request's header fields exceed the limit of %d bytes.", s.opts.MaxHeaderBytes))
-		case !httpx.ValidHost(r.Host):
+		case !s.parsedByH1(r) && !httpx.ValidHost(r.Host):
 			// RFC 9112 §3.2: an invalid Host is a 400. net/http checks
 			// only its characters; a value no route could mean would
 			// otherwise fall through to a catch-all route and travel
@@ -374,6 +374,14 @@ func (s *Server) wrap(h http.Handler) http.Handler {
 			h.ServeHTTP(rec, r)
 		}
 	})
+}
+
+// parsedByH1 reports whether r's head was read by the fast engine, whose
+// parser already held it to the exact header limit and a valid Host:
+// the checks of wrap that make up for net/http are not done twice.
+// HTTP/2 requests are net/http's on either engine.
+func (s *Server) parsedByH1(r *http.Request) bool {
+	return s.opts.Engine == EngineFast && r.ProtoMajor == 1
 }
 
 func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, err error) {

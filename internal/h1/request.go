@@ -101,6 +101,9 @@ func (c *conn) fill(b []byte) error {
 // the framing fields.
 func declaredTrailer(h *Head) http.Header {
 	var t http.Header
+	if !h.Chunked {
+		return nil // a field like any (net/http: golang.org/issue/27197)
+	}
 	for _, f := range h.Fields {
 		if len(f.Name) != len("Trailer") || !equalFold(f.Name, "trailer") {
 			continue

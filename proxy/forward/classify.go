@@ -18,77 +18,111 @@ import (
 )
 
 // failure is the kind of a failed round trip, decided once by classify.
+// What each one means to the rest of gatehouse (its name in a trace, its
+// cause in a target's health, whether it is retried, the client's status
+// and message) is its row in failures.
 type failure uint8
 
 const (
-	failInvalid           failure = iota // anything else: an answer that is not valid HTTP (502)
-	failRefused                          // dial refused (502, retryable)
-	failResolve                          // the host name did not resolve (502, retryable)
-	failConnect                          // dial or TLS handshake failed (502, retryable)
-	failConnectTimeout                   // dial or TLS handshake not done within the connect timeout (504, retryable)
-	failReset                            // connection reset or closed before a response (502, retryable)
-	failTimeout                          // no response headers within the read timeout (504)
-	failCanceled                         // the client went away: no response is owed
-	failCertificate                      // the upstream's TLS certificate failed verification (502, retryable)
-	failClientCertificate                // the upstream refused gatehouse's TLS client certificate, or its lack (502)
-	failNoHTTP2                          // an HTTP/2 service's upstream did not select h2 in the TLS handshake (502, retryable)
-	failStreamRefused                    // the upstream refused the HTTP/2 stream unprocessed, RST_STREAM REFUSED_STREAM (502, retryable)
-	failStreamReset                      // the upstream reset the HTTP/2 stream, RST_STREAM with another code (502)
-	failGoAway                           // the upstream sent GOAWAY and closed the connection before answering (502)
-	failDeadline                         // the request's own deadline (RequestDeadline) passed before the upstream answered (504)
+	failInvalid           failure = iota // anything else: an answer that is not valid HTTP
+	failRefused                          // dial refused
+	failResolve                          // the host name did not resolve
+	failConnect                          // dial or TLS handshake failed
+	failConnectTimeout                   // dial or TLS handshake not done within the connect timeout
+	failReset                            // connection reset or closed before a response
+	failTimeout                          // no response headers within the read timeout
+	failCanceled                         // the client went away, or gatehouse cut the request short
+	failCertificate                      // the upstream's TLS certificate failed verification
+	failClientCertificate                // the upstream refused gatehouse's TLS client certificate, or its lack
+	failNoHTTP2                          // an HTTP/2 service's upstream did not select h2 in the TLS handshake
+	failStreamRefused                    // the upstream refused the HTTP/2 stream unprocessed, RST_STREAM REFUSED_STREAM
+	failStreamReset                      // the upstream reset the HTTP/2 stream, RST_STREAM with another code
+	failGoAway                           // the upstream sent GOAWAY and closed the connection before answering
+	failDeadline                         // the request's own deadline (RequestDeadline) passed before the upstream answered
+
+	failureCount // the number of failures: every one has a row in failures
 )
 
-// retryable reports whether the request can have done nothing upstream
-// that an idempotent retry would repeat harmfully: the connection failed
+// failures is each failure's one row. Its columns are positional, so a
+// row cannot leave one out; a failure without a row is caught by
+// TestEveryFailureHasACompleteRow.
+//
+// retryable says whether the request can have done nothing upstream that
+// an idempotent retry would repeat harmfully: the connection failed
 // before any response. A read timeout is not retried: the upstream is
 // slow, and a retry doubles its load. A connect timeout is: nothing was
 // sent, and another target may answer; so is a certificate that failed
 // verification (another target may present a good one). A refused client
 // certificate is not: with TLS 1.3 the upstream says so only after the
 // request was written.
-func (f failure) retryable() bool {
-	switch f {
-	case failRefused, failResolve, failConnect, failConnectTimeout, failReset, failCertificate,
-		failNoHTTP2, failStreamRefused:
-		return true
-	}
-	return false
+var failures = [failureCount]struct {
+	name      string                         // error.type of the attempt's client span: low in cardinality, as the conventions ask
+	cause     string                         // a target's health (Pool.Health), in a few words: what failed, not what the client was answered
+	retryable bool                           // see above
+	code      gatehouse.Code                 // the client's answer (Classify)
+	message   func(p Peer, err error) string // the client's message: safe to show, no address, no Go error text
+}{
+	failInvalid: {"invalid_response", "invalid HTTP answer", false,
+		gatehouse.EBADGATEWAY, says(" did not answer with valid HTTP.")},
+	failRefused: {"connection_refused", "connection refused", true,
+		gatehouse.EBADGATEWAY, says(" refused the connection.")},
+	failResolve: {"name_not_resolved", "host not resolved", true,
+		gatehouse.EBADGATEWAY, says(" could not be resolved.")},
+	failConnect: {"connect_failed", "connection failed", true,
+		gatehouse.EBADGATEWAY, says(" could not be connected to.")},
+	// 504, as nginx and Caddy answer: the upstream did not answer in time.
+	failConnectTimeout: {"connect_timeout", "connect timeout", true,
+		gatehouse.EGATEWAYTIMEOUT, within(" could not be connected to in time.", "%s could not be connected to within %v.", connectBound)},
+	failReset: {"connection_reset", "closed without answering", true,
+		gatehouse.EBADGATEWAY, says(" closed the connection without answering.")},
+	failTimeout: {"response_timeout", "read timeout", false,
+		gatehouse.EGATEWAYTIMEOUT, within(" did not answer in time.", "%s did not answer within %v.", readBound)},
+	// Answered only when the client is still there: gatehouse itself cut
+	// the request short.
+	failCanceled: {"client_gone", "cut short", false,
+		gatehouse.EBADGATEWAY, func(Peer, error) string { return "The request was cut short." }},
+	// The reason (which name, which CA, what date) is the log's, in err:
+	// it would tell a client about the upstream's PKI.
+	failCertificate: {"certificate_invalid", "TLS certificate not verified", true,
+		gatehouse.EBADGATEWAY, says("'s TLS certificate could not be verified.")},
+	failClientCertificate: {"client_certificate_refused", "client certificate refused", false,
+		gatehouse.EBADGATEWAY, says(" refused the TLS connection: it did not accept the client certificate, or required one and none is configured.")},
+	failNoHTTP2: {"no_http2", "no HTTP/2 over TLS", true,
+		gatehouse.EBADGATEWAY, says(" does not speak HTTP/2 over TLS (it did not select h2).")},
+	failStreamRefused: {"stream_refused", "HTTP/2 stream refused", true,
+		gatehouse.EBADGATEWAY, says(" refused the request's HTTP/2 stream.")},
+	failStreamReset: {"stream_reset", "HTTP/2 stream reset", false,
+		gatehouse.EBADGATEWAY, says(" reset the request's HTTP/2 stream without answering.")},
+	failGoAway: {"goaway", "HTTP/2 GOAWAY", false,
+		gatehouse.EBADGATEWAY, says(" closed the HTTP/2 connection (GOAWAY) without answering.")},
+	failDeadline: {"deadline_exceeded", "request deadline passed", false,
+		gatehouse.EGATEWAYTIMEOUT, within(" did not answer within the request's deadline.", "%s did not answer within the request's deadline of %v.", deadlineBound)},
 }
 
-// cause names the failure in a few words, for a target's health
-// (Pool.Health): what failed, not what the client was answered.
-func (f failure) cause() string {
-	switch f {
-	case failRefused:
-		return "connection refused"
-	case failResolve:
-		return "host not resolved"
-	case failConnect:
-		return "connection failed"
-	case failConnectTimeout:
-		return "connect timeout"
-	case failReset:
-		return "closed without answering"
-	case failTimeout:
-		return "read timeout"
-	case failCanceled:
-		return "cut short"
-	case failCertificate:
-		return "TLS certificate not verified"
-	case failClientCertificate:
-		return "client certificate refused"
-	case failNoHTTP2:
-		return "no HTTP/2 over TLS"
-	case failStreamRefused:
-		return "HTTP/2 stream refused"
-	case failStreamReset:
-		return "HTTP/2 stream reset"
-	case failGoAway:
-		return "HTTP/2 GOAWAY"
-	case failDeadline:
-		return "request deadline passed"
+// says is the message of a failure that names only the peer: rest
+// follows its name.
+func says(rest string) func(Peer, error) string {
+	return func(p Peer, _ error) string { return p.Name + rest }
+}
+
+// within is the message of a failure that names the bound it passed
+// when bound knows it (above zero): bounded is a format of the peer's
+// name and the bound. Otherwise rest follows the peer's name.
+func within(rest, bounded string, bound func(Peer, error) time.Duration) func(Peer, error) string {
+	return func(p Peer, err error) string {
+		if d := bound(p, err); d > 0 {
+			return fmt.Sprintf(bounded, p.Name, d)
+		}
+		return p.Name + rest
 	}
-	return "invalid HTTP answer"
+}
+
+// The bounds the messages of timeouts name.
+func connectBound(p Peer, _ error) time.Duration { return p.Connect }
+func readBound(p Peer, _ error) time.Duration    { return p.Read }
+func deadlineBound(_ Peer, err error) time.Duration {
+	d, _ := ctxDeadline(err)
+	return d
 }
 
 // classify is the one function that decides what kind of failure err is;
@@ -383,52 +417,8 @@ func ClassifyPeer(ctx context.Context, err error, p Peer) (gerr error, clientGon
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		p.Read = 0
 	}
-	code, msg := gatehouse.EBADGATEWAY, ""
-	switch f {
-	case failCanceled: // not by the client: its context is live
-		msg = "The request was cut short."
-	case failRefused:
-		msg = p.Name + " refused the connection."
-	case failResolve:
-		msg = p.Name + " could not be resolved."
-	case failConnect:
-		msg = p.Name + " could not be connected to."
-	case failConnectTimeout:
-		// As nginx and Caddy answer: the upstream did not answer in time.
-		code, msg = gatehouse.EGATEWAYTIMEOUT, p.Name+" could not be connected to in time."
-		if p.Connect > 0 {
-			msg = fmt.Sprintf("%s could not be connected to within %v.", p.Name, p.Connect)
-		}
-	case failCertificate:
-		// The reason (which name, which CA, what date) is the log's,
-		// in err: it would tell a client about the upstream's PKI.
-		msg = p.Name + "'s TLS certificate could not be verified."
-	case failClientCertificate:
-		msg = p.Name + " refused the TLS connection: it did not accept the client certificate, or required one and none is configured."
-	case failReset:
-		msg = p.Name + " closed the connection without answering."
-	case failNoHTTP2:
-		msg = p.Name + " does not speak HTTP/2 over TLS (it did not select h2)."
-	case failStreamRefused:
-		msg = p.Name + " refused the request's HTTP/2 stream."
-	case failStreamReset:
-		msg = p.Name + " reset the request's HTTP/2 stream without answering."
-	case failGoAway:
-		msg = p.Name + " closed the HTTP/2 connection (GOAWAY) without answering."
-	case failDeadline:
-		code, msg = gatehouse.EGATEWAYTIMEOUT, p.Name+" did not answer within the request's deadline."
-		if d, ok := ctxDeadline(err); ok {
-			msg = fmt.Sprintf("%s did not answer within the request's deadline of %v.", p.Name, d)
-		}
-	case failTimeout:
-		code, msg = gatehouse.EGATEWAYTIMEOUT, p.Name+" did not answer in time."
-		if p.Read > 0 {
-			msg = fmt.Sprintf("%s did not answer within %v.", p.Name, p.Read)
-		}
-	default:
-		msg = p.Name + " did not answer with valid HTTP."
-	}
-	return &gatehouse.Error{Code: code, Message: msg, Err: err}, false
+	row := failures[f]
+	return &gatehouse.Error{Code: row.code, Message: row.message(p, err), Err: err}, false
 }
 
 // RequestDeadline bounds the whole upstream exchange of a request that

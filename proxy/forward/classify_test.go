@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/problem"
 )
 
 // timeoutErr is a net.Error that timed out.
@@ -114,6 +115,40 @@ func TestClassify(t *testing.T) {
 				t.Errorf("the classified error does not wrap its cause for the log")
 			}
 		})
+	}
+}
+
+// TestEveryFailureHasACompleteRow proves that no failure lacks a part of
+// its row in failures: a failure added without one would otherwise trace
+// as "", note no cause in a target's health, or panic on its message.
+func TestEveryFailureHasACompleteRow(t *testing.T) {
+	names, causes := map[string]failure{}, map[string]failure{}
+	for f := range failureCount {
+		row := failures[f]
+		if row.name == "" || row.cause == "" || row.message == nil {
+			t.Errorf("failure %d: row %+v lacks a name, a cause or a message", f, row)
+			continue
+		}
+		// Names and causes tell failures apart: no two share one.
+		if g, ok := names[row.name]; ok {
+			t.Errorf("failures %d and %d are both named %q", g, f, row.name)
+		}
+		if g, ok := causes[row.cause]; ok {
+			t.Errorf("failures %d and %d both have the cause %q", g, f, row.cause)
+		}
+		names[row.name], causes[row.cause] = f, f
+		// An upstream that failed is a 502 or a 504 (CONTRACT.md), never
+		// the 500 a missing code would be.
+		if s := problem.Status(row.code); s != http.StatusBadGateway && s != http.StatusGatewayTimeout {
+			t.Errorf("failure %d (%s): code %q is status %d; want 502 or 504", f, row.name, row.code, s)
+		}
+		for _, p := range []Peer{{Name: "The upstream"}, {Name: "example.com:443", Connect: time.Second, Read: time.Second}} {
+			msg := row.message(p, &upstreamError{failure: f, deadline: time.Second, err: errors.New("x")})
+			if !strings.HasSuffix(msg, ".") || f != failCanceled && !strings.HasPrefix(msg, p.Name) {
+				t.Errorf("failure %d (%s): message %q; want a sentence that starts with %q", f, row.name, msg, p.Name)
+			}
+			messageIsClientSafe(t, msg)
+		}
 	}
 }
 

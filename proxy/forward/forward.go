@@ -378,7 +378,7 @@ func (p *Pool) RoundTrip(out *http.Request) (*http.Response, *Target, error) {
 			return nil, &t.Target, ue
 		}
 		p.failed(t, f)
-		if n >= attempts || !f.retryable() {
+		if n >= attempts || !failures[f].retryable {
 			return nil, &t.Target, ue
 		}
 		last, lastErr = t, ue

@@ -54,7 +54,7 @@ func (p *Pool) failed(t *target, f failure) {
 	}
 	n := t.fails.Add(1)
 	if n == 1 {
-		p.note(t, gatehouse.CheckPassive, f.cause())
+		p.note(t, gatehouse.CheckPassive, failures[f].cause)
 	}
 	if n < p.maxFails {
 		return
@@ -63,12 +63,12 @@ func (p *Pool) failed(t *target, f failure) {
 		// Already ejected (a failed trial, or a late failure): it is out
 		// of the schedule, and a trialAt made stale-early is corrected by
 		// the next pick. Its rest starts over.
-		p.note(t, gatehouse.CheckPassive, f.cause())
+		p.note(t, gatehouse.CheckPassive, failures[f].cause)
 		t.ejectedUntil.Store(p.now().Add(p.ejectFor).UnixNano())
 		return
 	}
 	if n == p.maxFails && n != 1 {
-		p.note(t, gatehouse.CheckPassive, f.cause())
+		p.note(t, gatehouse.CheckPassive, failures[f].cause)
 	}
 	// New ejections happen only here, under mu, so the count cannot be
 	// overtaken; reinstatements (succeeded) only make it smaller.
@@ -275,7 +275,7 @@ func probeCause(ctx context.Context, err error) string {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return "probe timeout"
 	}
-	return classify(context.WithoutCancel(ctx), err).cause()
+	return failures[classify(context.WithoutCancel(ctx), err)].cause
 }
 
 // probeGRPC calls grpc.health.v1.Health/Check on the target (its health

@@ -81,7 +81,7 @@ func endAttempt(ctx context.Context, span trace.Span, resp *http.Response, err e
 	}
 	switch {
 	case err != nil:
-		span.SetAttributes(attribute.String("error.type", failureNames[classify(ctx, err)]))
+		span.SetAttributes(attribute.String("error.type", failures[classify(ctx, err)].name))
 		span.SetStatus(codes.Error, err.Error())
 	default:
 		span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
@@ -90,14 +90,4 @@ func endAttempt(ctx context.Context, span trace.Span, resp *http.Response, err e
 			span.SetStatus(codes.Error, "")
 		}
 	}
-}
-
-// failureNames name the failures for error.type, low in cardinality as
-// the conventions ask.
-var failureNames = [...]string{
-	failInvalid: "invalid_response", failRefused: "connection_refused", failResolve: "name_not_resolved",
-	failConnect: "connect_failed", failConnectTimeout: "connect_timeout", failReset: "connection_reset",
-	failTimeout: "response_timeout", failCanceled: "client_gone", failCertificate: "certificate_invalid",
-	failClientCertificate: "client_certificate_refused", failNoHTTP2: "no_http2", failStreamRefused: "stream_refused",
-	failStreamReset: "stream_reset", failGoAway: "goaway", failDeadline: "deadline_exceeded",
 }

@@ -142,7 +142,7 @@ func TestHTTPSUpstream(t *testing.T) {
 				if got := statusOf(gerr); got != tt.wantStatus {
 					t.Fatalf("got %d (%v); want %d", got, err, tt.wantStatus)
 				}
-				if f := classify(context.Background(), err); !f.retryable() {
+				if f := classify(context.Background(), err); !failures[f].retryable {
 					t.Errorf("a failed handshake is not retryable; want it retried like a refused dial")
 				}
 				return

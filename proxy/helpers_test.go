@@ -201,12 +201,17 @@ func (f *policyFixture) policy(js string) *policyFixture {
 // proxies, say).
 func newGatewayWithOptions(t testing.TB, o Options, opts ...func(*serve.Options)) *gateway {
 	t.Helper()
-	h := New(o)
-	t.Cleanup(h.Close)
 	so := serve.Options{Name: "proxy"}
 	for _, opt := range opts {
 		opt(&so)
 	}
+	if o.Tracer == nil {
+		// As cmd/gatehouse wires them: the upstream spans' tracer is
+		// the server spans'.
+		o.Tracer = so.Tracer
+	}
+	h := New(o)
+	t.Cleanup(h.Close)
 	srv, addr := wiretest.Serve(t, h, so)
 	tr := &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 64}
 	t.Cleanup(tr.CloseIdleConnections)

@@ -32,6 +32,7 @@ import (
 	"github.com/gatehouse/gatehouse/proxy/core"
 	"github.com/gatehouse/gatehouse/proxy/forward"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Options configures the data plane.
@@ -61,6 +62,11 @@ type Options struct {
 	// StatsMaxRoutes is how many routes the live figures (Stats) hold,
 	// the busiest; the others are summed. Default gatehouse.StatsMaxRoutes.
 	StatsMaxRoutes int
+	// Tracer starts the client spans of a traced request's upstream
+	// attempts (forward.Config.Tracer): the server spans' tracer
+	// (serve.Options.Tracer), so that both come from one provider. Nil
+	// means the provider of the request's span, looked up per attempt.
+	Tracer trace.Tracer
 }
 
 // Handler is the data plane's HTTP handler. It implements
@@ -147,6 +153,7 @@ func (h *Handler) Apply(ctx context.Context, rev *gatehouse.Revision) error {
 				cancel()
 				return err
 			}
+			fc.Tracer = h.opts.Tracer
 			if fc.TLS.SkipsVerify() {
 				h.opts.Logger.Warn("service does not verify its upstream's TLS certificate (tls.verify false): anyone on the network path can impersonate the upstream",
 					"service_id", s.ID, "service", s.Name, "revision", cfg.Revision)

@@ -313,7 +313,7 @@ func runServe(fs *pflag.FlagSet, c *serveConfig, stderr io.Writer) error {
 	var dataPlane *proxy.Handler
 	var applier gatehouse.Applier // nil on a control node
 	if c.role != gatehouse.RoleControl {
-		dp, closeDataPlane, err := newDataPlane(c, logger, registry, trusted)
+		dp, closeDataPlane, err := newDataPlane(c, logger, tracer, registry, trusted)
 		if err != nil {
 			return err
 		}
@@ -426,11 +426,13 @@ func newTracer(ctx context.Context, logger *slog.Logger) (trace.Tracer, func(), 
 }
 
 // newDataPlane builds the proxy of a node that serves traffic, with its
-// Redis client if --redis-url is set; release releases both.
-func newDataPlane(c *serveConfig, logger *slog.Logger, registry *prometheus.Registry, trusted []netip.Prefix) (dp *proxy.Handler, release func(), err error) {
+// Redis client if --redis-url is set; release releases both. tracer is
+// the server spans' (nil: tracing off), which starts the upstream spans
+// too.
+func newDataPlane(c *serveConfig, logger *slog.Logger, tracer trace.Tracer, registry *prometheus.Registry, trusted []netip.Prefix) (dp *proxy.Handler, release func(), err error) {
 	metrics := proxy.NewMetrics(registry)
 	popts := proxy.Options{MaxBodyBytes: c.proxyMaxBody, Logger: logger, Metrics: metrics,
-		TrustedProxies: trusted, Findings: audit.NewRecorder(metrics.Conformance(0))}
+		TrustedProxies: trusted, Findings: audit.NewRecorder(metrics.Conformance(0)), Tracer: tracer}
 	var rdb *redis.Client
 	if c.redisURL != "" {
 		ropts, err := redis.ParseURL(c.redisURL)

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Defaults applied by NewPool to zero or negative Config fields.
@@ -74,6 +75,12 @@ type Config struct {
 	// TLS is how the https targets are spoken to; nil means the defaults
 	// (NewTLS's zero settings). It does not apply to http targets.
 	TLS *TLS
+	// Tracer starts the client span of each upstream attempt of a traced
+	// request (one whose context holds a valid span): the server spans'
+	// tracer, got once, since an SDK provider's Tracer takes a lock and
+	// builds a scope per call. Nil means the tracer of that span's
+	// provider, looked up per attempt.
+	Tracer trace.Tracer
 
 	// now is the clock; nil means time.Now. Tests set it.
 	now func() time.Time
@@ -168,6 +175,7 @@ type Pool struct {
 	connect           time.Duration
 	check             *HealthCheck // with defaults; nil without active checks
 	now               func() time.Time
+	tracer            trace.Tracer // Config.Tracer; nil: the request span's provider's
 
 	transports *Transports
 	keys       []transportKey     // acquired from transports, released by Close
@@ -227,6 +235,7 @@ func NewPool(ctx context.Context, cfg Config, transports *Transports) *Pool {
 		read:              cfg.ReadTimeout,
 		connect:           cfg.ConnectTimeout,
 		now:               cfg.now,
+		tracer:            cfg.Tracer,
 		transports:        transports,
 	}
 	if cfg.HealthCheck != nil {
@@ -344,7 +353,7 @@ func (p *Pool) RoundTrip(out *http.Request) (*http.Response, *Target, error) {
 		if t.basePath != "" {
 			out.URL.Path, out.URL.RawPath = t.join(out.URL)
 		}
-		span := startAttempt(out, t, n) // nil unless traced (trace.go)
+		span := startAttempt(p.tracer, out, t, n) // nil unless traced (trace.go)
 		resp, err := t.rt.RoundTrip(out)
 		if err == nil && !validStatus(resp.StatusCode) {
 			// net/http's Transport takes any three digits (999).

@@ -26,17 +26,20 @@ type mirrorKey struct{}
 func Mirror(ctx context.Context) context.Context { return context.WithValue(ctx, mirrorKey{}, true) }
 
 // startAttempt starts the client span of attempt n (from 1) to send out
-// to t, when out's context holds a span (the server span of a traced
-// request), and puts that span's W3C traceparent (and tracestate) in
-// out's header, replacing the client's: the upstream's parent is this
-// attempt. Untraced, it returns nil and leaves out alone, the client's
-// traceparent included. It allocates nothing then.
-func startAttempt(out *http.Request, t *target, n int) trace.Span {
+// to t with tracer (nil: the provider's of out's span), when out's
+// context holds a span (the server span of a traced request), and puts
+// that span's W3C traceparent (and tracestate) in out's header, replacing
+// the client's: the upstream's parent is this attempt. Untraced, it
+// returns nil and leaves out alone, the client's traceparent included. It
+// allocates nothing then.
+func startAttempt(tracer trace.Tracer, out *http.Request, t *target, n int) trace.Span {
 	parent := trace.SpanFromContext(out.Context())
 	if !parent.SpanContext().IsValid() {
 		return nil
 	}
-	tracer := parent.TracerProvider().Tracer(tracerName)
+	if tracer == nil {
+		tracer = parent.TracerProvider().Tracer(tracerName)
+	}
 	if !parent.IsRecording() {
 		// Unsampled: the child is not either (parent-based sampling), but
 		// the upstream still gets its own traceparent.

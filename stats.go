@@ -203,10 +203,12 @@ type RouteShare struct {
 type NodeShare struct {
 	Node string `json:"node"`
 	// State is the node's (NodeLive or NodeDown); Included whether its
-	// figures are counted: a node that is down is left out, as is a live
-	// one that has published none yet.
+	// figures are counted, and Excluded why not when they are not: a
+	// node that is down is left out, as is a live one that has published
+	// none yet or whose published figures cannot be read.
 	State    string `json:"state"`
 	Included bool   `json:"included"`
+	Excluded string `json:"excluded,omitempty"`
 	// SnapshotAt is when its figures were taken (zero: none).
 	SnapshotAt time.Time `json:"snapshot_at,omitzero"`
 	Revision   int64     `json:"revision"`
@@ -268,8 +270,16 @@ func quantile(q float64, buckets []LatencyBucket, count uint64) float64 {
 // clocks.
 func roundRate(r float64) float64 { return math.Round(r*1000) / 1000 }
 
+// Why a node's figures are left out of the cluster's (NodeShare.Excluded).
+const (
+	ExcludedDown       = "down"       // the node is down: its figures are stale
+	ExcludedNone       = "none"       // it is live but has published no figures yet
+	ExcludedUnreadable = "unreadable" // its published figures do not decode
+)
+
 // NodeFigures are one node's published figures as SumStats reads them:
-// Node says who it is and its state, Stats its figures (nil: left out).
+// Node says who it is and its state, Stats its figures (nil: left out,
+// Node.Excluded saying why).
 type NodeFigures struct {
 	Node  NodeShare
 	Stats *NodeStats

@@ -482,7 +482,7 @@ func TestOpenAPISchemasMatchResources(t *testing.T) {
 		"ChangeSet": config.ChangeSet{}, "Change": config.Change{}, "FieldChange": config.FieldChange{}, "ChangeSummary": config.Summary{},
 		"RevisionDiff": config.RevisionDiff{},
 		"ClusterStats": gatehouse.ClusterStats{}, "ServiceHealth": gatehouse.ServiceHealthView{}, "TargetHealth": gatehouse.TargetHealthView{},
-		"NodeTargetHealth": gatehouse.NodeTargetHealth{}, "TargetFailure": gatehouse.TargetFailure{},
+		"NodeTargetHealth": gatehouse.NodeTargetHealth{}, "TargetFailure": gatehouse.TargetFailure{}, "NodeShare": gatehouse.NodeShare{},
 	} {
 		schema, _ := schemas[name].(map[string]any)
 		props, _ := schema["properties"].(map[string]any)

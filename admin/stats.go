@@ -3,7 +3,7 @@ package admin
 import (
 	"context"
 	"encoding/json"
-	"fmt"
+	"log/slog"
 	"net/http"
 
 	"github.com/gatehouse/gatehouse"
@@ -67,7 +67,9 @@ func (h *Handler) clusterStats(ctx context.Context, routeID string) (*gatehouse.
 // node's own, read from its data plane now (so that a node of role all is
 // never an interval behind), and those the others published to the store
 // (their latest gatehouse.NodeStats, bounded in size, written at most once
-// an interval). A node that is down is listed without figures.
+// an interval). A node that is down is listed without figures, as is one
+// that has published none or whose figures do not decode, each with why
+// (NodeShare.Excluded).
 func (h *Handler) nodeFigures(ctx context.Context) ([]gatehouse.NodeFigures, error) {
 	recs, err := h.store.Snapshot(ctx, gatehouse.KindNode, gatehouse.KindStats)
 	if err != nil {
@@ -89,14 +91,24 @@ func (h *Handler) nodeFigures(ctx context.Context) ([]gatehouse.NodeFigures, err
 		}
 		h.judge(n)
 		nf := gatehouse.NodeFigures{Node: gatehouse.NodeShare{Node: n.ID, State: n.State}}
+		body, ok := published[n.ID] // an empty record is unreadable, not none
 		switch {
 		case own != nil && n.ID == h.opts.NodeName:
 			continue // this node's data plane, read below, is newer
-		case n.State != gatehouse.NodeLive || published[n.ID] == nil:
+		case n.State != gatehouse.NodeLive:
+			nf.Node.Excluded = gatehouse.ExcludedDown
+		case !ok:
+			nf.Node.Excluded = gatehouse.ExcludedNone
 		default:
 			s := &gatehouse.NodeStats{}
-			if err := json.Unmarshal(published[n.ID], s); err != nil {
-				return nil, gatehouse.Internal(fmt.Errorf("decode the figures of node %s: %w", n.ID, err))
+			if err := json.Unmarshal(body, s); err != nil {
+				// One node's bad snapshot must not cost everyone the
+				// others' figures: it is left out, the answer says so,
+				// and the log (the process's, as problem.Write's) says
+				// why, at each read until the node publishes anew.
+				slog.WarnContext(ctx, "a node's published figures do not decode: left out of the cluster's", "node", n.ID, "error", err)
+				nf.Node.Excluded = gatehouse.ExcludedUnreadable
+				break
 			}
 			nf.Stats = s
 		}

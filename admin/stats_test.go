@@ -73,9 +73,10 @@ func counters(route string, code int, n uint64, rate float64) gatehouse.RouteCou
 
 // TestStatsSumThisNodesFiguresAndThoseOfTheLiveNodesThatPublished: the
 // figures are this node's data plane's, read live, plus those every other
-// live data node published; a node that is down is listed and left out,
-// a control node not listed, this node's own published record not counted
-// twice; a read-only token reads them.
+// live data node published; a node that is down, or live with none
+// published, is listed and left out, with why; a control node is not
+// listed, this node's own published record not counted twice; a
+// read-only token reads them.
 func TestStatsSumThisNodesFiguresAndThoseOfTheLiveNodesThatPublished(t *testing.T) {
 	at := time.Date(2026, 12, 5, 1, 0, 0, 0, time.UTC)
 	own := &liveFigures{At: at, Revision: 4, Routes: []gatehouse.RouteCounters{counters("pets", 200, 6, 2)},
@@ -83,6 +84,7 @@ func TestStatsSumThisNodesFiguresAndThoseOfTheLiveNodesThatPublished(t *testing.
 	api := newTestAPI(t, func(c *apiConfig) { c.admin.Stats, c.admin.NodeName = own, "test-node" })
 	api.statsNode("edge-1", gatehouse.RoleData, false)
 	api.statsNode("edge-2", gatehouse.RoleData, true)
+	api.statsNode("edge-3", gatehouse.RoleData, false) // live, nothing published yet
 	api.statsNode("ctl", gatehouse.RoleControl, false)
 	api.publishStats("test-node", gatehouse.NodeStats{Routes: []gatehouse.RouteCounters{counters("pets", 200, 1000, 0)}})
 	api.publishStats("edge-1", gatehouse.NodeStats{At: at.Add(-time.Second), Revision: 4, WindowSeconds: 5,
@@ -122,13 +124,15 @@ func TestStatsSumThisNodesFiguresAndThoseOfTheLiveNodesThatPublished(t *testing.
 		name     string
 		state    string
 		included bool
+		excluded string
 		requests uint64
 	}
 	var nodes []node
 	for _, n := range cs.Nodes {
-		nodes = append(nodes, node{n.Node, n.State, n.Included, n.Requests})
+		nodes = append(nodes, node{n.Node, n.State, n.Included, n.Excluded, n.Requests})
 	}
-	if want := []node{{"edge-1", "live", true, 4}, {"edge-2", "down", false, 0}, {"test-node", "live", true, 7}}; !slices.Equal(nodes, want) {
+	if want := []node{{"edge-1", "live", true, "", 4}, {"edge-2", "down", false, gatehouse.ExcludedDown, 0},
+		{"edge-3", "live", false, gatehouse.ExcludedNone, 0}, {"test-node", "live", true, "", 7}}; !slices.Equal(nodes, want) {
 		t.Errorf("nodes %+v; want %+v", nodes, want)
 	}
 	if e := cs.Nodes[0]; !e.SnapshotAt.Equal(at.Add(-time.Second)) || e.Revision != 4 || e.DroppedRoutes != 1 {
@@ -153,15 +157,54 @@ func TestStatsOfAControlNodeSumTheDataNodesFigures(t *testing.T) {
 	}
 }
 
-// TestStatsWithAFiguresRecordThatDoesNotDecodeIs500: the records are
-// gatehouse's own; one it cannot read is its own failure.
-func TestStatsWithAFiguresRecordThatDoesNotDecodeIs500(t *testing.T) {
-	api := newTestAPI(t)
-	api.statsNode("edge-1", gatehouse.RoleData, false)
-	if err := api.store.Create(context.Background(), &gatehouse.Record{Kind: gatehouse.KindStats, ID: "edge-1", Body: []byte(`{"routes":7}`)}); err != nil {
-		t.Fatal(err)
+// TestAnUnreadableNodeSnapshotCostsOnlyThatNodesFigures: a figures
+// record that does not decode leaves GET /stats and a service's health
+// 200 with the other nodes' figures; the node is listed, left out, and
+// said to be unreadable.
+func TestAnUnreadableNodeSnapshotCostsOnlyThatNodesFigures(t *testing.T) {
+	for _, tc := range []struct{ desc, body string }{
+		{"a field of the wrong type", `{"routes":7}`},
+		{"cut short", `{"routes":[{"route_id":"pets"`},
+		{"not JSON", `figures`},
+		{"empty", ``},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			api := newTestAPI(t, func(c *apiConfig) { c.admin.NodeName = "ctl" })
+			api.must(201, "POST", Prefix+"/services", `{"id":"billing","name":"billing","url":"http://127.0.0.1:9999"}`)
+			api.statsNode("edge-1", gatehouse.RoleData, false)
+			api.statsNode("edge-2", gatehouse.RoleData, false)
+			api.publishStats("edge-1", gatehouse.NodeStats{Routes: []gatehouse.RouteCounters{counters("pets", 200, 3, 1)},
+				Services: []gatehouse.ServiceHealth{{ServiceID: "billing", Targets: []gatehouse.TargetHealth{
+					targetOn("http://a", gatehouse.TargetHealthy, time.Now(), nil)}}}})
+			if err := api.store.Create(context.Background(), &gatehouse.Record{Kind: gatehouse.KindStats, ID: "edge-2", Body: []byte(tc.body)}); err != nil {
+				t.Fatal(err)
+			}
+
+			cs := api.stats(Prefix+"/stats", api.token)
+			if cs.Total.Requests != 3 || len(cs.Routes) != 1 || cs.Routes[0].Requests != 3 {
+				t.Errorf("got total %d, routes %+v; want edge-1's 3 requests of pets", cs.Total.Requests, cs.Routes)
+			}
+			type node struct{ name, excluded string }
+			var nodes []node
+			for _, n := range cs.Nodes {
+				nodes = append(nodes, node{n.Node, n.Excluded})
+			}
+			// test-node is the test API's own node, which publishes nothing.
+			want := []node{{"edge-1", ""}, {"edge-2", gatehouse.ExcludedUnreadable}, {"test-node", gatehouse.ExcludedNone}}
+			if !slices.Equal(nodes, want) || cs.Nodes[1].Included {
+				t.Errorf("nodes %+v; want %+v, edge-2 not included", cs.Nodes, want)
+			}
+
+			r := api.must(200, "GET", Prefix+"/services/billing/health", "")
+			var v gatehouse.ServiceHealthView
+			if err := json.Unmarshal(r.body, &v); err != nil {
+				t.Fatal(err)
+			}
+			if v.State != gatehouse.ServiceHealthy || !slices.Equal(v.Nodes, []string{"edge-1"}) {
+				t.Errorf("billing's health %+v; want healthy as edge-1 sees it", v)
+			}
+		})
 	}
-	assertProblem(t, api.do("GET", Prefix+"/stats", ""), http.StatusInternalServerError)
 }
 
 // TestStatsRefuseAQueryTheyDoNotTake: the query is checked as every

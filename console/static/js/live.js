@@ -270,14 +270,16 @@ export function overview() {
     setText(totals, `${count(t.requests)} requests in all (${count(cs.unmatched.requests)} that no route took), ` +
       'counted since each node started or the route was deployed.');
     const ns = cs.nodes || [];
-    const out = ns.filter(n => !n.included).map(n => `${n.node} (${n.state === 'down' ? 'down' : 'no figures yet'})`);
+    const out = ns.filter(n => !n.included).map(n => `${n.node} (${n.state === 'down' ? 'down'
+      : n.excluded === 'unreadable' ? 'figures unreadable' : 'no figures yet'})`);
     setText(nodesLine, `Figures from ${ns.length - out.length} of ${ns.length} nodes serving traffic` +
       (out.length ? `; left out: ${out.join(', ')}.` : '.'));
     const byNode = new Map(ns.map(n => [n.node, n]));
     for (const [id, c] of cells) {
       const n = byNode.get(id);
       setText(c, !n ? 'serves no traffic' : n.included ? `${rate(n.rate)}, ${pct(n.share, 1)} of requests`
-        : n.state === 'down' ? 'left out: down' : 'none published yet');
+        : n.state === 'down' ? 'left out: down'
+          : n.excluded === 'unreadable' ? 'left out: figures unreadable' : 'none published yet');
     }
   };
   return {

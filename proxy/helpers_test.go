@@ -203,7 +203,7 @@ func newGatewayWithOptions(t testing.TB, o Options, opts ...func(*serve.Options)
 	t.Helper()
 	h := New(o)
 	t.Cleanup(h.Close)
-	so := serve.Options{Name: "proxy"}
+	so := serve.Options{Name: "proxy", Engine: testenv.Engine()}
 	for _, opt := range opts {
 		opt(&so)
 	}

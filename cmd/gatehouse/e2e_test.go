@@ -668,8 +668,8 @@ func TestProxyListenerAnswers404Problem(t *testing.T) {
 // listener is net/http's whatever they say. The request line "PRI *
 // HTTP/2.0" followed by header fields tells the engines apart: the fast
 // one refuses it as a version it does not speak (505, internal/h1's
-// stricterHead), serve's wrapper beneath net/http as a method nothing
-// implements (501).
+// stricterHead); net/http hands it to the handler, and the proxy and the
+// admin API alike refuse PRI as a method they do not implement (501).
 func TestTheProxyIsOnTheFastEngineByDefaultAndTheAdminAlwaysOnStd(t *testing.T) {
 	const fast, std = http.StatusHTTPVersionNotSupported, http.StatusNotImplemented
 	for _, tc := range []struct {

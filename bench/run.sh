@@ -17,7 +17,7 @@ export LC_ALL=C # one decimal point for $EPOCHREALTIME, awk and the tools
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
-all_proxies="nginx haproxy caddy gatehouse gatehouse-policies gatehouse-openapi gatehouse-edge gatehouse-traced gatehouse-fast gatehouse-fast-policies"
+all_proxies="nginx haproxy caddy gatehouse gatehouse-policies gatehouse-openapi gatehouse-edge gatehouse-traced gatehouse-std gatehouse-std-policies"
 # Every request carries this API key: gatehouse-policies (gatehouse with a
 # key-auth policy and a rate-limit policy on its route) needs it, the
 # others ignore it. Every request also comes from this origin, as a
@@ -26,9 +26,12 @@ all_proxies="nginx haproxy caddy gatehouse gatehouse-policies gatehouse-openapi 
 # gatehouse-traced is gatehouse with OpenTelemetry traces on, 1% of
 # requests sampled, exported by OTLP/HTTP to benchtool's otlpsink (on CPU
 # 1, with wrk and the upstream), which decodes and counts them.
-# gatehouse-fast and gatehouse-fast-policies are gatehouse and
-# gatehouse-policies on the fast HTTP/1.1 engine (--engine fast, as
-# GATEHOUSE_ENGINE); skipped, saying so, with a binary that has no such flag.
+# Every gatehouse row runs on the binary's default HTTP/1.1 engine (the
+# fast one, internal/h1, since issue 14) but gatehouse-std and
+# gatehouse-std-policies: gatehouse and gatehouse-policies on net/http's
+# (--engine std, as GATEHOUSE_ENGINE); skipped, saying so, with a binary
+# that has no such flag (net/http is then its only engine, the gatehouse
+# row's).
 bench_key=bench-key-0123456789abcdef
 bench_origin=https://app.example.com
 
@@ -227,11 +230,11 @@ if want_gatehouse; then
 		log "building gatehouse"
 		go build -o "$tmp/gatehouse" ./cmd/gatehouse
 	fi
-	# The fast engine's rows need a gatehouse that has it.
-	if { want gatehouse-fast || want gatehouse-fast-policies; } && ! "$tmp/gatehouse" serve --help 2>/dev/null | grep -q -- '--engine'; then
-		log "SKIPPING gatehouse-fast and gatehouse-fast-policies: this gatehouse has no --engine flag (no fast engine)"
+	# The std engine's rows need a gatehouse that can choose it.
+	if { want gatehouse-std || want gatehouse-std-policies; } && ! "$tmp/gatehouse" serve --help 2>/dev/null | grep -q -- '--engine'; then
+		log "SKIPPING gatehouse-std and gatehouse-std-policies: this gatehouse has no --engine flag (net/http is its only engine, the gatehouse row's)"
 		kept=()
-		for p in "${proxies[@]}"; do case $p in gatehouse-fast*) ;; *) kept+=("$p") ;; esac; done
+		for p in "${proxies[@]}"; do case $p in gatehouse-std*) ;; *) kept+=("$p") ;; esac; done
 		proxies=("${kept[@]}")
 		[ ${#proxies[@]} -gt 0 ] || die "nothing left to measure"
 	fi
@@ -249,10 +252,10 @@ read -r -a ports <<<"$("$bt" freeports 19 | tr '\n' ' ')"
 upport=${ports[0]}
 declare -A port=([nginx]=${ports[1]} [haproxy]=${ports[2]} [caddy]=${ports[3]} [gatehouse]=${ports[4]}
 	[gatehouse-policies]=${ports[6]} [gatehouse-openapi]=${ports[8]} [gatehouse-edge]=${ports[10]}
-	[gatehouse-traced]=${ports[12]} [gatehouse-fast]=${ports[15]} [gatehouse-fast-policies]=${ports[17]})
+	[gatehouse-traced]=${ports[12]} [gatehouse-std]=${ports[15]} [gatehouse-std-policies]=${ports[17]})
 declare -A admin_port=([gatehouse]=${ports[5]} [gatehouse-policies]=${ports[7]} [gatehouse-openapi]=${ports[9]}
-	[gatehouse-edge]=${ports[11]} [gatehouse-traced]=${ports[13]} [gatehouse-fast]=${ports[16]}
-	[gatehouse-fast-policies]=${ports[18]})
+	[gatehouse-edge]=${ports[11]} [gatehouse-traced]=${ports[13]} [gatehouse-std]=${ports[16]}
+	[gatehouse-std-policies]=${ports[18]})
 sinkport=${ports[14]} # gatehouse-traced's trace receiver
 gh_admin=${ports[5]} # the admin API gh talks to
 
@@ -301,8 +304,8 @@ start_gatehouse() { start_gatehouse_as gatehouse; }
 start_gatehouse-policies() { start_gatehouse_as gatehouse-policies; }
 start_gatehouse-openapi() { start_gatehouse_as gatehouse-openapi; }
 start_gatehouse-edge() { start_gatehouse_as gatehouse-edge; }
-start_gatehouse-fast() { start_gatehouse_as gatehouse-fast GATEHOUSE_ENGINE=fast; }
-start_gatehouse-fast-policies() { start_gatehouse_as gatehouse-fast-policies GATEHOUSE_ENGINE=fast; }
+start_gatehouse-std() { start_gatehouse_as gatehouse-std GATEHOUSE_ENGINE=std; }
+start_gatehouse-std-policies() { start_gatehouse_as gatehouse-std-policies GATEHOUSE_ENGINE=std; }
 start_gatehouse-traced() {
 	start otlpsink 1 "${go_env[@]}" "$bt" otlpsink -addr "127.0.0.1:$sinkport"
 	wait_http otlpsink "http://127.0.0.1:$sinkport/"
@@ -338,7 +341,7 @@ configure_gatehouse() {
 	wait_http "$1" "http://127.0.0.1:$gh_admin/admin/v1/openapi.json"
 	st=$(gh POST /admin/v1/services "{\"id\":\"up\",\"name\":\"up\",\"url\":\"http://127.0.0.1:$upport\"}")
 	[ "$st" = 201 ] || gh_fail "POST /admin/v1/services" "$st"
-	if [ "$1" = gatehouse-policies ] || [ "$1" = gatehouse-fast-policies ]; then
+	if [ "$1" = gatehouse-policies ] || [ "$1" = gatehouse-std-policies ]; then
 		st=$(gh POST /admin/v1/consumers '{"id":"bench","name":"bench"}')
 		[ "$st" = 201 ] || gh_fail "POST /admin/v1/consumers" "$st"
 		st=$(gh POST /admin/v1/consumers/bench/credentials "{\"type\":\"key-auth\",\"key\":\"$bench_key\"}")
@@ -398,7 +401,7 @@ configure_gatehouse() {
 for p in "${proxies[@]}"; do
 	"start_$p"
 	case $p in gatehouse*) configure_gatehouse "$p" ;; esac
-	if [ "$p" = gatehouse-policies ] || [ "$p" = gatehouse-fast-policies ]; then # the policies are really on
+	if [ "$p" = gatehouse-policies ] || [ "$p" = gatehouse-std-policies ]; then # the policies are really on
 		st=$(curl -s -o /dev/null --max-time 5 -w '%{http_code}' "http://127.0.0.1:${port[$p]}$path" || true)
 		[ "$st" = 401 ] || die "$p: GET $path without the API key gave $st, want 401"
 	fi

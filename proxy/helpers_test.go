@@ -201,7 +201,7 @@ func (f *policyFixture) policy(js string) *policyFixture {
 // proxies, say).
 func newGatewayWithOptions(t testing.TB, o Options, opts ...func(*serve.Options)) *gateway {
 	t.Helper()
-	so := serve.Options{Name: "proxy"}
+	so := serve.Options{Name: "proxy", Engine: testenv.Engine()}
 	for _, opt := range opts {
 		opt(&so)
 	}

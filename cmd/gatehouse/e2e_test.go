@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -106,7 +107,9 @@ type proc struct {
 
 // cleanEnv is the test's environment without GATEHOUSE_ (and OTEL_) variables, so that
 // the developer's or CI's settings do not leak into the process under test,
-// but with GATEHOUSE_ENGINE from testenv.Engine.
+// but with GATEHOUSE_ENGINE from testenv.Engine, and then extra. An entry
+// of extra without "=" names a variable to leave out: "GATEHOUSE_ENGINE"
+// runs the binary on its own default engine.
 // A race-enabled binary also skips the race runtime's one-second sleep at
 // exit, unless GORACE already says otherwise.
 func cleanEnv(extra []string) []string {
@@ -126,7 +129,14 @@ func cleanEnv(extra []string) []string {
 	// The proxy's engine is the one the test run names: every test that
 	// starts the binary runs on it (extra, later, may still say otherwise).
 	env = append(env, "GATEHOUSE_ENGINE="+testenv.Engine())
-	return append(env, extra...)
+	for _, kv := range extra {
+		if !strings.Contains(kv, "=") {
+			env = slices.DeleteFunc(env, func(e string) bool { return strings.HasPrefix(e, kv+"=") })
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
 }
 
 // startProc starts the binary and registers its killing with t.Cleanup.
@@ -650,6 +660,52 @@ func TestProxyListenerAnswers404Problem(t *testing.T) {
 
 	r = p.do("BREW", proxy+"/", "", "")
 	checkProblem(t, "BREW /", r, http.StatusNotImplemented, "application/problem+json")
+}
+
+// TestTheProxyIsOnTheFastEngineByDefaultAndTheAdminAlwaysOnStd: with
+// neither --engine nor GATEHOUSE_ENGINE the proxy listener serves on the
+// fast engine (internal/h1), and std puts it on net/http's; the admin
+// listener is net/http's whatever they say. The request line "PRI *
+// HTTP/2.0" followed by header fields tells the engines apart: the fast
+// one refuses it as a version it does not speak (505, internal/h1's
+// stricterHead); net/http hands it to the handler, and the proxy and the
+// admin API alike refuse PRI as a method they do not implement (501).
+func TestTheProxyIsOnTheFastEngineByDefaultAndTheAdminAlwaysOnStd(t *testing.T) {
+	const fast, std = http.StatusHTTPVersionNotSupported, http.StatusNotImplemented
+	for _, tc := range []struct {
+		desc       string
+		flags, env []string
+		proxy      int // the status that names the proxy's engine
+	}{
+		{desc: "neither flag nor variable", env: []string{"GATEHOUSE_ENGINE"}, proxy: fast},
+		{desc: "--engine std", flags: []string{"--engine", "std"}, proxy: std},
+		{desc: "GATEHOUSE_ENGINE=std", env: []string{"GATEHOUSE_ENGINE=std"}, proxy: std},
+		{desc: "--engine fast over GATEHOUSE_ENGINE=std", flags: []string{"--engine", "fast"}, env: []string{"GATEHOUSE_ENGINE=std"}, proxy: fast},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			p := launch(t, t.TempDir(), tc.flags, tc.env...)
+			for _, l := range []struct {
+				name, addr string
+				want       int
+			}{{"proxy", p.proxyAddr, tc.proxy}, {"admin", p.adminAddr, std}} {
+				conn, err := net.Dial("tcp", l.addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer conn.Close()
+				conn.SetDeadline(time.Now().Add(10 * time.Second))
+				io.WriteString(conn, "PRI * HTTP/2.0\r\nHost: x\r\n\r\n")
+				resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+				if err != nil {
+					t.Fatalf("%s listener: %v", l.name, err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != l.want {
+					t.Errorf("%s listener: got %d to PRI * HTTP/2.0; want %d", l.name, resp.StatusCode, l.want)
+				}
+			}
+		})
+	}
 }
 
 // consumerIDs lists every consumer id through the admin API's pages.

@@ -120,7 +120,7 @@ func serveFlags(fs *pflag.FlagSet, c *serveConfig) {
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "certificate file: the proxy serves HTTPS and HTTP/2 with it")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "private key file for --tls-cert")
 	fs.BoolVar(&c.h2c, "h2c", false, "also accept cleartext HTTP/2 (prior knowledge) on the proxy")
-	fs.StringVar(&c.engine, "engine", serve.EngineStd, "the proxy's HTTP/1.1 engine: std (net/http) or fast (gatehouse's own)")
+	fs.StringVar(&c.engine, "engine", serve.EngineFast, "the proxy's HTTP/1.1 engine: fast (gatehouse's own) or std (net/http); the admin and egress listeners are on std")
 	fs.IntVar(&c.maxConnections, "max-connections", 10000, "connections the proxy holds open at once; beyond it new ones wait to be accepted")
 	fs.Float64Var(&c.accessLogSample, "access-log-sample", 1, "share of proxy requests logged, 0 to 1; 5xx answers are always logged, so 0 logs only those")
 	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma-separated CIDRs of proxies in front of gatehouse whose X-Forwarded-For/Forwarded are believed")

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/gatehouse/gatehouse/internal/testenv"
 )
 
 // TestNoByteAfterTheFramingIsLostReachesNetHTTP: once framing can no
@@ -18,7 +16,6 @@ import (
 // whether net/http refuses the lost one or (where framing and net/http
 // disagree, as on a length framing cannot hold) reads it.
 func TestNoByteAfterTheFramingIsLostReachesNetHTTP(t *testing.T) {
-	skipUnlessStd(t)
 	const smuggled = "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
 	for _, tc := range []struct{ desc, lost string }{
 		{"a header line without a colon", "GET / HTTP/1.1\r\nHost x\r\n"},
@@ -56,7 +53,6 @@ func TestNoByteAfterTheFramingIsLostReachesNetHTTP(t *testing.T) {
 // net/http, nor any after, the panic is logged once at error level, and
 // the process lives on.
 func TestAPanicInTheFollowerCutsTheStreamAsALossDoes(t *testing.T) {
-	skipUnlessStd(t)
 	var logged bytes.Buffer
 	client, sc := connPair(t, listener{log: slog.New(slog.NewTextHandler(&logged, nil))})
 	sc.SetDeadline(time.Now().Add(10 * time.Second))
@@ -98,14 +94,4 @@ func connPair(t *testing.T, l listener) (client, server net.Conn) {
 	}
 	t.Cleanup(func() { server.Close() })
 	return client, server
-}
-
-// skipUnlessStd skips a test of the std engine's conn wrapper, which sits
-// between the socket and net/http: the fast engine has none, so a run on
-// it would test nothing it serves with.
-func skipUnlessStd(t *testing.T) {
-	t.Helper()
-	if e := testenv.Engine(); e != "std" {
-		t.Skipf("tests the std engine's conn wrapper (between the socket and net/http), which the %s engine does not use", e)
-	}
 }

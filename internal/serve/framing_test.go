@@ -12,6 +12,7 @@ import (
 	"time"
 
 	. "github.com/gatehouse/gatehouse/internal/serve"
+	"github.com/gatehouse/gatehouse/internal/testenv"
 	"github.com/gatehouse/gatehouse/internal/wiretest"
 )
 
@@ -57,7 +58,7 @@ func TestAmbiguousFramingArrivingDuringAnEarlierResponseWaitsForIt(t *testing.T)
 			<-release
 		}
 		h.ServeHTTP(w, r)
-	}), Options{Logger: slog.New(slog.DiscardHandler)})
+	}), Options{Engine: testenv.Engine(), Logger: slog.New(slog.DiscardHandler)})
 	c := wiretest.Dial(t, addr)
 	c.Send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
 	<-started
@@ -99,7 +100,7 @@ func TestRequestsFramingCannotFollowEndTheConnection(t *testing.T) {
 	} {
 		t.Run(tc.desc, func(t *testing.T) {
 			var h served
-			_, addr := wiretest.Serve(t, &h, Options{Logger: slog.New(slog.DiscardHandler)})
+			_, addr := wiretest.Serve(t, &h, Options{Engine: testenv.Engine(), Logger: slog.New(slog.DiscardHandler)})
 			c := wiretest.Dial(t, addr)
 			c.Send(tc.lost + smuggled)
 			r := c.Read("POST")
@@ -143,7 +144,7 @@ func TestAChunkSizeThatOverflowsEndsTheConnectionAndTheServerLivesOn(t *testing.
 					<-done
 				}
 				h.ServeHTTP(w, r)
-			}), Options{Logger: slog.New(slog.DiscardHandler)})
+			}), Options{Engine: testenv.Engine(), Logger: slog.New(slog.DiscardHandler)})
 			c := wiretest.Dial(t, addr)
 			c.Send("POST /big HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + size + "\r\n")
 			<-started
@@ -216,7 +217,7 @@ func TestARequestLineLikeTheHTTP2PrefaceSmugglesNothingPastEitherEngine(t *testi
 // on an H2C listener is HTTP/2, whose frames framing leaves alone.
 func TestHTTP2WithPriorKnowledgeIsServedOnAnH2CListener(t *testing.T) {
 	var h served
-	_, addr := wiretest.Serve(t, &h, Options{H2C: true, Logger: slog.New(slog.DiscardHandler)})
+	_, addr := wiretest.Serve(t, &h, Options{Engine: testenv.Engine(), H2C: true, Logger: slog.New(slog.DiscardHandler)})
 	var p http.Protocols
 	p.SetUnencryptedHTTP2(true)
 	tr := &http.Transport{Protocols: &p}
@@ -257,7 +258,7 @@ func TestAClientThatHalfClosesAfterARefusedRequestStillGetsTheEarlierAnswer(t *t
 			}
 		}
 		h.ServeHTTP(w, r)
-	}), Options{Logger: slog.New(slog.DiscardHandler)})
+	}), Options{Engine: testenv.Engine(), Logger: slog.New(slog.DiscardHandler)})
 	c := wiretest.Dial(t, addr)
 	// One write: net/http reads the refused request's bytes while it
 	// runs the handler of the first.

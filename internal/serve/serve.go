@@ -68,8 +68,9 @@ type Options struct {
 	// headers too large, panics) as XML when the client prefers it, as
 	// the data plane does; otherwise they are JSON, as on the admin API.
 	NegotiateProblems bool
-	// Engine serves HTTP/1.x: EngineStd (net/http, the default) or
-	// EngineFast (internal/h1). HTTP/2 is net/http's on both.
+	// Engine serves HTTP/1.x: EngineStd (net/http, the default: the
+	// admin and egress listeners') or EngineFast (internal/h1, the proxy
+	// listener's unless --engine says std). HTTP/2 is net/http's on both.
 	Engine string
 	// MaxConnections caps the connections open at once; beyond it new
 	// ones wait to be accepted. Default 10000.

@@ -16,17 +16,16 @@ import (
 	"time"
 
 	"github.com/gatehouse/gatehouse/internal/serve"
-	"github.com/gatehouse/gatehouse/internal/testenv"
 )
 
 // Serve serves h through internal/serve on a loopback port until the test
 // ends, and returns the server and its address. Options without an Engine
-// get the one the test run names (testenv.Engine).
+// serve on serve's default, std, as the admin and egress listeners do in
+// production whatever --engine says: a data-plane test names the engine
+// the test run picks (testenv.Engine), as cmd/gatehouse does for the
+// proxy listener alone.
 func Serve(t testing.TB, h http.Handler, opts serve.Options) (*serve.Server, string) {
 	t.Helper()
-	if opts.Engine == "" {
-		opts.Engine = testenv.Engine()
-	}
 	srv := serve.New(h, opts)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/gatehouse/gatehouse/internal/httpx"
 )
 
 // FuzzParseResponseHeadAgainstNetHTTP holds ParseResponseHead to
@@ -101,13 +103,6 @@ func (w wireResponse) values(name string) []string {
 }
 
 func (w wireResponse) has(name string) bool { return len(w.values(name)) > 0 }
-
-func (w wireResponse) first(name string) string {
-	if vs := w.values(name); len(vs) > 0 {
-		return vs[0]
-	}
-	return ""
-}
 
 // stricterResponseCase names the stricterResponse case in is, or "".
 func stricterResponseCase(in []byte, head bool) string {
@@ -282,15 +277,17 @@ func compareResponse(h *ResponseHead, in []byte, n int, r *http.Response, wantN 
 	// Content-Length; net/http keeps the connection.
 	check("close", h.Close, r.Close || h.Chunked && w.has("Content-Length"))
 
-	// The fields: net/http deletes a Connection that says close (ours
-	// keeps it, for the names it lists), and adds a Cache-Control for
-	// Pragma: no-cache (ours does not: RFC 9111 §5.4 defines Pragma for
-	// requests alone).
+	// The fields: ours drops those a Connection that says close names
+	// (net/http drops only the Connection field), and net/http adds a
+	// Cache-Control for Pragma: no-cache (ours does not: RFC 9111 §5.4
+	// defines Pragma for requests alone).
 	ours := h.Header(in, string(in), nil)
-	if h.Minor >= 1 && httpguts.HeaderValuesContainsToken(ours["Connection"], "close") {
-		delete(ours, "Connection")
-	}
 	theirs := r.Header.Clone()
+	if conn := w.values("Connection"); r.ProtoMinor >= 1 && httpguts.HeaderValuesContainsToken(conn, "close") {
+		for name := range httpx.FieldList(conn) {
+			theirs.Del(name)
+		}
+	}
 	if hp := theirs["Pragma"]; len(hp) > 0 && hp[0] == "no-cache" && ours["Cache-Control"] == nil {
 		delete(theirs, "Cache-Control")
 	}

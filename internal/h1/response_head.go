@@ -31,12 +31,15 @@ type ResponseHead struct {
 	// HTTP/1.0 without keep-alive; a body that runs to the close; both
 	// Transfer-Encoding and Content-Length).
 	Close bool
+
+	// connClose: a Connection field says close.
+	connClose bool
 }
 
 // Refusals of a response head. A proxy answers each with 502 (RFC 9112
 // §6.3, RFC 9110 §15.6.3); the messages say what was wrong, for its logs.
 var (
-	errStatusLine = errors.New(`malformed status line: want "HTTP/1.x", a space, three digits, and a space and a reason or nothing (RFC 9112 §4)`)
+	errStatusLine  = errors.New(`malformed status line: want "HTTP/1.x", a space, three digits, and a space and a reason or nothing (RFC 9112 §4)`)
 	errRespVersion = errors.New("status line: only HTTP/1.x is spoken on this connection")
 	errRespLineEnd = errors.New("response head: a CR that does not end a line (RFC 9112 §2.2)")
 	errRespFields  = errors.New("response head: more than 128 header fields")
@@ -173,6 +176,7 @@ func (h *ResponseHead) frame(fr *framing, head bool) error {
 	case h.ContentLength < 0:
 		h.Close = true // the body ends with the connection
 	}
+	h.connClose = fr.conn.close
 	h.Close = h.Close || fr.conn.close || h.Minor == 0 && !fr.conn.keepAlive
 	return nil
 }
@@ -196,9 +200,10 @@ func responseError(err error) error {
 // in order. As in net/http's, Transfer-Encoding is not in it
 // (Response.TransferEncoding), nor are a chunked response's Trailer
 // (Response.Trailer) and, where a body follows, its Content-Length; a
-// repeated Content-Length is there once. Unlike
-// net/http's, a Connection field that says close is kept, so that a proxy
-// sees the fields it names for hop-by-hop.
+// repeated Content-Length is there once. As net/http does, it drops a
+// Connection field that says close (in HTTP/1.1), and unlike net/http,
+// the fields that it names too: they are hop-by-hop (RFC 9110 §7.6.1),
+// and without the Connection field no caller could tell.
 //
 // hs is a copy of the head h was parsed from, b: names and values are
 // parts of it. vals is where the values' slices are cut from, which the
@@ -240,6 +245,16 @@ func (h *ResponseHead) Header(b []byte, hs string, vals []string) http.Header {
 		vals = append(vals, v)
 		n := len(vals)
 		hdr[key] = vals[n-1 : n : n]
+	}
+	if h.connClose && h.Minor >= 1 {
+		for _, f := range h.Fields {
+			if len(f.Name) == len("Connection") && equalFold(f.Name, "connection") {
+				eachToken(f.Value, func(name []byte) {
+					delete(hdr, textproto.CanonicalMIMEHeaderKey(string(name)))
+				})
+			}
+		}
+		delete(hdr, "Connection")
 	}
 	return hdr
 }

@@ -3,6 +3,7 @@ package h1
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 
+	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/httpx"
 )
 
@@ -221,6 +223,9 @@ func FuzzParseResponseHeadAgainstNetHTTP(f *testing.F) {
 		var h ResponseHead
 		n, err := ParseResponseHead(in, &h, head)
 		responsePrefixesAgree(t, in, head, n, err)
+		if errors.As(err, new(*gatehouse.Error)) {
+			t.Fatalf("ParseResponseHead's refusal %v is a *gatehouse.Error, whose kind is a client's fault", err)
+		}
 		r, wantN, werr := netHTTPReadResponse(in, head)
 		switch {
 		case err != nil && werr != nil:

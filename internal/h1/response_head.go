@@ -10,6 +10,8 @@ import (
 	"errors"
 	"net/http"
 	"net/textproto"
+
+	"github.com/gatehouse/gatehouse"
 )
 
 // ResponseHead is one parsed response head. Its byte slices alias the
@@ -39,15 +41,18 @@ type ResponseHead struct {
 // Refusals of a response head. A proxy answers each with 502 (RFC 9112
 // §6.3, RFC 9110 §15.6.3); the messages say what was wrong, for its logs.
 var (
-	errStatusLine  = errors.New(`malformed status line: want "HTTP/1.x", a space, three digits, and a space and a reason or nothing (RFC 9112 §4)`)
-	errRespVersion = errors.New("status line: only HTTP/1.x is spoken on this connection")
-	errRespLineEnd = errors.New("response head: a CR that does not end a line (RFC 9112 §2.2)")
-	errRespFields  = errors.New("response head: more than 128 header fields")
-	errRespCLs     = errors.New("response head: Content-Length fields with different values (RFC 9110 §8.6)")
-	errRespCL      = errors.New("response head: Content-Length is not one non-negative decimal number (RFC 9112 §6.3)")
-	errRespTE      = errors.New(`response head: the only Transfer-Encoding accepted is a single "chunked"`)
-	errRespTEOn10  = errors.New("response head: Transfer-Encoding in an HTTP/1.0 response, whose framing is then faulty (RFC 9112 §6.1)")
-	errRespTrailer = errors.New("response head: Trailer announces Content-Length, Transfer-Encoding or Trailer (RFC 9110 §6.5.1)")
+	errStatusLine     = errors.New(`malformed status line: want "HTTP/1.x", a space, three digits, and a space and a reason or nothing (RFC 9112 §4)`)
+	errRespVersion    = errors.New("status line: only HTTP/1.x is spoken on this connection")
+	errRespLineEnd    = errors.New("response head: a CR that does not end a line (RFC 9112 §2.2)")
+	errRespObsFold    = errors.New("response head: a field continued on the next line (obsolete line folding, RFC 9112 §5.2)")
+	errRespFieldName  = errors.New("response head: a field name that is empty or not a token, or no colon (RFC 9112 §5.1)")
+	errRespFieldValue = errors.New("response head: a control character in a field value (RFC 9110 §5.5)")
+	errRespFields     = errors.New("response head: more than 128 header fields")
+	errRespCLs        = errors.New("response head: Content-Length fields with different values (RFC 9110 §8.6)")
+	errRespCL         = errors.New("response head: Content-Length is not one non-negative decimal number (RFC 9112 §6.3)")
+	errRespTE         = errors.New(`response head: the only Transfer-Encoding accepted is a single "chunked"`)
+	errRespTEOn10     = errors.New("response head: Transfer-Encoding in an HTTP/1.0 response, whose framing is then faulty (RFC 9112 §6.1)")
+	errRespTrailer    = errors.New("response head: Trailer announces Content-Length, Transfer-Encoding or Trailer (RFC 9110 §6.5.1)")
 )
 
 // ParseResponseHead parses the response head at the start of b, the
@@ -182,17 +187,27 @@ func (h *ResponseHead) frame(fr *framing, head bool) error {
 }
 
 // responseError words fieldLines' refusals, written for requests, for a
-// response.
+// response. None is a *gatehouse.Error: their kinds are a client's faults
+// (400, 431), and an upstream's malformed response is a 502, which the
+// proxy's classifier decides.
 func responseError(err error) error {
 	switch err {
+	case ErrIncomplete:
+		return err
 	case errLineEnd:
 		return errRespLineEnd
+	case errObsFoldHead:
+		return errRespObsFold
+	case errFieldName:
+		return errRespFieldName
+	case errFieldValue:
+		return errRespFieldValue
 	case errTooManyFields:
 		return errRespFields
 	case errContentLengths:
 		return errRespCLs
 	}
-	return err // ErrIncomplete
+	return errors.New("response head: " + gatehouse.ErrorMessage(err))
 }
 
 // Header returns h's fields as net/http's Response.Header has them, the

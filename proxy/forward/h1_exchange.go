@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/h1"
 	"github.com/gatehouse/gatehouse/internal/httpx"
 )
@@ -247,6 +248,10 @@ func (b *h1Body) read(p []byte) (int, error) {
 		n, err := pc.chunks.Read(p)
 		if err == io.EOF {
 			b.trailer()
+		} else if err != nil && errors.As(err, new(*gatehouse.Error)) {
+			// The decoder's kind for a malformed body is a client's
+			// fault (400); from an upstream it is none of the client's.
+			err = errors.New("malformed chunked response body: " + gatehouse.ErrorMessage(err))
 		}
 		return n, err
 	case b.n < 0:

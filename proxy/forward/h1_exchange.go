@@ -61,7 +61,7 @@ func (pc *h1Conn) exchange(ctx context.Context, now time.Time, out *http.Request
 		go ex.run()
 	}
 	// Peek first: an upstream that closed the connection before answering
-	// is told apart from a truncated head (which ReadResponse reports as
+	// is told apart from a truncated head (which readHead reports as
 	// io.ErrUnexpectedEOF).
 	if _, err := pc.br.Peek(1); err != nil {
 		pc.end(stop)

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"net/http"
 	"net/textproto"
+	"strconv"
 
 	"github.com/gatehouse/gatehouse"
 )
@@ -47,7 +48,7 @@ var (
 	errRespObsFold    = errors.New("response head: a field continued on the next line (obsolete line folding, RFC 9112 §5.2)")
 	errRespFieldName  = errors.New("response head: a field name that is empty or not a token, or no colon (RFC 9112 §5.1)")
 	errRespFieldValue = errors.New("response head: a control character in a field value (RFC 9110 §5.5)")
-	errRespFields     = errors.New("response head: more than 128 header fields")
+	errRespFields     = errors.New("response head: more than " + strconv.Itoa(MaxFields) + " header fields")
 	errRespCLs        = errors.New("response head: Content-Length fields with different values (RFC 9110 §8.6)")
 	errRespCL         = errors.New("response head: Content-Length is not one non-negative decimal number (RFC 9112 §6.3)")
 	errRespTE         = errors.New(`response head: the only Transfer-Encoding accepted is a single "chunked"`)

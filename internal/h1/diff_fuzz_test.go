@@ -125,7 +125,7 @@ var stricterHead = []struct {
 		"400: RFC 9112 §3.2 wants Host in every HTTP/1.1 request; net/http waives it for CONNECT.",
 		"CONNECT a:443 HTTP/1.1\r\n\r\n",
 		func(w wireHead, r *http.Request) bool {
-			return w.method == "CONNECT" && r.ProtoMinor == 1 && !w.has("Host")
+			return w.method == "CONNECT" && r.ProtoMinor >= 1 && !w.has("Host") // a later 1.x is 1.1
 		},
 	},
 	{

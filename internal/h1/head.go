@@ -229,54 +229,18 @@ func parseHead(b []byte, h *Head) (int, error) {
 	}
 
 	var (
-		hosts, tes            int
-		hostField, te, cl     []byte
-		hasCL                 bool
-		conn                  connTokens
+		fr                    framing
+		hosts                 int
+		hostField             []byte
 		expect, expectUnknown bool
-		framingTrailer        bool
 	)
-fields:
-	for {
-		if i == len(b) {
-			return 0, ErrIncomplete
-		}
-		switch b[i] {
-		case '\n':
-			i++
-			break fields
-		case '\r':
-			if i+1 == len(b) {
-				return 0, ErrIncomplete
-			}
-			if b[i+1] != '\n' {
-				return 0, errLineEnd
-			}
-			i += 2
-			break fields
-		case ' ', '\t':
-			// An obsolete line folding, or whitespace before the first
-			// field: net/http joins the former and refuses the latter;
-			// both are refused, so no reading of the head depends on it.
-			return 0, errObsFoldHead
-		}
-
-		f, next, err := parseField(b, i)
-		if err != nil {
-			return 0, err
-		}
-		i = next
+	i, err = fieldLines(b, i, &h.Fields, &fr, func(f Field) error {
 		name, value := f.Name, f.Value
-		if len(h.Fields) == MaxFields {
-			return 0, errTooManyFields
-		}
-		h.Fields = append(h.Fields, Field{Name: name, Value: value})
-
 		switch len(name) {
 		case len("Host"):
 			if equalFold(name, "host") {
 				if hosts++; hosts > 1 {
-					return 0, errHostTwice
+					return errHostTwice
 				}
 				hostField = value
 			}
@@ -293,35 +257,11 @@ fields:
 					}
 				})
 			}
-		case len("Trailer"):
-			// net/http refuses a chunked request whose Trailer announces
-			// a framing field (transfer.go, fixTrailer); whether the body
-			// is chunked is known after the last field.
-			if equalFold(name, "trailer") {
-				eachToken(value, func(t []byte) {
-					framingTrailer = framingTrailer || equalFold(t, "content-length") ||
-						equalFold(t, "transfer-encoding") || equalFold(t, "trailer")
-				})
-			}
-		case len("Connection"):
-			if equalFold(name, "connection") {
-				conn.add(value)
-			}
-		case len("Content-Length"):
-			if equalFold(name, "content-length") {
-				// Identical duplicates are one length, as net/http and
-				// RFC 9110 §8.6 allow; any difference is ambiguous.
-				if hasCL && !bytes.Equal(cl, value) {
-					return 0, errContentLengths
-				}
-				hasCL, cl = true, value
-			}
-		case len("Transfer-Encoding"):
-			if equalFold(name, "transfer-encoding") {
-				tes++
-				te = value
-			}
 		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
 	}
 
 	switch {
@@ -336,38 +276,136 @@ fields:
 	}
 
 	switch {
-	case tes > 0 && hasCL:
+	case fr.tes > 0 && fr.hasCL:
 		// framing.go's decision, stricter than net/http (which drops the
 		// length): a peer that framed it by the length disagrees.
 		return 0, errTEWithCL
-	case tes > 0 && h.Minor == 0:
+	case fr.tes > 0 && h.Minor == 0:
 		// net/http ignores it and reads the body as the next request.
 		return 0, errTEOn10
-	case tes > 0:
-		if tes > 1 || !equalFold(te, "chunked") {
+	case fr.tes > 0:
+		if !fr.chunked() {
 			return 0, errTECoding
 		}
 		h.Chunked = true
-	case hasCL:
-		n, ok := parseContentLength(cl)
+	case fr.hasCL:
+		n, ok := parseContentLength(fr.cl)
 		if !ok {
 			return 0, errContentLength
 		}
 		h.ContentLength = n
 	}
 
-	if h.Chunked && framingTrailer {
+	if h.Chunked && fr.framingTrailer {
 		return 0, errTrailerName
 	}
 	if expectUnknown {
 		return 0, errExpect
 	}
 	h.Expect100 = expect && h.Minor == 1
-	h.Close = conn.close || h.Minor == 0 && !conn.keepAlive
+	h.Close = fr.conn.close || h.Minor == 0 && !fr.conn.keepAlive
 	// RFC 9110 §7.8: an Upgrade in an HTTP/1.0 request is ignored.
-	h.Upgrade = conn.upgrade && h.Minor == 1
+	h.Upgrade = fr.conn.upgrade && h.Minor == 1
 	return i, nil
 }
+
+// fieldLines parses the field lines at b[i:] and the empty line that ends
+// the head (RFC 9112 §5), for requests and responses alike. It appends
+// each field to *fields (at most MaxFields), notes the framing fields in
+// fr, and passes each to see, whose error ends the parse. It returns the
+// index after the head, or ErrIncomplete when b ends first.
+func fieldLines(b []byte, i int, fields *[]Field, fr *framing, see func(Field) error) (int, error) {
+	for {
+		if i == len(b) {
+			return 0, ErrIncomplete
+		}
+		switch b[i] {
+		case '\n':
+			return i + 1, nil
+		case '\r':
+			if i+1 == len(b) {
+				return 0, ErrIncomplete
+			}
+			if b[i+1] != '\n' {
+				return 0, errLineEnd
+			}
+			return i + 2, nil
+		case ' ', '\t':
+			// An obsolete line folding, or whitespace before the first
+			// field: net/http joins the former and refuses the latter;
+			// both are refused, so no reading of the head depends on it.
+			return 0, errObsFoldHead
+		}
+
+		f, next, err := parseField(b, i)
+		if err != nil {
+			return 0, err
+		}
+		i = next
+		if len(*fields) == MaxFields {
+			return 0, errTooManyFields
+		}
+		*fields = append(*fields, f)
+		if err := fr.add(f); err != nil {
+			return 0, err
+		}
+		if err := see(f); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// framing is what a head's fields say about how its message is framed
+// and whether the connection lasts (RFC 9112 §6, §9.6): one reading of
+// them for requests and responses.
+type framing struct {
+	tes   int    // Transfer-Encoding fields
+	te    []byte // the last one's value
+	hasCL bool
+	cl    []byte // Content-Length's value (all of them are equal)
+	conn  connTokens
+	// framingTrailer: a Trailer field announces Content-Length,
+	// Transfer-Encoding or Trailer, which net/http refuses for a chunked
+	// message (transfer.go, fixTrailer).
+	framingTrailer bool
+}
+
+// add notes f if it is a framing field. A Content-Length unlike one
+// before is errContentLengths: identical duplicates are one length, as
+// net/http and RFC 9110 §8.6 allow; any difference is ambiguous.
+func (fr *framing) add(f Field) error {
+	name, value := f.Name, f.Value
+	switch len(name) {
+	case len("Trailer"):
+		if equalFold(name, "trailer") {
+			eachToken(value, func(t []byte) {
+				fr.framingTrailer = fr.framingTrailer || equalFold(t, "content-length") ||
+					equalFold(t, "transfer-encoding") || equalFold(t, "trailer")
+			})
+		}
+	case len("Connection"):
+		if equalFold(name, "connection") {
+			fr.conn.add(value)
+		}
+	case len("Content-Length"):
+		if equalFold(name, "content-length") {
+			if fr.hasCL && !bytes.Equal(fr.cl, value) {
+				return errContentLengths
+			}
+			fr.hasCL, fr.cl = true, value
+		}
+	case len("Transfer-Encoding"):
+		if equalFold(name, "transfer-encoding") {
+			fr.tes++
+			fr.te = value
+		}
+	}
+	return nil
+}
+
+// chunked reports whether the Transfer-Encoding is the one net/http
+// accepts: a single field that says chunked.
+func (fr *framing) chunked() bool { return fr.tes == 1 && equalFold(fr.te, "chunked") }
 
 // parseField parses the field line at b[i:] (RFC 9112 §5: field-name ":"
 // OWS field-value OWS, then CRLF or LF) and returns the index after it, or

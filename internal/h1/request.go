@@ -100,11 +100,17 @@ func (c *conn) fill(b []byte) error {
 // when they announce none or the body is not chunked. ParseHead refused
 // the framing fields.
 func declaredTrailer(h *Head) http.Header {
-	var t http.Header
 	if !h.Chunked {
 		return nil // a field like any (net/http: golang.org/issue/27197)
 	}
-	for _, f := range h.Fields {
+	return announcedTrailer(h.Fields)
+}
+
+// announcedTrailer is declaredTrailer for a chunked message's fields,
+// requests' and responses' alike.
+func announcedTrailer(fields []Field) http.Header {
+	var t http.Header
+	for _, f := range fields {
 		if len(f.Name) != len("Trailer") || !equalFold(f.Name, "trailer") {
 			continue
 		}

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/gatehouse/gatehouse/internal/h1"
 )
 
 // h1Transport tuning, next to the shared constants in transport.go.
@@ -90,8 +92,9 @@ func newH1Transport(k transportKey) *h1Transport {
 type h1Conn struct {
 	t      *h1Transport
 	conn   net.Conn
-	lr     limitReader // conn, limited while a response head is read
 	br     *bufio.Reader
+	head   h1.ResponseHead  // the response head being read; its Fields reused
+	chunks h1.ChunkedReader // a chunked response body's decoder, reused
 	bw     *bufio.Writer
 	abort  func() // closes conn; made once, registered per exchange with context.AfterFunc
 	reused bool   // taken from the idle stack
@@ -99,53 +102,7 @@ type h1Conn struct {
 	peeker *peeker // whether it is still clean when taken from idle
 }
 
-// limitReader reads from c, failing once n bytes have been read. While
-// recording, it keeps a copy of what it reads: the response head, whose
-// Connection field ReadResponse deletes when it says close.
-type limitReader struct {
-	c         net.Conn
-	n         int64
-	recording bool
-	overflow  bool // the head outgrew maxRecording: rec is incomplete
-	rec       []byte
-}
-
-// maxRecording bounds the copy of a response head (1xx heads before it
-// included). A head that says close and is longer cannot be checked for
-// the fields its Connection names, and is refused as invalid (502):
-// nginx refuses far smaller ones (proxy_buffer_size, 4 or 8 KiB).
-const maxRecording = 64 << 10
-
-// errHeadUncheckable is a head that said close, whose Connection names
-// could not be read back (over maxRecording).
-var errHeadUncheckable = errors.New("response head with Connection: close over " + strconv.Itoa(maxRecording>>10) + " KiB: the fields it names cannot be dropped")
-
-// record starts recording, for a head about to be read.
-func (r *limitReader) record() {
-	r.recording, r.overflow = true, false
-	r.rec = r.rec[:0]
-}
-
 var errHeaderTooLarge = errors.New("response head over " + strconv.Itoa(maxResponseHeaderBytes>>20) + " MiB")
-
-func (r *limitReader) Read(p []byte) (int, error) {
-	if r.n <= 0 {
-		return 0, errHeaderTooLarge
-	}
-	if int64(len(p)) > r.n {
-		p = p[:r.n]
-	}
-	n, err := r.c.Read(p)
-	r.n -= int64(n)
-	if r.recording {
-		if len(r.rec)+n > maxRecording {
-			r.recording, r.overflow, r.rec = false, true, r.rec[:0]
-		} else {
-			r.rec = append(r.rec, p[:n]...)
-		}
-	}
-	return n, err
-}
 
 // h1Error is a failed exchange: what was being done, and the cause, which
 // classify reads.

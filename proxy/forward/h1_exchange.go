@@ -5,11 +5,10 @@ package forward
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"io"
-	"math"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -17,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gatehouse/gatehouse"
+	"github.com/gatehouse/gatehouse/internal/h1"
 	"github.com/gatehouse/gatehouse/internal/httpx"
 )
 
@@ -50,10 +51,6 @@ func (pc *h1Conn) exchange(ctx context.Context, now time.Time, out *http.Request
 	}
 
 	var ex *bodyExchange
-	pc.lr.n = maxResponseHeaderBytes
-	// Nothing is buffered (finish reuses no connection that has bytes
-	// past a response), so the recording starts with the head.
-	pc.lr.record()
 	if body == nil {
 		pc.conn.SetReadDeadline(now.Add(pc.t.read))
 	} else {
@@ -64,20 +61,19 @@ func (pc *h1Conn) exchange(ctx context.Context, now time.Time, out *http.Request
 		go ex.run()
 	}
 	// Peek first: an upstream that closed the connection before answering
-	// is told apart from a truncated head (which ReadResponse reports as
+	// is told apart from a truncated head (which readHead reports as
 	// io.ErrUnexpectedEOF).
 	if _, err := pc.br.Peek(1); err != nil {
 		pc.end(stop)
 		stale = pc.reused && replayableH1(out) && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE))
 		return nil, stale, pc.failExchange(ctx, ex, "read response", err)
 	}
-	resp, err = pc.readHead(ctx, out, ex)
+	r, err := pc.readHead(ctx, out, ex)
 	if err != nil {
 		pc.end(stop)
 		return nil, false, pc.failExchange(ctx, ex, "read response", err)
 	}
-	pc.lr.n = math.MaxInt64
-	pc.lr.recording = false
+	resp = &r.resp
 	if ex != nil {
 		ex.headDone()
 	} else {
@@ -106,7 +102,12 @@ func (pc *h1Conn) exchange(ctx context.Context, now time.Time, out *http.Request
 		pc.finish(stop, ex, keep)
 		return resp, false, nil
 	}
-	resp.Body = &h1Body{rc: resp.Body, pc: pc, stop: stop, ex: ex, ctx: ctx, keep: keep}
+	b := &r.body
+	b.pc, b.stop, b.ex, b.ctx, b.keep = pc, stop, ex, ctx, keep
+	if b.chunked {
+		pc.chunks.Reset(pc.br)
+	}
+	resp.Body = b
 	return resp, false, nil
 }
 
@@ -147,19 +148,20 @@ const maxInterim = 5
 // readHead reads responses until a final one (or 101). Every other 1xx
 // goes to the trace's Got1xxResponse, on this goroutine; a 100 then lets
 // the body go, so that whatever the hook writes for it comes before any
-// read of the body.
-func (pc *h1Conn) readHead(ctx context.Context, out *http.Request, ex *bodyExchange) (*http.Response, error) {
-	start := 0 // where this head begins in the recording
+// read of the body. The heads share maxResponseHeaderBytes, as net/http's
+// do, but for those a hook took.
+func (pc *h1Conn) readHead(ctx context.Context, out *http.Request, ex *bodyExchange) (*h1Response, error) {
+	limit := maxResponseHeaderBytes
 	for interim := 0; ; interim++ {
 		if interim > maxInterim {
 			return nil, errors.New("too many 1xx informational responses")
 		}
-		resp, err := http.ReadResponse(pc.br, out)
+		r, n, err := pc.readResponse(out, limit)
 		if err != nil {
 			return nil, err
 		}
-		end := max(len(pc.lr.rec)-pc.br.Buffered(), start) // meaningless, and unused, once overflowed
-		code := resp.StatusCode
+		limit -= n
+		code := r.resp.StatusCode
 		if !validStatus(code) {
 			return nil, invalidStatusError(code)
 		}
@@ -167,47 +169,19 @@ func (pc *h1Conn) readHead(ctx context.Context, out *http.Request, ex *bodyExcha
 			if ex != nil {
 				ex.signal(false)
 			}
-			if resp.Close && resp.Header["Connection"] == nil {
-				if pc.lr.overflow {
-					resp.Body.Close()
-					return nil, errHeadUncheckable
-				}
-				dropConnectionNamed(resp.Header, pc.lr.rec[start:end])
-			}
-			return resp, nil
+			return r, nil
 		}
-		start = end
 		if trace := httptrace.ContextClientTrace(ctx); trace != nil && trace.Got1xxResponse != nil {
-			if err := trace.Got1xxResponse(code, textproto.MIMEHeader(resp.Header)); err != nil {
+			if err := trace.Got1xxResponse(code, textproto.MIMEHeader(r.resp.Header)); err != nil {
 				return nil, err
 			}
 			// Delivered: the hook limits what it takes. net/http resets
 			// the limit likewise.
-			pc.lr.n = maxResponseHeaderBytes
+			limit = maxResponseHeaderBytes
 		}
 		if code == http.StatusContinue && ex != nil {
 			ex.signal(true)
 		}
-	}
-}
-
-// dropConnectionNamed deletes from h the fields that head's Connection
-// names. ReadResponse deletes a Connection field that says close, and with
-// it the names it lists beside (Connection: close, X-Secret): without
-// this, the proxy would not know X-Secret for hop-by-hop and would relay
-// it. It parses the head as ReadResponse did; it runs only for a response
-// that said close.
-func dropConnectionNamed(h http.Header, head []byte) {
-	tp := textproto.NewReader(bufio.NewReader(bytes.NewReader(head)))
-	if _, err := tp.ReadLine(); err != nil { // the status line
-		return
-	}
-	fields, err := tp.ReadMIMEHeader()
-	if err != nil && len(fields) == 0 {
-		return
-	}
-	for name := range httpx.FieldList(fields["Connection"]) {
-		h.Del(name)
 	}
 }
 
@@ -231,12 +205,16 @@ func (pc *h1Conn) finish(stop func() bool, ex *bodyExchange, reuse bool) {
 	}
 }
 
-// h1Body is a response body: it reads through the connection's buffer
-// and, at its end, gives the connection back. Read and Close must not be
-// called concurrently; cancel the request's context to abort a Read.
+// h1Body is a response body: it reads through the connection's buffer,
+// decoding it if chunked, and at its end gives the connection back. Read
+// and Close must not be called concurrently; cancel the request's context
+// to abort a Read.
 type h1Body struct {
-	rc   io.ReadCloser // ReadResponse's body, over pc.br
-	pc   *h1Conn       // nil once the exchange has ended
+	resp    *http.Response // whose Trailer a chunked body's trailer section fills
+	chunked bool
+	n       int64 // what is left of a body with a length; -1: it ends with the connection
+
+	pc   *h1Conn // nil once the exchange has ended
 	stop func() bool
 	ex   *bodyExchange
 	ctx  context.Context
@@ -248,7 +226,7 @@ func (b *h1Body) Read(p []byte) (int, error) {
 	if b.pc == nil {
 		return 0, b.err
 	}
-	n, err := b.rc.Read(p)
+	n, err := b.read(p)
 	if err == io.EOF {
 		b.end(b.keep, io.EOF)
 	} else if err != nil {
@@ -258,6 +236,56 @@ func (b *h1Body) Read(p []byte) (int, error) {
 		b.end(false, err)
 	}
 	return n, err
+}
+
+// read reads the body as its head framed it, io.EOF at its end (with the
+// last bytes, as net/http's body does). A body cut short by the end of
+// the connection is io.ErrUnexpectedEOF.
+func (b *h1Body) read(p []byte) (int, error) {
+	pc := b.pc
+	switch {
+	case b.chunked:
+		n, err := pc.chunks.Read(p)
+		if err == io.EOF {
+			b.trailer()
+		} else if err != nil && errors.As(err, new(*gatehouse.Error)) {
+			// The decoder's kind for a malformed body is a client's
+			// fault (400); from an upstream it is none of the client's.
+			err = errors.New("malformed chunked response body: " + gatehouse.ErrorMessage(err))
+		}
+		return n, err
+	case b.n < 0:
+		return pc.br.Read(p)
+	case b.n == 0:
+		return 0, io.EOF
+	}
+	if int64(len(p)) > b.n {
+		p = p[:b.n]
+	}
+	n, err := pc.br.Read(p)
+	b.n -= int64(n)
+	switch {
+	case b.n == 0:
+		err = io.EOF
+	case err == io.EOF:
+		err = io.ErrUnexpectedEOF
+	}
+	return n, err
+}
+
+// trailer puts a chunked body's trailer fields in resp.Trailer, as
+// net/http does: announced or not, replacing the announced names' nil.
+func (b *h1Body) trailer() {
+	fs := b.pc.chunks.Trailer()
+	if len(fs) == 0 {
+		return
+	}
+	t := h1.TrailerHeader(fs)
+	if b.resp.Trailer == nil {
+		b.resp.Trailer = t
+		return
+	}
+	maps.Copy(b.resp.Trailer, t)
 }
 
 // Close before the end keeps the connection only if the rest of the body
@@ -288,12 +316,22 @@ func (b *h1Body) drainBuffered() bool {
 		return false
 	}
 	pc.conn.SetReadDeadline(aLongTimeAgo)
-	n, err := io.CopyN(io.Discard, b.rc, maxDrainOnClose+1)
-	if err != io.EOF || n > maxDrainOnClose {
-		return false
+	var buf [512]byte
+	for drained := 0; drained <= maxDrainOnClose; {
+		n, err := b.read(buf[:])
+		drained += n
+		if err == io.EOF {
+			if drained > maxDrainOnClose {
+				return false
+			}
+			pc.conn.SetReadDeadline(time.Time{})
+			return true
+		}
+		if err != nil {
+			return false
+		}
 	}
-	pc.conn.SetReadDeadline(time.Time{})
-	return true
+	return false
 }
 
 var aLongTimeAgo = time.Unix(1, 0)

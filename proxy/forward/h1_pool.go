@@ -6,7 +6,6 @@ package forward
 import (
 	"bufio"
 	"context"
-	"math"
 	"time"
 )
 
@@ -32,8 +31,8 @@ func (t *h1Transport) conn(ctx context.Context, now time.Time, fresh bool) (*h1C
 	if err != nil {
 		return nil, err
 	}
-	pc := &h1Conn{t: t, conn: c, lr: limitReader{c: c, n: math.MaxInt64}, peeker: newPeeker(c)}
-	pc.br = bufio.NewReaderSize(&pc.lr, h1BufferSize)
+	pc := &h1Conn{t: t, conn: c, peeker: newPeeker(c)}
+	pc.br = bufio.NewReaderSize(c, h1BufferSize)
 	pc.bw = bufio.NewWriterSize(c, h1BufferSize)
 	pc.abort = func() { c.Close() }
 	return pc, nil

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/gatehouse/gatehouse/internal/testupstream"
 )
@@ -658,7 +659,8 @@ func TestH1BodyClosedEarly(t *testing.T) {
 func TestH1HeadTooLarge(t *testing.T) {
 	u := rawUpstream(t, func(c net.Conn) {
 		io.WriteString(c, "HTTP/1.1 200 OK\r\n")
-		line := []byte("X-Filler: " + strings.Repeat("a", 1000) + "\r\n")
+		// Long lines: fewer than h1.MaxFields of them pass the limit.
+		line := []byte("X-Filler: " + strings.Repeat("a", 100<<10) + "\r\n")
 		for range maxResponseHeaderBytes/len(line) + 10 {
 			if _, err := c.Write(line); err != nil {
 				return
@@ -761,4 +763,12 @@ func TestH1UnsolicitedBytesAreNotTheNextResponse(t *testing.T) {
 			t.Errorf("got %d idle connections; want the one with stray bytes closed", n)
 		}
 	})
+}
+
+// TestH1ResponseFitsItsSizeClass: the inline head is sized so that an
+// h1Response, allocated for every response, stays within 1 KiB.
+func TestH1ResponseFitsItsSizeClass(t *testing.T) {
+	if n := unsafe.Sizeof(h1Response{}); n > 1024 {
+		t.Errorf("h1Response is %d bytes; want at most 1024 (shrink h1InlineHead)", n)
+	}
 }

@@ -1,12 +1,18 @@
 package forward
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"net/textproto"
+	"strconv"
 	"sync"
+
+	"github.com/gatehouse/gatehouse/internal/httpx"
 )
 
 // netHTTPTransport is the *http.Transport https upstreams use, with what
@@ -74,6 +80,37 @@ func (t netHTTPTransport) RoundTrip(out *http.Request) (*http.Response, error) {
 	}
 	dropConnectionNamed(resp.Header, head)
 	return resp, nil
+}
+
+// maxRecording bounds the copy of a response head (1xx heads before it
+// included). A head that says close and is longer cannot be checked for
+// the fields its Connection names, and is refused as invalid (502):
+// nginx refuses far smaller ones (proxy_buffer_size, 4 or 8 KiB).
+const maxRecording = 64 << 10
+
+// errHeadUncheckable is a head that said close, whose Connection names
+// could not be read back (over maxRecording).
+var errHeadUncheckable = errors.New("response head with Connection: close over " + strconv.Itoa(maxRecording>>10) + " KiB: the fields it names cannot be dropped")
+
+// dropConnectionNamed deletes from h the fields that head's Connection
+// names. ReadResponse deletes a Connection field that says close, and with
+// it the names it lists beside (Connection: close, X-Secret): without
+// this, the proxy would not know X-Secret for hop-by-hop and would relay
+// it. It parses the head as ReadResponse did; it runs only for a response
+// that said close. (The h1 transport reads heads with h1.ParseResponseHead,
+// which keeps the Connection field.)
+func dropConnectionNamed(h http.Header, head []byte) {
+	tp := textproto.NewReader(bufio.NewReader(bytes.NewReader(head)))
+	if _, err := tp.ReadLine(); err != nil { // the status line
+		return
+	}
+	fields, err := tp.ReadMIMEHeader()
+	if err != nil && len(fields) == 0 {
+		return
+	}
+	for name := range httpx.FieldList(fields["Connection"]) {
+		h.Del(name)
+	}
 }
 
 // headRecorder is a connection that keeps a copy of the response head

@@ -171,6 +171,9 @@ type Pool struct {
 
 	transports *Transports
 	keys       []transportKey     // acquired from transports, released by Close
+	// releases: every target goes through an h1Transport (see
+	// ReleasesRequests).
+	releases bool
 	cancel     context.CancelFunc // stops the checker; nil without one
 	done       chan struct{}      // closed when the checker stops
 	closeOnce  sync.Once
@@ -235,6 +238,7 @@ func NewPool(ctx context.Context, cfg Config, transports *Transports) *Pool {
 	}
 	ts := cfg.Targets[:min(len(cfg.Targets), MaxTargets)]
 	p.targets = make([]target, len(ts))
+	p.releases = true
 	built := p.now().UnixNano()
 	for i, t := range ts {
 		pt := &p.targets[i]
@@ -253,6 +257,9 @@ func NewPool(ctx context.Context, cfg Config, transports *Transports) *Pool {
 			tlsCfg, key.tls = cfg.TLS, cfg.TLS.digest
 		}
 		pt.rt = transports.acquire(key, tlsCfg)
+		if _, ok := pt.rt.(*h1Transport); !ok {
+			p.releases = false
+		}
 		p.keys = append(p.keys, key)
 		if base := strings.TrimSuffix(t.URL.Path, "/"); base != "" {
 			pt.basePath = base
@@ -290,6 +297,18 @@ func (p *Pool) Close() {
 		}
 	})
 }
+
+// ReleasesRequests reports whether RoundTrip is done with its request
+// when it returns, so that the caller may reuse the request, its URL and
+// its header (not its body, nor its trailer, which a body writer may still
+// read) once it is done with the response too, whose Request is the
+// request. It holds when every target goes through the h1Transport, which
+// writes the head on the caller's goroutine, calls Got1xxResponse only
+// while it waits for the head, and hands its body writer the body and
+// the trailer alone. net/http's transports may still read the request
+// after RoundTrip returned (a head still being written when the answer
+// came, the body closed at the end of the write).
+func (p *Pool) ReleasesRequests() bool { return p.releases }
 
 // RoundTrip sends out to a target and returns the response with the target
 // that gave it. The returned *Target belongs to the pool: read, never

@@ -170,13 +170,14 @@ type Pool struct {
 	now               func() time.Time
 
 	transports *Transports
-	keys       []transportKey // acquired from transports, released by Close
+	keys       []transportKey     // acquired from transports, released by Close
+	cancel     context.CancelFunc // stops the checker; nil without one
+	done       chan struct{}      // closed when the checker stops
+	closeOnce  sync.Once
+
 	// releases: every target goes through an h1Transport (see
 	// ReleasesRequests).
-	releases  bool
-	cancel    context.CancelFunc // stops the checker; nil without one
-	done      chan struct{}      // closed when the checker stops
-	closeOnce sync.Once
+	releases bool
 }
 
 // target is a Target with its transport, its base path and its health.

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptrace"
 	"net/url"
 	"os"
 	"slices"
@@ -56,7 +55,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, st *state, d *
 			defer s.end()
 		}
 	}
-	resp, _, err := pool.RoundTrip(out)
+	resp, _, err := pool.RoundTripRelaying(out, o.relayFn)
 	if pr != nil {
 		pr.Head = time.Now()
 	}
@@ -134,12 +133,9 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, st *state, d *
 // with its path as core decided it, its header as outboundHeader builds
 // it, its body within the route's limit (nil: none) and the trailer
 // outboundTrailer lets on, and the upgrade asked for ("": none).
-// Interim responses are relayed to w as they come (outbound.relay), all
-// written by the transport's reader before it lets the body go.
+// Interim responses are for forward to relay (outbound.relay).
 func (h *Handler) outboundRequest(o *outbound, r *http.Request, st *state, d *core.Decision) (*http.Request, *limitedBody, string) {
-	// WithContext's copy is inlined, and copied again into o: it stays
-	// on the stack.
-	o.req = *r.WithContext(httptrace.WithClientTrace(r.Context(), &o.trace))
+	o.req = *r // its context included
 	out := &o.req
 	out.RequestURI = ""
 	out.Host = ""

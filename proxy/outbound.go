@@ -2,17 +2,18 @@ package proxy
 
 import (
 	"net/http"
-	"net/http/httptrace"
 	"net/textproto"
 	"net/url"
 	"strings"
 	"sync"
+
+	"github.com/gatehouse/gatehouse/proxy/forward"
 )
 
 // outbound is what the upstream's request is made of (outboundRequest):
 // the request, its URL, its header and the values of the one-value fields
-// gatehouse sets, and the hook that relays interim responses, in one
-// allocation. When the pool is done with the request as its round trip
+// gatehouse sets, and the hook that relays interim responses
+// (forward.Pool.RoundTripRelaying), in one allocation. When the pool is done with the request as its round trip
 // returns (forward.Pool.ReleasesRequests), forward gives it back to
 // outbounds once the response is closed, and the next request reuses it
 // whole; otherwise it is left to the garbage collector, as net/http's
@@ -26,10 +27,9 @@ type outbound struct {
 	// an append elsewhere copies).
 	vals [3]string
 
-	// trace relays interim responses to w (relay); relayFn is relay
-	// as a func, made once per outbound rather than per request.
-	trace   httptrace.ClientTrace
-	relayFn func(int, textproto.MIMEHeader) error
+	// relayFn is relay as a func, made once per outbound rather than
+	// per request: the pool's hook for interim responses.
+	relayFn forward.Interim
 	w       http.ResponseWriter
 	expects bool
 
@@ -56,9 +56,6 @@ var outbounds = sync.Pool{New: func() any {
 func newOutbound(w http.ResponseWriter, expects bool) *outbound {
 	o := outbounds.Get().(*outbound)
 	o.w, o.expects = w, expects
-	// WithClientTrace composes a trace already in the context into the
-	// one it is given: start from the relay alone every time.
-	o.trace = httptrace.ClientTrace{Got1xxResponse: o.relayFn}
 	return o
 }
 

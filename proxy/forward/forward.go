@@ -14,6 +14,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
 	"net/url"
 	"strings"
 	"sync"
@@ -324,6 +326,25 @@ func (p *Pool) ReleasesRequests() bool { return p.releases }
 // *Target is the one last tried (nil if none was); pass the error to
 // Classify.
 func (p *Pool) RoundTrip(out *http.Request) (*http.Response, *Target, error) {
+	return p.roundTrip(out, nil)
+}
+
+// Interim is told of an upstream's interim (1xx) response, as
+// httptrace.ClientTrace.Got1xxResponse is: on the goroutine that reads
+// the response head, before a 100 lets the request body go. An error
+// fails the exchange.
+type Interim func(code int, header textproto.MIMEHeader) error
+
+// RoundTripRelaying is RoundTrip with interim told of each interim
+// response. The h1Transport calls it directly; net/http's transports
+// through a ClientTrace in a copy of out. A ClientTrace in out's context
+// costs an allocation per request (the context value), which this saves
+// where the h1Transport serves.
+func (p *Pool) RoundTripRelaying(out *http.Request, interim Interim) (*http.Response, *Target, error) {
+	return p.roundTrip(out, interim)
+}
+
+func (p *Pool) roundTrip(out *http.Request, interim Interim) (*http.Response, *Target, error) {
 	ctx := out.Context()
 	path, raw := out.URL.Path, out.URL.RawPath
 	attempts := 1
@@ -365,7 +386,7 @@ func (p *Pool) RoundTrip(out *http.Request) (*http.Response, *Target, error) {
 			out.URL.Path, out.URL.RawPath = t.join(out.URL)
 		}
 		span := startAttempt(out, t, n) // nil unless traced (trace.go)
-		resp, err := t.rt.RoundTrip(out)
+		resp, err := send(t.rt, out, interim)
 		if err == nil && !validStatus(resp.StatusCode) {
 			// net/http's Transport takes any three digits (999).
 			resp.Body.Close()
@@ -437,6 +458,19 @@ func joinSlash(base, p string) string {
 		return base + p
 	}
 	return base + "/" + p
+}
+
+// send sends out through rt, with interim (if not nil) told of interim
+// responses.
+func send(rt roundTripper, out *http.Request, interim Interim) (*http.Response, error) {
+	if interim == nil {
+		return rt.RoundTrip(out)
+	}
+	if h1, ok := rt.(*h1Transport); ok {
+		return h1.roundTrip(out, interim)
+	}
+	trace := &httptrace.ClientTrace{Got1xxResponse: interim}
+	return rt.RoundTrip(out.WithContext(httptrace.WithClientTrace(out.Context(), trace)))
 }
 
 // ClientBody is implemented by a request body that knows when reading the

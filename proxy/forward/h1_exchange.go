@@ -12,7 +12,6 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"net/http/httptrace"
 	"net/textproto"
 	"syscall"
 	"time"
@@ -177,8 +176,8 @@ func (pc *h1Conn) readHead(ctx context.Context, out *http.Request, ex *bodyExcha
 			return resp, nil
 		}
 		start = end
-		if trace := httptrace.ContextClientTrace(ctx); trace != nil && trace.Got1xxResponse != nil {
-			if err := trace.Got1xxResponse(code, textproto.MIMEHeader(resp.Header)); err != nil {
+		if hook := pc.interimHook(ctx); hook != nil {
+			if err := hook(code, textproto.MIMEHeader(resp.Header)); err != nil {
 				return nil, err
 			}
 			// Delivered: the hook limits what it takes. net/http resets

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -103,17 +104,19 @@ func BenchmarkServeHTTPWithMetrics(b *testing.B) {
 
 // BenchmarkFastEnginePlainPath is issue 14's plain path: a GET of 1 KiB
 // through the fast engine (internal/h1, built by serve as gatehouse serve
-// builds it, its handler chain included) and the proxy, on one kept-alive
-// client connection, to an upstream that answers with canned bytes. The
-// client writes the same request bytes and reads the response into a
-// fixed buffer, and the upstream allocates nothing, so allocs/op are the
+// builds it, its handler chain included) and the proxy with its metrics,
+// logging at warn as bench/run.sh runs it, on one kept-alive client
+// connection, to an upstream that answers with canned bytes. The client
+// writes the same request bytes and reads the response through a fixed
+// buffer, and the upstream allocates nothing, so allocs/op are the
 // gateway's alone (issue 14's target: at most 2).
 //
 //	go test -run '^$' -bench FastEnginePlainPath -benchmem -benchtime 2000x ./proxy/
 func BenchmarkFastEnginePlainPath(b *testing.B) {
-	h := New(Options{})
+	h := New(Options{Metrics: NewMetrics(prometheus.NewRegistry())})
 	b.Cleanup(h.Close)
-	_, addr := wiretest.Serve(b, h, serve.Options{Name: "proxy", Engine: serve.EngineFast})
+	warn := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	_, addr := wiretest.Serve(b, h, serve.Options{Name: "proxy", Engine: serve.EngineFast, Logger: warn})
 	g := &gateway{t: b, handler: h}
 	g.route(testupstream.Canned(b, okKiB), "", "")
 

@@ -10,14 +10,14 @@ import (
 	"github.com/gatehouse/gatehouse/proxy/forward"
 )
 
-// outbound is what the upstream's request is made of (outboundRequest):
-// the request, its URL, its header and the values of the one-value fields
-// gatehouse sets, and the hook that relays interim responses
-// (forward.Pool.RoundTripRelaying), in one allocation. When the pool is done with the request as its round trip
-// returns (forward.Pool.ReleasesRequests), forward gives it back to
-// outbounds once the response is closed, and the next request reuses it
-// whole; otherwise it is left to the garbage collector, as net/http's
-// transports may still read it.
+// outbound is what the upstream's request is made of (outboundRequest),
+// in one allocation: the request, its URL, its header, the values of the
+// one-value fields gatehouse sets, and the hook that relays interim
+// responses (forward.Pool.RoundTripRelaying). When the pool is done with
+// the request as its round trip returns (forward.Pool.ReleasesRequests),
+// forward gives it back to outbounds once the response is closed, and a
+// later request reuses it whole; otherwise it is left to the garbage
+// collector, as net/http's transports may still read it.
 type outbound struct {
 	req    http.Request
 	url    url.URL

@@ -1,13 +1,22 @@
 package proxy
 
 import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/gatehouse/gatehouse/internal/serve"
 	"github.com/gatehouse/gatehouse/internal/testupstream"
+	"github.com/gatehouse/gatehouse/internal/wiretest"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -91,4 +100,72 @@ func BenchmarkServeHTTPWithMetrics(b *testing.B) {
 	b.Cleanup(g.handler.Close)
 	g.route(testupstream.Canned(b, okKiB), "", "")
 	benchServeHTTP(b, g.handler, nil)
+}
+
+// BenchmarkFastEnginePlainPath is issue 14's plain path: a GET of 1 KiB
+// through the fast engine (internal/h1, built by serve as gatehouse serve
+// builds it, its handler chain included) and the proxy with its metrics,
+// logging at warn as bench/run.sh runs it, on one kept-alive client
+// connection, to an upstream that answers with canned bytes. The client
+// writes the same request bytes and reads the response through a fixed
+// buffer, and the upstream allocates nothing, so allocs/op are the
+// gateway's alone (issue 14's target: at most 2).
+//
+//	go test -run '^$' -bench FastEnginePlainPath -benchmem -benchtime 2000x ./proxy/
+func BenchmarkFastEnginePlainPath(b *testing.B) {
+	h := New(Options{Metrics: NewMetrics(prometheus.NewRegistry())})
+	b.Cleanup(h.Close)
+	warn := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	_, addr := wiretest.Serve(b, h, serve.Options{Name: "proxy", Engine: serve.EngineFast, Logger: warn})
+	g := &gateway{t: b, handler: h}
+	g.route(testupstream.Canned(b, okKiB), "", "")
+
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	req := []byte("GET /bytes/1024 HTTP/1.1\r\nHost: gw.example.com\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n")
+	br := bufio.NewReaderSize(c, 8<<10)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Write(req); err != nil {
+			b.Fatal(err)
+		}
+		if err := readPlainResponse(br); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// readPlainResponse reads one response of a 200 with a Content-Length
+// from br, body included, without allocating.
+func readPlainResponse(br *bufio.Reader) error {
+	line, err := br.ReadSlice('\n')
+	if err != nil {
+		return err
+	}
+	if !bytes.HasPrefix(line, []byte("HTTP/1.1 200 ")) {
+		return fmt.Errorf("status line %q", line)
+	}
+	length := -1
+	for {
+		line, err = br.ReadSlice('\n')
+		if err != nil {
+			return err
+		}
+		if len(line) <= 2 {
+			break
+		}
+		if name, value, ok := bytes.Cut(line, []byte(":")); ok && strings.EqualFold(string(name), "Content-Length") {
+			if length, err = strconv.Atoi(string(bytes.TrimSpace(value))); err != nil {
+				return err
+			}
+		}
+	}
+	if length < 0 {
+		return errors.New("no Content-Length")
+	}
+	_, err = br.Discard(length)
+	return err
 }

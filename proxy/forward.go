@@ -4,8 +4,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptrace"
-	"net/textproto"
 	"net/url"
 	"os"
 	"slices"
@@ -36,7 +34,13 @@ type outcome struct {
 // pr, if not nil, is told when the upstream's answer (or failure) came,
 // and chain's ResponseSteps, if any, see the answer (respond).
 func (h *Handler) forward(w http.ResponseWriter, r *http.Request, st *state, d *core.Decision, pool *forward.Pool, pr *policy.Request, chain *policy.Chain) outcome {
-	out, body, upgrade := h.outboundRequest(w, r, st, d)
+	o := newOutbound(w, r.Header.Get("Expect") != "")
+	if pool.ReleasesRequests() {
+		// Deferred first, so run last: after the response body's close
+		// and everything else deferred below that may read out.
+		defer o.release()
+	}
+	out, body, upgrade := h.outboundRequest(o, r, st, d)
 	if pr != nil && len(pr.Mirrors) > 0 && upgrade == "" {
 		if tee := h.mirror(st, pr, out, body); tee != nil {
 			defer tee.end()
@@ -51,7 +55,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, st *state, d *
 			defer s.end()
 		}
 	}
-	resp, _, err := pool.RoundTrip(out)
+	resp, _, err := pool.RoundTripRelaying(out, o.relayFn)
 	if pr != nil {
 		pr.Head = time.Now()
 	}
@@ -125,49 +129,22 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, st *state, d *
 	return outcome{status: resp.StatusCode}
 }
 
-// outboundRequest is the upstream's request: the client's, with its path
-// as core decided it, its header as outboundHeader builds it, its body
-// within the route's limit (nil: none) and the trailer outboundTrailer
-// lets on, and the upgrade asked for ("": none). Interim responses are
-// relayed to w as they come, all written by the transport's reader before
-// it lets the body go: the upstream's 100 is written here, which also
-// stops net/http from sending its own when the body is read on another
-// goroutine (two writers on one connection).
-func (h *Handler) outboundRequest(w http.ResponseWriter, r *http.Request, st *state, d *core.Decision) (*http.Request, *limitedBody, string) {
-	expects := r.Header.Get("Expect") != ""
-	ctx := httptrace.WithClientTrace(r.Context(), &httptrace.ClientTrace{
-		Got1xxResponse: func(code int, header textproto.MIMEHeader) error {
-			switch {
-			case code == http.StatusSwitchingProtocols:
-				return nil
-			case code == http.StatusContinue && !expects:
-				return nil // not asked for: nothing to relay
-			}
-			hdr := w.Header()
-			saved := make(map[string][]string, len(header))
-			for k, vs := range header {
-				saved[k] = hdr[k]
-				hdr[k] = vs
-			}
-			w.WriteHeader(code)
-			for k, vs := range saved {
-				if vs == nil {
-					delete(hdr, k)
-				} else {
-					hdr[k] = vs
-				}
-			}
-			return nil
-		},
-	})
-	out := r.WithContext(ctx)
+// outboundRequest is the upstream's request, built in o: the client's,
+// with its path as core decided it, its header as outboundHeader builds
+// it, its body within the route's limit (nil: none) and the trailer
+// outboundTrailer lets on, and the upgrade asked for ("": none).
+// Interim responses are for forward to relay (outbound.relay).
+func (h *Handler) outboundRequest(o *outbound, r *http.Request, st *state, d *core.Decision) (*http.Request, *limitedBody, string) {
+	o.req = *r // its context included
+	out := &o.req
 	out.RequestURI = ""
 	out.Host = ""
 	out.Close = false
-	out.URL = &url.URL{RawQuery: r.URL.RawQuery}
+	o.url.RawQuery = r.URL.RawQuery
+	out.URL = &o.url
 	setPath(out.URL, d.Path)
 	upgrade := upgradeOffer(r.Header, d.Route)
-	out.Header = outboundHeader(r, upgrade)
+	out.Header = o.outboundHeader(r, upgrade)
 
 	out.Trailer = nil // never the client's: outboundTrailer's, below
 	var body *limitedBody

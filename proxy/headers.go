@@ -171,16 +171,19 @@ var (
 // a trusted proxy in front of us may set them (inboundHeader).
 var spoofable = []string{"X-Forwarded-For", "Forwarded", "X-Real-Ip", "X-Forwarded-Port", "X-Forwarded-Prefix", "X-Forwarded-Host", "X-Forwarded-Proto"}
 
-// outboundHeader builds the upstream request's header from the client's,
-// which inboundHeader cleaned (and policies may have added to): without
-// hop-by-hop fields, with upgrade (upgradeOffer) as the one upgrade asked
-// for, and with the forwarding fields added. Those from a trusted proxy
-// are kept (X-Forwarded-Proto and -Host describe the client's request to
-// the edge, which that proxy is) or extended (X-Forwarded-For, Forwarded
-// grow a hop each). The request id is in the client's header already
-// (internal/serve puts it there).
-func outboundHeader(r *http.Request, upgrade string) http.Header {
-	out := make(http.Header, len(r.Header)+5)
+// outboundHeader builds the upstream request's header into o.header from
+// the client's, which inboundHeader cleaned (and policies may have added
+// to): without hop-by-hop fields, with upgrade (upgradeOffer) as the one
+// upgrade asked for, and with the forwarding fields added. Those from a
+// trusted proxy are kept (X-Forwarded-Proto and -Host describe the
+// client's request to the edge, which that proxy is) or extended
+// (X-Forwarded-For, Forwarded grow a hop each). The request id is in the
+// client's header already (internal/serve puts it there).
+func (o *outbound) outboundHeader(r *http.Request, upgrade string) http.Header {
+	if o.header == nil {
+		o.header = make(http.Header, len(r.Header)+5)
+	}
+	out := o.header
 	for k, vs := range r.Header {
 		if !isHopByHop(k) {
 			out[k] = vs
@@ -203,35 +206,69 @@ func outboundHeader(r *http.Request, upgrade string) http.Header {
 	if err != nil {
 		clientIP = r.RemoteAddr
 	}
-	if prior, ok := out["X-Forwarded-For"]; ok {
-		out["X-Forwarded-For"] = []string{strings.Join(prior, ", ") + ", " + clientIP}
-	} else {
-		out["X-Forwarded-For"] = []string{clientIP}
-	}
 	if _, ok := out["X-Forwarded-Proto"]; !ok {
 		out["X-Forwarded-Proto"] = protoValue
 	}
 	// An HTTP/1.0 request may have no Host: then there is none to tell.
 	if _, ok := out["X-Forwarded-Host"]; !ok && r.Host != "" {
-		out["X-Forwarded-Host"] = []string{r.Host}
+		o.value(1, "X-Forwarded-Host", r.Host)
 	}
-	node := clientIP
-	if strings.IndexByte(clientIP, ':') >= 0 {
-		node = `"[` + clientIP + `]"`
+	xff, fwd := clientIP, o.forwardedFor(clientIP, r.Host, proto)
+	priorXFF, extendXFF := out["X-Forwarded-For"]
+	priorFwd := out["Forwarded"]
+	if extendXFF || len(priorFwd) > 0 {
+		xff, fwd = extendHops(priorXFF, extendXFF, xff, priorFwd, fwd)
 	}
-	// One concatenation either way: this runs on every request.
-	var fwd string
-	if r.Host != "" {
-		fwd = "for=" + node + ";host=" + quoteIfNeeded(r.Host) + ";proto=" + proto
-	} else {
-		fwd = "for=" + node + ";proto=" + proto
-	}
-	if prior := out["Forwarded"]; len(prior) > 0 {
-		fwd = strings.Join(prior, ", ") + ", " + fwd
-	}
-	out["Forwarded"] = []string{fwd}
+	o.value(0, "X-Forwarded-For", xff)
+	o.value(2, "Forwarded", fwd)
 	httpx.AddVia(out, r.ProtoMajor, r.ProtoMinor)
 	return out
+}
+
+// extendHops appends this hop to a trusted proxy's X-Forwarded-For (if
+// extendXFF) and Forwarded (if it has a value), in one allocation: each
+// field's values joined, then ", " and the hop. What it does not extend
+// it returns as given.
+func extendHops(priorXFF []string, extendXFF bool, xff string, priorFwd []string, fwd string) (string, string) {
+	var b strings.Builder
+	b.Grow(joinedLen(priorXFF) + len(xff) + joinedLen(priorFwd) + len(fwd) + 4)
+	split := 0
+	if extendXFF {
+		writeJoined(&b, priorXFF, xff)
+		split = b.Len()
+	}
+	if len(priorFwd) > 0 {
+		writeJoined(&b, priorFwd, fwd)
+	}
+	s := b.String()
+	if extendXFF {
+		xff = s[:split]
+	}
+	if len(priorFwd) > 0 {
+		fwd = s[split:]
+	}
+	return xff, fwd
+}
+
+// joinedLen is the length of vs joined by ", ".
+func joinedLen(vs []string) int {
+	n := 0
+	for _, v := range vs {
+		n += len(v) + 2
+	}
+	return n
+}
+
+// writeJoined writes prior joined by ", ", then ", " and hop.
+func writeJoined(b *strings.Builder, prior []string, hop string) {
+	for i, v := range prior {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(v)
+	}
+	b.WriteString(", ")
+	b.WriteString(hop)
 }
 
 // quoteIfNeeded quotes a Forwarded value that is not a token (a host with

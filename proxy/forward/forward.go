@@ -14,6 +14,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
 	"net/url"
 	"strings"
 	"sync"
@@ -182,6 +184,10 @@ type Pool struct {
 	cancel     context.CancelFunc // stops the checker; nil without one
 	done       chan struct{}      // closed when the checker stops
 	closeOnce  sync.Once
+
+	// releases: every target goes through an h1Transport (see
+	// ReleasesRequests).
+	releases bool
 }
 
 // target is a Target with its transport, its base path and its health.
@@ -244,6 +250,7 @@ func NewPool(ctx context.Context, cfg Config, transports *Transports) *Pool {
 	}
 	ts := cfg.Targets[:min(len(cfg.Targets), MaxTargets)]
 	p.targets = make([]target, len(ts))
+	p.releases = true
 	built := p.now().UnixNano()
 	for i, t := range ts {
 		pt := &p.targets[i]
@@ -262,6 +269,9 @@ func NewPool(ctx context.Context, cfg Config, transports *Transports) *Pool {
 			tlsCfg, key.tls = cfg.TLS, cfg.TLS.digest
 		}
 		pt.rt = transports.acquire(key, tlsCfg)
+		if _, ok := pt.rt.(*h1Transport); !ok {
+			p.releases = false
+		}
 		p.keys = append(p.keys, key)
 		if base := strings.TrimSuffix(t.URL.Path, "/"); base != "" {
 			pt.basePath = base
@@ -300,6 +310,18 @@ func (p *Pool) Close() {
 	})
 }
 
+// ReleasesRequests reports whether RoundTrip is done with its request
+// when it returns, so that the caller may reuse the request, its URL and
+// its header (not its body, nor its trailer, which a body writer may still
+// read) once it is done with the response too, whose Request is the
+// request. It holds when every target goes through the h1Transport, which
+// writes the head on the caller's goroutine, calls Got1xxResponse only
+// while it waits for the head, and hands its body writer the body and
+// the trailer alone. net/http's transports may still read the request
+// after RoundTrip returned (a head still being written when the answer
+// came, the body closed at the end of the write).
+func (p *Pool) ReleasesRequests() bool { return p.releases }
+
 // RoundTrip sends out to a target and returns the response with the target
 // that gave it. The returned *Target belongs to the pool: read, never
 // modify. It sets out.URL.Scheme and Host and prefixes the target's base
@@ -313,6 +335,25 @@ func (p *Pool) Close() {
 // *Target is the one last tried (nil if none was); pass the error to
 // Classify.
 func (p *Pool) RoundTrip(out *http.Request) (*http.Response, *Target, error) {
+	return p.roundTrip(out, nil)
+}
+
+// Interim is told of an upstream's interim (1xx) response, as
+// httptrace.ClientTrace.Got1xxResponse is: on the goroutine that reads
+// the response head, before a 100 lets the request body go. An error
+// fails the exchange.
+type Interim func(code int, header textproto.MIMEHeader) error
+
+// RoundTripRelaying is RoundTrip with interim told of each interim
+// response. The h1Transport calls it directly; net/http's transports
+// through a ClientTrace in a copy of out. A ClientTrace in out's context
+// costs an allocation per request (the context value), which this saves
+// where the h1Transport serves.
+func (p *Pool) RoundTripRelaying(out *http.Request, interim Interim) (*http.Response, *Target, error) {
+	return p.roundTrip(out, interim)
+}
+
+func (p *Pool) roundTrip(out *http.Request, interim Interim) (*http.Response, *Target, error) {
 	ctx := out.Context()
 	path, raw := out.URL.Path, out.URL.RawPath
 	attempts := 1
@@ -354,7 +395,7 @@ func (p *Pool) RoundTrip(out *http.Request) (*http.Response, *Target, error) {
 			out.URL.Path, out.URL.RawPath = t.join(out.URL)
 		}
 		span := startAttempt(p.tracer, out, t, n) // nil unless traced (trace.go)
-		resp, err := t.rt.RoundTrip(out)
+		resp, err := send(t.rt, out, interim)
 		if err == nil && !validStatus(resp.StatusCode) {
 			// net/http's Transport takes any three digits (999).
 			resp.Body.Close()
@@ -426,6 +467,19 @@ func joinSlash(base, p string) string {
 		return base + p
 	}
 	return base + "/" + p
+}
+
+// send sends out through rt, with interim (if not nil) told of interim
+// responses.
+func send(rt roundTripper, out *http.Request, interim Interim) (*http.Response, error) {
+	if interim == nil {
+		return rt.RoundTrip(out)
+	}
+	if h1, ok := rt.(*h1Transport); ok {
+		return h1.roundTrip(out, interim)
+	}
+	trace := &httptrace.ClientTrace{Got1xxResponse: interim}
+	return rt.RoundTrip(out.WithContext(httptrace.WithClientTrace(out.Context(), trace)))
 }
 
 // ClientBody is implemented by a request body that knows when reading the

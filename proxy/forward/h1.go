@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"sync"
@@ -100,6 +101,21 @@ type h1Conn struct {
 	reused bool   // taken from the idle stack
 	since  time.Time
 	peeker *peeker // whether it is still clean when taken from idle
+	// interim is the exchange's hook for interim responses, if its
+	// caller gave one (roundTrip); nil: the context's trace's.
+	interim Interim
+}
+
+// interimHook is what is told of an interim response in the exchange
+// under way: its own hook, or its context's trace's Got1xxResponse.
+func (pc *h1Conn) interimHook(ctx context.Context) Interim {
+	if pc.interim != nil {
+		return pc.interim
+	}
+	if trace := httptrace.ContextClientTrace(ctx); trace != nil {
+		return trace.Got1xxResponse
+	}
+	return nil
 }
 
 var errHeaderTooLarge = errors.New("response head over " + strconv.Itoa(maxResponseHeaderBytes>>20) + " MiB")
@@ -125,6 +141,12 @@ var (
 // after it returns: a body still being written when the response comes is
 // closed when the writing ends). It does not modify out.
 func (t *h1Transport) RoundTrip(out *http.Request) (*http.Response, error) {
+	return t.roundTrip(out, nil)
+}
+
+// roundTrip is RoundTrip with interim, if not nil, told of interim
+// responses rather than the context's trace.
+func (t *h1Transport) roundTrip(out *http.Request, interim Interim) (*http.Response, error) {
 	ctx := out.Context()
 	body := out.Body
 	if body == http.NoBody {
@@ -145,6 +167,9 @@ func (t *h1Transport) RoundTrip(out *http.Request) (*http.Response, error) {
 			closeBody(body)
 			return nil, err
 		}
+		// Set for every exchange, never cleared after: pc may be another
+		// request's as soon as the exchange gives it back.
+		pc.interim = interim
 		// The read timeout runs from when the request goes out, not from
 		// before a dial that may have taken most of the connect timeout.
 		resp, stale, err := pc.exchange(ctx, time.Now(), out, body)

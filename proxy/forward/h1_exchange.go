@@ -11,7 +11,6 @@ import (
 	"maps"
 	"net"
 	"net/http"
-	"net/http/httptrace"
 	"net/textproto"
 	"syscall"
 	"time"
@@ -146,7 +145,7 @@ func (pc *h1Conn) failExchange(ctx context.Context, ex *bodyExchange, op string,
 const maxInterim = 5
 
 // readHead reads responses until a final one (or 101). Every other 1xx
-// goes to the trace's Got1xxResponse, on this goroutine; a 100 then lets
+// goes to the interim hook (interimHook), on this goroutine; a 100 then lets
 // the body go, so that whatever the hook writes for it comes before any
 // read of the body. The heads share maxResponseHeaderBytes, as net/http's
 // do, but for those a hook took.
@@ -171,8 +170,8 @@ func (pc *h1Conn) readHead(ctx context.Context, out *http.Request, ex *bodyExcha
 			}
 			return r, nil
 		}
-		if trace := httptrace.ContextClientTrace(ctx); trace != nil && trace.Got1xxResponse != nil {
-			if err := trace.Got1xxResponse(code, textproto.MIMEHeader(r.resp.Header)); err != nil {
+		if hook := pc.interimHook(ctx); hook != nil {
+			if err := hook(code, textproto.MIMEHeader(r.resp.Header)); err != nil {
 				return nil, err
 			}
 			// Delivered: the hook limits what it takes. net/http resets

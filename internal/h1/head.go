@@ -50,12 +50,20 @@ type Head struct {
 // Field is one header field line.
 type Field struct{ Name, Value []byte }
 
-// MaxFields is the most field lines a head may have; more are 431, as
-// headers over the limit. It bounds what a connection's Head keeps
-// (Fields is reused) to a few KiB however the head is shaped: a head of
-// MaxHeaderBytes in three-byte lines would otherwise keep an array 16
-// times its size. Apache (100) and HAProxy (101) have such a limit too.
+// MaxFields is the most field lines a request head may have; more are
+// 431, as headers over the limit (serve holds net/http's requests to it
+// too, so both engines answer alike). It bounds what a connection's Head
+// keeps (Fields is reused) to a few KiB however the head is shaped: a
+// head of MaxHeaderBytes in three-byte lines would otherwise keep an
+// array 16 times its size. Envoy (100), Apache (100) and HAProxy (101)
+// have such a limit too.
 const MaxFields = 128
+
+// MaxResponseFields is the most field lines a response head may have. An
+// upstream's valid answer may carry many more fields than a client's
+// request (a Set-Cookie each), and refusing it is a 502: this only
+// bounds the work of a hostile head, beside its size in bytes.
+const MaxResponseFields = 10000
 
 // ErrIncomplete is ParseHead's answer while the head has not all arrived.
 var ErrIncomplete = errors.New("h1: incomplete request head")
@@ -134,7 +142,7 @@ var (
 		"The request has more than one Host header field (RFC 9112 §3.2).")
 	errHostInvalid = gatehouse.Errorf(gatehouse.EINVALID,
 		"The Host header is not a host name or IP address with an optional port from 1 to 65535.")
-	errTooManyFields = gatehouse.Errorf(gatehouse.EHEADERSTOOLARGE,
+	ErrTooManyFields = gatehouse.Errorf(gatehouse.EHEADERSTOOLARGE,
 		"The request has more than %d header fields.", MaxFields)
 	errContentLength = gatehouse.Errorf(gatehouse.EINVALID,
 		"Content-Length must be one non-negative decimal number (RFC 9110 §8.6).")
@@ -234,7 +242,7 @@ func parseHead(b []byte, h *Head) (int, error) {
 		hostField             []byte
 		expect, expectUnknown bool
 	)
-	i, err = fieldLines(b, i, &h.Fields, &fr, func(f Field) error {
+	i, err = fieldLines(b, i, MaxFields, &h.Fields, &fr, func(f Field) error {
 		name, value := f.Name, f.Value
 		switch len(name) {
 		case len("Host"):
@@ -311,10 +319,10 @@ func parseHead(b []byte, h *Head) (int, error) {
 
 // fieldLines parses the field lines at b[i:] and the empty line that ends
 // the head (RFC 9112 §5), for requests and responses alike. It appends
-// each field to *fields (at most MaxFields), notes the framing fields in
+// each field to *fields (at most max), notes the framing fields in
 // fr, and passes each to see, whose error ends the parse. It returns the
 // index after the head, or ErrIncomplete when b ends first.
-func fieldLines(b []byte, i int, fields *[]Field, fr *framing, see func(Field) error) (int, error) {
+func fieldLines(b []byte, i int, max int, fields *[]Field, fr *framing, see func(Field) error) (int, error) {
 	for {
 		if i == len(b) {
 			return 0, ErrIncomplete
@@ -342,8 +350,8 @@ func fieldLines(b []byte, i int, fields *[]Field, fr *framing, see func(Field) e
 			return 0, err
 		}
 		i = next
-		if len(*fields) == MaxFields {
-			return 0, errTooManyFields
+		if len(*fields) == max {
+			return 0, ErrTooManyFields
 		}
 		*fields = append(*fields, f)
 		if err := fr.add(f); err != nil {

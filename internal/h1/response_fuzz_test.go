@@ -69,10 +69,10 @@ var stricterResponse = []struct {
 		func(w wireResponse, r *http.Response) bool { return r.ProtoMinor == 0 && w.has("Transfer-Encoding") },
 	},
 	{
-		"more than MaxFields field lines",
-		"the bound request heads have; net/http bounds only the head's bytes.",
-		"HTTP/1.1 204 No Content\r\n" + strings.Repeat("X: 1\r\n", MaxFields+1) + "\r\n",
-		func(w wireResponse, r *http.Response) bool { return len(w.lines) > MaxFields },
+		"more than MaxResponseFields field lines",
+		"a bound on a hostile head's work, far above any real response's; net/http bounds only the head's bytes.",
+		"HTTP/1.1 204 No Content\r\n" + strings.Repeat("X: 1\r\n", MaxResponseFields+1) + "\r\n",
+		func(w wireResponse, r *http.Response) bool { return len(w.lines) > MaxResponseFields },
 	},
 }
 

@@ -48,7 +48,7 @@ var (
 	errRespObsFold    = errors.New("response head: a field continued on the next line (obsolete line folding, RFC 9112 §5.2)")
 	errRespFieldName  = errors.New("response head: a field name that is empty or not a token, or no colon (RFC 9112 §5.1)")
 	errRespFieldValue = errors.New("response head: a control character in a field value (RFC 9110 §5.5)")
-	errRespFields     = errors.New("response head: more than " + strconv.Itoa(MaxFields) + " header fields")
+	errRespFields     = errors.New("response head: more than " + strconv.Itoa(MaxResponseFields) + " header fields")
 	errRespCLs        = errors.New("response head: Content-Length fields with different values (RFC 9110 §8.6)")
 	errRespCL         = errors.New("response head: Content-Length is not one non-negative decimal number (RFC 9112 §6.3)")
 	errRespTE         = errors.New(`response head: the only Transfer-Encoding accepted is a single "chunked"`)
@@ -66,13 +66,17 @@ var (
 // A malformed head is refused as soon as the bytes that make it so have
 // arrived, before the rest of it.
 func ParseResponseHead(b []byte, h *ResponseHead, head bool) (int, error) {
-	*h = ResponseHead{Fields: h.Fields[:0]}
+	fields := h.Fields[:0]
+	if cap(fields) > MaxFields {
+		fields = nil // a rare head's many fields are not kept for the next
+	}
+	*h = ResponseHead{Fields: fields}
 	i, err := h.parseStatusLine(b)
 	if err != nil {
 		return 0, err
 	}
 	var fr framing
-	i, err = fieldLines(b, i, &h.Fields, &fr, func(Field) error { return nil })
+	i, err = fieldLines(b, i, MaxResponseFields, &h.Fields, &fr, func(Field) error { return nil })
 	if err != nil {
 		return 0, responseError(err)
 	}
@@ -203,7 +207,7 @@ func responseError(err error) error {
 		return errRespFieldName
 	case errFieldValue:
 		return errRespFieldValue
-	case errTooManyFields:
+	case ErrTooManyFields:
 		return errRespFields
 	case errContentLengths:
 		return errRespCLs

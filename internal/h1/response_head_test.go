@@ -3,6 +3,7 @@ package h1
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"net/http"
 	"testing"
 )
@@ -65,6 +66,40 @@ func BenchmarkNetHTTPReadResponse(b *testing.B) {
 		br.Reset(rd)
 		if _, err := http.ReadResponse(br, req); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestAResponseMayCarryFarMoreFieldsThanARequest: an upstream's valid
+// answer with a Set-Cookie each for 140 cookies is parsed, though a
+// request of as many lines is 431; only a hostile count is refused, and
+// a connection does not keep the array such a head grew.
+func TestAResponseMayCarryFarMoreFieldsThanARequest(t *testing.T) {
+	for _, tc := range []struct {
+		fields int
+		ok     bool
+	}{
+		{MaxFields + 12, true},
+		{MaxResponseFields, true},
+		{MaxResponseFields + 1, false},
+	} {
+		var in bytes.Buffer
+		in.WriteString("HTTP/1.1 200 OK\r\n")
+		for i := range tc.fields {
+			fmt.Fprintf(&in, "Set-Cookie: c%d=v\r\n", i)
+		}
+		in.WriteString("\r\n")
+		var h ResponseHead
+		_, err := ParseResponseHead(in.Bytes(), &h, false)
+		if (err == nil) != tc.ok {
+			t.Fatalf("%d fields: %v; want ok=%v", tc.fields, err, tc.ok)
+		}
+		if got := len(h.Header(in.Bytes(), in.String(), nil)["Set-Cookie"]); tc.ok && got != tc.fields {
+			t.Fatalf("%d fields: %d Set-Cookie values", tc.fields, got)
+		}
+		ParseResponseHead(typicalResponse, &h, false)
+		if tc.ok && cap(h.Fields) > MaxFields {
+			t.Fatalf("after %d fields the head keeps room for %d", tc.fields, cap(h.Fields))
 		}
 	}
 }

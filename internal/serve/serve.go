@@ -273,6 +273,11 @@ func (s *Server) wrap(h http.Handler) http.Handler {
 		s.inFlight.Add(1)
 		defer s.inFlight.Add(-1)
 
+		// Counted before the request id joins the fields: the fast
+		// engine's bound on field lines, held for net/http's heads too,
+		// so that both engines answer a head of many small fields alike.
+		tooManyFields := !s.parsedByH1(r) && r.ProtoMajor == 1 && fieldLines(r) > h1.MaxFields
+
 		// The id travels in the request's own header (see
 		// problem.RequestID): one the client sent, if it is sane, or a
 		// new one.
@@ -356,6 +361,8 @@ func (s *Server) wrap(h http.Handler) http.Handler {
 		case !s.parsedByH1(r) && headerBytes(r) > s.opts.MaxHeaderBytes:
 			s.writeProblem(rec, r, gatehouse.Errorf(gatehouse.EHEADERSTOOLARGE,
 				"The request's header fields exceed the limit of %d bytes.", s.opts.MaxHeaderBytes))
+		case tooManyFields:
+			s.writeProblem(rec, r, h1.ErrTooManyFields)
 		case !s.parsedByH1(r) && !httpx.ValidHost(r.Host):
 			// RFC 9112 §3.2: an invalid Host is a 400. net/http checks
 			// only its characters; a value no route could mean would
@@ -403,6 +410,19 @@ func headerBytes(r *http.Request) int {
 		}
 	}
 	return n + len(r.Host) + 8
+}
+
+// fieldLines counts the field lines of an HTTP/1 request's head as
+// net/http read it: its values, and the Host line it took out of them.
+func fieldLines(r *http.Request) int {
+	n := 0
+	for _, vs := range r.Header {
+		n += len(vs)
+	}
+	if r.Host != "" {
+		n++
+	}
+	return n
 }
 
 // NewRequestID returns a unique id: 64 random bits chosen at start, then

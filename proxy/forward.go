@@ -124,7 +124,9 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, st *state, d *
 	}
 	hdr := w.Header()
 	for k, vs := range resp.Trailer {
-		hdr[http.TrailerPrefix+k] = vs
+		if relayableTrailer(k) {
+			hdr[http.TrailerPrefix+k] = vs
+		}
 	}
 	return outcome{status: resp.StatusCode}
 }
@@ -239,9 +241,13 @@ func writeHead(w http.ResponseWriter, resp *http.Response) {
 	if len(resp.Trailer) > 0 {
 		names := make([]string, 0, len(resp.Trailer))
 		for k := range resp.Trailer {
-			names = append(names, k)
+			if relayableTrailer(k) {
+				names = append(names, k)
+			}
 		}
-		hdr["Trailer"] = []string{strings.Join(names, ", ")}
+		if len(names) > 0 {
+			hdr["Trailer"] = []string{strings.Join(names, ", ")}
+		}
 	}
 	w.WriteHeader(resp.StatusCode)
 }

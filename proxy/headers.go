@@ -129,6 +129,19 @@ func forbiddenInTrailer(k string) bool {
 	return false
 }
 
+// relayableTrailer reports whether the upstream's trailer field k (a
+// canonical key) may reach the client: not one RFC 9110 §6.5.1 keeps out
+// of trailers (framing, routing, hop-by-hop, authentication, the
+// response's control data and the content's processing), which a
+// recipient might otherwise read as if it came in the head.
+func relayableTrailer(k string) bool {
+	switch k {
+	case "Set-Cookie", "Age", "Date", "Expires", "Location", "Retry-After", "Vary":
+		return false
+	}
+	return !isHopByHop(k) && !forbiddenInTrailer(k)
+}
+
 // isHopByHop reports whether a canonical header key is one of the fields
 // that describe one connection, not the message (RFC 9110 §7.6.1); a proxy
 // never forwards them.

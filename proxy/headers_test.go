@@ -12,6 +12,7 @@ import (
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/serve"
 	"github.com/gatehouse/gatehouse/internal/testupstream"
+	"github.com/gatehouse/gatehouse/internal/wiretest"
 )
 
 // rawGet sends a GET with header lines exactly as written and returns what
@@ -261,4 +262,48 @@ func TestForgedRequestTrailersNeverReachTheUpstream(t *testing.T) {
 		}
 		check(t, e, map[string][]string{"X-Checksum": checksum})
 	})
+}
+
+// TestAnUpstreamsConnectionFieldsStayOutOfInterimResponsesAndTrailers: a
+// 103's hop-by-hop fields and those its Connection names, and trailer
+// fields RFC 9110 §6.5.1 keeps out of trailers, never reach the client;
+// the 103's Link and an ordinary trailer field do.
+func TestAnUpstreamsConnectionFieldsStayOutOfInterimResponsesAndTrailers(t *testing.T) {
+	g := newGateway(t)
+	g.route(testupstream.Canned(t, []byte("HTTP/1.1 103 Early Hints\r\nConnection: X-Secret\r\nX-Secret: s\r\nKeep-Alive: timeout=5\r\nLink: </a.css>; rel=preload\r\n\r\n"+
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum, Set-Cookie, Host\r\n\r\n"+
+		"3\r\nabc\r\n0\r\nX-Checksum: 1\r\nContent-Length: 99\r\nSet-Cookie: a=b\r\nHost: evil.example\r\n\r\n")), "", "")
+	c := wiretest.Dial(t, g.addr)
+	c.Send("GET /x HTTP/1.1\r\nHost: gw.example.com\r\nTE: trailers\r\n\r\n")
+	interim, err := http.ReadResponse(c.R, &http.Request{Method: "GET"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if interim.StatusCode != 103 || interim.Header.Get("Link") == "" {
+		t.Fatalf("got %d %v; want the 103 with its Link", interim.StatusCode, interim.Header)
+	}
+	for _, k := range []string{"Connection", "X-Secret", "Keep-Alive"} {
+		if v, ok := interim.Header[k]; ok {
+			t.Errorf("the 103 relayed %s: %q", k, v)
+		}
+	}
+	resp, err := http.ReadResponse(c.R, &http.Request{Method: "GET"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || string(b) != "abc" {
+		t.Fatalf("body %q, %v", b, err)
+	}
+	if got := resp.Trailer.Get("X-Checksum"); got != "1" {
+		t.Errorf("trailer X-Checksum %q; want 1", got)
+	}
+	for _, k := range []string{"Content-Length", "Set-Cookie", "Host"} {
+		if v, ok := resp.Trailer[k]; ok {
+			t.Errorf("trailer %s relayed: %q", k, v)
+		}
+		if strings.Contains(resp.Header.Get("Trailer"), k) {
+			t.Errorf("Trailer %q announces %s", resp.Header.Get("Trailer"), k)
+		}
+	}
 }

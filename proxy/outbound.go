@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/gatehouse/gatehouse/internal/httpx"
 	"github.com/gatehouse/gatehouse/proxy/forward"
 )
 
@@ -119,6 +120,11 @@ func (o *outbound) relay(code int, header textproto.MIMEHeader) error {
 	hdr := o.w.Header()
 	saved := make(map[string][]string, len(header))
 	for k, vs := range header {
+		// An interim response's hop-by-hop fields, and those its
+		// Connection names, are its connection's (RFC 9110 §7.6.1).
+		if isHopByHop(k) || httpx.HasToken(header["Connection"], k) {
+			continue
+		}
 		saved[k] = hdr[k]
 		hdr[k] = vs
 	}

@@ -174,12 +174,20 @@ func (c *conn) putReader() {
 
 // lingerClose half-closes the connection and reads what the client
 // still sends, for up to half a second (as net/http's closeWriteAndWait).
+// A client still sending more than maxDiscard is not read further but
+// still given the rest of that time: closing with its bytes unread
+// resets the connection, and a reset makes the client's kernel drop the
+// answer it has not read yet (a 502 or 413 sent before the body was
+// read, seen as a broken pipe instead).
 func (c *conn) lingerClose() {
 	if cw, ok := c.nc.(interface{ CloseWrite() error }); !ok || cw.CloseWrite() != nil {
 		return
 	}
-	c.nc.SetReadDeadline(time.Now().Add(lingerTime))
-	io.CopyN(io.Discard, c.nc, maxDiscard)
+	end := time.Now().Add(lingerTime)
+	c.nc.SetReadDeadline(end)
+	if n, _ := io.CopyN(io.Discard, c.nc, maxDiscard); n == maxDiscard {
+		time.Sleep(time.Until(end))
+	}
 }
 
 const lingerTime = 500 * time.Millisecond

@@ -290,7 +290,17 @@ func (s *Server) wrap(h http.Handler) http.Handler {
 			r, span = s.startSpan(r)
 		}
 		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w, connect: r.Method == http.MethodConnect}
+		var rec *statusRecorder
+		if cr, ok := r.Context().Value(recorderKey{}).(*connRecorder); ok && !cr.busy && r.ProtoMajor == 1 {
+			// The fast engine's connection: its requests come one at a
+			// time (HTTP/2's, concurrent, are net/http's, without one).
+			cr.busy = true
+			defer func() { cr.busy = false }()
+			cr.rec = statusRecorder{ResponseWriter: w, connect: r.Method == http.MethodConnect}
+			rec = &cr.rec
+		} else {
+			rec = &statusRecorder{ResponseWriter: w, connect: r.Method == http.MethodConnect}
+		}
 		defer func() {
 			v := recover()
 			abort := v == http.ErrAbortHandler

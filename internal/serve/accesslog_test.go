@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -220,6 +221,156 @@ func TestAccessLogNamesTheRouteAndServiceTheHandlerAnnotated(t *testing.T) {
 				}
 			case <-time.After(10 * time.Second):
 				t.Fatal("no access log record")
+			}
+		})
+	}
+}
+
+// TestAccessLogOfAKeptAliveConnectionsRequestsIsEachOnesOwn: requests
+// one after another on one connection (whose recorder the fast engine
+// reuses) are each logged with their own status, id, route and service:
+// nothing of an earlier request's record carries over.
+func TestAccessLogOfAKeptAliveConnectionsRequestsIsEachOnesOwn(t *testing.T) {
+	c, records := dialLogged(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/annotated-503":
+			Annotate(w, "r1", "s1")
+			w.WriteHeader(503)
+		case "/route-only":
+			Annotate(w, "r2", "")
+			w.Write([]byte("ok"))
+		case "/hijacked":
+			c, brw, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\n")
+			brw.Flush()
+		}
+	}), 1)
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	ids := map[string]bool{}
+	for _, tc := range []struct {
+		path           string
+		status         int64
+		route, service any // nil: absent
+	}{
+		{"/annotated-503", 503, "r1", "s1"},
+		{"/plain", 200, nil, nil},
+		{"/route-only", 200, "r2", nil},
+		{"/plain", 200, nil, nil},
+		{"/annotated-503", 503, "r1", "s1"},
+		{"/hijacked", 101, nil, nil},
+	} {
+		io.WriteString(c, "GET "+tc.path+" HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: x\r\n\r\n")
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.path, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		var rec map[string]any
+		select {
+		case rec = <-records:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: no access log record", tc.path)
+		}
+		id, _ := rec["request_id"].(string)
+		if rec["status"] != tc.status || rec["route"] != tc.route || rec["service"] != tc.service ||
+			rec["path"] != tc.path || rec["aborted"] != nil || ids[id] {
+			t.Fatalf("%s: logged %v; want status %d route %v service %v, not aborted, an id not logged before",
+				tc.path, rec, tc.status, tc.route, tc.service)
+		}
+		if sent := resp.Header.Get("X-Request-Id"); tc.status != 101 && sent != id {
+			t.Fatalf("%s: logged request_id %q; the response has %q", tc.path, id, sent)
+		}
+		ids[id] = true
+	}
+}
+
+// TestNestedServerChainsEachLogTheirRequest: a server's handler chain
+// inside another's, on one request, each keep their own record (the
+// inner does not take the recorder the outer holds).
+func TestNestedServerChainsEachLogTheirRequest(t *testing.T) {
+	records := make(chan map[string]any, 2)
+	logger := slog.New(recordHandler{slog.DiscardHandler, records})
+	inner := New(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		Annotate(w, "r1", "s1")
+		w.WriteHeader(418)
+	}), Options{Engine: testenv.Engine(), Logger: logger, Name: "inner"})
+	outer := New(inner.http.Handler, Options{Engine: testenv.Engine(), Logger: logger, Name: "outer"})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go outer.Serve(l)
+	t.Cleanup(func() { outer.Shutdown(context.Background()) })
+	resp, err := http.Get("http://" + l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 418 {
+		t.Fatalf("got status %d; want 418", resp.StatusCode)
+	}
+	want := map[any]any{"inner": "r1", "outer": nil} // Annotate tells the innermost
+	for range 2 {
+		var rec map[string]any
+		select {
+		case rec = <-records:
+		case <-time.After(10 * time.Second):
+			t.Fatal("no access log record")
+		}
+		route, ok := want[rec["listener"]]
+		if !ok || rec["status"] != int64(418) || rec["route"] != route {
+			t.Fatalf("logged %v; want listener inner or outer once each, status 418, route %v", rec, route)
+		}
+		delete(want, rec["listener"])
+	}
+}
+
+// discardWriter is a ResponseWriter that keeps nothing but its header.
+type discardWriter struct{ h http.Header }
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (w *discardWriter) WriteHeader(int)             {}
+
+// TestWrapAllocatesOnlyWhatItMust: with the connection's recorder (the
+// fast engine's) and an id the client sent, wrap allocates nothing; a
+// recorder of its own costs one allocation, an id it makes another.
+func TestWrapAllocatesOnlyWhatItMust(t *testing.T) {
+	srv := New(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(204) }),
+		Options{Engine: EngineFast, Logger: slog.New(slog.DiscardHandler)})
+	for _, tc := range []struct {
+		desc        string
+		connRec, id bool
+		allocs      float64
+	}{
+		{"connection's recorder, client's id", true, true, 0},
+		{"connection's recorder, new id", true, false, 1},
+		{"own recorder, client's id", false, true, 1},
+		{"own recorder, new id", false, false, 2},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/", nil)
+			if tc.connRec {
+				r = r.WithContext(context.WithValue(r.Context(), recorderKey{}, new(connRecorder)))
+			}
+			w := &discardWriter{h: http.Header{}}
+			clientID := []string{"client-id"}
+			got := testing.AllocsPerRun(100, func() {
+				if tc.id {
+					r.Header["X-Request-Id"] = clientID
+				} else {
+					delete(r.Header, "X-Request-Id")
+				}
+				srv.http.Handler.ServeHTTP(w, r)
+			})
+			if got != tc.allocs {
+				t.Errorf("got %v allocations per request; want %v", got, tc.allocs)
 			}
 		})
 	}

@@ -40,7 +40,8 @@ func (s *Server) serveFast(l net.Listener) error {
 		ConnContext: func(ctx context.Context, _ net.Conn) context.Context {
 			// What handlers look up on net/http's server (proxy/grpc.go
 			// reads ReadTimeout from it).
-			return context.WithValue(ctx, http.ServerContextKey, s.http)
+			ctx = context.WithValue(ctx, http.ServerContextKey, s.http)
+			return context.WithValue(ctx, recorderKey{}, new(connRecorder))
 		},
 	}
 	if tlsConfig != nil || s.opts.H2C {
@@ -61,6 +62,21 @@ func (s *Server) serveFast(l net.Listener) error {
 	}
 	return nil
 }
+
+// connRecorder is the statusRecorder of an h1 connection's requests:
+// the engine serves them one after another, each after the last one's
+// handler returned, so wrap reuses it rather than allocate one per
+// request. What a handler might do with its writer after returning, it
+// would do to the engine's response, which the connection reuses too.
+type connRecorder struct {
+	rec statusRecorder
+	// busy: a wrap on the request holds rec; another (a server's chain
+	// inside another's) allocates its own.
+	busy bool
+}
+
+// recorderKey finds a connection's connRecorder in its context.
+type recorderKey struct{}
 
 // handOver is a listener whose connections the h1 engine gives it: those
 // that speak HTTP/2, which net/http serves.

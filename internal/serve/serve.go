@@ -21,6 +21,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/gatehouse/gatehouse"
 	"github.com/gatehouse/gatehouse/internal/h1"
@@ -283,7 +284,7 @@ func (s *Server) wrap(h http.Handler) http.Handler {
 		// new one.
 		ids := r.Header["X-Request-Id"]
 		if len(ids) != 1 || !validRequestID(ids[0]) {
-			ids = []string{NewRequestID()}
+			ids = newRequestIDs()
 			r.Header["X-Request-Id"] = ids
 		}
 		id := ids[0]
@@ -294,7 +295,17 @@ func (s *Server) wrap(h http.Handler) http.Handler {
 			r, span = s.startSpan(r)
 		}
 		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w, connect: r.Method == http.MethodConnect}
+		var rec *statusRecorder
+		if cr, ok := r.Context().Value(recorderKey{}).(*connRecorder); ok && !cr.busy && r.ProtoMajor == 1 {
+			// The fast engine's connection: its requests come one at a
+			// time (HTTP/2's, concurrent, are net/http's, without one).
+			cr.busy = true
+			defer func() { cr.busy = false }()
+			cr.rec = statusRecorder{ResponseWriter: w, connect: r.Method == http.MethodConnect}
+			rec = &cr.rec
+		} else {
+			rec = &statusRecorder{ResponseWriter: w, connect: r.Method == http.MethodConnect}
+		}
 		defer func() {
 			v := recover()
 			abort := v == http.ErrAbortHandler
@@ -428,15 +439,38 @@ func fieldLines(r *http.Request) int {
 // NewRequestID returns a unique id: 64 random bits chosen at start, then
 // a counter, in hex. Unique without a random read per request.
 func NewRequestID() string {
-	n := requestCounter.Add(1)
 	var b [32]byte
+	putRequestID(&b)
+	return string(b[:])
+}
+
+// requestIDs is a new request id and the header value that holds it, in
+// one allocation (wrap's, per request without a usable id of its own).
+// Never pooled: the id outlives its request in logs and audit samples.
+type requestIDs struct {
+	b [32]byte
+	v [1]string
+}
+
+// newRequestIDs returns a header value of one new id (NewRequestID's).
+// Its capacity is one, so that an append to it copies rather than
+// writes past the id.
+func newRequestIDs() []string {
+	ids := new(requestIDs)
+	putRequestID(&ids.b)
+	// The bytes are never written again: the string may alias them.
+	ids.v[0] = unsafe.String(&ids.b[0], len(ids.b))
+	return ids.v[:]
+}
+
+func putRequestID(b *[32]byte) {
+	n := requestCounter.Add(1)
 	hex.Encode(b[:16], requestPrefix[:])
 	const digits = "0123456789abcdef"
 	for i := 31; i >= 16; i-- {
 		b[i] = digits[n&15]
 		n >>= 4
 	}
-	return string(b[:])
 }
 
 var (

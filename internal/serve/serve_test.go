@@ -218,3 +218,52 @@ func TestBodyStalledAfterTheResponseGetsNoSecondAnswer(t *testing.T) {
 		t.Fatalf("after the 200, the connection carried %q; want nothing", rest)
 	}
 }
+
+// TestGeneratedRequestIDsOutliveTheirRequests: a generated id that
+// something kept (a log line, an audit sample) stays its request's after
+// later requests, in the request's header and the response's alike: the
+// id and its header value are never reused.
+func TestGeneratedRequestIDsOutliveTheirRequests(t *testing.T) {
+	var kept []string
+	var keptValues [][]string
+	_, base := start(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		kept = append(kept, r.Header.Get("X-Request-Id"))
+		keptValues = append(keptValues, w.Header()["X-Request-Id"])
+	}))
+	const n = 50
+	var got []string
+	for range n {
+		resp, err := http.Get(base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		got = append(got, resp.Header.Get("X-Request-Id"))
+	}
+	seen := map[string]bool{}
+	for i := range n {
+		if kept[i] != got[i] || len(keptValues[i]) != 1 || keptValues[i][0] != got[i] {
+			t.Fatalf("request %d: kept id %q, kept header value %q; want the id sent, %q", i, kept[i], keptValues[i], got[i])
+		}
+		if seen[got[i]] {
+			t.Fatalf("request %d: id %q was given before", i, got[i])
+		}
+		seen[got[i]] = true
+	}
+}
+
+// TestNewRequestIDsIsOneAllocation: the id and the header value holding
+// it come in one allocation, and an append to that value copies it
+// rather than writing past the id.
+func TestNewRequestIDsIsOneAllocation(t *testing.T) {
+	if n := testing.AllocsPerRun(100, func() { newRequestIDs() }); n != 1 {
+		t.Errorf("got %v allocations per id; want 1", n)
+	}
+	ids := newRequestIDs()
+	id := strings.Clone(ids[0])
+	more := append(ids, "x")
+	more[0] = "changed"
+	if len(ids) != 1 || ids[0] != id || len(id) != 32 {
+		t.Errorf("after an append: got %q; want [%q], a 32-hex id", ids, id)
+	}
+}

@@ -31,6 +31,7 @@ var _ Aborter = (*connContext)(nil)
 // register with it as with any other), and the one place of Aborter.
 type connContext struct {
 	context.Context
+	cancel context.CancelFunc // the embedded context's
 
 	mu   sync.Mutex
 	f    func() // registered and not yet stopped or started
@@ -39,13 +40,20 @@ type connContext struct {
 }
 
 // newConnContext returns a connection's context, derived from parent, and
-// what cancels it. The one context.AfterFunc, per connection, is what
-// tells it that it is done, however that comes about (cancel, or parent).
+// what cancels it. A parent that can end (a ConnContext's) tells it so
+// through one context.AfterFunc per connection; the cancel returned tells
+// it directly.
 func newConnContext(parent context.Context) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(parent)
-	c := &connContext{Context: ctx}
-	context.AfterFunc(ctx, c.abort)
-	return c, cancel
+	c := &connContext{Context: ctx, cancel: cancel}
+	if parent.Done() != nil {
+		context.AfterFunc(ctx, func() {
+			if f := c.end(); f != nil {
+				f()
+			}
+		})
+	}
+	return c, c.cancelAll
 }
 
 func (c *connContext) OnAbort(f func()) (uint64, bool) {
@@ -76,14 +84,19 @@ func (c *connContext) StopAbort(id uint64) bool {
 	return true
 }
 
-// abort runs, in its own goroutine (context.AfterFunc's), when the
-// context is done.
-func (c *connContext) abort() {
+// cancelAll cancels the context and starts the registered function.
+func (c *connContext) cancelAll() {
+	c.cancel()
+	if f := c.end(); f != nil {
+		go f()
+	}
+}
+
+// end marks the context done and returns the function to start, if any.
+func (c *connContext) end() func() {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	f := c.f
 	c.f, c.done = nil, true
-	c.mu.Unlock()
-	if f != nil {
-		f()
-	}
+	return f
 }

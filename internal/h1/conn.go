@@ -119,7 +119,7 @@ func newConn(s *Server, nc net.Conn, base context.Context) *conn {
 	if s.ConnContext != nil {
 		ctx = s.ConnContext(ctx, nc)
 	}
-	c.ctx, c.cancel = context.WithCancel(ctx)
+	c.ctx, c.cancel = newConnContext(ctx)
 	return c
 }
 

@@ -97,7 +97,8 @@ type h1Conn struct {
 	head   h1.ResponseHead  // the response head being read; its Fields reused
 	chunks h1.ChunkedReader // a chunked response body's decoder, reused
 	bw     *bufio.Writer
-	abort  func() // closes conn; made once, registered per exchange with context.AfterFunc
+	abort  func() // closes conn; made once, registered per exchange (watch)
+	w      watch  // the exchange's registration of abort
 	reused bool   // taken from the idle stack
 	since  time.Time
 	peeker *peeker // whether it is still clean when taken from idle

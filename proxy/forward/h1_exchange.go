@@ -24,10 +24,7 @@ import (
 // error that net/http would retry: pc was reused, and it failed before any
 // response byte in a way that means the upstream had closed it.
 func (pc *h1Conn) exchange(ctx context.Context, now time.Time, out *http.Request, body io.ReadCloser) (resp *http.Response, stale bool, err error) {
-	var stop func() bool
-	if ctx.Done() != nil {
-		stop = context.AfterFunc(ctx, pc.abort)
-	}
+	pc.watch(ctx)
 	cl := out.ContentLength
 	if body == nil {
 		cl = 0
@@ -35,13 +32,13 @@ func (pc *h1Conn) exchange(ctx context.Context, now time.Time, out *http.Request
 		cl = -1 // a body of unknown length: chunked
 	}
 	if err := writeHead(pc.bw, out, cl); err != nil {
-		pc.end(stop)
+		pc.end()
 		closeBody(body)
 		return nil, false, &h1Error{"write request", err}
 	}
 	head := pc.bw.Buffered()
 	if err := pc.bw.Flush(); err != nil {
-		pc.end(stop)
+		pc.end()
 		closeBody(body)
 		// Nothing written is safe to resend whatever the method; some of
 		// it, by net/http's rule.
@@ -63,13 +60,13 @@ func (pc *h1Conn) exchange(ctx context.Context, now time.Time, out *http.Request
 	// is told apart from a truncated head (which readHead reports as
 	// io.ErrUnexpectedEOF).
 	if _, err := pc.br.Peek(1); err != nil {
-		pc.end(stop)
+		pc.end()
 		stale = pc.reused && replayableH1(out) && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE))
 		return nil, stale, pc.failExchange(ctx, ex, "read response", err)
 	}
 	r, err := pc.readHead(ctx, out, ex)
 	if err != nil {
-		pc.end(stop)
+		pc.end()
 		return nil, false, pc.failExchange(ctx, ex, "read response", err)
 	}
 	resp = &r.resp
@@ -83,14 +80,14 @@ func (pc *h1Conn) exchange(ctx context.Context, now time.Time, out *http.Request
 		// idle, then close it: it answers no request of ours. net/http
 		// drops such a 408 as it arrives; without a reader on idle
 		// connections, this is where it shows.
-		pc.end(stop)
+		pc.end()
 		return nil, true, pc.failExchange(ctx, ex, "read response", errIdle408)
 	}
 
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		// The connection is the caller's now, as net/http hands it over:
 		// no longer ours to cancel or reuse.
-		if stop != nil && !stop() {
+		if !pc.unwatch() {
 			return nil, false, pc.fail(ctx, "read response", net.ErrClosed)
 		}
 		resp.Body = &upgradedConn{br: pc.br, conn: pc.conn}
@@ -98,11 +95,11 @@ func (pc *h1Conn) exchange(ctx context.Context, now time.Time, out *http.Request
 	}
 	keep := !resp.Close && !out.Close
 	if resp.Body == http.NoBody { // HEAD, 1xx, 204, 304, or Content-Length: 0
-		pc.finish(stop, ex, keep)
+		pc.finish(ex, keep)
 		return resp, false, nil
 	}
 	b := &r.body
-	b.pc, b.stop, b.ex, b.ctx, b.keep = pc, stop, ex, ctx, keep
+	b.pc, b.ex, b.ctx, b.keep = pc, ex, ctx, keep
 	if b.chunked {
 		pc.chunks.Reset(pc.br)
 	}
@@ -111,11 +108,51 @@ func (pc *h1Conn) exchange(ctx context.Context, now time.Time, out *http.Request
 }
 
 // end closes pc after a failed exchange and stops watching the context.
-func (pc *h1Conn) end(stop func() bool) {
-	if stop != nil {
-		stop()
-	}
+func (pc *h1Conn) end() {
+	pc.unwatch()
 	pc.close()
+}
+
+// watch is an exchange's registration of its connection's abort with the
+// request's context, which closes the connection when the context ends
+// (the client went away, a deadline passed). With the fast engine's
+// connection context it costs no allocation (h1.Aborter); with any other,
+// context.AfterFunc's two. The zero watch watches nothing. It lives in
+// the h1Conn, which runs one exchange at a time, rather than in the
+// response body, which is kept within its size class.
+type watch struct {
+	a         h1.Aborter
+	id        uint64
+	afterFunc func() bool // context.AfterFunc's stop
+}
+
+// watch starts watching ctx for the exchange about to run on pc.
+func (pc *h1Conn) watch(ctx context.Context) {
+	pc.w = watch{}
+	if ctx.Done() == nil {
+		return
+	}
+	if a, ok := ctx.(h1.Aborter); ok {
+		if id, ok := a.OnAbort(pc.abort); ok {
+			pc.w = watch{a: a, id: id}
+			return
+		}
+	}
+	pc.w = watch{afterFunc: context.AfterFunc(ctx, pc.abort)}
+}
+
+// unwatch ends the exchange's watch; false means abort has run or runs:
+// the connection is being closed.
+func (pc *h1Conn) unwatch() bool {
+	w := pc.w
+	pc.w = watch{}
+	switch {
+	case w.a != nil:
+		return w.a.StopAbort(w.id)
+	case w.afterFunc != nil:
+		return w.afterFunc()
+	}
+	return true
 }
 
 // fail wraps err; if the request's context is done, its error stands for
@@ -187,8 +224,8 @@ func (pc *h1Conn) readHead(ctx context.Context, out *http.Request, ex *bodyExcha
 // finish ends an exchange whose response was read as far as it goes: pc
 // goes back to the idle stack if reuse is set and nothing else forbids
 // it (the context fired, or the body was not written in full).
-func (pc *h1Conn) finish(stop func() bool, ex *bodyExchange, reuse bool) {
-	if stop != nil && !stop() {
+func (pc *h1Conn) finish(ex *bodyExchange, reuse bool) {
+	if !pc.unwatch() {
 		reuse = false // canceled: the connection is being closed
 	}
 	if ex != nil && !ex.wrote() {
@@ -214,7 +251,6 @@ type h1Body struct {
 	n       int64 // what is left of a body with a length; -1: it ends with the connection
 
 	pc   *h1Conn // nil once the exchange has ended
-	stop func() bool
 	ex   *bodyExchange
 	ctx  context.Context
 	keep bool
@@ -303,7 +339,7 @@ func (b *h1Body) Close() error {
 func (b *h1Body) end(reuse bool, err error) {
 	pc := b.pc
 	b.pc, b.err = nil, err
-	pc.finish(b.stop, b.ex, reuse)
+	pc.finish(b.ex, reuse)
 }
 
 // drainBuffered reads the rest of the body from what is already

@@ -51,6 +51,9 @@ func (pc *h1Conn) readResponse(out *http.Request, limit int) (*h1Response, int, 
 	} else {
 		hs = string(b)
 	}
+	// The header is a map of its own, not one reused per connection: the
+	// proxy reads it after the body ended and the connection went back to
+	// the idle stack (the audit policy's RespondEnd judges it).
 	r.resp = http.Response{
 		Status:        hs[cap(b)-cap(h.Text):][:len(h.Text)],
 		StatusCode:    h.Status,

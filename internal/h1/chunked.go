@@ -333,3 +333,22 @@ func unexpected(err error) error {
 	}
 	return err
 }
+
+// ReadLength reads into p from br the rest of a body whose length is
+// known, *n bytes still to come, counting *n down: io.EOF with the last
+// byte, io.ErrUnexpectedEOF when br ends before it. Request bodies and
+// the upstream's responses are framed by it alike.
+func ReadLength(br *bufio.Reader, p []byte, n *int64) (int, error) {
+	if int64(len(p)) > *n {
+		p = p[:*n]
+	}
+	k, err := br.Read(p)
+	*n -= int64(k)
+	switch {
+	case *n == 0:
+		err = io.EOF
+	case err == io.EOF:
+		err = io.ErrUnexpectedEOF
+	}
+	return k, err
+}

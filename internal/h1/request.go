@@ -338,17 +338,7 @@ func (b *body) read(p []byte) (int, error) {
 	if b.n < 0 {
 		n, err = b.c.chunked.Read(p)
 	} else {
-		if int64(len(p)) > b.n {
-			p = p[:b.n]
-		}
-		n, err = b.c.br.Read(p)
-		b.n -= int64(n)
-		switch {
-		case b.n == 0:
-			err = io.EOF
-		case err == io.EOF:
-			err = io.ErrUnexpectedEOF
-		}
+		n, err = ReadLength(b.c.br, p, &b.n)
 	}
 	if err == io.EOF {
 		b.eof = true

@@ -294,18 +294,7 @@ func (b *h1Body) read(p []byte) (int, error) {
 	case b.n == 0:
 		return 0, io.EOF
 	}
-	if int64(len(p)) > b.n {
-		p = p[:b.n]
-	}
-	n, err := pc.br.Read(p)
-	b.n -= int64(n)
-	switch {
-	case b.n == 0:
-		err = io.EOF
-	case err == io.EOF:
-		err = io.ErrUnexpectedEOF
-	}
-	return n, err
+	return h1.ReadLength(pc.br, p, &b.n)
 }
 
 // trailer puts a chunked body's trailer fields in resp.Trailer, as

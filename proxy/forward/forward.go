@@ -478,8 +478,35 @@ func send(rt roundTripper, out *http.Request, interim Interim) (*http.Response, 
 	if h1, ok := rt.(*h1Transport); ok {
 		return h1.roundTrip(out, interim)
 	}
-	trace := &httptrace.ClientTrace{Got1xxResponse: interim}
-	return rt.RoundTrip(out.WithContext(httptrace.WithClientTrace(out.Context(), trace)))
+	// net/http's transports call the hook on their own goroutine, which
+	// may still run after RoundTrip returned (a header timeout, a
+	// cancel): by then the caller answers the client itself, or tries
+	// another target, and a late relay would write beside it. As
+	// httputil.ReverseProxy does (Go issue 65123), a hook that comes too
+	// late does nothing, and RoundTrip's return waits out one under way.
+	g := &interimGuard{hook: interim}
+	trace := &httptrace.ClientTrace{Got1xxResponse: g.relay}
+	resp, err := rt.RoundTrip(out.WithContext(httptrace.WithClientTrace(out.Context(), trace)))
+	g.mu.Lock()
+	g.done = true
+	g.mu.Unlock()
+	return resp, err
+}
+
+// interimGuard passes interim responses to hook until done.
+type interimGuard struct {
+	mu   sync.Mutex
+	done bool
+	hook Interim
+}
+
+func (g *interimGuard) relay(code int, header textproto.MIMEHeader) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.done {
+		return nil
+	}
+	return g.hook(code, header)
 }
 
 // ClientBody is implemented by a request body that knows when reading the

@@ -52,8 +52,11 @@ type conformancePage struct {
 	// Dropped counts the findings not kept: by this node's recorder at
 	// its cap on distinct entries, and by the other nodes' (their
 	// published snapshots included).
-	Dropped    int64  `json:"dropped"`
-	NextCursor string `json:"next_cursor,omitempty"`
+	Dropped int64 `json:"dropped"`
+	// UnreadableNodes are the nodes whose published findings did not
+	// decode: theirs are not in the report.
+	UnreadableNodes []string `json:"unreadable_nodes,omitempty"`
+	NextCursor      string   `json:"next_cursor,omitempty"`
 }
 
 func conformanceQuery() map[string]queryParam {
@@ -107,11 +110,11 @@ func listConformance(h *Handler, r *request) (*result, error) {
 		}
 	}
 	page := conformancePage{Data: []finding{}}
-	entries, dropped, err := h.conformance(r.Context(), f)
+	entries, dropped, unreadable, err := h.conformance(r.Context(), f)
 	if err != nil {
 		return nil, err
 	}
-	page.Dropped = dropped
+	page.Dropped, page.UnreadableNodes = dropped, unreadable
 	if offset < len(entries) {
 		entries = entries[offset:]
 	} else {

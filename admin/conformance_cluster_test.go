@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -96,14 +95,33 @@ func TestConformanceReportOfAControlNodeListsTheDataNodesFindings(t *testing.T) 
 	}
 }
 
-// TestConformanceReportWithAFindingsRecordThatDoesNotDecodeIs500: the
-// records are gatehouse's own; one it cannot read is its own failure.
-func TestConformanceReportWithAFindingsRecordThatDoesNotDecodeIs500(t *testing.T) {
-	api := newTestAPI(t)
-	if err := api.store.Create(context.Background(), &gatehouse.Record{Kind: gatehouse.KindFindings, ID: "edge-1", Body: []byte(`{"entries":7}`)}); err != nil {
-		t.Fatal(err)
+// TestAnUnreadableFindingsSnapshotCostsOnlyThatNodesFindings: as with
+// the figures of /stats, a node's published findings that do not decode
+// leave that node out of the report, named, not everyone's answer.
+func TestAnUnreadableFindingsSnapshotCostsOnlyThatNodesFindings(t *testing.T) {
+	at := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
+	for _, tc := range []struct{ desc, body string }{
+		{"a field of the wrong type", `{"entries":7}`},
+		{"cut short", `{"entries":[{"route_id":"pets"`},
+		{"not JSON", `findings`},
+		{"empty", ``},
+	} {
+		t.Run(tc.desc, func(t *testing.T) {
+			api := newTestAPI(t, func(c *apiConfig) { c.admin.NodeName = "ctl" })
+			if err := api.store.Create(context.Background(), &gatehouse.Record{Kind: gatehouse.KindFindings, ID: "edge-1", Body: []byte(tc.body)}); err != nil {
+				t.Fatal(err)
+			}
+			api.publish("edge-2", audit.Snapshot{Dropped: 2, Entries: []audit.Entry{
+				{Key: audit.Key{RouteID: "pets", Status: 405, Rule: audit.AllowMissing}, Severity: audit.Error, Count: 3, FirstSeen: at, LastSeen: at}}})
+			rep := api.report(Prefix + "/conformance")
+			if len(rep.Data) != 1 || rep.Data[0].Count != 3 || rep.Dropped != 2 {
+				t.Errorf("got %+v; want edge-2's finding and dropped count", rep)
+			}
+			if !slices.Equal(rep.UnreadableNodes, []string{"edge-1"}) {
+				t.Errorf("unreadable_nodes %v; want [edge-1]", rep.UnreadableNodes)
+			}
+		})
 	}
-	assertProblem(t, api.do("GET", Prefix+"/conformance", ""), http.StatusInternalServerError)
 }
 
 // TestConformanceDocumentStatesTheBoundsOfPublishedFindings: the numbers

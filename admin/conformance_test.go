@@ -22,9 +22,10 @@ func conformanceAPI(t *testing.T, findings ...audit.Finding) *testAPI {
 }
 
 type report struct {
-	Data       []finding `json:"data"`
-	Dropped    int64     `json:"dropped"`
-	NextCursor string    `json:"next_cursor"`
+	Data            []finding `json:"data"`
+	Dropped         int64     `json:"dropped"`
+	UnreadableNodes []string  `json:"unreadable_nodes"`
+	NextCursor      string    `json:"next_cursor"`
 }
 
 func (a *testAPI) report(path string) report {

@@ -401,14 +401,17 @@ func (p *Pool) roundTrip(out *http.Request, interim Interim) (*http.Response, *T
 			resp.Body.Close()
 			err = invalidStatusError(resp.StatusCode)
 		}
-		if span != nil {
-			endAttempt(ctx, span, resp, err)
-		}
 		if err == nil {
+			if span != nil {
+				endAttempt(span, resp, nil, 0)
+			}
 			p.succeeded(t)
 			return resp, &t.Target, nil
 		}
-		f := classify(ctx, err)
+		f := classify(ctx, err) // once: the span says what the answer will
+		if span != nil {
+			endAttempt(span, nil, err, f)
+		}
 		ue := &upstreamError{failure: f, host: t.URL.Host, attempt: n, connect: p.connect, read: p.read, err: err}
 		if f == failDeadline {
 			// The client's own bound, however short: no fault of the

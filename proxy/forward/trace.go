@@ -74,17 +74,17 @@ func startAttempt(tracer trace.Tracer, out *http.Request, t *target, n int) trac
 }
 
 // endAttempt ends an attempt's span when its response head came (resp)
-// or it failed (err). A client span is an error for a failure and for
-// 4xx and 5xx alike, as the semantic conventions say of client spans.
-// ctx is the client's request's context, for classify.
-func endAttempt(ctx context.Context, span trace.Span, resp *http.Response, err error) {
+// or it failed (err, which classify judged f: the span names the failure
+// the answer is made of). A client span is an error for a failure and
+// for 4xx and 5xx alike, as the semantic conventions say of client spans.
+func endAttempt(span trace.Span, resp *http.Response, err error, f failure) {
 	defer span.End()
 	if !span.IsRecording() {
 		return
 	}
 	switch {
 	case err != nil:
-		span.SetAttributes(attribute.String("error.type", failures[classify(ctx, err)].name))
+		span.SetAttributes(attribute.String("error.type", failures[f].name))
 		span.SetStatus(codes.Error, err.Error())
 	default:
 		span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))

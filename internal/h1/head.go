@@ -112,10 +112,15 @@ func ParseHead(b []byte, h *Head, max int) (int, error) {
 	}
 	n, err := parseHead(p, h)
 	if err == ErrIncomplete && len(b) >= max {
-		return 0, gatehouse.Errorf(gatehouse.EHEADERSTOOLARGE,
-			"The request's head exceeds the limit of %d bytes.", max)
+		return 0, HeadTooLarge(max)
 	}
 	return n, err
+}
+
+// HeadTooLarge is the refusal of a request head over max bytes (431):
+// the fast engine's, and serve's for a head net/http read.
+func HeadTooLarge(max int) error {
+	return gatehouse.Errorf(gatehouse.EHEADERSTOOLARGE, "The request's head exceeds the limit of %d bytes.", max)
 }
 
 // Refusals. Their messages say what was wrong, for the problem document.
@@ -140,7 +145,7 @@ var (
 		"An HTTP/1.1 request must have a Host header field (RFC 9112 §3.2).")
 	errHostTwice = gatehouse.Errorf(gatehouse.EINVALID,
 		"The request has more than one Host header field (RFC 9112 §3.2).")
-	errHostInvalid = gatehouse.Errorf(gatehouse.EINVALID,
+	ErrHostInvalid = gatehouse.Errorf(gatehouse.EINVALID,
 		"The Host header is not a host name or IP address with an optional port from 1 to 65535.")
 	ErrTooManyFields = gatehouse.Errorf(gatehouse.EHEADERSTOOLARGE,
 		"The request has more than %d header fields.", MaxFields)
@@ -276,7 +281,7 @@ func parseHead(b []byte, h *Head) (int, error) {
 	case hosts == 0 && h.Minor == 1:
 		return 0, errHostMissing
 	case hosts == 1 && !httpx.ValidHost(unsafeString(hostField)):
-		return 0, errHostInvalid
+		return 0, ErrHostInvalid
 	case authority != nil:
 		h.Host = authority
 	case hosts == 1:

@@ -262,7 +262,8 @@ func (s *Server) Draining() bool { return s.draining.Load() }
 
 // wrap puts the request handling every listener shares around h, outermost
 // first: connection bookkeeping, request id, access log, panic recovery,
-// draining, header size, Host, "OPTIONS *".
+// draining, the head checks net/http does not make (netHTTPHeadError),
+// "OPTIONS *".
 func (s *Server) wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if cc := connOf(r); cc != nil {
@@ -274,10 +275,9 @@ func (s *Server) wrap(h http.Handler) http.Handler {
 		s.inFlight.Add(1)
 		defer s.inFlight.Add(-1)
 
-		// Counted before the request id joins the fields: the fast
-		// engine's bound on field lines, held for net/http's heads too,
-		// so that both engines answer a head of many small fields alike.
-		tooManyFields := !s.parsedByH1(r) && r.ProtoMajor == 1 && fieldLines(r) > h1.MaxFields
+		// Judged before the request id joins the fields: the head as the
+		// client sent it.
+		headErr := s.netHTTPHeadError(r)
 
 		// The id travels in the request's own header (see
 		// problem.RequestID): one the client sent, if it is sane, or a
@@ -369,18 +369,8 @@ func (s *Server) wrap(h http.Handler) http.Handler {
 		case s.draining.Load():
 			rec.Header().Set("Connection", "close")
 			s.writeProblem(rec, r, gatehouse.Errorf(gatehouse.EUNAVAILABLE, "The server is shutting down."))
-		case !s.parsedByH1(r) && headerBytes(r) > s.opts.MaxHeaderBytes:
-			s.writeProblem(rec, r, gatehouse.Errorf(gatehouse.EHEADERSTOOLARGE,
-				"The request's header fields exceed the limit of %d bytes.", s.opts.MaxHeaderBytes))
-		case tooManyFields:
-			s.writeProblem(rec, r, h1.ErrTooManyFields)
-		case !s.parsedByH1(r) && !httpx.ValidHost(r.Host):
-			// RFC 9112 §3.2: an invalid Host is a 400. net/http checks
-			// only its characters; a value no route could mean would
-			// otherwise fall through to a catch-all route and travel
-			// upstream in X-Forwarded-Host.
-			s.writeProblem(rec, r, gatehouse.Errorf(gatehouse.EINVALID,
-				"The Host header is not a host name or IP address with an optional port from 1 to 65535."))
+		case headErr != nil:
+			s.writeProblem(rec, r, headErr)
 		case r.Method == http.MethodOptions && r.RequestURI == "*":
 			// A question about the server itself (RFC 9110 §9.3.7),
 			// never a route's or the upstream's: 200 with the methods
@@ -395,12 +385,27 @@ func (s *Server) wrap(h http.Handler) http.Handler {
 	})
 }
 
-// parsedByH1 reports whether r's head was read by the fast engine, whose
-// parser already held it to the exact header limit and a valid Host:
-// the checks of wrap that make up for net/http are not done twice.
-// HTTP/2 requests are net/http's on either engine.
-func (s *Server) parsedByH1(r *http.Request) bool {
-	return s.opts.Engine == EngineFast && r.ProtoMajor == 1
+// netHTTPHeadError is what the fast engine's parser refuses in a head
+// that net/http read instead (HTTP/1 on std, HTTP/2 on either engine),
+// with the fast engine's own problems: a head over MaxHeaderBytes, more
+// than h1.MaxFields field lines (HTTP/1), an invalid Host (RFC 9112
+// §3.2: net/http checks only its characters; a value no route could mean
+// would otherwise fall through to a catch-all route and travel upstream
+// in X-Forwarded-Host). nil for a head the fast engine parsed: those
+// checks are not made twice.
+func (s *Server) netHTTPHeadError(r *http.Request) error {
+	if s.opts.Engine == EngineFast && r.ProtoMajor == 1 {
+		return nil
+	}
+	switch {
+	case headerBytes(r) > s.opts.MaxHeaderBytes:
+		return h1.HeadTooLarge(s.opts.MaxHeaderBytes)
+	case r.ProtoMajor == 1 && fieldLines(r) > h1.MaxFields:
+		return h1.ErrTooManyFields
+	case !httpx.ValidHost(r.Host):
+		return h1.ErrHostInvalid
+	}
+	return nil
 }
 
 func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, err error) {

@@ -226,62 +226,18 @@ func (o *outbound) outboundHeader(r *http.Request, upgrade string) http.Header {
 	if _, ok := out["X-Forwarded-Host"]; !ok && r.Host != "" {
 		o.value(1, "X-Forwarded-Host", r.Host)
 	}
-	xff, fwd := clientIP, o.forwardedFor(clientIP, r.Host, proto)
-	priorXFF, extendXFF := out["X-Forwarded-For"]
-	priorFwd := out["Forwarded"]
-	if extendXFF || len(priorFwd) > 0 {
-		xff, fwd = extendHops(priorXFF, extendXFF, xff, priorFwd, fwd)
+	// A trusted proxy's hops are extended by this one.
+	xff, fwd := clientIP, forwardedFor(clientIP, r.Host, proto)
+	if prior, ok := out["X-Forwarded-For"]; ok {
+		xff = strings.Join(prior, ", ") + ", " + xff
+	}
+	if prior := out["Forwarded"]; len(prior) > 0 {
+		fwd = strings.Join(prior, ", ") + ", " + fwd
 	}
 	o.value(0, "X-Forwarded-For", xff)
 	o.value(2, "Forwarded", fwd)
 	httpx.AddVia(out, r.ProtoMajor, r.ProtoMinor)
 	return out
-}
-
-// extendHops appends this hop to a trusted proxy's X-Forwarded-For (if
-// extendXFF) and Forwarded (if it has a value), in one allocation: each
-// field's values joined, then ", " and the hop. What it does not extend
-// it returns as given.
-func extendHops(priorXFF []string, extendXFF bool, xff string, priorFwd []string, fwd string) (string, string) {
-	var b strings.Builder
-	b.Grow(joinedLen(priorXFF) + len(xff) + joinedLen(priorFwd) + len(fwd) + 4)
-	split := 0
-	if extendXFF {
-		writeJoined(&b, priorXFF, xff)
-		split = b.Len()
-	}
-	if len(priorFwd) > 0 {
-		writeJoined(&b, priorFwd, fwd)
-	}
-	s := b.String()
-	if extendXFF {
-		xff = s[:split]
-	}
-	if len(priorFwd) > 0 {
-		fwd = s[split:]
-	}
-	return xff, fwd
-}
-
-// joinedLen is the length of vs joined by ", ".
-func joinedLen(vs []string) int {
-	n := 0
-	for _, v := range vs {
-		n += len(v) + 2
-	}
-	return n
-}
-
-// writeJoined writes prior joined by ", ", then ", " and hop.
-func writeJoined(b *strings.Builder, prior []string, hop string) {
-	for i, v := range prior {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(v)
-	}
-	b.WriteString(", ")
-	b.WriteString(hop)
 }
 
 // quoteIfNeeded quotes a Forwarded value that is not a token (a host with

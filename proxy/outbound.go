@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/gatehouse/gatehouse/internal/httpx"
 	"github.com/gatehouse/gatehouse/proxy/forward"
 )
 
@@ -33,12 +32,6 @@ type outbound struct {
 	relayFn forward.Interim
 	w       http.ResponseWriter
 	expects bool
-
-	// The last Forwarded element built (forwardedFor), with what it was
-	// built from: a kept-alive client sends request after request with
-	// the same address and host, and a string is immutable, so the next
-	// request may take it as it is.
-	fwdNode, fwdHost, fwdProto, fwd string
 }
 
 // maxPooledHeader is the most fields a header map may have held to go
@@ -82,26 +75,18 @@ func (o *outbound) value(i int, k, v string) {
 }
 
 // forwardedFor is this hop's Forwarded element for a client at clientIP
-// asking for host ("": none) over proto: the last one built if it is
-// the same.
-func (o *outbound) forwardedFor(clientIP, host, proto string) string {
-	if o.fwd != "" && clientIP == o.fwdNode && host == o.fwdHost && proto == o.fwdProto {
-		return o.fwd
-	}
-	// One concatenation each way: an IPv6 node is quoted and bracketed.
-	var fwd string
+// asking for host ("": none) over proto, in one concatenation: an IPv6
+// node is quoted and bracketed.
+func forwardedFor(clientIP, host, proto string) string {
 	switch v6 := strings.IndexByte(clientIP, ':') >= 0; {
 	case v6 && host != "":
-		fwd = `for="[` + clientIP + `]";host=` + quoteIfNeeded(host) + ";proto=" + proto
+		return `for="[` + clientIP + `]";host=` + quoteIfNeeded(host) + ";proto=" + proto
 	case v6:
-		fwd = `for="[` + clientIP + `]";proto=` + proto
+		return `for="[` + clientIP + `]";proto=` + proto
 	case host != "":
-		fwd = "for=" + clientIP + ";host=" + quoteIfNeeded(host) + ";proto=" + proto
-	default:
-		fwd = "for=" + clientIP + ";proto=" + proto
+		return "for=" + clientIP + ";host=" + quoteIfNeeded(host) + ";proto=" + proto
 	}
-	o.fwdNode, o.fwdHost, o.fwdProto, o.fwd = clientIP, host, proto, fwd
-	return fwd
+	return "for=" + clientIP + ";proto=" + proto
 }
 
 // relay writes an interim response the upstream sent to the client: all
@@ -117,14 +102,13 @@ func (o *outbound) relay(code int, header textproto.MIMEHeader) error {
 	case code == http.StatusContinue && !o.expects:
 		return nil // not asked for: nothing to relay
 	}
+	// An interim response's hop-by-hop fields, and those its Connection
+	// names, are its connection's (RFC 9110 §7.6.1).
+	end := make(http.Header, len(header))
+	copyEndToEnd(end, http.Header(header))
 	hdr := o.w.Header()
-	saved := make(map[string][]string, len(header))
-	for k, vs := range header {
-		// An interim response's hop-by-hop fields, and those its
-		// Connection names, are its connection's (RFC 9110 §7.6.1).
-		if isHopByHop(k) || httpx.HasToken(header["Connection"], k) {
-			continue
-		}
+	saved := make(map[string][]string, len(end))
+	for k, vs := range end {
 		saved[k] = hdr[k]
 		hdr[k] = vs
 	}

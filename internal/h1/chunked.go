@@ -118,7 +118,7 @@ func (c *ChunkedReader) Read(p []byte) (n int, err error) {
 				c.state = cDataEnd
 			}
 			if err != nil {
-				c.err = unexpected(err)
+				c.err = UnexpectedEOF(err)
 			}
 		case cDataEnd:
 			if n > 0 && c.r.Buffered() < 2 {
@@ -132,7 +132,7 @@ func (c *ChunkedReader) Read(p []byte) (n int, err error) {
 					err = errChunkEnd
 				}
 			}
-			c.err = unexpected(err)
+			c.err = UnexpectedEOF(err)
 			c.state = cSize
 		case cTrailer:
 			if n > 0 && !c.lineBuffered() {
@@ -174,7 +174,7 @@ func (c *ChunkedReader) readLine() ([]byte, error) {
 			if errors.Is(err, bufio.ErrBufferFull) {
 				return nil, errChunkLine // r's buffer is smaller than the line
 			}
-			return nil, unexpected(err)
+			return nil, UnexpectedEOF(err)
 		}
 	}
 }
@@ -325,9 +325,10 @@ func quotedStringEnd(e []byte, i int) int {
 	return -1
 }
 
-// unexpected turns the end of the connection inside the body into
-// io.ErrUnexpectedEOF.
-func unexpected(err error) error {
+// UnexpectedEOF turns the end of the connection inside a message (a
+// body, or an upstream's head) into io.ErrUnexpectedEOF: a message cut
+// short, not a connection closed before one.
+func UnexpectedEOF(err error) error {
 	if err == io.EOF {
 		return io.ErrUnexpectedEOF
 	}

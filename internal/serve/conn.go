@@ -386,7 +386,7 @@ func (c *conn) writeProblem(err error) { c.writeProblemTo(c.Conn, err) }
 
 // writeProblemTo is writeProblem on w, the connection itself or, for a
 // client that does not speak TLS, the socket beneath it (see
-// h1.AnswerCleartext).
+// h1.CleartextConn).
 func (c *conn) writeProblemTo(w net.Conn, err error) {
 	if c.closed.Swap(true) {
 		return

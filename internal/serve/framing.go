@@ -190,14 +190,14 @@ func (f *framing) feed(p []byte) (heads, cut int, stop error) {
 		case fBody:
 			i = f.skip(p, i, fStart)
 		case fChunkSize:
-			switch {
-			case httpx.Unhex(b) >= 0:
+			switch d := httpx.Unhex(b); {
+			case d >= 0:
 				if f.remain >= 1<<59 {
 					// The digit would shift the size past 63 bits.
 					f.state = fChunkBad
 					continue
 				}
-				f.remain = f.remain<<4 | int64(httpx.Unhex(b))
+				f.remain = f.remain<<4 | int64(d)
 				f.sizeDigit = true
 			case b == ';' || b == ' ' || b == '\t':
 				f.state = fChunkExt

@@ -315,7 +315,7 @@ func (p *Pool) Close() {
 // its header (not its body, nor its trailer, which a body writer may still
 // read) once it is done with the response too, whose Request is the
 // request. It holds when every target goes through the h1Transport, which
-// writes the head on the caller's goroutine, calls Got1xxResponse only
+// writes the head on the caller's goroutine, calls its interim hook only
 // while it waits for the head, and hands its body writer the body and
 // the trailer alone. net/http's transports may still read the request
 // after RoundTrip returned (a head still being written when the answer

@@ -42,8 +42,8 @@ const (
 // connections in a LIFO idle stack (most recently used first, up to
 // maxIdleConnsPerHost, closed after idleConnTimeout idle), the read
 // timeout as ResponseHeaderTimeout (the wait for the head once the request
-// is written), Expect: 100-continue, 1xx relayed through
-// httptrace.ClientTrace.Got1xxResponse, 101 upgrades returning a
+// is written), Expect: 100-continue, 1xx relayed through the Interim hook
+// of Pool.RoundTripRelaying (or httptrace.ClientTrace.Got1xxResponse), 101 upgrades returning a
 // read-write body, request trailers, one transparent retry of a request
 // that met a connection the upstream closed while idle (by net/http's
 // rule), and cancellation by the request's context.

@@ -6,7 +6,6 @@ package forward
 import (
 	"bufio"
 	"errors"
-	"io"
 	"net/http"
 	"unsafe"
 
@@ -106,7 +105,7 @@ func (pc *h1Conn) readHeadBytes(head bool, limit int) (b []byte, buffered bool, 
 			return pc.readLongHead(head, limit)
 		}
 		if _, err := pc.br.Peek(len(b) + 1); err != nil {
-			return nil, false, unexpectedEOF(err)
+			return nil, false, h1.UnexpectedEOF(err)
 		}
 	}
 }
@@ -128,7 +127,7 @@ func (pc *h1Conn) readLongHead(head bool, limit int) ([]byte, bool, error) {
 			continue
 		}
 		if err != nil {
-			return nil, false, unexpectedEOF(err)
+			return nil, false, h1.UnexpectedEOF(err)
 		}
 		if l := len(b) - lineStart; l == 1 || l == 2 && b[lineStart] == '\r' || len(b) >= 2*parsed {
 			parsed = len(b)
@@ -142,14 +141,4 @@ func (pc *h1Conn) readLongHead(head bool, limit int) ([]byte, bool, error) {
 		}
 		lineStart = len(b)
 	}
-}
-
-// unexpectedEOF is err, but for the end of the connection inside a
-// head: a truncated response, not a connection closed before any
-// (classify tells them apart).
-func unexpectedEOF(err error) error {
-	if err == io.EOF {
-		return io.ErrUnexpectedEOF
-	}
-	return err
 }

@@ -97,8 +97,8 @@ var errHeadUncheckable = errors.New("response head with Connection: close over "
 // it the names it lists beside (Connection: close, X-Secret): without
 // this, the proxy would not know X-Secret for hop-by-hop and would relay
 // it. It parses the head as ReadResponse did; it runs only for a response
-// that said close. (The h1 transport reads heads with h1.ParseResponseHead,
-// which keeps the Connection field.)
+// that said close. (The h1 transport needs none of this:
+// h1.ResponseHead.Header drops those fields itself.)
 func dropConnectionNamed(h http.Header, head []byte) {
 	tp := textproto.NewReader(bufio.NewReader(bytes.NewReader(head)))
 	if _, err := tp.ReadLine(); err != nil { // the status line

@@ -1,6 +1,10 @@
 package route
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/gatehouse/gatehouse/internal/httpx"
+)
 
 // The pattern syntax is the domain's (gatehouse.CheckPathPattern,
 // gatehouse.CheckHostPattern): Compile calls those checks, as the admin
@@ -94,14 +98,8 @@ func escapeAt(s string, i int) (byte, bool) {
 	return hi<<4 | lo, ok1 && ok2
 }
 
+// unhex is httpx.Unhex as a byte and whether c was a hex digit.
 func unhex(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
-	case c >= 'A' && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
+	v := httpx.Unhex(c)
+	return byte(v), v >= 0
 }

@@ -141,17 +141,23 @@ func trailerHeader(fs []Field) http.Header {
 // mergeSetHeader): the announced names get their values, in the map the
 // handler may already hold, and unannounced fields join them; the
 // handler (the proxy) decides what to make of them.
-func (c *conn) mergeTrailer() {
-	fs := c.chunked.Trailer()
+func (c *conn) mergeTrailer() { c.chunked.MergeTrailer(&c.req.Trailer) }
+
+// MergeTrailer puts the trailer section c read (Trailer) into *dst, as
+// net/http's body reader does at a chunked body's end: into the map a
+// reader may already hold (the announced names), or a new one. The
+// request and the upstream's response are given their trailers by it.
+func (c *ChunkedReader) MergeTrailer(dst *http.Header) {
+	fs := c.Trailer()
 	if len(fs) == 0 {
 		return
 	}
 	t := trailerHeader(fs)
-	if c.req.Trailer == nil {
-		c.req.Trailer = t
+	if *dst == nil {
+		*dst = t
 		return
 	}
-	maps.Copy(c.req.Trailer, t)
+	maps.Copy(*dst, t)
 }
 
 // parseTarget sets r.URL and r.Host from the request-target, as

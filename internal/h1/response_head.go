@@ -288,8 +288,3 @@ func (h *ResponseHead) Trailer() http.Header {
 	}
 	return announcedTrailer(h.Fields)
 }
-
-// TrailerHeader is a chunked body's trailer section fs (ChunkedReader's
-// Trailer) as net/http's body reader gives it: canonical names, the values
-// of repeated ones in order.
-func TrailerHeader(fs []Field) http.Header { return trailerHeader(fs) }

@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"maps"
 	"net"
 	"net/http"
 	"net/textproto"
@@ -299,18 +298,7 @@ func (b *h1Body) read(p []byte) (int, error) {
 
 // trailer puts a chunked body's trailer fields in resp.Trailer, as
 // net/http does: announced or not, replacing the announced names' nil.
-func (b *h1Body) trailer() {
-	fs := b.pc.chunks.Trailer()
-	if len(fs) == 0 {
-		return
-	}
-	t := h1.TrailerHeader(fs)
-	if b.resp.Trailer == nil {
-		b.resp.Trailer = t
-		return
-	}
-	maps.Copy(b.resp.Trailer, t)
-}
+func (b *h1Body) trailer() { b.pc.chunks.MergeTrailer(&b.resp.Trailer) }
 
 // Close before the end keeps the connection only if the rest of the body
 // (up to maxDrainOnClose) is already buffered; otherwise it closes it.
